@@ -1,0 +1,365 @@
+"""The ``bruteguard`` command. Each subcommand is a thin layer over the library objects."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from bruteguard import __version__
+from bruteguard.config import DEFAULT_CONFIG_PATH, Config, JailConfig, load_config
+from bruteguard.control import request
+from bruteguard.duration import parse_duration
+from bruteguard.errors import BruteguardError, ConfigError, NotRunningError
+
+__all__ = ["main"]
+
+
+def _iso_utc(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def _local(moment: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment))
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _pick_jails(config: Config, names: Sequence[str] | None) -> list[JailConfig]:
+    if not names:
+        jails = config.enabled_jails()
+        if not jails:
+            raise ConfigError(f"{config.source_path}: no jail is enabled")
+        return jails
+    missing = [name for name in names if name not in config.jails]
+    if missing:
+        known = ", ".join(sorted(config.jails))
+        raise ConfigError(f"no jail named {missing[0]!r} (jails: {known})")
+    return [config.jails[name] for name in names]
+
+
+# -- offline: scan, report -----------------------------------------------------------------
+
+
+class _JsonEvent(msgspec.Struct, omit_defaults=True):
+    type: str
+    time: str
+    ip: str
+    jail: str
+    user: str | None = None
+    until: str | None = None
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from bruteguard.scan import scan_logs
+
+    config = load_config(args.config)
+    jails = _pick_jails(config, args.jail)
+    out = sys.stdout.buffer
+    encoder = msgspec.json.Encoder()
+    stamps: dict[float, str] = {}
+
+    def stamp(moment: float) -> str:
+        text = stamps.get(moment)
+        if text is None:
+            if len(stamps) > 100_000:
+                stamps.clear()
+            text = stamps[moment] = _iso_utc(moment)
+        return text
+
+    def emit(hits: list, bans: list) -> None:
+        events = [_JsonEvent("failure", stamp(t), ip, jail, user) for t, ip, user, jail, _ in hits]
+        events += [
+            _JsonEvent("ban", stamp(b.start), b.ip, b.jail, None, stamp(b.until)) for b in bans
+        ]
+        out.write(encoder.encode_lines(events))
+
+    summary = _scan_or_fail(scan_logs, args.logs, config, jails, emit if args.json else None,
+                            keep_offenders=not args.json)
+    if args.json:
+        out.write(encoder.encode({
+            "type": "summary", "lines": summary.lines, "failures": summary.failures,
+            "bans": len(summary.bans), "seconds": round(summary.seconds, 6),
+        }) + b"\n")
+        return 0
+    lines = [f"{'ADDRESS':<40} {'FAILURES':>8}  {'BANS':>4}"]
+    ban_count: dict[str, int] = {}
+    for ban in summary.bans:
+        ban_count[ban.ip] = ban_count.get(ban.ip, 0) + 1
+    for offender in sorted(summary.offenders.values(), key=lambda o: (-o.count, o.address)):
+        lines.append(f"{offender.address:<40} {offender.count:>8}  "
+                     f"{ban_count.get(offender.address, 0):>4}")
+    lines.append("")
+    lines.append("bans the jails would have made:")
+    lines.extend(f"  {_local(b.start)}  {b.jail:<10} {b.ip:<40} until {_local(b.until)}"
+                 f"  ({b.reason})" for b in summary.bans)
+    lines.append("")
+    lines.append(_summary_text(summary))
+    out.write(("\n".join(lines) + "\n").encode("utf-8", "backslashreplace"))
+    return 0
+
+
+def _summary_text(summary: Any) -> str:
+    rate = summary.lines / summary.seconds if summary.seconds else 0.0
+    text = (f"{summary.lines} lines, {summary.failures} failures from "
+            f"{len(summary.offenders)} addresses, {len(summary.bans)} bans, "
+            f"{summary.seconds:.2f} s ({rate:,.0f} lines/s)")
+    if summary.unattributed:
+        text += f"; {summary.unattributed} failures named a host, not an address (not counted)"
+    return text
+
+
+def _scan_or_fail(scan: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return scan(*args, **kwargs)
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise BruteguardError(f"{error.filename or 'log'}: {error.strerror or error}") from None
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from bruteguard.scan import scan_logs
+
+    config = load_config(args.config)
+    jails = _pick_jails(config, args.jail)
+    summary = _scan_or_fail(scan_logs, args.logs, config, jails)
+    table = Table(title=f"Top {args.top} offenders", title_justify="left")
+    table.add_column("count", justify="right", style="bold red")
+    table.add_column("address")
+    table.add_column("first seen")
+    table.add_column("last seen")
+    table.add_column("users tried", overflow="fold")
+    ranked = sorted(summary.offenders.values(), key=lambda o: (-o.count, o.address))
+    for offender in ranked[: args.top]:
+        users = sorted(offender.users.items(), key=lambda item: (-item[1], item[0]))
+        tried = ", ".join(user for user, _ in users[:8])
+        if len(offender.users) > 8:
+            tried += f" … (+{len(offender.users) - 8})"
+        table.add_row(str(offender.count), offender.address, _local(offender.first),
+                      _local(offender.last), tried)
+    console = Console()
+    console.print(table, markup=False)
+    console.print(_summary_text(summary), markup=False, highlight=False)
+    return 0
+
+
+# -- daemon and its control socket ---------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from bruteguard.daemon import run_daemon
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(message)s" if _under_systemd() else
+        "%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    since = time.time() - args.since if args.since else None
+    return run_daemon(args.config, since)
+
+
+def _under_systemd() -> bool:
+    import os
+
+    return "INVOCATION_ID" in os.environ or "NOTIFY_SOCKET" in os.environ
+
+
+def _socket(args: argparse.Namespace) -> str:
+    return load_config(args.config).socket
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    result = request(_socket(args), "status", jail=args.jail)
+    if args.json:
+        print(msgspec.json.encode(result).decode())
+        return 0
+    print(f"running since {_local(result['since'])}; enforcers: {', '.join(result['enforcers'])}")
+    print(f"sources: {', '.join(result['sources']) or 'none'}")
+    for jail in result["jails"]:
+        print(f"jail {jail['name']}: filter {jail['filter']}, {jail['maxretry']} failures in "
+              f"{jail['findtime']} → ban {jail['bantime']} on ports "
+              f"{', '.join(map(str, jail['ports']))}")
+        print(f"  failures seen: {jail['failures']}, bans made: {jail['bans_made']}, "
+              f"banned now: {len(jail['banned'])}")
+        for address in jail["banned"]:
+            print(f"    {address}")
+    return 0
+
+
+def _cmd_bans(args: argparse.Namespace) -> int:
+    try:
+        bans = request(_socket(args), "bans")
+    except NotRunningError:
+        bans = _bans_from_store(args)
+    if args.json:
+        print(msgspec.json.encode(bans).decode())
+        return 0
+    if not bans:
+        print("no active bans")
+        return 0
+    print(f"{'ADDRESS':<40} {'JAIL':<12} {'UNTIL':<19}  WHY")
+    for ban in bans:
+        print(f"{ban['ip']:<40} {ban['jail']:<12} {_local(ban['until']):<19}  {ban['reason']}")
+    return 0
+
+
+def _bans_from_store(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """With no daemon running, the store still knows the bans (and the firewall holds them)."""
+    from pathlib import Path
+
+    from bruteguard.store.sqlite import SqliteStore
+
+    config = load_config(args.config)
+    if not Path(config.store).exists():
+        return []
+    now = time.time()
+    with SqliteStore(config.store) as store:
+        return [
+            {"ip": b.ip, "jail": b.jail, "start": b.start, "until": b.until,
+             "remaining": b.until - now, "failures": b.failures, "reason": b.reason}
+            for b in store.active_bans(now)
+        ]
+
+
+def _cmd_ban(args: argparse.Namespace) -> int:
+    result = request(_socket(args), "ban", ip=args.ip, jail=args.jail, **{"for": args.duration})
+    print(f"banned {result['ip']} in {result['jail']} until {_local(result['until'])}")
+    return 0
+
+
+def _cmd_unban(args: argparse.Namespace) -> int:
+    result = request(_socket(args), "unban", ip=args.ip)
+    print(f"unbanned {result['ip']}" + ("" if result["lifted"] else " (it was not banned)"))
+    return 0
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    try:
+        request(_socket(args), "stop", unban=args.unban)
+    except NotRunningError:
+        if not args.unban:
+            raise
+        _unban_offline(args)
+        return 0
+    print("stopping" + (" and lifting every ban" if args.unban else "; bans stay in force"))
+    return 0
+
+
+def _unban_offline(args: argparse.Namespace) -> None:
+    """``stop --unban`` with no daemon: lift the stored bans and remove our firewall objects."""
+    from pathlib import Path
+
+    from bruteguard.enforce.factory import make_enforcers
+    from bruteguard.store.sqlite import SqliteStore
+
+    config = load_config(args.config)
+    if Path(config.store).exists():
+        with SqliteStore(config.store) as store:
+            now = time.time()
+            store.lift_bans({b.ip for b in store.active_bans(now)}, now)
+    for enforcer in make_enforcers(config):
+        enforcer.teardown()
+    print("bruteguard was not running; lifted every ban and removed its firewall rules")
+
+
+def _cmd_version(_args: argparse.Namespace) -> int:
+    print(f"bruteguard {__version__}")
+    return 0
+
+
+# -- argument parsing ------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bruteguard",
+        description="Reads service logs, finds the real attacker, bans at the firewall.",
+    )
+    parser.add_argument("--version", action="version", version=f"bruteguard {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    config_help = f"configuration file (default {DEFAULT_CONFIG_PATH}; built-in defaults if absent)"
+
+    def command(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--config", "-c", metavar="FILE", help=config_help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    run = command("run", "run the daemon in the foreground (systemd-friendly)", _cmd_run)
+    run.add_argument("--since", type=_duration, metavar="DURATION",
+                     help="first replay the logs' last DURATION (e.g. 1h), then follow them")
+    run.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+
+    scan = command("scan", "replay logs offline: failures per address and the bans jails "
+                   "would have made", _cmd_scan)
+    scan.add_argument("logs", nargs="+", metavar="LOG", help="log files (.gz too; - for stdin)")
+    scan.add_argument("--jail", "-j", action="append", metavar="JAIL",
+                      help="only this jail (repeatable; default: every enabled jail)")
+    scan.add_argument("--json", action="store_true",
+                      help="one JSON object per line (see README: the scan --json contract)")
+
+    report = command("report", "the top offenders in logs, as a table", _cmd_report)
+    report.add_argument("logs", nargs="+", metavar="LOG")
+    report.add_argument("--jail", "-j", action="append", metavar="JAIL")
+    report.add_argument("--top", type=int, default=20, metavar="N", help="rows (default 20)")
+
+    status = command("status", "what the running daemon watches and has banned", _cmd_status)
+    status.add_argument("jail", nargs="?", metavar="JAIL")
+    status.add_argument("--json", action="store_true")
+
+    bans = command("bans", "active bans, and why", _cmd_bans)
+    bans.add_argument("--json", action="store_true", help="a JSON array")
+
+    ban = command("ban", "ban an address by hand", _cmd_ban)
+    ban.add_argument("ip", metavar="IP")
+    ban.add_argument("--jail", "-j", metavar="JAIL", help="default: the first enabled jail")
+    ban.add_argument("--for", dest="duration", metavar="DURATION",
+                     help="how long (default: the jail's bantime)")
+
+    unban = command("unban", "lift a ban in every jail and enforcer", _cmd_unban)
+    unban.add_argument("ip", metavar="IP")
+
+    stop = command("stop", "stop the daemon; bans stay unless --unban", _cmd_stop)
+    stop.add_argument("--unban", action="store_true", help="also lift every ban")
+
+    command("version", "print the version", _cmd_version)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except BruteguardError as error:
+        print(f"bruteguard: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error; keep Python from complaining at exit.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

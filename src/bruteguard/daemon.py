@@ -1,0 +1,375 @@
+"""``bruteguard run``: the asyncio wiring of sources → matcher → detector → store → enforcers.
+
+Order of a decision, the rule everything else bends to: a ban is committed to the store
+*before* any firewall hears of it, and on start the firewall is reconciled from the store,
+so a crash between the two loses nothing. Stopping the daemon leaves bans in place (they
+carry their own timeouts in the firewall); ``bruteguard stop --unban`` lifts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from bruteguard.config import Config, load_config, parse_networks
+from bruteguard.control import MAX_REQUEST, peer_uid, socket_directory
+from bruteguard.detect import Detector, local_addresses
+from bruteguard.duration import format_duration, parse_duration
+from bruteguard.enforce import Enforcer
+from bruteguard.enforce.factory import make_enforcers
+from bruteguard.errors import BruteguardError, ControlError, EnforcerError
+from bruteguard.identity import canonical_address
+from bruteguard.match.engine import Matcher, Stream
+from bruteguard.model import Ban, Failure
+from bruteguard.sources import LineBatch, Source
+from bruteguard.sources.select import plan_sources
+from bruteguard.store.sqlite import SqliteStore
+from bruteguard.systemd import notify
+
+__all__ = ["Daemon", "run_daemon"]
+
+log = logging.getLogger("bruteguard")
+
+_HOUSEKEEPING = 30.0
+_EVIDENCE_DAYS = 30
+
+
+def _ban_json(ban: Ban, now: float) -> dict[str, Any]:
+    return {
+        "ip": ban.ip,
+        "jail": ban.jail,
+        "start": ban.start,
+        "until": ban.until,
+        "remaining": max(0.0, ban.until - now),
+        "failures": ban.failures,
+        "reason": ban.reason,
+    }
+
+
+class Daemon:
+    """One running bruteguard. ``run()`` returns when stopped (SIGTERM or ``stop``)."""
+
+    def __init__(self, config_path: str | None, since: float | None = None) -> None:
+        self.config_path = config_path
+        self.config: Config = load_config(config_path)
+        self.since = since
+        self.store = SqliteStore(self.config.store)
+        self.enforcers: list[Enforcer] = make_enforcers(self.config)
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+        self._unban_on_stop = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sources: list[Source] = []
+        self._lock = asyncio.Lock()
+        self.detector: Detector
+        self.started = time.time()
+        self.counters: dict[str, dict[str, int]] = {}
+
+    # -- life cycle --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+        jails = self.config.enabled_jails()
+        now = time.time()
+        active = self.store.active_bans(now)
+        for enforcer in self.enforcers:
+            await asyncio.to_thread(enforcer.setup, jails)
+            await asyncio.to_thread(enforcer.reconcile, active, now)
+        log.info("firewall reconciled: %d active bans from %s", len(active), self.config.store)
+        server = await self._serve_control()
+        try:
+            await self._start_pipeline()
+            notify("READY=1", f"STATUS=protecting {', '.join(j.name for j in jails)}")
+            log.info("protecting %s", ", ".join(j.name for j in jails) or "nothing")
+            while not self._stop.is_set():
+                stop = asyncio.create_task(self._stop.wait())
+                reload = asyncio.create_task(self._reload.wait())
+                await asyncio.wait({stop, reload}, return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+                reload.cancel()
+                if self._reload.is_set() and not self._stop.is_set():
+                    self._reload.clear()
+                    await self._do_reload()
+        finally:
+            notify("STOPPING=1")
+            server.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self.config.socket)
+            await self._stop_pipeline()
+            if self._unban_on_stop:
+                await self._lift_everything()
+            self.store.close()
+            log.info("stopped%s", " and lifted every ban" if self._unban_on_stop else "")
+
+    async def _start_pipeline(self) -> None:
+        config = self.config
+        jails = config.enabled_jails()
+        self.detector = Detector(jails, parse_networks(config.ignoreip),
+                                 local_addresses() if config.ignoreself else ())
+        now = time.time()
+        self.detector.remember_bans(self.store.active_bans(now))
+        horizon = max((float(j.findtime) for j in jails), default=0.0)
+        primed = self.store.failures_since(now - horizon)
+        self.detector.observe((f.time, f.ip, f.user, f.jail, f.line) for f in primed)
+        if not jails:
+            return
+        matcher = Matcher({jail.name: jail.filter for jail in jails})
+        start = "start" if self.since is not None else "end"
+        plans = plan_sources(jails, self.store.get_position, start)
+        for source, jail_names in plans.values():
+            self._sources.append(source)
+            stream = matcher.stream(keep_lines=True)
+            task = asyncio.create_task(self._pump(source, stream, frozenset(jail_names)))
+            self._tasks.append(task)
+        self._tasks.append(asyncio.create_task(self._housekeeping()))
+
+    async def _stop_pipeline(self) -> None:
+        for source in self._sources:
+            with contextlib.suppress(Exception):
+                await source.aclose()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self._sources.clear()
+
+    async def _do_reload(self) -> None:
+        notify("RELOADING=1")
+        try:
+            config = load_config(self.config_path)
+            enforcers = make_enforcers(config)
+        except BruteguardError as error:
+            log.error("reload refused, keeping the running configuration: %s", error)
+            notify("READY=1")
+            return
+        await self._stop_pipeline()
+        self.config, self.enforcers = config, enforcers
+        now = time.time()
+        active = self.store.active_bans(now)
+        for enforcer in self.enforcers:
+            await asyncio.to_thread(enforcer.setup, config.enabled_jails())
+            await asyncio.to_thread(enforcer.reconcile, active, now)
+        await self._start_pipeline()
+        log.info("configuration reloaded from %s", config.source_path)
+        notify("READY=1")
+
+    # -- the pipeline ------------------------------------------------------------------
+
+    async def _pump(self, source: Source, stream: Stream, jails: frozenset[str]) -> None:
+        since = self.since
+        try:
+            async for batch in source.batches():
+                hits = [h for h in stream.feed(batch.data) if h[3] in jails]
+                if since is not None:
+                    hits = [h for h in hits if h[0] >= since]
+                await self._handle(hits, batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("source %s failed; restart bruteguard to resume it", source.key)
+
+    async def _handle(self, hits: list, batch: LineBatch) -> None:
+        async with self._lock:
+            for _, _, _, jail, _ in hits:
+                self._count(jail, "failures")
+            if hits:
+                self.store.add_failures(Failure(t, ip, jail, user, line)
+                                        for t, ip, user, jail, line in hits)
+            bans = self.detector.observe(hits)
+            if bans:
+                await self._apply(bans)
+            self.store.set_positions([batch.position])
+
+    async def _apply(self, bans: Sequence[Ban]) -> None:
+        """Store first, then every enforcer; an enforcer failure is logged and retried."""
+        self.store.add_bans(bans)
+        now = time.time()
+        live = [ban for ban in bans if ban.until > now]
+        for ban in bans:
+            self._count(ban.jail, "bans")
+            log.warning("ban %s in %s until %s (%s)", ban.ip, ban.jail,
+                        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ban.until)), ban.reason)
+        for enforcer in self.enforcers:
+            try:
+                await asyncio.to_thread(enforcer.ban, live, now)
+            except EnforcerError as error:
+                log.error("%s could not apply %d bans (%s); retrying with the next"
+                          " housekeeping run", enforcer.name, len(live), error)
+                self._needs_reconcile = True
+
+    _needs_reconcile = False
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(_HOUSEKEEPING)
+            now = time.time()
+            async with self._lock:
+                self.detector.expire(now)
+                self.store.prune(now - _EVIDENCE_DAYS * 86400)
+                if self._needs_reconcile:
+                    self._needs_reconcile = False
+                    active = self.store.active_bans(now)
+                    for enforcer in self.enforcers:
+                        try:
+                            await asyncio.to_thread(enforcer.reconcile, active, now)
+                        except EnforcerError as error:
+                            log.error("%s still failing: %s", enforcer.name, error)
+                            self._needs_reconcile = True
+
+    def _count(self, jail: str, what: str) -> None:
+        counters = self.counters.setdefault(jail, {"failures": 0, "bans": 0})
+        counters[what] += 1
+
+    async def _lift_everything(self) -> None:
+        now = time.time()
+        active = self.store.active_bans(now)
+        self.store.lift_bans({ban.ip for ban in active}, now)
+        for enforcer in self.enforcers:
+            try:
+                await asyncio.to_thread(enforcer.teardown)
+            except EnforcerError as error:
+                log.error("%s could not be removed: %s", enforcer.name, error)
+
+    # -- control socket ----------------------------------------------------------------
+
+    async def _serve_control(self) -> asyncio.AbstractServer:
+        path = self.config.socket
+        socket_directory(path)
+        with contextlib.suppress(FileNotFoundError):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(path)
+            except (ConnectionRefusedError, FileNotFoundError):
+                os.unlink(path)  # a stale socket from a crash
+            else:
+                raise BruteguardError(f"another bruteguard is already running on {path}")
+            finally:
+                probe.close()
+        old_umask = os.umask(0o177)
+        try:
+            server = await asyncio.start_unix_server(self._client, path=path, limit=MAX_REQUEST)
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+        return server
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            sock = writer.get_extra_info("socket")
+            uid = peer_uid(sock)
+            if uid not in (0, os.geteuid()):
+                reply: dict[str, Any] = {"ok": False, "error": "the control socket is root only"}
+            else:
+                line = await asyncio.wait_for(reader.readline(), timeout=10)
+                try:
+                    reply = {"ok": True, "result": await self._command(msgspec.json.decode(line))}
+                except (ControlError, ValueError, KeyError, TypeError, msgspec.DecodeError) as e:
+                    reply = {"ok": False, "error": str(e)}
+                except BruteguardError as error:
+                    reply = {"ok": False, "error": str(error)}
+            writer.write(msgspec.json.encode(reply) + b"\n")
+            await writer.drain()
+        except (OSError, asyncio.TimeoutError, asyncio.LimitOverrunError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def _command(self, message: dict[str, Any]) -> Any:
+        if not isinstance(message, dict):
+            raise ControlError("a request is a JSON object")
+        command = message.get("command")
+        now = time.time()
+        if command == "status":
+            return self._status(message.get("jail"), now)
+        if command == "bans":
+            return [_ban_json(ban, now) for ban in self.store.active_bans(now)]
+        if command == "ban":
+            return await self._manual_ban(message, now)
+        if command == "unban":
+            return await self._unban(str(message.get("ip", "")), now)
+        if command == "stop":
+            self._unban_on_stop = bool(message.get("unban"))
+            self._stop.set()
+            return {"stopping": True, "unban": self._unban_on_stop}
+        if command == "reload":
+            self._reload.set()
+            return {"reloading": True}
+        raise ControlError(f"unknown command {command!r}")
+
+    def _status(self, jail_name: str | None, now: float) -> dict[str, Any]:
+        jails = self.config.enabled_jails()
+        if jail_name is not None:
+            jails = [j for j in jails if j.name == jail_name]
+            if not jails:
+                raise ControlError(f"no enabled jail named {jail_name!r}")
+        active = self.store.active_bans(now)
+        return {
+            "since": self.started,
+            "enforcers": [e.name for e in self.enforcers],
+            "sources": [s.key for s in self._sources],
+            "jails": [
+                {
+                    "name": jail.name,
+                    "filter": jail.filter,
+                    "maxretry": jail.maxretry,
+                    "findtime": format_duration(jail.findtime),
+                    "bantime": format_duration(jail.bantime),
+                    "ports": list(jail.ports),
+                    "failures": self.counters.get(jail.name, {}).get("failures", 0),
+                    "bans_made": self.counters.get(jail.name, {}).get("bans", 0),
+                    "banned": sorted(b.ip for b in active if b.jail == jail.name),
+                }
+                for jail in jails
+            ],
+        }
+
+    async def _manual_ban(self, message: dict[str, Any], now: float) -> dict[str, Any]:
+        address = canonical_address(str(message.get("ip", "")))
+        if address is None:
+            raise ControlError(f"not an IP address: {message.get('ip')!r}")
+        jails = {j.name: j for j in self.config.enabled_jails()}
+        jail_name = message.get("jail") or next(iter(jails), None)
+        if jail_name not in jails:
+            raise ControlError(f"no enabled jail named {jail_name!r}")
+        duration = message.get("for")
+        seconds = parse_duration(duration) if duration else float(jails[jail_name].bantime)
+        ban = Ban(address, jail_name, now, now + seconds, 0, "banned by hand")
+        async with self._lock:
+            self.detector.remember_bans([ban])
+            await self._apply([ban])
+        return _ban_json(ban, now)
+
+    async def _unban(self, text: str, now: float) -> dict[str, Any]:
+        address = canonical_address(text)
+        if address is None:
+            raise ControlError(f"not an IP address: {text!r}")
+        async with self._lock:
+            lifted = self.store.lift_bans([address], now)
+            self.detector.forget(address)
+            # Remove it from every jail's set, even if only the firewall still had it.
+            everywhere = [Ban(address, jail.name, now, now) for jail in self.config.enabled_jails()]
+            for enforcer in self.enforcers:
+                await asyncio.to_thread(enforcer.unban, everywhere)
+        return {"ip": address, "lifted": len(lifted)}
+
+
+def run_daemon(config_path: str | None, since: float | None) -> int:
+    """Run in the foreground until stopped; ``since``: replay lines newer than this time."""
+    daemon = Daemon(config_path, since)
+    asyncio.run(daemon.run())
+    return 0
+

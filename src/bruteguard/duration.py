@@ -1,0 +1,34 @@
+"""Durations as admins write them: ``90s``, ``10m``, ``1h``, ``7d`` (or plain seconds)."""
+
+import re
+
+__all__ = ["format_duration", "parse_duration"]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*\Z")
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds in ``value``; raises ValueError with the accepted forms on anything else."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like 90s, 10m, 1h or 7d, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError(f"expected a duration like 90s, 10m, 1h or 7d, got {value!r}")
+        seconds = float(match[1]) * _UNITS[match[2] or "s"]
+    if seconds <= 0:
+        raise ValueError(f"a duration must be positive, got {value!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact spelling of ``seconds`` in the units above (``3600`` → ``1h``)."""
+    whole = int(round(seconds))
+    for unit in ("w", "d", "h", "m"):
+        size = _UNITS[unit]
+        if whole >= size and whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"

@@ -1,0 +1,50 @@
+"""The plain values that flow between stages: a failure seen in a log, a ban decided on it.
+
+Every stage takes and returns these; none reaches into another stage's state.
+Times are POSIX seconds (UTC); addresses are normalised text (IPv4-mapped IPv6 is IPv4).
+"""
+
+import msgspec
+
+__all__ = ["Ban", "Failure", "SourcePosition"]
+
+
+class Failure(msgspec.Struct, frozen=True, gc=False):
+    """One failed authentication attempt, counted once, attributed to an address."""
+
+    time: float
+    ip: str
+    jail: str
+    user: str | None = None
+    line: str = ""
+
+
+class Ban(msgspec.Struct, frozen=True):
+    """A decision to block ``ip`` (an address or a CIDR network) until ``until``.
+
+    The detector makes them, the store keeps them (before any firewall sees them), and the
+    enforcers apply them; ``failures`` and ``reason`` say why, for ``bruteguard bans``.
+    """
+
+    ip: str
+    jail: str
+    start: float
+    until: float
+    failures: int = 0
+    reason: str = ""
+
+
+class SourcePosition(msgspec.Struct, frozen=True):
+    """Where a source stopped reading, saved so a restart neither recounts nor misses lines.
+
+    For a file: ``device``/``inode`` identify it and ``fingerprint`` (a hash of its first
+    bytes) tells a copytruncate'd or replaced file from the same one; ``offset`` is the next
+    byte to read. For the journal: ``cursor``.
+    """
+
+    key: str
+    offset: int = 0
+    device: int = 0
+    inode: int = 0
+    fingerprint: str = ""
+    cursor: str = ""

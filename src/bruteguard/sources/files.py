@@ -1,0 +1,366 @@
+"""Follow a log file the way ``tail -F`` should: event-driven, rotation-safe, resumable.
+
+inotify wakes us (the directory for files appearing, being renamed or removed; the open file
+itself for appends and truncation), and after every wake-up we look at the real state of the
+file system instead of interpreting event sequences, so coalesced or overflowed events cannot
+confuse us. Rotation is handled both ways logrotate does it:
+
+* rename + create: the old file is read to its end through the descriptor we still hold, then
+  the new file is read from offset 0;
+* copytruncate: the file shrinks below our offset (or its first bytes no longer match the
+  fingerprint we took) and we start again at 0.
+
+The position published with each batch names the file by device and inode plus a fingerprint
+of its first bytes, so a restart can tell "same file, go on" from "rotated while we were
+down": then the predecessor (still in the same directory under a new name, e.g. auth.log.1)
+is found by inode and finished first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from typing import Literal
+
+from asyncinotify import Inotify, Mask, Watch
+
+from bruteguard.model import SourcePosition
+from bruteguard.sources import CHUNK_SIZE, MAX_LINE, LineBatch, LineSplitter
+
+__all__ = ["FINGERPRINT_BYTES", "FileSource", "file_key", "fingerprint"]
+
+FINGERPRINT_BYTES = 256
+_DIRECTORY_EVENTS = Mask.CREATE | Mask.MOVED_TO | Mask.MOVED_FROM | Mask.DELETE
+_MISSING_DIRECTORY_RECHECK = 1.0  # seconds; only while the log's directory does not exist
+
+
+def file_key(path: str | os.PathLike[str]) -> str:
+    """The source key of a file: one per absolute path, shared by every jail reading it."""
+    return "file:" + os.path.abspath(path)
+
+
+def fingerprint(fd: int, length: int) -> str:
+    """``"<n>:<hash>"`` of the first ``n = min(length, 256)`` bytes of the open file ``fd``.
+
+    Only bytes we have already read are fingerprinted, so the value is stable for as long as
+    the file is the same file; any rewrite of its beginning (copytruncate, replacement in
+    place) changes it.
+    """
+    n = min(length, FINGERPRINT_BYTES)
+    head = os.pread(fd, n, 0)
+    return f"{n}:{hashlib.blake2b(head, digest_size=16).hexdigest()}"
+
+
+def _matches(fd: int, stored: str) -> bool:
+    count, _, _ = stored.partition(":")
+    return count.isdigit() and fingerprint(fd, int(count)) == stored
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+class _OpenFile:
+    """One open file descriptor and how far into it we have delivered complete lines."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        stat = os.fstat(fd)
+        self.device, self.inode = stat.st_dev, stat.st_ino
+        self.watch: Watch | None = None
+        self.move_to(0)
+
+    @classmethod
+    def open(cls, path: str) -> _OpenFile | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            return cls(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def move_to(self, offset: int, stored_fingerprint: str = "") -> None:
+        """Read on from ``offset`` (a line start); fingerprint what lies before it."""
+        self.offset = self.read_pos = offset
+        self.fingerprint = stored_fingerprint or fingerprint(self.fd, offset)
+        self.fingerprinted = int(self.fingerprint.partition(":")[0])
+
+    def advance(self, offset: int) -> None:
+        """Lines up to ``offset`` are delivered; grow the fingerprint while it is short."""
+        self.offset = offset
+        if self.fingerprinted < FINGERPRINT_BYTES and offset > self.fingerprinted:
+            self.fingerprint = fingerprint(self.fd, offset)
+            self.fingerprinted = min(offset, FINGERPRINT_BYTES)
+
+    def same_file(self, stat: os.stat_result) -> bool:
+        return (stat.st_dev, stat.st_ino) == (self.device, self.inode)
+
+    def position(self, key: str) -> SourcePosition:
+        return SourcePosition(
+            key=key,
+            offset=self.offset,
+            device=self.device,
+            inode=self.inode,
+            fingerprint=self.fingerprint,
+        )
+
+
+class FileSource:
+    """Complete-line batches from the file at ``path``, across rotations and restarts.
+
+    ``saved`` is the position of the last batch fully processed before a restart; without it
+    reading starts at the end of the file (``start="end"``, for a daemon) or at its beginning
+    (``start="start"``, for replays). A file that appears later is always read from its start.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        saved: SourcePosition | None = None,
+        start: Literal["end", "start"] = "end",
+    ) -> None:
+        self.path = os.path.abspath(path)
+        self.key = file_key(self.path)
+        self.directory = os.path.dirname(self.path)
+        self.saved = saved
+        self.start = start
+        self._splitter = LineSplitter(MAX_LINE)
+        self._current: _OpenFile | None = None
+        self._inotify: Inotify | None = None
+        self._directory_watch: tuple[Watch, int, int] | None = None
+        self._successor_watch: Watch | None = None
+        self._wake = asyncio.Event()
+        self._closed = False
+        self._generator: AsyncGenerator[LineBatch, None] | None = None
+
+    @property
+    def skipped_long_lines(self) -> int:
+        """Lines longer than 1 MiB that were cut and skipped rather than buffered."""
+        return self._splitter.skipped_long_lines
+
+    def batches(self) -> AsyncIterator[LineBatch]:
+        """Batches until closed; idle (no polling) until the file grows, appears or is replaced."""
+        self._generator = self._follow()
+        return self._generator
+
+    async def aclose(self) -> None:
+        """Stop and release the file; a ``batches()`` waiting for news returns at once."""
+        self._closed = True
+        self._wake.set()
+        generator, self._generator = self._generator, None
+        if generator is not None and not generator.ag_running:
+            await generator.aclose()
+
+    async def _follow(self) -> AsyncGenerator[LineBatch, None]:
+        loop = asyncio.get_running_loop()
+        with Inotify() as inotify:
+            inotify.sync_timeout = 0  # sync_get() then only drains what is already queued
+            self._inotify = inotify
+            loop.add_reader(inotify.fd, self._on_events)
+            try:
+                self._watch_directory()
+                self._resume()
+                while not self._closed:
+                    for batch in self._drain():
+                        yield batch
+                    if self._switch_if_replaced():
+                        continue
+                    await self._wait()
+            finally:
+                loop.remove_reader(inotify.fd)
+                self._close_current()
+                self._successor_watch = None
+                self._inotify = None
+                self._directory_watch = None
+
+    # -- waking up ---------------------------------------------------------------------------
+
+    def _on_events(self) -> None:
+        assert self._inotify is not None
+        while self._inotify.sync_get() is not None:
+            pass  # the events only tell us to look; what we do depends on what is there
+        self._wake.set()
+
+    async def _wait(self) -> None:
+        if self._directory_watch is None:  # nothing to tell us when the directory appears
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), _MISSING_DIRECTORY_RECHECK)
+        else:
+            await self._wake.wait()
+        self._wake.clear()
+        self._watch_directory()
+
+    def _watch_directory(self) -> None:
+        """Watch the log's directory, re-adding the watch if the directory was replaced."""
+        assert self._inotify is not None
+        stat = _stat(self.directory)
+        if stat is None:
+            self._directory_watch = None
+            return
+        if self._directory_watch is not None:
+            _, device, inode = self._directory_watch
+            if (device, inode) == (stat.st_dev, stat.st_ino):
+                return
+        try:
+            watch = self._inotify.add_watch(self.directory, _DIRECTORY_EVENTS | Mask.ONLYDIR)
+        except (FileNotFoundError, NotADirectoryError):
+            self._directory_watch = None
+            return
+        self._directory_watch = (watch, stat.st_dev, stat.st_ino)
+
+    # -- choosing the file -------------------------------------------------------------------
+
+    def _resume(self) -> None:
+        """Decide where reading starts: saved position, rotated predecessor, end or start."""
+        saved = self.saved
+        current = _OpenFile.open(self.path)
+        if saved is not None and saved.inode:
+            if current is not None and (current.device, current.inode) == (
+                saved.device,
+                saved.inode,
+            ):
+                self._continue_at(current, saved)
+                return
+            if current is not None:
+                os.close(current.fd)
+            predecessor = self._find_predecessor(saved)
+            if predecessor is not None:
+                self._use(predecessor)
+            # otherwise the file at path is new since we stopped: read it from 0 when seen
+            return
+        if current is None:
+            return  # a file that appears later is new: read it from its start
+        if self.start == "end":
+            size = os.fstat(current.fd).st_size
+            current.move_to(size)
+            self._use(current, mid_line=size > 0 and os.pread(current.fd, 1, size - 1) != b"\n")
+        else:
+            self._use(current)
+
+    def _continue_at(self, current: _OpenFile, saved: SourcePosition) -> None:
+        """Same inode as saved: go on, unless it was truncated or rewritten meanwhile."""
+        if os.fstat(current.fd).st_size >= saved.offset and _matches(current.fd, saved.fingerprint):
+            current.move_to(saved.offset, saved.fingerprint)
+        self._use(current)
+
+    def _find_predecessor(self, saved: SourcePosition) -> _OpenFile | None:
+        """The saved file under its rotated name in the same directory (auth.log.1 …).
+
+        A compressed rotation is a new inode, so matching the inode finds only files that
+        are still plain text; the fingerprint guards against a reused inode number.
+        """
+        try:
+            entries = list(os.scandir(self.directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        for entry in entries:
+            if entry.inode() != saved.inode or not entry.is_file(follow_symlinks=False):
+                continue
+            candidate = _OpenFile.open(entry.path)
+            if candidate is None:
+                continue
+            if (
+                candidate.device == saved.device
+                and candidate.inode == saved.inode
+                and os.fstat(candidate.fd).st_size >= saved.offset
+                and _matches(candidate.fd, saved.fingerprint)
+            ):
+                candidate.move_to(saved.offset, saved.fingerprint)
+                return candidate
+            os.close(candidate.fd)
+        return None
+
+    def _use(self, opened: _OpenFile, *, mid_line: bool = False) -> None:
+        assert self._inotify is not None
+        self._close_current()
+        self._forget_successor()  # before watching: the successor may be this very inode
+        self._splitter.reset(mid_line=mid_line)
+        # Watching /proc/self/fd/N watches exactly the inode we hold, whatever its name now.
+        opened.watch = self._inotify.add_watch(f"/proc/self/fd/{opened.fd}", Mask.MODIFY)
+        self._current = opened
+
+    def _close_current(self) -> None:
+        current, self._current = self._current, None
+        if current is None:
+            return
+        if current.watch is not None and self._inotify is not None:
+            with contextlib.suppress(OSError):  # the kernel drops it when the inode goes
+                self._inotify.rm_watch(current.watch)
+        os.close(current.fd)
+
+    def _switch_if_replaced(self) -> bool:
+        """After the current file is drained: move on if ``path`` now names another file.
+
+        A logging daemon goes on writing to the renamed file until it reopens its log (after
+        logrotate's postrotate signal), even though logrotate already created the new, empty
+        one. So we stay with the old file until the new one has data; seeing that data means
+        the writer has switched, and one last read of the old file then finds everything it
+        wrote there. Returns True when there is something to read right away.
+        """
+        stat = _stat(self.path)
+        current = self._current
+        if stat is None:
+            if current is not None and os.fstat(current.fd).st_nlink == 0:
+                self._close_current()  # deleted and read out: do not pin its disk space
+            return False
+        if current is not None:
+            if current.same_file(stat):
+                return False
+            old = os.fstat(current.fd)
+            if old.st_size > current.read_pos:
+                return True  # the last lines written to the old file come first
+            if stat.st_size == 0 and old.st_nlink > 0:
+                self._watch_successor()
+                return False
+        opened = _OpenFile.open(self.path)
+        if opened is None:
+            return False
+        self._use(opened)
+        return True
+
+    def _watch_successor(self) -> None:
+        """Wake us when the new, still empty file at ``path`` gets its first line."""
+        assert self._inotify is not None
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            self._successor_watch = self._inotify.add_watch(self.path, Mask.MODIFY)
+
+    def _forget_successor(self) -> None:
+        watch, self._successor_watch = self._successor_watch, None
+        if watch is not None and self._inotify is not None:
+            with contextlib.suppress(OSError):  # the kernel drops it when the inode goes
+                self._inotify.rm_watch(watch)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _drain(self) -> Iterator[LineBatch]:
+        """Read the current file to its end, a chunk at a time, a batch per chunk with lines."""
+        current = self._current
+        if current is None:
+            return
+        while True:
+            self._check_truncation(current)  # again after every yield: time has passed
+            data = os.pread(current.fd, CHUNK_SIZE, current.read_pos)
+            if not data:
+                return
+            current.read_pos += len(data)
+            lines = self._splitter.feed(data)
+            current.advance(current.read_pos - self._splitter.held)
+            if lines:
+                yield LineBatch(self.key, lines, current.position(self.key))
+
+    def _check_truncation(self, current: _OpenFile) -> None:
+        """copytruncate: smaller than what we read, or its first bytes changed → from 0."""
+        size = os.fstat(current.fd).st_size
+        if size >= current.read_pos and _matches(current.fd, current.fingerprint):
+            return
+        current.move_to(0)
+        self._splitter.reset()

@@ -1,0 +1,45 @@
+"""The ledger: failures, bans and source positions, behind one narrow interface.
+
+SQLite (``store.sqlite``) is the default; a PostgreSQL store for fleets implements the same
+``Store`` protocol. The rule the daemon relies on: ``add_bans`` has committed when it
+returns, so a ban is durable before any firewall is told about it.
+"""
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from bruteguard.model import Ban, Failure, SourcePosition
+
+__all__ = ["Store"]
+
+
+class Store(Protocol):
+    def add_failures(self, failures: Iterable[Failure]) -> None:
+        """Record failures (evidence, and the memory the detector is rebuilt from)."""
+
+    def failures_since(self, since: float) -> list[Failure]:
+        """Failures at or after ``since``, oldest first (re-primes the detector on start)."""
+
+    def add_bans(self, bans: Iterable[Ban]) -> None:
+        """Record bans durably; replaces an active ban of the same address and jail."""
+
+    def lift_bans(self, ips: Iterable[str], now: float) -> list[Ban]:
+        """End the active bans of ``ips`` at ``now``; returns the bans that were active."""
+
+    def active_bans(self, now: float) -> list[Ban]:
+        """Bans whose ``until`` is after ``now``."""
+
+    def ban_history(self, ip: str) -> list[Ban]:
+        """Every ban of ``ip``, oldest first."""
+
+    def prune(self, before: float) -> int:
+        """Forget failures older than ``before``; returns how many were removed."""
+
+    def get_position(self, key: str) -> SourcePosition | None:
+        """The saved read position of source ``key``."""
+
+    def set_positions(self, positions: Iterable[SourcePosition]) -> None:
+        """Save read positions (one transaction)."""
+
+    def close(self) -> None:
+        """Flush and close."""

@@ -1,0 +1,356 @@
+"""The embedded ledger: one SQLite file holding failures, bans and source positions.
+
+Durability is chosen per fact. Bans are committed with ``synchronous=FULL`` (the WAL is
+fsynced before ``add_bans`` returns), because the daemon enforces a ban only after the store
+has it. Failures and read positions are committed with ``synchronous=NORMAL``: they survive
+a crash of the process, and a power cut loses at most the last moments, which the sources
+re-read anyway. The schema is versioned with ``PRAGMA user_version`` and upgraded in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from bruteguard.errors import StoreError
+from bruteguard.model import Ban, Failure, SourcePosition
+
+__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+
+# Each entry upgrades the schema from version ``index`` to ``index + 1``; append, never edit.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE failures (
+            time REAL NOT NULL,
+            ip TEXT NOT NULL,
+            jail TEXT NOT NULL,
+            user TEXT,
+            line TEXT NOT NULL)""",
+        "CREATE INDEX failures_time ON failures (time)",
+        "CREATE INDEX failures_ip_time ON failures (ip, time)",
+        """CREATE TABLE bans (
+            id INTEGER PRIMARY KEY,
+            ip TEXT NOT NULL,
+            jail TEXT NOT NULL,
+            start REAL NOT NULL,
+            until REAL NOT NULL,
+            failures INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            lifted REAL)""",
+        "CREATE INDEX bans_until ON bans (until)",
+        "CREATE INDEX bans_ip ON bans (ip)",
+        # The replace rule lives in the schema so that every insert, batched or typed by hand
+        # in the sqlite3 shell, ends the active ban it supersedes and history keeps both.
+        """CREATE TRIGGER bans_replace_active BEFORE INSERT ON bans BEGIN
+            UPDATE bans SET lifted = NEW.start
+            WHERE ip = NEW.ip AND jail = NEW.jail AND lifted IS NULL AND until > NEW.start;
+        END""",
+        """CREATE TABLE positions (
+            key TEXT PRIMARY KEY,
+            "offset" INTEGER NOT NULL,
+            device INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            fingerprint TEXT NOT NULL,
+            cursor TEXT NOT NULL,
+            updated REAL NOT NULL)""",
+    ),
+)
+
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_BUSY_TIMEOUT = 10.0  # seconds; a CLI and the daemon may write at the same moment
+_U64 = 1 << 64
+_I64_MAX = (1 << 63) - 1
+
+
+def _storable(text: str) -> str:
+    """Text SQLite can hold: lone surrogates (undecodable log bytes) become escapes.
+
+    Sources decode with ``surrogateescape``, so such a surrogate stands for one raw byte and
+    is written as ``\\xNN``; any other lone surrogate as ``\\udXXX``.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
+
+
+def _signed(number: int) -> int:
+    """st_dev/st_ino are unsigned 64-bit; SQLite integers are signed."""
+    return number - _U64 if number > _I64_MAX else number
+
+
+def _unsigned(number: int) -> int:
+    return number + _U64 if number < 0 else number
+
+
+def _open_file(path: Path) -> None:
+    """Create the directory (0700) and the database file (0600) before SQLite does.
+
+    SQLite gives its -wal and -shm files the mode of the database file, so they are
+    private too. Existing directories and files keep the mode their owner chose.
+    """
+    with contextlib.suppress(FileExistsError):  # not exist_ok: a file there must say so below
+        path.parent.mkdir(mode=0o700, parents=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+
+
+class SqliteStore:
+    """The ``Store`` on one SQLite file; safe to share between threads (one lock)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        try:
+            _open_file(self.path)
+            db = sqlite3.connect(
+                self.path,
+                timeout=_BUSY_TIMEOUT,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,  # the lock below serialises all use
+            )
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(f"{self.path}: cannot open the store: {_reason(error)}") from None
+        try:
+            _prepare(db, self.path)
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
+
+    # -- failures --------------------------------------------------------------------------
+
+    def add_failures(self, failures: Iterable[Failure]) -> None:
+        """Record failures (evidence, and the memory the detector is rebuilt from)."""
+        rows = (
+            (f.time, f.ip, f.jail, None if f.user is None else _storable(f.user), _storable(f.line))
+            for f in failures
+        )
+        with self._write("record failures", durable=False) as db:
+            db.executemany("INSERT INTO failures VALUES (?, ?, ?, ?, ?)", rows)
+
+    def failures_since(self, since: float) -> list[Failure]:
+        """Failures at or after ``since``, oldest first (re-primes the detector on start)."""
+        with self._read("read failures") as db:
+            rows = db.execute(
+                "SELECT time, ip, jail, user, line FROM failures"
+                " WHERE time >= ? ORDER BY time, rowid",
+                (since,),
+            ).fetchall()
+        return [Failure(*row) for row in rows]
+
+    def prune(self, before: float) -> int:
+        """Forget failures older than ``before``; returns how many were removed."""
+        with self._write("prune failures", durable=False) as db:
+            return db.execute("DELETE FROM failures WHERE time < ?", (before,)).rowcount
+
+    # -- bans ------------------------------------------------------------------------------
+
+    def add_bans(self, bans: Iterable[Ban]) -> None:
+        """Record bans durably (fsynced on return); ends an active ban of the same ip and jail.
+
+        Bans are applied in order, so a batch may hold several bans of one address.
+        """
+        rows = ((b.ip, b.jail, b.start, b.until, b.failures, _storable(b.reason)) for b in bans)
+        with self._write("record bans", durable=True) as db:
+            db.executemany(
+                "INSERT INTO bans (ip, jail, start, until, failures, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def lift_bans(self, ips: Iterable[str], now: float) -> list[Ban]:
+        """End the active bans of ``ips`` (any jail) at ``now``; returns them as they were.
+
+        Addresses match as stored text: a network ban is lifted by its CIDR, not by a member.
+        """
+        lifted: list[Ban] = []
+        ids: list[tuple[float, int]] = []
+        with self._write("lift bans", durable=True) as db:
+            for ip in dict.fromkeys(ips):
+                for ban_id, *fields in db.execute(
+                    "SELECT id, ip, jail, start, until, failures, reason FROM bans"
+                    " WHERE ip = ? AND lifted IS NULL AND until > ? ORDER BY id",
+                    (ip, now),
+                ):
+                    ids.append((now, ban_id))
+                    lifted.append(Ban(*fields))
+            db.executemany("UPDATE bans SET lifted = ? WHERE id = ?", ids)
+        return lifted
+
+    def active_bans(self, now: float) -> list[Ban]:
+        """Bans whose ``until`` is after ``now`` and that were not lifted, oldest first."""
+        with self._read("read active bans") as db:
+            rows = db.execute(
+                "SELECT ip, jail, start, until, failures, reason FROM bans"
+                " WHERE until > ? AND lifted IS NULL ORDER BY id",
+                (now,),
+            ).fetchall()
+        return [Ban(*row) for row in rows]
+
+    def ban_history(self, ip: str) -> list[Ban]:
+        """Every ban of ``ip`` as it was decided (lifted or replaced ones too), oldest first."""
+        with self._read("read ban history") as db:
+            rows = db.execute(
+                "SELECT ip, jail, start, until, failures, reason FROM bans"
+                " WHERE ip = ? ORDER BY start, id",
+                (ip,),
+            ).fetchall()
+        return [Ban(*row) for row in rows]
+
+    def prune_bans(self, before: float) -> int:
+        """Forget bans that ended (expired or lifted) before ``before``; returns how many.
+
+        This also shortens the history growing ban times are computed from, so keep
+        ``before`` further back than the longest recidive window.
+        """
+        with self._write("prune bans", durable=False) as db:
+            return db.execute(
+                "DELETE FROM bans WHERE coalesce(min(lifted, until), until) < ?", (before,)
+            ).rowcount
+
+    # -- positions -------------------------------------------------------------------------
+
+    def get_position(self, key: str) -> SourcePosition | None:
+        """The saved read position of source ``key``."""
+        with self._read("read a source position") as db:
+            row = db.execute(
+                'SELECT "offset", device, inode, fingerprint, cursor FROM positions WHERE key = ?',
+                (_storable(key),),
+            ).fetchone()
+        if row is None:
+            return None
+        offset, device, inode, fingerprint, cursor = row
+        return SourcePosition(key, offset, _unsigned(device), _unsigned(inode), fingerprint, cursor)
+
+    def set_positions(self, positions: Iterable[SourcePosition]) -> None:
+        """Save read positions (one transaction; a key's newer position replaces the old)."""
+        now = time.time()
+        rows = (
+            (
+                _storable(p.key),
+                p.offset,
+                _signed(p.device),
+                _signed(p.inode),
+                p.fingerprint,
+                p.cursor,
+                now,
+            )
+            for p in positions
+        )
+        with self._write("save source positions", durable=False) as db:
+            db.executemany(
+                'INSERT INTO positions (key, "offset", device, inode, fingerprint, cursor,'
+                " updated) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+                ' "offset" = excluded."offset", device = excluded.device,'
+                " inode = excluded.inode, fingerprint = excluded.fingerprint,"
+                " cursor = excluded.cursor, updated = excluded.updated",
+                rows,
+            )
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the file (SQLite checkpoints the WAL); later calls raise ``StoreError``."""
+        with self._lock:
+            if self._db is not None:
+                db, self._db = self._db, None
+                try:
+                    db.close()
+                except sqlite3.Error as error:
+                    raise StoreError(f"{self.path}: cannot close the store: {error}") from None
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _read(self, action: str) -> Iterator[sqlite3.Connection]:
+        with self._lock, _translated(self.path, action):
+            yield self._connection()
+
+    @contextlib.contextmanager
+    def _write(self, action: str, *, durable: bool) -> Iterator[sqlite3.Connection]:
+        """One write transaction; ``durable`` fsyncs the WAL before the commit returns."""
+        with self._lock, _translated(self.path, action):
+            db = self._connection()
+            db.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.rollback()
+                raise
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError(f"{self.path}: the store is closed")
+        return self._db
+
+
+@contextlib.contextmanager
+def _translated(path: Path, action: str) -> Iterator[None]:
+    """Turn SQLite's errors into a ``StoreError`` that names the file and what failed."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise StoreError(f"{path}: cannot {action}: {_reason(error)}") from None
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()
+    if isinstance(error, sqlite3.DatabaseError) and "not a database" in str(error):
+        return "the file is not a bruteguard database or is corrupt"
+    return str(error)
+
+
+def _prepare(db: sqlite3.Connection, path: Path) -> None:
+    """Switch to WAL and bring the schema to ``SCHEMA_VERSION`` (refusing newer ones)."""
+    with _translated(path, "open the store"):
+        db.execute("PRAGMA journal_mode = WAL")
+        if _version(db, path) == SCHEMA_VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")  # re-read under the lock: another process may migrate
+        try:
+            _migrate(db, _version(db, path))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.rollback()
+            raise
+
+
+def _version(db: sqlite3.Connection, path: Path) -> int:
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: the store has schema version {version}, newer than this bruteguard"
+            f" understands ({SCHEMA_VERSION}); upgrade bruteguard or use another file"
+        )
+    return version
+
+
+def _migrate(db: sqlite3.Connection, version: int) -> None:
+    """Apply every migration after ``version`` inside the caller's transaction."""
+    for number in range(version, SCHEMA_VERSION):
+        for statement in _MIGRATIONS[number]:
+            db.execute(statement)
+        db.execute(f"PRAGMA user_version = {number + 1}")

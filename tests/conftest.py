@@ -1,0 +1,114 @@
+"""Fixtures shared by the whole suite: the real executable, config files, root checks.
+
+Tests that need root, namespaces or system tools *fail* with the reason and the Debian
+package to install when those are missing: a skipped end-to-end test proves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netns import require_root_netns
+
+__all__ = ["toml_document"]
+
+# Program → the Debian package that provides it (what .ci/run installs).
+E2E_TOOLS: dict[str, str] = {
+    "ip": "iproute2",
+    "nft": "nftables",
+    "unshare": "util-linux",
+    "sshd": "openssh-server",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "sshpass": "sshpass",
+    "rsyslogd": "rsyslog",
+    "useradd": "passwd",
+    "chpasswd": "passwd",
+}
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str | Path):
+        # A JSON string with ASCII escapes is also a valid TOML basic string.
+        return json.dumps(str(value))
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as a TOML value")
+
+
+def toml_document(settings: dict[str, Any], table: str = "") -> str:
+    """``settings`` as TOML: plain keys first, then each nested dict as a ``[table]``."""
+    lines = [f"[{table}]"] if table else []
+    lines += [
+        f"{_toml_key(key)} = {_toml_value(value)}"
+        for key, value in settings.items()
+        if not isinstance(value, dict)
+    ]
+    text = "\n".join(lines) + "\n" if lines else ""
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            name = f"{table}.{_toml_key(key)}" if table else _toml_key(key)
+            text += "\n" + toml_document(value, name)
+    return text
+
+
+@pytest.fixture
+def netns_root() -> None:
+    """Root, network namespaces and every system tool the end-to-end tests run, or fail."""
+    require_root_netns()
+    missing = sorted({pkg for tool, pkg in E2E_TOOLS.items() if not _which(tool)})
+    if missing:
+        pytest.fail(f"end-to-end tests need these Debian packages: {' '.join(missing)}")
+
+
+def _which(tool: str) -> str | None:
+    return shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")
+
+
+@pytest.fixture(scope="session")
+def bruteguard_exe() -> Path:
+    """The ``bruteguard`` console script of the venv running the tests (not one on PATH)."""
+    exe = Path(sys.executable).with_name("bruteguard")
+    if not exe.exists():
+        pytest.fail(f"{exe} not found: install the project into this venv (pip install -e .)")
+    return exe
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write a bruteguard TOML config into ``tmp_path`` and return its path.
+
+    Store and control socket default to files in ``tmp_path``, enforcers to nftables;
+    keyword arguments add or override top-level settings (``jails={...}`` makes tables).
+    """
+
+    def make(name: str = "bruteguard.toml", **settings: Any) -> Path:
+        document = {
+            "store": tmp_path / "bruteguard.db",
+            "socket": tmp_path / "bruteguard.sock",
+            "enforcers": ["nftables"],
+            **settings,
+        }
+        path = tmp_path / name
+        path.write_text(toml_document(document), encoding="utf-8")
+        return path
+
+    return make

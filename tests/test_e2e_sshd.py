@@ -1,0 +1,311 @@
+"""The whole product against real OpenSSH: failed logins in auth.log become firewall bans.
+
+Each test builds an ``SshLab`` (sshd + rsyslogd in the server namespace, an attacker and an
+innocent client), starts the real ``bruteguard run`` in the server namespace tailing the
+real auth.log with the nftables enforcer, and judges by behaviour: a ban is a TCP connect
+to port 22 that fails from the attacker while the innocent client still logs in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netns import Host, existing_namespaces
+from sshlab import SSH_PORT, TEST_USER, SshLab, Timestamps, poll_until
+
+pytestmark = pytest.mark.netns
+
+MAXRETRY = 3
+SHORT_BANTIME = 12  # seconds: long enough to look at the ban, short enough to wait out
+LONG_BANTIME = 300  # seconds: a ban that must not expire while a test restarts the daemon
+FAMILIES = ["ipv4", "ipv6"]
+
+
+class Bruteguard:
+    """The real daemon, run in the lab's server namespace, and its CLI."""
+
+    def __init__(self, exe: Path, config: Path, host: Host, logfile: Path) -> None:
+        self.exe = exe
+        self.config = config
+        self.host = host
+        self.logfile = logfile
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Start ``bruteguard run`` and wait until its control socket answers."""
+        with self.logfile.open("ab") as log:
+            self.process = self.host.popen(
+                [str(self.exe), "run", "--verbose", "--config", str(self.config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+
+        def answers() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"bruteguard run exited early:\n{self.log()}")
+            return self.cli("status", check=False).returncode == 0
+
+        poll_until(answers, 30, "`bruteguard status` to answer after start", self.log)
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run ``bruteguard ARGS --config FILE`` in the server namespace."""
+        result = self.host.run(
+            [str(self.exe), *args, "--config", str(self.config)], check=False, timeout=30
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"bruteguard {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout}{result.stderr}\n--- daemon log:\n{self.log()}"
+            )
+        return result
+
+    def bans(self) -> list[dict[str, Any]]:
+        """``bruteguard bans --json``, parsed."""
+        bans = json.loads(self.cli("bans", "--json").stdout)
+        assert isinstance(bans, list), bans
+        return bans
+
+    def ban_of(self, ip: str) -> dict[str, Any] | None:
+        """The listed ban whose address is ``ip`` (compared as addresses), if any."""
+        wanted = ipaddress.ip_address(ip)
+        for ban in self.bans():
+            if ipaddress.ip_network(ban["ip"], strict=False) == ipaddress.ip_network(wanted):
+                return ban
+        return None
+
+    def terminate(self) -> int:
+        """SIGTERM, then the exit status (bounded wait)."""
+        assert self.process is not None
+        self.process.terminate()
+        return self.process.wait(timeout=20)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no chance to clean up."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=20)
+
+    def log(self) -> str:
+        return self.logfile.read_text(errors="replace")[-6000:]
+
+
+@pytest.fixture(params=FAMILIES)
+def family(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def start_lab(
+    netns_root: None,
+    tmp_path: Path,
+    bruteguard_exe: Path,
+    make_config: Callable[..., Path],
+) -> Iterator[Callable[..., tuple[SshLab, Bruteguard]]]:
+    """Start an SshLab and bruteguard watching its auth.log; everything stops afterwards."""
+    labs: list[SshLab] = []
+
+    def start(bantime: int, timestamps: Timestamps = "traditional") -> tuple[SshLab, Bruteguard]:
+        ssh = SshLab(tmp_path / "sshlab", timestamps=timestamps)
+        ssh.__enter__()
+        labs.append(ssh)
+        config = make_config(
+            jails={
+                "sshd": {
+                    "backend": "file",
+                    "logpath": [str(ssh.auth_log)],
+                    "maxretry": MAXRETRY,
+                    "findtime": "10m",
+                    "bantime": f"{bantime}s",
+                }
+            }
+        )
+        daemon = Bruteguard(bruteguard_exe, config, ssh.lab.server, tmp_path / "bruteguard.log")
+        daemon.start()
+        return ssh, daemon
+
+    yield start
+    for ssh in labs:
+        ssh.close()  # kills bruteguard too: it runs in the lab's server namespace
+
+
+def addresses(ssh: SshLab, family: str) -> tuple[str, str]:
+    """(server address, attacker address) of ``family``."""
+    attacker = ssh.lab.clients["attacker"]
+    if family == "ipv4":
+        return ssh.lab.server.ipv4, attacker.ipv4
+    return ssh.lab.server.ipv6, attacker.ipv6
+
+
+def refused(client: Host, addr: str) -> bool:
+    """A TCP connect to sshd fails (refused or dropped: either way, banned)."""
+    return not client.tcp_connect(addr, SSH_PORT, timeout=1.5)
+
+
+def fail_logins_until_banned(ssh: SshLab, daemon: Bruteguard, family: str) -> dict[str, Any]:
+    """MAXRETRY wrong passwords from the attacker; return the ban once the firewall holds it.
+
+    The MAXRETRY-th attempt must still reach sshd (its ``Failed password`` line proves it):
+    a ban before maxretry failures would be wrong too.
+    """
+    server, attacker_ip = addresses(ssh, family)
+    attacker = ssh.lab.clients["attacker"]
+    failed = (
+        rf"^.* sshd\[\d+\]: Failed password for {re.escape(ssh.user)} "
+        rf"from {re.escape(attacker_ip)} port \d+ ssh2$"
+    )
+    for attempt in range(1, MAXRETRY + 1):
+        assert not ssh.ssh_password_attempt(attacker, server, password="wrong-password")
+        ssh.wait_for_log(failed, timeout=10, count=attempt)
+    ban = poll_until(
+        lambda: daemon.ban_of(attacker_ip), 15, f"`bans --json` to list {attacker_ip}", daemon.log
+    )
+    assert ban["jail"] == "sshd", ban
+    poll_until(
+        lambda: refused(attacker, server), 10, f"the firewall to drop {attacker_ip}", daemon.log
+    )
+    return ban
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that contain ``text`` (to prove a lab stopped)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().decode(errors="replace").replace("\0", " ")
+        except OSError:
+            continue
+        if text in argv:
+            found.append(argv)
+    return found
+
+
+def host_state() -> tuple[object, bool]:
+    """The host's /dev/log (identity or None) and whether the test user exists."""
+    try:
+        stat = os.lstat("/dev/log")
+        dev_log: object = (stat.st_dev, stat.st_ino)
+    except FileNotFoundError:
+        dev_log = None
+    user = subprocess.run(["id", "-u", TEST_USER], capture_output=True).returncode == 0
+    return dev_log, user
+
+
+def test_sshlab_is_real_sshd_and_syslog_and_leaves_nothing_behind(
+    netns_root: None, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "sshlab"
+    before = host_state()
+    with SshLab(workdir) as ssh:
+        names = set(ssh.lab.namespaces)
+        server, attacker_ip = addresses(ssh, "ipv6")
+        attacker = ssh.lab.clients["attacker"]
+        assert not ssh.ssh_password_attempt(attacker, server, password="wrong-password")
+        assert ssh.innocent_can_login(server)
+        ssh.wait_for_log(
+            rf"^[A-Z][a-z]{{2}} [ \d]\d \d\d:\d\d:\d\d \S+ sshd\[\d+\]: "
+            rf"Failed password for {ssh.user} from {re.escape(attacker_ip)} port \d+ ssh2$"
+        )
+        innocent_ip = re.escape(ssh.lab.clients["innocent"].ipv6)
+        ssh.wait_for_log(rf"^.* sshd\[\d+\]: Accepted password for {ssh.user} from {innocent_ip} ")
+        assert processes_mentioning(str(workdir))
+        assert host_state()[0] == before[0], "the lab's /dev/log leaked onto the host"
+    assert not processes_mentioning(str(workdir)), "sshd or rsyslogd outlived the lab"
+    assert not names & existing_namespaces()
+    assert host_state() == before, "the lab changed the host's /dev/log or left its user"
+
+
+def test_failed_passwords_ban_the_attacker_until_bantime(start_lab, family: str) -> None:
+    ssh, daemon = start_lab(bantime=SHORT_BANTIME)
+    server, attacker_ip = addresses(ssh, family)
+    attacker = ssh.lab.clients["attacker"]
+
+    ban = fail_logins_until_banned(ssh, daemon, family)
+
+    assert refused(attacker, server)
+    assert ssh.innocent_can_login(server), "the innocent client was locked out with the attacker"
+    assert ban["until"] - ban["start"] == pytest.approx(SHORT_BANTIME, abs=1), ban
+
+    poll_until(
+        lambda: attacker.tcp_connect(server, SSH_PORT, timeout=1.5),
+        SHORT_BANTIME + 20,
+        f"the ban of {attacker_ip} to expire",
+        daemon.log,
+    )
+    assert time.time() >= ban["until"] - 1.5, "the ban lifted before its bantime was over"
+    poll_until(
+        lambda: daemon.ban_of(attacker_ip) is None,
+        10,
+        "the expired ban to leave `bans`",
+        daemon.log,
+    )
+    assert daemon.process is not None and daemon.process.poll() is None, daemon.log()
+
+
+def test_ban_survives_sigkill_and_is_restored_from_the_store(start_lab, family: str) -> None:
+    ssh, daemon = start_lab(bantime=LONG_BANTIME)
+    server, attacker_ip = addresses(ssh, family)
+    attacker = ssh.lab.clients["attacker"]
+    ban = fail_logins_until_banned(ssh, daemon, family)
+
+    daemon.kill()
+    assert refused(attacker, server), "a crash of bruteguard lifted the ban"
+
+    # Simulate a reboot: the kernel forgets the firewall, and auth.log no longer holds the
+    # failures (truncated, as logrotate's copytruncate does). Only the store knows the ban.
+    ssh.lab.server.run(["nft", "delete", "table", "inet", "bruteguard"])
+    poll_until(lambda: not refused(attacker, server), 5, "the attacker to get through")
+    ssh.wait_for_log(rf"^.* sshd\[\d+\]: Connection closed by {re.escape(attacker_ip)} port \d+$")
+    ssh.auth_log.write_bytes(b"")
+
+    daemon.start()
+    poll_until(
+        lambda: refused(attacker, server),
+        5,
+        f"the restarted daemon to restore the ban of {attacker_ip} from its store",
+        daemon.log,
+    )
+    restored = daemon.ban_of(attacker_ip)
+    assert restored is not None, daemon.log()
+    assert restored["until"] == pytest.approx(ban["until"], abs=1), restored
+    assert ssh.innocent_can_login(server)
+
+
+def test_sigterm_keeps_the_ban_and_stop_unban_lifts_it(start_lab, family: str) -> None:
+    ssh, daemon = start_lab(bantime=LONG_BANTIME)
+    server, attacker_ip = addresses(ssh, family)
+    attacker = ssh.lab.clients["attacker"]
+    fail_logins_until_banned(ssh, daemon, family)
+
+    assert daemon.terminate() == 0, daemon.log()
+    assert refused(attacker, server), "stopping bruteguard with SIGTERM lifted the ban"
+
+    daemon.start()
+    daemon.cli("stop", "--unban")
+    assert daemon.process is not None
+    assert daemon.process.wait(timeout=20) == 0, daemon.log()
+    poll_until(
+        lambda: not refused(attacker, server),
+        5,
+        f"`stop --unban` to lift the ban of {attacker_ip}",
+        daemon.log,
+    )
+
+
+def test_rfc3339_syslog_timestamps_are_read_too(start_lab) -> None:
+    ssh, daemon = start_lab(bantime=LONG_BANTIME, timestamps="rfc3339")
+    assert ssh.find_lines(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d \S+ sshd\[")
+    server, _ = addresses(ssh, "ipv4")
+    fail_logins_until_banned(ssh, daemon, "ipv4")
+    assert refused(ssh.lab.clients["attacker"], server)
+    assert ssh.innocent_can_login(server)

@@ -1,0 +1,419 @@
+"""FileSource against real files, real inotify and real rotation (rename+create, copytruncate)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import statistics
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bruteguard.model import SourcePosition
+from bruteguard.sources import MAX_LINE, LineBatch, Source
+from bruteguard.sources.files import FileSource, file_key
+
+TIMEOUT = 20.0
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run one test body with a hard time limit, so a broken source cannot hang the suite."""
+    return asyncio.run(asyncio.wait_for(coro, TIMEOUT))
+
+
+def lines(prefix: str, first: int, last: int) -> list[bytes]:
+    return [f"{prefix} {i:05d}\n".encode() for i in range(first, last)]
+
+
+def append(path: Path, *chunks: bytes) -> None:
+    with path.open("ab") as handle:
+        for chunk in chunks:
+            handle.write(chunk)
+
+
+class Follower:
+    """Runs a source in a task and records what it delivers."""
+
+    def __init__(self, source: FileSource) -> None:
+        self.source = source
+        self.batches: list[LineBatch] = []
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(batch.data for batch in self.batches)
+
+    @property
+    def lines(self) -> list[bytes]:
+        return self.data.splitlines(keepends=True)
+
+    @property
+    def position(self) -> SourcePosition:
+        return self.batches[-1].position
+
+    async def start(self) -> Follower:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.sleep(0)  # the source sets up synchronously up to its first wait
+        return self
+
+    async def _run(self) -> None:
+        async for batch in self.source.batches():
+            assert batch.key == self.source.key
+            assert batch.data.endswith(b"\n")
+            self.batches.append(batch)
+            self._changed.set()
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def until_lines(self, count: int, timeout: float = 5.0) -> list[bytes]:
+        await self.until(lambda: len(self.lines) >= count, timeout)
+        return self.lines
+
+    async def stop(self) -> None:
+        await self.source.aclose()
+        assert self._task is not None
+        await asyncio.wait_for(self._task, 2)
+
+
+def test_file_source_is_a_source(tmp_path: Path) -> None:
+    source = FileSource(tmp_path / "auth.log")
+    assert isinstance(source, Source)
+    assert source.key == file_key(tmp_path / "auth.log") == f"file:{tmp_path}/auth.log"
+
+
+def test_start_at_end_skips_existing_lines_and_an_unfinished_last_line(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"old 1\nold 2\nhalf a li")
+
+    async def body() -> None:
+        tail = await Follower(FileSource(log)).start()
+        append(log, b"ne\nnew 1\n")
+        assert await tail.until_lines(1) == [b"new 1\n"]
+        append(log, b"new 2\n")
+        assert await tail.until_lines(2) == [b"new 1\n", b"new 2\n"]
+        assert tail.position.offset == log.stat().st_size
+        await tail.stop()
+
+    run(body())
+
+
+def test_start_at_start_reads_existing_lines(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"old 1\nold 2\n")
+
+    async def body() -> None:
+        tail = await Follower(FileSource(log, None, start="start")).start()
+        append(log, b"new 1\n")
+        assert await tail.until_lines(3) == [b"old 1\n", b"old 2\n", b"new 1\n"]
+        await tail.stop()
+
+    run(body())
+
+
+def test_single_new_line_is_delivered_promptly(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+
+    async def body() -> list[float]:
+        tail = await Follower(FileSource(log)).start()
+        delays = []
+        for i in range(20):
+            began = time.monotonic()
+            append(log, f"line {i}\n".encode())
+            await tail.until_lines(i + 1)
+            delays.append(time.monotonic() - began)
+        await tail.stop()
+        return delays
+
+    delays = run(body())
+    assert statistics.median(delays) < 0.05, delays
+
+
+def test_backlog_comes_in_large_batches(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    backlog = b"".join(lines("Failed password for root from 203.0.113.7", 0, 40_000))
+    log.write_bytes(backlog)  # about 2 MiB
+
+    async def body() -> None:
+        tail = await Follower(FileSource(log, None, start="start")).start()
+        await tail.until(lambda: len(tail.data) == len(backlog))
+        assert tail.data == backlog
+        assert 2 <= len(tail.batches) <= 3
+        assert all(len(batch.data) > 512 * 1024 for batch in tail.batches[:-1])
+        assert tail.position.offset == len(backlog)
+        await tail.stop()
+
+    run(body())
+
+
+def test_partial_line_is_held_back_until_completed(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+
+    async def body() -> None:
+        tail = await Follower(FileSource(log)).start()
+        append(log, b"complete\nhalf of a")
+        assert await tail.until_lines(1) == [b"complete\n"]
+        await asyncio.sleep(0.2)
+        assert tail.lines == [b"complete\n"]
+        assert tail.position.offset == len(b"complete\n")
+        append(log, b" line\n")
+        assert await tail.until_lines(2) == [b"complete\n", b"half of a line\n"]
+        await tail.stop()
+
+    run(body())
+
+
+def test_line_longer_than_one_mib_is_skipped_and_counted(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+    huge = b"A" * (2 * 1024 * 1024) + b"\n"
+    limit = b"B" * MAX_LINE + b"\n"  # exactly at the limit: kept
+
+    async def body() -> None:
+        source = FileSource(log)
+        tail = await Follower(source).start()
+        append(log, b"before\n")
+        await tail.until_lines(1)
+        for i in range(0, len(huge), 300_000):  # arrives in pieces, as a writer would
+            append(log, huge[i : i + 300_000])
+            await asyncio.sleep(0.01)
+        append(log, limit, b"after\n")
+        await tail.until_lines(3)
+        assert tail.lines == [b"before\n", limit, b"after\n"]
+        assert source.skipped_long_lines == 1
+        assert tail.position.offset == log.stat().st_size
+        await tail.stop()
+
+    run(body())
+
+
+def test_binary_garbage_passes_through_as_bytes(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+    garbage = b"\xff\xfe\x00\x01 not utf-8 \xc3\x28\r\n"
+
+    async def body() -> None:
+        tail = await Follower(FileSource(log)).start()
+        append(log, garbage, b"next\n")
+        await tail.until_lines(2)
+        assert tail.data == garbage + b"next\n"
+        await tail.stop()
+
+    run(body())
+
+
+@pytest.mark.parametrize("create", [True, False], ids=["create", "nocreate"])
+def test_rename_rotation_loses_and_repeats_nothing(tmp_path: Path, create: bool) -> None:
+    """logrotate's default, four times, while lines keep coming.
+
+    The writer behaves like syslog before its postrotate HUP: after the rename it still
+    writes ten lines to the old (renamed) file, then reopens the path and goes on there.
+    With ``create`` logrotate has already made the new, empty file in between.
+    """
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+    expected = lines("line", 0, 3000)
+
+    def rotate(rotations: int) -> None:
+        for n in range(rotations, -1, -1):  # auth.log.1 → auth.log.2 … as logrotate does
+            os.rename(tmp_path / (f"auth.log.{n}" if n else "auth.log"), f"{log}.{n + 1}")
+        if create:
+            log.write_bytes(b"")
+
+    async def body() -> None:
+        tail = await Follower(FileSource(log)).start()
+        writer = log.open("ab", buffering=0)
+        for i, line in enumerate(expected):
+            writer.write(line)
+            if i % 700 == 699:
+                rotate(i // 700)
+            if i > 700 and i % 700 == 9:  # the late reopen, ten lines after the rename
+                writer.close()
+                writer = log.open("ab", buffering=0)
+            if i % 50 == 0:
+                await asyncio.sleep(0.001)
+        writer.close()
+        assert await tail.until_lines(len(expected)) == expected
+        await asyncio.sleep(0.2)
+        assert tail.lines == expected
+        await tail.stop()
+
+    run(body())
+
+
+def test_copytruncate_rotation_starts_again_at_zero(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+
+    async def body() -> None:
+        tail = await Follower(FileSource(log)).start()
+        append(log, *lines("before", 0, 100))
+        await tail.until_lines(100)
+        shutil.copyfile(log, tmp_path / "auth.log.1")
+        os.truncate(log, 0)
+        append(log, *lines("after", 0, 3))
+        assert await tail.until_lines(103) == lines("before", 0, 100) + lines("after", 0, 3)
+        assert tail.position.offset == log.stat().st_size
+        await tail.stop()
+
+    run(body())
+
+
+def test_truncate_then_grow_past_offset_is_caught_by_fingerprint(tmp_path: Path) -> None:
+    """Truncated and refilled beyond our offset before we looked: the size alone can't tell."""
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+
+    async def body() -> None:
+        source = FileSource(log)
+        batches = source.batches()
+        pending = asyncio.ensure_future(anext(batches))
+        await asyncio.sleep(0)
+        append(log, b"first line\n")
+        assert (await pending).data == b"first line\n"
+        # We are not pulling now, so the source does not read: rewrite the file meanwhile.
+        with log.open("r+b") as handle:
+            handle.truncate(0)
+            handle.write(b"a different and longer first line\nsecond\n")
+        batch = await asyncio.wait_for(anext(batches), 5)
+        assert batch.data == b"a different and longer first line\nsecond\n"
+        await source.aclose()
+
+    run(body())
+
+
+def test_resume_sees_exactly_the_lines_written_while_stopped(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+
+    async def body() -> None:
+        tail = await Follower(FileSource(log)).start()
+        append(log, *lines("seen", 0, 5), b"unfinish")
+        await tail.until_lines(5)
+        saved = tail.position
+        await tail.stop()
+        append(log, b"ed\n", *lines("missed", 0, 5))
+        again = await Follower(FileSource(log, saved)).start()
+        assert await again.until_lines(6) == [b"unfinished\n", *lines("missed", 0, 5)]
+        await asyncio.sleep(0.1)
+        assert len(again.lines) == 6
+        await again.stop()
+
+    run(body())
+
+
+def test_resume_after_rotation_while_stopped_finishes_the_rotated_file_first(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+
+    async def body() -> None:
+        tail = await Follower(FileSource(log)).start()
+        append(log, *lines("seen", 0, 5))
+        await tail.until_lines(5)
+        saved = tail.position
+        await tail.stop()
+        append(log, *lines("old", 0, 4))
+        os.rename(log, tmp_path / "auth.log.1")
+        (tmp_path / "auth.log.2.gz").write_bytes(b"compressed: not ours\n")
+        log.write_bytes(b"".join(lines("new", 0, 3)))
+        again = await Follower(FileSource(log, saved)).start()
+        assert await again.until_lines(7) == lines("old", 0, 4) + lines("new", 0, 3)
+        append(log, b"live\n")
+        assert (await again.until_lines(8))[-1] == b"live\n"
+        assert again.position.inode == log.stat().st_ino
+        await again.stop()
+
+    run(body())
+
+
+def test_resume_when_rotated_file_is_gone_reads_the_new_file_from_start(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"".join(lines("seen", 0, 5)))
+
+    async def body() -> None:
+        tail = await Follower(FileSource(log, None, start="start")).start()
+        await tail.until_lines(5)
+        saved = tail.position
+        await tail.stop()
+        log.unlink()  # rotated and compressed: the old inode is gone
+        log.write_bytes(b"".join(lines("new", 0, 3)))
+        again = await Follower(FileSource(log, saved)).start()
+        assert await again.until_lines(3) == lines("new", 0, 3)
+        await again.stop()
+
+    run(body())
+
+
+def test_resume_after_copytruncate_while_stopped_starts_at_zero(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"".join(lines("seen", 0, 5)))
+
+    async def body() -> None:
+        tail = await Follower(FileSource(log, None, start="start")).start()
+        await tail.until_lines(5)
+        saved = tail.position
+        await tail.stop()
+        with log.open("r+b") as handle:  # same inode, new content
+            handle.truncate(0)
+            handle.write(b"".join(lines("rewritten and longer", 0, 6)))
+        assert log.stat().st_ino == saved.inode
+        again = await Follower(FileSource(log, saved)).start()
+        assert await again.until_lines(6) == lines("rewritten and longer", 0, 6)
+        await again.stop()
+
+    run(body())
+
+
+def test_file_that_appears_later_is_read_from_its_start_and_may_come_and_go(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "logs" / "auth.log"
+
+    async def body() -> None:
+        tail = await Follower(FileSource(log)).start()  # not even the directory exists
+        log.parent.mkdir()
+        log.write_bytes(b"born 1\n")
+        assert await tail.until_lines(1) == [b"born 1\n"]
+        append(log, b"born 2\n")
+        await tail.until_lines(2)
+        log.unlink()
+        await asyncio.sleep(0.05)
+        log.write_bytes(b"again 1\n")
+        assert await tail.until_lines(3) == [b"born 1\n", b"born 2\n", b"again 1\n"]
+        await tail.stop()
+
+    run(body())
+
+
+def test_aclose_releases_the_file(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"x\n")
+
+    def open_descriptors() -> set[str]:
+        targets = set()
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(FileNotFoundError):  # the listing's own descriptor
+                targets.add(os.readlink(f"/proc/self/fd/{fd}"))
+        return targets
+
+    async def body() -> None:
+        source = FileSource(log)
+        tail = await Follower(source).start()
+        assert str(log) in open_descriptors()
+        await tail.stop()
+        assert str(log) not in open_descriptors()
+
+    run(body())
