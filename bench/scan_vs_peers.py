@@ -29,6 +29,7 @@ BRUTEGUARD = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "brutegu
 FAIL2BAN_REGEX = "fail2ban-regex"
 FAIL2BAN_FILTER = "/etc/fail2ban/filter.d/sshd.conf"
 SSHG_PARSER = "/usr/libexec/sshguard/sshg-parser"
+GNU_TIME = "/usr/bin/time"  # Debian package "time"
 
 FLOOR_LINES_PER_SECOND = 2_000_000
 FLOOR_VS_FAIL2BAN = 50.0
@@ -56,27 +57,30 @@ class Result:
 
 
 def _run_once(argv: list[str], stdin: Path | None, capture: bool) -> tuple[float, float, str]:
-    """Wall seconds, the child's own peak RSS (MB, from wait4) and its stdout if captured."""
+    """Wall seconds, the tool's peak RSS (MB) and its stdout if captured.
+
+    Peak RSS comes from GNU time, not from our own wait4: Python starts children with vfork,
+    and Linux then books this (large) benchmark process's peak to the child.
+    """
     with contextlib.ExitStack() as stack:
         stdin_file = stack.enter_context(stdin.open("rb")) if stdin else subprocess.DEVNULL
         errors = stack.enter_context(tempfile.TemporaryFile())
+        peak = stack.enter_context(tempfile.NamedTemporaryFile(prefix="bg-peak-"))
         began = time.perf_counter()
-        process = subprocess.Popen(
-            argv,
+        process = subprocess.run(
+            [GNU_TIME, "--format=%M", f"--output={peak.name}", *argv],
             stdin=stdin_file,
             stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
             stderr=errors,
+            check=False,
         )
-        output = process.stdout.read() if process.stdout else b""
-        # wait4, not wait: it hands back this child's own rusage (peak RSS).
-        _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - began
-        process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode != 0:
             errors.seek(0)
             message = errors.read().decode(errors="replace")[-2000:]
             raise RuntimeError(f"{argv[0]} exited {process.returncode}: {message}")
-    return seconds, usage.ru_maxrss / 1024, output.decode(errors="replace")
+        peak_kb = int(Path(peak.name).read_text().split()[-1])
+    return seconds, peak_kb / 1024, (process.stdout or b"").decode(errors="replace")
 
 
 def _best_of(result: Result, runs: int, stdin: Path | None = None, capture: bool = False) -> str:
@@ -134,8 +138,9 @@ def run_bruteguard(log: Path, lines: int, runs: int) -> Result:
         if line.startswith("{") and '"summary"' in line:
             summary = json.loads(line)
             result.failures, result.bans = summary.get("failures"), summary.get("bans")
+            result.note = f"own 'seconds' (no start-up) {summary.get('seconds', '?')} s"
             if summary.get("lines") not in (None, lines):
-                result.note = f"bruteguard says it read {summary['lines']} lines"
+                result.note += f"; says it read {summary['lines']} lines, not {lines}"
             break
     return result
 
@@ -259,8 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.log.exists():
         parser.error(f"{args.log} does not exist: run bench/gen_authlog.py first")
+    if not Path(GNU_TIME).exists():
+        parser.error(f"{GNU_TIME} is missing: apt-get install time")
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
+    load = os.getloadavg()  # other work on the machine shows up as noise: record it
     lines = _count_lines(args.log)
     results: dict[str, Result] = {}
     missing = "" if "bruteguard" in args.skip else bruteguard_available()
@@ -279,11 +287,15 @@ def main(argv: list[str] | None = None) -> int:
 
     checks = _checks(results)
     _print_table(results, checks)
+    print(
+        f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} cores)"
+    )
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "log": str(args.log),
         "runs": args.runs,
         "machine": _machine(),
+        "loadavg_at_start": load,
         "results": [
             {**asdict(r), "lines_per_second": round(r.lines_per_second)} for r in results.values()
         ],

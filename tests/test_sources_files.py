@@ -1,4 +1,4 @@
-"""FileSource against real files, real inotify and real rotation (rename+create, copytruncate)."""
+"""FileSource against real files, real inotify and real rotation; choosing sources for jails."""
 
 from __future__ import annotations
 
@@ -14,9 +14,20 @@ from typing import Any
 
 import pytest
 
+from bruteguard.config import JailConfig
+from bruteguard.errors import ConfigError
 from bruteguard.model import SourcePosition
 from bruteguard.sources import MAX_LINE, LineBatch, Source
 from bruteguard.sources.files import FileSource, file_key
+from bruteguard.sources.journal import JournalSource
+from bruteguard.sources.select import (
+    SourceSpec,
+    plan_sources,
+    resolve_sources,
+    source_description,
+    sources_for_jail,
+)
+from bruteguard.sources.stdin import StdinSource
 
 TIMEOUT = 20.0
 
@@ -415,5 +426,109 @@ def test_aclose_releases_the_file(tmp_path: Path) -> None:
         assert str(log) in open_descriptors()
         await tail.stop()
         assert str(log) not in open_descriptors()
+
+    run(body())
+
+
+def test_a_busy_consumer_and_an_idle_file_cost_no_cpu(tmp_path: Path) -> None:
+    """No polling: while idle, and while the consumer is slow with events pending."""
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+
+    async def body() -> tuple[float, float]:
+        source = FileSource(log)
+        batches = source.batches()
+        pending = asyncio.ensure_future(anext(batches))
+        began = time.process_time()
+        await asyncio.sleep(0.5)  # idle file
+        idle = time.process_time() - began
+        append(log, b"one\n")
+        assert (await pending).data == b"one\n"
+        began = time.process_time()
+        for i in range(5):  # events arrive while nobody asks for the next batch
+            append(log, f"more {i}\n".encode())
+            await asyncio.sleep(0.1)
+        busy = time.process_time() - began
+        assert (await asyncio.wait_for(anext(batches), 5)).data.startswith(b"more 0\n")
+        await source.aclose()
+        return idle, busy
+
+    idle, busy = run(body())
+    assert idle < 0.05 and busy < 0.05, (idle, busy)
+
+
+# -- choosing sources (select.py) ------------------------------------------------------------
+
+
+def jail(name: str = "sshd", **settings: Any) -> JailConfig:
+    return JailConfig(name=name, **settings)
+
+
+def test_auto_prefers_the_journal_when_there_is_one_and_the_jail_has_matches() -> None:
+    sshd = jail(journalmatch=["_COMM=sshd"], logpath=["/var/log/auth.log"])
+    assert resolve_sources(sshd, journal=True) == [SourceSpec("journal", matches=("_COMM=sshd",))]
+    assert resolve_sources(sshd, journal=False) == [SourceSpec("file", "/var/log/auth.log")]
+    assert source_description(sshd, journal=True) == "journal (_COMM=sshd) [auto]"
+
+
+def test_auto_without_logpath_falls_back_to_the_distributions_auth_log() -> None:
+    (spec,) = resolve_sources(jail(), journal=False)
+    expected = "/var/log/auth.log" if os.path.exists("/var/log/auth.log") else "/var/log/secure"
+    assert spec == SourceSpec("file", expected)
+
+
+def test_forced_backends(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match='backend "file" needs a logpath'):
+        resolve_sources(jail(backend="file"))
+    assert resolve_sources(jail(backend="stdin")) == [SourceSpec("stdin")]
+    journal = jail(backend="journal", journalmatch=["_COMM=sshd"])
+    (source,) = sources_for_jail(journal, lambda key: None)
+    assert isinstance(source, JournalSource) and source.key == "journal:_COMM=sshd"
+    (source,) = sources_for_jail(jail(backend="stdin"), lambda key: None)
+    assert isinstance(source, StdinSource)
+    missing = tmp_path / "later.log"
+    described = source_description(jail(backend="file", logpath=[str(missing)]))
+    assert described == f"file {missing} (not there yet: waiting for it)"
+
+
+def test_logpath_globs_expand_to_the_files_there_now(tmp_path: Path) -> None:
+    for name in ("a-error.log", "b-error.log", "access.log"):
+        (tmp_path / name).write_bytes(b"")
+    web = jail("web", backend="file", logpath=[f"{tmp_path}/*-error.log", f"{tmp_path}/x.log"])
+    assert [spec.path for spec in resolve_sources(web)] == [
+        f"{tmp_path}/a-error.log",
+        f"{tmp_path}/b-error.log",
+        f"{tmp_path}/x.log",
+    ]
+    nothing = jail("web", backend="file", logpath=[f"{tmp_path}/*.gone"])
+    assert source_description(nothing).startswith("nothing: no file matches logpath")
+
+
+def test_jails_on_one_file_share_one_source_that_resumes_from_its_saved_position(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"old\n")
+    saved: dict[str, SourcePosition] = {}
+
+    async def body() -> None:
+        first = await Follower(FileSource(log, None, start="start")).start()
+        await first.until_lines(1)
+        saved[file_key(log)] = first.position
+        await first.stop()
+        append(log, b"new\n")
+        jails = [
+            jail("sshd", backend="file", logpath=[str(log)]),
+            jail("sshd-ddos", backend="file", logpath=[str(tmp_path / "." / "auth.log")]),
+            jail("other", backend="file", logpath=[str(tmp_path / "other.log")]),
+        ]
+        plan = plan_sources(jails, saved.get)
+        assert sorted(plan) == [file_key(log), file_key(tmp_path / "other.log")]
+        shared, names = plan[file_key(log)]
+        assert names == ["sshd", "sshd-ddos"]
+        assert isinstance(shared, FileSource)
+        tail = await Follower(shared).start()
+        assert await tail.until_lines(1) == [b"new\n"]
+        await tail.stop()
 
     run(body())

@@ -12,6 +12,7 @@ import asyncio
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,32 @@ def test_default_start_is_the_end_and_appended_entries_are_followed(
         return first + rest
 
     assert run(body()) == [b"live 1\n", b"live 2\n", b"live 3\n"]
+
+
+def test_following_costs_no_cpu_while_idle_or_while_the_consumer_is_busy(
+    remote: RemoteJournal, tmp_path: Path
+) -> None:
+    remote.add("first")
+
+    async def body() -> tuple[float, float]:
+        await settle(remote)
+        reading = Reading(JournalSource(SSHD_UNIT, path=tmp_path))
+        began = time.process_time()
+        assert await reading.nothing_more(0.5)
+        idle = time.process_time() - began
+        remote.add("live")
+        assert await reading.messages(1) == [b"live\n"]
+        began = time.process_time()
+        for i in range(5):  # journal changes while nobody asks for the next batch
+            remote.add(f"more {i}")
+            await asyncio.sleep(0.1)
+        busy = time.process_time() - began
+        assert await reading.messages(5) == [f"more {i}\n".encode() for i in range(5)]
+        await reading.close()
+        return idle, busy
+
+    idle, busy = run(body())
+    assert idle < 0.05 and busy < 0.05, (idle, busy)
 
 
 def test_resume_from_cursor_neither_repeats_nor_misses(

@@ -22,9 +22,7 @@ __all__ = ["main"]
 
 
 def _iso_utc(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z"
-    )
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _local(moment: float) -> str:
@@ -87,25 +85,42 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         ]
         out.write(encoder.encode_lines(events))
 
-    summary = _scan_or_fail(scan_logs, args.logs, config, jails, emit if args.json else None,
-                            keep_offenders=not args.json)
+    summary = _scan_or_fail(
+        scan_logs,
+        args.logs,
+        config,
+        jails,
+        emit if args.json else None,
+        keep_offenders=not args.json,
+    )
     if args.json:
-        out.write(encoder.encode({
-            "type": "summary", "lines": summary.lines, "failures": summary.failures,
-            "bans": len(summary.bans), "seconds": round(summary.seconds, 6),
-        }) + b"\n")
+        out.write(
+            encoder.encode(
+                {
+                    "type": "summary",
+                    "lines": summary.lines,
+                    "failures": summary.failures,
+                    "bans": len(summary.bans),
+                    "seconds": round(summary.seconds, 6),
+                }
+            )
+            + b"\n"
+        )
         return 0
     lines = [f"{'ADDRESS':<40} {'FAILURES':>8}  {'BANS':>4}"]
     ban_count: dict[str, int] = {}
     for ban in summary.bans:
         ban_count[ban.ip] = ban_count.get(ban.ip, 0) + 1
     for offender in sorted(summary.offenders.values(), key=lambda o: (-o.count, o.address)):
-        lines.append(f"{offender.address:<40} {offender.count:>8}  "
-                     f"{ban_count.get(offender.address, 0):>4}")
+        lines.append(
+            f"{offender.address:<40} {offender.count:>8}  {ban_count.get(offender.address, 0):>4}"
+        )
     lines.append("")
     lines.append("bans the jails would have made:")
-    lines.extend(f"  {_local(b.start)}  {b.jail:<10} {b.ip:<40} until {_local(b.until)}"
-                 f"  ({b.reason})" for b in summary.bans)
+    lines.extend(
+        f"  {_local(b.start)}  {b.jail:<10} {b.ip:<40} until {_local(b.until)}  ({b.reason})"
+        for b in summary.bans
+    )
     lines.append("")
     lines.append(_summary_text(summary))
     out.write(("\n".join(lines) + "\n").encode("utf-8", "backslashreplace"))
@@ -114,9 +129,11 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 def _summary_text(summary: Any) -> str:
     rate = summary.lines / summary.seconds if summary.seconds else 0.0
-    text = (f"{summary.lines} lines, {summary.failures} failures from "
-            f"{len(summary.offenders)} addresses, {len(summary.bans)} bans, "
-            f"{summary.seconds:.2f} s ({rate:,.0f} lines/s)")
+    text = (
+        f"{summary.lines} lines, {summary.failures} failures from "
+        f"{len(summary.offenders)} addresses, {len(summary.bans)} bans, "
+        f"{summary.seconds:.2f} s ({rate:,.0f} lines/s)"
+    )
     if summary.unattributed:
         text += f"; {summary.unattributed} failures named a host, not an address (not counted)"
     return text
@@ -152,8 +169,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
         tried = ", ".join(user for user, _ in users[:8])
         if len(offender.users) > 8:
             tried += f" … (+{len(offender.users) - 8})"
-        table.add_row(str(offender.count), offender.address, _local(offender.first),
-                      _local(offender.last), tried)
+        table.add_row(
+            str(offender.count),
+            offender.address,
+            _local(offender.first),
+            _local(offender.last),
+            tried,
+        )
     console = Console()
     console.print(table, markup=False)
     console.print(_summary_text(summary), markup=False, highlight=False)
@@ -168,8 +190,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(message)s" if _under_systemd() else
-        "%(asctime)s %(levelname)s %(message)s",
+        format="%(levelname)s %(message)s"
+        if _under_systemd()
+        else "%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
     since = time.time() - args.since if args.since else None
@@ -194,11 +217,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
     print(f"running since {_local(result['since'])}; enforcers: {', '.join(result['enforcers'])}")
     print(f"sources: {', '.join(result['sources']) or 'none'}")
     for jail in result["jails"]:
-        print(f"jail {jail['name']}: filter {jail['filter']}, {jail['maxretry']} failures in "
-              f"{jail['findtime']} → ban {jail['bantime']} on ports "
-              f"{', '.join(map(str, jail['ports']))}")
-        print(f"  failures seen: {jail['failures']}, bans made: {jail['bans_made']}, "
-              f"banned now: {len(jail['banned'])}")
+        print(
+            f"jail {jail['name']}: filter {jail['filter']}, {jail['maxretry']} failures in "
+            f"{jail['findtime']} → ban {jail['bantime']} on ports "
+            f"{', '.join(map(str, jail['ports']))}"
+        )
+        print(
+            f"  failures seen: {jail['failures']}, bans made: {jail['bans_made']}, "
+            f"banned now: {len(jail['banned'])}"
+        )
         for address in jail["banned"]:
             print(f"    {address}")
     return 0
@@ -233,8 +260,15 @@ def _bans_from_store(args: argparse.Namespace) -> list[dict[str, Any]]:
     now = time.time()
     with SqliteStore(config.store) as store:
         return [
-            {"ip": b.ip, "jail": b.jail, "start": b.start, "until": b.until,
-             "remaining": b.until - now, "failures": b.failures, "reason": b.reason}
+            {
+                "ip": b.ip,
+                "jail": b.jail,
+                "start": b.start,
+                "until": b.until,
+                "remaining": b.until - now,
+                "failures": b.failures,
+                "reason": b.reason,
+            }
             for b in store.active_bans(now)
         ]
 
@@ -304,17 +338,32 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     run = command("run", "run the daemon in the foreground (systemd-friendly)", _cmd_run)
-    run.add_argument("--since", type=_duration, metavar="DURATION",
-                     help="first replay the logs' last DURATION (e.g. 1h), then follow them")
+    run.add_argument(
+        "--since",
+        type=_duration,
+        metavar="DURATION",
+        help="first replay the logs' last DURATION (e.g. 1h), then follow them",
+    )
     run.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
-    scan = command("scan", "replay logs offline: failures per address and the bans jails "
-                   "would have made", _cmd_scan)
+    scan = command(
+        "scan",
+        "replay logs offline: failures per address and the bans jails would have made",
+        _cmd_scan,
+    )
     scan.add_argument("logs", nargs="+", metavar="LOG", help="log files (.gz too; - for stdin)")
-    scan.add_argument("--jail", "-j", action="append", metavar="JAIL",
-                      help="only this jail (repeatable; default: every enabled jail)")
-    scan.add_argument("--json", action="store_true",
-                      help="one JSON object per line (see README: the scan --json contract)")
+    scan.add_argument(
+        "--jail",
+        "-j",
+        action="append",
+        metavar="JAIL",
+        help="only this jail (repeatable; default: every enabled jail)",
+    )
+    scan.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line (see README: the scan --json contract)",
+    )
 
     report = command("report", "the top offenders in logs, as a table", _cmd_report)
     report.add_argument("logs", nargs="+", metavar="LOG")
@@ -331,8 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     ban = command("ban", "ban an address by hand", _cmd_ban)
     ban.add_argument("ip", metavar="IP")
     ban.add_argument("--jail", "-j", metavar="JAIL", help="default: the first enabled jail")
-    ban.add_argument("--for", dest="duration", metavar="DURATION",
-                     help="how long (default: the jail's bantime)")
+    ban.add_argument(
+        "--for", dest="duration", metavar="DURATION", help="how long (default: the jail's bantime)"
+    )
 
     unban = command("unban", "lift a ban in every jail and enforcer", _cmd_unban)
     unban.add_argument("ip", metavar="IP")

@@ -36,9 +36,9 @@ __all__ = [
     "JailConfig",
     "Network",
     "Seconds",
-    "parse_networks",
     "config_from_dict",
     "load_config",
+    "parse_networks",
 ]
 
 DEFAULT_CONFIG_PATH = Path("/etc/bruteguard/bruteguard.toml")

@@ -45,11 +45,12 @@ def request(path: str, command: str, **arguments: Any) -> Any:
                 reply += data
     except (FileNotFoundError, ConnectionRefusedError):
         raise NotRunningError(
-            f"bruteguard is not running (nothing listens on {path}); start it with"
-            " `bruteguard run`"
+            f"bruteguard is not running (nothing listens on {path}); start it with `bruteguard run`"
         ) from None
     except PermissionError:
-        raise ControlError(f"permission denied on {path}: the control socket is root only") from None
+        raise ControlError(
+            f"permission denied on {path}: the control socket is root only"
+        ) from None
     except OSError as error:
         raise ControlError(f"control socket {path}: {error}") from None
     try:

@@ -116,8 +116,9 @@ class Daemon:
     async def _start_pipeline(self) -> None:
         config = self.config
         jails = config.enabled_jails()
-        self.detector = Detector(jails, parse_networks(config.ignoreip),
-                                 local_addresses() if config.ignoreself else ())
+        self.detector = Detector(
+            jails, parse_networks(config.ignoreip), local_addresses() if config.ignoreself else ()
+        )
         now = time.time()
         self.detector.remember_bans(self.store.active_bans(now))
         horizon = max((float(j.findtime) for j in jails), default=0.0)
@@ -187,8 +188,9 @@ class Daemon:
             for _, _, _, jail, _ in hits:
                 self._count(jail, "failures")
             if hits:
-                self.store.add_failures(Failure(t, ip, jail, user, line)
-                                        for t, ip, user, jail, line in hits)
+                self.store.add_failures(
+                    Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits
+                )
             bans = self.detector.observe(hits)
             if bans:
                 await self._apply(bans)
@@ -201,14 +203,23 @@ class Daemon:
         live = [ban for ban in bans if ban.until > now]
         for ban in bans:
             self._count(ban.jail, "bans")
-            log.warning("ban %s in %s until %s (%s)", ban.ip, ban.jail,
-                        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ban.until)), ban.reason)
+            log.warning(
+                "ban %s in %s until %s (%s)",
+                ban.ip,
+                ban.jail,
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ban.until)),
+                ban.reason,
+            )
         for enforcer in self.enforcers:
             try:
                 await asyncio.to_thread(enforcer.ban, live, now)
             except EnforcerError as error:
-                log.error("%s could not apply %d bans (%s); retrying with the next"
-                          " housekeeping run", enforcer.name, len(live), error)
+                log.error(
+                    "%s could not apply %d bans (%s); retrying with the next housekeeping run",
+                    enforcer.name,
+                    len(live),
+                    error,
+                )
                 self._needs_reconcile = True
 
     _needs_reconcile = False
@@ -283,7 +294,7 @@ class Daemon:
                     reply = {"ok": False, "error": str(error)}
             writer.write(msgspec.json.encode(reply) + b"\n")
             await writer.drain()
-        except (OSError, asyncio.TimeoutError, asyncio.LimitOverrunError, ValueError):
+        except (TimeoutError, OSError, asyncio.LimitOverrunError, ValueError):
             pass
         finally:
             writer.close()
@@ -372,4 +383,3 @@ def run_daemon(config_path: str | None, since: float | None) -> int:
     daemon = Daemon(config_path, since)
     asyncio.run(daemon.run())
     return 0
-

@@ -26,7 +26,7 @@ def parse_duration(value: str | int | float) -> float:
 
 def format_duration(seconds: float) -> str:
     """The shortest exact spelling of ``seconds`` in the units above (``3600`` → ``1h``)."""
-    whole = int(round(seconds))
+    whole = round(seconds)
     for unit in ("w", "d", "h", "m"):
         size = _UNITS[unit]
         if whole >= size and whole % size == 0:

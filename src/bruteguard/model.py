@@ -22,6 +22,9 @@ class Failure(msgspec.Struct, frozen=True, gc=False):
 class Ban(msgspec.Struct, frozen=True):
     """A decision to block ``ip`` (an address or a CIDR network) until ``until``.
 
+    This is the design's *Decision*: the detector emits it, and the same value is what the
+    store records and the enforcers apply, so there is no second type to convert to.
+
     The detector makes them, the store keeps them (before any firewall sees them), and the
     enforcers apply them; ``failures`` and ``reason`` say why, for ``bruteguard bans``.
     """

@@ -2,10 +2,12 @@
 
 Every enabled jail's signatures are joined into a single expression of the form::
 
-    \\n<stamp> [<host> ]<program>[<pid>]: [message repeated N times: [ ](?|<announce>…)|(?|<confirm>…)|(?|<close>…)[]]$
+    \\n<stamp> [<host> ]<program>[<pid>]: [message repeated N times: [ ]
+        ((?|<announce>…)|(?|<confirm>…)|(?|<close>…))[]]$
 
-and run (PCRE2, JIT-compiled) with ``findall`` over the whole chunk: the literal ``\\n`` lets the regex engine jump
-from line start to line start in C, and ``$`` anchors every signature at the end of its line.
+and run (PCRE2, JIT-compiled) with ``findall`` over the whole chunk: the literal ``\\n`` lets
+the engine jump from line start to line start, and ``$`` anchors every signature at the end
+of its line.
 Python then touches only the lines that matched, once each: timestamp (cached), address
 (cached), and the per-connection bookkeeping that makes one attempt count once.
 
@@ -80,20 +82,23 @@ class Matcher:
                 if not bodies:
                     continue
                 sets.append(f"(?|{'|'.join(bodies)})")
-                roles.append(_Role(number + 1, number, pid - 1, repeat - 1, role,
-                                   tuple(jails)))
+                roles.append(_Role(number + 1, number, pid - 1, repeat - 1, role, tuple(jails)))
                 number += 2
             blocks.append(
                 f"(?:{programs})\\[(\\d{{1,10}})\\]: "
                 f"(?:message repeated (?<r{f_index}>\\d{{1,6}}) times: \\[ )?"
                 f"(?:{'|'.join(sets)})(?(<r{f_index}>)\\])"
             )
-        self.pattern = pcre.compile(
-            f"(?m)\\n{_STAMP} {_HOSTNAME}(?:{'|'.join(blocks)})$".encode()
-        )
+        self.pattern = pcre.compile(f"(?m)\\n{_STAMP} {_HOSTNAME}(?:{'|'.join(blocks)})$".encode())
         if self.pattern.groups != number:
             raise AssertionError("signature capture groups miscounted")
-        self._roles = tuple(roles)
+        # The order a matched row's host groups are tried in: closes first (the commonest
+        # matched lines), then verdicts, then announcements.
+        order = {Role.CLOSE: 0, Role.CONFIRM: 1, Role.ANNOUNCE: 2}
+        self._checks = tuple(
+            (r.host, r.user, r.pid, r.repeat, int(r.role), r.jails)
+            for r in sorted(roles, key=lambda r: order[r.role])
+        )
 
     def stream(self, reference: float | None = None, keep_lines: bool = False) -> Stream:
         """A fresh stream; ``reference`` is the replayed file's mtime (None: live clock)."""
@@ -116,8 +121,10 @@ def _body(signature: Signature) -> str:
     """The signature as ``(user)…(host)`` capture groups, in that order."""
     message = signature.message
     if USER in message and message.index(USER) > message.index(HOST):
-        raise ValueError(f"signature {signature.name}: <USER> must come before <HOST>"
-                         " (capture it in a leading lookahead)")
+        raise ValueError(
+            f"signature {signature.name}: <USER> must come before <HOST>"
+            " (capture it in a leading lookahead)"
+        )
     if pcre.compile(message.replace(HOST, "").replace(USER, "")).groups:
         raise ValueError(f"signature {signature.name}: use (?:...) groups only")
     body = message.replace(HOST, "(\\S+)")
@@ -139,9 +146,7 @@ class Stream:
     def feed(self, chunk: bytes) -> list[Hit]:
         """Attempts in ``chunk`` (whole lines), oldest first, each counted once per jail."""
         pattern = self.matcher.pattern
-        roles = [
-            (r.host, r.user, r.pid, r.repeat, int(r.role), r.jails) for r in self.matcher._roles
-        ]
+        roles = self.matcher._checks
         announce, confirm, close = int(Role.ANNOUNCE), int(Role.CONFIRM), int(Role.CLOSE)
         keep_lines = self.keep_lines
         parse_time = self._times.parse
@@ -162,11 +167,7 @@ class Stream:
                 host = groups[role_at[0]]
                 if host:
                     break
-            host_at, user_at, pid_at, repeat_at, role, jails = role_at
-            pid = groups[pid_at]
-            state = connections.get(pid)
-            if role == close and state is not None and state[3] and state[0] == host:
-                continue  # the commonest line: a connection that already counted ends
+            _host_at, user_at, pid_at, repeat_at, role, jails = role_at
             stamp = groups[0]
             if stamp != last_stamp:
                 parsed = parse_time(stamp)
@@ -175,6 +176,16 @@ class Stream:
                     continue
                 moment = parsed
                 last_stamp = stamp
+            pid = groups[pid_at]
+            state = connections.get(pid)
+            if (
+                role == close
+                and state is not None
+                and state[3]
+                and state[0] == host
+                and moment - state[1] <= _CONNECTION_IDLE
+            ):
+                continue  # the commonest line: a connection that already counted ends
             repeat = groups[repeat_at]
             count = int(repeat) if repeat else 1
             if state is None or state[0] != host or moment - state[1] > _CONNECTION_IDLE:

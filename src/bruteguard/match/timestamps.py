@@ -21,8 +21,20 @@ __all__ = ["TimestampParser"]
 _MONTHS = {
     name: number
     for number, name in enumerate(
-        (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun",
-         b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"),
+        (
+            b"Jan",
+            b"Feb",
+            b"Mar",
+            b"Apr",
+            b"May",
+            b"Jun",
+            b"Jul",
+            b"Aug",
+            b"Sep",
+            b"Oct",
+            b"Nov",
+            b"Dec",
+        ),
         start=1,
     )
 }

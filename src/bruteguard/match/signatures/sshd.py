@@ -1,4 +1,4 @@
-"""OpenSSH (6.x–9.x, and 9.8+'s ``sshd-session``) messages about failed or aborted logins.
+"""OpenSSH (6.x to 9.x, and 9.8+'s ``sshd-session``) messages about failed or aborted logins.
 
 Message texts are OpenSSH's own (auth.c ``auth_log``, ``sshd.c``, ``kex.c``, ``packet.c``)
 and pam_unix's. Each pattern keeps client-chosen text (user names, the client's own
@@ -15,7 +15,9 @@ __all__ = ["PROGRAMS", "SIGNATURES"]
 PROGRAMS = ("sshd", "sshd-session", "sshd-auth")
 
 _PORT = r" port \d{1,5}"
-_AUTH_METHOD = r"(?:password|publickey|none|keyboard-interactive(?:/pam)?|hostbased|gssapi-with-mic)"
+_AUTH_METHOD = (
+    r"(?:password|publickey|none|keyboard-interactive(?:/pam)?|hostbased|gssapi-with-mic)"
+)
 _KEY_INFO = r"(?:: [A-Z][A-Z0-9-]* (?:SHA256|MD5):[A-Za-z0-9+/=:]+)?"
 _PREAUTH = r" \[preauth\]"
 

@@ -1,0 +1,147 @@
+"""Which sources a jail reads, and one source per log however many jails read it.
+
+``backend = "auto"`` (the default) picks what this host has: the journal when it can be read
+and the jail says which entries are its own (``journalmatch``), else the jail's ``logpath``
+files, else the distribution's auth log (``/var/log/auth.log`` on Debian, ``/var/log/secure``
+on Red Hat). ``"file"``, ``"journal"`` and ``"stdin"`` force one kind.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+import msgspec
+
+from bruteguard.config import JailConfig
+from bruteguard.errors import ConfigError
+from bruteguard.model import SourcePosition
+from bruteguard.sources import Source
+from bruteguard.sources.files import FileSource, file_key
+from bruteguard.sources.journal import JournalSource, journal_available, journal_key
+from bruteguard.sources.stdin import STDIN_KEY, StdinSource
+
+__all__ = [
+    "AUTH_LOGS",
+    "SourceSpec",
+    "plan_sources",
+    "resolve_sources",
+    "source_description",
+    "sources_for_jail",
+]
+
+AUTH_LOGS = ("/var/log/auth.log", "/var/log/secure")
+
+SavedPositions = Callable[[str], SourcePosition | None]
+Start = Literal["end", "start"]
+
+
+class SourceSpec(msgspec.Struct, frozen=True):
+    """What to read, decided but not opened: ``kind`` plus a path or journal matches."""
+
+    kind: Literal["file", "journal", "stdin"]
+    path: str = ""
+    matches: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        if self.kind == "file":
+            return file_key(self.path)
+        if self.kind == "journal":
+            return journal_key(self.matches)
+        return STDIN_KEY
+
+
+def _expand(logpath: Iterable[str]) -> list[str]:
+    """Absolute paths; a glob (``/var/log/nginx/*error.log``) becomes the files it matches now.
+
+    A plain path is kept even if missing (the file source waits for it); a glob that matches
+    nothing contributes nothing, since there is no single file to wait for.
+    """
+    paths: list[str] = []
+    for pattern in logpath:
+        found = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        for path in map(os.path.abspath, found):
+            if path not in paths:
+                paths.append(path)
+    return paths
+
+
+def resolve_sources(jail: JailConfig, *, journal: bool | None = None) -> list[SourceSpec]:
+    """The sources ``jail`` reads on this host (``journal`` overrides the availability check)."""
+    backend = jail.backend
+    if backend == "stdin":
+        return [SourceSpec("stdin")]
+    if backend == "journal":
+        return [SourceSpec("journal", matches=tuple(jail.journalmatch))]
+    if backend == "file":
+        if not jail.logpath:
+            raise ConfigError(f'jails.{jail.name}: backend "file" needs a logpath')
+        return [SourceSpec("file", path) for path in _expand(jail.logpath)]
+    if jail.journalmatch and (journal_available() if journal is None else journal):
+        return [SourceSpec("journal", matches=tuple(jail.journalmatch))]
+    if jail.logpath:
+        return [SourceSpec("file", path) for path in _expand(jail.logpath)]
+    default = next((log for log in AUTH_LOGS if os.path.exists(log)), AUTH_LOGS[-1])
+    return [SourceSpec("file", default)]
+
+
+def _open(spec: SourceSpec, saved: SavedPositions, start: Start, since: float | None) -> Source:
+    position = saved(spec.key)
+    if spec.kind == "file":
+        return FileSource(spec.path, position, start)
+    if spec.kind == "journal":
+        if since is None and start == "start":
+            since = 0.0  # from the beginning, like a file read from its start
+        return JournalSource(list(spec.matches), position, since)
+    return StdinSource()
+
+
+def sources_for_jail(
+    jail: JailConfig,
+    saved: SavedPositions,
+    start: Start = "end",
+    *,
+    since: float | None = None,
+) -> list[Source]:
+    """New, unopened sources for one jail, each resuming from ``saved(key)`` if known."""
+    return [_open(spec, saved, start, since) for spec in resolve_sources(jail)]
+
+
+def plan_sources(
+    jails: Iterable[JailConfig],
+    saved: SavedPositions,
+    start: Start = "end",
+    *,
+    since: float | None = None,
+) -> dict[str, tuple[Source, list[str]]]:
+    """One source per key and the jails it feeds: two jails on one file share one reader."""
+    specs: dict[str, tuple[SourceSpec, list[str]]] = {}
+    for jail in jails:
+        for spec in resolve_sources(jail):
+            specs.setdefault(spec.key, (spec, []))[1].append(jail.name)
+    return {key: (_open(spec, saved, start, since), names) for key, (spec, names) in specs.items()}
+
+
+def source_description(jail: JailConfig, *, journal: bool | None = None) -> str:
+    """One line for ``bruteguard status`` / ``doctor``: what the jail reads, and why."""
+    try:
+        specs = resolve_sources(jail, journal=journal)
+    except ConfigError as error:
+        return f"nothing: {error}"
+    if not specs:
+        return f"nothing: no file matches logpath {', '.join(jail.logpath)}"
+    parts = []
+    for spec in specs:
+        if spec.kind == "file":
+            missing = "" if os.path.exists(spec.path) else " (not there yet: waiting for it)"
+            parts.append(f"file {spec.path}{missing}")
+        elif spec.kind == "journal":
+            matches = " or ".join(spec.matches) if spec.matches else "every entry"
+            parts.append(f"journal ({matches})")
+        else:
+            parts.append("standard input")
+    text = ", ".join(parts)
+    return f"{text} [auto]" if jail.backend == "auto" else text
