@@ -216,9 +216,9 @@ class SshLab:
         )
 
     def diagnostics(self) -> str:
-        """The launcher's stderr and auth.log's tail, for assertion messages."""
+        """The tails of the launcher's stderr, the ssh clients' outcomes and auth.log."""
         parts = []
-        for path in (self.workdir / "launcher.stderr", self.auth_log):
+        for path in (self.workdir / "launcher.stderr", self.workdir / "clients.log", self.auth_log):
             with contextlib.suppress(OSError):
                 tail = path.read_text(errors="replace").splitlines()[-30:]
                 parts.append(f"--- {path.name}:\n" + "\n".join(tail))
@@ -257,11 +257,16 @@ class SshLab:
             "--", addr, "true",
         ]  # fmt: skip
         env = {**os.environ, "SSHPASS": self.password if password is None else password}
+        started = time.monotonic()
         try:
             result = client.run(argv, check=False, env=env, timeout=timeout)
+            outcome = f"exit {result.returncode}: {result.stderr.strip()}"
         except subprocess.TimeoutExpired:
-            return False
-        return result.returncode == 0
+            result, outcome = None, f"no answer within {timeout:g}s"
+        with (self.workdir / "clients.log").open("a") as log:
+            took = time.monotonic() - started
+            log.write(f"{client.name} -> {addr} as {user or self.user}: {outcome} ({took:.1f}s)\n")
+        return result is not None and result.returncode == 0
 
     def innocent_can_login(self, addr: str, client: str = "innocent") -> bool:
         """The right password from ``client`` (default: the innocent one) opens a session."""

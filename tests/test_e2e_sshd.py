@@ -211,7 +211,7 @@ def test_sshlab_is_real_sshd_and_syslog_and_leaves_nothing_behind(
         server, attacker_ip = addresses(ssh, "ipv6")
         attacker = ssh.lab.clients["attacker"]
         assert not ssh.ssh_password_attempt(attacker, server, password="wrong-password")
-        assert ssh.innocent_can_login(server)
+        assert ssh.innocent_can_login(server), ssh.diagnostics()
         ssh.wait_for_log(
             rf"^[A-Z][a-z]{{2}} [ \d]\d \d\d:\d\d:\d\d \S+ sshd\[\d+\]: "
             rf"Failed password for {ssh.user} from {re.escape(attacker_ip)} port \d+ ssh2$"
@@ -233,7 +233,7 @@ def test_failed_passwords_ban_the_attacker_until_bantime(start_lab, family: str)
     ban = fail_logins_until_banned(ssh, daemon, family)
 
     assert refused(attacker, server)
-    assert ssh.innocent_can_login(server), "the innocent client was locked out with the attacker"
+    assert ssh.innocent_can_login(server), f"{ssh.diagnostics()}\n{daemon.log()}"
     assert ban["until"] - ban["start"] == pytest.approx(SHORT_BANTIME, abs=1), ban
 
     poll_until(
@@ -278,7 +278,7 @@ def test_ban_survives_sigkill_and_is_restored_from_the_store(start_lab, family: 
     restored = daemon.ban_of(attacker_ip)
     assert restored is not None, daemon.log()
     assert restored["until"] == pytest.approx(ban["until"], abs=1), restored
-    assert ssh.innocent_can_login(server)
+    assert ssh.innocent_can_login(server), f"{ssh.diagnostics()}\n{daemon.log()}"
 
 
 def test_sigterm_keeps_the_ban_and_stop_unban_lifts_it(start_lab, family: str) -> None:
@@ -308,4 +308,4 @@ def test_rfc3339_syslog_timestamps_are_read_too(start_lab) -> None:
     server, _ = addresses(ssh, "ipv4")
     fail_logins_until_banned(ssh, daemon, "ipv4")
     assert refused(ssh.lab.clients["attacker"], server)
-    assert ssh.innocent_can_login(server)
+    assert ssh.innocent_can_login(server), f"{ssh.diagnostics()}\n{daemon.log()}"

@@ -52,13 +52,18 @@ def _pick_jails(config: Config, names: Sequence[str] | None) -> list[JailConfig]
 # -- offline: scan, report -----------------------------------------------------------------
 
 
-class _JsonEvent(msgspec.Struct, omit_defaults=True):
-    type: str
+class _FailureEvent(msgspec.Struct, tag_field="type", tag="failure"):
+    time: str
+    ip: str
+    user: str | None
+    jail: str
+
+
+class _BanEvent(msgspec.Struct, tag_field="type", tag="ban"):
     time: str
     ip: str
     jail: str
-    user: str | None = None
-    until: str | None = None
+    until: str
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
@@ -79,10 +84,10 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         return text
 
     def emit(hits: list, bans: list) -> None:
-        events = [_JsonEvent("failure", stamp(t), ip, jail, user) for t, ip, user, jail, _ in hits]
-        events += [
-            _JsonEvent("ban", stamp(b.start), b.ip, b.jail, None, stamp(b.until)) for b in bans
+        events: list[msgspec.Struct] = [
+            _FailureEvent(stamp(t), ip, user, jail) for t, ip, user, jail, _ in hits
         ]
+        events += [_BanEvent(stamp(b.start), b.ip, b.jail, stamp(b.until)) for b in bans]
         out.write(encoder.encode_lines(events))
 
     summary = _scan_or_fail(

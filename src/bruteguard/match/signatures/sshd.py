@@ -53,12 +53,15 @@ SIGNATURES: tuple[Signature, ...] = (
         # "  user=" (the real one: nothing before it can hold two spaces) so that <USER>
         # still precedes <HOST>, as the engine's shared groups need.
         r"(?=.*?(?:  user=<USER>)?$)pam_unix\(sshd:auth\): authentication failure;"
-        r" logname=\S* uid=\d+ euid=\d+ tty=\S* ruser=\S* rhost=<HOST>(?:  user=.*)?",
+        # pam_unix writes "rhost=%s %s%s": one space, then " user=NAME" when it knows one.
+        r" logname=\S* uid=\d+ euid=\d+ tty=\S* ruser=\S* rhost=<HOST> ?(?: user=.*)?",
         (
             "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh"
             " ruser= rhost=198.51.100.7  user=root",
             "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh"
             " ruser= rhost=2001:db8::66",
+            "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh"
+            " ruser= rhost=192.0.2.10 ",
         ),
     ),
     Signature(
