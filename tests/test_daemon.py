@@ -1,0 +1,243 @@
+"""The real ``bruteguard run`` process with the dry-run enforcer: pipeline, restarts,
+control socket, signals and systemd notification. (Firewall effects are proven with real
+nftables in test_e2e_sshd.py; here the ledger and the control socket are the observables.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).with_name("bruteguard")
+
+
+def _stamp() -> str:
+    return time.strftime("%b %e %H:%M:%S")
+
+
+def _failure(pid: int, address: str) -> str:
+    return (
+        f"{_stamp()} host sshd[{pid}]: Failed password for root from {address} port 4{pid} ssh2\n"
+    )
+
+
+def _wait(probe, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Daemon:
+    def __init__(self, tmp: Path, maxretry: int = 3, socket_dir: Path | None = None) -> None:
+        self.tmp = tmp
+        self.socket = (socket_dir or tmp) / "bg.sock"
+        self.log = tmp / "auth.log"
+        self.log.touch()
+        self.config = tmp / "bg.toml"
+        self.config.write_text(
+            f'store = "{tmp}/bg.db"\nsocket = "{self.socket}"\nenforcers = ["dry-run"]\n'
+            f'[jails.sshd]\nbackend = "file"\nlogpath = ["{self.log}"]\n'
+            f'maxretry = {maxretry}\nbantime = "1h"\n'
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, env: dict[str, str] | None = None) -> None:
+        self.stderr = open(self.tmp / "daemon.err", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [str(BIN), "run", "--config", str(self.config)],
+            stderr=self.stderr,
+            env={**os.environ, **(env or {})},
+        )
+        _wait(self.socket.exists, what="the control socket")
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(BIN), *args, "--config", str(self.config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"bruteguard {args}: {done.returncode}\n{done.stderr}")
+        return done
+
+    def bans(self) -> list[dict]:
+        return json.loads(self.cli("bans", "--json").stdout)
+
+    def append(self, text: str) -> None:
+        with self.log.open("a") as handle:
+            handle.write(text)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=20)
+        self.stderr.close()
+        return code
+
+    def errors(self) -> str:
+        return (self.tmp / "daemon.err").read_text(errors="replace")
+
+
+@pytest.fixture
+def daemon(tmp_path: Path):
+    instance = Daemon(tmp_path)
+    yield instance
+    if instance.process is not None and instance.process.poll() is None:
+        instance.process.kill()
+        instance.process.wait()
+
+
+def test_bans_after_maxretry_and_lifts_by_hand(daemon: Daemon) -> None:
+    daemon.start()
+    daemon.append(_failure(1, "198.51.100.7") + _failure(2, "198.51.100.7"))
+    time.sleep(0.5)
+    assert daemon.bans() == []
+    daemon.append(_failure(3, "198.51.100.7"))
+    bans = _wait(daemon.bans, what="a ban")
+    assert [(b["ip"], b["jail"], b["failures"]) for b in bans] == [("198.51.100.7", "sshd", 3)]
+    status = json.loads(daemon.cli("status", "--json").stdout)
+    assert status["jails"][0]["banned"] == ["198.51.100.7"]
+    assert "1 lifted" not in daemon.cli("unban", "198.51.100.7").stdout
+    assert daemon.bans() == []
+    assert daemon.stop() == 0
+
+
+def test_restart_resumes_exactly_where_it_stopped(daemon: Daemon) -> None:
+    """Lines before a stop are not counted twice; lines written while down are not missed."""
+    daemon.start()
+    daemon.append(_failure(1, "203.0.113.5") + _failure(2, "203.0.113.5"))
+    time.sleep(1.0)
+    assert daemon.stop() == 0
+    daemon.append(_failure(3, "203.0.113.5"))  # written while bruteguard was down
+    daemon.start()
+    bans = _wait(daemon.bans, what="the ban from the line written while down")
+    assert [b["ip"] for b in bans] == ["203.0.113.5"]
+    # A second restart must not replay the three lines into a second ban decision.
+    assert daemon.stop() == 0
+    daemon.start()
+    time.sleep(1.0)
+    assert len(daemon.bans()) == 1
+    assert daemon.stop() == 0
+    assert daemon.errors().count("ban 203.0.113.5 in sshd") == 1
+
+
+def test_stop_keeps_bans_and_stop_unban_lifts_them(daemon: Daemon) -> None:
+    daemon.start()
+    daemon.cli("ban", "198.51.100.9", "--for", "1h")
+    assert daemon.stop() == 0
+    assert [b["ip"] for b in daemon.bans()] == ["198.51.100.9"]  # read from the ledger
+    daemon.start()
+    assert [b["ip"] for b in daemon.bans()] == ["198.51.100.9"]
+    assert "lifting" in daemon.cli("stop", "--unban").stdout
+    assert daemon.process.wait(timeout=20) == 0
+    assert daemon.bans() == []
+
+
+def test_control_socket_refuses_non_root(tmp_path: Path) -> None:
+    shared = Path(tempfile.mkdtemp(prefix="bg-sock-"))  # traversable by nobody, unlike tmp_path
+    shared.chmod(0o755)
+    daemon = Daemon(tmp_path, socket_dir=shared)
+    try:
+        daemon.start()
+        assert daemon.socket.stat().st_mode & 0o777 == 0o600
+        script = (
+            "import socket,sys\n"
+            "s=socket.socket(socket.AF_UNIX)\n"
+            "try:\n s.connect(sys.argv[1])\nexcept PermissionError:\n print('denied')\n"
+            'else:\n s.sendall(b\'{"command":"bans"}\\n\'); print(s.recv(999).decode())\n'
+        )
+        as_nobody = [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            script,
+            str(daemon.socket),
+        ]
+        done = subprocess.run(as_nobody, capture_output=True, text=True, timeout=30)
+        assert done.stdout.strip() == "denied", done.stdout + done.stderr
+        # Even through a socket made world-writable by mistake, the peer's uid is checked.
+        daemon.socket.chmod(0o666)
+        done = subprocess.run(as_nobody, capture_output=True, text=True, timeout=30)
+        assert "root only" in done.stdout, done.stdout + done.stderr
+        assert daemon.bans() == []
+        assert daemon.stop() == 0
+    finally:
+        if daemon.process is not None and daemon.process.poll() is None:
+            daemon.process.kill()
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_bad_control_requests_get_clear_errors(daemon: Daemon) -> None:
+    daemon.start()
+    done = daemon.cli("ban", "not-an-address", check=False)
+    assert done.returncode == 1 and "not an IP address" in done.stderr
+    done = daemon.cli("ban", "198.51.100.7", "--jail", "nosuch", check=False)
+    assert done.returncode == 1 and "no enabled jail" in done.stderr
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.connect(str(daemon.socket))
+        raw.sendall(b"\xff\xfe garbage\n")
+        assert b'"ok":false' in raw.recv(4096)
+    assert daemon.process.poll() is None
+    assert daemon.stop() == 0
+
+
+def test_sighup_with_a_broken_config_keeps_running(daemon: Daemon) -> None:
+    daemon.start()
+    good = daemon.config.read_text()
+    daemon.config.write_text(good.replace("maxretry = 3", 'maxretry = "three"'))
+    daemon.process.send_signal(signal.SIGHUP)
+    _wait(lambda: "reload refused" in daemon.errors(), what="the refused reload")
+    daemon.config.write_text(good.replace("maxretry = 3", "maxretry = 1"))
+    daemon.process.send_signal(signal.SIGHUP)
+    _wait(lambda: "configuration reloaded" in daemon.errors(), what="the reload")
+    daemon.append(_failure(7, "198.51.100.77"))
+    _wait(daemon.bans, what="a ban under the reloaded maxretry = 1")
+    assert daemon.stop() == 0
+
+
+def test_tells_systemd_ready_and_stopping(daemon: Daemon) -> None:
+    path = daemon.tmp / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(path))
+        listener.settimeout(15)
+        daemon.start(env={"NOTIFY_SOCKET": str(path)})
+        assert listener.recv(4096).split(b"\n")[0] == b"READY=1"
+        daemon.process.send_signal(signal.SIGTERM)
+        assert listener.recv(4096) == b"STOPPING=1"
+    assert daemon.process.wait(timeout=20) == 0
+
+
+def test_missing_nft_is_a_clear_error_with_nothing_half_made(tmp_path: Path) -> None:
+    config = tmp_path / "bg.toml"
+    config.write_text(
+        f'store = "{tmp_path}/bg.db"\nsocket = "{tmp_path}/bg.sock"\n'
+        f'[jails.sshd]\nbackend = "file"\nlogpath = ["{tmp_path}/auth.log"]\n'
+    )
+    done = subprocess.run(
+        [str(BIN), "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PATH": str(tmp_path)},  # no nft (nor ip) on this PATH
+    )
+    assert done.returncode == 1
+    assert "nft" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "bg.sock").exists()
