@@ -20,6 +20,7 @@ import bisect
 import heapq
 import ipaddress
 import json
+import os
 import random
 import sys
 import time
@@ -492,6 +493,7 @@ def generate(
     benign = _benign(rng, began, span)
     next_benign = next(benign, None)
     written = connections = 0
+    last_written = began
     seen: set[int] = set()
     buffer: list[str] = []
     with out.open("w", encoding="utf-8", newline="\n") as handle:
@@ -531,6 +533,7 @@ def generate(
             when, program, line_pid, text = conn[index]
             buffer.append(f"{clock.prefix(when)}{program}[{line_pid}]: {text}\n")
             written += 1
+            last_written = when
             if index + 1 < len(conn):
                 heapq.heapreplace(heap, (max(conn[index + 1][0], when), seq, conn, index + 1))
                 seq += 1
@@ -540,6 +543,9 @@ def generate(
                 handle.write("".join(buffer))
                 buffer.clear()
         handle.write("".join(buffer))
+    # A log's mtime is its last write: tools that infer syslog's missing year (bruteguard,
+    # fail2ban) take it as the reference, as they would for a real rotated log.
+    os.utime(out, (last_written, last_written))
     return {
         "lines": written,
         "attacker_addresses": len(seen),

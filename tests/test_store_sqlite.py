@@ -341,3 +341,24 @@ def test_permission_denied_is_a_store_error(db_path: Path) -> None:
         argv = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", *argv]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert result.stdout == f"{db_path}: cannot open the store: permission denied\n", result.stderr
+
+
+def test_record_batch_is_all_or_nothing(db_path: Path) -> None:
+    store = SqliteStore(db_path)
+    failure = Failure(1000.0, "198.51.100.7", "sshd", "root", "Failed password for root")
+    position = SourcePosition("file:/var/log/auth.log", 4096, 1, 2, "abc")
+    store.record_batch([failure], [ban("198.51.100.7")], [position])
+    # A batch that fails at its last step (a position the schema refuses: no cursor)
+    # leaves nothing of itself behind.
+    with pytest.raises(StoreError):
+        store.record_batch(
+            [Failure(2000.0, "203.0.113.9", "sshd", None, "x")],
+            [ban("203.0.113.9", start=2000.0)],
+            [SourcePosition("file:/var/log/auth.log", 8192, 1, 2, "abc", None)],  # type: ignore[arg-type]
+        )
+    store.close()
+    reopened = SqliteStore(db_path)
+    assert [f.ip for f in reopened.failures_since(0)] == ["198.51.100.7"]
+    assert [b.ip for b in reopened.active_bans(1500.0)] == ["198.51.100.7"]
+    assert reopened.get_position("file:/var/log/auth.log") == position
+    reopened.close()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import gzip
 import sys
 import time
+import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import msgspec
 
@@ -17,6 +18,11 @@ from bruteguard.config import DEFAULT_CONFIG_PATH, Config, JailConfig, load_conf
 from bruteguard.control import request
 from bruteguard.duration import parse_duration
 from bruteguard.errors import BruteguardError, ConfigError, NotRunningError
+from bruteguard.identity import canonical_address
+
+if TYPE_CHECKING:
+    from bruteguard.match.engine import Hit
+    from bruteguard.model import Ban
 
 __all__ = ["main"]
 
@@ -25,8 +31,19 @@ def _iso_utc(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+_MINUTES: dict[int, str] = {}
+
+
 def _local(moment: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment))
+    """Local time to the second; the "YYYY-MM-DD HH:MM:" part is cached per minute, as a
+    replay prints tens of thousands of stamps."""
+    minute, second = divmod(int(moment), 60)
+    prefix = _MINUTES.get(minute)
+    if prefix is None:
+        if len(_MINUTES) > 100_000:
+            _MINUTES.clear()
+        prefix = _MINUTES[minute] = time.strftime("%Y-%m-%d %H:%M:", time.localtime(minute * 60))
+    return f"{prefix}{second:02d}"
 
 
 def _duration(text: str) -> float:
@@ -34,6 +51,41 @@ def _duration(text: str) -> float:
         return parse_duration(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _duration_text(text: str) -> str:
+    """A duration checked here (bad usage, exit 2) but sent as written: the daemon parses it."""
+    _duration(text)
+    return text
+
+
+def _address(text: str) -> str:
+    address = canonical_address(text)
+    if address is None:
+        raise argparse.ArgumentTypeError(f"not an IP address: {text!r}")
+    return address
+
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return number
+
+
+def _printable(text: str) -> str:
+    """Client-chosen text made safe for a terminal: unprintable characters escaped.
+
+    A user name may carry ESC sequences that would repaint, retitle or hide parts of the
+    administrator's terminal, or bidi controls that reorder what is shown; they appear as
+    ``\\x1b``/``\\u202e`` instead.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _pick_jails(config: Config, names: Sequence[str] | None) -> list[JailConfig]:
@@ -66,9 +118,18 @@ class _BanEvent(msgspec.Struct, tag_field="type", tag="ban"):
     until: str
 
 
+def _batch_mode() -> None:
+    """A replay makes hundreds of thousands of short-lived, acyclic objects: the cyclic
+    garbage collector would only walk them again and again."""
+    import gc
+
+    gc.disable()
+
+
 def _cmd_scan(args: argparse.Namespace) -> int:
     from bruteguard.scan import scan_logs
 
+    _batch_mode()
     config = load_config(args.config)
     jails = _pick_jails(config, args.jail)
     out = sys.stdout.buffer
@@ -83,11 +144,16 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             text = stamps[moment] = _iso_utc(moment)
         return text
 
-    def emit(hits: list, bans: list) -> None:
+    def emit(hits: list[Hit], bans: list[Ban]) -> None:
         events: list[msgspec.Struct] = [
             _FailureEvent(stamp(t), ip, user, jail) for t, ip, user, jail, _ in hits
         ]
-        events += [_BanEvent(stamp(b.start), b.ip, b.jail, stamp(b.until)) for b in bans]
+        if bans:
+            events = _interleave(
+                events,
+                [_BanEvent(stamp(b.start), b.ip, b.jail, stamp(b.until)) for b in bans],
+                _ban_positions(hits, bans),
+            )
         out.write(encoder.encode_lines(events))
 
     summary = _scan_or_fail(
@@ -96,7 +162,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         config,
         jails,
         emit if args.json else None,
-        keep_offenders=not args.json,
+        users=False,
     )
     if args.json:
         out.write(
@@ -132,6 +198,42 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ban_positions(hits: Sequence[Hit], bans: Sequence[Ban]) -> list[int]:
+    """For each ban (in decision order), the index of the hit it is written after.
+
+    That is the last failure of the same address and jail at or before the ban's time: the
+    failure that completed the window, or a later one of the same second. Never before the
+    previous ban's place, so bans keep the order they were decided in.
+    """
+    wanted = {ban.ip for ban in bans}
+    seen: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for index, (moment, address, _user, jail, _line) in enumerate(hits):
+        if address in wanted:
+            seen.setdefault((address, jail), []).append((index, moment))
+    positions: list[int] = []
+    floor = -1
+    for ban in bans:
+        candidates = seen.get((ban.ip, ban.jail), [])
+        at = max((i for i, moment in candidates if moment <= ban.start), default=floor)
+        floor = max(floor, at)
+        positions.append(floor)
+    return positions
+
+
+def _interleave(
+    failures: list[msgspec.Struct], bans: list[msgspec.Struct], positions: list[int]
+) -> list[msgspec.Struct]:
+    """``failures`` with each ban inserted after the failure at its position."""
+    events: list[msgspec.Struct] = []
+    done = 0
+    for ban, position in zip(bans, positions, strict=True):
+        events.extend(failures[done : position + 1])
+        events.append(ban)
+        done = max(done, position + 1)
+    events.extend(failures[done:])
+    return events
+
+
 def _summary_text(summary: Any) -> str:
     rate = summary.lines / summary.seconds if summary.seconds else 0.0
     text = (
@@ -141,14 +243,38 @@ def _summary_text(summary: Any) -> str:
     )
     if summary.unattributed:
         text += f"; {summary.unattributed} failures named a host, not an address (not counted)"
+    if summary.too_long:
+        text += f"; {summary.too_long} lines over 1 MiB skipped"
+    if summary.match_errors:
+        text += f"; {summary.match_errors} lines the matcher gave up on (skipped)"
     return text
 
 
-def _scan_or_fail(scan: Any, *args: Any, **kwargs: Any) -> Any:
+def _check_logs(paths: Sequence[str]) -> list[str]:
+    """Fail before any output if a log cannot be opened; returns the gzip-compressed ones."""
+    compressed: list[str] = []
+    for path in paths:
+        if path == "-":
+            continue
+        try:
+            with open(path, "rb") as probe:
+                if probe.read(2) == b"\x1f\x8b":
+                    compressed.append(path)
+        except OSError as error:
+            raise BruteguardError(f"{path}: {error.strerror or error}") from None
+    return compressed
+
+
+def _scan_or_fail(scan: Any, paths: Sequence[str], *args: Any, **kwargs: Any) -> Any:
+    """Run ``scan`` over ``paths``; unreadable or corrupt logs become one clear error."""
+    compressed = _check_logs(paths)
     try:
-        return scan(*args, **kwargs)
+        return scan(paths, *args, **kwargs)
     except BrokenPipeError:
         raise
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        which = ", ".join(compressed) or "log"
+        raise BruteguardError(f"{which}: corrupt or truncated compressed log ({error})") from None
     except OSError as error:
         raise BruteguardError(f"{error.filename or 'log'}: {error.strerror or error}") from None
 
@@ -157,21 +283,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    _batch_mode()
+
     from bruteguard.scan import scan_logs
 
     config = load_config(args.config)
     jails = _pick_jails(config, args.jail)
     summary = _scan_or_fail(scan_logs, args.logs, config, jails)
     table = Table(title=f"Top {args.top} offenders", title_justify="left")
-    table.add_column("count", justify="right", style="bold red")
-    table.add_column("address")
-    table.add_column("first seen")
-    table.add_column("last seen")
+    table.add_column("count", justify="right", style="bold red", no_wrap=True)
+    table.add_column("address", no_wrap=True)
+    table.add_column("first seen", no_wrap=True)
+    table.add_column("last seen", no_wrap=True)
     table.add_column("users tried", overflow="fold")
     ranked = sorted(summary.offenders.values(), key=lambda o: (-o.count, o.address))
     for offender in ranked[: args.top]:
         users = sorted(offender.users.items(), key=lambda item: (-item[1], item[0]))
-        tried = ", ".join(user for user, _ in users[:8])
+        tried = ", ".join(_printable(user) for user, _ in users[:8])
         if len(offender.users) > 8:
             tried += f" … (+{len(offender.users) - 8})"
         table.add_row(
@@ -191,6 +319,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import logging  # the daemon's only: a replay doesn't pay for it
+
     from bruteguard.daemon import run_daemon
 
     logging.basicConfig(
@@ -241,6 +371,9 @@ def _cmd_bans(args: argparse.Namespace) -> int:
         bans = request(_socket(args), "bans")
     except NotRunningError:
         bans = _bans_from_store(args)
+        if not args.json:
+            store = load_config(args.config).store
+            print(f"bruteguard is not running; bans from its ledger {store}", file=sys.stderr)
     if args.json:
         print(msgspec.json.encode(bans).decode())
         return 0
@@ -327,8 +460,27 @@ def _cmd_version(_args: argparse.Namespace) -> int:
 # -- argument parsing ------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with bad usage reported in one line (exit 2) that points to ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _add_log_arguments(parser: argparse.ArgumentParser) -> None:
+    """The LOG... and --jail arguments that scan and report share."""
+    parser.add_argument("logs", nargs="+", metavar="LOG", help="log files (.gz too; - for stdin)")
+    parser.add_argument(
+        "--jail",
+        "-j",
+        action="append",
+        metavar="JAIL",
+        help="only this jail (repeatable; default: every enabled jail)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bruteguard",
         description="Reads service logs, finds the real attacker, bans at the firewall.",
     )
@@ -356,41 +508,41 @@ def build_parser() -> argparse.ArgumentParser:
         "replay logs offline: failures per address and the bans jails would have made",
         _cmd_scan,
     )
-    scan.add_argument("logs", nargs="+", metavar="LOG", help="log files (.gz too; - for stdin)")
-    scan.add_argument(
-        "--jail",
-        "-j",
-        action="append",
-        metavar="JAIL",
-        help="only this jail (repeatable; default: every enabled jail)",
-    )
+    _add_log_arguments(scan)
     scan.add_argument(
         "--json",
         action="store_true",
         help="one JSON object per line (see README: the scan --json contract)",
     )
 
-    report = command("report", "the top offenders in logs, as a table", _cmd_report)
-    report.add_argument("logs", nargs="+", metavar="LOG")
-    report.add_argument("--jail", "-j", action="append", metavar="JAIL")
-    report.add_argument("--top", type=int, default=20, metavar="N", help="rows (default 20)")
+    report = command(
+        "report",
+        "the top offenders in logs, as a table: count, address, first/last seen, users tried",
+        _cmd_report,
+    )
+    _add_log_arguments(report)
+    report.add_argument("--top", type=_positive, default=20, metavar="N", help="rows (default 20)")
 
     status = command("status", "what the running daemon watches and has banned", _cmd_status)
-    status.add_argument("jail", nargs="?", metavar="JAIL")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("jail", nargs="?", metavar="JAIL", help="only this jail")
+    status.add_argument("--json", action="store_true", help="one JSON object")
 
     bans = command("bans", "active bans, and why", _cmd_bans)
     bans.add_argument("--json", action="store_true", help="a JSON array")
 
     ban = command("ban", "ban an address by hand", _cmd_ban)
-    ban.add_argument("ip", metavar="IP")
+    ban.add_argument("ip", type=_address, metavar="IP", help="an IPv4 or IPv6 address")
     ban.add_argument("--jail", "-j", metavar="JAIL", help="default: the first enabled jail")
     ban.add_argument(
-        "--for", dest="duration", metavar="DURATION", help="how long (default: the jail's bantime)"
+        "--for",
+        dest="duration",
+        type=_duration_text,
+        metavar="DURATION",
+        help="how long, e.g. 90s, 10m, 1h, 7d (default: the jail's bantime)",
     )
 
     unban = command("unban", "lift a ban in every jail and enforcer", _cmd_unban)
-    unban.add_argument("ip", metavar="IP")
+    unban.add_argument("ip", type=_address, metavar="IP", help="an IPv4 or IPv6 address")
 
     stop = command("stop", "stop the daemon; bans stay unless --unban", _cmd_stop)
     stop.add_argument("--unban", action="store_true", help="also lift every ban")

@@ -22,12 +22,13 @@ import ipaddress
 import socket
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
 from bruteguard.duration import parse_duration
 from bruteguard.errors import ConfigError
+from bruteguard.match.signatures import FILTERS
 
 __all__ = [
     "BUILTIN_JAILS",
@@ -44,6 +45,7 @@ __all__ = [
 DEFAULT_CONFIG_PATH = Path("/etc/bruteguard/bruteguard.toml")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+EnforcerName = Literal["nftables", "dry-run"]
 
 
 class Seconds(float):
@@ -63,12 +65,12 @@ class JailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     findtime: Seconds = Seconds(600)
     bantime: Seconds = Seconds(3600)
     ignoreip: list[str] = []
-    port: list[int | str] = msgspec.field(default_factory=lambda: ["ssh"])
+    port: list[int | str] = []  # none: every port (a built-in jail names its service's)
     protocol: Literal["tcp", "udp"] = "tcp"
 
     def __post_init__(self) -> None:
         if self.maxretry < 1:
-            raise ValueError("maxretry: must be at least 1")
+            raise ValueError(f"maxretry: must be at least 1, got {self.maxretry}")
         parse_networks(self.ignoreip, "ignoreip")
         if not self.filter:
             self.filter = self.name
@@ -84,9 +86,7 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     store: str = "/var/lib/bruteguard/bruteguard.db"
     socket: str = "/run/bruteguard/control.sock"
-    enforcers: list[Literal["nftables", "dry-run"]] = msgspec.field(
-        default_factory=lambda: ["nftables"]
-    )
+    enforcers: list[EnforcerName] = msgspec.field(default_factory=lambda: ["nftables"])
     nftables_table: str = "bruteguard"
     ignoreip: list[str] = []
     ignoreself: bool = True
@@ -130,9 +130,15 @@ def parse_networks(texts: list[str], key: str = "ignoreip") -> list[Network]:
     networks: list[Network] = []
     for text in texts:
         try:
-            networks.append(ipaddress.ip_network(text.strip(), strict=False))
+            network = ipaddress.ip_network(text.strip(), strict=False)
         except ValueError:
             raise ValueError(f"{key}: {text!r} is not an IP address or CIDR network") from None
+        mapped = network.network_address.ipv4_mapped if network.version == 6 else None
+        if mapped is not None and network.prefixlen >= 96:
+            # Addresses reach the detector canonical (::ffff:192.0.2.1 is 192.0.2.1), so
+            # an ignoreip entry written the mapped way must cover the IPv4 form too.
+            network = ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+        networks.append(network)
     return networks
 
 
@@ -159,51 +165,109 @@ def _resolve_ports(jail: dict[str, Any], where: str) -> None:
     jail["port"] = resolved
 
 
-def _merge_jails(raw: dict[str, Any], origin: str) -> dict[str, Any]:
-    defaults = raw.pop("defaults", {}) or {}
-    if not isinstance(defaults, dict):
-        raise ConfigError(f"{origin}: [defaults] must be a table of jail settings")
-    unknown = set(defaults) - _JAIL_KEYS
-    if unknown:
-        raise ConfigError(f"{origin}: defaults.{sorted(unknown)[0]}: unknown jail setting")
-    jails = raw.get("jails", {}) or {}
-    if not isinstance(jails, dict):
-        raise ConfigError(f"{origin}: [jails] must be a table of jails")
-    names = list(BUILTIN_JAILS) + [name for name in jails if name not in BUILTIN_JAILS]
-    merged: dict[str, Any] = {}
+def _unknown(key: str, known: frozenset[str]) -> str:
+    """``unknown setting``, with the closest known spelling when there is one."""
+    import difflib  # only for a mistyped key
+
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    return f"unknown setting (did you mean {close[0]!r}?)" if close else "unknown setting"
+
+
+def _jail_table(value: Any, where: str, origin: str) -> dict[str, Any]:
+    """A jail's (or ``[defaults]``') own settings, checked for unknown keys, logpath listed."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{origin}: {where}: must be a table of jail settings")
+    for key in value:
+        if key not in _JAIL_KEYS:
+            raise ConfigError(f"{origin}: {where}.{key}: {_unknown(key, _JAIL_KEYS)}")
+    table = dict(value)
+    if isinstance(table.get("logpath"), str):
+        table["logpath"] = [table["logpath"]]
+    return table
+
+
+def _jail(settings: dict[str, Any], where: str, origin: str) -> JailConfig:
+    """Validate merged settings; errors are reported under ``where`` (``jails.NAME``)."""
+    _resolve_ports(settings, f"{origin}: {where}")
+    try:
+        jail = msgspec.convert(settings, JailConfig, dec_hook=_dec_hook)
+    except msgspec.ValidationError as error:
+        raise _explain(error, origin, where, JailConfig) from None
+    if jail.filter not in FILTERS:
+        known = ", ".join(sorted(FILTERS))
+        raise ConfigError(
+            f"{origin}: {where}.filter: unknown filter {jail.filter!r} (built-in filters: {known})"
+        )
+    return jail
+
+
+def _jails(raw: dict[str, Any], origin: str) -> dict[str, JailConfig]:
+    """Built-in jails, then ``[defaults]``, then each ``[jails.NAME]`` table, in that order.
+
+    ``[defaults]`` is validated on its own first, so a bad default is reported as
+    ``defaults.KEY`` rather than under every jail that inherits it.
+    """
+    defaults = _jail_table(raw.pop("defaults", {}), "defaults", origin)
+    if defaults:
+        _jail({"filter": "sshd", **defaults, "name": "defaults"}, "defaults", origin)
+    tables = raw.pop("jails", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{origin}: jails: must be a table of jails ([jails.NAME])")
+    names = list(BUILTIN_JAILS) + [name for name in tables if name not in BUILTIN_JAILS]
+    jails: dict[str, JailConfig] = {}
     for name in names:
-        own = jails.get(name, {})
-        if not isinstance(own, dict):
-            raise ConfigError(f"{origin}: jails.{name} must be a table")
-        jail = {**BUILTIN_JAILS.get(name, {}), **defaults, **own, "name": name}
-        if isinstance(jail.get("logpath"), str):
-            jail["logpath"] = [jail["logpath"]]
-        _resolve_ports(jail, f"{origin}: jails.{name}")
-        merged[name] = jail
-    raw["jails"] = merged
-    return raw
+        where = f"jails.{name}"
+        own = _jail_table(tables.get(name, {}), where, origin)
+        settings = {**BUILTIN_JAILS.get(name, {}), **defaults, **own, "name": name}
+        jails[name] = _jail(settings, where, origin)
+    return jails
 
 
-def _explain(error: msgspec.ValidationError, origin: str, prefix: str = "") -> ConfigError:
-    """Turn msgspec's ``msg - at `$.a.b``` into ``origin: prefix.a.b: msg``."""
+def _explain(
+    error: msgspec.ValidationError, origin: str, prefix: str = "", kind: type = Config
+) -> ConfigError:
+    """Turn msgspec's ``msg - at `$.a.b``` into ``origin: prefix.a.b: msg``.
+
+    Checks in ``__post_init__`` carry no path; they start their message with the field's
+    name (``maxretry: must be …``), which is moved into the key.
+    """
     message, _, path = str(error).partition(" - at `$")
-    key = ".".join(part for part in (prefix, path.rstrip("`").lstrip(".")) if part)
-    message = message.replace("Object contains unknown field", "unknown setting")
+    parts = [prefix, path.rstrip("`").lstrip(".")]
+    fields = frozenset(kind.__struct_fields__)
+    field, colon, rest = message.partition(": ")
+    unknown = message.removeprefix("Object contains unknown field `")
+    if unknown != message:
+        parts.append(unknown.rstrip("`"))
+        message = _unknown(parts[-1], fields - {"name", "source_path"})
+    elif colon and field in fields and not parts[1]:
+        parts.append(field)
+        message = rest
+    key = ".".join(part for part in parts if part)
     message = message[:1].lower() + message[1:]
     return ConfigError(f"{origin}: {key}: {message}" if key else f"{origin}: {message}")
 
 
+def _check_enforcers(raw: dict[str, Any], origin: str) -> None:
+    """Name the unknown enforcer and the ones there are (msgspec would only say "enum")."""
+    names = raw.get("enforcers")
+    known = get_args(EnforcerName)
+    for index, name in enumerate(names if isinstance(names, list) else ()):
+        if isinstance(name, str) and name not in known:
+            raise ConfigError(
+                f"{origin}: enforcers[{index}]: unknown enforcer {name!r} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+
+
 def config_from_dict(raw: dict[str, Any], origin: str = "<defaults>") -> Config:
     """Validate a parsed TOML document (or ``{}`` for the defaults)."""
-    merged = _merge_jails(dict(raw), origin)
-    jails: dict[str, JailConfig] = {}
-    for name, jail in merged.pop("jails").items():
-        try:
-            jails[name] = msgspec.convert(jail, JailConfig, dec_hook=_dec_hook)
-        except msgspec.ValidationError as error:
-            raise _explain(error, origin, f"jails.{name}") from None
+    raw = dict(raw)
+    jails = _jails(raw, origin)
+    _check_enforcers(raw, origin)
+    if "source_path" in raw:  # set from where the file was read, never written in it
+        raise ConfigError(f"{origin}: source_path: unknown setting")
     try:
-        config = msgspec.convert(merged, Config, dec_hook=_dec_hook)
+        config = msgspec.convert(raw, Config, dec_hook=_dec_hook)
     except msgspec.ValidationError as error:
         raise _explain(error, origin) from None
     config.jails = jails

@@ -8,14 +8,15 @@ syslog): each window keeps its times sorted.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-import json
-import subprocess
-from bisect import insort
+import socket
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 
 from bruteguard.config import JailConfig, Network, parse_networks
 from bruteguard.duration import format_duration
+from bruteguard.match import _core
 from bruteguard.match.engine import Hit
 from bruteguard.model import Ban
 
@@ -24,6 +25,9 @@ __all__ = ["Detector", "IgnoreList", "local_addresses"]
 
 def local_addresses() -> list[str]:
     """This host's own addresses (``ip -j addr``); loopback alone if that fails."""
+    import json  # the daemon's only: a replay doesn't pay for these
+    import subprocess
+
     try:
         done = subprocess.run(
             ["ip", "-j", "addr", "show"], capture_output=True, timeout=5, check=True
@@ -39,11 +43,34 @@ def local_addresses() -> list[str]:
     ]
 
 
+# Per address and jail, the newest _KEEP * maxretry attempt times are kept: enough for
+# late lines to complete an older window, and a bound on memory for slow attackers.
+_KEEP = 4
+
+# Never a client to ban: loopback, unspecified, multicast.
+_NEVER = tuple(
+    ipaddress.ip_network(network)
+    for network in ("127.0.0.0/8", "0.0.0.0/32", "224.0.0.0/4", "::1/128", "::/128", "ff00::/8")
+)
+
+
 class IgnoreList:
-    """Addresses never to ban: loopback, unspecified/multicast, own addresses, ``ignoreip``."""
+    """Addresses never to ban: loopback, unspecified/multicast, own addresses, ``ignoreip``.
+
+    Networks are kept as (family, network, mask) integers: a replay asks about tens of
+    thousands of distinct addresses, and ``ipaddress`` objects cost microseconds each.
+    """
 
     def __init__(self, networks: Sequence[Network] = (), addresses: Iterable[str] = ()) -> None:
-        self._networks = tuple(networks)
+        every = (*_NEVER, *networks)
+        self._networks = {
+            version: tuple(
+                (int(network.network_address), int(network.netmask))
+                for network in every
+                if network.version == version
+            )
+            for version in (4, 6)
+        }
         self._addresses = frozenset(addresses)
         self._verdicts: dict[str, bool] = {}
 
@@ -59,10 +86,11 @@ class IgnoreList:
     def _decide(self, address: str) -> bool:
         if address in self._addresses:
             return True
-        parsed = ipaddress.ip_address(address)
-        if parsed.is_loopback or parsed.is_unspecified or parsed.is_multicast:
-            return True
-        return any(parsed in network for network in self._networks)
+        version = 6 if ":" in address else 4
+        value = int.from_bytes(
+            socket.inet_pton(socket.AF_INET6 if version == 6 else socket.AF_INET, address)
+        )
+        return any(value & mask == network for network, mask in self._networks[version])
 
 
 class _Window:
@@ -78,6 +106,57 @@ class _Window:
         self.ignore = ignore
         self.times: dict[str, list[float]] = {}
         self.banned_until: dict[str, float] = {}
+
+
+def _ban(window: _Window, address: str, first: float, last: float) -> Ban:
+    return Ban(
+        ip=address,
+        jail=window.jail,
+        start=last,
+        until=last + window.bantime,
+        failures=window.maxretry,
+        reason=_reason(window.maxretry, round(max(last - first, 1))),
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _reason(failures: int, seconds: int) -> str:
+    return f"{failures} failures in {format_duration(seconds)}"
+
+
+def _step(window: _Window, address: str, moment: float) -> Ban | None:
+    """One attempt of ``address`` in ``window``: the ban it completes, if any.
+
+    A late line (two sources, remote syslog) is sorted in and may complete a window further
+    back than the newest attempts: every run of ``maxretry`` consecutive times that holds it
+    is checked.
+    """
+    until = window.banned_until.get(address)
+    if until is not None:
+        if moment < until:
+            return None  # already banned: lines of its last connections still arrive
+        del window.banned_until[address]
+    times = window.times.get(address)
+    if times is None:
+        times = window.times[address] = [moment]
+        at = 0
+    elif moment >= times[-1]:
+        times.append(moment)
+        at = len(times) - 1
+    else:
+        at = bisect_right(times, moment)
+        times.insert(at, moment)
+    maxretry = window.maxretry
+    for first in range(max(0, at - maxretry + 1), min(at, len(times) - maxretry) + 1):
+        last = times[first + maxretry - 1]
+        if last - times[first] <= window.findtime:
+            del window.times[address]
+            ban = _ban(window, address, times[first], last)
+            window.banned_until[address] = ban.until
+            return ban
+    if len(times) > _KEEP * maxretry:
+        del times[: len(times) - _KEEP * maxretry]
+    return None
 
 
 class Detector:
@@ -110,34 +189,38 @@ class Detector:
             if address in window.ignore:
                 self.ignored += 1
                 continue
-            until = window.banned_until.get(address)
-            if until is not None:
-                if moment < until:
-                    continue  # already banned: lines of its last connections still arrive
-                del window.banned_until[address]
-            times = window.times.get(address)
-            if times is None:
-                times = window.times[address] = [moment]
-            elif moment >= times[-1]:
-                times.append(moment)
-            else:
-                insort(times, moment)
-            if len(times) > window.maxretry:
-                del times[: len(times) - window.maxretry]
-            if len(times) == window.maxretry and times[-1] - times[0] <= window.findtime:
-                span = times[-1] - times[0]
-                start = times[-1]
-                ban = Ban(
-                    ip=address,
-                    jail=jail,
-                    start=start,
-                    until=start + window.bantime,
-                    failures=window.maxretry,
-                    reason=f"{window.maxretry} failures in {format_duration(max(span, 1))}",
-                )
+            ban = _step(window, address, moment)
+            if ban is not None:
                 bans.append(ban)
-                window.banned_until[address] = ban.until
-                del window.times[address]
+        return bans
+
+    def observe_series(self, jail: str, address: str, packed: bytes | bytearray) -> list[Ban]:
+        """Bans decided by one address's attempts in one jail: ``packed`` holds their times
+        as native doubles (``array('d')``, ``Stream.collect``), in arrival order.
+
+        The same decisions ``observe`` makes for these hits (an address's windows never
+        depend on another address's), made in one compiled pass when the address is new to
+        the jail and its times are in order: the replay's fast path.
+        """
+        window = self._windows.get(jail)
+        count = len(packed) // 8
+        if window is None or not count:
+            return []
+        if address in window.ignore:
+            self.ignored += count
+            return []
+        decided = None
+        if address not in window.times and address not in window.banned_until:
+            decided = _core.windows(packed, window.maxretry, window.findtime, window.bantime)
+        times = memoryview(packed).cast("d")
+        if decided is None:
+            return [ban for moment in times if (ban := _step(window, address, moment))]
+        pairs, start = decided
+        bans = [_ban(window, address, first, last) for first, last in pairs]
+        if start < count:
+            window.times[address] = times[max(start, count - _KEEP * window.maxretry) :].tolist()
+        elif bans:
+            window.banned_until[address] = bans[-1].until
         return bans
 
     def remember_bans(self, bans: Iterable[Ban]) -> None:

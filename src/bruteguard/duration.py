@@ -1,5 +1,6 @@
 """Durations as admins write them: ``90s``, ``10m``, ``1h``, ``7d`` (or plain seconds)."""
 
+import math
 import re
 
 __all__ = ["format_duration", "parse_duration"]
@@ -19,6 +20,8 @@ def parse_duration(value: str | int | float) -> float:
         if match is None:
             raise ValueError(f"expected a duration like 90s, 10m, 1h or 7d, got {value!r}")
         seconds = float(match[1]) * _UNITS[match[2] or "s"]
+    if not math.isfinite(seconds):  # TOML has inf and nan; a ban needs an end
+        raise ValueError(f"a duration must be a finite number of seconds, got {value!r}")
     if seconds <= 0:
         raise ValueError(f"a duration must be positive, got {value!r}")
     return seconds

@@ -6,24 +6,27 @@ detector, so a replay decides exactly what the live daemon would have.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
 import gzip
 import itertools
-import multiprocessing
 import os
+import signal
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import msgspec
 
 from bruteguard.config import Config, JailConfig, parse_networks
 from bruteguard.detect import Detector
-from bruteguard.match.engine import Hit, Matcher, StreamStats
+from bruteguard.match.engine import Hit, Matcher, Series, Stream, StreamStats
 from bruteguard.model import Ban
+from bruteguard.sources import LineSplitter
 
-__all__ = ["Offender", "ScanSummary", "read_chunks", "scan_logs"]
+__all__ = ["Chunks", "Offender", "ScanSummary", "scan_logs"]
 
 CHUNK_SIZE = 8 << 20
 _MAX_USERS = 20
@@ -34,7 +37,7 @@ PARALLEL_MIN_SIZE = 32 << 20
 _WARMUP = 2 << 20
 
 
-@dataclass
+@dataclass(slots=True)
 class Offender:
     """What one address did, for the report table."""
 
@@ -53,6 +56,8 @@ class ScanSummary:
     seconds: float = 0.0
     unattributed: int = 0
     bad_time: int = 0
+    too_long: int = 0
+    match_errors: int = 0
     offenders: dict[str, Offender] = field(default_factory=dict)
 
 
@@ -64,36 +69,28 @@ def _open(path: str) -> BinaryIO:
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
-def read_chunks(stream: BinaryIO, size: int = CHUNK_SIZE) -> Iterator[bytes]:
-    """Large chunks of whole lines; a last line without newline is completed."""
-    rest = b""
-    while True:
-        block = stream.read(size)
-        if not block:
-            break
-        block = rest + block
-        cut = block.rfind(b"\n") + 1
-        if cut == 0:
-            rest = block
-            continue
-        rest = block[cut:]
-        yield block[:cut]
-    if rest:
-        yield rest + b"\n"
+class Chunks:
+    """Large chunks of whole lines from a binary stream, split as the daemon's sources split
+    them: a line over ``MAX_LINE`` is skipped (counted in ``too_long``) without ever being
+    held whole, and a last line without newline is completed."""
 
+    def __init__(self, stream: BinaryIO, size: int = CHUNK_SIZE) -> None:
+        self.stream = stream
+        self.size = size
+        self.splitter = LineSplitter()
 
-def _record(offenders: dict[str, Offender], hits: Sequence[Hit]) -> None:
-    for moment, address, user, _jail, _line in hits:
-        offender = offenders.get(address)
-        if offender is None:
-            offender = offenders[address] = Offender(address, 0, moment, moment)
-        offender.count += 1
-        if moment < offender.first:
-            offender.first = moment
-        elif moment > offender.last:
-            offender.last = moment
-        if user is not None and (user in offender.users or len(offender.users) < _MAX_USERS):
-            offender.users[user] = offender.users.get(user, 0) + 1
+    @property
+    def too_long(self) -> int:
+        return self.splitter.skipped_long_lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while block := self.stream.read(self.size):
+            lines = self.splitter.feed(block)
+            if lines:
+                yield lines
+        rest = self.splitter.finish()
+        if rest:
+            yield rest
 
 
 def scan_logs(
@@ -101,13 +98,16 @@ def scan_logs(
     config: Config,
     jails: Sequence[JailConfig],
     on_hits: Callable[[list[Hit], list[Ban]], None] | None = None,
-    keep_offenders: bool = True,
     workers: int | None = None,
+    users: bool = True,
 ) -> ScanSummary:
-    """Match every line of ``paths`` for ``jails``; ``on_hits`` sees each chunk's results.
+    """Match every line of ``paths`` for ``jails`` and decide the bans, log time as clock.
 
-    Large plain files are matched by ``workers`` processes (default: one per core), each on a
-    segment; the detector then sees every hit in file order, as a sequential read would.
+    With ``on_hits``, every attempt is handed over (with the bans it completed) in file
+    order, chunk by chunk. Without, the replay keeps per address only its times (and the
+    users tried, unless ``users`` is false) and fills ``ScanSummary.offenders``: the fast
+    path. Either way large plain files are matched by ``workers`` processes (default: one
+    per core), each on a segment, and the decisions are those of a sequential read.
     Raises OSError (with the path) for a log that cannot be read.
     """
     started = time.perf_counter()
@@ -116,29 +116,98 @@ def scan_logs(
     detector = Detector(jails, parse_networks(config.ignoreip))
     summary = ScanSummary()
     workers = workers or os.cpu_count() or 1
-
-    def take(hits: list[Hit]) -> None:
-        bans = detector.observe(hits)
-        summary.bans.extend(bans)
-        if keep_offenders:
-            _record(summary.offenders, hits)
-        if on_hits is not None:
-            on_hits(hits, bans)
-
     for path in paths:
         reference = time.time() if path == "-" else os.stat(path).st_mtime
-        if workers > 1 and path != "-" and _splittable(path):
-            for hits, stats in _scan_parallel(path, jail_filters, reference, workers):
-                take(hits)
+        parallel = workers > 1 and path != "-" and _splittable(path)
+        if on_hits is not None:
+            for hits, stats in _hits_of(path, matcher, reference, workers if parallel else 1):
+                bans = detector.observe(hits)
+                summary.bans.extend(bans)
+                on_hits(hits, bans)
                 _add_stats(summary, stats)
             continue
-        stream = matcher.stream(reference=reference)
-        with _open(path) as handle:
-            for chunk in read_chunks(handle):
-                take(stream.feed(chunk))
-        _add_stats(summary, stream.stats)
+        series, stats = _series_of(path, matcher, reference, workers if parallel else 1, users)
+        _add_stats(summary, stats)
+        bans: list[Ban] = []
+        for jail, by_address in zip(matcher.jails, series, strict=True):
+            for address, (packed, tried) in by_address.items():
+                bans.extend(detector.observe_series(jail, address, packed))
+                _record(summary.offenders, address, packed, tried)
+        bans.sort(key=lambda ban: ban.start)
+        summary.bans.extend(bans)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _record(
+    offenders: dict[str, Offender], address: str, packed: bytes, tried: dict[bytes, int]
+) -> None:
+    times = memoryview(packed).cast("d")
+    first, last = min(times), max(times)
+    offender = offenders.get(address)
+    if offender is None:
+        offender = offenders[address] = Offender(address, 0, first, last)
+    else:  # a second jail, or a second log
+        offender.first = min(offender.first, first)
+        offender.last = max(offender.last, last)
+    offender.count += len(times)
+    known = offender.users
+    for raw, count in tried.items():
+        user = raw.decode("utf-8", "backslashreplace")
+        if user in known or len(known) < _MAX_USERS:
+            known[user] = known.get(user, 0) + count
+
+
+def _hits_of(
+    path: str, matcher: Matcher, reference: float, workers: int
+) -> Iterator[tuple[list[Hit], StreamStats]]:
+    """The attempts of ``path`` chunk by chunk (or segment by segment), in file order."""
+    if workers > 1:
+        yield from _in_parallel(path, matcher, reference, workers, _hits_here)
+        return
+    stream = matcher.stream(reference=reference)
+    with _open(path) as handle:
+        chunks = Chunks(handle)
+        for chunk in chunks:
+            hits = stream.feed(chunk)
+            yield hits, stream.stats
+            stream.stats = StreamStats()
+    yield [], _skipped(StreamStats(), chunks)
+
+
+def _series_of(
+    path: str, matcher: Matcher, reference: float, workers: int, users: bool
+) -> tuple[Series, StreamStats]:
+    """Every attempt of ``path`` as per-address series (see ``Stream.collect``)."""
+    if workers > 1:
+        merged: Series = matcher.new_series()
+        total = StreamStats()
+        for series, stats in _in_parallel(path, matcher, reference, workers, _series_here, users):
+            _merge(merged, series)
+            _sum_stats(total, stats)
+        return merged, total
+    series = matcher.new_series()
+    stream = matcher.stream(reference=reference)
+    with _open(path) as handle:
+        chunks = Chunks(handle)
+        for chunk in chunks:
+            stream.collect(chunk, series, users)
+    return series, _skipped(stream.stats, chunks)
+
+
+def _merge(into: Series, more: Series) -> None:
+    """Append a later segment's series to ``into`` (times in file order, users summed)."""
+    for target, source in zip(into, more, strict=True):
+        for address, (packed, tried) in source.items():
+            known = target.get(address)
+            if known is None:
+                target[address] = [bytearray(packed), dict(tried)]
+                continue
+            known[0] += packed
+            users = known[1]
+            for user, count in tried.items():
+                if user in users or len(users) < _MAX_USERS:
+                    users[user] = users.get(user, 0) + count
 
 
 def _splittable(path: str) -> bool:
@@ -154,44 +223,143 @@ def _segments(path: str, parts: int) -> list[tuple[int, int]]:
     cuts = [0]
     with open(path, "rb") as handle:
         for index in range(1, parts):
-            handle.seek(size * index // parts)
-            handle.readline()
-            cuts.append(max(handle.tell(), cuts[-1]))
+            cuts.append(max(_line_start(handle, size * index // parts), cuts[-1]))
     cuts.append(size)
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 
-def _scan_parallel(
-    path: str, jail_filters: Mapping[str, str], reference: float, workers: int
-) -> Iterator[tuple[list[Hit], StreamStats]]:
-    context = multiprocessing.get_context("fork")
-    jobs = [(path, a, b, dict(jail_filters), reference) for a, b in _segments(path, workers)]
-    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context) as pool:
-        for encoded in pool.map(_scan_segment, jobs):
-            hits, stats = msgspec.msgpack.decode(encoded)
-            yield hits, StreamStats(*stats)
+def _line_start(handle: BinaryIO, offset: int) -> int:
+    """The first line start at or after ``offset`` (reading a block at a time, so that a
+    huge line is never held whole)."""
+    if offset == 0:
+        return 0
+    handle.seek(offset - 1)
+    position = offset - 1
+    while block := handle.read(1 << 16):
+        newline = block.find(b"\n")
+        if newline >= 0:
+            return position + newline + 1
+        position += len(block)
+    return position
 
 
-def _scan_segment(job: tuple[str, int, int, dict[str, str], float]) -> bytes:
-    """Worker: the hits of one segment, msgpack-encoded (plain data only crosses over)."""
-    path, start, end, jail_filters, reference = job
-    stream = Matcher(jail_filters).stream(reference=reference)
-    hits: list[Hit] = []
+def _in_parallel(
+    path: str,
+    matcher: Matcher,
+    reference: float,
+    workers: int,
+    here: Callable[..., tuple[Any, StreamStats]],
+    *options: Any,
+) -> Iterator[tuple[Any, StreamStats]]:
+    """``here``'s result for each segment of ``path``, in file order: this process matches
+    the first segment while forked workers match the others."""
+    segments = _segments(path, workers)
+
+    def segment(start: int, end: int) -> tuple[Any, StreamStats]:
+        return here(matcher.stream(reference=reference), path, start, end, *options)
+
+    forked = [_Worker(functools.partial(segment, start, end)) for start, end in segments[1:]]
+    try:
+        yield segment(*segments[0])
+        for worker in forked:
+            yield worker.result()
+    finally:
+        for worker in forked:
+            worker.abandon()
+
+
+class _Worker:
+    """A forked process computing one segment's result; plain data comes back through a
+    pipe, msgpack-encoded (a fork shares the compiled matcher: nothing to rebuild)."""
+
+    def __init__(self, work: Callable[[], tuple[Any, StreamStats]]) -> None:
+        read_end, write_end = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the worker: does its work and never returns
+            os.close(read_end)
+            status = 1
+            try:
+                result, stats = work()
+                payload = msgspec.msgpack.encode(("ok", result, _counts(stats)))
+                status = 0
+            except OSError as error:
+                payload = msgspec.msgpack.encode(
+                    ("oserror", error.errno, error.strerror, error.filename)
+                )
+            except BaseException as error:  # reported by the parent, which fails clearly
+                payload = msgspec.msgpack.encode(("error", f"{type(error).__name__}: {error}"))
+            try:
+                with os.fdopen(write_end, "wb") as pipe:
+                    pipe.write(payload)
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        self._pipe = os.fdopen(read_end, "rb")
+        self._done = False
+
+    def result(self) -> tuple[Any, StreamStats]:
+        with self._pipe:
+            payload = self._pipe.read()
+        os.waitpid(self.pid, 0)
+        self._done = True
+        try:
+            message = msgspec.msgpack.decode(payload)
+        except msgspec.DecodeError:
+            message = ("error", "the worker process died")
+        if message[0] == "ok":
+            return message[1], StreamStats(*message[2])
+        if message[0] == "oserror":
+            raise OSError(*message[1:])
+        raise RuntimeError(f"scan worker failed: {message[1]}")
+
+    def abandon(self) -> None:
+        """Stop a worker whose result is no longer wanted (the scan failed or was stopped)."""
+        if self._done:
+            return
+        self._pipe.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        self._done = True
+
+
+def _segment_chunks(stream: Stream, path: str, start: int, end: int) -> Iterator[bytes]:
+    """The chunks of ``path[start:end]``, after warming ``stream`` up on what precedes it."""
     with open(path, "rb") as handle:
         if start:
-            warm_from = max(0, start - _WARMUP)
+            warm_from = _line_start(handle, max(0, start - _WARMUP))
             handle.seek(warm_from)
-            if warm_from:
-                handle.readline()
-            stream.feed(handle.read(start - handle.tell()))
-            stream.stats = StreamStats()
-        remaining = end - start
-        for chunk in read_chunks(_Limited(handle, remaining)):
-            hits.extend(stream.feed(chunk))
-    stats = stream.stats
-    return msgspec.msgpack.encode(
-        (hits, (stats.lines, stats.matched, stats.attempts, stats.unattributed, stats.bad_time))
-    )
+            for chunk in Chunks(_Limited(handle, start - warm_from)):
+                stream.skim(chunk)
+        chunks = Chunks(_Limited(handle, end - start))
+        yield from chunks
+        _skipped(stream.stats, chunks)
+
+
+def _skipped(stats: StreamStats, chunks: Chunks) -> StreamStats:
+    stats.lines += chunks.too_long
+    stats.too_long += chunks.too_long
+    return stats
+
+
+def _hits_here(stream: Stream, path: str, start: int, end: int) -> tuple[list[Hit], StreamStats]:
+    hits: list[Hit] = []
+    for chunk in _segment_chunks(stream, path, start, end):
+        hits.extend(stream.feed(chunk))
+    return hits, stream.stats
+
+
+def _series_here(
+    stream: Stream, path: str, start: int, end: int, users: bool
+) -> tuple[Series, StreamStats]:
+    series = stream.matcher.new_series()
+    for chunk in _segment_chunks(stream, path, start, end):
+        stream.collect(chunk, series, users)
+    return series, stream.stats
+
+
+def _counts(stats: StreamStats) -> tuple[int, ...]:
+    return dataclasses.astuple(stats)
 
 
 class _Limited:
@@ -212,3 +380,10 @@ def _add_stats(summary: ScanSummary, stats: StreamStats) -> None:
     summary.failures += stats.attempts
     summary.unattributed += stats.unattributed
     summary.bad_time += stats.bad_time
+    summary.too_long += stats.too_long
+    summary.match_errors += stats.match_errors
+
+
+def _sum_stats(total: StreamStats, stats: StreamStats) -> None:
+    for name in StreamStats.__dataclass_fields__:
+        setattr(total, name, getattr(total, name) + getattr(stats, name))

@@ -105,7 +105,7 @@ class LineSplitter:
             lines, tail = b"", self._pending + data
         else:
             body = data[: last + 1]
-            if last >= self.max_line:  # only a chunk bigger than max_line can hide one
+            if last >= self.max_line and self._has_long_line(body):
                 body = self._drop_long(body)
             lines, tail = self._pending + body, data[last + 1 :]
         self._pending, self._held = tail, len(tail)
@@ -120,6 +120,17 @@ class LineSplitter:
         rest = self._pending
         self.reset()
         return rest + b"\n" if rest else b""
+
+    def _has_long_line(self, body: bytes) -> bool:
+        """Whether ``body`` (whole lines) holds one over ``max_line``: a jump from newline to
+        newline of at most ``max_line`` bytes at a time, not a split into lines."""
+        at, end = 0, len(body)
+        while end - at > self.max_line:
+            newline = body.rfind(b"\n", at, at + self.max_line + 1)
+            if newline < 0:
+                return True
+            at = newline + 1
+        return False
 
     def _drop_long(self, body: bytes) -> bytes:
         lines = body.split(b"\n")[:-1]

@@ -1,11 +1,13 @@
 """The ledger: failures, bans and source positions, behind one narrow interface.
 
 SQLite (``store.sqlite``) is the default; a PostgreSQL store for fleets implements the same
-``Store`` protocol. The rule the daemon relies on: ``add_bans`` has committed when it
-returns, so a ban is durable before any firewall is told about it.
+``Store`` protocol. The rules the daemon relies on: ``add_bans`` and ``record_batch`` have
+committed when they return, so a ban is durable before any firewall is told about it; and
+``record_batch`` writes a batch's failures, bans and source positions in one transaction,
+so a crash neither counts a line twice nor loses a decided ban.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from bruteguard.model import Ban, Failure, SourcePosition
@@ -40,6 +42,14 @@ class Store(Protocol):
 
     def set_positions(self, positions: Iterable[SourcePosition]) -> None:
         """Save read positions (one transaction)."""
+
+    def record_batch(
+        self,
+        failures: Iterable[Failure],
+        bans: Sequence[Ban],
+        positions: Iterable[SourcePosition],
+    ) -> None:
+        """One batch of lines, all or nothing: failures, the bans they decided, positions."""
 
     def close(self) -> None:
         """Flush and close."""

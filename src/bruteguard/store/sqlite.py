@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from bruteguard.errors import StoreError
@@ -133,12 +133,8 @@ class SqliteStore:
 
     def add_failures(self, failures: Iterable[Failure]) -> None:
         """Record failures (evidence, and the memory the detector is rebuilt from)."""
-        rows = (
-            (f.time, f.ip, f.jail, None if f.user is None else _storable(f.user), _storable(f.line))
-            for f in failures
-        )
         with self._write("record failures", durable=False) as db:
-            db.executemany("INSERT INTO failures VALUES (?, ?, ?, ?, ?)", rows)
+            _insert_failures(db, failures)
 
     def failures_since(self, since: float) -> list[Failure]:
         """Failures at or after ``since``, oldest first (re-primes the detector on start)."""
@@ -162,13 +158,8 @@ class SqliteStore:
 
         Bans are applied in order, so a batch may hold several bans of one address.
         """
-        rows = ((b.ip, b.jail, b.start, b.until, b.failures, _storable(b.reason)) for b in bans)
         with self._write("record bans", durable=True) as db:
-            db.executemany(
-                "INSERT INTO bans (ip, jail, start, until, failures, reason)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            _insert_bans(db, bans)
 
     def lift_bans(self, ips: Iterable[str], now: float) -> list[Ban]:
         """End the active bans of ``ips`` (any jail) at ``now``; returns them as they were.
@@ -236,28 +227,23 @@ class SqliteStore:
 
     def set_positions(self, positions: Iterable[SourcePosition]) -> None:
         """Save read positions (one transaction; a key's newer position replaces the old)."""
-        now = time.time()
-        rows = (
-            (
-                _storable(p.key),
-                p.offset,
-                _signed(p.device),
-                _signed(p.inode),
-                p.fingerprint,
-                p.cursor,
-                now,
-            )
-            for p in positions
-        )
         with self._write("save source positions", durable=False) as db:
-            db.executemany(
-                'INSERT INTO positions (key, "offset", device, inode, fingerprint, cursor,'
-                " updated) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
-                ' "offset" = excluded."offset", device = excluded.device,'
-                " inode = excluded.inode, fingerprint = excluded.fingerprint,"
-                " cursor = excluded.cursor, updated = excluded.updated",
-                rows,
-            )
+            _upsert_positions(db, positions)
+
+    def record_batch(
+        self,
+        failures: Iterable[Failure],
+        bans: Sequence[Ban],
+        positions: Iterable[SourcePosition],
+    ) -> None:
+        """A batch of lines, all or nothing: its failures, the bans they decided and where
+        its sources now stand. A crash before the commit re-reads the batch, after it never:
+        no line counts twice, no decided ban is lost. Durable (fsynced) when there are bans.
+        """
+        with self._write("record a batch", durable=bool(bans)) as db:
+            _insert_failures(db, failures)
+            _insert_bans(db, bans)
+            _upsert_positions(db, positions)
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -354,3 +340,44 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
         for statement in _MIGRATIONS[number]:
             db.execute(statement)
         db.execute(f"PRAGMA user_version = {number + 1}")
+
+
+def _insert_failures(db: sqlite3.Connection, failures: Iterable[Failure]) -> None:
+    db.executemany(
+        "INSERT INTO failures VALUES (?, ?, ?, ?, ?)",
+        (
+            (f.time, f.ip, f.jail, None if f.user is None else _storable(f.user), _storable(f.line))
+            for f in failures
+        ),
+    )
+
+
+def _insert_bans(db: sqlite3.Connection, bans: Iterable[Ban]) -> None:
+    db.executemany(
+        "INSERT INTO bans (ip, jail, start, until, failures, reason) VALUES (?, ?, ?, ?, ?, ?)",
+        ((b.ip, b.jail, b.start, b.until, b.failures, _storable(b.reason)) for b in bans),
+    )
+
+
+def _upsert_positions(db: sqlite3.Connection, positions: Iterable[SourcePosition]) -> None:
+    now = time.time()
+    rows = (
+        (
+            _storable(p.key),
+            p.offset,
+            _signed(p.device),
+            _signed(p.inode),
+            p.fingerprint,
+            p.cursor,
+            now,
+        )
+        for p in positions
+    )
+    db.executemany(
+        'INSERT INTO positions (key, "offset", device, inode, fingerprint, cursor,'
+        " updated) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+        ' "offset" = excluded."offset", device = excluded.device,'
+        " inode = excluded.inode, fingerprint = excluded.fingerprint,"
+        " cursor = excluded.cursor, updated = excluded.updated",
+        rows,
+    )

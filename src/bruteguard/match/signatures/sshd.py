@@ -49,10 +49,11 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "pam-auth-failure",
         Role.ANNOUNCE,
-        # pam writes the user after the address; a leading lookahead takes the first
-        # "  user=" (the real one: nothing before it can hold two spaces) so that <USER>
-        # still precedes <HOST>, as the engine's shared groups need.
-        r"(?=.*?(?:  user=<USER>)?$)pam_unix\(sshd:auth\): authentication failure;"
+        # pam writes the user after the address; a lookahead takes the first "  user="
+        # (the real one: nothing before it can hold two spaces) so that <USER> still
+        # precedes <HOST>, as the engine's shared groups need. It comes after the literal
+        # so that other lines never pay for its scan to the end of the line.
+        r"pam_unix\(sshd:auth\): authentication failure;(?=.*?(?:  user=<USER>)?$)"
         # pam_unix writes "rhost=%s %s%s": one space, then " user=NAME" when it knows one.
         r" logname=\S* uid=\d+ euid=\d+ tty=\S* ruser=\S* rhost=<HOST> ?(?: user=.*)?",
         (
@@ -120,9 +121,10 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "closed-preauth",
         Role.CLOSE,
-        rf"(?:Connection (?:closed|reset) by|Disconnected from) <HOST>{_PORT}{_PREAUTH}",
+        rf"(?:Connection (?:closed|reset) by|Disconnected from) <HOST>(?:{_PORT})?{_PREAUTH}",
         (
             "Connection closed by 198.51.100.7 port 40022 [preauth]",
+            "Connection closed by 198.51.100.7 [preauth]",
             "Connection reset by 2001:db8::66 port 40022 [preauth]",
         ),
     ),
@@ -130,8 +132,10 @@ SIGNATURES: tuple[Signature, ...] = (
         "received-disconnect",
         Role.CLOSE,
         # The text after the code is the client's own: the address comes before it.
-        rf"(?:error: )?Received disconnect from <HOST>{_PORT}:\d+: .*{_PREAUTH}",
+        # OpenSSH 6 wrote "from ADDR: 11: text", later ones "from ADDR port N:11: text".
+        rf"(?:error: )?Received disconnect from <HOST>(?:{_PORT}:|: )\d+: .*{_PREAUTH}",
         (
+            "Received disconnect from 198.51.100.7: 11: Bye Bye [preauth]",
             "Received disconnect from 198.51.100.7 port 52311:11: Bye Bye [preauth]",
             "error: Received disconnect from 198.51.100.7 port 5:3:"
             " com.jcraft.jsch.JSchException: Auth fail [preauth]",

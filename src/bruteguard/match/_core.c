@@ -1,0 +1,927 @@
+/*
+ * bruteguard.match._core — the one compiled pass over a chunk of log text.
+ *
+ * Python builds the catalogue (one PCRE2 expression, see engine.py); this module runs it over
+ * whole chunks with PCRE2's JIT and, per matched line, does in C what would otherwise cost a
+ * Python loop iteration: find the role (which <HOST> group is set), turn the time stamp into
+ * POSIX seconds (cached per hour), count an authentication attempt once per connection (pid
+ * bookkeeping), and hand the attempt to a sink:
+ *
+ *   feed(chunk, keep_lines)  → list of hits (time, address, user, jail, line), for the daemon
+ *   collect(chunk, series)   → per jail and address: packed times and users, for replays
+ *   skim(chunk)              → connection state only (a parallel replay's warm-up)
+ *
+ * What needs judgement stays in Python and is called back, cached: the year of a syslog
+ * stamp (hour_start), local-time ISO stamps (parse), and what text is an address (address_of).
+ * All input is attacker-controlled: every read is bounded by the match offsets.
+ */
+#define PY_SSIZE_T_CLEAN
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <Python.h>
+#include <math.h>
+#include <pcre2.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ROLE_ANNOUNCE 1
+#define ROLE_CONFIRM 2
+#define ROLE_CLOSE 3
+/* sshd restarts a pid's bookkeeping after this long without a line (LoginGraceTime: 2 min). */
+#define CONNECTION_IDLE 600.0
+#define STATE_LIMIT 500000
+#define ADDRESS_CACHE_LIMIT 200000
+#define MAX_USERS 20
+/* "message repeated N times": N beyond this adds nothing to a ban decision, and a forged
+ * line must not make us store a million attempts. */
+#define MAX_REPEAT 1000
+
+/* ------------------------------------------------------------------ Pattern */
+
+typedef struct {
+    PyObject_HEAD
+    pcre2_code *code;
+    int jit;
+    uint32_t groups;
+} PatternObject;
+
+static void Pattern_dealloc(PatternObject *self) {
+    if (self->code) pcre2_code_free(self->code);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Pattern_init(PatternObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"pattern", NULL};
+    Py_buffer pattern;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*", kwlist, &pattern)) return -1;
+    pcre2_compile_context *context = pcre2_compile_context_create(NULL);
+    if (!context) {
+        PyBuffer_Release(&pattern);
+        PyErr_NoMemory();
+        return -1;
+    }
+    pcre2_set_newline(context, PCRE2_NEWLINE_LF);
+    int error;
+    PCRE2_SIZE offset;
+    pcre2_code *code = pcre2_compile(pattern.buf, pattern.len, 0, &error, &offset, context);
+    pcre2_compile_context_free(context);
+    PyBuffer_Release(&pattern);
+    if (!code) {
+        PCRE2_UCHAR message[256];
+        pcre2_get_error_message(error, message, sizeof message);
+        PyErr_Format(PyExc_ValueError, "bad pattern at offset %zu: %s", (size_t)offset,
+                     (char *)message);
+        return -1;
+    }
+    if (self->code) pcre2_code_free(self->code);
+    self->code = code;
+    self->jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
+    pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &self->groups);
+    return 0;
+}
+
+static PyObject *Pattern_get_groups(PatternObject *self, void *closure) {
+    return PyLong_FromUnsignedLong(self->groups);
+}
+
+static PyObject *Pattern_get_jit(PatternObject *self, void *closure) {
+    return PyBool_FromLong(self->jit);
+}
+
+static PyGetSetDef Pattern_getset[] = {
+    {"groups", (getter)Pattern_get_groups, NULL, "number of capture groups", NULL},
+    {"jit", (getter)Pattern_get_jit, NULL, "whether PCRE2's JIT compiled it", NULL},
+    {NULL},
+};
+
+static PyTypeObject PatternType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "bruteguard.match._core.Pattern",
+    .tp_basicsize = sizeof(PatternObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A PCRE2 expression compiled (and JIT-compiled) once, for Stream.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Pattern_init,
+    .tp_dealloc = (destructor)Pattern_dealloc,
+    .tp_getset = Pattern_getset,
+};
+
+/* ------------------------------------------------------- connection table */
+
+/* Hosts up to this long (any IPv6 text) are compared byte for byte; longer ones (names,
+ * never attributed without more evidence) by a hash. */
+#define HOST_INLINE 46
+
+typedef struct {
+    uint64_t pid; /* 0: empty slot (pids are > 0; pid 0 is stored as 1<<63) */
+    double last;
+    uint64_t host_hash;
+    unsigned char host_len;
+    char host[HOST_INLINE];
+    char announced;
+    char counted;
+} Connection;
+
+static int same_host(const Connection *state, const char *host, Py_ssize_t len, uint64_t hash) {
+    if (len <= HOST_INLINE)
+        return state->host_len == len && memcmp(state->host, host, len) == 0;
+    return state->host_len == HOST_INLINE + 1 && state->host_hash == hash;
+}
+
+static void set_host(Connection *state, const char *host, Py_ssize_t len, uint64_t hash) {
+    if (len <= HOST_INLINE) {
+        state->host_len = (unsigned char)len;
+        memcpy(state->host, host, len);
+    } else {
+        state->host_len = HOST_INLINE + 1;
+        state->host_hash = hash;
+    }
+}
+
+/* ------------------------------------------------------------ address cache */
+
+/* Raw host text → canonical address (a str, or None), so that a line's address costs a
+ * lookup, not an object. Keys are compared byte for byte: no hash collision can make one
+ * host text stand for another's address. */
+#define ADDRESS_INLINE 64
+
+typedef struct {
+    uint64_t hash;
+    unsigned char len; /* 0: empty slot */
+    char text[ADDRESS_INLINE];
+    PyObject *address;
+} AddressSlot;
+
+typedef struct {
+    AddressSlot *slots;
+    size_t capacity;
+    size_t used;
+} AddressCache;
+
+static int cache_init(AddressCache *cache, size_t capacity) {
+    cache->slots = PyMem_Calloc(capacity, sizeof(AddressSlot));
+    if (!cache->slots) return -1;
+    cache->capacity = capacity;
+    cache->used = 0;
+    return 0;
+}
+
+static void cache_clear(AddressCache *cache) {
+    for (size_t i = 0; i < cache->capacity; i++) {
+        if (cache->slots[i].len) Py_CLEAR(cache->slots[i].address);
+    }
+    memset(cache->slots, 0, cache->capacity * sizeof(AddressSlot));
+    cache->used = 0;
+}
+
+static void cache_free(AddressCache *cache) {
+    if (!cache->slots) return;
+    cache_clear(cache);
+    PyMem_Free(cache->slots);
+    cache->slots = NULL;
+}
+
+static AddressSlot *cache_find(AddressCache *cache, const char *text, Py_ssize_t len,
+                               uint64_t hash) {
+    size_t mask = cache->capacity - 1;
+    for (size_t i = (size_t)(hash >> 7) & mask;; i = (i + 1) & mask) {
+        AddressSlot *slot = &cache->slots[i];
+        if (!slot->len || (slot->hash == hash && slot->len == len &&
+                           memcmp(slot->text, text, len) == 0))
+            return slot;
+    }
+}
+
+static int cache_grow(AddressCache *cache) {
+    AddressCache bigger;
+    if (cache_init(&bigger, cache->capacity * 2) < 0) return -1;
+    for (size_t i = 0; i < cache->capacity; i++) {
+        AddressSlot *slot = &cache->slots[i];
+        if (slot->len) *cache_find(&bigger, slot->text, slot->len, slot->hash) = *slot;
+    }
+    bigger.used = cache->used;
+    PyMem_Free(cache->slots);
+    *cache = bigger;
+    return 0;
+}
+
+typedef struct {
+    Connection *slots;
+    size_t capacity; /* a power of two */
+    size_t used;
+} ConnectionTable;
+
+static int table_init(ConnectionTable *table, size_t capacity) {
+    table->slots = PyMem_Calloc(capacity, sizeof(Connection));
+    if (!table->slots) return -1;
+    table->capacity = capacity;
+    table->used = 0;
+    return 0;
+}
+
+static inline size_t slot_of(uint64_t pid, size_t mask) {
+    return (size_t)((pid * 0x9E3779B97F4A7C15ULL) >> 17) & mask;
+}
+
+static Connection *table_find(ConnectionTable *table, uint64_t pid) {
+    size_t mask = table->capacity - 1;
+    for (size_t i = slot_of(pid, mask);; i = (i + 1) & mask) {
+        Connection *slot = &table->slots[i];
+        if (slot->pid == pid || slot->pid == 0) return slot;
+    }
+}
+
+/* Rebuild the table without the connections idle since before `horizon`, at a size that
+ * leaves room: the table stays as small as the connections really open, which keeps it in
+ * the processor's cache however long the log. */
+static int table_rebuild(ConnectionTable *table, double horizon) {
+    size_t live = 0;
+    for (size_t i = 0; i < table->capacity; i++) {
+        if (table->slots[i].pid && table->slots[i].last >= horizon) live++;
+    }
+    size_t capacity = table->capacity;
+    while (live * 4 > capacity) capacity *= 2;
+    ConnectionTable fresh;
+    if (table_init(&fresh, capacity) < 0) return -1;
+    for (size_t i = 0; i < table->capacity; i++) {
+        Connection *slot = &table->slots[i];
+        if (slot->pid && slot->last >= horizon) {
+            *table_find(&fresh, slot->pid) = *slot;
+            fresh.used++;
+        }
+    }
+    PyMem_Free(table->slots);
+    *table = fresh;
+    return 0;
+}
+
+/* A slot for a new connection of `pid` (whose slot `found` was empty or stale) at `moment`. */
+static Connection *table_claim(ConnectionTable *table, Connection *found, uint64_t pid,
+                               double moment) {
+    if (found->pid) return found; /* reuse the pid's own slot */
+    if ((table->used + 1) * 2 > table->capacity) {
+        if (table->used >= STATE_LIMIT) { /* a flood of live connections: start over */
+            memset(table->slots, 0, table->capacity * sizeof(Connection));
+            table->used = 0;
+        } else if (table_rebuild(table, moment - CONNECTION_IDLE) < 0) {
+            return NULL;
+        }
+        found = table_find(table, pid);
+    }
+    table->used++;
+    found->pid = pid;
+    return found;
+}
+
+/* ------------------------------------------------------------------ Stream */
+
+typedef struct {
+    int host, user, pid, repeat, role;
+    Py_ssize_t njails;
+    Py_ssize_t *jails;
+} Check;
+
+typedef struct {
+    PyObject_HEAD
+    PatternObject *pattern;
+    pcre2_match_data *match;
+    Check *checks;
+    Py_ssize_t nchecks;
+    PyObject *jail_names; /* tuple of str */
+    PyObject *hour_start; /* bytes "Mmm dd hh..." → float | None */
+    PyObject *parse;      /* bytes stamp → float | None */
+    PyObject *address_of; /* bytes → str | None */
+    AddressCache addresses;
+    ConnectionTable connections;
+    uint64_t seed; /* of the hash for long host texts */
+    double hours[12 * 32 * 24]; /* syslog hour starts; NAN: not known yet */
+    long hours_day;             /* the clock's day the hour cache belongs to (live logs) */
+    int live;
+    long long iso_hour_key;
+    double iso_hour_start;
+    /* the last stamp parsed, to skip the bursts of lines within one second */
+    char last_stamp[48];
+    Py_ssize_t last_stamp_len;
+    double last_moment;
+    long long lines, matched, attempts, unattributed, bad_time, match_errors;
+} StreamObject;
+
+static void clear_hours(StreamObject *self) {
+    for (size_t i = 0; i < sizeof self->hours / sizeof self->hours[0]; i++) self->hours[i] = NAN;
+    self->iso_hour_key = -1;
+    self->last_stamp_len = 0;
+}
+
+static void Stream_dealloc(StreamObject *self) {
+    if (self->match) pcre2_match_data_free(self->match);
+    for (Py_ssize_t i = 0; i < self->nchecks; i++) PyMem_Free(self->checks[i].jails);
+    PyMem_Free(self->checks);
+    PyMem_Free(self->connections.slots);
+    Py_XDECREF(self->pattern);
+    Py_XDECREF(self->jail_names);
+    Py_XDECREF(self->hour_start);
+    Py_XDECREF(self->parse);
+    Py_XDECREF(self->address_of);
+    cache_free(&self->addresses);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"pattern", "checks",  "jails", "hour_start",
+                             "parse",   "address_of", "live", NULL};
+    PyObject *pattern, *checks, *jails, *hour_start, *parse, *address_of;
+    int live;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!OOOp", kwlist, &PatternType, &pattern,
+                                     &PyTuple_Type, &checks, &PyTuple_Type, &jails, &hour_start,
+                                     &parse, &address_of, &live))
+        return -1;
+    if (self->pattern) {
+        PyErr_SetString(PyExc_RuntimeError, "Stream is initialised once");
+        return -1;
+    }
+    PatternObject *compiled = (PatternObject *)pattern;
+    Py_ssize_t n = PyTuple_GET_SIZE(checks);
+    self->checks = PyMem_Calloc(n ? n : 1, sizeof(Check));
+    if (!self->checks) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->nchecks = n;
+    Py_ssize_t njails = PyTuple_GET_SIZE(jails);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Check *check = &self->checks[i];
+        PyObject *jail_indices;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(checks, i), "iiiiiO!", &check->host, &check->user,
+                              &check->pid, &check->repeat, &check->role, &PyTuple_Type,
+                              &jail_indices))
+            return -1;
+        int groups[] = {check->host, check->user, check->pid, check->repeat};
+        for (int g = 0; g < 4; g++) {
+            if (groups[g] < 1 || (uint32_t)groups[g] > compiled->groups) {
+                PyErr_SetString(PyExc_ValueError, "check names a group the pattern lacks");
+                return -1;
+            }
+        }
+        if (check->role < ROLE_ANNOUNCE || check->role > ROLE_CLOSE) {
+            PyErr_SetString(PyExc_ValueError, "unknown role");
+            return -1;
+        }
+        check->njails = PyTuple_GET_SIZE(jail_indices);
+        check->jails = PyMem_Calloc(check->njails ? check->njails : 1, sizeof(Py_ssize_t));
+        if (!check->jails) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t j = 0; j < check->njails; j++) {
+            Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(jail_indices, j));
+            if (index == -1 && PyErr_Occurred()) return -1;
+            if (index < 0 || index >= njails) {
+                PyErr_SetString(PyExc_ValueError, "check names an unknown jail");
+                return -1;
+            }
+            check->jails[j] = index;
+        }
+    }
+    self->match = pcre2_match_data_create(compiled->groups + 1, NULL);
+    if (!self->match || table_init(&self->connections, 1024) < 0 ||
+        cache_init(&self->addresses, 4096) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_INCREF(pattern);
+    self->pattern = compiled;
+    Py_INCREF(jails);
+    self->jail_names = jails;
+    Py_INCREF(hour_start);
+    self->hour_start = hour_start;
+    Py_INCREF(parse);
+    self->parse = parse;
+    Py_INCREF(address_of);
+    self->address_of = address_of;
+    self->live = live;
+    if (getentropy(&self->seed, sizeof self->seed) < 0) self->seed = (uint64_t)time(NULL);
+    self->hours_day = (long)(time(NULL) / 86400);
+    clear_hours(self);
+    return 0;
+}
+
+/* A Python callback's float result; 0 with *ok = 0 for None or a bad value. */
+static int call_for_time(PyObject *function, const char *text, Py_ssize_t len, double *out) {
+    PyObject *result = PyObject_CallFunction(function, "y#", text, len);
+    if (!result) return -1;
+    int ok = 0;
+    if (result != Py_None) {
+        *out = PyFloat_AsDouble(result);
+        if (*out == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(result);
+            return -1;
+        }
+        ok = 1;
+    }
+    Py_DECREF(result);
+    return ok;
+}
+
+static inline int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* Seconds and an optional fraction: "ss" or "ss.fffffffff"; -1 if malformed. */
+static double parse_seconds(const char *s, Py_ssize_t len) {
+    if (len < 2 || !is_digit(s[0]) || !is_digit(s[1])) return -1;
+    double seconds = (s[0] - '0') * 10 + (s[1] - '0');
+    if (len == 2) return seconds;
+    if (s[2] != '.' || len < 4) return -1;
+    double scale = 0.1;
+    for (Py_ssize_t i = 3; i < len; i++) {
+        if (!is_digit(s[i])) return -1;
+        seconds += (s[i] - '0') * scale;
+        scale /= 10;
+    }
+    return seconds;
+}
+
+static int two_digits(const char *s) { return (s[0] - '0') * 10 + (s[1] - '0'); }
+
+static const char MONTHS[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
+static long long days_from_civil(long long y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long long)doe - 719468;
+}
+
+static int days_in_month(int y, int m) {
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
+    return days[m - 1];
+}
+
+/* "Mmm dd hh:mm:ss[.f]" → seconds; 1 ok, 0 not a real time, -1 Python error. */
+static int syslog_time(StreamObject *self, const char *s, Py_ssize_t len, double *out) {
+    if (len < 15 || s[3] != ' ' || s[6] != ' ' || s[9] != ':' || s[12] != ':') return 0;
+    int month = -1;
+    for (int m = 0; m < 12; m++) {
+        if (memcmp(s, MONTHS + 3 * m, 3) == 0) {
+            month = m;
+            break;
+        }
+    }
+    if (month < 0 || !(s[4] == ' ' || is_digit(s[4])) || !is_digit(s[5]) || !is_digit(s[7]) ||
+        !is_digit(s[8]) || !is_digit(s[10]) || !is_digit(s[11]))
+        return 0;
+    int day = (s[4] == ' ' ? 0 : s[4] - '0') * 10 + (s[5] - '0');
+    int hour = two_digits(s + 7);
+    int minute = two_digits(s + 10);
+    double seconds = parse_seconds(s + 13, len - 13);
+    if (day < 1 || day > 31 || hour > 23 || minute > 59 || seconds < 0 || seconds >= 61) return 0;
+    double *cached = &self->hours[(month * 32 + day) * 24 + hour];
+    if (isnan(*cached)) {
+        int found = call_for_time(self->hour_start, s, 9, cached);
+        if (found <= 0) {
+            *cached = NAN;
+            return found;
+        }
+    }
+    *out = *cached + minute * 60 + seconds;
+    return 1;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.f][Z|±HH[:]MM]" → seconds; 1 ok, 0 not a real time, -1 error. */
+static int iso_time(StreamObject *self, const char *s, Py_ssize_t len, double *out) {
+    if (len < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':')
+        return 0;
+    for (int i = 0; i < 19; i++) {
+        if (i != 4 && i != 7 && i != 10 && i != 13 && i != 16 && !is_digit(s[i])) return 0;
+    }
+    int year = two_digits(s) * 100 + two_digits(s + 2);
+    int month = two_digits(s + 5), day = two_digits(s + 8);
+    int hour = two_digits(s + 11), minute = two_digits(s + 14);
+    Py_ssize_t zone = 19;
+    while (zone < len && s[zone] != 'Z' && s[zone] != '+' && s[zone] != '-') zone++;
+    double seconds = parse_seconds(s + 17, zone - 17);
+    if (year < 1 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
+        hour > 23 || minute > 59 || seconds < 0 || seconds >= 61)
+        return 0;
+    long long days = days_from_civil(year, (unsigned)month, (unsigned)day);
+    if (zone == len) { /* no offset: local time, which only the C library's tz rules know */
+        long long key = days * 24 + hour;
+        if (key != self->iso_hour_key) {
+            char hour_stamp[20];
+            memcpy(hour_stamp, s, 13);
+            memcpy(hour_stamp + 13, ":00:00", 6);
+            int found = call_for_time(self->parse, hour_stamp, 19, &self->iso_hour_start);
+            if (found <= 0) return found;
+            self->iso_hour_key = key;
+        }
+        *out = self->iso_hour_start + minute * 60 + seconds;
+        return 1;
+    }
+    int offset = 0;
+    if (s[zone] != 'Z') {
+        const char *z = s + zone + 1;
+        Py_ssize_t rest = len - zone - 1;
+        if (rest == 5 && z[2] == ':') {
+            if (!is_digit(z[0]) || !is_digit(z[1]) || !is_digit(z[3]) || !is_digit(z[4])) return 0;
+            offset = two_digits(z) * 3600 + two_digits(z + 3) * 60;
+        } else if (rest == 4) {
+            if (!is_digit(z[0]) || !is_digit(z[1]) || !is_digit(z[2]) || !is_digit(z[3])) return 0;
+            offset = two_digits(z) * 3600 + two_digits(z + 2) * 60;
+        } else {
+            return 0;
+        }
+        if (s[zone] == '-') offset = -offset;
+    } else if (zone + 1 != len) {
+        return 0;
+    }
+    *out = (double)(days * 86400 + hour * 3600 + minute * 60 - offset) + seconds;
+    return 1;
+}
+
+static int stamp_time(StreamObject *self, const char *s, Py_ssize_t len, double *out) {
+    if (len == self->last_stamp_len && memcmp(s, self->last_stamp, len) == 0) {
+        *out = self->last_moment;
+        return 1;
+    }
+    int found = len >= 5 && s[4] == '-' ? iso_time(self, s, len, out) : syslog_time(self, s, len, out);
+    if (found == 1 && len <= (Py_ssize_t)sizeof self->last_stamp) {
+        memcpy(self->last_stamp, s, len);
+        self->last_stamp_len = len;
+        self->last_moment = *out;
+    }
+    return found;
+}
+
+static uint64_t hash_bytes(uint64_t seed, const char *s, Py_ssize_t len) {
+    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+    for (Py_ssize_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* The canonical address for raw host text (borrowed; Py_None if not an address). */
+static PyObject *address_for(StreamObject *self, const char *host, Py_ssize_t len) {
+    /* No address is written in more than 64 characters (IPv6 with a zone at most). */
+    if (len <= 0 || len > ADDRESS_INLINE) return Py_None;
+    AddressCache *cache = &self->addresses;
+    uint64_t hash = hash_bytes(0, host, len);
+    AddressSlot *slot = cache_find(cache, host, len, hash);
+    if (slot->len) return slot->address;
+    PyObject *address = PyObject_CallFunction(self->address_of, "y#", host, len);
+    if (!address) return NULL;
+    if (address != Py_None && !PyUnicode_Check(address)) {
+        Py_DECREF(address);
+        PyErr_SetString(PyExc_TypeError, "address_of must return str or None");
+        return NULL;
+    }
+    if (cache->used >= ADDRESS_CACHE_LIMIT) {
+        cache_clear(cache);
+    } else if ((cache->used + 1) * 2 > cache->capacity) {
+        if (cache_grow(cache) < 0) {
+            Py_DECREF(address);
+            return PyErr_NoMemory();
+        }
+    }
+    slot = cache_find(cache, host, len, hash);
+    slot->hash = hash;
+    slot->len = (unsigned char)len;
+    memcpy(slot->text, host, len);
+    slot->address = address; /* the cache owns it */
+    cache->used++;
+    return address;
+}
+
+enum Sink { SINK_HITS, SINK_SERIES, SINK_NONE };
+
+/* Add `count` attempts of `address` to a jail's series: series[jail][address] = [times, users]. */
+static int add_to_series(PyObject *series, Py_ssize_t jail, PyObject *address, double moment,
+                         long count, const char *user, Py_ssize_t user_len) {
+    PyObject *by_address = PyList_GET_ITEM(series, jail);
+    PyObject *entry = PyDict_GetItemWithError(by_address, address);
+    if (!entry) {
+        if (PyErr_Occurred()) return -1;
+        entry = Py_BuildValue("[NN]", PyByteArray_FromStringAndSize(NULL, 0), PyDict_New());
+        if (!entry) return -1;
+        int failed = PyDict_SetItem(by_address, address, entry);
+        Py_DECREF(entry);
+        if (failed) return -1;
+    }
+    PyObject *times = PyList_GET_ITEM(entry, 0);
+    Py_ssize_t size = PyByteArray_GET_SIZE(times);
+    if (PyByteArray_Resize(times, size + count * (Py_ssize_t)sizeof(double)) < 0) return -1;
+    char *end = PyByteArray_AS_STRING(times) + size;
+    for (long i = 0; i < count; i++) memcpy(end + i * sizeof(double), &moment, sizeof(double));
+    if (!user) return 0;
+    PyObject *users = PyList_GET_ITEM(entry, 1);
+    PyObject *name = PyBytes_FromStringAndSize(user, user_len);
+    if (!name) return -1;
+    PyObject *seen = PyDict_GetItemWithError(users, name);
+    int failed = 0;
+    if (seen) {
+        PyObject *more = PyLong_FromLong(PyLong_AsLong(seen) + count);
+        failed = !more || PyDict_SetItem(users, name, more);
+        Py_XDECREF(more);
+    } else if (PyErr_Occurred()) {
+        failed = 1;
+    } else if (PyDict_GET_SIZE(users) < MAX_USERS) {
+        PyObject *first = PyLong_FromLong(count);
+        failed = !first || PyDict_SetItem(users, name, first);
+        Py_XDECREF(first);
+    }
+    Py_DECREF(name);
+    return failed ? -1 : 0;
+}
+
+static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink, int keep_lines,
+                     PyObject *series, int users) {
+    Py_buffer chunk;
+    if (PyObject_GetBuffer(chunk_object, &chunk, PyBUF_SIMPLE) < 0) return NULL;
+    /* A leading "\n" lets the expression start every line with a literal. */
+    char *text = PyMem_Malloc(chunk.len + 1);
+    if (!text) {
+        PyBuffer_Release(&chunk);
+        return PyErr_NoMemory();
+    }
+    text[0] = '\n';
+    memcpy(text + 1, chunk.buf, chunk.len);
+    Py_ssize_t size = chunk.len + 1;
+    for (const char *p = chunk.buf, *end = p + chunk.len; (p = memchr(p, '\n', end - p)); p++)
+        self->lines++;
+    PyBuffer_Release(&chunk);
+
+    if (self->live) {
+        long today = (long)(time(NULL) / 86400);
+        if (today != self->hours_day) { /* a live log's syslog year can move on */
+            clear_hours(self);
+            self->hours_day = today;
+        }
+    }
+    PyObject *hits = sink == SINK_HITS ? PyList_New(0) : NULL;
+    if (sink == SINK_HITS && !hits) goto error;
+    const PatternObject *pattern = self->pattern;
+    PCRE2_SIZE *ovector = pcre2_get_ovector_pointer(self->match);
+    PCRE2_SIZE start = 0;
+    for (;;) {
+        int found = pattern->jit ? pcre2_jit_match(pattern->code, (PCRE2_SPTR)text, size, start,
+                                                   0, self->match, NULL)
+                                 : pcre2_match(pattern->code, (PCRE2_SPTR)text, size, start, 0,
+                                               self->match, NULL);
+        if (found == PCRE2_ERROR_NOMATCH) break;
+        if (found < 0) { /* e.g. the match limit, on hostile text: skip that line, count it */
+            self->match_errors++;
+            const char *next = memchr(text + start + 1, '\n', size - start - 1);
+            if (!next) break;
+            start = next - text;
+            continue;
+        }
+        /* The match ends before the line's "\n"; the next line starts there. */
+        start = ovector[1] > ovector[0] ? ovector[1] : ovector[0] + 1;
+        self->matched++;
+        const Check *check = NULL;
+        for (Py_ssize_t i = 0; i < self->nchecks; i++) {
+            int g = self->checks[i].host;
+            if (ovector[2 * g] != PCRE2_UNSET && ovector[2 * g + 1] > ovector[2 * g]) {
+                check = &self->checks[i];
+                break;
+            }
+        }
+        if (!check) continue;
+        double moment;
+        int timed = stamp_time(self, text + ovector[2], ovector[3] - ovector[2], &moment);
+        if (timed < 0) goto error;
+        if (timed == 0) {
+            self->bad_time++;
+            continue;
+        }
+        const char *host = text + ovector[2 * check->host];
+        Py_ssize_t host_len = ovector[2 * check->host + 1] - ovector[2 * check->host];
+        uint64_t host_hash = host_len > HOST_INLINE ? hash_bytes(self->seed, host, host_len) : 0;
+        uint64_t pid = 0;
+        for (PCRE2_SIZE i = ovector[2 * check->pid]; i < ovector[2 * check->pid + 1]; i++)
+            pid = pid * 10 + (text[i] - '0');
+        pid = pid ? pid : 1ULL << 63;
+        Connection *state = table_find(&self->connections, pid);
+        int known = state->pid && same_host(state, host, host_len, host_hash) &&
+                    moment - state->last <= CONNECTION_IDLE;
+        if (check->role == ROLE_CLOSE && known && state->counted)
+            continue; /* the commonest line: a connection that already counted ends */
+        long count = 1;
+        if (ovector[2 * check->repeat] != PCRE2_UNSET) {
+            count = 0;
+            for (PCRE2_SIZE i = ovector[2 * check->repeat]; i < ovector[2 * check->repeat + 1]; i++)
+                count = count * 10 + (text[i] - '0');
+            if (count < 1) count = 1;
+            if (count > MAX_REPEAT) count = MAX_REPEAT;
+        }
+        if (!known) {
+            state = table_claim(&self->connections, state, pid, moment);
+            if (!state) {
+                PyErr_NoMemory();
+                goto error;
+            }
+            set_host(state, host, host_len, host_hash);
+            state->announced = 0;
+            state->counted = 0;
+        }
+        state->last = moment;
+        if (check->role == ROLE_CONFIRM) {
+            if (state->announced) { /* the announced attempt's verdict: already counted */
+                state->announced = 0;
+                if (!--count) continue;
+            }
+        } else if (check->role == ROLE_ANNOUNCE) {
+            if (state->announced) continue;
+            state->announced = 1;
+        } else if (state->counted) {
+            continue;
+        } else {
+            count = 1;
+        }
+        state->counted = 1;
+        if (sink == SINK_NONE) continue;
+        PyObject *address = address_for(self, host, host_len);
+        if (!address) goto error;
+        if (address == Py_None) {
+            self->unattributed += count;
+            continue;
+        }
+        self->attempts += count * check->njails;
+        const char *user = NULL;
+        Py_ssize_t user_len = ovector[2 * check->user + 1] - ovector[2 * check->user];
+        if (ovector[2 * check->user] != PCRE2_UNSET && user_len > 0 && users)
+            user = text + ovector[2 * check->user];
+        if (sink == SINK_SERIES) {
+            for (Py_ssize_t j = 0; j < check->njails; j++) {
+                if (add_to_series(series, check->jails[j], address, moment, count, user, user_len) < 0)
+                    goto error;
+            }
+            continue;
+        }
+        PyObject *user_text =
+            user ? PyUnicode_DecodeUTF8(user, user_len, "backslashreplace") : Py_NewRef(Py_None);
+        PyObject *line = keep_lines ? PyUnicode_DecodeUTF8(text + ovector[0] + 1,
+                                                           ovector[1] - ovector[0] - 1,
+                                                           "backslashreplace")
+                                    : PyUnicode_FromStringAndSize("", 0);
+        PyObject *when = PyFloat_FromDouble(moment);
+        int failed = !user_text || !line || !when;
+        for (Py_ssize_t j = 0; !failed && j < check->njails; j++) {
+            PyObject *jail = PyTuple_GET_ITEM(self->jail_names, check->jails[j]);
+            PyObject *hit = PyTuple_Pack(5, when, address, user_text, jail, line);
+            for (long k = 0; hit && !failed && k < count; k++) failed = PyList_Append(hits, hit) < 0;
+            failed = failed || !hit;
+            Py_XDECREF(hit);
+        }
+        Py_XDECREF(user_text);
+        Py_XDECREF(line);
+        Py_XDECREF(when);
+        if (failed) goto error;
+    }
+    PyMem_Free(text);
+    if (sink == SINK_HITS) return hits;
+    Py_RETURN_NONE;
+error:
+    PyMem_Free(text);
+    Py_XDECREF(hits);
+    return NULL;
+}
+
+static PyObject *Stream_feed(StreamObject *self, PyObject *args) {
+    PyObject *chunk;
+    int keep_lines = 0;
+    if (!PyArg_ParseTuple(args, "O|p", &chunk, &keep_lines)) return NULL;
+    return run(self, chunk, SINK_HITS, keep_lines, NULL, 1);
+}
+
+static PyObject *Stream_collect(StreamObject *self, PyObject *args) {
+    PyObject *chunk, *series;
+    int users = 1;
+    if (!PyArg_ParseTuple(args, "OO!|p", &chunk, &PyList_Type, &series, &users)) return NULL;
+    if (PyList_GET_SIZE(series) != PyTuple_GET_SIZE(self->jail_names)) {
+        PyErr_SetString(PyExc_ValueError, "series needs one dict per jail");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(series); i++) {
+        if (!PyDict_Check(PyList_GET_ITEM(series, i))) {
+            PyErr_SetString(PyExc_TypeError, "series needs one dict per jail");
+            return NULL;
+        }
+    }
+    return run(self, chunk, SINK_SERIES, 0, series, users);
+}
+
+static PyObject *Stream_skim(StreamObject *self, PyObject *chunk) {
+    return run(self, chunk, SINK_NONE, 0, NULL, 0);
+}
+
+static PyObject *Stream_take_counts(StreamObject *self, PyObject *unused) {
+    PyObject *counts = Py_BuildValue("(LLLLLL)", self->lines, self->matched, self->attempts,
+                                     self->unattributed, self->bad_time, self->match_errors);
+    self->lines = self->matched = self->attempts = self->unattributed = self->bad_time = 0;
+    self->match_errors = 0;
+    return counts;
+}
+
+static PyMethodDef Stream_methods[] = {
+    {"feed", (PyCFunction)Stream_feed, METH_VARARGS,
+     "feed(chunk, keep_lines=False) -> hits (time, address, user, jail, line) of whole lines"},
+    {"collect", (PyCFunction)Stream_collect, METH_VARARGS,
+     "collect(chunk, series, users=True): add attempts to series[jail][address] ="
+     " [packed times, {raw user: count}]"},
+    {"skim", (PyCFunction)Stream_skim, METH_O, "skim(chunk): update connection state only"},
+    {"take_counts", (PyCFunction)Stream_take_counts, METH_NOARGS,
+     "(lines, matched, attempts, unattributed, bad_time, match_errors) since the last call"},
+    {NULL},
+};
+
+static PyTypeObject StreamType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "bruteguard.match._core.Stream",
+    .tp_basicsize = sizeof(StreamObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The matching state of one log (see engine.Stream).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Stream_init,
+    .tp_dealloc = (destructor)Stream_dealloc,
+    .tp_methods = Stream_methods,
+};
+
+/* ---------------------------------------------------------------- windows */
+
+/* The replay's ban decisions for one address whose attempt times (packed doubles) are in
+ * order and new to the jail: maxretry attempts within findtime ban until last + bantime,
+ * and attempts before that are ignored. Returns (bans as (first, last) pairs, index where the
+ * attempts after the last ban start), or None when the times are out of order (the caller
+ * then takes the general, per-attempt path). detect.Detector.observe_series documents it. */
+static PyObject *windows(PyObject *module, PyObject *args) {
+    Py_buffer packed;
+    Py_ssize_t maxretry;
+    double findtime, bantime;
+    if (!PyArg_ParseTuple(args, "y*ndd", &packed, &maxretry, &findtime, &bantime)) return NULL;
+    if (maxretry < 1 || packed.len % (Py_ssize_t)sizeof(double)) {
+        PyBuffer_Release(&packed);
+        PyErr_SetString(PyExc_ValueError, "maxretry >= 1 and whole doubles needed");
+        return NULL;
+    }
+    const double *times = packed.buf;
+    Py_ssize_t end = packed.len / (Py_ssize_t)sizeof(double);
+    for (Py_ssize_t i = 1; i < end; i++) {
+        if (times[i] < times[i - 1]) {
+            PyBuffer_Release(&packed);
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *bans = PyList_New(0);
+    if (!bans) {
+        PyBuffer_Release(&packed);
+        return NULL;
+    }
+    Py_ssize_t start = 0;
+    for (Py_ssize_t at = maxretry - 1; at < end;) {
+        double first = times[at - maxretry + 1];
+        if (times[at] - first > findtime) {
+            at++;
+            continue;
+        }
+        PyObject *ban = Py_BuildValue("(dd)", first, times[at]);
+        if (!ban || PyList_Append(bans, ban) < 0) {
+            Py_XDECREF(ban);
+            Py_DECREF(bans);
+            PyBuffer_Release(&packed);
+            return NULL;
+        }
+        Py_DECREF(ban);
+        double until = times[at] + bantime;
+        start = at + 1;
+        while (start < end && times[start] < until) start++;
+        at = start + maxretry - 1;
+    }
+    PyBuffer_Release(&packed);
+    return Py_BuildValue("(Nn)", bans, start);
+}
+
+static PyMethodDef core_functions[] = {
+    {"windows", windows, METH_VARARGS,
+     "windows(packed_times, maxretry, findtime, bantime) -> ([(first, last)], resume) | None"},
+    {NULL},
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_core",
+    .m_doc = "The compiled matching pass of bruteguard.",
+    .m_size = -1,
+    .m_methods = core_functions,
+};
+
+PyMODINIT_FUNC PyInit__core(void) {
+    if (PyType_Ready(&PatternType) < 0 || PyType_Ready(&StreamType) < 0) return NULL;
+    PyObject *module = PyModule_Create(&core_module);
+    if (!module) return NULL;
+    if (PyModule_AddObjectRef(module, "Pattern", (PyObject *)&PatternType) < 0 ||
+        PyModule_AddObjectRef(module, "Stream", (PyObject *)&StreamType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -1,0 +1,342 @@
+"""The configuration file: defaults that protect sshd, and errors that name file, key and fault.
+
+Every file here is a real TOML file read by the project's loader; the CLI cases run the real
+console script, because "exit 2 with one clear line" is what an administrator sees.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bruteguard import config as config_module
+from bruteguard.config import load_config, parse_networks
+from bruteguard.errors import ConfigError
+from bruteguard.sources.select import AUTH_LOGS, resolve_sources
+
+
+def write(tmp_path: Path, text: str, name: str = "bruteguard.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# -- defaults ------------------------------------------------------------------------------
+
+
+def test_no_config_file_at_all_protects_sshd(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
+    config = load_config()
+    assert list(config.jails) == ["sshd"]
+    sshd = config.jails["sshd"]
+    assert [jail.name for jail in config.enabled_jails()] == ["sshd"]
+    assert sshd.filter == "sshd"
+    assert sshd.maxretry == 5
+    assert sshd.findtime == 600
+    assert sshd.bantime == 3600
+    assert sshd.ports == (22,)
+    assert sshd.backend == "auto"
+    assert sshd.logpath == []
+    assert config.enforcers == ["nftables"]
+    # Source auto-detected: the journal when it can be read, else the distribution's auth log.
+    journal = resolve_sources(sshd, journal=True)
+    assert [spec.kind for spec in journal] == ["journal"]
+    assert "_COMM=sshd" in journal[0].matches
+    files = resolve_sources(sshd, journal=False)
+    assert [spec.kind for spec in files] == ["file"]
+    assert files[0].path in AUTH_LOGS
+
+
+def test_default_file_is_read_when_present(tmp_path: Path, monkeypatch) -> None:
+    path = write(tmp_path, "[jails.sshd]\nmaxretry = 3\n")
+    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", path)
+    config = load_config()
+    assert config.jails["sshd"].maxretry == 3
+    assert config.source_path == str(path)
+
+
+def test_explicit_file_that_is_missing_is_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(missing)
+    assert str(caught.value) == f"{missing}: no such configuration file"
+
+
+def test_a_full_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+store = "/tmp/bg-test.db"
+enforcers = ["dry-run"]
+ignoreip = ["192.0.2.0/24", "2001:db8:1::/48", "198.51.100.9"]
+
+[defaults]
+bantime = "7d"
+findtime = "90s"
+
+[jails.sshd]
+maxretry = 3
+findtime = "10m"
+port = ["ssh", 2222]
+logpath = "/var/log/auth.log"
+ignoreip = ["203.0.113.7", "2001:db8::/32"]
+
+[jails.ssh-alt]
+filter = "sshd"
+bantime = "1h"
+port = 2200
+enabled = false
+""",
+    )
+    config = load_config(path)
+    assert config.source_path == str(path)
+    assert config.store == "/tmp/bg-test.db"
+    assert config.enforcers == ["dry-run"]
+    assert parse_networks(config.ignoreip) == [
+        ipaddress.ip_network("192.0.2.0/24"),
+        ipaddress.ip_network("2001:db8:1::/48"),
+        ipaddress.ip_network("198.51.100.9/32"),
+    ]
+    sshd = config.jails["sshd"]
+    assert (sshd.maxretry, sshd.findtime, sshd.bantime) == (3, 600, 7 * 86400)
+    assert sshd.ports == (22, 2222)
+    assert sshd.logpath == ["/var/log/auth.log"]
+    assert sshd.ignoreip == ["203.0.113.7", "2001:db8::/32"]
+    alt = config.jails["ssh-alt"]
+    assert (alt.maxretry, alt.findtime, alt.bantime) == (5, 90, 3600)  # built-in, defaults, own
+    assert alt.ports == (2200,)
+    assert [jail.name for jail in config.enabled_jails()] == ["sshd"]
+
+
+def test_ipv4_mapped_ignoreip_is_the_ipv4_network() -> None:
+    # Addresses reach the detector canonical, so ::ffff:192.0.2.0/120 must mean 192.0.2.0/24.
+    assert parse_networks(["::ffff:192.0.2.0/120", "::ffff:198.51.100.7"]) == [
+        ipaddress.ip_network("192.0.2.0/24"),
+        ipaddress.ip_network("198.51.100.7/32"),
+    ]
+    assert parse_networks(["192.0.2.77/24"]) == [ipaddress.ip_network("192.0.2.0/24")]
+
+
+# -- errors: file, key path, and what is wrong -------------------------------------------------
+
+ERRORS = [
+    pytest.param("bogus = 1\n", "bogus", "unknown setting", id="unknown-top-level-key"),
+    pytest.param(
+        "[jails.sshd]\nmaxretri = 3\n",
+        "jails.sshd.maxretri",
+        "unknown setting (did you mean 'maxretry'?)",
+        id="unknown-jail-key",
+    ),
+    pytest.param(
+        "[defaults]\nbogus = 1\n", "defaults.bogus", "unknown setting", id="unknown-default"
+    ),
+    pytest.param(
+        '[jails.sshd]\nmaxretry = "five"\n',
+        "jails.sshd.maxretry",
+        "expected `int`, got `str`",
+        id="wrong-type",
+    ),
+    pytest.param(
+        "[jails.sshd]\nmaxretry = true\n", "jails.sshd.maxretry", "got `bool`", id="bool-not-int"
+    ),
+    pytest.param(
+        '[jails.sshd]\nenabled = "yes"\n', "jails.sshd.enabled", "expected `bool`", id="enabled"
+    ),
+    pytest.param("store = 3\n", "store", "expected `str`, got `int`", id="wrong-type-top-level"),
+    pytest.param(
+        '[jails.sshd]\nignoreip = "192.0.2.1"\n',
+        "jails.sshd.ignoreip",
+        "expected `array`, got `str`",
+        id="ignoreip-not-a-list",
+    ),
+    pytest.param(
+        '[jails.sshd]\nfindtime = "10 minutes"\n',
+        "jails.sshd.findtime",
+        "expected a duration like 90s, 10m, 1h or 7d, got '10 minutes'",
+        id="bad-duration",
+    ),
+    pytest.param(
+        '[jails.sshd]\nbantime = "0s"\n', "jails.sshd.bantime", "must be positive", id="zero-dur"
+    ),
+    pytest.param("[jails.sshd]\nbantime = nan\n", "jails.sshd.bantime", "finite", id="nan-dur"),
+    pytest.param(
+        '[defaults]\nbantime = "forever"\n', "defaults.bantime", "got 'forever'", id="dur-default"
+    ),
+    pytest.param(
+        "[jails.sshd]\nmaxretry = 0\n",
+        "jails.sshd.maxretry",
+        "must be at least 1, got 0",
+        id="zero-maxretry",
+    ),
+    pytest.param(
+        "[jails.sshd]\nmaxretry = -3\n",
+        "jails.sshd.maxretry",
+        "must be at least 1, got -3",
+        id="negative-maxretry",
+    ),
+    pytest.param(
+        "[defaults]\nmaxretry = 0\n", "defaults.maxretry", "at least 1", id="maxretry-default"
+    ),
+    pytest.param(
+        '[jails.sshd]\nignoreip = ["192.0.2.1", "192.0.2.300"]\n',
+        "jails.sshd.ignoreip",
+        "'192.0.2.300' is not an IP address or CIDR network",
+        id="bad-ignoreip-entry",
+    ),
+    pytest.param(
+        'ignoreip = ["2001:db8::/129"]\n',
+        "ignoreip",
+        "'2001:db8::/129' is not an IP address or CIDR network",
+        id="bad-global-ignoreip",
+    ),
+    pytest.param(
+        '[defaults]\nignoreip = ["office"]\n',
+        "defaults.ignoreip",
+        "'office' is not an IP address",
+        id="bad-default-ignoreip",
+    ),
+    pytest.param(
+        '[jails.sshd]\nfilter = "sshd-typo"\n',
+        "jails.sshd.filter",
+        "unknown filter 'sshd-typo' (built-in filters: sshd",
+        id="unknown-filter",
+    ),
+    pytest.param(
+        '[jails.web]\nlogpath = "/var/log/web.log"\n',
+        "jails.web.filter",
+        "unknown filter 'web'",
+        id="new-jail-without-a-known-filter",
+    ),
+    pytest.param(
+        'enforcers = ["nftables", "iptables"]\n',
+        "enforcers[1]",
+        "unknown enforcer 'iptables' (known: dry-run, nftables)",
+        id="unknown-enforcer",
+    ),
+    pytest.param(
+        '[jails.sshd]\nport = ["no-such-service"]\n',
+        "jails.sshd.port",
+        "unknown service name 'no-such-service'",
+        id="unknown-port-name",
+    ),
+    pytest.param(
+        "[jails.sshd]\nport = [70000]\n", "jails.sshd.port", "got 70000", id="port-out-of-range"
+    ),
+    pytest.param(
+        '[jails.sshd]\nbackend = "syslog"\n',
+        "jails.sshd.backend",
+        "invalid enum value 'syslog'",
+        id="unknown-backend",
+    ),
+    pytest.param("jails = 3\n", "jails", "must be a table", id="jails-not-a-table"),
+    pytest.param("[jails]\nsshd = 3\n", "jails.sshd", "must be a table", id="jail-not-a-table"),
+    pytest.param('source_path = "x"\n', "source_path", "unknown setting", id="internal-field"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "problem"), ERRORS)
+def test_errors_name_file_key_and_problem(
+    tmp_path: Path, text: str, key: str, problem: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {key}: "), message
+    assert problem in message
+    assert "\n" not in message
+
+
+def test_invalid_toml_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, 'store = "/tmp/x.db"\n\n[jails.sshd\nmaxretry = 3\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: not valid TOML: ")
+    assert "line 3" in message
+    assert "\n" not in message
+
+
+def test_duplicate_key_is_invalid_toml(tmp_path: Path) -> None:
+    path = write(tmp_path, "[jails.sshd]\nmaxretry = 3\nmaxretry = 4\n")
+    with pytest.raises(ConfigError, match=r"not valid TOML: .*line 3"):
+        load_config(path)
+
+
+def test_unreadable_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "binary.toml"
+    path.write_bytes(b"store = '\xff\xfe'\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: cannot read: "):
+        load_config(path)
+    with pytest.raises(ConfigError, match=rf"^{tmp_path}: cannot read: "):
+        load_config(tmp_path)  # a directory
+
+
+# -- the command line: exit 2, one clear line ----------------------------------------------
+
+
+@pytest.fixture
+def run_cli(bruteguard_exe: Path, tmp_path: Path):
+    """The real console script, run in ``tmp_path``."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(bruteguard_exe), *args], capture_output=True, text=True, timeout=60, cwd=tmp_path
+        )
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[jails.sshd]\nmaxretry = 0\n", "jails.sshd.maxretry"),
+        ('[jails.sshd]\nfilter = "nope"\n', "jails.sshd.filter"),
+        ('enforcers = ["iptables"]\n', "enforcers[0]"),
+        ("[jails.sshd\n", "not valid TOML"),
+    ],
+)
+@pytest.mark.parametrize("command", [["run"], ["scan", "x.log"]])
+def test_cli_bad_config_exits_2_with_one_line(
+    tmp_path: Path, run_cli, text: str, key: str, command: list[str]
+) -> None:
+    path = write(tmp_path, text, "bad.toml")
+    (tmp_path / "x.log").write_text("")
+    done = run_cli(command[0], "--config", str(path), *command[1:])
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"bruteguard: {path}: ")
+    assert key in lines[0]
+
+
+@pytest.mark.parametrize("command", [["run"], ["scan", "x.log"]])
+def test_cli_missing_config_file_exits_2(tmp_path: Path, run_cli, command: list[str]) -> None:
+    missing = tmp_path / "missing.toml"
+    done = run_cli(command[0], "--config", str(missing), *command[1:])
+    assert done.returncode == 2
+    assert done.stderr == f"bruteguard: {missing}: no such configuration file\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["frobnicate"], ["--frobnicate"], ["scan"], ["scan", "--bogus", "x.log"], ["run", "x"]],
+)
+def test_cli_bad_usage_exits_2(run_cli, args: list[str]) -> None:
+    done = run_cli(*args)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    assert "bruteguard" in done.stderr
+
+
+def test_a_new_jail_without_port_covers_every_port(tmp_path: Path) -> None:
+    path = tmp_path / "bruteguard.toml"
+    path.write_text('[jails.ssh2]\nfilter = "sshd"\nlogpath = ["/var/log/auth.log"]\n')
+    config = load_config(path)
+    assert config.jails["ssh2"].ports == ()
+    assert config.jails["sshd"].ports == (22,)

@@ -1,0 +1,278 @@
+"""The detector: ``maxretry`` failures within ``findtime`` → a ban for ``bantime``, never the
+host, loopback or ``ignoreip``. Values in, values out: hits are ``(time, ip, user, jail, line)``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bruteguard.config import JailConfig, config_from_dict, parse_networks
+from bruteguard.detect import Detector, IgnoreList
+from bruteguard.identity import canonical_address
+from bruteguard.match.engine import Hit
+from bruteguard.model import Ban
+
+ATTACKER = "203.0.113.5"
+OTHER = "198.51.100.23"
+ATTACKER6 = "2001:db8:bad::5"
+
+
+def jail(name: str = "sshd", **settings: object) -> JailConfig:
+    """A jail as the config loader makes it (maxretry 3, findtime 60s, bantime 1h unless told)."""
+    table = {"filter": "sshd", "maxretry": 3, "findtime": "60s", "bantime": "1h", **settings}
+    return config_from_dict({"jails": {name: table}}).jails[name]
+
+
+def hits(address: str, *times: float, jail_name: str = "sshd") -> list[Hit]:
+    return [(float(moment), address, "root", jail_name, "") for moment in times]
+
+
+def one_by_one(detector: Detector, batch: list[Hit]) -> list[Ban]:
+    """Feed hits one ``observe`` call each, as a live daemon does line by line."""
+    return [ban for hit in batch for ban in detector.observe([hit])]
+
+
+# -- the window ----------------------------------------------------------------------------
+
+
+def test_maxretry_failures_within_findtime_ban_for_bantime() -> None:
+    detector = Detector([jail()])
+    bans = detector.observe(hits(ATTACKER, 100, 120, 150))
+    assert len(bans) == 1
+    ban = bans[0]
+    assert (ban.ip, ban.jail, ban.start, ban.until) == (ATTACKER, "sshd", 150.0, 150.0 + 3600)
+    assert ban.failures == 3
+
+
+def test_fewer_than_maxretry_do_not_ban() -> None:
+    detector = Detector([jail()])
+    assert detector.observe(hits(ATTACKER, 100, 120)) == []
+    assert one_by_one(detector, hits(OTHER, 100, 101)) == []
+
+
+def test_failures_spread_beyond_findtime_do_not_ban() -> None:
+    detector = Detector([jail()])
+    assert detector.observe(hits(ATTACKER, 0, 31, 61, 92, 123, 154)) == []
+
+
+def test_the_window_slides() -> None:
+    detector = Detector([jail()])
+    bans = one_by_one(detector, hits(ATTACKER, 0, 100, 200, 230, 240))
+    assert [(ban.start, ban.until) for ban in bans] == [(240.0, 240.0 + 3600)]
+
+
+def test_each_detector_counts_from_its_own_settings() -> None:
+    detector = Detector([jail(maxretry=5, findtime="10m", bantime="7d")])
+    assert detector.observe(hits(ATTACKER, 0, 100, 200, 300)) == []
+    (ban,) = detector.observe(hits(ATTACKER, 599))
+    assert (ban.start, ban.until, ban.failures) == (599.0, 599.0 + 7 * 86400, 5)
+
+
+def test_ipv6_attacker_is_banned() -> None:
+    detector = Detector([jail()])
+    (ban,) = detector.observe(hits(ATTACKER6, 1, 2, 3))
+    assert ban.ip == ATTACKER6
+
+
+def test_mapped_and_plain_ipv4_are_one_attacker() -> None:
+    # The matcher hands the detector canonical addresses; ::ffff:203.0.113.5 is 203.0.113.5.
+    detector = Detector([jail()])
+    texts = ["::ffff:203.0.113.5", "203.0.113.5", "::FFFF:cb00:7105"]
+    batch = [(10.0 + n, canonical_address(text), None, "sshd", "") for n, text in enumerate(texts)]
+    (ban,) = detector.observe(batch)
+    assert ban.ip == ATTACKER
+
+
+# -- after a ban -----------------------------------------------------------------------------
+
+
+def test_lines_during_a_ban_do_not_ban_again_nor_count_later() -> None:
+    detector = Detector([jail()])
+    (ban,) = detector.observe(hits(ATTACKER, 0, 1, 2))
+    # The banned client's last connections still write lines: no second ban for them.
+    assert detector.observe(hits(ATTACKER, 3, 4, 5, 1000, 3601)) == []
+    # After the ban, two fresh failures are not three.
+    assert detector.observe(hits(ATTACKER, ban.until + 10, ban.until + 20)) == []
+
+
+def test_after_a_ban_expires_the_address_can_be_banned_again() -> None:
+    detector = Detector([jail()])
+    (first,) = detector.observe(hits(ATTACKER, 0, 1, 2))
+    again = first.until + 5
+    (second,) = detector.observe(hits(ATTACKER, again, again + 1, again + 2))
+    assert (second.start, second.until) == (again + 2, again + 2 + 3600)
+
+
+# -- independence ----------------------------------------------------------------------------
+
+
+def test_addresses_are_counted_apart() -> None:
+    detector = Detector([jail()])
+    batch = hits(ATTACKER, 0, 2, 4) + hits(OTHER, 1, 3)
+    batch.sort()
+    assert [ban.ip for ban in detector.observe(batch)] == [ATTACKER]
+
+
+def test_jails_are_independent() -> None:
+    detector = Detector([jail("sshd"), jail("ssh-strict", maxretry=2)])
+    batch = hits(ATTACKER, 0, 1) + hits(ATTACKER, 2, jail_name="ssh-strict")
+    assert detector.observe(batch) == []  # two in one jail, one in the other
+    (ban,) = detector.observe(hits(ATTACKER, 3, jail_name="ssh-strict"))
+    assert (ban.jail, ban.start) == ("ssh-strict", 3.0)
+    # A ban in one jail does not end the count in the other.
+    (ban,) = detector.observe(hits(ATTACKER, 4))
+    assert (ban.jail, ban.start) == ("sshd", 4.0)
+
+
+def test_hits_for_a_jail_the_detector_does_not_run_are_ignored() -> None:
+    detector = Detector([jail("sshd")])
+    assert detector.observe(hits(ATTACKER, 0, 1, 2, 3, jail_name="postfix")) == []
+    assert detector.observe(hits(ATTACKER, 4, 5)) == []
+
+
+# -- never banned ----------------------------------------------------------------------------
+
+MANY = tuple(range(50))
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.8.9.10", "::1", "0.0.0.0", "::"])
+def test_loopback_and_unspecified_are_never_banned(address: str) -> None:
+    detector = Detector([jail()])
+    assert detector.observe(hits(address, *MANY)) == []
+
+
+def test_own_addresses_are_never_banned() -> None:
+    own = ["192.0.2.10", "2001:db8::10"]
+    detector = Detector([jail()], own_addresses=own)
+    for address in own:
+        assert detector.observe(hits(address, *MANY)) == []
+    (ban,) = detector.observe(hits("192.0.2.11", 0, 1, 2))  # a neighbour is not us
+    assert ban.ip == "192.0.2.11"
+
+
+@pytest.mark.parametrize(
+    ("ignoreip", "spared", "banned"),
+    [
+        (["203.0.113.5"], "203.0.113.5", "203.0.113.6"),
+        (["203.0.113.0/25"], "203.0.113.127", "203.0.113.128"),
+        (["2001:db8:bad::5"], "2001:db8:bad::5", "2001:db8:bad::6"),
+        (["2001:db8:bad::/48"], "2001:db8:bad:ffff::1", "2001:db8:bae::1"),
+        (["::ffff:203.0.113.0/120"], "203.0.113.200", "203.0.114.1"),  # written the mapped way
+    ],
+)
+def test_ignoreip_addresses_and_networks_are_never_banned(
+    ignoreip: list[str], spared: str, banned: str
+) -> None:
+    for detector in (
+        Detector([jail(ignoreip=ignoreip)]),  # the jail's own ignoreip
+        Detector([jail()], global_ignore=parse_networks(ignoreip)),  # the global one
+    ):
+        assert detector.observe(hits(spared, *MANY)) == []
+        (ban,) = detector.observe(hits(banned, 0, 1, 2))
+        assert ban.ip == banned
+
+
+def test_ignoreip_of_one_jail_does_not_spare_in_another() -> None:
+    detector = Detector([jail("sshd", ignoreip=["203.0.113.0/24"]), jail("ssh-strict")])
+    assert detector.observe(hits(ATTACKER, 0, 1, 2)) == []
+    (ban,) = detector.observe(hits(ATTACKER, 0, 1, 2, jail_name="ssh-strict"))
+    assert ban.jail == "ssh-strict"
+
+
+def test_ignore_list() -> None:
+    ignore = IgnoreList(parse_networks(["192.0.2.0/24", "2001:db8::/32"]), ["198.51.100.1"])
+    for address in ["192.0.2.99", "2001:db8:1::1", "198.51.100.1", "127.0.0.1", "::1"]:
+        assert address in ignore
+    for address in ["198.51.100.2", "203.0.113.1", "2001:db9::1"]:
+        assert address not in ignore
+    assert "192.0.2.99" in ignore  # the cached verdict is the same
+
+
+# -- state from outside: remembered bans, unban, expiry ----------------------------------------
+
+
+def test_remembered_bans_are_not_decided_again() -> None:
+    detector = Detector([jail()])
+    detector.observe(hits(ATTACKER, 0, 1))  # counting has begun
+    detector.remember_bans([Ban(ip=ATTACKER, jail="sshd", start=5, until=1000)])
+    assert detector.observe(hits(ATTACKER, 10, 11, 12)) == []
+    # The partial window from before the ban is gone: after it, counting starts afresh.
+    assert detector.observe(hits(ATTACKER, 1000)) == []
+    (ban,) = detector.observe(hits(ATTACKER, 1001, 1002))
+    assert ban.start == 1002.0
+
+
+def test_remembered_ban_of_another_jail_does_not_suppress() -> None:
+    detector = Detector([jail("sshd"), jail("ssh-strict")])
+    detector.remember_bans(
+        [
+            Ban(ip=ATTACKER, jail="ssh-strict", start=0, until=1000),
+            Ban(ip=ATTACKER, jail="no-such-jail", start=0, until=1000),
+        ]
+    )
+    (ban,) = detector.observe(hits(ATTACKER, 1, 2, 3))
+    assert ban.jail == "sshd"
+
+
+def test_forget_gives_a_clean_slate() -> None:
+    detector = Detector([jail()])
+    detector.observe(hits(ATTACKER, 0, 1))
+    detector.forget(ATTACKER)
+    assert detector.observe(hits(ATTACKER, 2)) == []  # the two before are forgotten
+    (ban,) = detector.observe(hits(ATTACKER, 3, 4))
+    # Unbanned by hand: the next offence is decided anew, even before the old until.
+    detector.forget(ATTACKER)
+    (again,) = detector.observe(hits(ATTACKER, 10, 11, 12))
+    assert again.start == 12.0 < ban.until
+
+
+def test_expire_drops_stale_windows_only() -> None:
+    # A late line (out of order) would complete a window; after expire() dropped that window
+    # as stale, it cannot.
+    fresh, stale = Detector([jail()]), Detector([jail()])
+    for detector in (fresh, stale):
+        detector.observe(hits(ATTACKER, 0, 10))
+    fresh.expire(now=30)  # last failure 10 ≥ 30 - findtime: kept
+    stale.expire(now=200)  # last failure 10 < 200 - findtime: dropped
+    assert [ban.ip for ban in fresh.observe(hits(ATTACKER, 15))] == [ATTACKER]
+    assert stale.observe(hits(ATTACKER, 15)) == []
+
+
+def test_expire_drops_bans_that_ended() -> None:
+    detector = Detector([jail()])
+    detector.remember_bans([Ban(ip=ATTACKER, jail="sshd", start=0, until=100)])
+    detector.expire(now=99)
+    assert detector.observe(hits(ATTACKER, 50, 51, 52)) == []  # still banned at 50
+    detector.expire(now=100)
+    (ban,) = detector.observe(hits(ATTACKER, 60, 61, 62))
+    assert ban.start == 62.0
+
+
+# -- lines out of order ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "times",
+    [(30, 0, 50), (50, 30, 0), (0, 50, 30), (0, 5, 40, 30, 20)],
+    ids=["middle-first", "reversed", "late-middle", "shuffled"],
+)
+def test_out_of_order_window_bans(times: tuple[int, ...]) -> None:
+    detector = Detector([jail()])
+    bans = one_by_one(detector, hits(ATTACKER, *times))
+    assert [ban.ip for ban in bans] == [ATTACKER]
+
+
+@pytest.mark.parametrize("times", [(0, 70, 30), (70, 0, 35), (100, 0, 50, 160)])
+def test_out_of_order_span_beyond_findtime_does_not_ban(times: tuple[int, ...]) -> None:
+    detector = Detector([jail()])
+    assert one_by_one(detector, hits(ATTACKER, *times)) == []
+
+
+def test_late_lines_complete_an_old_window() -> None:
+    # Two sources (journal and a file, or remote syslog) interleave: a burst at 0-20 reaches
+    # us after a later failure at 500. 0, 10, 20 are three failures within 60 s and must ban,
+    # whatever else arrived in between.
+    detector = Detector([jail()])
+    bans = one_by_one(detector, hits(ATTACKER, 0, 10, 500, 20))
+    assert [ban.ip for ban in bans] == [ATTACKER]
+    assert bans[0].until == bans[0].start + 3600 >= 20 + 3600

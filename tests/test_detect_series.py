@@ -1,0 +1,67 @@
+"""The replay's fast path (``Detector.observe_series``) decides exactly what the per-hit
+path (``observe``) decides, on random attack histories: in order, out of order, spread over
+several files, with bans already in force."""
+
+from __future__ import annotations
+
+import random
+from array import array
+
+import pytest
+
+from bruteguard.config import JailConfig, config_from_dict
+from bruteguard.detect import Detector
+from bruteguard.model import Ban
+
+ADDRESSES = ["198.51.100.7", "203.0.113.9", "2001:db8::66"]
+
+
+def jail(maxretry: int, findtime: int, bantime: int) -> JailConfig:
+    config = config_from_dict(
+        {"jails": {"sshd": {"maxretry": maxretry, "findtime": findtime, "bantime": bantime}}}
+    )
+    return config.jails["sshd"]
+
+
+def history(rng: random.Random, ordered: bool) -> list[float]:
+    """Bursts and lulls, like a bot that is banned, waits and comes back."""
+    moment, times = 0.0, []
+    for _ in range(rng.randint(0, 60)):
+        moment += rng.choice([0, 1, 5, 30, 200, 900, 4000])
+        times.append(moment)
+    if not ordered:
+        for _ in range(len(times) // 4):
+            i, j = rng.randrange(len(times)), rng.randrange(len(times))
+            times[i], times[j] = times[j], times[i]
+    return times
+
+
+def per_hit(detector: Detector, address: str, times: list[float]) -> list[Ban]:
+    return detector.observe([(moment, address, None, "sshd", "") for moment in times])
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_series_decides_like_hits(seed: int) -> None:
+    rng = random.Random(seed)
+    settings = jail(rng.randint(1, 6), rng.choice([10, 60, 600]), rng.choice([60, 3600]))
+    one, other = Detector([settings]), Detector([settings])
+    for address in ADDRESSES:
+        # Two "files" in a row: the second continues the state the first left.
+        for part in (history(rng, rng.random() < 0.7), history(rng, rng.random() < 0.7)):
+            packed = array("d", part).tobytes()
+            assert other.observe_series("sshd", address, packed) == per_hit(one, address, part)
+
+
+def test_series_respects_a_ban_in_force_and_the_ignore_list() -> None:
+    settings = jail(3, 600, 3600)
+    one, other = Detector([settings]), Detector([settings])
+    earlier = Ban(ip="198.51.100.7", jail="sshd", start=0, until=1000, failures=3, reason="")
+    one.remember_bans([earlier])
+    other.remember_bans([earlier])
+    times = [10.0, 20.0, 30.0, 1001.0, 1002.0, 1003.0]
+    packed = array("d", times).tobytes()
+    bans = other.observe_series("sshd", "198.51.100.7", packed)
+    assert bans == per_hit(one, "198.51.100.7", times)
+    assert [ban.start for ban in bans] == [1003.0]
+    assert other.observe_series("sshd", "127.0.0.1", packed) == []
+    assert other.observe_series("no-such-jail", "198.51.100.7", packed) == []

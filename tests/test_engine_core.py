@@ -1,0 +1,96 @@
+"""The compiled pass (``bruteguard.match._core``) through the engine: the replay's fast path
+(``collect``) counts exactly what the daemon's path (``feed``) counts, hostile input is
+bounded, and bad patterns are clear errors."""
+
+from __future__ import annotations
+
+import calendar
+from array import array
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bruteguard.match import _core
+from bruteguard.match.engine import Matcher
+
+DATA = Path(__file__).parent / "data"
+REFERENCE = float(calendar.timegm((2026, 12, 1, 0, 0, 0)))
+MATCHER = Matcher({"sshd": "sshd"})
+LOGS = sorted((DATA / "sshd").glob("*.log"))
+
+
+def collected(data: bytes, chunk: int | None = None) -> dict[str, list[float]]:
+    stream = MATCHER.stream(reference=REFERENCE)
+    series = MATCHER.new_series()
+    step = chunk or len(data) or 1
+    lines = data.splitlines(keepends=True)
+    batch: list[bytes] = []
+    size = 0
+    for line in lines:
+        batch.append(line)
+        size += len(line)
+        if size >= step:
+            stream.collect(b"".join(batch), series)
+            batch, size = [], 0
+    stream.collect(b"".join(batch), series)
+    (by_address,) = series
+    return {address: array("d", packed).tolist() for address, (packed, _) in by_address.items()}
+
+
+@pytest.mark.parametrize("log", LOGS, ids=lambda path: path.name)
+def test_collect_counts_what_feed_counts(log: Path) -> None:
+    data = log.read_bytes()
+    hits = MATCHER.stream(reference=REFERENCE).feed(data)
+    expected: dict[str, list[float]] = {}
+    for moment, address, _user, _jail, _line in hits:
+        expected.setdefault(address, []).append(moment)
+    assert collected(data) == expected
+    assert collected(data, chunk=200) == expected
+
+
+def test_collect_counts_users_per_address() -> None:
+    data = b"".join(
+        f"Nov 23 06:50:0{n} host sshd[{100 + n}]: Failed password for invalid user {user}"
+        f" from 203.0.113.5 port 4{n} ssh2\n".encode()
+        for n, user in enumerate(["admin", "admin", "oracle", "\xe9t\xe9".encode().decode()])
+    )
+    series = MATCHER.new_series()
+    MATCHER.stream(reference=REFERENCE).collect(data, series)
+    (by_address,) = series
+    _packed, users = by_address["203.0.113.5"]
+    assert users == {b"admin": 2, b"oracle": 1, "été".encode(): 1}
+
+
+def test_a_forged_repeat_count_is_bounded() -> None:
+    line = (
+        b"Nov 23 06:50:01 host sshd[7]: message repeated 999999 times:"
+        b" [ Failed password for root from 203.0.113.5 port 22 ssh2]\n"
+    )
+    assert Counter(hit[1] for hit in MATCHER.stream(reference=REFERENCE).feed(line)) == {
+        "203.0.113.5": 1000
+    }
+
+
+def test_any_buffer_is_accepted() -> None:
+    line = b"Nov 23 06:50:01 host sshd[7]: Failed password for root from 203.0.113.5 port 2 ssh2\n"
+    for chunk in (line, bytearray(line), memoryview(line)):
+        assert [hit[1] for hit in MATCHER.stream(reference=REFERENCE).feed(chunk)] == [
+            "203.0.113.5"
+        ]
+
+
+def test_a_bad_pattern_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="offset"):
+        _core.Pattern(b"(unclosed")
+    assert _core.Pattern(b"(a)(?:b)(c)?").groups == 2
+
+
+def test_windows_refuses_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        _core.windows(b"1234567", 3, 60.0, 3600.0)
+    with pytest.raises(ValueError):
+        _core.windows(array("d", [1.0]).tobytes(), 0, 60.0, 3600.0)
+    assert _core.windows(array("d", [2.0, 1.0]).tobytes(), 3, 60.0, 3600.0) is None
+    packed = array("d", [0.0, 1.0, 2.0, 3.0, 4000.0]).tobytes()
+    assert _core.windows(packed, 3, 60.0, 3600.0) == ([(0.0, 2.0)], 4)

@@ -1,0 +1,377 @@
+"""The sshd catalogue through the real one-pass matcher: every sample, real OpenSSH logs, one
+attempt counted once, and addresses that client-chosen text can never supply."""
+
+from __future__ import annotations
+
+import calendar
+import ipaddress
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bruteguard.match.engine import Hit, Matcher
+from bruteguard.match.signature import Role
+from bruteguard.match.signatures.sshd import SIGNATURES
+
+DATA = Path(__file__).parent / "data"
+# Replayed logs take the year that puts their stamps just before the file's mtime.
+REFERENCE = float(calendar.timegm((2026, 12, 1, 0, 0, 0)))
+MATCHER = Matcher({"sshd": "sshd"})
+HEADER = "Nov 23 06:50:01 host sshd[1234]: "
+
+
+def hits_of(text: str | bytes) -> list[Hit]:
+    """Hits of ``text`` (whole lines) through a fresh stream, as a replayed file would give."""
+    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    return MATCHER.stream(reference=REFERENCE).feed(data)
+
+
+def counts(text: str | bytes) -> Counter[str]:
+    return Counter(address for _time, address, _user, _jail, _line in hits_of(text))
+
+
+def line(message: str, pid: int = 1234, program: str = "sshd") -> str:
+    return f"Nov 23 06:50:01 host {program}[{pid}]: {message}\n"
+
+
+def canonical(text: str) -> str:
+    """Independent of identity.py: IPv4-mapped → IPv4, IPv6 compressed."""
+    address = ipaddress.ip_address(text)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+_TOKEN = re.compile(r"[0-9A-Fa-f:.]*[0-9A-Fa-f]")
+
+
+def last_address(sample: str) -> tuple[int, int]:
+    """Span of the last address-shaped token of a sample (the one sshd wrote)."""
+    found: tuple[int, int] | None = None
+    for match in _TOKEN.finditer(sample):
+        try:
+            ipaddress.ip_address(match.group())
+        except ValueError:
+            continue
+        if "." in match.group() or ":" in match.group():
+            found = match.span()
+    assert found is not None, f"sample without an address: {sample!r}"
+    return found
+
+
+SAMPLES = [
+    pytest.param(signature, sample, id=f"{signature.name}-{index}")
+    for signature in SIGNATURES
+    for index, sample in enumerate(signature.samples)
+]
+
+
+def test_every_signature_has_samples() -> None:
+    assert SIGNATURES
+    assert all(signature.samples for signature in SIGNATURES)
+
+
+@pytest.mark.parametrize(("signature", "sample"), SAMPLES)
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Nov 23 06:50:01 host sshd[1234]: ",
+        "Nov  3 06:50:01 host sshd-session[1234]: ",
+        "Nov 23 06:50:01 sshd[1234]: ",
+        "2026-11-23T06:50:01.123456+01:00 host sshd[1234]: ",
+        "2026-11-23T06:50:01Z host sshd-session[1234]: ",
+    ],
+    ids=["syslog", "sshd-session", "no-hostname", "rfc3339", "rfc3339-z"],
+)
+def test_sample_counts_its_address(signature, sample: str, header: str) -> None:
+    start, end = last_address(sample)
+    expected = canonical(sample[start:end])
+    hits = hits_of(header + sample + "\n")
+    assert len(hits) == 1, (signature.name, header + sample, hits)
+    assert hits[0][1] == expected
+    assert hits[0][3] == "sshd"
+
+
+@pytest.mark.parametrize(("signature", "sample"), SAMPLES)
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("203.0.113.44", "203.0.113.44"),
+        ("2001:db8:0:0:0:0:0:44", "2001:db8::44"),
+        ("2001:db8::66", "2001:db8::66"),
+        ("::ffff:198.51.100.7", "198.51.100.7"),
+    ],
+    ids=["ipv4", "ipv6-long", "ipv6", "ipv4-mapped"],
+)
+def test_sample_with_any_address_family(
+    signature, sample: str, written: str, expected: str
+) -> None:
+    start, end = last_address(sample)
+    hits = hits_of(HEADER + sample[:start] + written + sample[end:] + "\n")
+    assert [hit[1] for hit in hits] == [expected], (signature.name, sample)
+
+
+@pytest.mark.parametrize(("signature", "sample"), SAMPLES)
+def test_sample_from_a_hostname_is_not_attributed(signature, sample: str) -> None:
+    """UseDNS names are claims: the engine must not turn them into an address."""
+    start, end = last_address(sample)
+    stream = MATCHER.stream(reference=REFERENCE)
+    text = HEADER + sample[:start] + "scanner.example.net" + sample[end:] + "\n"
+    assert stream.feed(text.encode()) == []
+    assert stream.stats.unattributed == 1
+
+
+# -- real logs -------------------------------------------------------------------------------
+
+LOGS: dict[str, dict[str, int]] = {
+    "openssh6_ubuntu1404.log": {
+        "203.0.113.5": 1,  # Invalid user + pam + Failed password: one attempt
+        "198.51.100.23": 6,  # root, six passwords (pam logs the first only)
+        "192.0.2.200": 1,  # scanner: no identification string
+        "198.51.100.99": 1,  # HTTP request to port 22
+        "198.51.100.44": 2,  # AllowUsers refusal, two passwords
+    },
+    "openssh7_centos7.log": {
+        "203.0.113.5": 1,
+        "198.51.100.23": 6,  # one line + "message repeated 5 times"
+        "192.0.2.200": 1,
+        "198.51.100.99": 1,  # TLS client hello
+        "203.0.113.66": 1,  # Unable to negotiate
+        "198.51.100.31": 2,  # keyboard-interactive/pam, two tries
+        "203.0.113.80": 1,  # jsch "Auth fail" disconnect
+    },
+    "openssh8_debian11.log": {
+        "203.0.113.5": 2,
+        "198.51.100.23": 6,
+        "198.51.100.24": 4,  # two interleaved connections, two passwords each
+        "203.0.113.9": 1,  # interleaved with them
+        "203.0.113.70": 1,  # LoginGraceTime
+        "203.0.113.71": 1,  # MAC error
+        "203.0.113.66": 1,
+        "198.51.100.99": 1,  # banner exchange: invalid format
+    },
+    "openssh9_debian12.log": {
+        "203.0.113.5": 1,
+        "198.51.100.50": 1,
+        "198.51.100.51": 1,
+        "198.51.100.52": 1,  # Received disconnect + Disconnected: one connection
+        "198.51.100.98": 1,
+        "2001:db8::66": 4,  # pam + 1 line + "message repeated 3 times"
+        "198.51.100.7": 1,  # written as ::ffff:198.51.100.7
+        "203.0.113.66": 1,
+        "203.0.113.70": 1,
+    },
+    "openssh98_sshd_session.log": {
+        "203.0.113.5": 2,
+        "2001:db8::77": 1,
+        "198.51.100.70": 1,
+    },
+    # OpenSSH 6.x wrote these without " port N".
+    "openssh6_scanners.log": {
+        "203.0.113.77": 1,
+        "203.0.113.78": 1,
+        "203.0.113.79": 1,
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOGS))
+def test_real_log_counts_per_address(name: str) -> None:
+    data = (DATA / "sshd" / name).read_bytes()
+    stream = MATCHER.stream(reference=REFERENCE)
+    hits = stream.feed(data)
+    assert stream.stats.lines == data.count(b"\n")
+    assert stream.stats.bad_time == 0
+    assert dict(Counter(hit[1] for hit in hits)) == LOGS[name]
+
+
+def test_every_real_log_is_checked() -> None:
+    assert {path.name for path in (DATA / "sshd").glob("*.log")} == set(LOGS)
+
+
+@pytest.mark.parametrize("name", sorted(LOGS))
+def test_real_log_counts_do_not_depend_on_chunking(name: str) -> None:
+    """A source hands lines over in arbitrary batches: the connection state must carry over."""
+    data = (DATA / "sshd" / name).read_bytes()
+    stream = MATCHER.stream(reference=REFERENCE)
+    hits: list[Hit] = []
+    for physical in data.splitlines(keepends=True):
+        hits.extend(stream.feed(physical))
+    assert hits == MATCHER.stream(reference=REFERENCE).feed(data)
+
+
+def test_benign_lines_in_real_logs_never_count() -> None:
+    for name in LOGS:
+        found = counts((DATA / "sshd" / name).read_bytes())
+        for address in ("192.0.2.10", "2001:db8::10", "192.0.2.30", "192.0.2.1"):
+            assert address not in found, (name, address)
+
+
+# -- one attempt counts once -------------------------------------------------------------------
+
+A = "198.51.100.7"
+
+
+def test_invalid_user_pam_and_failed_password_are_one_attempt() -> None:
+    text = (
+        line(f"Invalid user x from {A} port 5000")
+        + line(
+            "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh"
+            f" ruser= rhost={A} "
+        )
+        + line(f"Failed password for invalid user x from {A} port 5000 ssh2")
+    )
+    hits = hits_of(text)
+    assert [(hit[1], hit[2]) for hit in hits] == [(A, "x")]
+
+
+def test_two_passwords_in_one_connection_are_two_attempts() -> None:
+    text = (
+        line(f"Invalid user x from {A} port 5000")
+        + line(f"Failed password for invalid user x from {A} port 5000 ssh2")
+        + line(f"Failed password for invalid user x from {A} port 5000 ssh2")
+    )
+    assert counts(text) == {A: 2}
+
+
+def test_a_connection_closed_before_authenticating_counts_once() -> None:
+    assert counts(line(f"Connection closed by {A} port 5000 [preauth]")) == {A: 1}
+
+
+def test_disconnect_after_a_counted_failure_adds_nothing() -> None:
+    text = (
+        line(f"Failed password for root from {A} port 5000 ssh2")
+        + line(f"Received disconnect from {A} port 5000:11: Bye Bye [preauth]")
+        + line(f"Disconnected from authenticating user root {A} port 5000 [preauth]")
+        + line(f"Connection closed by authenticating user root {A} port 5000 [preauth]")
+    )
+    assert counts(text) == {A: 1}
+
+
+def test_message_repeated_counts_each_repetition() -> None:
+    text = line(f"message repeated 3 times: [ Failed password for root from {A} port 5000 ssh2]")
+    hits = hits_of(text)
+    assert [(hit[1], hit[2]) for hit in hits] == [(A, "root")] * 3
+
+
+def test_message_repeated_after_the_announced_attempt() -> None:
+    text = (
+        line(
+            "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh"
+            f" ruser= rhost={A}  user=root"
+        )
+        + line(f"Failed password for root from {A} port 5000 ssh2")
+        + line(f"message repeated 2 times: [ Failed password for root from {A} port 5000 ssh2]")
+    )
+    assert counts(text) == {A: 3}
+
+
+def test_interleaved_connections_count_separately() -> None:
+    other = "203.0.113.9"
+    text = (
+        line(f"Invalid user x from {A} port 5000", pid=10)
+        + line(f"Invalid user y from {A} port 5001", pid=11)
+        + line(f"Invalid user z from {other} port 6000", pid=12)
+        + line(f"Failed password for invalid user x from {A} port 5000 ssh2", pid=10)
+        + line(f"Failed password for invalid user z from {other} port 6000 ssh2", pid=12)
+        + line(f"Failed password for invalid user y from {A} port 5001 ssh2", pid=11)
+        + line(f"Connection closed by invalid user y {A} port 5001 [preauth]", pid=11)
+        + line(f"Connection closed by {A} port 5002 [preauth]", pid=13)
+    )
+    assert counts(text) == {A: 3, other: 1}
+
+
+def test_a_new_connection_reusing_an_old_pid_counts_again() -> None:
+    """PIDs wrap: the same pid an hour later is another connection."""
+    text = line(f"Failed password for root from {A} port 5000 ssh2", pid=77) + (
+        f"Nov 23 07:50:01 host sshd[77]: Connection closed by {A} port 6000 [preauth]\n"
+    )
+    assert counts(text) == {A: 2}
+
+
+def test_roles_cover_announce_confirm_and_close() -> None:
+    assert {signature.role for signature in SIGNATURES} == set(Role)
+
+
+# -- lines that must never count ---------------------------------------------------------------
+
+H = "Nov 23 06:50:01 host "
+NEVER = [
+    f"{H}sudo:    alice : 3 incorrect password attempts ; TTY=pts/0 ; USER=root ;"
+    f" COMMAND=/bin/sh from {A}",
+    f"{H}sudo: pam_unix(sudo:auth): authentication failure; logname=alice uid=1000 euid=0"
+    f" tty=/dev/pts/0 ruser=alice rhost={A}  user=alice",
+    f"{H}CRON[4321]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)",
+    f"{H}myapp[1]: Failed password for root from {A} port 5000 ssh2",
+    f"{H}myapp: Failed password for root from {A} port 5000 ssh2",
+    f"{H}sshd2[1]: Failed password for root from {A} port 5000 ssh2",
+    f"{H}dropbear[1]: Connection closed by {A} port 5000 [preauth]",
+    f"{H}sshd[1]: Accepted publickey for deploy from {A} port 5000 ssh2:"
+    " ED25519 SHA256:p9bX0h8JtI5Wq1nqz5cH0a7sVxkq1iYf7eQpKc3mF2w",
+    f"{H}sshd[1]: Accepted password for deploy from {A} port 5000 ssh2",
+    f"{H}sshd[1]: Disconnected from user deploy {A} port 5000",
+    f"{H}sshd[1]: Received disconnect from {A} port 5000:11: disconnected by user",
+    f"{H}sshd[1]: pam_unix(sshd:session): session opened for user deploy(uid=1000) by (uid=0)",
+    f"{H}sshd[1]: pam_unix(sshd:session): session closed for user deploy",
+    f'{H}sshd[1]: Connection from {A} port 5000 on 192.0.2.1 port 22 rdomain ""',
+    f"{H}sshd[1]: Postponed publickey for deploy from {A} port 5000 ssh2 [preauth]",
+    f"{H}sshd[1]: Server listening on 0.0.0.0 port 22.",
+    f"{H}sshd[1]: Received signal 15; terminating.",
+    f"{H}sshd[1]: PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser="
+    f" rhost={A}  user=root",
+    f"{H}sshd[1]: input_userauth_request: invalid user admin [preauth]",
+]
+
+
+@pytest.mark.parametrize("text", NEVER)
+def test_line_never_counts(text: str) -> None:
+    stream = MATCHER.stream(reference=REFERENCE)
+    assert stream.feed((text + "\n").encode()) == []
+    assert stream.stats.lines == 1
+
+
+# -- hostile corpus ------------------------------------------------------------------------------
+
+DECOYS = {"198.51.100.7", "203.0.113.9", "2001:db8::bad"}
+
+
+def hostile_cases() -> list[tuple[str, str, bytes]]:
+    cases = []
+    for raw in (DATA / "hostile" / "sshd.txt").read_bytes().splitlines():
+        if not raw or raw.startswith(b"#"):
+            continue
+        expected, why, text = raw.split(b"\t", 2)
+        cases.append((expected.decode(), why.decode(), text))
+    return cases
+
+
+HOSTILE = hostile_cases()
+
+
+def test_hostile_corpus_is_large_enough() -> None:
+    assert len(HOSTILE) >= 40
+    assert sum(expected == "none" for expected, _why, _text in HOSTILE) >= 5
+
+
+@pytest.mark.parametrize(
+    ("expected", "why", "text"), HOSTILE, ids=[f"{i:02d}" for i in range(len(HOSTILE))]
+)
+def test_hostile_line_reports_only_the_real_address(expected: str, why: str, text: bytes) -> None:
+    hits = hits_of(text + b"\n")
+    addresses = {hit[1] for hit in hits}
+    assert not addresses & DECOYS, why
+    if expected == "none":
+        assert hits == [], why
+    else:
+        assert addresses == {expected}, why
+
+
+def test_hostile_corpus_as_one_log() -> None:
+    """Fed as one file, the corpus still reports only real addresses."""
+    text = b"\n".join(text for _e, _w, text in HOSTILE) + b"\n"
+    stream = MATCHER.stream(reference=REFERENCE)
+    hits = stream.feed(text)
+    assert stream.stats.lines == len(HOSTILE)
+    assert {hit[1] for hit in hits} == {e for e, _w, _t in HOSTILE if e != "none"}
