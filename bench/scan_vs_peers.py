@@ -138,7 +138,10 @@ def run_bruteguard(log: Path, lines: int, runs: int) -> Result:
         if line.startswith("{") and '"summary"' in line:
             summary = json.loads(line)
             result.failures, result.bans = summary.get("failures"), summary.get("bans")
-            result.note = f"own 'seconds' (no start-up) {summary.get('seconds', '?')} s"
+            result.note = (
+                f"with --json (a JSON line per failure) its own 'seconds' were"
+                f" {summary.get('seconds', '?')} s"
+            )
             if summary.get("lines") not in (None, lines):
                 result.note += f"; says it read {summary['lines']} lines, not {lines}"
             break

@@ -6,8 +6,10 @@ that write them there. ``SshLab`` builds a ``netns.Lab`` and, in its server name
 the server its own ``/dev`` (so ``/dev/log`` exists only there) and ``/run``, then runs
 rsyslogd and ``sshd -D``. The host's ``/dev``, firewall and syslog are never touched.
 
-A throw-away local user with a random password exists for the life of the lab, so tests can
-fail logins (wrong password) and succeed at them (right password) over real SSH.
+A throw-away local user with a random name and password exists for the life of the lab, so
+tests can fail logins (wrong password) and succeed at them (right password) over real SSH.
+The name is unique per lab: two test runs at once must neither share nor delete each
+other's user, nor reset each other's password.
 
 Everything is argv lists; the only text written into config files is this module's own
 (paths under the lab's work directory, the user name, the listen addresses).
@@ -27,10 +29,10 @@ from typing import Literal, TypeVar
 
 from netns import Host, Lab
 
-__all__ = ["SSH_PORT", "TEST_USER", "SshLab", "Timestamps", "poll_until"]
+__all__ = ["SSH_PORT", "SshLab", "Timestamps", "poll_until", "user_exists"]
 
 SSH_PORT = 22
-TEST_USER = "bgsshtest"
+TEST_USER_PREFIX = "bgssh"
 LAUNCHER = Path(__file__).with_name("sshlab-launch.sh")
 
 Timestamps = Literal["traditional", "rfc3339"]
@@ -72,6 +74,11 @@ def _run(argv: list[str], **kw: object) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True, **kw)
 
 
+def user_exists(name: str) -> bool:
+    """Whether a local account ``name`` exists (to prove a lab removed its user)."""
+    return subprocess.run(["id", "-u", name], capture_output=True).returncode == 0
+
+
 class SshLab:
     """A Lab whose server runs sshd (password logins, PAM) logging to ``auth_log``."""
 
@@ -84,7 +91,7 @@ class SshLab:
         self.workdir = Path(workdir).resolve()
         self.auth_log = self.workdir / "auth.log"
         self.timestamps = timestamps
-        self.user = TEST_USER
+        self.user = f"{TEST_USER_PREFIX}{secrets.token_hex(4)}"
         self.password = secrets.token_urlsafe(12)
         self.lab = Lab(clients, prefix="bgssh")
         self._launcher: subprocess.Popen | None = None
@@ -117,11 +124,10 @@ class SshLab:
                 self._delete_user()
 
     def _create_user(self) -> None:
-        exists = subprocess.run(["id", "-u", self.user], capture_output=True).returncode == 0
-        if not exists:
-            _run(["useradd", "--no-create-home", "--home-dir", "/nonexistent",
-                  "--shell", "/bin/sh", "--user-group", self.user])  # fmt: skip
-            self._created_user = True
+        # The name is fresh, so useradd fails rather than adopt someone else's account.
+        _run(["useradd", "--no-create-home", "--home-dir", "/nonexistent",
+              "--shell", "/bin/sh", "--user-group", self.user])  # fmt: skip
+        self._created_user = True
         _run(["chpasswd"], input=f"{self.user}:{self.password}\n")
 
     def _delete_user(self) -> None:
@@ -239,6 +245,26 @@ class SshLab:
         One connection makes exactly one password attempt (NumberOfPasswordPrompts=1), so
         a failed call is one ``Failed password`` line in auth.log.
         """
+        return self._ssh(client, addr, ["true"], user, password, timeout) is not None
+
+    def innocent_can_login(self, addr: str, client: str = "innocent") -> bool:
+        """The right password from ``client`` (default: the innocent one) opens a session.
+
+        Proven by the session itself: the remote ``id -un`` must print the lab's user.
+        """
+        result = self._ssh(self.lab.clients[client], addr, ["id", "-un"])
+        return result is not None and result.stdout.strip() == self.user
+
+    def _ssh(
+        self,
+        client: Host,
+        addr: str,
+        command: list[str],
+        user: str | None = None,
+        password: str | None = None,
+        timeout: float = 15.0,
+    ) -> subprocess.CompletedProcess | None:
+        """Run ``command`` (this module's own words) over ssh; the result if it exited 0."""
         argv = [
             "sshpass", "-e",
             "ssh", "-F", "/dev/null",
@@ -254,20 +280,17 @@ class SshLab:
             "-o", "LogLevel=ERROR",
             "-p", str(SSH_PORT),
             "-l", user or self.user,
-            "--", addr, "true",
+            "--", addr, *command,
         ]  # fmt: skip
         env = {**os.environ, "SSHPASS": self.password if password is None else password}
         started = time.monotonic()
         try:
             result = client.run(argv, check=False, env=env, timeout=timeout)
-            outcome = f"exit {result.returncode}: {result.stderr.strip()}"
+            output = f"{result.stdout.strip()!r} {result.stderr.strip()}"
+            outcome = f"{' '.join(command)}: exit {result.returncode}: {output}"
         except subprocess.TimeoutExpired:
             result, outcome = None, f"no answer within {timeout:g}s"
         with (self.workdir / "clients.log").open("a") as log:
             took = time.monotonic() - started
             log.write(f"{client.name} -> {addr} as {user or self.user}: {outcome} ({took:.1f}s)\n")
-        return result is not None and result.returncode == 0
-
-    def innocent_can_login(self, addr: str, client: str = "innocent") -> bool:
-        """The right password from ``client`` (default: the innocent one) opens a session."""
-        return self.ssh_password_attempt(self.lab.clients[client], addr)
+        return result if result is not None and result.returncode == 0 else None

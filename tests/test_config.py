@@ -340,3 +340,10 @@ def test_a_new_jail_without_port_covers_every_port(tmp_path: Path) -> None:
     config = load_config(path)
     assert config.jails["ssh2"].ports == ()
     assert config.jails["sshd"].ports == (22,)
+
+
+def test_a_bad_journalmatch_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "bruteguard.toml"
+    path.write_text('[jails.sshd]\njournalmatch = ["_COMM=sshd + sshd"]\n')
+    with pytest.raises(ConfigError, match=r"jails\.sshd.*journalmatch: 'sshd' is not FIELD=value"):
+        load_config(path)

@@ -56,13 +56,25 @@ class Daemon:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, env: dict[str, str] | None = None) -> None:
-        self.stderr = open(self.tmp / "daemon.err", "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [str(BIN), "run", "--config", str(self.config)],
-            stderr=self.stderr,
-            env={**os.environ, **(env or {})},
-        )
-        _wait(self.socket.exists, what="the control socket")
+        """Start ``bruteguard run``; return once ``status`` answers, i.e. its logs are followed."""
+        with open(self.tmp / "daemon.err", "ab") as stderr:
+            self.process = subprocess.Popen(
+                [str(BIN), "run", "--config", str(self.config)],
+                stderr=stderr,
+                env={**os.environ, **(env or {})},
+            )
+
+        def answers() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"bruteguard run exited early:\n{self.errors()}")
+            return self.cli("status", check=False).returncode == 0
+
+        _wait(answers, what="`bruteguard status` to answer")
+
+    def failures(self) -> int:
+        """Failures the running daemon has read from the log (its own counter)."""
+        status = json.loads(self.cli("status", "--json").stdout)
+        return sum(jail["failures"] for jail in status["jails"])
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -85,9 +97,7 @@ class Daemon:
     def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.process is not None
         self.process.send_signal(sig)
-        code = self.process.wait(timeout=20)
-        self.stderr.close()
-        return code
+        return self.process.wait(timeout=20)
 
     def errors(self) -> str:
         return (self.tmp / "daemon.err").read_text(errors="replace")
@@ -99,13 +109,13 @@ def daemon(tmp_path: Path):
     yield instance
     if instance.process is not None and instance.process.poll() is None:
         instance.process.kill()
-        instance.process.wait()
+        instance.process.wait(timeout=20)
 
 
 def test_bans_after_maxretry_and_lifts_by_hand(daemon: Daemon) -> None:
     daemon.start()
     daemon.append(_failure(1, "198.51.100.7") + _failure(2, "198.51.100.7"))
-    time.sleep(0.5)
+    _wait(lambda: daemon.failures() == 2, what="the daemon to read two failures")
     assert daemon.bans() == []
     daemon.append(_failure(3, "198.51.100.7"))
     bans = _wait(daemon.bans, what="a ban")
@@ -121,16 +131,18 @@ def test_restart_resumes_exactly_where_it_stopped(daemon: Daemon) -> None:
     """Lines before a stop are not counted twice; lines written while down are not missed."""
     daemon.start()
     daemon.append(_failure(1, "203.0.113.5") + _failure(2, "203.0.113.5"))
-    time.sleep(1.0)
+    _wait(lambda: daemon.failures() == 2, what="the daemon to read two failures")
     assert daemon.stop() == 0
     daemon.append(_failure(3, "203.0.113.5"))  # written while bruteguard was down
     daemon.start()
     bans = _wait(daemon.bans, what="the ban from the line written while down")
     assert [b["ip"] for b in bans] == ["203.0.113.5"]
-    # A second restart must not replay the three lines into a second ban decision.
+    assert daemon.failures() == 1  # only the line written while down was read
+    # A second restart must not replay the three lines into a second ban decision. A
+    # source reads any backlog before `status` first answers, so a replay would show now.
     assert daemon.stop() == 0
     daemon.start()
-    time.sleep(1.0)
+    assert daemon.failures() == 0
     assert len(daemon.bans()) == 1
     assert daemon.stop() == 0
     assert daemon.errors().count("ban 203.0.113.5 in sshd") == 1
@@ -182,19 +194,31 @@ def test_control_socket_refuses_non_root(tmp_path: Path) -> None:
     finally:
         if daemon.process is not None and daemon.process.poll() is None:
             daemon.process.kill()
+            daemon.process.wait(timeout=20)
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def _raw_request(path: Path, payload: bytes) -> dict:
+    """One request line straight to the control socket, bypassing the CLI's own checks."""
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.settimeout(10)
+        raw.connect(str(path))
+        raw.sendall(payload)
+        return json.loads(raw.makefile("rb").readline())
 
 
 def test_bad_control_requests_get_clear_errors(daemon: Daemon) -> None:
     daemon.start()
     done = daemon.cli("ban", "not-an-address", check=False)
-    assert done.returncode == 1 and "not an IP address" in done.stderr
+    assert done.returncode == 2 and "not an IP address" in done.stderr  # bad usage
     done = daemon.cli("ban", "198.51.100.7", "--jail", "nosuch", check=False)
     assert done.returncode == 1 and "no enabled jail" in done.stderr
-    with socket.socket(socket.AF_UNIX) as raw:
-        raw.connect(str(daemon.socket))
-        raw.sendall(b"\xff\xfe garbage\n")
-        assert b'"ok":false' in raw.recv(4096)
+    # The daemon checks too: the socket is an interface of its own.
+    reply = _raw_request(daemon.socket, b'{"command": "ban", "ip": "not-an-address"}\n')
+    assert not reply["ok"] and "not an IP address" in reply["error"], reply
+    reply = _raw_request(daemon.socket, b"\xff\xfe garbage\n")
+    assert not reply["ok"], reply
+    assert daemon.bans() == []
     assert daemon.process.poll() is None
     assert daemon.stop() == 0
 

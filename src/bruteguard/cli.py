@@ -31,19 +31,28 @@ def _iso_utc(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-_MINUTES: dict[int, str] = {}
+_QUARTERS: dict[int, tuple[str, int] | None] = {}
 
 
 def _local(moment: float) -> str:
-    """Local time to the second; the "YYYY-MM-DD HH:MM:" part is cached per minute, as a
-    replay prints tens of thousands of stamps."""
-    minute, second = divmod(int(moment), 60)
-    prefix = _MINUTES.get(minute)
-    if prefix is None:
-        if len(_MINUTES) > 100_000:
-            _MINUTES.clear()
-        prefix = _MINUTES[minute] = time.strftime("%Y-%m-%d %H:%M:", time.localtime(minute * 60))
-    return f"{prefix}{second:02d}"
+    """Local time to the second. A replay prints tens of thousands of stamps: the
+    "YYYY-MM-DD HH:" part and the minute it starts at are looked up once per quarter hour,
+    which is exact wherever the UTC offset is a whole number of quarter hours (every zone
+    in use today); elsewhere each stamp is converted on its own."""
+    quarter, seconds = divmod(int(moment // 1), 900)
+    known = _QUARTERS.get(quarter, False)
+    if known is False:
+        start = time.localtime(quarter * 900)
+        known = None
+        if start.tm_gmtoff % 900 == 0:
+            known = (time.strftime("%Y-%m-%d %H:", start), start.tm_min)
+        if len(_QUARTERS) > 100_000:
+            _QUARTERS.clear()
+        _QUARTERS[quarter] = known
+    if known is None:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment))
+    prefix, minute = known
+    return f"{prefix}{minute + seconds // 60:02d}:{seconds % 60:02d}"
 
 
 def _duration(text: str) -> float:

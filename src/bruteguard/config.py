@@ -19,6 +19,7 @@ protect sshd.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import tomllib
 from pathlib import Path
@@ -37,6 +38,7 @@ __all__ = [
     "JailConfig",
     "Network",
     "Seconds",
+    "check_journalmatch",
     "config_from_dict",
     "load_config",
     "parse_networks",
@@ -72,6 +74,7 @@ class JailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         if self.maxretry < 1:
             raise ValueError(f"maxretry: must be at least 1, got {self.maxretry}")
         parse_networks(self.ignoreip, "ignoreip")
+        check_journalmatch(self.journalmatch)
         if not self.filter:
             self.filter = self.name
 
@@ -140,6 +143,17 @@ def parse_networks(texts: list[str], key: str = "ignoreip") -> list[Network]:
             network = ipaddress.IPv4Network((mapped, network.prefixlen - 96))
         networks.append(network)
     return networks
+
+
+_JOURNAL_TERM = re.compile(r"\A[A-Z0-9_]+=.*\Z", re.DOTALL)
+
+
+def check_journalmatch(matches: list[str]) -> None:
+    """Each match is ``FIELD=value`` terms (ANDed) and ``+`` (OR), as journalctl takes them."""
+    for match in matches:
+        for term in match.split():
+            if term != "+" and not _JOURNAL_TERM.match(term):
+                raise ValueError(f"journalmatch: {term!r} is not FIELD=value")
 
 
 def _resolve_ports(jail: dict[str, Any], where: str) -> None:

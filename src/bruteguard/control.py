@@ -57,6 +57,8 @@ def request(path: str, command: str, **arguments: Any) -> Any:
         answer = msgspec.json.decode(reply)
     except msgspec.DecodeError:
         raise ControlError(f"no valid reply from the daemon on {path}") from None
+    if not isinstance(answer, dict):
+        raise ControlError(f"no valid reply from the daemon on {path}")
     if not answer.get("ok"):
         raise ControlError(str(answer.get("error", "the daemon refused the request")))
     return answer.get("result")

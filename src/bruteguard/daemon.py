@@ -31,7 +31,7 @@ from bruteguard.identity import canonical_address
 from bruteguard.match.engine import Matcher, Stream
 from bruteguard.model import Ban, Failure
 from bruteguard.sources import LineBatch, Source
-from bruteguard.sources.select import plan_sources
+from bruteguard.sources.select import plan_sources, resolve_sources
 from bruteguard.store.sqlite import SqliteStore
 from bruteguard.systemd import notify
 
@@ -82,15 +82,20 @@ class Daemon:
             loop.add_signal_handler(signum, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
         jails = self.config.enabled_jails()
+        _refuse_if_running(self.config.socket)  # before touching the firewall
         now = time.time()
         active = self.store.active_bans(now)
         for enforcer in self.enforcers:
             await asyncio.to_thread(enforcer.setup, jails)
             await asyncio.to_thread(enforcer.reconcile, active, now)
         log.info("firewall reconciled: %d active bans from %s", len(active), self.config.store)
-        server = await self._serve_control()
+        server: asyncio.AbstractServer | None = None
         try:
+            # Sources first, control socket second: once `bruteguard status` answers (and
+            # systemd hears READY=1) every log is being followed, so no line written after
+            # that moment can be skipped by a source that had not yet found its end.
             await self._start_pipeline()
+            server = await self._serve_control()
             notify("READY=1", f"STATUS=protecting {', '.join(j.name for j in jails)}")
             log.info("protecting %s", ", ".join(j.name for j in jails) or "nothing")
             while not self._stop.is_set():
@@ -104,9 +109,10 @@ class Daemon:
                     await self._do_reload()
         finally:
             notify("STOPPING=1")
-            server.close()
-            with contextlib.suppress(OSError):
-                os.unlink(self.config.socket)
+            if server is not None:
+                server.close()
+                with contextlib.suppress(OSError):
+                    os.unlink(self.config.socket)
             await self._stop_pipeline()
             if self._unban_on_stop:
                 await self._lift_everything()
@@ -135,6 +141,11 @@ class Daemon:
             task = asyncio.create_task(self._pump(source, stream, frozenset(jail_names)))
             self._tasks.append(task)
         self._tasks.append(asyncio.create_task(self._housekeeping()))
+        # A source opens its log and fixes where it starts (saved position, end of file,
+        # journal tail) in the first step of its generator, before it ever waits. Yielding
+        # once lets every pump take that step, so "started" means "positioned": a line
+        # appended from now on is read, whether we are starting or reloading.
+        await asyncio.sleep(0)
 
     async def _stop_pipeline(self) -> None:
         for source in self._sources:
@@ -153,6 +164,8 @@ class Daemon:
         try:
             config = load_config(self.config_path)
             enforcers = make_enforcers(config)
+            for jail in config.enabled_jails():  # what opening the sources would refuse
+                resolve_sources(jail)
         except BruteguardError as error:
             log.error("reload refused, keeping the running configuration: %s", error)
             notify("READY=1")
@@ -187,18 +200,24 @@ class Daemon:
         async with self._lock:
             for _, _, _, jail, _ in hits:
                 self._count(jail, "failures")
-            if hits:
-                self.store.add_failures(
-                    Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits
-                )
             bans = self.detector.observe(hits)
+            # One transaction: a crash before it re-reads the batch (and decides the same),
+            # after it neither counts a line twice nor loses a ban.
+            self.store.record_batch(
+                (Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits),
+                bans,
+                [batch.position],
+            )
             if bans:
-                await self._apply(bans)
-            self.store.set_positions([batch.position])
+                await self._enforce(bans)
 
     async def _apply(self, bans: Sequence[Ban]) -> None:
-        """Store first, then every enforcer; an enforcer failure is logged and retried."""
+        """Store first, then every enforcer."""
         self.store.add_bans(bans)
+        await self._enforce(bans)
+
+    async def _enforce(self, bans: Sequence[Ban]) -> None:
+        """Stored bans to every enforcer; an enforcer failure is logged and retried."""
         now = time.time()
         live = [ban for ban in bans if ban.until > now]
         for ban in bans:
@@ -260,16 +279,7 @@ class Daemon:
     async def _serve_control(self) -> asyncio.AbstractServer:
         path = self.config.socket
         socket_directory(path)
-        with contextlib.suppress(FileNotFoundError):
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                probe.connect(path)
-            except (ConnectionRefusedError, FileNotFoundError):
-                os.unlink(path)  # a stale socket from a crash
-            else:
-                raise BruteguardError(f"another bruteguard is already running on {path}")
-            finally:
-                probe.close()
+        _refuse_if_running(path)
         old_umask = os.umask(0o177)
         try:
             server = await asyncio.start_unix_server(self._client, path=path, limit=MAX_REQUEST)
@@ -282,10 +292,12 @@ class Daemon:
         try:
             sock = writer.get_extra_info("socket")
             uid = peer_uid(sock)
+            # Read the (bounded) request even from a caller we refuse: closing on unread
+            # data makes the caller's send fail (EPIPE) before it can read why.
+            line = await asyncio.wait_for(reader.readline(), timeout=10)
             if uid not in (0, os.geteuid()):
                 reply: dict[str, Any] = {"ok": False, "error": "the control socket is root only"}
             else:
-                line = await asyncio.wait_for(reader.readline(), timeout=10)
                 try:
                     reply = {"ok": True, "result": await self._command(msgspec.json.decode(line))}
                 except (ControlError, ValueError, KeyError, TypeError, msgspec.DecodeError) as e:
@@ -376,6 +388,22 @@ class Daemon:
             for enforcer in self.enforcers:
                 await asyncio.to_thread(enforcer.unban, everywhere)
         return {"ip": address, "lifted": len(lifted)}
+
+
+def _refuse_if_running(path: str) -> None:
+    """Raise if a daemon answers on ``path``; remove a stale socket left by a crash."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except FileNotFoundError:
+        return
+    except ConnectionRefusedError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    finally:
+        probe.close()
+    raise BruteguardError(f"another bruteguard is already running on {path}")
 
 
 def run_daemon(config_path: str | None, since: float | None) -> int:

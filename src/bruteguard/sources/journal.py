@@ -21,10 +21,10 @@ import contextlib
 import datetime
 import glob
 import os
-import re
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from typing import Any
 
+from bruteguard.config import check_journalmatch
 from bruteguard.errors import BruteguardError, ConfigError
 from bruteguard.model import SourcePosition
 from bruteguard.sources import CHUNK_SIZE, MAX_LINE, LineBatch
@@ -40,7 +40,6 @@ __all__ = [
 
 JOURNAL_DIRECTORIES = ("/run/log/journal", "/var/log/journal")
 
-_MATCH = re.compile(r"\A[A-Z0-9_]+=.*\Z", re.DOTALL)
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 # Fields we format are kept as raw bytes: a message need not be UTF-8.
 _RAW_FIELDS = {
@@ -121,10 +120,10 @@ class JournalSource:
         *,
         path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     ) -> None:
-        for match in matches:
-            for term in match.split():
-                if term != "+" and not _MATCH.match(term):
-                    raise ConfigError(f"journalmatch: {term!r} is not FIELD=value")
+        try:
+            check_journalmatch(list(matches))
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         self.matches = list(matches)
         self.key = journal_key(self.matches)
         self.saved = saved
