@@ -22,6 +22,7 @@ import msgspec
 
 from bruteguard.config import Config, JailConfig, parse_networks
 from bruteguard.detect import Detector
+from bruteguard.match import _core
 from bruteguard.match.engine import Hit, Matcher, Series, Stream, StreamStats
 from bruteguard.model import Ban
 from bruteguard.sources import LineSplitter
@@ -142,20 +143,19 @@ def scan_logs(
 def _record(
     offenders: dict[str, Offender], address: str, packed: bytes, tried: dict[bytes, int]
 ) -> None:
-    times = memoryview(packed).cast("d")
-    first, last = min(times), max(times)
+    count, first, last = _core.span(packed)
     offender = offenders.get(address)
     if offender is None:
-        offender = offenders[address] = Offender(address, 0, first, last)
+        offender = offenders[address] = Offender(address, count, first, last)
     else:  # a second jail, or a second log
+        offender.count += count
         offender.first = min(offender.first, first)
         offender.last = max(offender.last, last)
-    offender.count += len(times)
     known = offender.users
-    for raw, count in tried.items():
+    for raw, times in tried.items():
         user = raw.decode("utf-8", "backslashreplace")
         if user in known or len(known) < _MAX_USERS:
-            known[user] = known.get(user, 0) + count
+            known[user] = known.get(user, 0) + times
 
 
 def _hits_of(

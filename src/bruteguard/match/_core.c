@@ -900,7 +900,29 @@ static PyObject *windows(PyObject *module, PyObject *args) {
     return Py_BuildValue("(Nn)", bans, start);
 }
 
+/* (count, earliest, latest) of packed doubles: an offender's summary without a Python
+ * float per attempt. */
+static PyObject *span(PyObject *module, PyObject *arg) {
+    Py_buffer packed;
+    if (PyObject_GetBuffer(arg, &packed, PyBUF_SIMPLE) < 0) return NULL;
+    Py_ssize_t count = packed.len / (Py_ssize_t)sizeof(double);
+    if (count == 0 || packed.len % (Py_ssize_t)sizeof(double)) {
+        PyBuffer_Release(&packed);
+        PyErr_SetString(PyExc_ValueError, "span needs one or more whole doubles");
+        return NULL;
+    }
+    const double *times = packed.buf;
+    double first = times[0], last = times[0];
+    for (Py_ssize_t i = 1; i < count; i++) {
+        if (times[i] < first) first = times[i];
+        if (times[i] > last) last = times[i];
+    }
+    PyBuffer_Release(&packed);
+    return Py_BuildValue("(ndd)", count, first, last);
+}
+
 static PyMethodDef core_functions[] = {
+    {"span", span, METH_O, "span(packed_times) -> (count, earliest, latest)"},
     {"windows", windows, METH_VARARGS,
      "windows(packed_times, maxretry, findtime, bantime) -> ([(first, last)], resume) | None"},
     {NULL},
