@@ -1,6 +1,6 @@
 """Who the client really was: the address written in the line, normalised; never DNS alone.
 
-``AddressBook.address`` turns the ``<HOST>`` text of a line into the canonical address a
+``address_from_log`` turns the ``<HOST>`` text of a line into the canonical address a
 firewall needs: IPv4-mapped IPv6 (``::ffff:198.51.100.7``) is the IPv4 address, IPv6 is
 compressed, brackets and zone ids are dropped. Text that is not an address (a hostname that
 sshd with ``UseDNS yes`` or pam's ``rhost=`` wrote) yields ``None``; such lines are counted
@@ -10,9 +10,8 @@ as *unattributed* and must be tied to a real connection before anyone is banned 
 import ipaddress
 import socket
 
-__all__ = ["AddressBook", "canonical_address", "is_never_banned"]
+__all__ = ["address_from_log", "canonical_address"]
 
-_CACHE_LIMIT = 200_000
 _IPV4_MAPPED = bytes(10) + b"\xff\xff"
 _MAX_LENGTH = 64  # bracketed IPv6 with an embedded IPv4 and a zone id fits; junk doesn't
 
@@ -39,25 +38,9 @@ def canonical_address(text: str) -> str | None:
     return str(ipaddress.IPv6Address(packed))  # RFC 5952, as nft and the store write it
 
 
-def is_never_banned(address: str) -> bool:
-    """Loopback, unspecified and multicast addresses are never a client to ban."""
-    parsed = ipaddress.ip_address(address)
-    return parsed.is_loopback or parsed.is_unspecified or parsed.is_multicast
-
-
-class AddressBook:
-    """A bounded cache in front of ``canonical_address`` for the raw bytes of log lines."""
-
-    def __init__(self) -> None:
-        self._known: dict[bytes, str | None] = {}
-
-    def address(self, raw: bytes) -> str | None:
-        known = self._known
-        if raw in known:
-            return known[raw]
-        if len(known) >= _CACHE_LIMIT:
-            known.clear()
-        too_long = len(raw) > _MAX_LENGTH  # don't decode megabytes of junk to find out
-        address = None if too_long else canonical_address(raw.decode("ascii", "replace"))
-        known[raw] = address
-        return address
+def address_from_log(raw: bytes) -> str | None:
+    """The canonical address of a line's raw ``<HOST>`` bytes, or None. Uncached: the
+    compiled matcher keeps the answers for the texts it meets."""
+    if len(raw) > _MAX_LENGTH:  # don't decode megabytes of junk to find out
+        return None
+    return canonical_address(raw.decode("ascii", "replace"))

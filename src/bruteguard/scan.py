@@ -14,7 +14,7 @@ import itertools
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -151,11 +151,17 @@ def _record(
         offender.count += count
         offender.first = min(offender.first, first)
         offender.last = max(offender.last, last)
-    known = offender.users
-    for raw, times in tried.items():
-        user = raw.decode("utf-8", "backslashreplace")
-        if user in known or len(known) < _MAX_USERS:
-            known[user] = known.get(user, 0) + times
+    _count_users(
+        offender.users,
+        ((raw.decode("utf-8", "backslashreplace"), times) for raw, times in tried.items()),
+    )
+
+
+def _count_users(into: dict[Any, int], tried: Iterable[tuple[Any, int]]) -> None:
+    """Add attempt counts per user; past ``_MAX_USERS`` names only known ones still count."""
+    for user, times in tried:
+        if user in into or len(into) < _MAX_USERS:
+            into[user] = into.get(user, 0) + times
 
 
 def _hits_of(
@@ -204,10 +210,7 @@ def _merge(into: Series, more: Series) -> None:
                 target[address] = [bytearray(packed), dict(tried)]
                 continue
             known[0] += packed
-            users = known[1]
-            for user, count in tried.items():
-                if user in users or len(users) < _MAX_USERS:
-                    users[user] = users.get(user, 0) + count
+            _count_users(known[1], tried.items())
 
 
 def _splittable(path: str) -> bool:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bruteguard.identity import AddressBook
+from bruteguard.identity import address_from_log
 from bruteguard.match import _core
 from bruteguard.match.signature import HOST, USER, Role, Signature
 from bruteguard.match.signatures import get_filter
@@ -164,7 +164,7 @@ class Stream:
             matcher.jails,
             times.hour_start,
             times.parse,
-            AddressBook().address,
+            address_from_log,
             reference is None,
         )
 
