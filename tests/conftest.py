@@ -32,6 +32,12 @@ E2E_TOOLS: dict[str, str] = {
     "rsyslogd": "rsyslog",
     "useradd": "passwd",
     "chpasswd": "passwd",
+    "pure-ftpd": "pure-ftpd",
+    "pure-pw": "pure-ftpd",
+    "dnsmasq": "dnsmasq-base",
+    "openssl": "openssl",
+    "nsenter": "util-linux",
+    "ss": "iproute2",
 }
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -30,6 +30,7 @@ SUBCOMMANDS = {
     "unban": "lift a ban",
     "bans": "active bans",
     "stop": "stop the daemon",
+    "doctor": "sshd's settings",
     "version": "version",
 }
 

@@ -201,7 +201,7 @@ ERRORS = [
     pytest.param(
         '[jails.sshd]\nfilter = "sshd-typo"\n',
         "jails.sshd.filter",
-        "unknown filter 'sshd-typo' (built-in filters: sshd",
+        "unknown filter 'sshd-typo' (built-in filters: pure-ftpd, sshd",
         id="unknown-filter",
     ),
     pytest.param(
@@ -234,6 +234,26 @@ ERRORS = [
     pytest.param("jails = 3\n", "jails", "must be a table", id="jails-not-a-table"),
     pytest.param("[jails]\nsshd = 3\n", "jails.sshd", "must be a table", id="jail-not-a-table"),
     pytest.param('source_path = "x"\n', "source_path", "unknown setting", id="internal-field"),
+    pytest.param(
+        "[jails.sshd]\nbreakin_weight = -1\n",
+        "jails.sshd.breakin_weight",
+        "must be 0 to 1000",
+        id="breakin-weight",
+    ),
+    pytest.param(
+        '[identity]\nnameservers = ["ns.example.test"]\n',
+        "identity.nameservers",
+        "'ns.example.test' is not an IP address",
+        id="nameserver-not-an-address",
+    ),
+    pytest.param(
+        "[identity]\nfirewall_log_group = 0\n",
+        "identity.firewall_log_group",
+        "must be 1 to 65535",
+        id="nflog-group",
+    ),
+    pytest.param('[identity]\nwindow = "soon"\n', "identity.window", "duration", id="window"),
+    pytest.param("[identity]\nresolver = 1\n", "identity.resolver", "unknown setting", id="id-key"),
 ]
 
 
@@ -347,3 +367,20 @@ def test_a_bad_journalmatch_is_a_config_error(tmp_path: Path) -> None:
     path.write_text('[jails.sshd]\njournalmatch = ["_COMM=sshd + sshd"]\n')
     with pytest.raises(ConfigError, match=r"jails\.sshd.*journalmatch: 'sshd' is not FIELD=value"):
         load_config(path)
+
+
+def test_identity_settings(tmp_path: Path) -> None:
+    text = (
+        '[identity]\nnameservers = ["192.0.2.53", "2001:db8::53"]\ndns_port = 5353\n'
+        'dns_timeout = 0.5\nfirewall_log = false\nwindow = "1m"\n'
+        "[jails.sshd]\nbreakin_weight = 2\n"
+    )
+    config = load_config(write(tmp_path, text))
+    identity = config.identity
+    assert identity.nameservers == ["192.0.2.53", "2001:db8::53"]
+    assert (identity.dns_port, identity.dns_timeout, identity.window) == (5353, 0.5, 60.0)
+    assert identity.firewall_log is False
+    assert config.jails["sshd"].breakin_weight == 2
+    defaults = load_config(write(tmp_path, ""))
+    assert (defaults.identity.firewall_log, defaults.identity.window) == (True, 30.0)
+    assert defaults.jails["sshd"].breakin_weight == 0

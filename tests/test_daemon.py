@@ -265,3 +265,39 @@ def test_missing_nft_is_a_clear_error_with_nothing_half_made(tmp_path: Path) -> 
     assert done.returncode == 1
     assert "nft" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "bg.sock").exists()
+
+
+def test_a_failure_naming_a_host_nobody_connected_from_is_shown_never_banned(
+    daemon: Daemon,
+) -> None:
+    """The name stands for no connection to the jail's port (nothing listens there on this
+    host): no DNS answer could make it anyone's; ``status`` lists it, with the reason."""
+    with socket.socket() as probe:  # a port nothing on this host is connected to
+        probe.bind(("127.0.0.1", 0))
+        unused = probe.getsockname()[1]
+    with daemon.config.open("a") as config:
+        config.write(f"port = [{unused}]\n")
+    daemon.start()
+    name = "nx\x1b[2J.attacker.test"  # a PTR may carry terminal escapes
+    daemon.append(
+        "".join(
+            f"{_stamp()} host sshd[{pid}]: Failed password for root from {name} port 4 ssh2\n"
+            for pid in (1, 2, 3, 4)
+        )
+    )
+    status = _wait(
+        lambda: (s := json.loads(daemon.cli("status", "--json").stdout))["unattributed"]
+        and s["jails"][0]["unattributed"] == 4
+        and s,
+        what="four unattributed failures",
+    )
+    [jail] = status["jails"]
+    assert (jail["failures"], jail["banned"]) == (0, [])
+    assert {(u["name"], u["reason"], tuple(u["candidates"])) for u in status["unattributed"]} == {
+        (name, "no connection to the service's ports", ())
+    }
+    text = daemon.cli("status").stdout
+    assert "unattributed: 4" in text
+    assert "nx\\x1b[2J.attacker.test: no connection to the service's ports" in text
+    assert "\x1b" not in text
+    assert daemon.bans() == []

@@ -115,12 +115,55 @@ def test_sample_with_any_address_family(
 
 @pytest.mark.parametrize(("signature", "sample"), SAMPLES)
 def test_sample_from_a_hostname_is_not_attributed(signature, sample: str) -> None:
-    """UseDNS names are claims: the engine must not turn them into an address."""
+    """UseDNS names are claims: the engine must not turn them into an address. A verdict or
+    close that names a host is handed to the identity stage; an announcement that names one
+    waits for the verdict (which sshd writes with the address) and counts nothing itself."""
     start, end = last_address(sample)
     stream = MATCHER.stream(reference=REFERENCE)
     text = HEADER + sample[:start] + "scanner.example.net" + sample[end:] + "\n"
     assert stream.feed(text.encode()) == []
-    assert stream.stats.unattributed == 1
+    named = stream.take_named()
+    if signature.role is Role.ANNOUNCE:
+        assert (named, stream.stats.unattributed) == ([], 0)
+    else:
+        assert stream.stats.unattributed == 1
+        assert [(hit[1], hit[3]) for hit in named] == [("scanner.example.net", "sshd")]
+        assert named[0][4] == text.strip()
+    assert stream.take_named() == []
+
+
+def test_a_named_announcement_and_its_verdict_count_once_with_the_address() -> None:
+    """sshd with UseDNS yes: pam's rhost= carries the name, "Failed password" the address."""
+    stream = MATCHER.stream(reference=REFERENCE)
+    pam = (
+        "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh"
+        " ruser= rhost=nx.attacker.test  user=root"
+    )
+    lines = [
+        f"{HEADER}{pam}",
+        f"{HEADER}Failed password for root from 198.51.100.7 port 4242 ssh2",
+        f"{HEADER}{pam}",
+        f"{HEADER}Failed password for root from 198.51.100.7 port 4242 ssh2",
+        f"{HEADER}Connection closed by authenticating user root 198.51.100.7 port 4242 [preauth]",
+    ]
+    hits = stream.feed(("\n".join(lines) + "\n").encode())
+    assert [hit[1] for hit in hits] == ["198.51.100.7", "198.51.100.7"]
+    assert (stream.take_named(), stream.stats.unattributed) == ([], 0)
+
+
+def test_break_in_lines_count_only_with_a_weight() -> None:
+    """ "POSSIBLE BREAK-IN ATTEMPT!" says reverse DNS is broken: no failure unless a jail
+    gives it a weight; then the address in brackets (never the PTR name) counts."""
+    line = (
+        f"{HEADER}reverse mapping checking getaddrinfo for mail.innocent.test [198.51.100.7]"
+        " failed - POSSIBLE BREAK-IN ATTEMPT!\n"
+    ).encode()
+    assert Matcher({"sshd": "sshd"}).stream(reference=REFERENCE).feed(line) == []
+    weighted = Matcher({"sshd": "sshd", "quiet": "sshd"}, {"sshd": 2})
+    hits = weighted.stream(reference=REFERENCE).feed(line)
+    assert [(hit[1], hit[3]) for hit in hits] == [("198.51.100.7", "sshd")] * 2
+    framed = line.replace(b"mail.innocent.test", b"203.0.113.9")
+    assert {hit[1] for hit in weighted.stream(reference=REFERENCE).feed(framed)} == {"198.51.100.7"}
 
 
 # -- real logs -------------------------------------------------------------------------------

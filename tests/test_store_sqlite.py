@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bruteguard.errors import StoreError
-from bruteguard.model import Ban, Failure, SourcePosition
+from bruteguard.model import Ban, Failure, SourcePosition, Unattributed
 from bruteguard.store.sqlite import SCHEMA_VERSION, SqliteStore
 
 
@@ -362,3 +362,35 @@ def test_record_batch_is_all_or_nothing(db_path: Path) -> None:
     assert [b.ip for b in reopened.active_bans(1500.0)] == ["198.51.100.7"]
     assert reopened.get_position("file:/var/log/auth.log") == position
     reopened.close()
+
+
+def test_unattributed_failures_round_trip_newest_first_and_prune(store: SqliteStore) -> None:
+    store.add_unattributed(
+        [
+            Unattributed(100.0, "pure-ftpd", "nx.attacker.test", (), "no connection", "root"),
+            Unattributed(
+                200.0,
+                "pure-ftpd",
+                "bad\udcff\x1bname",
+                ("198.51.100.7", "2001:db8::7"),
+                "ambiguous: several connections have that PTR",
+                None,
+                "pure-ftpd: (?@bad) [WARNING] Authentication failed for user [x]",
+            ),
+        ]
+    )
+    newest, oldest = store.recent_unattributed(10)
+    assert (newest.time, newest.candidates, newest.user) == (
+        200.0,
+        ("198.51.100.7", "2001:db8::7"),
+        None,
+    )
+    assert newest.name == "bad\\xff\x1bname"  # an undecodable byte is kept as an escape
+    assert (oldest.name, oldest.reason, oldest.user) == (
+        "nx.attacker.test",
+        "no connection",
+        "root",
+    )
+    assert store.recent_unattributed(1) == [newest]
+    store.prune(150.0)
+    assert store.recent_unattributed(10) == [newest]

@@ -19,6 +19,7 @@ from bruteguard.control import request
 from bruteguard.duration import parse_duration
 from bruteguard.errors import BruteguardError, ConfigError, NotRunningError
 from bruteguard.identity import canonical_address
+from bruteguard.safe_text import printable
 
 if TYPE_CHECKING:
     from bruteguard.match.engine import Hit
@@ -83,18 +84,6 @@ def _positive(text: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
     return number
-
-
-def _printable(text: str) -> str:
-    """Client-chosen text made safe for a terminal: unprintable characters escaped.
-
-    A user name may carry ESC sequences that would repaint, retitle or hide parts of the
-    administrator's terminal, or bidi controls that reorder what is shown; they appear as
-    ``\\x1b``/``\\u202e`` instead.
-    """
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _pick_jails(config: Config, names: Sequence[str] | None) -> list[JailConfig]:
@@ -308,7 +297,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     ranked = sorted(summary.offenders.values(), key=lambda o: (-o.count, o.address))
     for offender in ranked[: args.top]:
         users = sorted(offender.users.items(), key=lambda item: (-item[1], item[0]))
-        tried = ", ".join(_printable(user) for user, _ in users[:8])
+        tried = ", ".join(printable(user) for user, _ in users[:8])
         if len(offender.users) > 8:
             tried += f" … (+{len(offender.users) - 8})"
         table.add_row(
@@ -368,10 +357,20 @@ def _cmd_status(args: argparse.Namespace) -> int:
         )
         print(
             f"  failures seen: {jail['failures']}, bans made: {jail['bans_made']}, "
-            f"banned now: {len(jail['banned'])}"
+            f"banned now: {len(jail['banned'])}, "
+            f"unattributed: {jail.get('unattributed', 0)}"
         )
         for address in jail["banned"]:
             print(f"    {address}")
+    unattributed = result.get("unattributed") or []
+    if unattributed:
+        print("failures naming a host that no single connection could be tied to (newest first):")
+    for failure in unattributed:
+        candidates = ", ".join(failure["candidates"]) or "nobody connected"
+        print(
+            f"  {_local(failure['time'])}  {failure['jail']:<10} "
+            f"{printable(failure['name'])}: {failure['reason']}; connected: {candidates}"
+        )
     return 0
 
 
@@ -459,6 +458,12 @@ def _unban_offline(args: argparse.Namespace) -> None:
     for enforcer in make_enforcers(config):
         enforcer.teardown()
     print("bruteguard was not running; lifted every ban and removed its firewall rules")
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from bruteguard.doctor import run_doctor
+
+    return run_doctor(load_config(args.config), as_json=args.json)
 
 
 def _cmd_version(_args: argparse.Namespace) -> int:
@@ -555,6 +560,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     stop = command("stop", "stop the daemon; bans stay unless --unban", _cmd_stop)
     stop.add_argument("--unban", action="store_true", help="also lift every ban")
+
+    doctor = command(
+        "doctor",
+        "check sshd's settings, the log sources and the firewall; advice in plain words",
+        _cmd_doctor,
+    )
+    doctor.add_argument("--json", action="store_true", help="the findings as one JSON object")
 
     command("version", "print the version", _cmd_version)
     return parser

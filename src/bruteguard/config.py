@@ -35,6 +35,7 @@ __all__ = [
     "BUILTIN_JAILS",
     "DEFAULT_CONFIG_PATH",
     "Config",
+    "IdentityConfig",
     "JailConfig",
     "Network",
     "Seconds",
@@ -69,10 +70,15 @@ class JailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ignoreip: list[str] = []
     port: list[int | str] = []  # none: every port (a built-in jail names its service's)
     protocol: Literal["tcp", "udp"] = "tcp"
+    # sshd's "POSSIBLE BREAK-IN ATTEMPT!" says reverse DNS is broken, not that anyone failed
+    # to log in: it counts as this many failures (0: none).
+    breakin_weight: int = 0
 
     def __post_init__(self) -> None:
         if self.maxretry < 1:
             raise ValueError(f"maxretry: must be at least 1, got {self.maxretry}")
+        if not 0 <= self.breakin_weight <= 1000:
+            raise ValueError(f"breakin_weight: must be 0 to 1000, got {self.breakin_weight}")
         parse_networks(self.ignoreip, "ignoreip")
         check_journalmatch(self.journalmatch)
         if not self.filter:
@@ -84,6 +90,37 @@ class JailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         return tuple(int(p) for p in self.port)
 
 
+class IdentityConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """How a failure that names a host (not an address) is tied to a real connection.
+
+    ``nameservers`` empty: the system's resolver. ``firewall_log``: install a kernel rule
+    that reports new connections to the jails' ports (nflog ``group``) as evidence beside
+    the socket table; ``window``: how long before a line such a connection still counts.
+    """
+
+    nameservers: list[str] = []
+    dns_port: int = 53
+    dns_timeout: Seconds = Seconds(2)
+    firewall_log: bool = True
+    firewall_log_group: int = 7301
+    window: Seconds = Seconds(30)
+
+    def __post_init__(self) -> None:
+        for server in self.nameservers:
+            try:
+                ipaddress.ip_address(server)
+            except ValueError:
+                raise ValueError(f"nameservers: {server!r} is not an IP address") from None
+        if not 0 < self.dns_port < 65536:
+            raise ValueError(f"dns_port: must be 1 to 65535, got {self.dns_port}")
+        if not 0 < self.firewall_log_group < 65536:
+            raise ValueError(
+                f"firewall_log_group: must be 1 to 65535, got {self.firewall_log_group}"
+            )
+        if self.dns_timeout <= 0 or self.window <= 0:
+            raise ValueError("dns_timeout and window: must be positive durations")
+
+
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration: global settings, jail defaults already applied, jails."""
 
@@ -93,6 +130,7 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     nftables_table: str = "bruteguard"
     ignoreip: list[str] = []
     ignoreself: bool = True
+    identity: IdentityConfig = msgspec.field(default_factory=IdentityConfig)
     jails: dict[str, JailConfig] = {}
     source_path: str = ""
 
@@ -253,7 +291,8 @@ def _explain(
     if unknown != message:
         parts.append(unknown.rstrip("`"))
         message = _unknown(parts[-1], fields - {"name", "source_path"})
-    elif colon and field in fields and not parts[1]:
+    elif colon and ((field in fields and not parts[1]) or (parts[1] and field.isidentifier())):
+        # a nested table's own check (``identity``) names its field the same way
         parts.append(field)
         message = rest
     key = ".".join(part for part in parts if part)

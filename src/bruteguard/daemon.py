@@ -28,8 +28,9 @@ from bruteguard.enforce import Enforcer
 from bruteguard.enforce.factory import make_enforcers
 from bruteguard.errors import BruteguardError, ControlError, EnforcerError
 from bruteguard.identity import canonical_address
-from bruteguard.match.engine import Matcher, Stream
-from bruteguard.model import Ban, Failure
+from bruteguard.identity.stage import IdentityStage
+from bruteguard.match.engine import Hit, Matcher, Stream
+from bruteguard.model import Ban, Failure, Unattributed
 from bruteguard.sources import LineBatch, Source
 from bruteguard.sources.select import plan_sources, resolve_sources
 from bruteguard.store.sqlite import SqliteStore
@@ -71,6 +72,7 @@ class Daemon:
         self._sources: list[Source] = []
         self._lock = asyncio.Lock()
         self.detector: Detector
+        self.identity: IdentityStage | None = None
         self.started = time.time()
         self.counters: dict[str, dict[str, int]] = {}
 
@@ -132,7 +134,15 @@ class Daemon:
         self.detector.observe((f.time, f.ip, f.user, f.jail, f.line) for f in primed)
         if not jails:
             return
-        matcher = Matcher({jail.name: jail.filter for jail in jails})
+        matcher = Matcher(
+            {jail.name: jail.filter for jail in jails},
+            {jail.name: jail.breakin_weight for jail in jails},
+        )
+        # A dry run changes no firewall: not even the connection-log rule.
+        firewall = any(name != "dry-run" for name in config.enforcers)
+        self.identity = IdentityStage(config.identity, jails, firewall)
+        await asyncio.to_thread(self.identity.start_rule)
+        self.identity.start_reader()
         start = "start" if self.since is not None else "end"
         plans = plan_sources(jails, self.store.get_position, start)
         for source, jail_names in plans.values():
@@ -158,6 +168,9 @@ class Daemon:
                 await task
         self._tasks.clear()
         self._sources.clear()
+        if self.identity is not None:
+            await self.identity.close()
+            self.identity = None
 
     async def _do_reload(self) -> None:
         notify("RELOADING=1")
@@ -188,9 +201,14 @@ class Daemon:
         try:
             async for batch in source.batches():
                 hits = [h for h in stream.feed(batch.data) if h[3] in jails]
+                named = [h for h in stream.take_named() if h[3] in jails]
                 if since is not None:
                     hits = [h for h in hits if h[0] >= since]
+                    named = [h for h in named if h[0] >= since]
                 await self._handle(hits, batch)
+                if named and self.identity is not None:
+                    # Evidence is read now; DNS, if it is needed, runs in the background.
+                    self.identity.submit(named, self._handle_attributed)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -208,6 +226,24 @@ class Daemon:
                 bans,
                 [batch.position],
             )
+            if bans:
+                await self._enforce(bans)
+
+    async def _handle_attributed(self, hits: list[Hit], unattributed: list[Unattributed]) -> None:
+        """Named failures the identity stage decided: the attributed ones count like any
+        other (their lines' positions were saved with their batch), the rest are kept for
+        ``status``."""
+        async with self._lock:
+            for _, _, _, jail, _ in hits:
+                self._count(jail, "failures")
+            for failure in unattributed:
+                self._count(failure.jail, "unattributed")
+            bans = self.detector.observe(hits)
+            self.store.record_batch(
+                (Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits), bans, []
+            )
+            if unattributed:
+                self.store.add_unattributed(unattributed)
             if bans:
                 await self._enforce(bans)
 
@@ -261,7 +297,7 @@ class Daemon:
                             self._needs_reconcile = True
 
     def _count(self, jail: str, what: str) -> None:
-        counters = self.counters.setdefault(jail, {"failures": 0, "bans": 0})
+        counters = self.counters.setdefault(jail, {"failures": 0, "bans": 0, "unattributed": 0})
         counters[what] += 1
 
     async def _lift_everything(self) -> None:
@@ -354,9 +390,22 @@ class Daemon:
                     "ports": list(jail.ports),
                     "failures": self.counters.get(jail.name, {}).get("failures", 0),
                     "bans_made": self.counters.get(jail.name, {}).get("bans", 0),
+                    "unattributed": self.counters.get(jail.name, {}).get("unattributed", 0),
                     "banned": sorted(b.ip for b in active if b.jail == jail.name),
                 }
                 for jail in jails
+            ],
+            "unattributed": [
+                {
+                    "time": failure.time,
+                    "jail": failure.jail,
+                    "name": failure.name,
+                    "candidates": list(failure.candidates),
+                    "reason": failure.reason,
+                    "user": failure.user,
+                }
+                for failure in self.store.recent_unattributed(10)
+                if jail_name is None or failure.jail == jail_name
             ],
         }
 

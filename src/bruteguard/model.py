@@ -6,7 +6,7 @@ Times are POSIX seconds (UTC); addresses are normalised text (IPv4-mapped IPv6 i
 
 import msgspec
 
-__all__ = ["Ban", "Failure", "SourcePosition"]
+__all__ = ["Ban", "Failure", "SourcePosition", "Unattributed"]
 
 
 class Failure(msgspec.Struct, frozen=True, gc=False):
@@ -15,6 +15,22 @@ class Failure(msgspec.Struct, frozen=True, gc=False):
     time: float
     ip: str
     jail: str
+    user: str | None = None
+    line: str = ""
+
+
+class Unattributed(msgspec.Struct, frozen=True):
+    """A failure whose line named a host that could not be tied to one real connection.
+
+    Nobody is banned for it; it is kept, with the peers that were connected at the time
+    (``candidates``) and why none was chosen (``reason``), for ``bruteguard status``.
+    """
+
+    time: float
+    jail: str
+    name: str
+    candidates: tuple[str, ...] = ()
+    reason: str = ""
     user: str | None = None
     line: str = ""
 

@@ -113,7 +113,7 @@ def scan_logs(
     """
     started = time.perf_counter()
     jail_filters = {jail.name: jail.filter for jail in jails}
-    matcher = Matcher(jail_filters)
+    matcher = Matcher(jail_filters, {jail.name: jail.breakin_weight for jail in jails})
     detector = Detector(jails, parse_networks(config.ignoreip))
     summary = ScanSummary()
     workers = workers or os.cpu_count() or 1

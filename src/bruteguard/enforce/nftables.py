@@ -45,6 +45,7 @@ __all__ = [
     "Target",
     "disjoint_pieces",
     "parse_target",
+    "run_nft",
     "validate_name",
 ]
 
@@ -435,36 +436,38 @@ class NftablesEnforcer:
         self._run(["-f", "-"], "\n".join(lines) + "\n")
 
     def _run(self, args: list[str], script: str | None) -> str:
-        if shutil.which(self.nft) is None:
+        return run_nft(self.argv_prefix, self.nft, args, script, self.timeout)
+
+
+def run_nft(
+    argv_prefix: Sequence[str], nft: str, args: list[str], script: str | None, timeout: float
+) -> str:
+    """Run ``nft ARGS`` (``script`` on stdin); its stdout, or an ``EnforcerError`` that says
+    what to do (install nftables, run as root) or what nft said."""
+    if shutil.which(nft) is None:
+        raise EnforcerError(
+            f"nftables command {nft!r} not found: install the 'nftables' package"
+            " or choose another enforcer"
+        )
+    argv = [*argv_prefix, nft, *args]
+    try:
+        result = subprocess.run(
+            argv, input=script, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError as error:
+        raise EnforcerError(f"cannot run {argv[0]!r}: {error.strerror}") from None
+    except subprocess.TimeoutExpired:
+        raise EnforcerError(f"nft did not finish within {timeout:g}s") from None
+    if result.returncode != 0:
+        stderr = result.stderr.strip()
+        if "Operation not permitted" in stderr:
             raise EnforcerError(
-                f"nftables command {self.nft!r} not found: install the 'nftables' package"
-                " or choose another enforcer"
+                "nft: operation not permitted: changing the firewall needs root (or CAP_NET_ADMIN)"
             )
-        argv = [*self.argv_prefix, self.nft, *args]
-        try:
-            result = subprocess.run(
-                argv,
-                input=script,
-                capture_output=True,
-                text=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        except FileNotFoundError as error:
-            raise EnforcerError(f"cannot run {argv[0]!r}: {error.strerror}") from None
-        except subprocess.TimeoutExpired:
-            raise EnforcerError(f"nft did not finish within {self.timeout:g}s") from None
-        if result.returncode != 0:
-            stderr = result.stderr.strip()
-            if "Operation not permitted" in stderr:
-                raise EnforcerError(
-                    "nft: operation not permitted: changing the firewall needs root"
-                    " (or CAP_NET_ADMIN)"
-                )
-            if len(stderr) > _STDERR_LIMIT:
-                stderr = stderr[:_STDERR_LIMIT] + " …"
-            raise EnforcerError(f"nft failed (exit {result.returncode}): {stderr}")
-        return result.stdout
+        if len(stderr) > _STDERR_LIMIT:
+            stderr = stderr[:_STDERR_LIMIT] + " …"
+        raise EnforcerError(f"nft failed (exit {result.returncode}): {stderr}")
+    return result.stdout
 
 
 def _json_networks(value: object) -> list[Network]:

@@ -36,6 +36,11 @@
 /* "message repeated N times": N beyond this adds nothing to a ban decision, and a forged
  * line must not make us store a million attempts. */
 #define MAX_REPEAT 1000
+/* Attempts naming a host (not an address) waiting for take_named(): the identity stage
+ * drains them every batch; past this, a flood of them is counted but not kept. */
+#define NAMED_LIMIT 10000
+/* Longest host text handed over as a name (DNS names are at most 253 characters). */
+#define NAME_MAX_LEN 255
 
 /* ------------------------------------------------------------------ Pattern */
 
@@ -120,6 +125,7 @@ typedef struct {
     char host[HOST_INLINE];
     char announced;
     char counted;
+    char named; /* an announcement named a host: the verdict's address takes over */
 } Connection;
 
 static int same_host(const Connection *state, const char *host, Py_ssize_t len, uint64_t hash) {
@@ -276,7 +282,8 @@ static Connection *table_claim(ConnectionTable *table, Connection *found, uint64
 /* ------------------------------------------------------------------ Stream */
 
 typedef struct {
-    int host, user, pid, repeat, role;
+    int host, user, pid, repeat, role, weight;
+    int ptr_host; /* the service may write a PTR's text here, even one that reads as an address */
     Py_ssize_t njails;
     Py_ssize_t *jails;
 } Check;
@@ -291,6 +298,7 @@ typedef struct {
     PyObject *hour_start; /* bytes "Mmm dd hh..." → float | None */
     PyObject *parse;      /* bytes stamp → float | None */
     PyObject *address_of; /* bytes → str | None */
+    PyObject *named;      /* list of (time, name, user, jail, line): attempts naming a host */
     AddressCache addresses;
     ConnectionTable connections;
     uint64_t seed; /* of the hash for long host texts */
@@ -322,6 +330,7 @@ static void Stream_dealloc(StreamObject *self) {
     Py_XDECREF(self->hour_start);
     Py_XDECREF(self->parse);
     Py_XDECREF(self->address_of);
+    Py_XDECREF(self->named);
     cache_free(&self->addresses);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -351,10 +360,14 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
     for (Py_ssize_t i = 0; i < n; i++) {
         Check *check = &self->checks[i];
         PyObject *jail_indices;
-        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(checks, i), "iiiiiO!", &check->host, &check->user,
-                              &check->pid, &check->repeat, &check->role, &PyTuple_Type,
-                              &jail_indices))
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(checks, i), "iiiiiipO!", &check->host,
+                              &check->user, &check->pid, &check->repeat, &check->role,
+                              &check->weight, &check->ptr_host, &PyTuple_Type, &jail_indices))
             return -1;
+        if (check->weight < 1 || check->weight > MAX_REPEAT) {
+            PyErr_SetString(PyExc_ValueError, "a check's weight must be 1..1000");
+            return -1;
+        }
         int groups[] = {check->host, check->user, check->pid, check->repeat};
         for (int g = 0; g < 4; g++) {
             if (groups[g] < 1 || (uint32_t)groups[g] > compiled->groups) {
@@ -383,6 +396,8 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
         }
     }
     self->match = pcre2_match_data_create(compiled->groups + 1, NULL);
+    self->named = PyList_New(0);
+    if (!self->named) return -1;
     if (!self->match || table_init(&self->connections, 1024) < 0 ||
         cache_init(&self->addresses, 4096) < 0) {
         PyErr_NoMemory();
@@ -594,6 +609,40 @@ static PyObject *address_for(StreamObject *self, const char *host, Py_ssize_t le
 
 enum Sink { SINK_HITS, SINK_SERIES, SINK_NONE };
 
+/* Keep an attempt that names a host instead of an address, for the identity stage to tie
+ * to a real connection (or not): (time, name, user, jail, line) per jail and attempt. */
+static int add_named(StreamObject *self, const Check *check, const char *text,
+                     const PCRE2_SIZE *ovector, double moment, long count) {
+    if (PyList_GET_SIZE(self->named) >= NAMED_LIMIT) return 0;
+    Py_ssize_t host_len = ovector[2 * check->host + 1] - ovector[2 * check->host];
+    if (host_len > NAME_MAX_LEN) host_len = NAME_MAX_LEN;
+    Py_ssize_t user_len = ovector[2 * check->user + 1] - ovector[2 * check->user];
+    int has_user = ovector[2 * check->user] != PCRE2_UNSET && user_len > 0;
+    PyObject *name =
+        PyUnicode_DecodeUTF8(text + ovector[2 * check->host], host_len, "backslashreplace");
+    PyObject *user = has_user ? PyUnicode_DecodeUTF8(text + ovector[2 * check->user], user_len,
+                                                     "backslashreplace")
+                              : Py_NewRef(Py_None);
+    PyObject *line =
+        PyUnicode_DecodeUTF8(text + ovector[0] + 1, ovector[1] - ovector[0] - 1, "backslashreplace");
+    PyObject *when = PyFloat_FromDouble(moment);
+    int failed = !name || !user || !line || !when;
+    for (Py_ssize_t j = 0; !failed && j < check->njails; j++) {
+        PyObject *jail = PyTuple_GET_ITEM(self->jail_names, check->jails[j]);
+        PyObject *hit = PyTuple_Pack(5, when, name, user, jail, line);
+        for (long k = 0; hit && !failed && k < count; k++)
+            failed = PyList_GET_SIZE(self->named) < NAMED_LIMIT &&
+                     PyList_Append(self->named, hit) < 0;
+        failed = failed || !hit;
+        Py_XDECREF(hit);
+    }
+    Py_XDECREF(name);
+    Py_XDECREF(user);
+    Py_XDECREF(line);
+    Py_XDECREF(when);
+    return failed ? -1 : 0;
+}
+
 /* Add `count` attempts of `address` to a jail's series: series[jail][address] = [times, users]. */
 static int add_to_series(PyObject *series, Py_ssize_t jail, PyObject *address, double moment,
                          long count, const char *user, Py_ssize_t user_len) {
@@ -702,8 +751,33 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
             pid = pid * 10 + (text[i] - '0');
         pid = pid ? pid : 1ULL << 63;
         Connection *state = table_find(&self->connections, pid);
-        int known = state->pid && same_host(state, host, host_len, host_hash) &&
-                    moment - state->last <= CONNECTION_IDLE;
+        int open = state->pid && moment - state->last <= CONNECTION_IDLE;
+        if (check->role == ROLE_ANNOUNCE && sink != SINK_NONE) {
+            PyObject *address = address_for(self, host, host_len);
+            if (!address) goto error;
+            if (address == Py_None) {
+                /* pam's rhost= with a name (sshd's UseDNS): the verdict sshd writes next
+                 * carries the address, so the announcement waits for it and counts nothing. */
+                if (!open) {
+                    state = table_claim(&self->connections, state, pid, moment);
+                    if (!state) {
+                        PyErr_NoMemory();
+                        goto error;
+                    }
+                    set_host(state, host, host_len, host_hash);
+                    state->announced = state->counted = 0;
+                }
+                state->named = 1;
+                state->last = moment;
+                continue;
+            }
+        }
+        int same = open && same_host(state, host, host_len, host_hash);
+        int known = same || (open && state->named && check->role != ROLE_ANNOUNCE);
+        if (known && !same) { /* the named connection's verdict or close, with its address */
+            set_host(state, host, host_len, host_hash);
+            state->named = 0;
+        }
         if (check->role == ROLE_CLOSE && known && state->counted)
             continue; /* the commonest line: a connection that already counted ends */
         long count = 1;
@@ -723,6 +797,7 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
             set_host(state, host, host_len, host_hash);
             state->announced = 0;
             state->counted = 0;
+            state->named = 0;
         }
         state->last = moment;
         if (check->role == ROLE_CONFIRM) {
@@ -740,10 +815,16 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
         }
         state->counted = 1;
         if (sink == SINK_NONE) continue;
-        PyObject *address = address_for(self, host, host_len);
+        count *= check->weight;
+        /* Live, a service that logs PTR text has its host checked against real connections
+         * by the identity stage even when it reads as an address (a PTR may say 192.0.2.11). */
+        PyObject *address =
+            check->ptr_host && self->live ? Py_None : address_for(self, host, host_len);
         if (!address) goto error;
         if (address == Py_None) {
-            self->unattributed += count;
+            self->unattributed += count * check->njails;
+            if (sink == SINK_HITS && add_named(self, check, text, ovector, moment, count) < 0)
+                goto error;
             continue;
         }
         self->attempts += count * check->njails;
@@ -815,6 +896,14 @@ static PyObject *Stream_skim(StreamObject *self, PyObject *chunk) {
     return run(self, chunk, SINK_NONE, 0, NULL, 0);
 }
 
+static PyObject *Stream_take_named(StreamObject *self, PyObject *unused) {
+    PyObject *fresh = PyList_New(0);
+    if (!fresh) return NULL;
+    PyObject *named = self->named;
+    self->named = fresh;
+    return named;
+}
+
 static PyObject *Stream_take_counts(StreamObject *self, PyObject *unused) {
     PyObject *counts = Py_BuildValue("(LLLLLL)", self->lines, self->matched, self->attempts,
                                      self->unattributed, self->bad_time, self->match_errors);
@@ -830,6 +919,8 @@ static PyMethodDef Stream_methods[] = {
      "collect(chunk, series, users=True): add attempts to series[jail][address] ="
      " [packed times, {raw user: count}]"},
     {"skim", (PyCFunction)Stream_skim, METH_O, "skim(chunk): update connection state only"},
+    {"take_named", (PyCFunction)Stream_take_named, METH_NOARGS,
+     "attempts naming a host (time, name, user, jail, line) since the last call (feed only)"},
     {"take_counts", (PyCFunction)Stream_take_counts, METH_NOARGS,
      "(lines, matched, attempts, unattributed, bad_time, match_errors) since the last call"},
     {NULL},

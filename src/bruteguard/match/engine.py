@@ -27,10 +27,12 @@ from bruteguard.match.signature import HOST, USER, Role, Signature
 from bruteguard.match.signatures import get_filter
 from bruteguard.match.timestamps import TimestampParser
 
-__all__ = ["Hit", "Matcher", "Series", "Stream", "StreamStats"]
+__all__ = ["Hit", "Matcher", "NamedHit", "Series", "Stream", "StreamStats"]
 
 # A counted attempt: (time, address, user or None, jail, the log line or "").
 Hit = tuple[float, str, str | None, str, str]
+# An attempt whose line names a host, not an address: (time, name, user, jail, line).
+NamedHit = tuple[float, str, str | None, str, str]
 # Per jail (in ``Matcher.jails`` order): address → [times as packed doubles, raw user → count].
 Series = list[dict[str, list]]
 
@@ -38,7 +40,9 @@ _STAMP = (
     r"([A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?"
     r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?)"
 )
-_HOSTNAME = r"(?:[^\s\[\]]{1,255} )?"
+# The syslog host field; never ending in ":", so that "myapp: sshd[1]: …" (a line of myapp's
+# quoting sshd, where rsyslog wrote no host) is not taken for sshd's own line.
+_HOSTNAME = r"(?:[^\s\[\]]{0,254}[^\s\[\]:] )?"
 
 
 @dataclass
@@ -60,32 +64,63 @@ class Matcher:
     Signatures of one role share their capture groups through PCRE2's branch reset
     ``(?|…)``, so a matched line yields a tuple of a few groups whatever the size of the
     catalogue, and the role is told by which ``<HOST>`` group is set.
+
+    ``breakin_weights`` (jail → attempts, default 0) makes a filter's ``breakin`` messages
+    (sshd's "POSSIBLE BREAK-IN ATTEMPT!": broken reverse DNS, not an attack) count for
+    that jail; with 0 they are not even compiled.
     """
 
-    def __init__(self, jail_filters: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        jail_filters: Mapping[str, str],
+        breakin_weights: Mapping[str, int] | None = None,
+    ) -> None:
         if not jail_filters:
             raise ValueError("no jail to match for")
+        weights = breakin_weights or {}
+        blocks_wanted: list[tuple[str, tuple[Signature, ...], list[str], int]] = []
         by_filter: dict[str, list[str]] = {}
         for jail, filter_name in jail_filters.items():
             by_filter.setdefault(filter_name, []).append(jail)
+        for filter_name, jails in by_filter.items():
+            service = get_filter(filter_name)
+            blocks_wanted.append((filter_name, service.signatures, jails, 1))
+            by_weight: dict[int, list[str]] = {}
+            for jail in jails:
+                if weights.get(jail, 0) > 0:
+                    by_weight.setdefault(weights[jail], []).append(jail)
+            for weight, weighted in sorted(by_weight.items()):
+                if service.breakin:
+                    blocks_wanted.append((filter_name, service.breakin, weighted, weight))
         number = 1  # group 1 is the time stamp
         blocks: list[str] = []
         roles: list[_Role] = []
-        for f_index, (filter_name, jails) in enumerate(by_filter.items()):
-            service = get_filter(filter_name)
-            programs = "|".join(re.escape(p) for p in service.programs)
+        for f_index, (filter_name, signatures, jails, weight) in enumerate(blocks_wanted):
+            programs = "|".join(re.escape(p) for p in get_filter(filter_name).programs)
             pid, repeat = number + 1, number + 2
             number += 2
             sets: list[str] = []
             for role in Role:
-                bodies = [_body(s) for s in service.signatures if s.role is role]
+                bodies = [_body(s) for s in signatures if s.role is role]
                 if not bodies:
                     continue
                 sets.append(f"(?|{'|'.join(bodies)})")
-                roles.append(_Role(number + 1, number, pid - 1, repeat - 1, role, tuple(jails)))
+                roles.append(
+                    _Role(
+                        number + 1,
+                        number,
+                        pid - 1,
+                        repeat - 1,
+                        role,
+                        tuple(jails),
+                        weight,
+                        get_filter(filter_name).ptr_hosts,
+                    )
+                )
                 number += 2
+            # The pid is optional: some services (pure-ftpd) log without one.
             blocks.append(
-                f"(?:{programs})\\[(\\d{{1,10}})\\]: "
+                f"(?:{programs})(?:\\[(\\d{{1,10}})\\])?: "
                 f"(?:message repeated (?<r{f_index}>\\d{{1,6}}) times: \\[ )?"
                 f"(?:{'|'.join(sets)})(?(<r{f_index}>)\\])"
             )
@@ -106,6 +141,8 @@ class Matcher:
                 r.pid + 1,
                 r.repeat + 1,
                 int(r.role),
+                r.weight,
+                r.ptr_hosts,
                 tuple(index[jail] for jail in r.jails),
             )
             for r in sorted(roles, key=lambda r: order[r.role])
@@ -130,6 +167,8 @@ class _Role:
     repeat: int
     role: Role
     jails: tuple[str, ...]
+    weight: int
+    ptr_hosts: bool
 
 
 def _body(signature: Signature) -> str:
@@ -182,6 +221,13 @@ class Stream:
         """
         self._core.collect(chunk, series, users)
         self._count()
+
+    def take_named(self) -> list[NamedHit]:
+        """The attempts ``feed`` met since the last call whose line names a host instead of
+        an address (pure-ftpd or pam with name resolution on): for the identity stage, which
+        ties them to a real connection or reports them unattributed. At most 10,000 are
+        kept between calls; all are counted in ``stats.unattributed``."""
+        return self._core.take_named()
 
     def skim(self, chunk: bytes) -> None:
         """Learn the open connections of ``chunk`` without counting anything."""

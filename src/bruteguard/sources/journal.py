@@ -1,14 +1,44 @@
-"""Follow the systemd journal, one entry per line, naming programs by fields journald vouches for.
+"""Follow the systemd journal, one entry per line, naming programs only as the kernel vouches.
 
 Each entry becomes one syslog-like line the matchers already understand::
 
     2026-11-23T06:50:01.123456+00:00 web1 sshd[4242]: Failed password for root from …
 
-The program name is ``_COMM`` and the pid ``_PID``: journald takes both from the kernel for
-the process that logged. ``SYSLOG_IDENTIFIER`` is whatever the sender claims
-(``logger -t sshd`` sets it), so it is never used: otherwise any local user could write
-"sshd" failures that frame an innocent address. Newlines inside a message are escaped as
-``#012`` (as rsyslog does) so that an entry is exactly one line.
+Any local user can write ``logger -t sshd "Failed password for root from 198.51.100.7 …"``,
+and a line counts for a service only if its program token is that service's name. So the
+token comes from the fields journald fills in itself (a sender cannot set fields that begin
+with ``_``), never from ``SYSLOG_IDENTIFIER``, which is whatever the sender claims:
+
+- ``_COMM`` names the program, ``_PID`` gives the pid. But ``_COMM`` alone is spoofable: any
+  user can run a binary called ``sshd``, and a process can rename itself
+  (``prctl(PR_SET_NAME)``), so a web shell running as ``www-data`` could call itself sshd.
+- So an entry is written by program P only when the other kernel-set fields agree with P:
+
+  * ``_UID`` is 0 or a system account (below ``UID_MIN`` of ``/etc/login.defs``, read once
+    at import; 1000 if it cannot be read). A regular user's process is never a system
+    service (sshd's post-login child runs as the user, and logs no failure).
+  * ``_EXE`` (``/proc/PID/exe``, resolved by the kernel) lies under a directory only root
+    can write (``/usr``, ``/bin``, ``/sbin``, ``/lib*``, ``/opt``, ``/nix/store``,
+    ``/gnu/store``, ``/snap``), so a binary copied to ``/tmp/sshd`` does not qualify; and its
+    file name agrees with ``_COMM``, which the kernel sets at exec to the first 15 bytes of
+    that name: ``sshd`` ↔ ``/usr/sbin/sshd``, ``sshd-session`` ↔
+    ``/usr/lib/openssh/sshd-session``. A process that renamed itself, or was started through
+    a symlink of another name, does not agree. (``sshd: root [priv]`` titles rewrite argv,
+    not comm.) A ``" (deleted)"`` suffix, as after a package upgrade, is ignored.
+  * ``_SYSTEMD_UNIT``, when present, is not a user's: ``session-*.scope`` and
+    ``user@*.service`` hold a logged-in user's processes (and sshd's own after a login, when
+    it logs no failures).
+
+  An entry without ``_UID`` or ``_EXE`` is not vouched for: journald records both for every
+  local process it can still see, so their absence means it could not look (the process had
+  exited, or the journal came from elsewhere) and nothing ties the entry to a program.
+- An entry that fails is still formatted, so line counts stay honest, but its program is
+  ``untrusted-<comm>`` (``untrusted-sshd[4242]``), which no signature's program list can
+  match: signatures match the whole program token.
+- Kernel entries (``_TRANSPORT=kernel``) are ``kernel``; an entry with no ``_COMM`` is ``-``.
+
+Newlines inside a message are escaped as ``#012`` (as rsyslog does) so that an entry is
+exactly one line.
 
 The bindings (``python3-systemd`` / ``systemd-python``) are imported only when a journal
 source is opened, so hosts without them can still read files.
@@ -31,11 +61,15 @@ from bruteguard.sources import CHUNK_SIZE, MAX_LINE, LineBatch
 
 __all__ = [
     "JOURNAL_DIRECTORIES",
+    "LOGIN_DEFS",
+    "UID_MIN",
+    "UNTRUSTED_PREFIX",
     "JournalSource",
     "JournalUnavailable",
     "format_entry",
     "journal_available",
     "journal_key",
+    "read_uid_min",
 ]
 
 JOURNAL_DIRECTORIES = ("/run/log/journal", "/var/log/journal")
@@ -45,13 +79,68 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _RAW_FIELDS = {
     "MESSAGE": bytes,
     "_COMM": bytes,
+    "_EXE": bytes,
     "_HOSTNAME": bytes,
     "_PID": bytes,
+    "_SYSTEMD_UNIT": bytes,
     "_TRANSPORT": bytes,
+    "_UID": bytes,
     "__REALTIME_TIMESTAMP": int,
 }
 # Host and program names are single tokens: spaces or control characters become "_".
 _TOKEN = bytes.maketrans(bytes([*range(33), 127]), b"_" * 34)
+
+LOGIN_DEFS = "/etc/login.defs"
+_DEFAULT_UID_MIN = 1000
+UNTRUSTED_PREFIX = b"untrusted-"
+"""Put before ``_COMM`` when the other trusted fields do not vouch for it."""
+
+# Directories only root can write: an executable there was put there by the administrator.
+_SYSTEM_EXE_DIRS = (
+    b"/usr/",
+    b"/bin/",
+    b"/sbin/",
+    b"/lib/",
+    b"/lib32/",
+    b"/lib64/",
+    b"/libx32/",
+    b"/opt/",
+    b"/nix/store/",
+    b"/gnu/store/",
+    b"/snap/",
+)
+_DELETED = b" (deleted)"  # readlink(/proc/PID/exe) of a replaced binary; newer journalds drop it
+_COMM_LEN = 15  # TASK_COMM_LEN - 1: the kernel keeps this much of the executable's name
+
+
+def read_uid_min(path: str | os.PathLike[str] = LOGIN_DEFS) -> int:
+    """``UID_MIN`` from a login.defs file: the first uid of regular (human) accounts.
+
+    Read the way shadow's ``getdef`` does (``NAME value`` lines, ``#`` comments, the last
+    definition wins, decimal or ``0x`` hex); a missing file, or a value that is not a number
+    between 1 and 2**31 - 1, gives the usual default, 1000.
+    """
+    try:
+        with open(path, "rb") as file:
+            text = file.read(1 << 20)
+    except OSError:
+        return _DEFAULT_UID_MIN
+    found = _DEFAULT_UID_MIN
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 2 or words[0] != b"UID_MIN":
+            continue
+        try:
+            value = int(words[1], 0)
+        except ValueError:
+            continue
+        if 1 <= value < 1 << 31:
+            found = value
+    return found
+
+
+UID_MIN = read_uid_min()
+"""Entries from uids at or above this (regular users) are never a system service's."""
 
 
 class JournalUnavailable(BruteguardError):
@@ -81,14 +170,49 @@ def _field(entry: dict[str, Any], name: str) -> Any:
     return value[0] if isinstance(value, list) else value
 
 
+def _vouched(entry: dict[str, Any], comm: bytes) -> bool:
+    """True when ``_UID``, ``_EXE`` and ``_SYSTEMD_UNIT`` agree that ``comm`` is a service."""
+    uid = _field(entry, "_UID")
+    if not isinstance(uid, bytes) or not uid.isdigit() or len(uid) > 10:
+        return False
+    if uid != b"0" and int(uid) >= UID_MIN:
+        return False
+    exe = _field(entry, "_EXE")
+    if not isinstance(exe, bytes) or not exe.startswith(_SYSTEM_EXE_DIRS):
+        return False
+    if exe.endswith(_DELETED):
+        exe = exe[: -len(_DELETED)]
+    name = exe[exe.rfind(b"/") + 1 :]
+    if name != comm and not (len(comm) >= _COMM_LEN and name.startswith(comm)):
+        return False
+    return not _users_unit(_field(entry, "_SYSTEMD_UNIT"))
+
+
+def _users_unit(unit: Any) -> bool:
+    """A login session's scope or a user's own service manager: a person's processes."""
+    return isinstance(unit, bytes) and (
+        (unit.startswith(b"session-") and unit.endswith(b".scope"))
+        or (unit.startswith(b"user@") and unit.endswith(b".service"))
+    )
+
+
 def format_entry(entry: dict[str, Any]) -> bytes:
-    """One journal entry (raw fields as read by ``JournalSource``) as one line."""
+    """One journal entry (raw fields as read by ``JournalSource``) as one line.
+
+    The program is ``_COMM`` only when the kernel-set fields vouch for it (see the module
+    docstring), else ``untrusted-<comm>``: the line is kept, but no signature matches it.
+    """
     stamp = _EPOCH + datetime.timedelta(microseconds=_field(entry, "__REALTIME_TIMESTAMP"))
     host = (_field(entry, "_HOSTNAME") or b"-").translate(_TOKEN)
     comm = _field(entry, "_COMM")
-    if comm is None:
-        comm = b"kernel" if _field(entry, "_TRANSPORT") == b"kernel" else b"-"
-    program = comm.translate(_TOKEN)
+    if _field(entry, "_TRANSPORT") == b"kernel":
+        program = b"kernel"
+    elif not isinstance(comm, bytes) or not comm:
+        program = b"-"
+    elif _vouched(entry, comm):
+        program = comm.translate(_TOKEN)
+    else:
+        program = (UNTRUSTED_PREFIX + comm).translate(_TOKEN)
     pid = _field(entry, "_PID")
     if pid is not None and pid.isdigit():
         program += b"[" + pid + b"]"

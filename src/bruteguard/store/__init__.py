@@ -10,7 +10,7 @@ so a crash neither counts a line twice nor loses a decided ban.
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from bruteguard.model import Ban, Failure, SourcePosition
+from bruteguard.model import Ban, Failure, SourcePosition, Unattributed
 
 __all__ = ["Store"]
 
@@ -35,7 +35,13 @@ class Store(Protocol):
         """Every ban of ``ip``, oldest first."""
 
     def prune(self, before: float) -> int:
-        """Forget failures older than ``before``; returns how many were removed."""
+        """Forget failures (attributed or not) older than ``before``; returns how many."""
+
+    def add_unattributed(self, failures: Iterable[Unattributed]) -> None:
+        """Record failures that named a host no real connection could be tied to."""
+
+    def recent_unattributed(self, limit: int = 20) -> list[Unattributed]:
+        """The newest unattributed failures, newest first."""
 
     def get_position(self, key: str) -> SourcePosition | None:
         """The saved read position of source ``key``."""

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from bruteguard.errors import StoreError
-from bruteguard.model import Ban, Failure, SourcePosition
+from bruteguard.model import Ban, Failure, SourcePosition, Unattributed
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
@@ -58,6 +58,17 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             fingerprint TEXT NOT NULL,
             cursor TEXT NOT NULL,
             updated REAL NOT NULL)""",
+    ),
+    (
+        """CREATE TABLE unattributed (
+            time REAL NOT NULL,
+            jail TEXT NOT NULL,
+            name TEXT NOT NULL,
+            candidates TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            user TEXT,
+            line TEXT NOT NULL)""",
+        "CREATE INDEX unattributed_time ON unattributed (time)",
     ),
 )
 
@@ -147,9 +158,44 @@ class SqliteStore:
         return [Failure(*row) for row in rows]
 
     def prune(self, before: float) -> int:
-        """Forget failures older than ``before``; returns how many were removed."""
+        """Forget failures (attributed or not) older than ``before``; returns how many."""
         with self._write("prune failures", durable=False) as db:
-            return db.execute("DELETE FROM failures WHERE time < ?", (before,)).rowcount
+            removed = db.execute("DELETE FROM failures WHERE time < ?", (before,)).rowcount
+            return (
+                removed + db.execute("DELETE FROM unattributed WHERE time < ?", (before,)).rowcount
+            )
+
+    def add_unattributed(self, failures: Iterable[Unattributed]) -> None:
+        """Record failures that named a host no real connection could be tied to."""
+        with self._write("record unattributed failures", durable=False) as db:
+            db.executemany(
+                "INSERT INTO unattributed VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (
+                        f.time,
+                        _storable(f.jail),
+                        _storable(f.name),
+                        " ".join(f.candidates),
+                        _storable(f.reason),
+                        None if f.user is None else _storable(f.user),
+                        _storable(f.line),
+                    )
+                    for f in failures
+                ),
+            )
+
+    def recent_unattributed(self, limit: int = 20) -> list[Unattributed]:
+        """The newest unattributed failures, newest first."""
+        with self._read("read unattributed failures") as db:
+            rows = db.execute(
+                "SELECT time, jail, name, candidates, reason, user, line FROM unattributed"
+                " ORDER BY time DESC, rowid DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [
+            Unattributed(time, jail, name, tuple(candidates.split()), reason, user, line)
+            for time, jail, name, candidates, reason, user, line in rows
+        ]
 
     # -- bans ------------------------------------------------------------------------------
 

@@ -3,22 +3,33 @@
 from dataclasses import dataclass
 
 from bruteguard.match.signature import Signature
-from bruteguard.match.signatures import sshd
+from bruteguard.match.signatures import pureftpd, sshd
 
 __all__ = ["FILTERS", "Filter", "get_filter"]
 
 
 @dataclass(frozen=True)
 class Filter:
-    """A service's messages, and the program names whose lines may carry them."""
+    """A service's messages, and the program names whose lines may carry them.
+
+    ``breakin`` messages say something is odd about the client (sshd: its reverse DNS is
+    broken) without being a failed login: they count only for jails that give them a weight.
+    ``ptr_hosts``: the service writes the client's PTR text where the address goes (when its
+    name resolution is on), so even an address there is a claim: the daemon checks it
+    against real connections (``identity``), as it does names.
+    """
 
     name: str
     programs: tuple[str, ...]
     signatures: tuple[Signature, ...]
+    breakin: tuple[Signature, ...] = ()
+    ptr_hosts: bool = False
 
 
 FILTERS: dict[str, Filter] = {
-    "sshd": Filter("sshd", sshd.PROGRAMS, sshd.SIGNATURES),
+    "sshd": Filter("sshd", sshd.PROGRAMS, sshd.SIGNATURES, sshd.BREAKIN),
+    # pure-ftpd without -H logs getnameinfo's PTR text in the address's place.
+    "pure-ftpd": Filter("pure-ftpd", pureftpd.PROGRAMS, pureftpd.SIGNATURES, ptr_hosts=True),
 }
 
 

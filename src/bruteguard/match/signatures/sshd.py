@@ -9,7 +9,7 @@ Order matters only for speed: the commonest messages come first.
 
 from bruteguard.match.signature import Role, Signature
 
-__all__ = ["PROGRAMS", "SIGNATURES"]
+__all__ = ["BREAKIN", "PROGRAMS", "SIGNATURES"]
 
 # The programs whose lines these are: sshd, and sshd-session/sshd-auth from OpenSSH 9.8/10.
 PROGRAMS = ("sshd", "sshd-session", "sshd-auth")
@@ -191,6 +191,34 @@ SIGNATURES: tuple[Signature, ...] = (
         (
             "ssh_dispatch_run_fatal: Connection from 198.51.100.7 port 52311:"
             " message authentication code incorrect [preauth]",
+        ),
+    ),
+)
+
+# "POSSIBLE BREAK-IN ATTEMPT!" (OpenSSH before 7.x, canohost.c) says the client's reverse DNS
+# does not confirm, nothing more: by default not a failure (``Filter.breakin``). The name is
+# the PTR's (attacker-chosen, no spaces); the address in brackets is the connection's own.
+BREAKIN: tuple[Signature, ...] = (
+    Signature(
+        "breakin-reverse-mapping",
+        Role.CONFIRM,
+        r"reverse mapping checking getaddrinfo for \S{1,255} \[<HOST>\] failed"
+        r"(?: - POSSIBLE BREAK-IN ATTEMPT!)?",
+        (
+            "reverse mapping checking getaddrinfo for nx.attacker.test [198.51.100.7] failed"
+            " - POSSIBLE BREAK-IN ATTEMPT!",
+            "reverse mapping checking getaddrinfo for host.test [2001:db8::66] failed"
+            " - POSSIBLE BREAK-IN ATTEMPT!",
+        ),
+    ),
+    Signature(
+        "breakin-maps-back",
+        Role.CONFIRM,
+        r"Address <HOST> maps to \S{1,255}, but this does not map back to the address"
+        r"(?: - POSSIBLE BREAK-IN ATTEMPT!)?",
+        (
+            "Address 198.51.100.7 maps to mail.innocent.test, but this does not map back to"
+            " the address - POSSIBLE BREAK-IN ATTEMPT!",
         ),
     ),
 )

@@ -1,4 +1,4 @@
-"""Who the client really was: the address written in the line, normalised; never DNS alone.
+"""The address written in a line, normalised: what a firewall needs.
 
 ``address_from_log`` turns the ``<HOST>`` text of a line into the canonical address a
 firewall needs: IPv4-mapped IPv6 (``::ffff:198.51.100.7``) is the IPv4 address, IPv6 is
