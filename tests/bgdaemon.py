@@ -60,10 +60,10 @@ class Bruteguard:
         return bans
 
     def ban_of(self, ip: str) -> dict[str, Any] | None:
-        """The listed ban whose address is ``ip`` (compared as addresses), if any."""
-        wanted = ipaddress.ip_address(ip)
+        """The listed ban of exactly ``ip`` (an address or a network, compared as such)."""
+        wanted = ipaddress.ip_network(ip, strict=False)
         for ban in self.bans():
-            if ipaddress.ip_network(ban["ip"], strict=False) == ipaddress.ip_network(wanted):
+            if ipaddress.ip_network(ban["ip"], strict=False) == wanted:
                 return ban
         return None
 

@@ -10,39 +10,19 @@
 # with it this PID 1) dies. WORKDIR holds what ftplab.py wrote: rsyslog.conf, the three /etc
 # files, the pure-ftpd user database, and each daemon's argv as NUL-separated words
 # (dnsmasq.argv, pure-ftpd.argv), read here into arrays so no word is ever split or expanded.
+# The steps shared with tests/sshlab-launch.sh are in tests/lab-launch-common.sh.
 set -euo pipefail
+# shellcheck source=lab-launch-common.sh source-path=SCRIPTDIR
+source "$(dirname "$(readlink -f "$0")")/lab-launch-common.sh"
 
 work=${1:?usage: ftplab-launch.sh ABSOLUTE_WORKDIR}
-if [[ $work != /* || ! -d $work ]]; then
-    echo "ftplab-launch: $work is not an absolute directory" >&2
-    exit 2
-fi
-if [[ $$ != 1 ]]; then
-    echo "ftplab-launch: must run as PID 1 of its own namespaces (see the header)" >&2
-    exit 2
-fi
+check_launch_args ftplab-launch "$work"
 
-# A private /dev: device nodes borrowed from the real /dev and room for the /dev/log socket
-# that rsyslogd creates (the host has none and gets none).
-dev=$work/dev
-mkdir -p "$dev"
-mount -t tmpfs -o mode=0755,nosuid,size=1m ftplab-dev "$dev"
-for node in null zero full random urandom tty; do
-    touch "$dev/$node"
-    mount --bind "/dev/$node" "$dev/$node"
-done
-mkdir "$dev/shm"
-mount -t tmpfs -o mode=1777,nosuid,nodev ftplab-shm "$dev/shm"
-ln -s /proc/self/fd "$dev/fd"
-ln -s /proc/self/fd/0 "$dev/stdin"
-ln -s /proc/self/fd/1 "$dev/stdout"
-ln -s /proc/self/fd/2 "$dev/stderr"
-mount --move "$dev" /dev
+make_private_dev "$work" ftplab
 
 # A private /run: pure-ftpd's run files, the FTP user's home, and no way to reach the host's
 # nscd (glibc looks for /run/nscd/socket), so every lookup goes through our resolv.conf.
-mount -t tmpfs -o mode=0755,nosuid,nodev ftplab-run /run
-mkdir -m 0755 /run/pure-ftpd
+make_private_run ftplab /run/pure-ftpd
 ftp_home=$(<"$work/ftp-home")
 ftp_owner=$(<"$work/ftp-owner")
 install -d -m 0755 -o "${ftp_owner%:*}" -g "${ftp_owner#*:}" "$ftp_home"
@@ -65,29 +45,10 @@ done
 mapfile -d '' -t dnsmasq_argv <"$work/dnsmasq.argv"
 mapfile -d '' -t ftpd_argv <"$work/pure-ftpd.argv"
 
-pids=()
-/usr/sbin/rsyslogd -n -f "$work/rsyslog.conf" -i "$work/rsyslogd.pid" &
-pids+=($!)
-for _ in $(seq 100); do
-    [[ -S /dev/log ]] && break
-    sleep 0.1
-done
-if [[ ! -S /dev/log ]]; then
-    echo "ftplab-launch: rsyslogd did not create /dev/log within 10s" >&2
-    exit 1
-fi
-
-"${dnsmasq_argv[@]}" &
-pids+=($!)
-"${ftpd_argv[@]}" &
-pids+=($!)
+start_rsyslogd ftplab-launch "$work"
+start_daemon "${dnsmasq_argv[@]}"
+start_daemon "${ftpd_argv[@]}"
 echo "ftplab-launch: started" >&2
 
 # Any daemon exiting on its own is a failure of the lab: say so, stop the others.
-set +e
-wait -n
-status=$?
-echo "ftplab-launch: a daemon exited unexpectedly (status $status)" >&2
-kill -TERM "${pids[@]}" 2>/dev/null
-wait
-exit 1
+supervise_daemons ftplab-launch

@@ -4,8 +4,8 @@ bruteguard must attribute a failure logged as ``(?@some.name)`` to the right add
 trusting the PTR record alone. The honest test is a real FTP server resolving real clients
 through a real DNS server whose records the test chose. ``FtpLab`` builds a ``netns.Lab``
 and, in its server namespace, starts ``tests/ftplab-launch.sh`` as PID 1 of private mount
-and PID namespaces (the ``SshLab`` design): that script gives the server its own ``/dev``
-(so ``/dev/log`` exists only there), ``/run``, and its own ``/etc/resolv.conf``,
+and PID namespaces (``labkit.DaemonLab``, as ``SshLab``): that script gives the server its
+own ``/dev`` (so ``/dev/log`` exists only there), ``/run``, and its own ``/etc/resolv.conf``,
 ``/etc/nsswitch.conf`` and ``/etc/hosts`` bind-mounted over the host's *inside that mount
 namespace only*, then runs rsyslogd, dnsmasq (the lab's DNS, answering only the records the
 test gave) and ``pure-ftpd`` with name resolution on (no ``-H``), logging to syslog.
@@ -36,8 +36,8 @@ from typing import Literal
 
 import dns.reversename
 
-from netns import Host, Lab
-from sshlab import Timestamps, poll_until
+from labkit import DaemonLab, Timestamps, process_alive
+from netns import Host
 
 __all__ = [
     "FTP_PORT",
@@ -49,8 +49,6 @@ __all__ = [
 
 FTP_PORT = 21
 DNS_PORT = 53
-TEST_USER_PREFIX = "bgftp"
-LAUNCHER = Path(__file__).with_name("ftplab-launch.sh")
 PURE_FTPD = "/usr/sbin/pure-ftpd"
 PURE_PW = "/usr/bin/pure-pw"
 DNSMASQ = "/usr/sbin/dnsmasq"
@@ -68,11 +66,6 @@ _LOCAL_ZONES = (
     "113.0.203.in-addr.arpa",
     "8.b.d.0.1.0.0.2.ip6.arpa",
 )
-
-_TEMPLATES: dict[str, str] = {
-    "traditional": "RSYSLOG_TraditionalFileFormat",
-    "rfc3339": "RSYSLOG_FileFormat",
-}
 
 # DNS names as dnsmasq options can carry them: no '/', ',', '#', space or newline.
 _LABEL = r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}"
@@ -180,7 +173,7 @@ class FtpAttempts:
             process.wait(timeout=10)
 
 
-class FtpLab:
+class FtpLab(DaemonLab):
     """A Lab whose server runs pure-ftpd (names resolved) and dnsmasq, logging to ``log_path``.
 
     ``ptr`` maps client addresses to the names their PTR records give; ``a`` maps names to
@@ -190,6 +183,12 @@ class FtpLab:
     of an ``a`` name get the same answer. Every other name under ``.test`` or the
     documentation ranges' reverse zones is NXDOMAIN.
     """
+
+    LAUNCHER = Path(__file__).with_name("ftplab-launch.sh")
+    PREFIX = "bgftp"
+    LOG_NAME = "ftp.log"
+    READY = "pure-ftpd and dnsmasq to listen"
+    DIAGNOSED = ("dnsmasq.log",)
 
     def __init__(
         self,
@@ -201,18 +200,11 @@ class FtpLab:
         facility: Literal["ftp", "auth"] = "ftp",
         log_pid: bool = True,
     ) -> None:
-        self.workdir = Path(workdir).resolve()
-        self.log_path = self.workdir / "ftp.log"
+        super().__init__(workdir, clients, timestamps)
         self.ptr: dict[str, str] = dict(ptr or {})
         self.a: dict[str, str | Sequence[str]] = dict(a or {})
-        self.timestamps = timestamps
         self.facility = facility
         self.log_pid = log_pid
-        self.user = f"{TEST_USER_PREFIX}{secrets.token_hex(4)}"
-        self.password = secrets.token_urlsafe(12)
-        self.lab = Lab(clients, prefix="bgftp")
-        self._launcher: subprocess.Popen | None = None
-        self._namespace_pid: int | None = None
 
     # -- the lab's parts ----------------------------------------------------------------
 
@@ -228,11 +220,6 @@ class FtpLab:
     def dns_server(self) -> str:
         """The lab's DNS server (dnsmasq in the server namespace, also on ``SERVER_IPV6``)."""
         return self.lab.server.ipv4
-
-    @property
-    def launcher_pid(self) -> int | None:
-        """The host PID of the launcher, PID 1 of the lab's private namespaces (if running)."""
-        return self._namespace_pid
 
     @property
     def system_dns_prefix(self) -> list[str]:
@@ -251,24 +238,7 @@ class FtpLab:
 
     def __enter__(self) -> FtpLab:
         self._dnsmasq_argv()  # bad records fail here, before anything exists
-        self.lab.__enter__()
-        try:
-            self._write_configs()
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop the daemons and delete the namespaces (safe to call twice)."""
-        try:
-            self._stop()
-        finally:
-            self.lab.close()
+        return super().__enter__()
 
     def _host(self, host: Host | str) -> Host:
         return self.lab.clients[host] if isinstance(host, str) else host
@@ -319,18 +289,9 @@ class FtpLab:
             argv.append("-1")
         return argv
 
-    def _write_configs(self) -> None:
+    def _prepare(self) -> None:
         work = self.workdir
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "rsyslog").mkdir(exist_ok=True)
-        self.log_path.touch()
-        template = _TEMPLATES[self.timestamps]
-        (work / "rsyslog.conf").write_text(
-            f'global(workDirectory="{work}/rsyslog")\n'
-            'module(load="imuxsock" SysSock.Name="/dev/log" SysSock.RateLimit.Interval="0")\n'
-            f'ftp,auth,authpriv.* action(type="omfile" file="{self.log_path}" '
-            f'template="{template}")\n'
-        )
+        self._write_rsyslog_conf("ftp,auth,authpriv.*")
         etc = work / "etc"
         etc.mkdir(exist_ok=True)
         (etc / "resolv.conf").write_text(
@@ -371,27 +332,7 @@ class FtpLab:
 
     # -- daemons ------------------------------------------------------------------------
 
-    def _start(self) -> None:
-        argv = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
-                "--kill-child", "--mount-proc",
-                "/bin/bash", str(LAUNCHER), str(self.workdir)]  # fmt: skip
-        stderr = open(self.workdir / "launcher.stderr", "wb")  # noqa: SIM115 - closed below
-        try:
-            self._launcher = self.lab.server.popen(
-                argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr
-            )
-        finally:
-            stderr.close()
-
-        def ready() -> bool:
-            if self._launcher is not None and self._launcher.poll() is not None:
-                raise RuntimeError(f"ftp lab launcher exited: {self.diagnostics()}")
-            return self._listening()
-
-        poll_until(ready, 20, "pure-ftpd and dnsmasq to listen", self.diagnostics, 0.1)
-        self._namespace_pid = self._find_namespace_pid()
-
-    def _listening(self) -> bool:
+    def _ready(self) -> bool:
         """pure-ftpd on port 21 (IPv4 and IPv6) and dnsmasq on port 53, per the kernel."""
         result = self.lab.server.run(["ss", "-H", "-l", "-n", "-t", "-u"], check=False)
         wanted = {
@@ -405,58 +346,6 @@ class FtpLab:
             if len(fields) >= 5:
                 seen.add((fields[0], fields[4]))
         return wanted <= seen
-
-    def _find_namespace_pid(self) -> int:
-        """The host PID of the launcher (PID 1 inside), the child unshare forked."""
-        assert self._launcher is not None
-        pid = self._launcher.pid
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        if len(children) != 1:
-            raise RuntimeError(f"unshare {pid} has children {children}, expected one")
-        return int(children[0])
-
-    def _stop(self) -> None:
-        launcher, self._launcher = self._launcher, None
-        namespace_pid, self._namespace_pid = self._namespace_pid, None
-        if launcher is None or launcher.poll() is not None:
-            return
-        # SIGKILL unshare → --kill-child kills the launcher, PID 1 of the namespace → the
-        # kernel kills every process left in it (rsyslogd, dnsmasq, pure-ftpd sessions).
-        launcher.kill()
-        launcher.wait(timeout=10)
-        if namespace_pid is not None:
-            # PID 1 dies by its parent-death signal, a moment later; then the kernel has
-            # killed the rest. Return only then, so no daemon outlives close().
-            poll_until(lambda: not process_alive(namespace_pid), 10, "the lab's PID 1 to die")
-
-    # -- observing the log --------------------------------------------------------------
-
-    def find_lines(self, pattern: str) -> list[str]:
-        """Lines of the FTP log matching the (anchored) regex ``pattern``."""
-        regex = re.compile(pattern)
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return [line for line in text.splitlines() if regex.match(line)]
-
-    def wait_for_log(self, pattern: str, timeout: float = 10.0, count: int = 1) -> list[str]:
-        """Wait until the FTP log holds ``count`` lines matching ``pattern``; return them."""
-
-        def enough() -> list[str]:
-            lines = self.find_lines(pattern)
-            return lines if len(lines) >= count else []
-
-        return poll_until(
-            enough, timeout, f"{count} line(s) matching {pattern!r}", self.diagnostics, 0.1
-        )
-
-    def diagnostics(self) -> str:
-        """Tails of the launcher's stderr, the clients' outcomes, dnsmasq's and the FTP log."""
-        parts = []
-        names = ("launcher.stderr", "clients.log", "dnsmasq.log", self.log_path.name)
-        for name in names:
-            with contextlib.suppress(OSError):
-                tail = (self.workdir / name).read_text(errors="replace").splitlines()[-30:]
-                parts.append(f"--- {name}:\n" + "\n".join(tail))
-        return "\n".join(parts)
 
     # -- DNS, as the tests and pure-ftpd see it -----------------------------------------
 
@@ -530,9 +419,8 @@ class FtpLab:
                 process.kill()
                 process.communicate(timeout=10)
         took = time.monotonic() - started
-        with (self.workdir / "clients.log").open("a") as log:
-            target = f"[{address}]:{port} as {user!r} x{count}"
-            log.write(f"{host.name} -> {target}: {report} ({took:.1f}s)\n")
+        target = f"[{address}]:{port} as {user!r} x{count}"
+        self._log_client(f"{host.name} -> {target}: {report} ({took:.1f}s)")
         if report is None:
             raise AssertionError(f"FTP client in {host.name} gave no report in {bound:g}s")
         return FtpAttempts(report["outcomes"], report["details"], process if hold else None)
@@ -581,15 +469,6 @@ class FtpLab:
             hold=hold,
             parallel=parallel,
         )
-
-
-def process_alive(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie waiting to be reaped is dead)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _readline(process: subprocess.Popen, timeout: float) -> str:

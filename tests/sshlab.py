@@ -4,7 +4,8 @@ End-to-end tests need the lines bruteguard will meet in production, written by t
 that write them there. ``SshLab`` builds a ``netns.Lab`` and, in its server namespace, starts
 ``tests/sshlab-launch.sh`` as PID 1 of private mount and PID namespaces: that script gives
 the server its own ``/dev`` (so ``/dev/log`` exists only there) and ``/run``, then runs
-rsyslogd and ``sshd -D``. The host's ``/dev``, firewall and syslog are never touched.
+rsyslogd and ``sshd -D``. The host's ``/dev``, firewall and syslog are never touched. The
+life cycle and the log reading it shares with ``FtpLab`` are ``labkit.DaemonLab``'s.
 
 A throw-away local user with a random name and password exists for the life of the lab, so
 tests can fail logins (wrong password) and succeed at them (right password) over real SSH.
@@ -17,57 +18,18 @@ Everything is argv lists; the only text written into config files is this module
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
-import secrets
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal, TypeVar
 
-from netns import Host, Lab
+from labkit import DaemonLab, Timestamps, poll_until
+from netns import Host
 
 __all__ = ["SSH_PORT", "SshLab", "Timestamps", "poll_until", "user_exists"]
 
 SSH_PORT = 22
-TEST_USER_PREFIX = "bgssh"
-LAUNCHER = Path(__file__).with_name("sshlab-launch.sh")
-
-Timestamps = Literal["traditional", "rfc3339"]
-
-# rsyslog's built-in templates: ``Nov 23 06:50:01 host sshd[12]: …`` and
-# ``2024-11-23T06:50:01.123456+00:00 host sshd[12]: …``.
-_TEMPLATES: dict[str, str] = {
-    "traditional": "RSYSLOG_TraditionalFileFormat",
-    "rfc3339": "RSYSLOG_FileFormat",
-}
-
-T = TypeVar("T")
-
-
-def poll_until(
-    probe: Callable[[], T],
-    timeout: float,
-    what: str,
-    details: Callable[[], str] | None = None,
-    interval: float = 0.25,
-) -> T:
-    """Call ``probe`` until it returns something truthy; fail naming ``what`` at the deadline.
-
-    Every wait in the end-to-end tests goes through here, so none can hang a CI run.
-    ``details`` (e.g. a daemon's log) is read only when the wait fails.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            message = f"timed out after {timeout:g}s waiting for {what}"
-            raise AssertionError(f"{message}\n{details()}" if details else message)
-        time.sleep(interval)
 
 
 def _run(argv: list[str], **kw: object) -> subprocess.CompletedProcess:
@@ -79,8 +41,13 @@ def user_exists(name: str) -> bool:
     return subprocess.run(["id", "-u", name], capture_output=True).returncode == 0
 
 
-class SshLab:
+class SshLab(DaemonLab):
     """A Lab whose server runs sshd (password logins, PAM) logging to ``auth_log``."""
+
+    LAUNCHER = Path(__file__).with_name("sshlab-launch.sh")
+    PREFIX = "bgssh"
+    LOG_NAME = "auth.log"
+    READY = "sshd's 'Server listening' lines in auth.log"
 
     def __init__(
         self,
@@ -88,40 +55,28 @@ class SshLab:
         clients: Iterable[str] = ("attacker", "innocent"),
         timestamps: Timestamps = "traditional",
     ) -> None:
-        self.workdir = Path(workdir).resolve()
-        self.auth_log = self.workdir / "auth.log"
-        self.timestamps = timestamps
-        self.user = f"{TEST_USER_PREFIX}{secrets.token_hex(4)}"
-        self.password = secrets.token_urlsafe(12)
-        self.lab = Lab(clients, prefix="bgssh")
-        self._launcher: subprocess.Popen | None = None
+        super().__init__(workdir, clients, timestamps)
+        self.auth_log = self.log_path
         self._created_user = False
 
     # -- life cycle ---------------------------------------------------------------------
 
-    def __enter__(self) -> SshLab:
-        self.lab.__enter__()
-        try:
-            self._create_user()
-            self._write_configs()
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def close(self) -> None:
         """Stop the daemons, delete the namespaces and the test user (safe to call twice)."""
         try:
-            self._stop()
+            super().close()
         finally:
-            try:
-                self.lab.close()
-            finally:
-                self._delete_user()
+            self._delete_user()
+
+    def _prepare(self) -> None:
+        self._create_user()
+        self._write_configs()
+
+    def _ready(self) -> bool:
+        return bool(
+            self.find_lines(r"^.* sshd\[\d+\]: Server listening on 0\.0\.0\.0 port 22\.$")
+            and self.find_lines(r"^.* sshd\[\d+\]: Server listening on :: port 22\.$")
+        )
 
     def _create_user(self) -> None:
         # The name is fresh, so useradd fails rather than adopt someone else's account.
@@ -137,15 +92,7 @@ class SshLab:
 
     def _write_configs(self) -> None:
         work = self.workdir
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "rsyslog").mkdir(exist_ok=True)
-        self.auth_log.touch()
-        template = _TEMPLATES[self.timestamps]
-        (work / "rsyslog.conf").write_text(
-            f'global(workDirectory="{work}/rsyslog")\n'
-            'module(load="imuxsock" SysSock.Name="/dev/log" SysSock.RateLimit.Interval="0")\n'
-            f'auth,authpriv.* action(type="omfile" file="{self.auth_log}" template="{template}")\n'
-        )
+        self._write_rsyslog_conf("auth,authpriv.*")
         key = work / "ssh_host_ed25519_key"
         if not key.exists():
             _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sshlab", "-f", str(key)])
@@ -169,66 +116,6 @@ class SshLab:
             "PrintMotd no\n"
             "PrintLastLog no\n"
         )
-
-    def _start(self) -> None:
-        argv = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
-                "--kill-child", "--mount-proc",
-                "/bin/bash", str(LAUNCHER), str(self.workdir)]  # fmt: skip
-        stderr = open(self.workdir / "launcher.stderr", "wb")  # noqa: SIM115 - closed below
-        try:
-            self._launcher = self.lab.server.popen(
-                argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr
-            )
-        finally:
-            stderr.close()
-
-        def ready() -> bool:
-            if self._launcher is not None and self._launcher.poll() is not None:
-                raise RuntimeError(f"sshd lab launcher exited: {self.diagnostics()}")
-            return bool(
-                self.find_lines(r"^.* sshd\[\d+\]: Server listening on 0\.0\.0\.0 port 22\.$")
-                and self.find_lines(r"^.* sshd\[\d+\]: Server listening on :: port 22\.$")
-            )
-
-        poll_until(ready, 20, "sshd's 'Server listening' lines in auth.log", self.diagnostics)
-
-    def _stop(self) -> None:
-        launcher, self._launcher = self._launcher, None
-        if launcher is None or launcher.poll() is not None:
-            return
-        # unshare ignores SIGTERM while it waits, so: SIGKILL it → --kill-child kills the
-        # launcher, PID 1 of the namespace → the kernel kills every process left in it
-        # (rsyslogd, sshd and its session children).
-        launcher.kill()
-        launcher.wait(timeout=10)
-
-    # -- observing the log --------------------------------------------------------------
-
-    def find_lines(self, pattern: str) -> list[str]:
-        """Lines of auth.log matching the (anchored) regex ``pattern``."""
-        regex = re.compile(pattern)
-        text = self.auth_log.read_text(encoding="utf-8", errors="replace")
-        return [line for line in text.splitlines() if regex.match(line)]
-
-    def wait_for_log(self, pattern: str, timeout: float = 10.0, count: int = 1) -> list[str]:
-        """Wait until auth.log holds ``count`` lines matching ``pattern``; return them."""
-
-        def enough() -> list[str]:
-            lines = self.find_lines(pattern)
-            return lines if len(lines) >= count else []
-
-        return poll_until(
-            enough, timeout, f"{count} line(s) matching {pattern!r}", self.diagnostics
-        )
-
-    def diagnostics(self) -> str:
-        """The tails of the launcher's stderr, the ssh clients' outcomes and auth.log."""
-        parts = []
-        for path in (self.workdir / "launcher.stderr", self.workdir / "clients.log", self.auth_log):
-            with contextlib.suppress(OSError):
-                tail = path.read_text(errors="replace").splitlines()[-30:]
-                parts.append(f"--- {path.name}:\n" + "\n".join(tail))
-        return "\n".join(parts)
 
     # -- clients ------------------------------------------------------------------------
 
@@ -290,7 +177,6 @@ class SshLab:
             outcome = f"{' '.join(command)}: exit {result.returncode}: {output}"
         except subprocess.TimeoutExpired:
             result, outcome = None, f"no answer within {timeout:g}s"
-        with (self.workdir / "clients.log").open("a") as log:
-            took = time.monotonic() - started
-            log.write(f"{client.name} -> {addr} as {user or self.user}: {outcome} ({took:.1f}s)\n")
+        took = time.monotonic() - started
+        self._log_client(f"{client.name} -> {addr} as {user or self.user}: {outcome} ({took:.1f}s)")
         return result if result is not None and result.returncode == 0 else None

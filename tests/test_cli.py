@@ -97,7 +97,7 @@ def test_help_describes_the_arguments_of_the_commands_that_take_them(bruteguard_
     report = bruteguard(bruteguard_exe, "report", "--help").stdout
     assert "--top N" in report and "users tried" in report
     ban = bruteguard(bruteguard_exe, "ban", "--help").stdout
-    assert "--for DURATION" in ban and "1h" in ban and "IP" in ban
+    assert "--for DURATION" in ban and "1h" in ban and "TARGET" in ban and "CIDR" in ban
     run = bruteguard(bruteguard_exe, "run", "--help").stdout
     assert "--since DURATION" in run
     stop = bruteguard(bruteguard_exe, "stop", "--help").stdout
@@ -135,8 +135,8 @@ def test_unknown_option_is_bad_usage(bruteguard_exe: Path, tmp_path: Path) -> No
         (("scan",), "LOG"),
         (("scan", "--json"), "LOG"),
         (("report",), "LOG"),
-        (("ban",), "IP"),
-        (("unban",), "IP"),
+        (("ban",), "TARGET"),
+        (("unban",), "TARGET"),
         (("ban", "--for"), "--for"),
         (("scan", "--config"), "--config"),
     ],
@@ -163,14 +163,15 @@ def test_bad_since_duration_is_bad_usage(bruteguard_exe: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "address", ["not-an-address", "198.51.100.256", "2001:db8::g", "198.51.100.0/24", "", "1.2.3"]
+    "address",
+    ["not-an-address", "198.51.100.256", "2001:db8::g", "198.51.100.0/33", "", "1.2.3", "::/x"],
 )
 @pytest.mark.parametrize("command", ["ban", "unban"])
 def test_bad_ip_is_bad_usage(
     bruteguard_exe: Path, make_config: Callable[..., Path], command: str, address: str
 ) -> None:
     done = bruteguard(bruteguard_exe, command, address, "-c", str(make_config()))
-    assert_usage_error(done, "not an IP address", repr(address))
+    assert_usage_error(done, "not an IP address or CIDR network", repr(address))
 
 
 @pytest.mark.parametrize("top", ["0", "-3", "ten", "1.5"])
@@ -252,7 +253,16 @@ def test_bans_without_daemon_reads_the_store(
     assert table.returncode == 0
     assert "not running" in table.stderr and str(tmp_path / "bruteguard.db") in table.stderr
     rows = table.stdout.splitlines()
-    assert rows[0].split() == ["ADDRESS", "JAIL", "UNTIL", "WHY"]
+    assert rows[0].split() == [
+        "ADDRESS",
+        "OR",
+        "NETWORK",
+        "JAIL",
+        "FAILURES",
+        "STEP",
+        "UNTIL",
+        "WHY",
+    ]
     until = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now + 3540))
     assert any(
         row.split()[:2] == ["203.0.113.5", "sshd"] and until in row and "5 failures in 2m" in row

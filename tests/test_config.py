@@ -30,9 +30,13 @@ def write(tmp_path: Path, text: str, name: str = "bruteguard.toml") -> Path:
 def test_no_config_file_at_all_protects_sshd(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
     config = load_config()
-    assert list(config.jails) == ["sshd"]
+    assert list(config.jails) == ["sshd", "recidive"]
     sshd = config.jails["sshd"]
-    assert [jail.name for jail in config.enabled_jails()] == ["sshd"]
+    assert [jail.name for jail in config.enabled_jails()] == ["sshd", "recidive"]
+    assert [jail.name for jail in config.log_jails()] == ["sshd"]
+    recidive = config.jails["recidive"]
+    assert (recidive.maxretry, recidive.findtime, recidive.bantime) == (5, 86400, 7 * 86400)
+    assert recidive.ports == ()  # every port
     assert sshd.filter == "sshd"
     assert sshd.maxretry == 5
     assert sshd.findtime == 600
@@ -108,7 +112,7 @@ enabled = false
     alt = config.jails["ssh-alt"]
     assert (alt.maxretry, alt.findtime, alt.bantime) == (5, 90, 3600)  # built-in, defaults, own
     assert alt.ports == (2200,)
-    assert [jail.name for jail in config.enabled_jails()] == ["sshd"]
+    assert [jail.name for jail in config.enabled_jails()] == ["sshd", "recidive"]
 
 
 def test_ipv4_mapped_ignoreip_is_the_ipv4_network() -> None:
@@ -211,9 +215,10 @@ ERRORS = [
         id="new-jail-without-a-known-filter",
     ),
     pytest.param(
-        'enforcers = ["nftables", "iptables"]\n',
+        'enforcers = ["nftables", "firewalld"]\n',
         "enforcers[1]",
-        "unknown enforcer 'iptables' (known: dry-run, nftables)",
+        "unknown enforcer 'firewalld' (known: command, dry-run, hosts.deny, ipfw, ipset,"
+        " iptables, nftables, pf, route)",
         id="unknown-enforcer",
     ),
     pytest.param(
@@ -315,7 +320,7 @@ def run_cli(bruteguard_exe: Path, tmp_path: Path):
     [
         ("[jails.sshd]\nmaxretry = 0\n", "jails.sshd.maxretry"),
         ('[jails.sshd]\nfilter = "nope"\n', "jails.sshd.filter"),
-        ('enforcers = ["iptables"]\n', "enforcers[0]"),
+        ('enforcers = ["firewalld"]\n', "enforcers[0]"),
         ("[jails.sshd\n", "not valid TOML"),
     ],
 )

@@ -286,12 +286,14 @@ def test_a_failure_naming_a_host_nobody_connected_from_is_shown_never_banned(
         )
     )
     status = _wait(
-        lambda: (s := json.loads(daemon.cli("status", "--json").stdout))["unattributed"]
-        and s["jails"][0]["unattributed"] == 4
-        and s,
+        lambda: (
+            (s := json.loads(daemon.cli("status", "--json").stdout))["unattributed"]
+            and s["jails"][0]["unattributed"] == 4
+            and s
+        ),
         what="four unattributed failures",
     )
-    [jail] = status["jails"]
+    jail = next(j for j in status["jails"] if j["name"] == "sshd")
     assert (jail["failures"], jail["banned"]) == (0, [])
     assert {(u["name"], u["reason"], tuple(u["candidates"])) for u in status["unattributed"]} == {
         (name, "no connection to the service's ports", ())
@@ -301,3 +303,66 @@ def test_a_failure_naming_a_host_nobody_connected_from_is_shown_never_banned(
     assert "nx\\x1b[2J.attacker.test: no connection to the service's ports" in text
     assert "\x1b" not in text
     assert daemon.bans() == []
+
+
+def _failure_at(moment: float, pid: int, address: str) -> str:
+    """A failure line stamped ``moment``: the log's time is the detector's clock."""
+    stamp = time.strftime("%b %e %H:%M:%S", time.localtime(moment))
+    return f"{stamp} host sshd[{pid}]: Failed password for root from {address} port 4{pid} ssh2\n"
+
+
+def test_ban_times_grow_and_recidive_follows_across_a_sigkill(tmp_path: Path) -> None:
+    """The log's clock runs ahead: bans one, two and three of one address come an hour
+    and more apart. Growth (1h, 2h, 4h) and the recidive count survive a SIGKILL."""
+    daemon = Daemon(tmp_path, maxretry=1)
+    with daemon.config.open("a") as config:
+        config.write('bantime_factor = 2\n[jails.recidive]\nmaxretry = 3\nfindtime = "1d"\n')
+    attacker = "198.51.100.7"
+    start = time.time() - 60
+    moments = [start, start + 3601, start + 3601 + 7201]
+    try:
+        daemon.start()
+        daemon.append(_failure_at(moments[0], 1, attacker))
+        _wait(lambda: len(daemon.bans()) == 1, what="the first ban")
+        daemon.append(_failure_at(moments[1], 2, attacker))
+        _wait(lambda: [b["step"] for b in daemon.bans()] == [1, 2], what="the second ban")
+        daemon.process.kill()  # no clean shutdown
+        daemon.process.wait(timeout=20)
+        daemon.start()
+        daemon.append(_failure_at(moments[2], 3, attacker))
+        bans = _wait(lambda: len(b := daemon.bans()) == 4 and b, what="the third ban")
+    finally:
+        if daemon.process is not None and daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait(timeout=20)
+    # The log's clock is ahead of the wall clock: the earlier bans are still active too.
+    by_step = {(ban["jail"], ban["step"]): ban for ban in bans}
+    assert set(by_step) == {("sshd", 1), ("sshd", 2), ("sshd", 3), ("recidive", 1)}
+    sshd, recidive = by_step[("sshd", 3)], by_step[("recidive", 1)]
+    assert sshd["step"] == 3
+    assert sshd["until"] - sshd["start"] == pytest.approx(4 * 3600)
+    assert int(sshd["start"]) == int(moments[2])
+    assert (recidive["ip"], recidive["step"]) == (attacker, 1)
+    assert recidive["until"] - recidive["start"] == pytest.approx(7 * 86400)
+    assert recidive["reason"] == "3 bans in 3h"
+    table = daemon.cli("bans").stdout
+    assert "recidive" in table and " 3  " in table  # the step column
+
+
+def test_networks_are_banned_by_hand_and_unbanning_an_address_lifts_what_covers_it(
+    daemon: Daemon,
+) -> None:
+    daemon.start()
+    done = daemon.cli("ban", "198.51.100.77/24", "--for", "30d")
+    assert "banned 198.51.100.0/24 in sshd" in done.stdout
+    [ban] = daemon.bans()
+    assert (ban["ip"], ban["failures"]) == ("198.51.100.0/24", 0)
+    assert ban["until"] - ban["start"] == pytest.approx(30 * 86400)
+    daemon.cli("ban", "2001:db8:bad::/48")
+    assert {b["ip"] for b in daemon.bans()} == {"198.51.100.0/24", "2001:db8:bad::/48"}
+    done = daemon.cli("unban", "198.51.100.7")
+    assert done.stdout.strip() == (
+        "unbanned 198.51.100.7 and the bans covering it: 198.51.100.0/24"
+    )
+    assert [b["ip"] for b in daemon.bans()] == ["2001:db8:bad::/48"]
+    assert "(it was not banned)" in daemon.cli("unban", "203.0.113.9").stdout

@@ -68,8 +68,17 @@ def test_each_detector_counts_from_its_own_settings() -> None:
     assert (ban.start, ban.until, ban.failures) == (599.0, 599.0 + 7 * 86400, 5)
 
 
-def test_ipv6_attacker_is_banned() -> None:
+def test_ipv6_attacker_is_banned_with_its_prefix() -> None:
+    """An IPv6 attacker owns a /64 at least: rotating through it must not reset the count."""
     detector = Detector([jail()])
+    rotating = ["2001:db8:bad::5", "2001:db8:bad::6", "2001:db8:bad:0:ffff::1"]
+    (ban,) = detector.observe([hits(a, t)[0] for a, t in zip(rotating, (1, 2, 3), strict=True)])
+    assert ban.ip == "2001:db8:bad::/64"
+    assert detector.observe(hits("2001:db8:bad:1::5", 4, 5)) == []  # another /64
+
+
+def test_ipv6_per_address_when_the_prefix_is_128() -> None:
+    detector = Detector([jail(ipv6_prefix=128)])
     (ban,) = detector.observe(hits(ATTACKER6, 1, 2, 3))
     assert ban.ip == ATTACKER6
 
@@ -100,7 +109,8 @@ def test_after_a_ban_expires_the_address_can_be_banned_again() -> None:
     (first,) = detector.observe(hits(ATTACKER, 0, 1, 2))
     again = first.until + 5
     (second,) = detector.observe(hits(ATTACKER, again, again + 1, again + 2))
-    assert (second.start, second.until) == (again + 2, again + 2 + 3600)
+    assert (second.start, second.until) == (again + 2, again + 2 + 2 * 3600)  # it grew
+    assert (first.step, second.step) == (1, 2)
 
 
 # -- independence ----------------------------------------------------------------------------
@@ -169,7 +179,8 @@ def test_ignoreip_addresses_and_networks_are_never_banned(
     ):
         assert detector.observe(hits(spared, *MANY)) == []
         (ban,) = detector.observe(hits(banned, 0, 1, 2))
-        assert ban.ip == banned
+        assert ban.ip == detector.key_of("sshd", banned)  # the address, or its IPv6 /64
+        assert ban.ip == banned or ":" in banned
 
 
 def test_ignoreip_of_one_jail_does_not_spare_in_another() -> None:
@@ -276,3 +287,132 @@ def test_late_lines_complete_an_old_window() -> None:
     bans = one_by_one(detector, hits(ATTACKER, 0, 10, 500, 20))
     assert [ban.ip for ban in bans] == [ATTACKER]
     assert bans[0].until == bans[0].start + 3600 >= 20 + 3600
+
+
+# -- escalation ------------------------------------------------------------------------------
+
+
+def test_ban_times_grow_by_the_factor_up_to_maxtime() -> None:
+    detector = Detector([jail(bantime="1h", bantime_factor=3, maxtime="10h")])
+    lengths, moment = [], 0.0
+    for _ in range(5):
+        (ban,) = detector.observe(hits(ATTACKER, moment, moment + 1, moment + 2))
+        lengths.append((ban.step, ban.until - ban.start))
+        moment = ban.until + 1
+    assert lengths == [(1, 3600), (2, 3 * 3600), (3, 9 * 3600), (4, 10 * 3600), (5, 10 * 3600)]
+
+
+def test_growth_resumes_from_the_stores_counts() -> None:
+    detector = Detector([jail(bantime="1h")])
+    detector.remember_history({("sshd", ATTACKER): 2, ("other", ATTACKER): 9})
+    (ban,) = detector.observe(hits(ATTACKER, 0, 1, 2))
+    assert (ban.step, ban.until) == (3, 2 + 4 * 3600)
+
+
+def test_a_factor_of_one_keeps_bantime() -> None:
+    detector = Detector([jail(bantime_factor=1)])
+    (first,) = detector.observe(hits(ATTACKER, 0, 1, 2))
+    (second,) = detector.observe(hits(ATTACKER, first.until + 1, first.until + 2, first.until + 3))
+    assert second.until - second.start == first.until - first.start == 3600
+
+
+def _neighbours(count: int, network: str = "198.51.100") -> list[str]:
+    return [f"{network}.{10 + index}" for index in range(count)]
+
+
+def test_enough_banned_addresses_of_one_ipv4_network_ban_the_network() -> None:
+    detector = Detector([jail(subnet_maxretry=3, subnet_findtime="1h")])
+    bans = []
+    for index, address in enumerate(_neighbours(3)):
+        bans += detector.observe(hits(address, 100 * index, 100 * index + 1, 100 * index + 2))
+    assert [b.ip for b in bans] == [*_neighbours(3), "198.51.100.0/24"]
+    network = bans[-1]
+    assert (network.jail, network.start, network.until) == ("sshd", 202.0, 202.0 + 3600)
+    assert network.reason == "3 addresses of it banned in 3m20s"
+    # Another /24, or the same addresses again, do not make a second network ban.
+    assert [b.ip for b in detector.observe(hits("198.51.101.7", 300, 301, 302))] == ["198.51.101.7"]
+
+
+def test_network_bans_need_the_addresses_within_subnet_findtime() -> None:
+    detector = Detector([jail(subnet_maxretry=3, subnet_findtime="10m")])
+    bans = []
+    for index, address in enumerate(_neighbours(3)):
+        moment = 400.0 * index  # 0, 400, 800: the first is 800 s before the third
+        bans += detector.observe(hits(address, moment, moment + 1, moment + 2))
+    assert "198.51.100.0/24" not in [b.ip for b in bans]
+
+
+def test_a_network_holding_this_hosts_address_is_never_banned() -> None:
+    detector = Detector([jail(subnet_maxretry=2)], own_addresses=["198.51.100.1"])
+    bans = []
+    for index, address in enumerate(_neighbours(2)):
+        bans += detector.observe(hits(address, 10 * index, 10 * index + 1, 10 * index + 2))
+    assert [b.ip for b in bans] == _neighbours(2)
+
+
+def test_subnet_maxretry_zero_never_bans_networks() -> None:
+    detector = Detector([jail(subnet_maxretry=0)])
+    bans = []
+    for index, address in enumerate(_neighbours(8)):
+        bans += detector.observe(hits(address, 10 * index, 10 * index + 1, 10 * index + 2))
+    assert [b.ip for b in bans] == _neighbours(8)
+
+
+def _recidive_detector(**settings: object) -> Detector:
+    sshd = {
+        "maxretry": 1,
+        "findtime": "60s",
+        "bantime": "10m",
+        "bantime_factor": 1,
+        "subnet_maxretry": 0,
+    }
+    config = config_from_dict({"jails": {"sshd": sshd, "recidive": settings}})
+    return Detector(config.enabled_jails())
+
+
+def test_recidive_bans_repeat_offenders_for_a_week_on_every_port() -> None:
+    detector = _recidive_detector()
+    bans = []
+    for round_ in range(5):
+        moment = round_ * 3600.0  # banned for 10 minutes, back an hour later
+        bans += detector.observe(hits(ATTACKER, moment))
+    assert [(b.jail, b.ip) for b in bans] == [("sshd", ATTACKER)] * 5 + [("recidive", ATTACKER)]
+    recidive = bans[-1]
+    assert (recidive.start, recidive.until) == (4 * 3600.0, 4 * 3600.0 + 7 * 86400)
+    assert recidive.reason == "5 bans in 4h"
+
+
+def test_recidive_counts_bans_within_its_findtime_only() -> None:
+    detector = _recidive_detector(maxretry=3, findtime="1d")
+    bans = []
+    for moment in (0.0, 2 * 86400, 4 * 86400, 6 * 86400):  # two days apart
+        bans += detector.observe(hits(ATTACKER, moment))
+    assert {b.jail for b in bans} == {"sshd"}
+
+
+def test_recidive_is_primed_from_the_store() -> None:
+    """After a restart the bans already in the store still count toward recidive."""
+    earlier = [
+        Ban(ATTACKER, "sshd", moment, moment + 600, 1, "1 failure in 1s")
+        for moment in (0.0, 3600.0, 7200.0, 10800.0)
+    ]
+    detector = _recidive_detector()
+    detector.prime_recidive(earlier)
+    bans = detector.observe(hits(ATTACKER, 14400.0))
+    assert [b.jail for b in bans] == ["sshd", "recidive"]
+    assert bans[-1].step == 1
+
+
+def test_recidive_ignores_bans_made_by_hand() -> None:
+    detector = _recidive_detector(maxretry=2)
+    by_hand = [Ban(ATTACKER, "sshd", moment, moment + 60, 0, "by hand") for moment in (0, 10)]
+    assert detector.escalate(by_hand) == []
+
+
+def test_an_ipv6_prefix_this_host_lives_in_is_never_banned_whole() -> None:
+    """Attackers on this host's own LAN /64 are banned one address at a time."""
+    detector = Detector([jail()], own_addresses=["2001:db8:bad::1"])
+    (ban,) = detector.observe(hits("2001:db8:bad::5", 1, 2, 3))
+    assert ban.ip == "2001:db8:bad::5"
+    (other,) = detector.observe(hits("2001:db8:cafe::5", 1, 2, 3))
+    assert other.ip == "2001:db8:cafe::/64"

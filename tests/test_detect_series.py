@@ -16,11 +16,15 @@ from bruteguard.model import Ban
 ADDRESSES = ["198.51.100.7", "203.0.113.9", "2001:db8::66"]
 
 
-def jail(maxretry: int, findtime: int, bantime: int) -> JailConfig:
-    config = config_from_dict(
-        {"jails": {"sshd": {"maxretry": maxretry, "findtime": findtime, "bantime": bantime}}}
-    )
-    return config.jails["sshd"]
+def jail(maxretry: int, findtime: int, bantime: int, factor: float = 1.0) -> JailConfig:
+    table = {
+        "maxretry": maxretry,
+        "findtime": findtime,
+        "bantime": bantime,
+        "bantime_factor": factor,
+        "maxtime": bantime * 10,
+    }
+    return config_from_dict({"jails": {"sshd": table}}).jails["sshd"]
 
 
 def history(rng: random.Random, ordered: bool) -> list[float]:
@@ -43,13 +47,19 @@ def per_hit(detector: Detector, address: str, times: list[float]) -> list[Ban]:
 @pytest.mark.parametrize("seed", range(300))
 def test_series_decides_like_hits(seed: int) -> None:
     rng = random.Random(seed)
-    settings = jail(rng.randint(1, 6), rng.choice([10, 60, 600]), rng.choice([60, 3600]))
+    settings = jail(
+        rng.randint(1, 6),
+        rng.choice([10, 60, 600]),
+        rng.choice([60, 3600]),
+        rng.choice([1.0, 1.5, 2.0, 3.0]),  # growing ban times, capped at 10 times bantime
+    )
     one, other = Detector([settings]), Detector([settings])
     for address in ADDRESSES:
+        key = other.key_of("sshd", address)
         # Two "files" in a row: the second continues the state the first left.
         for part in (history(rng, rng.random() < 0.7), history(rng, rng.random() < 0.7)):
             packed = array("d", part).tobytes()
-            assert other.observe_series("sshd", address, packed) == per_hit(one, address, part)
+            assert other.observe_series("sshd", key, packed) == per_hit(one, address, part)
 
 
 def test_series_respects_a_ban_in_force_and_the_ignore_list() -> None:
@@ -63,5 +73,6 @@ def test_series_respects_a_ban_in_force_and_the_ignore_list() -> None:
     bans = other.observe_series("sshd", "198.51.100.7", packed)
     assert bans == per_hit(one, "198.51.100.7", times)
     assert [ban.start for ban in bans] == [1003.0]
-    assert other.observe_series("sshd", "127.0.0.1", packed) == []
+    assert other.key_of("sshd", "127.0.0.1") is None  # never banned: not even counted
+    assert other.key_of("no-such-jail", "198.51.100.7") is None
     assert other.observe_series("no-such-jail", "198.51.100.7", packed) == []

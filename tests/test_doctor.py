@@ -24,15 +24,13 @@ import pytest
 
 from bruteguard.cli import main
 from bruteguard.config import config_from_dict
-from bruteguard.doctor import (
-    ATTRIBUTION,
+from bruteguard.doctor import ATTRIBUTION, Finding, run_doctor
+from bruteguard.doctor.sources import TAIL_BYTES
+from bruteguard.sshd_config import (
     MAX_INCLUDE_DEPTH,
     MAX_INCLUDED_FILES,
-    TAIL_BYTES,
-    Finding,
     parse_sshd_config,
     read_sshd_settings,
-    run_doctor,
 )
 from netns import require_root_netns
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bruteguard.duration import format_duration, parse_duration
+from bruteguard.duration import describe_duration, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -73,3 +73,20 @@ def test_booleans_are_not_durations(value: bool) -> None:
 def test_format_is_the_shortest_exact_spelling(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
     assert parse_duration(format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (39, "39s"),
+        (60, "1m"),
+        (200, "3m20s"),
+        (3725, "1h2m"),
+        (10802, "3h"),  # two units at most: a person reads "3h", not "3h0m2s"
+        (90000, "1d1h"),
+        (604800, "1w"),
+    ],
+)
+def test_describe_duration_for_a_person(seconds: float, text: str) -> None:
+    assert describe_duration(seconds) == text

@@ -129,7 +129,7 @@ ATTACK_LOG = [
     " port 40022 ssh2",
     "Nov 23 06:53:12 web1 sshd[1302]: Received disconnect from 2001:db8::66 port 40022:11: Bye"
     " Bye [preauth]",
-    # 203.0.113.5 after its ban ended: counts afresh → a second ban.
+    # 203.0.113.5 after its ban ended: counts afresh → a second ban (bantime_factor 2: 20m).
     "Nov 23 07:01:00 web1 sshd[1004]: Failed password for root from 203.0.113.5 port 41400 ssh2",
     "Nov 23 07:01:10 web1 sshd[1005]: Failed password for root from 203.0.113.5 port 41401 ssh2",
     "Nov 23 07:01:20 web1 sshd[1006]: Failed password for root from 203.0.113.5 port 41402 ssh2",
@@ -159,7 +159,7 @@ ATTACK_EVENTS = [
     failure(D + "07:01:00", "203.0.113.5", "root"),
     failure(D + "07:01:10", "203.0.113.5", "root"),
     failure(D + "07:01:20", "203.0.113.5", "root"),
-    ban(D + "07:01:20", "203.0.113.5", D + "07:11:20"),
+    ban(D + "07:01:20", "203.0.113.5", D + "07:21:20"),  # the second ban lasts twice as long
     failure(D + "07:01:58", "198.51.100.9", "root"),
     failure(D + "07:02:00", "198.51.100.9", "root"),
     failure(D + "07:02:00", "198.51.100.9", "root"),
@@ -186,7 +186,8 @@ def test_json_lists_every_failure_and_ban_in_log_order(
 def test_json_failures_per_address_and_ban_times_follow_the_jail(
     bruteguard_exe: Path, jail_config: Path, tmp_path: Path
 ) -> None:
-    """Independently of order: counts per address, ban = the maxretry-th failure + bantime."""
+    """Independently of order: counts per address, ban = the maxretry-th failure + bantime,
+    doubled for each earlier ban of the address (the default bantime_factor 2)."""
     log = write_log(tmp_path / "auth.log", ATTACK_LOG)
     events, _ = scan_json(bruteguard_exe, str(log), "--config", str(jail_config))
     failures = [e for e in events if e["type"] == "failure"]
@@ -197,12 +198,15 @@ def test_json_failures_per_address_and_ban_times_follow_the_jail(
         "198.51.100.9": 3,
         "2001:db8::66": 1,
     }
+    earlier: Counter[str] = Counter()
     for event in events:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", event["time"])
         if event["type"] == "ban":
             assert set(event) == {"type", "time", "ip", "jail", "until"}
             start = datetime.fromisoformat(event["time"])
-            assert datetime.fromisoformat(event["until"]) - start == timedelta(minutes=10)
+            length = timedelta(minutes=10) * 2 ** earlier[event["ip"]]
+            assert datetime.fromisoformat(event["until"]) - start == length
+            earlier[event["ip"]] += 1
             before = [f for f in failures if f["ip"] == event["ip"] and f["time"] <= event["time"]]
             assert before and before[-1]["time"] == event["time"]
         else:
@@ -292,7 +296,7 @@ def test_unknown_jail_is_a_clear_error(bruteguard_exe: Path, tmp_path: Path) -> 
     log = write_log(tmp_path / "auth.log", ATTACK_LOG)
     done = bruteguard(bruteguard_exe, "scan", "--jail", "nosuch", str(log))
     assert done.returncode == 2 and done.stdout == b""
-    assert done.stderr == b"bruteguard: no jail named 'nosuch' (jails: sshd)\n"
+    assert done.stderr == b"bruteguard: no jail named 'nosuch' (jails: recidive, sshd)\n"
 
 
 def test_readme_documents_the_json_contract_the_program_follows(
@@ -356,7 +360,7 @@ def test_plain_scan_prints_addresses_bans_and_a_summary(
             ("06:50:40", "203.0.113.5", "07:00:40", "39s)"),
             ("06:51:23", "198.51.100.7", "07:01:23", "18s)"),
             ("06:53:00", "192.0.2.44", "07:03:00", "1m)"),
-            ("07:01:20", "203.0.113.5", "07:11:20", "20s)"),
+            ("07:01:20", "203.0.113.5", "07:21:20", "20s)"),  # its second: twice as long
             ("07:02:00", "198.51.100.9", "07:12:00", "2s)"),
         ]
     ]

@@ -18,7 +18,7 @@ from bruteguard.config import DEFAULT_CONFIG_PATH, Config, JailConfig, load_conf
 from bruteguard.control import request
 from bruteguard.duration import parse_duration
 from bruteguard.errors import BruteguardError, ConfigError, NotRunningError
-from bruteguard.identity import canonical_address
+from bruteguard.identity import canonical_target
 from bruteguard.safe_text import printable
 
 if TYPE_CHECKING:
@@ -69,11 +69,11 @@ def _duration_text(text: str) -> str:
     return text
 
 
-def _address(text: str) -> str:
-    address = canonical_address(text)
-    if address is None:
-        raise argparse.ArgumentTypeError(f"not an IP address: {text!r}")
-    return address
+def _target(text: str) -> str:
+    target = canonical_target(text)
+    if target is None:
+        raise argparse.ArgumentTypeError(f"not an IP address or CIDR network: {text!r}")
+    return target
 
 
 def _positive(text: str) -> int:
@@ -388,9 +388,15 @@ def _cmd_bans(args: argparse.Namespace) -> int:
     if not bans:
         print("no active bans")
         return 0
-    print(f"{'ADDRESS':<40} {'JAIL':<12} {'UNTIL':<19}  WHY")
+    print(
+        f"{'ADDRESS OR NETWORK':<43} {'JAIL':<10} {'FAILURES':>8} {'STEP':>4}  {'UNTIL':<19}  WHY"
+    )
     for ban in bans:
-        print(f"{ban['ip']:<40} {ban['jail']:<12} {_local(ban['until']):<19}  {ban['reason']}")
+        failures = ban["failures"] or "-"  # 0: made by hand
+        print(
+            f"{ban['ip']:<43} {ban['jail']:<10} {failures:>8} {ban.get('step', 1):>4}  "
+            f"{_local(ban['until']):<19}  {printable(ban['reason'])}"
+        )
     return 0
 
 
@@ -398,6 +404,7 @@ def _bans_from_store(args: argparse.Namespace) -> list[dict[str, Any]]:
     """With no daemon running, the store still knows the bans (and the firewall holds them)."""
     from pathlib import Path
 
+    from bruteguard.model import ban_view
     from bruteguard.store.sqlite import SqliteStore
 
     config = load_config(args.config)
@@ -405,18 +412,7 @@ def _bans_from_store(args: argparse.Namespace) -> list[dict[str, Any]]:
         return []
     now = time.time()
     with SqliteStore(config.store) as store:
-        return [
-            {
-                "ip": b.ip,
-                "jail": b.jail,
-                "start": b.start,
-                "until": b.until,
-                "remaining": b.until - now,
-                "failures": b.failures,
-                "reason": b.reason,
-            }
-            for b in store.active_bans(now)
-        ]
+        return [ban_view(ban, now) for ban in store.active_bans(now)]
 
 
 def _cmd_ban(args: argparse.Namespace) -> int:
@@ -427,7 +423,12 @@ def _cmd_ban(args: argparse.Namespace) -> int:
 
 def _cmd_unban(args: argparse.Namespace) -> int:
     result = request(_socket(args), "unban", ip=args.ip)
-    print(f"unbanned {result['ip']}" + ("" if result["lifted"] else " (it was not banned)"))
+    covering = [target for target in result.get("targets", []) if target != result["ip"]]
+    print(
+        f"unbanned {result['ip']}"
+        + (f" and the bans covering it: {', '.join(covering)}" if covering else "")
+        + ("" if result["lifted"] else " (it was not banned)")
+    )
     return 0
 
 
@@ -545,7 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
     bans.add_argument("--json", action="store_true", help="a JSON array")
 
     ban = command("ban", "ban an address by hand", _cmd_ban)
-    ban.add_argument("ip", type=_address, metavar="IP", help="an IPv4 or IPv6 address")
+    ban.add_argument(
+        "ip", type=_target, metavar="TARGET", help="an IPv4 or IPv6 address, or a CIDR network"
+    )
     ban.add_argument("--jail", "-j", metavar="JAIL", help="default: the first enabled jail")
     ban.add_argument(
         "--for",
@@ -556,7 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     unban = command("unban", "lift a ban in every jail and enforcer", _cmd_unban)
-    unban.add_argument("ip", type=_address, metavar="IP", help="an IPv4 or IPv6 address")
+    unban.add_argument(
+        "ip", type=_target, metavar="TARGET", help="an IPv4 or IPv6 address, or a CIDR network"
+    )
 
     stop = command("stop", "stop the daemon; bans stay unless --unban", _cmd_stop)
     stop.add_argument("--unban", action="store_true", help="also lift every ban")

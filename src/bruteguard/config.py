@@ -34,6 +34,8 @@ from bruteguard.match.signatures import FILTERS
 __all__ = [
     "BUILTIN_JAILS",
     "DEFAULT_CONFIG_PATH",
+    "RECIDIVE",
+    "BlocklistConfig",
     "Config",
     "IdentityConfig",
     "JailConfig",
@@ -48,7 +50,9 @@ __all__ = [
 DEFAULT_CONFIG_PATH = Path("/etc/bruteguard/bruteguard.toml")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-EnforcerName = Literal["nftables", "dry-run"]
+EnforcerName = Literal[
+    "nftables", "ipset", "iptables", "hosts.deny", "route", "pf", "ipfw", "command", "dry-run"
+]
 
 
 class Seconds(float):
@@ -73,12 +77,41 @@ class JailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # sshd's "POSSIBLE BREAK-IN ATTEMPT!" says reverse DNS is broken, not that anyone failed
     # to log in: it counts as this many failures (0: none).
     breakin_weight: int = 0
+    # Growing ban times: the n-th ban of one address in this jail lasts
+    # bantime * bantime_factor^(n-1), at most maxtime (1: every ban lasts bantime). maxtime
+    # unset: a week, or bantime if that is longer.
+    bantime_factor: float = 2.0
+    maxtime: Seconds = Seconds(0)
+    # IPv6 attackers own whole prefixes: failures count per /ipv6_prefix (128: per address).
+    ipv6_prefix: int = 64
+    # subnet_maxretry addresses of one IPv4 /ipv4_prefix banned within subnet_findtime →
+    # the whole prefix is banned (0: never).
+    subnet_maxretry: int = 5
+    subnet_findtime: Seconds = Seconds(86400)
+    ipv4_prefix: int = 24
+    # New connections to the jail's ports from one source beyond "HITS/DURATION" (e.g.
+    # "4/3m") are dropped by the kernel before the service sees them (nftables).
+    ratelimit: str = ""
+    # The global ignoreip, copied in when the file is loaded (never written in a jail).
+    global_ignoreip: list[str] = []
 
     def __post_init__(self) -> None:
         if self.maxretry < 1:
             raise ValueError(f"maxretry: must be at least 1, got {self.maxretry}")
         if not 0 <= self.breakin_weight <= 1000:
             raise ValueError(f"breakin_weight: must be 0 to 1000, got {self.breakin_weight}")
+        if not 1.0 <= self.bantime_factor <= 100.0:
+            raise ValueError(f"bantime_factor: must be 1 to 100, got {self.bantime_factor}")
+        if self.maxtime and self.maxtime < self.bantime:
+            raise ValueError("maxtime: must be at least bantime")
+        if not 16 <= self.ipv6_prefix <= 128:
+            raise ValueError(f"ipv6_prefix: must be 16 to 128, got {self.ipv6_prefix}")
+        if not 8 <= self.ipv4_prefix <= 32:
+            raise ValueError(f"ipv4_prefix: must be 8 to 32, got {self.ipv4_prefix}")
+        if self.subnet_maxretry < 0:
+            raise ValueError(f"subnet_maxretry: must be 0 or more, got {self.subnet_maxretry}")
+        if self.ratelimit:
+            _parse_ratelimit(self.ratelimit)
         parse_networks(self.ignoreip, "ignoreip")
         check_journalmatch(self.journalmatch)
         if not self.filter:
@@ -88,6 +121,45 @@ class JailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     def ports(self) -> tuple[int, ...]:
         """Port numbers (service names resolved when the config was loaded)."""
         return tuple(int(p) for p in self.port)
+
+    @property
+    def longest_ban(self) -> float:
+        """``maxtime``, or its default: a week, or ``bantime`` if that is longer."""
+        return float(self.maxtime) if self.maxtime else max(float(self.bantime), 7 * 86400.0)
+
+    @property
+    def allow(self) -> tuple[Network, ...]:
+        """Networks this jail never blocks, even inside a banned network (``ignoreip``, the
+        global list included): what enforcers exempt."""
+        return tuple(parse_networks([*self.global_ignoreip, *self.ignoreip]))
+
+    @property
+    def from_logs(self) -> bool:
+        """False for the recidive jail, which is fed from bruteguard's own bans."""
+        return self.filter != RECIDIVE
+
+    @property
+    def rate(self) -> tuple[int, float] | None:
+        """``ratelimit`` as (hits, seconds), or None."""
+        return _parse_ratelimit(self.ratelimit) if self.ratelimit else None
+
+
+def _parse_ratelimit(text: str) -> tuple[int, float]:
+    hits, slash, duration = text.partition("/")
+    if not slash or not hits.strip().isdigit() or not 0 < int(hits) <= 1000:
+        raise ValueError(f"ratelimit: expected HITS/DURATION like 4/3m, got {text!r}")
+    seconds = parse_duration(duration.strip())
+    if not 1 <= seconds <= 86400:
+        raise ValueError(f"ratelimit: the duration must be 1s to 1d, got {duration!r}")
+    return int(hits), seconds
+
+
+class BlocklistConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A file of addresses and CIDR networks (one per line, ``#`` comments) blocked on every
+    port for ``bantime`` from when it is loaded (start, reload, ``bruteguard block``)."""
+
+    path: str
+    bantime: Seconds = Seconds(30 * 86400)
 
 
 class IdentityConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -128,9 +200,22 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     socket: str = "/run/bruteguard/control.sock"
     enforcers: list[EnforcerName] = msgspec.field(default_factory=lambda: ["nftables"])
     nftables_table: str = "bruteguard"
+    # The other enforcers' own objects (docs/enforcers.md).
+    iptables_prefix: str = "bruteguard"
+    hostsdeny_path: str = "/etc/hosts.deny"
+    hostsdeny_daemons: dict[str, str] = {}  # jail → daemon list (default ALL)
+    pf_table_prefix: str = "bruteguard"
+    ipfw_table_base: int = 1
+    ipfw_tables: dict[str, int] = {}  # jail → table; others from the base, by jail name
+    # argv templates: {ip} {jail} {until} {seconds} {ports} {protocol}, never a shell
+    command_ban: list[str] = []
+    command_unban: list[str] = []
+    command_setup: list[str] = []
+    command_teardown: list[str] = []
     ignoreip: list[str] = []
     ignoreself: bool = True
     identity: IdentityConfig = msgspec.field(default_factory=IdentityConfig)
+    blocklists: dict[str, BlocklistConfig] = {}
     jails: dict[str, JailConfig] = {}
     source_path: str = ""
 
@@ -140,6 +225,13 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     def enabled_jails(self) -> list[JailConfig]:
         return [jail for jail in self.jails.values() if jail.enabled]
 
+    def log_jails(self) -> list[JailConfig]:
+        """Enabled jails that read logs (all but recidive)."""
+        return [jail for jail in self.enabled_jails() if jail.from_logs]
+
+
+# The filter of the jail fed from bruteguard's own bans instead of a log.
+RECIDIVE = "recidive"
 
 # Built-in jails: what a jail gets before the file says anything about it.
 BUILTIN_JAILS: dict[str, dict[str, Any]] = {
@@ -153,9 +245,19 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
             "_COMM=sshd-session",
         ],
     },
+    # Repeat offenders: banned maxretry times (in any jail) within findtime → banned on
+    # every port for bantime.
+    "recidive": {
+        "filter": RECIDIVE,
+        "maxretry": 5,
+        "findtime": "1d",
+        "bantime": "7d",
+        "maxtime": "28d",
+        "port": [],
+    },
 }
 
-_JAIL_KEYS = frozenset(JailConfig.__struct_fields__) - {"name"}
+_JAIL_KEYS = frozenset(JailConfig.__struct_fields__) - {"name", "global_ignoreip"}
 
 
 def _dec_hook(kind: type, value: Any) -> Any:
@@ -245,7 +347,7 @@ def _jail(settings: dict[str, Any], where: str, origin: str) -> JailConfig:
         jail = msgspec.convert(settings, JailConfig, dec_hook=_dec_hook)
     except msgspec.ValidationError as error:
         raise _explain(error, origin, where, JailConfig) from None
-    if jail.filter not in FILTERS:
+    if jail.filter not in FILTERS and jail.filter != RECIDIVE:
         known = ", ".join(sorted(FILTERS))
         raise ConfigError(
             f"{origin}: {where}.filter: unknown filter {jail.filter!r} (built-in filters: {known})"
@@ -266,11 +368,17 @@ def _jails(raw: dict[str, Any], origin: str) -> dict[str, JailConfig]:
     if not isinstance(tables, dict):
         raise ConfigError(f"{origin}: jails: must be a table of jails ([jails.NAME])")
     names = list(BUILTIN_JAILS) + [name for name in tables if name not in BUILTIN_JAILS]
+    global_ignoreip = raw.get("ignoreip", [])
+    if not isinstance(global_ignoreip, list):
+        global_ignoreip = []  # reported by the Config check
     jails: dict[str, JailConfig] = {}
     for name in names:
         where = f"jails.{name}"
         own = _jail_table(tables.get(name, {}), where, origin)
-        settings = {**BUILTIN_JAILS.get(name, {}), **defaults, **own, "name": name}
+        # A built-in jail's own settings beat [defaults] (recidive's week beats a default
+        # hour), as jail.conf's do fail2ban's [DEFAULT]; the file's jail table beats both.
+        settings = {**defaults, **BUILTIN_JAILS.get(name, {}), **own, "name": name}
+        settings["global_ignoreip"] = global_ignoreip
         jails[name] = _jail(settings, where, origin)
     return jails
 

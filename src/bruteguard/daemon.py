@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
@@ -27,10 +28,10 @@ from bruteguard.duration import format_duration, parse_duration
 from bruteguard.enforce import Enforcer
 from bruteguard.enforce.factory import make_enforcers
 from bruteguard.errors import BruteguardError, ControlError, EnforcerError
-from bruteguard.identity import canonical_address
+from bruteguard.identity import canonical_target
 from bruteguard.identity.stage import IdentityStage
 from bruteguard.match.engine import Hit, Matcher, Stream
-from bruteguard.model import Ban, Failure, Unattributed
+from bruteguard.model import Ban, Failure, Unattributed, ban_view
 from bruteguard.sources import LineBatch, Source
 from bruteguard.sources.select import plan_sources, resolve_sources
 from bruteguard.store.sqlite import SqliteStore
@@ -42,18 +43,6 @@ log = logging.getLogger("bruteguard")
 
 _HOUSEKEEPING = 30.0
 _EVIDENCE_DAYS = 30
-
-
-def _ban_json(ban: Ban, now: float) -> dict[str, Any]:
-    return {
-        "ip": ban.ip,
-        "jail": ban.jail,
-        "start": ban.start,
-        "until": ban.until,
-        "remaining": max(0.0, ban.until - now),
-        "failures": ban.failures,
-        "reason": ban.reason,
-    }
 
 
 class Daemon:
@@ -75,6 +64,8 @@ class Daemon:
         self.identity: IdentityStage | None = None
         self.started = time.time()
         self.counters: dict[str, dict[str, int]] = {}
+        # What the enforcers were last given, to tell the ones without timeouts what expired.
+        self._enforced: dict[tuple[str, str], Ban] = {}
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -90,7 +81,9 @@ class Daemon:
         for enforcer in self.enforcers:
             await asyncio.to_thread(enforcer.setup, jails)
             await asyncio.to_thread(enforcer.reconcile, active, now)
+        self._enforced = {(ban.ip, ban.jail): ban for ban in active}
         log.info("firewall reconciled: %d active bans from %s", len(active), self.config.store)
+        await self._load_blocklists()
         server: asyncio.AbstractServer | None = None
         try:
             # Sources first, control socket second: once `bruteguard status` answers (and
@@ -128,10 +121,16 @@ class Daemon:
             jails, parse_networks(config.ignoreip), local_addresses() if config.ignoreself else ()
         )
         now = time.time()
+        self.detector.remember_history(self.store.ban_counts())
         self.detector.remember_bans(self.store.active_bans(now))
-        horizon = max((float(j.findtime) for j in jails), default=0.0)
+        readers = config.log_jails()
+        horizon = max((float(j.findtime) for j in readers), default=0.0)
         primed = self.store.failures_since(now - horizon)
-        self.detector.observe((f.time, f.ip, f.user, f.jail, f.line) for f in primed)
+        self.detector.prime((f.time, f.ip, f.user, f.jail, f.line) for f in primed)
+        recidive = [j for j in jails if not j.from_logs]
+        if recidive:
+            self.detector.prime_recidive(self.store.bans_since(now - float(recidive[0].findtime)))
+        jails = readers
         if not jails:
             return
         matcher = Matcher(
@@ -177,7 +176,7 @@ class Daemon:
         try:
             config = load_config(self.config_path)
             enforcers = make_enforcers(config)
-            for jail in config.enabled_jails():  # what opening the sources would refuse
+            for jail in config.log_jails():  # what opening the sources would refuse
                 resolve_sources(jail)
         except BruteguardError as error:
             log.error("reload refused, keeping the running configuration: %s", error)
@@ -190,6 +189,8 @@ class Daemon:
         for enforcer in self.enforcers:
             await asyncio.to_thread(enforcer.setup, config.enabled_jails())
             await asyncio.to_thread(enforcer.reconcile, active, now)
+        self._enforced = {(ban.ip, ban.jail): ban for ban in active}
+        await self._load_blocklists()
         await self._start_pipeline()
         log.info("configuration reloaded from %s", config.source_path)
         notify("READY=1")
@@ -256,6 +257,8 @@ class Daemon:
         """Stored bans to every enforcer; an enforcer failure is logged and retried."""
         now = time.time()
         live = [ban for ban in bans if ban.until > now]
+        for ban in live:
+            self._enforced[(ban.ip, ban.jail)] = ban
         for ban in bans:
             self._count(ban.jail, "bans")
             log.warning(
@@ -279,6 +282,62 @@ class Daemon:
 
     _needs_reconcile = False
 
+    async def _load_blocklists(self) -> None:
+        """Every configured blocklist into every enforcer that can hold one (streamed: a
+        list of millions never sits in this process's memory)."""
+        from bruteguard.blocklist import BlocklistError, BlocklistReader
+
+        for name, blocklist in self.config.blocklists.items():
+            now = time.time()
+            until = self.store.blocklist_loaded(name, now) + float(blocklist.bantime)
+            for enforcer in self.enforcers:
+                load = getattr(enforcer, "load_blocklist", None)
+                if load is None:
+                    log.warning(
+                        "blocklist %s: the %s enforcer cannot hold one", name, enforcer.name
+                    )
+                    continue
+                reader = BlocklistReader(blocklist.path)
+                try:
+                    if until <= now:
+                        await asyncio.to_thread(enforcer.drop_blocklist, name)
+                        log.info("blocklist %s: its time is up; dropped", name)
+                        continue
+                    count = await asyncio.to_thread(load, name, iter(reader), until, now)
+                except (BlocklistError, EnforcerError) as error:
+                    log.error("blocklist %s not loaded into %s: %s", name, enforcer.name, error)
+                    continue
+                log.info(
+                    "blocklist %s: %d entries in %s until %s%s",
+                    name,
+                    count,
+                    enforcer.name,
+                    time.strftime("%Y-%m-%d %H:%M", time.localtime(until)),
+                    f"; {reader.bad} bad lines skipped (first: line {reader.examples[0][0]}"
+                    f" {reader.examples[0][1]!r})"
+                    if reader.bad
+                    else "",
+                )
+
+    async def _unban_expired(self, now: float) -> None:
+        """Firewalls without timeouts (iptables, hosts.deny, routes, pf, ipfw) learn here
+        that a ban's time is up; a newer ban of the same target and jail stays."""
+        active = {(ban.ip, ban.jail): ban for ban in self.store.active_bans(now)}
+        expired = [ban for key, ban in self._enforced.items() if key not in active]
+        self._enforced = active
+        if not expired:
+            return
+        for enforcer in self.enforcers:
+            if getattr(enforcer, "expires", True):
+                continue
+            try:
+                await asyncio.to_thread(enforcer.unban, expired)
+            except EnforcerError as error:
+                log.error(
+                    "%s could not lift %d expired bans: %s", enforcer.name, len(expired), error
+                )
+                self._needs_reconcile = True
+
     async def _housekeeping(self) -> None:
         while True:
             await asyncio.sleep(_HOUSEKEEPING)
@@ -286,6 +345,7 @@ class Daemon:
             async with self._lock:
                 self.detector.expire(now)
                 self.store.prune(now - _EVIDENCE_DAYS * 86400)
+                await self._unban_expired(now)
                 if self._needs_reconcile:
                     self._needs_reconcile = False
                     active = self.store.active_bans(now)
@@ -355,7 +415,7 @@ class Daemon:
         if command == "status":
             return self._status(message.get("jail"), now)
         if command == "bans":
-            return [_ban_json(ban, now) for ban in self.store.active_bans(now)]
+            return [ban_view(ban, now) for ban in self.store.active_bans(now)]
         if command == "ban":
             return await self._manual_ban(message, now)
         if command == "unban":
@@ -410,9 +470,9 @@ class Daemon:
         }
 
     async def _manual_ban(self, message: dict[str, Any], now: float) -> dict[str, Any]:
-        address = canonical_address(str(message.get("ip", "")))
+        address = canonical_target(str(message.get("ip", "")))
         if address is None:
-            raise ControlError(f"not an IP address: {message.get('ip')!r}")
+            raise ControlError(f"not an IP address or CIDR network: {message.get('ip')!r}")
         jails = {j.name: j for j in self.config.enabled_jails()}
         jail_name = message.get("jail") or next(iter(jails), None)
         if jail_name not in jails:
@@ -423,20 +483,42 @@ class Daemon:
         async with self._lock:
             self.detector.remember_bans([ban])
             await self._apply([ban])
-        return _ban_json(ban, now)
+        return ban_view(ban, now)
 
     async def _unban(self, text: str, now: float) -> dict[str, Any]:
-        address = canonical_address(text)
-        if address is None:
-            raise ControlError(f"not an IP address: {text!r}")
+        """Lift ``text`` (an address or a network) in every jail and enforcer, and every
+        active ban that covers it (the /64 of an IPv6 address, a /24, a wider network):
+        whoever is unbanned can connect again."""
+        target = canonical_target(text)
+        if target is None:
+            raise ControlError(f"not an IP address or CIDR network: {text!r}")
+        wanted = ipaddress.ip_network(target, strict=False)
         async with self._lock:
-            lifted = self.store.lift_bans([address], now)
-            self.detector.forget(address)
-            # Remove it from every jail's set, even if only the firewall still had it.
-            everywhere = [Ban(address, jail.name, now, now) for jail in self.config.enabled_jails()]
+            covering = {
+                ban.ip
+                for ban in self.store.active_bans(now)
+                if _covers(ipaddress.ip_network(ban.ip, strict=False), wanted)
+            }
+            targets = sorted({target, *covering})
+            lifted = self.store.lift_bans(targets, now)
+            for lifted_target in targets:
+                self.detector.forget(lifted_target)
+            # Remove them from every jail's set, even if only the firewall still had them.
+            everywhere = [
+                Ban(each, jail.name, now, now)
+                for each in targets
+                for jail in self.config.enabled_jails()
+            ]
             for enforcer in self.enforcers:
                 await asyncio.to_thread(enforcer.unban, everywhere)
-        return {"ip": address, "lifted": len(lifted)}
+        return {"ip": target, "lifted": len(lifted), "targets": targets}
+
+
+def _covers(banned: ipaddress.IPv4Network | ipaddress.IPv6Network, wanted: Any) -> bool:
+    """Whether lifting ``banned`` is part of unbanning ``wanted`` (it overlaps it)."""
+    return banned.version == wanted.version and (
+        wanted.subnet_of(banned) or banned.subnet_of(wanted)
+    )
 
 
 def _refuse_if_running(path: str) -> None:

@@ -1,21 +1,34 @@
-"""From counted attempts to ban decisions: per-jail sliding windows and the never-ban list.
+"""From counted attempts to ban decisions: per-jail sliding windows, escalation, never-ban list.
 
 ``maxretry`` attempts by one address within ``findtime`` → a ``Ban`` for ``bantime``. Time is
 the log's time, not the clock's, so replaying a year of logs decides exactly what a live
 daemon would have decided. Lines may arrive a little out of order (several sources, remote
 syslog): each window keeps its times sorted.
+
+Escalation, each step a plain rule on the bans already decided:
+
+* **Growing ban times**: the n-th ban of one target in a jail lasts
+  ``bantime * bantime_factor^(n-1)``, at most ``maxtime`` (counts survive restarts: the
+  daemon loads them from the store).
+* **IPv6 prefixes**: an IPv6 attacker owns at least a /64 and rotates through it, so IPv6
+  attempts count, and are banned, per ``/ipv6_prefix``.
+* **IPv4 networks**: ``subnet_maxretry`` addresses of one ``/ipv4_prefix`` banned within
+  ``subnet_findtime`` → the prefix is banned (never one holding this host's own addresses).
+* **Recidive**: a jail fed with the other jails' bans: ``maxretry`` bans of one target within
+  ``findtime`` → banned on every port for its ``bantime``.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import socket
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 
-from bruteguard.config import JailConfig, Network, parse_networks
-from bruteguard.duration import format_duration
+from bruteguard.config import RECIDIVE, JailConfig, Network, parse_networks
+from bruteguard.duration import describe_duration
 from bruteguard.match import _core
 from bruteguard.match.engine import Hit
 from bruteguard.model import Ban
@@ -83,6 +96,14 @@ class IgnoreList:
             self._verdicts[address] = verdict
         return verdict
 
+    def holds_own_address(self, network: Network) -> bool:
+        """True if ``network`` contains one of this host's own addresses (never ban those)."""
+        return any(
+            ipaddress.ip_address(own) in network
+            for own in self._addresses
+            if (":" in own) == (network.version == 6)
+        )
+
     def _decide(self, address: str) -> bool:
         if address in self._addresses:
             return True
@@ -94,34 +115,89 @@ class IgnoreList:
 
 
 class _Window:
-    """One jail's memory: recent attempt times per address, and who is banned until when."""
+    """One jail's memory: recent attempt times per target, who is banned until when, how
+    often each target was banned, and which addresses of each IPv4 network were banned."""
 
-    __slots__ = ("banned_until", "bantime", "findtime", "ignore", "jail", "maxretry", "times")
+    __slots__ = (
+        "banned_until",
+        "bans",
+        "bantime",
+        "factor",
+        "findtime",
+        "ignore",
+        "jail",
+        "maxretry",
+        "maxtime",
+        "net_bans",
+        "own_prefixes",
+        "subnet",
+        "times",
+        "v4_prefix",
+        "v6_prefix",
+    )
 
     def __init__(self, jail: JailConfig, ignore: IgnoreList) -> None:
         self.jail = jail.name
         self.maxretry = jail.maxretry
         self.findtime = float(jail.findtime)
         self.bantime = float(jail.bantime)
+        self.factor = float(jail.bantime_factor)
+        self.maxtime = jail.longest_ban
+        self.v6_prefix = jail.ipv6_prefix
+        self.v4_prefix = jail.ipv4_prefix
+        self.subnet = (jail.subnet_maxretry, float(jail.subnet_findtime))
         self.ignore = ignore
         self.times: dict[str, list[float]] = {}
         self.banned_until: dict[str, float] = {}
+        self.bans: dict[str, int] = {}
+        self.net_bans: dict[str, dict[str, float]] = {}
+        self.own_prefixes: dict[str, bool] = {}  # IPv6 prefix → holds one of our addresses
 
 
-def _ban(window: _Window, address: str, first: float, last: float) -> Ban:
+def _duration(window: _Window, step: int) -> float:
+    """How long the ``step``-th ban lasts (the compiled ``windows`` computes the same)."""
+    length = window.bantime * math.pow(window.factor, step - 1)
+    return length if length < window.maxtime else window.maxtime
+
+
+def _ban(window: _Window, target: str, first: float, last: float, reason: str | None = None) -> Ban:
+    step = window.bans.get(target, 0) + 1
+    window.bans[target] = step
     return Ban(
-        ip=address,
+        ip=target,
         jail=window.jail,
         start=last,
-        until=last + window.bantime,
+        until=last + _duration(window, step),
         failures=window.maxretry,
-        reason=_reason(window.maxretry, round(max(last - first, 1))),
+        reason=reason or _reason(window.maxretry, round(max(last - first, 1)), window.jail),
+        step=step,
     )
 
 
 @functools.lru_cache(maxsize=4096)
-def _reason(failures: int, seconds: int) -> str:
-    return f"{failures} failures in {format_duration(seconds)}"
+def _reason(failures: int, seconds: int, jail: str) -> str:
+    what = "ban" if jail == RECIDIVE else "failure"
+    return f"{failures} {what}{'' if failures == 1 else 's'} in {describe_duration(seconds)}"
+
+
+def _key(window: _Window, address: str) -> str:
+    """The address, or for IPv6 its ``/v6_prefix`` unless this host has an address in that
+    prefix (a LAN shared with the attacker: then each address stands alone)."""
+    if window.v6_prefix >= 128 or ":" not in address:
+        return address
+    prefix = _prefix(address, window.v6_prefix)
+    shared = window.own_prefixes.get(prefix)
+    if shared is None:
+        shared = window.own_prefixes[prefix] = window.ignore.holds_own_address(
+            ipaddress.ip_network(prefix)
+        )
+    return address if shared else prefix
+
+
+@functools.lru_cache(maxsize=65536)
+def _prefix(address: str, length: int) -> str:
+    """``address``'s network of prefix ``length``, as CIDR text."""
+    return str(ipaddress.ip_network((address, length), strict=False))
 
 
 def _step(window: _Window, address: str, moment: float) -> Ban | None:
@@ -160,7 +236,8 @@ def _step(window: _Window, address: str, moment: float) -> Ban | None:
 
 
 class Detector:
-    """Feeds hits through every jail's window; returns the bans they trigger, in order."""
+    """Feeds hits through every jail's window; returns the bans they trigger, in order,
+    with the escalations (network bans, recidive) they complete right after them."""
 
     def __init__(
         self,
@@ -169,17 +246,31 @@ class Detector:
         own_addresses: Iterable[str] = (),
     ) -> None:
         own = tuple(own_addresses)
-        self._windows = {
+        windows = {
             jail.name: _Window(
                 jail,
                 IgnoreList([*global_ignore, *parse_networks(jail.ignoreip)], own),
             )
             for jail in jails
         }
+        self._recidive = next(
+            (windows.pop(j.name) for j in jails if j.filter == RECIDIVE and j.name in windows),
+            None,
+        )
+        self._windows = windows
         self.ignored = 0
 
-    def observe(self, hits: Iterable[Hit]) -> list[Ban]:
-        """Bans decided by these hits (each hit: time, address, user, jail, line)."""
+    def key_of(self, jail: str, address: str) -> str | None:
+        """What ``address``'s attempts count toward in ``jail``: itself, or its IPv6 prefix;
+        None when the jail does not exist or never bans it."""
+        window = self._windows.get(jail)
+        if window is None or address in window.ignore:
+            return None
+        return _key(window, address)
+
+    def observe(self, hits: Iterable[Hit], escalate: bool = True) -> list[Ban]:
+        """Bans decided by these hits (each hit: time, address, user, jail, line), each
+        followed by the escalations it completes (unless ``escalate`` is false)."""
         bans: list[Ban] = []
         windows = self._windows
         for moment, address, _user, jail, _line in hits:
@@ -189,57 +280,142 @@ class Detector:
             if address in window.ignore:
                 self.ignored += 1
                 continue
-            ban = _step(window, address, moment)
+            ban = _step(window, _key(window, address), moment)
             if ban is not None:
                 bans.append(ban)
+                if escalate:
+                    bans += self.escalate([ban])
         return bans
 
-    def observe_series(self, jail: str, address: str, packed: bytes | bytearray) -> list[Ban]:
-        """Bans decided by one address's attempts in one jail: ``packed`` holds their times
-        as native doubles (``array('d')``, ``Stream.collect``), in arrival order.
+    def observe_series(self, jail: str, key: str, packed: bytes | bytearray) -> list[Ban]:
+        """Bans decided by one target's attempts in one jail: ``packed`` holds their times
+        as native doubles (``array('d')``, ``Stream.collect``), in arrival order; ``key`` is
+        what ``key_of`` gave for the addresses they came from.
 
-        The same decisions ``observe`` makes for these hits (an address's windows never
-        depend on another address's), made in one compiled pass when the address is new to
-        the jail and its times are in order: the replay's fast path.
+        The same decisions ``observe`` makes for these hits (a target's windows never
+        depend on another target's), made in one compiled pass when the target is new to
+        the jail and its times are in order: the replay's fast path. Escalations are not
+        made here: pass all the bans, in time order, to ``escalate``.
         """
         window = self._windows.get(jail)
         count = len(packed) // 8
         if window is None or not count:
             return []
-        if address in window.ignore:
-            self.ignored += count
-            return []
         decided = None
-        if address not in window.times and address not in window.banned_until:
-            decided = _core.windows(packed, window.maxretry, window.findtime, window.bantime)
+        if key not in window.times and key not in window.banned_until:
+            decided = _core.windows(
+                packed,
+                window.maxretry,
+                window.findtime,
+                window.bantime,
+                window.factor,
+                window.maxtime,
+                window.bans.get(key, 0),
+            )
         times = memoryview(packed).cast("d")
         if decided is None:
-            return [ban for moment in times if (ban := _step(window, address, moment))]
+            return [ban for moment in times if (ban := _step(window, key, moment))]
         pairs, start = decided
-        bans = [_ban(window, address, first, last) for first, last in pairs]
+        bans = [_ban(window, key, first, last) for first, last in pairs]
         if start < count:
-            window.times[address] = times[max(start, count - _KEEP * window.maxretry) :].tolist()
+            window.times[key] = times[max(start, count - _KEEP * window.maxretry) :].tolist()
         elif bans:
-            window.banned_until[address] = bans[-1].until
+            window.banned_until[key] = bans[-1].until
         return bans
+
+    def escalate(self, bans: Sequence[Ban]) -> list[Ban]:
+        """The network and recidive bans that ``bans`` (in time order) complete."""
+        more: list[Ban] = []
+        for ban in bans:
+            window = self._windows.get(ban.jail)
+            if window is not None and "/" not in ban.ip and ":" not in ban.ip:
+                network = self._subnet(window, ban)
+                if network is not None:
+                    more.append(network)
+        recidive = self._recidive
+        if recidive is not None:
+            for ban in sorted([*bans, *more], key=lambda b: b.start):
+                if ban.jail == recidive.jail or ban.failures == 0:
+                    continue  # its own bans and bans by hand do not feed it
+                if "/" not in ban.ip and ban.ip in recidive.ignore:
+                    continue
+                found = _step(recidive, ban.ip, ban.start)
+                if found is not None:
+                    more.append(found)
+        return more
+
+    def _subnet(self, window: _Window, ban: Ban) -> Ban | None:
+        """The ban of ``ban``'s IPv4 network, if enough of its addresses are banned now."""
+        threshold, findtime = window.subnet
+        if threshold <= 0:
+            return None
+        network = _prefix(ban.ip, window.v4_prefix)
+        seen = window.net_bans.setdefault(network, {})
+        seen[ban.ip] = ban.start
+        for address in [a for a, at in seen.items() if at < ban.start - findtime]:
+            del seen[address]
+        if len(seen) < threshold or window.banned_until.get(network, -math.inf) > ban.start:
+            return None
+        if window.ignore.holds_own_address(ipaddress.ip_network(network)):
+            return None
+        first = min(seen.values())
+        seen.clear()
+        reason = f"{threshold} addresses of it banned in {describe_duration(ban.start - first)}"
+        found = _ban(window, network, first, ban.start, reason)
+        window.banned_until[network] = found.until
+        return found
+
+    def remember_history(self, counts: dict[tuple[str, str], int]) -> None:
+        """How often each (jail, target) was banned before (the store's ``ban_counts``):
+        growing ban times go on from there after a restart."""
+        for (jail, target), count in counts.items():
+            window = self._window(jail)
+            if window is not None:
+                window.bans[target] = max(window.bans.get(target, 0), count)
+
+    def prime(self, hits: Iterable[Hit]) -> None:
+        """Replay recent failures (the store's) to rebuild the windows after a restart. What
+        they decide is in the store already, so ban counts are left as the store said."""
+        saved = [(window, dict(window.bans)) for window in self._all()]
+        self.observe(hits, escalate=False)
+        for window, bans in saved:
+            window.bans = bans
+
+    def prime_recidive(self, bans: Iterable[Ban]) -> None:
+        """Feed the recidive jail the bans already made (the store's recent ones), without
+        deciding anything: what they completed is in the store already."""
+        recidive = self._recidive
+        if recidive is None:
+            return
+        saved = dict(recidive.bans)
+        for ban in bans:
+            fed = ban.jail != recidive.jail and ban.failures > 0
+            if fed and _step(recidive, ban.ip, ban.start) is not None:
+                recidive.banned_until.pop(ban.ip, None)  # the store says if it is
+        recidive.bans = saved
+
+    def _window(self, jail: str) -> _Window | None:
+        if self._recidive is not None and jail == self._recidive.jail:
+            return self._recidive
+        return self._windows.get(jail)
 
     def remember_bans(self, bans: Iterable[Ban]) -> None:
         """Bans already in force (from the store, or made by hand): don't decide them again."""
         for ban in bans:
-            window = self._windows.get(ban.jail)
+            window = self._window(ban.jail)
             if window is not None:
                 window.banned_until[ban.ip] = ban.until
                 window.times.pop(ban.ip, None)
 
     def forget(self, address: str) -> None:
         """After an unban: the address starts with a clean slate in every jail."""
-        for window in self._windows.values():
+        for window in self._all():
             window.banned_until.pop(address, None)
             window.times.pop(address, None)
 
     def expire(self, now: float) -> None:
         """Drop windows that can no longer reach ``maxretry`` (keeps memory bounded)."""
-        for window in self._windows.values():
+        for window in self._all():
             horizon = now - window.findtime
             stale = [a for a, t in window.times.items() if t[-1] < horizon]
             for address in stale:
@@ -247,3 +423,10 @@ class Detector:
             done = [a for a, until in window.banned_until.items() if until <= now]
             for address in done:
                 del window.banned_until[address]
+            gone = now - window.subnet[1]
+            old = [n for n, seen in window.net_bans.items() if max(seen.values(), default=0) < gone]
+            for network in old:
+                del window.net_bans[network]
+
+    def _all(self) -> list[_Window]:
+        return [*self._windows.values(), *([self._recidive] if self._recidive else [])]

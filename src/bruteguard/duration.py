@@ -3,7 +3,7 @@
 import math
 import re
 
-__all__ = ["format_duration", "parse_duration"]
+__all__ = ["describe_duration", "format_duration", "parse_duration"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*\Z")
@@ -34,4 +34,20 @@ def format_duration(seconds: float) -> str:
         size = _UNITS[unit]
         if whole >= size and whole % size == 0:
             return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
+def describe_duration(seconds: float) -> str:
+    """``seconds`` for a person: the two largest units, rounded (``10802`` → ``3h``,
+    ``200`` → ``3m20s``, ``3725`` → ``1h2m``); exact single units as ``format_duration``."""
+    whole = round(seconds)
+    units = [("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)]
+    for index, (name, size) in enumerate(units):
+        if whole >= size or name == "s":
+            if name == "s":
+                return f"{whole}s"
+            smaller, small_size = units[index + 1]
+            count, rest = divmod(round(whole / small_size) * small_size, size)
+            rest //= small_size
+            return f"{count}{name}" + (f"{rest}{smaller}" if rest else "")
     return f"{whole}s"

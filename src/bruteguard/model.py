@@ -6,7 +6,7 @@ Times are POSIX seconds (UTC); addresses are normalised text (IPv4-mapped IPv6 i
 
 import msgspec
 
-__all__ = ["Ban", "Failure", "SourcePosition", "Unattributed"]
+__all__ = ["Ban", "Failure", "SourcePosition", "Unattributed", "ban_view"]
 
 
 class Failure(msgspec.Struct, frozen=True, gc=False):
@@ -51,6 +51,7 @@ class Ban(msgspec.Struct, frozen=True):
     until: float
     failures: int = 0
     reason: str = ""
+    step: int = 1  # the n-th ban of this target in this jail: bantime grew n-1 times
 
 
 class SourcePosition(msgspec.Struct, frozen=True):
@@ -67,3 +68,17 @@ class SourcePosition(msgspec.Struct, frozen=True):
     inode: int = 0
     fingerprint: str = ""
     cursor: str = ""
+
+
+def ban_view(ban: Ban, now: float) -> dict[str, object]:
+    """A ban as ``bruteguard bans --json`` shows it (the daemon and the ledger alike)."""
+    return {
+        "ip": ban.ip,
+        "jail": ban.jail,
+        "start": ban.start,
+        "until": ban.until,
+        "remaining": max(0.0, ban.until - now),
+        "failures": ban.failures,
+        "step": ban.step,
+        "reason": ban.reason,
+    }

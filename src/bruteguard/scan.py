@@ -22,6 +22,7 @@ import msgspec
 
 from bruteguard.config import Config, JailConfig, parse_networks
 from bruteguard.detect import Detector
+from bruteguard.errors import ConfigError
 from bruteguard.match import _core
 from bruteguard.match.engine import Hit, Matcher, Series, Stream, StreamStats
 from bruteguard.model import Ban
@@ -112,8 +113,11 @@ def scan_logs(
     Raises OSError (with the path) for a log that cannot be read.
     """
     started = time.perf_counter()
-    jail_filters = {jail.name: jail.filter for jail in jails}
-    matcher = Matcher(jail_filters, {jail.name: jail.breakin_weight for jail in jails})
+    readers = [jail for jail in jails if jail.from_logs]  # recidive reads the bans instead
+    if not readers:
+        raise ConfigError("no jail that reads logs is selected (recidive reads bans)")
+    jail_filters = {jail.name: jail.filter for jail in readers}
+    matcher = Matcher(jail_filters, {jail.name: jail.breakin_weight for jail in readers})
     detector = Detector(jails, parse_networks(config.ignoreip))
     summary = ScanSummary()
     workers = workers or os.cpu_count() or 1
@@ -131,9 +135,20 @@ def scan_logs(
         _add_stats(summary, stats)
         bans: list[Ban] = []
         for jail, by_address in zip(matcher.jails, series, strict=True):
+            prefixes: dict[str, bytearray] = {}  # IPv6 addresses counted per prefix
             for address, (packed, tried) in by_address.items():
-                bans.extend(detector.observe_series(jail, address, packed))
                 _record(summary.offenders, address, packed, tried)
+                key = detector.key_of(jail, address)
+                if key is None:
+                    detector.ignored += len(packed) // 8
+                elif key == address:
+                    bans.extend(detector.observe_series(jail, key, packed))
+                else:
+                    prefixes.setdefault(key, bytearray()).extend(packed)
+            for key, packed in prefixes.items():
+                bans.extend(detector.observe_series(jail, key, packed))
+        bans.sort(key=lambda ban: ban.start)
+        bans.extend(detector.escalate(bans))
         bans.sort(key=lambda ban: ban.start)
         summary.bans.extend(bans)
     summary.seconds = time.perf_counter() - started

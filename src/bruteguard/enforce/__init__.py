@@ -17,12 +17,19 @@ class JailRule(Protocol):
     """What an enforcer needs to know about a jail: its name and the ports it protects."""
 
     name: str
-    ports: tuple[int, ...]
+    ports: tuple[int, ...]  # empty: every port
     protocol: str
+    allow: tuple  # networks never blocked by this jail, even inside a banned network
+    rate: tuple[int, float] | None  # (hits, seconds) from "ratelimit": kernel rate limit
 
 
 class Enforcer(Protocol):
+    """``expires``: the firewall drops a ban by itself when its time is up (nftables and
+    ipset timeouts). Where it cannot (plain iptables, hosts.deny, routes, pf, ipfw), the
+    daemon unbans expired bans at its housekeeping runs (every 30 s)."""
+
     name: str
+    expires: bool
 
     def setup(self, jails: Sequence[JailRule]) -> None:
         """Create this enforcer's own firewall objects (idempotent); raise EnforcerError."""

@@ -24,6 +24,7 @@ class DryRunEnforcer:
     """Records every call in ``actions`` and keeps the bans a firewall would now hold."""
 
     name = "dry-run"
+    expires = True  # its view drops expired bans by itself (``active``)
 
     def __init__(self) -> None:
         self.jails: tuple[str, ...] = ()

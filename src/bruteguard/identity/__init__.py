@@ -8,6 +8,6 @@ be tied to a real connection (socket table, kernel firewall log), never DNS alon
 * ``attribution``   — a hostname failure → the one connected peer it belongs to, or none.
 """
 
-from bruteguard.identity.address import address_from_log, canonical_address
+from bruteguard.identity.address import address_from_log, canonical_address, canonical_target
 
-__all__ = ["address_from_log", "canonical_address"]
+__all__ = ["address_from_log", "canonical_address", "canonical_target"]

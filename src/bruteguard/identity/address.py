@@ -10,7 +10,7 @@ as *unattributed* and must be tied to a real connection before anyone is banned 
 import ipaddress
 import socket
 
-__all__ = ["address_from_log", "canonical_address"]
+__all__ = ["address_from_log", "canonical_address", "canonical_target"]
 
 _IPV4_MAPPED = bytes(10) + b"\xff\xff"
 _MAX_LENGTH = 64  # bracketed IPv6 with an embedded IPv4 and a zone id fits; junk doesn't
@@ -44,3 +44,27 @@ def address_from_log(raw: bytes) -> str | None:
     if len(raw) > _MAX_LENGTH:  # don't decode megabytes of junk to find out
         return None
     return canonical_address(raw.decode("ascii", "replace"))
+
+
+def canonical_target(text: str) -> str | None:
+    """An address or a CIDR network as bans store it, or None if ``text`` is neither.
+
+    A network is written from its first address (``198.51.100.7/24`` → ``198.51.100.0/24``),
+    IPv4-mapped IPv6 as IPv4, and a full-length prefix (/32, /128) as the plain address.
+    """
+    text = text.strip()
+    if "/" not in text:
+        return canonical_address(text)
+    if len(text) > _MAX_LENGTH:
+        return None
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+    if network.version == 6 and network.prefixlen >= 96:
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            network = ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+    if network.num_addresses == 1:
+        return str(network.network_address)
+    return str(network)

@@ -946,9 +946,11 @@ static PyTypeObject StreamType = {
  * then takes the general, per-attempt path). detect.Detector.observe_series documents it. */
 static PyObject *windows(PyObject *module, PyObject *args) {
     Py_buffer packed;
-    Py_ssize_t maxretry;
-    double findtime, bantime;
-    if (!PyArg_ParseTuple(args, "y*ndd", &packed, &maxretry, &findtime, &bantime)) return NULL;
+    Py_ssize_t maxretry, prior = 0;
+    double findtime, bantime, factor = 1.0, maxtime = INFINITY;
+    if (!PyArg_ParseTuple(args, "y*ndd|ddn", &packed, &maxretry, &findtime, &bantime, &factor,
+                          &maxtime, &prior))
+        return NULL;
     if (maxretry < 1 || packed.len % (Py_ssize_t)sizeof(double)) {
         PyBuffer_Release(&packed);
         PyErr_SetString(PyExc_ValueError, "maxretry >= 1 and whole doubles needed");
@@ -982,7 +984,9 @@ static PyObject *windows(PyObject *module, PyObject *args) {
             return NULL;
         }
         Py_DECREF(ban);
-        double until = times[at] + bantime;
+        /* The n-th ban lasts bantime * factor^(n-1), at most maxtime (detect._duration). */
+        double length = bantime * pow(factor, (double)(prior + PyList_GET_SIZE(bans) - 1));
+        double until = times[at] + (length < maxtime ? length : maxtime);
         start = at + 1;
         while (start < end && times[start] < until) start++;
         at = start + maxretry - 1;

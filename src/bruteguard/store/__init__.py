@@ -34,6 +34,15 @@ class Store(Protocol):
     def ban_history(self, ip: str) -> list[Ban]:
         """Every ban of ``ip``, oldest first."""
 
+    def ban_counts(self) -> dict[tuple[str, str], int]:
+        """Bans decided (not by hand) per (jail, target): where growing ban times resume."""
+
+    def bans_since(self, since: float) -> list[Ban]:
+        """Bans decided at or after ``since``, oldest first (re-primes the recidive jail)."""
+
+    def blocklist_loaded(self, name: str, now: float) -> float:
+        """When blocklist ``name`` was first loaded (``now`` if never)."""
+
     def prune(self, before: float) -> int:
         """Forget failures (attributed or not) older than ``before``; returns how many."""
 

@@ -70,6 +70,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             line TEXT NOT NULL)""",
         "CREATE INDEX unattributed_time ON unattributed (time)",
     ),
+    ("ALTER TABLE bans ADD COLUMN step INTEGER NOT NULL DEFAULT 1",),
+    ("CREATE TABLE blocklists (name TEXT PRIMARY KEY, loaded REAL NOT NULL)",),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -217,7 +219,7 @@ class SqliteStore:
         with self._write("lift bans", durable=True) as db:
             for ip in dict.fromkeys(ips):
                 for ban_id, *fields in db.execute(
-                    "SELECT id, ip, jail, start, until, failures, reason FROM bans"
+                    "SELECT id, ip, jail, start, until, failures, reason, step FROM bans"
                     " WHERE ip = ? AND lifted IS NULL AND until > ? ORDER BY id",
                     (ip, now),
                 ):
@@ -230,7 +232,7 @@ class SqliteStore:
         """Bans whose ``until`` is after ``now`` and that were not lifted, oldest first."""
         with self._read("read active bans") as db:
             rows = db.execute(
-                "SELECT ip, jail, start, until, failures, reason FROM bans"
+                "SELECT ip, jail, start, until, failures, reason, step FROM bans"
                 " WHERE until > ? AND lifted IS NULL ORDER BY id",
                 (now,),
             ).fetchall()
@@ -240,11 +242,46 @@ class SqliteStore:
         """Every ban of ``ip`` as it was decided (lifted or replaced ones too), oldest first."""
         with self._read("read ban history") as db:
             rows = db.execute(
-                "SELECT ip, jail, start, until, failures, reason FROM bans"
+                "SELECT ip, jail, start, until, failures, reason, step FROM bans"
                 " WHERE ip = ? ORDER BY start, id",
                 (ip,),
             ).fetchall()
         return [Ban(*row) for row in rows]
+
+    def ban_counts(self) -> dict[tuple[str, str], int]:
+        """How many bans each (jail, target) has had: the step the next one escalates from.
+
+        Replaced bans count (a re-ban while banned is still a ban); bans made by hand and
+        bans forgotten by ``prune_bans`` do not.
+        """
+        with self._read("count bans") as db:
+            rows = db.execute(
+                "SELECT jail, ip, count(*) FROM bans WHERE failures > 0 GROUP BY jail, ip"
+            ).fetchall()
+        return {(jail, ip): count for jail, ip, count in rows}
+
+    def bans_since(self, since: float) -> list[Ban]:
+        """Bans decided at or after ``since``, oldest first (re-primes the recidive jail)."""
+        with self._read("read recent bans") as db:
+            rows = db.execute(
+                "SELECT ip, jail, start, until, failures, reason, step FROM bans"
+                " WHERE start >= ? ORDER BY start, id",
+                (since,),
+            ).fetchall()
+        return [Ban(*row) for row in rows]
+
+    def blocklist_loaded(self, name: str, now: float) -> float:
+        """When blocklist ``name`` was first loaded (``now`` if never): its bantime counts
+        from then, across restarts and reloads."""
+        with self._write("record a blocklist", durable=True) as db:
+            db.execute(
+                "INSERT INTO blocklists (name, loaded) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (_storable(name), now),
+            )
+            (loaded,) = db.execute(
+                "SELECT loaded FROM blocklists WHERE name = ?", (_storable(name),)
+            ).fetchone()
+        return float(loaded)
 
     def prune_bans(self, before: float) -> int:
         """Forget bans that ended (expired or lifted) before ``before``; returns how many.
@@ -400,8 +437,9 @@ def _insert_failures(db: sqlite3.Connection, failures: Iterable[Failure]) -> Non
 
 def _insert_bans(db: sqlite3.Connection, bans: Iterable[Ban]) -> None:
     db.executemany(
-        "INSERT INTO bans (ip, jail, start, until, failures, reason) VALUES (?, ?, ?, ?, ?, ?)",
-        ((b.ip, b.jail, b.start, b.until, b.failures, _storable(b.reason)) for b in bans),
+        "INSERT INTO bans (ip, jail, start, until, failures, reason, step)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ((b.ip, b.jail, b.start, b.until, b.failures, _storable(b.reason), b.step) for b in bans),
     )
 
 

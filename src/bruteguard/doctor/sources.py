@@ -1,0 +1,280 @@
+"""The findings about each jail's source, chosen as the daemon chooses it: does it exist,
+can it be read, and does it hold lines from the jail's programs at all?
+
+A log file is judged by its last ``TAIL_BYTES``; the journal by its newest entries, read
+with the daemon's own reader so that what counts here is what the matcher would see.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import stat
+import time
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from bruteguard.config import Config, JailConfig
+from bruteguard.doctor.findings import Finding, not_checked, running_as_root
+from bruteguard.errors import BruteguardError
+from bruteguard.match.signatures import FILTERS
+from bruteguard.sources.journal import JOURNAL_DIRECTORIES, JournalSource, format_entry
+from bruteguard.sources.select import AUTH_LOGS, SourceSpec, resolve_sources
+
+__all__ = ["JOURNAL_DAYS", "JOURNAL_LIMIT", "TAIL_BYTES", "check_sources"]
+
+TAIL_BYTES = 1 << 20  # how much of a log file's end is looked at
+JOURNAL_DAYS = 7
+JOURNAL_LIMIT = 50_000  # entries read at most, newest first
+
+
+def _bindings() -> bool:
+    try:
+        from systemd import journal  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _journal_files(directories: Sequence[str]) -> list[str]:
+    return sorted(
+        name
+        for directory in directories
+        for pattern in ("*.journal", "*/*.journal")
+        for name in glob.glob(os.path.join(directory, pattern))
+    )
+
+
+def _program_lines(programs: Sequence[str]) -> re.Pattern[bytes]:
+    """A syslog line whose program is one of ``programs``: a stamp and a host (at most five
+    fields, none ending in ``:``, so a message that mentions ``sshd[1]:`` does not count),
+    then ``prog[pid]:`` or ``prog:``."""
+    names = b"|".join(re.escape(name.encode()) for name in programs)
+    return re.compile(
+        rb"(?m)^(?:[^\s]*[^\s:][ \t]+){1,5}?(?:" + names + rb")(?:\[[0-9]{1,10}\])?:[ \t]"
+    )
+
+
+def _unreadable(check: str, what: str, error: OSError) -> Finding:
+    if isinstance(error, PermissionError) and not running_as_root():
+        return not_checked(check, f"{what}: permission denied")
+    return Finding(
+        check=check,
+        status="problem",
+        detail=f"{what}: cannot read: {error.strerror or error}",
+        advice="bruteguard runs as root and must be able to read it",
+    )
+
+
+def _tail(path: str) -> bytes:
+    """The whole lines of the file's last ``TAIL_BYTES``. Opened without blocking, so a FIFO
+    at the path cannot hang the check (the caller has made sure it is a regular file)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(descriptor, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        start = max(0, size - TAIL_BYTES)
+        file.seek(start)
+        data = file.read(TAIL_BYTES)
+    if start:  # the first line is cut: only whole lines count
+        data = data.partition(b"\n")[2]
+    return data
+
+
+def _file_finding(jail: JailConfig, path: str, programs: Sequence[str], journal: bool) -> Finding:
+    check = f"source.{jail.name}"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        where = f"the journal, or {', '.join(AUTH_LOGS)}" if journal else ", ".join(AUTH_LOGS)
+        return Finding(
+            check=check,
+            status="problem",
+            detail=f"file {path} does not exist: the jail waits for it and bans no one",
+            advice=f"point logpath at the file {jail.filter} really writes (look at {where})",
+        )
+    except OSError as error:
+        return _unreadable(check, f"file {path}", error)
+    if stat.S_ISDIR(mode):
+        return Finding(check=check, status="problem", detail=f"{path} is a directory")
+    if not stat.S_ISREG(mode):
+        return Finding(
+            check=check, status="unknown", detail=f"{path} is not a regular file: not read"
+        )
+    try:
+        data = _tail(path)
+    except OSError as error:
+        return _unreadable(check, f"file {path}", error)
+    count = len(_program_lines(programs).findall(data))
+    names = "/".join(programs)
+    if count:
+        return Finding(
+            check=check,
+            status="ok",
+            detail=f"file {path}: {count} {names} lines in its last {len(data) // 1024} KiB",
+        )
+    elsewhere = "journal only" if journal else "another file"
+    return Finding(
+        check=check,
+        status="advice",
+        detail=f"file {path}: no {names} lines in its last {len(data) // 1024} KiB",
+        advice=f"bruteguard's source has no {jail.filter} lines: is {jail.filter} logging "
+        f"elsewhere ({elsewhere})?",
+    )
+
+
+class _JournalCounts(NamedTuple):
+    seen: int  # entries read
+    found: int  # formatted as one of the programs: what the matcher will look at
+    untrusted: int  # _COMM names a program, but _UID/_EXE do not vouch for it
+
+
+def _journal_counts(
+    matches: Sequence[str], programs: Sequence[str], files: Sequence[str] | None
+) -> _JournalCounts:
+    """The newest entries first, at most ``JOURNAL_LIMIT`` and none older than
+    ``JOURNAL_DAYS``, read and formatted exactly as the daemon does."""
+    source = JournalSource(list(matches), path=None if files is None else list(files))
+    reader = source._open()  # the daemon's own reader: same matches, same raw fields
+    ours = _program_lines(programs)
+    wanted = {name.encode() for name in programs}
+    oldest = (time.time() - JOURNAL_DAYS * 86400) * 1_000_000
+    seen = found = untrusted = 0
+    try:
+        reader.seek_tail()
+        while seen < JOURNAL_LIMIT and (entry := reader.get_previous()):
+            if entry.get("__REALTIME_TIMESTAMP", 0) < oldest:
+                break
+            seen += 1
+            if ours.match(format_entry(entry)):
+                found += 1
+            elif entry.get("_COMM") in wanted:
+                untrusted += 1
+    finally:
+        reader.close()
+    return _JournalCounts(seen, found, untrusted)
+
+
+def _journal_finding(
+    jail: JailConfig, spec: SourceSpec, programs: Sequence[str], files: list[str], system: bool
+) -> Finding:
+    """``files`` are the journal files found; ``system``: read them as the system journal."""
+    check = f"source.{jail.name}"
+    matches = " or ".join(spec.matches) if spec.matches else "every entry"
+    if not _bindings():
+        return Finding(
+            check=check,
+            status="problem",
+            detail="reads the journal, but the Python bindings are missing",
+            advice="install python3-systemd (or pip install systemd-python), "
+            'or set backend = "file"',
+        )
+    if not files:
+        return Finding(
+            check=check,
+            status="problem",
+            detail="reads the journal, but there are no journal files",
+            advice="is journald running and storing logs (Storage= in journald.conf)?",
+        )
+    try:
+        seen, found, untrusted = _journal_counts(spec.matches, programs, None if system else files)
+    except (BruteguardError, OSError) as error:
+        if isinstance(error, PermissionError):
+            return _unreadable(check, "journal", error)
+        return Finding(check=check, status="problem", detail=f"journal: {error}")
+    names = "/".join(programs)
+    period = f"the last {JOURNAL_DAYS} days"
+    if not seen and not running_as_root():
+        return not_checked(check, f"journal ({matches}): no entries visible to this user")
+    if untrusted:
+        return Finding(
+            check=check,
+            status="advice" if found else "problem",
+            detail=f"journal ({matches}): {found} {names} entries in {period}, and "
+            f"{untrusted} more whose _UID/_EXE do not vouch for their _COMM: they are "
+            "ignored (forged by a local user, or a journal copied from another machine)",
+            advice=f"if {jail.filter} itself wrote them, check how it runs (its binary under "
+            "/usr, a system uid, not in a user's session)",
+        )
+    if found:
+        return Finding(
+            check=check,
+            status="ok",
+            detail=f"journal ({matches}): {found} {names} entries in {period}",
+        )
+    return Finding(
+        check=check,
+        status="advice",
+        detail=f"journal ({matches}): no {names} entries in {period} ({seen} other entries)",
+        advice=f"bruteguard's source has no {jail.filter} lines: is {jail.filter} logging "
+        'to a file only (no journal)? Check journalmatch, or set backend = "file"',
+    )
+
+
+def _forgery(jail: JailConfig, bindings: bool) -> Finding:
+    install = "" if bindings else "install python3-systemd and "
+    return Finding(
+        check=f"source.{jail.name}.trust",
+        status="advice",
+        detail="reads a log file although this host has the systemd journal: any local user "
+        f"can write lines into the file that look like {jail.filter}'s (logger -t "
+        f"{jail.filter} …) and get an innocent address banned; journal entries are checked "
+        "against _COMM/_UID, which the kernel vouches for",
+        advice=f'{install}set backend = "journal" (with a journalmatch) in [jails.{jail.name}]',
+    )
+
+
+_NO_JAILS = Finding(
+    check="jails",
+    status="problem",
+    detail="no jail is enabled: bruteguard watches nothing",
+    advice="enable a jail ([jails.sshd] enabled = true)",
+)
+
+
+def check_sources(
+    config: Config, journal_directories: Sequence[str] = JOURNAL_DIRECTORIES
+) -> list[Finding]:
+    """For each enabled jail, the source the daemon would read, and whether it carries lines
+    from the jail's programs. The recidive jail reads bruteguard's own bans, not a log."""
+    jails = config.log_jails()
+    if not jails:
+        return [_NO_JAILS]
+    bindings = _bindings()
+    files = _journal_files(journal_directories)
+    # The system journal (flags) unless asked to look elsewhere (tests, a copied journal).
+    system = tuple(journal_directories) == JOURNAL_DIRECTORIES
+    return [finding for jail in jails for finding in _jail_sources(jail, bindings, files, system)]
+
+
+def _jail_sources(
+    jail: JailConfig, bindings: bool, files: list[str], system: bool
+) -> list[Finding]:
+    """Each source one jail reads, and the warning that a file can be forged when the
+    journal is there to read instead."""
+    check = f"source.{jail.name}"
+    programs = FILTERS[jail.filter].programs
+    try:
+        specs = resolve_sources(jail, journal=bindings and bool(files))
+    except BruteguardError as error:
+        return [Finding(check=check, status="problem", detail=str(error))]
+    if not specs:
+        return [
+            Finding(
+                check=check,
+                status="problem",
+                detail=f"no file matches logpath {', '.join(jail.logpath)}",
+                advice="fix logpath: the jail reads nothing",
+            )
+        ]
+    findings = []
+    for spec in specs:
+        if spec.kind == "file":
+            findings.append(_file_finding(jail, spec.path, programs, bool(files)))
+        elif spec.kind == "journal":
+            findings.append(_journal_finding(jail, spec, programs, files, system))
+        else:
+            findings.append(Finding(check=check, status="ok", detail="reads standard input of run"))
+    if files and any(spec.kind == "file" for spec in specs):
+        findings.append(_forgery(jail, bindings))
+    return findings
