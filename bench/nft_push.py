@@ -11,51 +11,31 @@ never touched.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ipaddress
 import json
 import random
-import secrets
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
+from _netns import exec_prefix, namespace
 from bruteguard.config import config_from_dict
 from bruteguard.enforce.nftables import NftablesEnforcer
 from bruteguard.model import Ban
 from gen_authlog import attacker_addresses
 
-__all__ = ["count_elements", "main", "namespace"]
+__all__ = ["count_elements", "main", "make_bans", "namespace", "write_report"]
 
 FLOOR_SECONDS = 2.0
 TABLE = "bruteguard"
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
-@contextlib.contextmanager
-def namespace(prefix: str = "bg-bench") -> Iterator[str]:
-    """A fresh network namespace, deleted on the way out (also on error or SIGTERM)."""
-    name = f"{prefix}-{secrets.token_hex(3)}"
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True, timeout=30)
-    try:
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True, timeout=30)
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False, timeout=30)
-        signal.signal(signal.SIGTERM, previous)
-
-
 def count_elements(ns: str, table: str = TABLE) -> dict[str, int]:
     """Elements per set of ``inet <table>`` in namespace ``ns``, as the kernel lists them."""
     listing = subprocess.run(
-        ["ip", "netns", "exec", ns, "nft", "-j", "list", "table", "inet", table],
+        [*exec_prefix(ns), "nft", "-j", "list", "table", "inet", table],
         check=True,
         capture_output=True,
         text=True,
@@ -97,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     jail = config_from_dict({}).jails["sshd"]
     timings: dict[str, float] = {}
     with namespace() as ns:
-        enforcer = NftablesEnforcer(table=TABLE, argv_prefix=["ip", "netns", "exec", ns])
+        enforcer = NftablesEnforcer(table=TABLE, argv_prefix=exec_prefix(ns))
         timings["setup"] = _timed(enforcer.setup, [jail])
         timings[f"ban {len(bans):,} into empty sets"] = _timed(enforcer.ban, bans, now)
         after_ban = count_elements(ns)
@@ -119,24 +99,26 @@ def main(argv: list[str] | None = None) -> int:
         f"all {len(bans):,} in the kernel": in_kernel == len(bans),
         "reconcile keeps exactly the store's bans": sum(after_reconcile.values()) == len(bans),
     }
+    return write_report(
+        args.out,
+        checks,
+        {
+            "bans": len(bans),
+            "seconds": {k: round(v, 4) for k, v in timings.items()},
+            "elements_after_ban": after_ban,
+            "elements_after_reconcile": after_reconcile,
+        },
+    )
+
+
+def write_report(out: Path, checks: dict[str, bool], record: dict[str, object]) -> int:
+    """Print PASS/FAIL per check, write ``record`` (with the time and the checks) as JSON
+    to ``out``; the exit status: 1 if any check failed."""
     for name, passed in checks.items():
         print(f"{'PASS' if passed else 'FAIL'}  {name}")
-    args.out.write_text(
-        json.dumps(
-            {
-                "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "bans": len(bans),
-                "seconds": {k: round(v, 4) for k, v in timings.items()},
-                "elements_after_ban": after_ban,
-                "elements_after_reconcile": after_reconcile,
-                "checks": checks,
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
-    print(f"written: {args.out}")
+    document = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **record, "checks": checks}
+    out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(f"written: {out}")
     return 0 if all(checks.values()) else 1
 
 

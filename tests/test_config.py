@@ -259,6 +259,28 @@ ERRORS = [
     ),
     pytest.param('[identity]\nwindow = "soon"\n', "identity.window", "duration", id="window"),
     pytest.param("[identity]\nresolver = 1\n", "identity.resolver", "unknown setting", id="id-key"),
+    pytest.param(
+        '[jails.sshd]\nratelimit = "lots"\n',
+        "jails.sshd.ratelimit",
+        "expected HITS/DURATION like 4/3m",
+        id="ratelimit",
+    ),
+    pytest.param(
+        '[jails.sshd]\nbantime = "2d"\nmaxtime = "1d"\n',
+        "jails.sshd.maxtime",
+        "must be at least bantime",
+        id="maxtime-below-bantime",
+    ),
+    pytest.param(
+        "[jails.sshd]\nbantime_factor = 0.5\n",
+        "jails.sshd.bantime_factor",
+        "must be 1 to 100",
+        id="factor",
+    ),
+    pytest.param(
+        "[jails.sshd]\nipv6_prefix = 8\n", "jails.sshd.ipv6_prefix", "16 to 128", id="v6-prefix"
+    ),
+    pytest.param('[blocklists.drop]\nbantime = "1d"\n', "blocklists.drop", "path", id="bl-path"),
 ]
 
 
@@ -389,3 +411,21 @@ def test_identity_settings(tmp_path: Path) -> None:
     defaults = load_config(write(tmp_path, ""))
     assert (defaults.identity.firewall_log, defaults.identity.window) == (True, 30.0)
     assert defaults.jails["sshd"].breakin_weight == 0
+
+
+def test_escalation_settings_and_ratelimit(tmp_path: Path) -> None:
+    text = (
+        'ignoreip = ["192.0.2.0/24"]\n'
+        "[jails.sshd]\n"
+        'ratelimit = "4/3m"\nbantime_factor = 3\nmaxtime = "2d"\nsubnet_maxretry = 0\n'
+        'ignoreip = ["2001:db8::/32"]\n'
+        '[blocklists.drop]\npath = "/etc/bruteguard/drop.txt"\n'
+    )
+    config = load_config(write(tmp_path, text))
+    sshd = config.jails["sshd"]
+    assert sshd.rate == (4, 180.0)
+    assert (sshd.bantime_factor, sshd.longest_ban, sshd.subnet_maxretry) == (3.0, 172800.0, 0)
+    assert [str(n) for n in sshd.allow] == ["192.0.2.0/24", "2001:db8::/32"]  # global + own
+    assert config.blocklists["drop"].bantime == 30 * 86400
+    defaults = load_config(write(tmp_path, "")).jails["sshd"]
+    assert (defaults.rate, defaults.bantime_factor, defaults.longest_ban) == (None, 2.0, 604800.0)

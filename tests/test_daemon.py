@@ -255,8 +255,10 @@ def test_missing_nft_is_a_clear_error_with_nothing_half_made(tmp_path: Path) -> 
         f'store = "{tmp_path}/bg.db"\nsocket = "{tmp_path}/bg.sock"\n'
         f'[jails.sshd]\nbackend = "file"\nlogpath = ["{tmp_path}/auth.log"]\n'
     )
+    # In a throw-away network namespace: should the daemon find nft after all, the host's
+    # firewall must still never be touched.
     done = subprocess.run(
-        [str(BIN), "run", "--config", str(config)],
+        ["/usr/bin/unshare", "--net", str(BIN), "run", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=30,

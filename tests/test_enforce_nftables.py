@@ -4,72 +4,58 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
+import random
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 import pytest
 
 from bruteguard.config import config_from_dict
 from bruteguard.enforce.dryrun import DryRunEnforcer
 from bruteguard.enforce.factory import make_enforcers
-from bruteguard.enforce.nftables import NftablesEnforcer, disjoint_pieces
+from bruteguard.enforce.nftables import NftablesEnforcer, disjoint_pieces, nft_duration
 from bruteguard.errors import ConfigError, EnforcerError
 from bruteguard.model import Ban
-from netns import Host, Lab, require_root_netns
-
-SSH = 2222  # protected by the jail
-WEB = 8080  # not in the jail: must stay reachable for banned clients
-
-
-@dataclass(frozen=True)
-class Jail:
-    name: str
-    ports: tuple[int, ...] = (SSH,)
-    protocol: str = "tcp"
-
+from enforcekit import (
+    BLOCKED,
+    OPEN,
+    SSH,
+    WEB,
+    Jail,
+    ban,
+    lab_fixture,
+    reaches,
+    seconds_until_lifted,
+    set_up,
+)
+from netns import Host, Lab
 
 JAILS = [Jail("sshd"), Jail("web-auth", (8443,))]
 
 
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    require_root_netns()
-    with Lab(prefix="bgnft") as lab:
-        lab.server.listen_tcp(SSH)
-        lab.server.listen_tcp(WEB)
-        yield lab
+lab = lab_fixture("bgnft")
 
 
 @pytest.fixture
 def enforcer(lab: Lab) -> NftablesEnforcer:
-    enforcer = NftablesEnforcer(argv_prefix=lab.server.exec_prefix)
-    enforcer.setup(JAILS)
-    return enforcer
-
-
-def ban(ip: str, seconds: float = 3600, jail: str = "sshd") -> Ban:
-    now = time.time()
-    return Ban(ip=ip, jail=jail, start=now, until=now + seconds)
-
-
-def reaches(client: Host, server: Host, port: int = SSH) -> dict[str, bool]:
-    return {
-        "v4": client.tcp_connect(server.ipv4, port, timeout=1.0),
-        "v6": client.tcp_connect(server.ipv6, port, timeout=1.0),
-    }
-
-
-BLOCKED = {"v4": False, "v6": False}
-OPEN = {"v4": True, "v6": True}
+    return set_up(NftablesEnforcer, lab.server, JAILS)
 
 
 def elements(host: Host, set_name: str, table: str = "bruteguard") -> list[dict]:
+    """The set's elements as ``{"val": …, "timeout": …, "expires": …}`` (as far as known)."""
     output = host.run(["nft", "-j", "list", "set", "inet", table, set_name]).stdout
     found = [item["set"] for item in json.loads(output)["nftables"] if "set" in item]
-    return [entry["elem"] for entry in found[0].get("elem", [])]
+    # nft -j writes an element without timeout as its bare value.
+    return [
+        entry["elem"] if isinstance(entry, dict) and "elem" in entry else {"val": entry}
+        for entry in found[0].get("elem", [])
+    ]
 
 
+@pytest.mark.netns
 def test_ban_blocks_attacker_on_jail_ports_only(lab: Lab, enforcer: NftablesEnforcer) -> None:
     attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
     assert reaches(attacker, lab.server) == OPEN
@@ -84,6 +70,7 @@ def test_ban_blocks_attacker_on_jail_ports_only(lab: Lab, enforcer: NftablesEnfo
     assert reaches(innocent, lab.server) == OPEN
 
 
+@pytest.mark.netns
 def test_unban_restores_and_ignores_missing(lab: Lab, enforcer: NftablesEnforcer) -> None:
     attacker = lab.clients["attacker"]
     enforcer.ban([ban(attacker.ipv4), ban(attacker.ipv6)], time.time())
@@ -95,19 +82,13 @@ def test_unban_restores_and_ignores_missing(lab: Lab, enforcer: NftablesEnforcer
     enforcer.unban(never_banned)  # twice: still no error
 
 
+@pytest.mark.netns
 def test_element_timeout_expiry_unbans(lab: Lab, enforcer: NftablesEnforcer) -> None:
-    attacker = lab.clients["attacker"]
-    enforcer.ban([ban(attacker.ipv4, seconds=2)], time.time())
-    started = time.monotonic()
-    assert not attacker.tcp_connect(lab.server.ipv4, SSH, timeout=1.0)
-    deadline = started + 8
-    while time.monotonic() < deadline and not attacker.tcp_connect(lab.server.ipv4, SSH, 1.0):
-        time.sleep(0.25)
-    elapsed = time.monotonic() - started
-    assert attacker.tcp_connect(lab.server.ipv4, SSH, timeout=1.0)
+    elapsed = seconds_until_lifted(enforcer, lab.clients["attacker"], lab.server)
     assert 1.5 < elapsed < 8
 
 
+@pytest.mark.netns
 def test_ban_again_refreshes_timeout_both_ways(lab: Lab, enforcer: NftablesEnforcer) -> None:
     attacker = lab.clients["attacker"]
     enforcer.ban([ban(attacker.ipv4, seconds=60)], time.time())
@@ -124,6 +105,32 @@ def test_ban_again_refreshes_timeout_both_ways(lab: Lab, enforcer: NftablesEnfor
     assert 400 < double["timeout"] <= 500
 
 
+@pytest.mark.netns
+def test_bans_longer_than_a_day_are_accepted(lab: Lab, enforcer: NftablesEnforcer) -> None:
+    """nft refuses a time of more than 8 digits per unit ("100000000ms"): 27.7 hours."""
+    attacker = lab.clients["attacker"]
+    month = 30 * 86400
+    enforcer.ban(
+        [ban(attacker.ipv4, seconds=month), ban("198.51.100.0/24", seconds=month)], time.time()
+    )
+    ((element,),) = [elements(lab.server, "sshd_v4")]
+    assert month - 100 < element["timeout"] <= month
+    enforcer.reconcile([ban(attacker.ipv6, seconds=10 * 365 * 86400)], time.time())
+    ((element,),) = [elements(lab.server, "sshd_v6")]
+    assert 3649 * 86400 < element["timeout"] <= 3650 * 86400
+    assert reaches(attacker, lab.server) == {"v4": True, "v6": False}
+    enforcer.load_blocklist("month", [attacker.ipv4], time.time() + month, time.time())
+    assert reaches(attacker, lab.server, WEB) == {"v4": False, "v6": True}
+
+
+def test_nft_duration_splits_into_units() -> None:
+    assert nft_duration(2_592_000_000) == "30d"
+    assert nft_duration(93_784_005) == "1d2h3m4s5ms"
+    assert nft_duration(1500) == "1s500ms"
+    assert nft_duration(0) == "1ms"  # never "" (nft needs a time)
+
+
+@pytest.mark.netns
 def test_reconcile_replaces_contents(lab: Lab, enforcer: NftablesEnforcer) -> None:
     attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
     enforcer.ban([ban(attacker.ipv4), ban(attacker.ipv6)], time.time())
@@ -134,6 +141,7 @@ def test_reconcile_replaces_contents(lab: Lab, enforcer: NftablesEnforcer) -> No
     assert [e["val"] for e in elements(lab.server, "sshd_v4")] == [innocent.ipv4]
 
 
+@pytest.mark.netns
 def test_second_instance_setup_keeps_elements_and_rules(
     lab: Lab, enforcer: NftablesEnforcer
 ) -> None:
@@ -159,6 +167,7 @@ def test_second_instance_setup_keeps_elements_and_rules(
     assert [e["val"] for e in elements(lab.server, "sshd_v4")] == [attacker.ipv4]
 
 
+@pytest.mark.netns
 def test_teardown_removes_only_its_own_table(lab: Lab, enforcer: NftablesEnforcer) -> None:
     admin_rules = (
         "add table inet admin\n"
@@ -172,11 +181,13 @@ def test_teardown_removes_only_its_own_table(lab: Lab, enforcer: NftablesEnforce
     tables = lab.server.run(["nft", "list", "tables"]).stdout.split("\n")
     assert "table inet admin" in tables
     assert "table inet bruteguard" not in tables
+    assert "table inet bruteguard_bl" not in tables
     assert lab.server.run(["nft", "list", "table", "inet", "admin"]).stdout == admin_before
     assert reaches(lab.clients["attacker"], lab.server) == OPEN
     enforcer.teardown()  # already gone: still fine
 
 
+@pytest.mark.netns
 def test_cidr_bans_block_whole_networks(lab: Lab, enforcer: NftablesEnforcer) -> None:
     attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
     # Addresses banned first, then networks containing them: separate sets, no overlap error.
@@ -190,6 +201,7 @@ def test_cidr_bans_block_whole_networks(lab: Lab, enforcer: NftablesEnforcer) ->
     assert reaches(attacker, lab.server) == BLOCKED
 
 
+@pytest.mark.netns
 def test_overlapping_networks_keep_the_longest_ban(lab: Lab, enforcer: NftablesEnforcer) -> None:
     enforcer.ban([ban("198.51.100.0/24", seconds=3000)], time.time())
     enforcer.ban([ban("198.51.0.0/16", seconds=100)], time.time())
@@ -216,6 +228,7 @@ def test_disjoint_pieces_take_the_longest_covering_ban() -> None:
     assert inner_shorter == [(net("10.0.0.0/8"), 99.0)]
 
 
+@pytest.mark.netns
 def test_reconcile_100k_elements_is_fast(lab: Lab, enforcer: NftablesEnforcer) -> None:
     attacker = lab.clients["attacker"]
     now = time.time()
@@ -236,10 +249,10 @@ def test_reconcile_100k_elements_is_fast(lab: Lab, enforcer: NftablesEnforcer) -
     assert first < 2.0 and second < 2.0
 
 
+@pytest.mark.netns
 def test_drop_blocktype_silently_drops(lab: Lab) -> None:
     attacker = lab.clients["attacker"]
-    enforcer = NftablesEnforcer(blocktype="drop", argv_prefix=lab.server.exec_prefix)
-    enforcer.setup(JAILS)
+    enforcer = set_up(NftablesEnforcer, lab.server, JAILS, blocktype="drop")
     enforcer.ban([ban(attacker.ipv6)], time.time())
     started = time.monotonic()
     assert not attacker.tcp_connect(lab.server.ipv6, SSH, timeout=1.0)
@@ -249,6 +262,7 @@ def test_drop_blocktype_silently_drops(lab: Lab) -> None:
     assert " drop" in rules and "reject" not in rules
 
 
+@pytest.mark.netns
 @pytest.mark.parametrize(
     "bad",
     [
@@ -273,6 +287,7 @@ def test_invalid_bans_raise_before_anything_runs(
     assert elements(lab.server, "sshd_v4") == []
 
 
+@pytest.mark.netns
 @pytest.mark.parametrize("name", ["", "bad name", "1st", "-x", "a" * 31, "x;y", "é"])
 def test_invalid_jail_or_table_names_are_refused(lab: Lab, name: str) -> None:
     enforcer = NftablesEnforcer(argv_prefix=lab.server.exec_prefix)
@@ -284,6 +299,7 @@ def test_invalid_jail_or_table_names_are_refused(lab: Lab, name: str) -> None:
     assert tables == ""
 
 
+@pytest.mark.netns
 def test_missing_nft_binary_is_a_clear_error(lab: Lab) -> None:
     enforcer = NftablesEnforcer(nft="/nonexistent/nft", argv_prefix=lab.server.exec_prefix)
     with pytest.raises(EnforcerError, match=r"'/nonexistent/nft' not found.*nftables"):
@@ -293,6 +309,7 @@ def test_missing_nft_binary_is_a_clear_error(lab: Lab) -> None:
     assert not enforcer.is_available()
 
 
+@pytest.mark.netns
 def test_without_privilege_is_a_clear_error_and_leaves_nothing(lab: Lab) -> None:
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
     enforcer = NftablesEnforcer(argv_prefix=[*lab.server.exec_prefix, *nobody])
@@ -304,6 +321,7 @@ def test_without_privilege_is_a_clear_error_and_leaves_nothing(lab: Lab) -> None
     assert root.check() is None and root.is_available()
 
 
+@pytest.mark.netns
 def test_rejected_script_leaves_no_half_made_state(lab: Lab) -> None:
     # A set of the wrong type makes nft refuse setup's script part-way through.
     lab.server.run(
@@ -346,3 +364,278 @@ def test_factory_builds_the_configured_enforcers() -> None:
     assert isinstance(dry, DryRunEnforcer)
     with pytest.raises(ConfigError, match="nftables_table"):
         make_enforcers(config_from_dict({"nftables_table": "bad table"}))
+
+
+# -- allow wins, kernel rate limit, blocklists -----------------------------------------------
+
+# Fixed child scripts: addresses, ports and counts arrive as argv, never as code.
+_BURST_SCRIPT = """
+import socket, sys
+results = []
+for _ in range(int(sys.argv[3])):
+    try:
+        socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1.0).close()
+        results.append("1")
+    except OSError:
+        results.append("0")
+print("".join(results))
+"""
+
+_PROBE_SCRIPT = """
+import select, socket, sys, time
+addr, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+probes = reached = 0
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline and probes < 5000:
+    if select.select([sys.stdin], [], [], 0)[0]:  # stdin closed: the test is done
+        break
+    probes += 1
+    try:
+        socket.create_connection((addr, port), timeout=0.2).close()
+        reached += 1
+    except OSError:
+        pass
+    time.sleep(0.005)
+print(probes, reached)
+"""
+
+
+def burst(client: Host, addr: str, count: int, port: int = SSH) -> str:
+    """``count`` connections back to back from one process: "1" each that worked, else "0"."""
+    argv = [sys.executable, "-c", _BURST_SCRIPT, addr, str(port), str(count)]
+    return client.run(argv, timeout=count * 2 + 10).stdout.strip()
+
+
+def networks(*texts: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(text) for text in texts)
+
+
+def table_objects(host: Host, table: str) -> dict[str, set[str]]:
+    """Names of the sets and chains in ``inet <table>`` (empty if the table is gone)."""
+    result = host.run(["nft", "-t", "-j", "list", "table", "inet", table], check=False)
+    objects: dict[str, set[str]] = {"set": set(), "chain": set()}
+    if result.returncode != 0:
+        return objects
+    for item in json.loads(result.stdout)["nftables"]:
+        for kind in objects:
+            if kind in item:
+                objects[kind].add(item[kind]["name"])
+    return objects
+
+
+def blocklist_entries(count: int, seed: int = 1) -> list[str]:
+    """``count`` distinct documentation addresses (not the lab's 192.0.2.0/24), some IPv6."""
+    rng = random.Random(seed)
+    pool = [f"198.51.100.{i}" for i in range(256)] + [f"203.0.113.{i}" for i in range(256)]
+    pool += [f"2001:db8:ffff::{i:x}" for i in range(1, 200)]
+    return rng.sample(pool, count)
+
+
+def allowed_innocent(lab: Lab) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    innocent = lab.clients["innocent"]
+    return networks(innocent.ipv4, innocent.ipv6)
+
+
+@pytest.mark.netns
+def test_allow_wins_inside_banned_networks_per_jail(lab: Lab) -> None:
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    lab.server.listen_tcp(8443)
+    enforcer = NftablesEnforcer(argv_prefix=lab.server.exec_prefix)
+    enforcer.setup([Jail("sshd", allow=allowed_innocent(lab)), Jail("web-auth", (8443,))])
+    bans = [ban("192.0.2.0/24"), ban("2001:db8::/64"), ban(innocent.ipv4), ban(innocent.ipv6)]
+    enforcer.ban(bans, time.time())
+    assert reaches(attacker, lab.server) == BLOCKED
+    assert reaches(innocent, lab.server) == OPEN  # inside both banned networks, yet allowed
+    # sshd's allow list is sshd's own: web-auth still blocks the same client (per-rule
+    # negation, not an early accept that would skip the other jails' rules too).
+    enforcer.ban([ban("192.0.2.0/24", jail="web-auth")], time.time())
+    assert not innocent.tcp_connect(lab.server.ipv4, 8443, timeout=1.0)
+    assert innocent.tcp_connect(lab.server.ipv6, 8443, timeout=1.0)
+    # reconcile rebuilds the table: the allow sets come back filled.
+    enforcer.reconcile(bans, time.time())
+    assert [e["val"] for e in elements(lab.server, "sshd_a4")] == [innocent.ipv4]
+    assert reaches(attacker, lab.server) == BLOCKED
+    assert reaches(innocent, lab.server) == OPEN
+    # A new allow list replaces the old one on setup (a reload).
+    enforcer.setup([Jail("sshd", allow=networks("203.0.113.0/24")), Jail("web-auth", (8443,))])
+    assert reaches(innocent, lab.server) == BLOCKED
+
+
+@pytest.mark.netns
+def test_invalid_allow_entry_is_refused_before_anything_runs(lab: Lab) -> None:
+    enforcer = NftablesEnforcer(argv_prefix=lab.server.exec_prefix)
+    with pytest.raises(EnforcerError, match=r"jail sshd: allow: .* not an IP address"):
+        enforcer.setup([Jail("sshd", allow=("192.0.2.1 } ; flush ruleset",))])  # type: ignore[arg-type]
+    assert lab.server.run(["nft", "list", "tables"]).stdout == ""
+
+
+@pytest.mark.netns
+def test_kernel_ratelimit_refuses_beyond_hits_per_window(lab: Lab) -> None:
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    # The real config model: "3/3s" → JailConfig.rate == (3, 3.0); ignoreip → allow.
+    config = config_from_dict(
+        {"jails": {"sshd": {"port": [SSH], "ratelimit": "3/3s",
+                            "ignoreip": [innocent.ipv4, innocent.ipv6]}}}
+    )  # fmt: skip
+    enforcer = NftablesEnforcer(argv_prefix=lab.server.exec_prefix)
+    enforcer.setup([config.jails["sshd"]])
+    chain = lab.server.run(["nft", "list", "chain", "inet", "bruteguard", "input"]).stdout
+    assert "limit rate over 1/second burst 3 packets" in chain
+    # Three in a burst work, the fourth and fifth within the window are refused; each
+    # family has its own per-source state.
+    assert burst(attacker, lab.server.ipv4, 5) == "11100"
+    assert burst(attacker, lab.server.ipv6, 5) == "11100"
+    assert burst(attacker, lab.server.ipv4, 1, WEB) == "1"  # other ports are not limited
+    assert burst(innocent, lab.server.ipv4, 8) == "11111111"  # allowed: exempt
+    assert burst(innocent, lab.server.ipv6, 8) == "11111111"
+    time.sleep(3.3)  # a whole window of quiet: the allowance is back in full
+    assert burst(attacker, lab.server.ipv4, 5) == "11100"
+    # A setup without the rate limit removes the rule (a reload); nothing is refused.
+    enforcer.setup([Jail("sshd")])
+    assert burst(attacker, lab.server.ipv4, 5) == "11111"
+
+
+@pytest.mark.netns
+def test_blocklist_blocks_every_port_and_allowed_sources_pass(lab: Lab) -> None:
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    enforcer = NftablesEnforcer(argv_prefix=lab.server.exec_prefix)
+    enforcer.setup([Jail("sshd", allow=allowed_innocent(lab))])
+    entries = [*blocklist_entries(300), "192.0.2.0/24", "2001:db8::/64", "::ffff:203.0.113.0/120"]
+    now = time.time()
+    assert enforcer.load_blocklist("drop-list", iter(entries), now + 3600, now) == 303
+    for port in (SSH, WEB):
+        assert reaches(attacker, lab.server, port) == BLOCKED
+        assert reaches(innocent, lab.server, port) == OPEN  # a jail's allow is exempt
+    hashed = elements(lab.server, "bl_drop-list_4", "bruteguard_bl")
+    assert {e["val"] for e in hashed} == {x for x in entries[:300] if "." in x}
+    assert all(3500 < e["expires"] <= 3600 for e in hashed)
+    v6 = elements(lab.server, "bl_drop-list_6", "bruteguard_bl")
+    assert len(v6) == sum(":" in x for x in entries[:300])
+    nets = [e["val"] for e in elements(lab.server, "bl_drop-list_4net", "bruteguard_bl")]
+    assert {f"{n['prefix']['addr']}/{n['prefix']['len']}" for n in nets} == {
+        "192.0.2.0/24", "203.0.113.0/24"
+    }  # fmt: skip
+
+
+@pytest.mark.netns
+def test_blocklist_reload_replaces_the_old_list_atomically(lab: Lab) -> None:
+    attacker = lab.clients["attacker"]
+    enforcer = set_up(NftablesEnforcer, lab.server, JAILS)
+    now = time.time()
+    first = [*blocklist_entries(200, seed=2), attacker.ipv4, attacker.ipv6]
+    enforcer.load_blocklist("feed", first, math.inf, now)
+    assert reaches(attacker, lab.server, WEB) == BLOCKED
+    second = blocklist_entries(150, seed=3)
+    assert enforcer.load_blocklist("feed", second, math.inf, now) == 150
+    assert reaches(attacker, lab.server, WEB) == OPEN
+    loaded = {
+        e["val"]
+        for set_name in ("bl_feed_4", "bl_feed_6")
+        for e in elements(lab.server, set_name, "bruteguard_bl")
+    }
+    assert loaded == set(second)
+    # A load that fails part-way (a bad entry after 10,000 good ones) applies nothing.
+    bad = ["192.0.2.10 } ; flush ruleset ; add element inet x y { 1.2.3.4", "10.0.0.0/33"]
+    for poison in bad:
+        good = (f"10.{i >> 8 & 255}.{i & 255}.1" for i in range(10_000))
+        with pytest.raises(EnforcerError, match="entry 10002 is not an IP address"):
+            enforcer.load_blocklist("feed", [attacker.ipv4, *good, poison], math.inf, now)
+        assert reaches(attacker, lab.server, WEB) == OPEN
+        loaded = {e["val"] for e in elements(lab.server, "bl_feed_4", "bruteguard_bl")}
+        assert loaded == {x for x in second if "." in x}
+
+    # While a 100,000-entry list that blocks the attacker replaces another such list again
+    # and again, not one probe of the attacker's gets through: no moment without a list.
+    def big(seed: int) -> Iterable[str]:
+        yield attacker.ipv4
+        first = int(ipaddress.IPv4Address("10.0.0.0")) + (seed << 20)
+        yield from (str(ipaddress.IPv4Address(first + i)) for i in range(100_000))
+
+    enforcer.load_blocklist("feed", big(1), math.inf, now)
+    probe = attacker.popen(
+        [sys.executable, "-c", _PROBE_SCRIPT, lab.server.ipv4, str(WEB), "60"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(0.2)
+    for seed in range(2, 6):
+        enforcer.load_blocklist("feed", big(seed), math.inf, time.time())
+    output, _ = probe.communicate(input="", timeout=30)  # closing stdin stops it
+    probes, reached = map(int, output.split())
+    assert probes > 20 and reached == 0
+    assert len(elements(lab.server, "bl_feed_4", "bruteguard_bl")) == 100_001
+
+
+@pytest.mark.netns
+def test_drop_blocklist_removes_it_and_nothing_else(lab: Lab) -> None:
+    attacker = lab.clients["attacker"]
+    enforcer = set_up(NftablesEnforcer, lab.server, JAILS)
+    now = time.time()
+    enforcer.load_blocklist("one", ["192.0.2.0/24"], math.inf, now)
+    enforcer.load_blocklist("two", ["2001:db8::/64"], math.inf, now)
+    assert reaches(attacker, lab.server, WEB) == BLOCKED
+    enforcer.drop_blocklist("one")
+    assert reaches(attacker, lab.server, WEB) == {"v4": True, "v6": False}
+    objects = table_objects(lab.server, "bruteguard_bl")
+    assert not any(name.startswith("bl_one") for name in objects["set"] | objects["chain"])
+    assert "bl_two" in objects["chain"]
+    enforcer.drop_blocklist("one")  # gone already: still fine
+    enforcer.drop_blocklist("never-loaded")
+    enforcer.drop_blocklist("two")
+    assert reaches(attacker, lab.server, WEB) == OPEN
+    with pytest.raises(EnforcerError, match="blocklist name"):
+        enforcer.drop_blocklist("x; flush ruleset")
+
+
+@pytest.mark.netns
+def test_reconcile_and_setup_keep_loaded_blocklists(lab: Lab, enforcer: NftablesEnforcer) -> None:
+    attacker = lab.clients["attacker"]
+    now = time.time()
+    enforcer.load_blocklist("feed", ["192.0.2.0/24", "2001:db8::/64"], now + 600, now)
+    enforcer.reconcile([ban("203.0.113.9")], time.time())
+    assert reaches(attacker, lab.server, WEB) == BLOCKED
+    restarted = NftablesEnforcer(argv_prefix=lab.server.exec_prefix)  # a daemon restart
+    restarted.setup(JAILS)
+    restarted.reconcile([], time.time())
+    assert reaches(attacker, lab.server, WEB) == BLOCKED
+    assert [e["val"] for e in elements(lab.server, "sshd_v4")] == []
+
+
+@pytest.mark.netns
+def test_blocklist_times_out_as_a_whole(lab: Lab, enforcer: NftablesEnforcer) -> None:
+    attacker = lab.clients["attacker"]
+    now = time.time()
+    assert enforcer.load_blocklist("short", [attacker.ipv4, "192.0.2.0/24"], now + 2, now) == 2
+    started = time.monotonic()
+    assert not attacker.tcp_connect(lab.server.ipv4, WEB, timeout=1.0)
+    deadline = started + 8
+    while time.monotonic() < deadline and not attacker.tcp_connect(lab.server.ipv4, WEB, 1.0):
+        time.sleep(0.25)
+    assert 1.5 < time.monotonic() - started < 8
+    assert attacker.tcp_connect(lab.server.ipv4, WEB, timeout=1.0)
+    # Already expired: nothing is loaded (and an older list of that name goes).
+    assert enforcer.load_blocklist("short", [attacker.ipv4], now - 1, now) == 0
+    assert "bl_short" not in table_objects(lab.server, "bruteguard_bl")["chain"]
+
+
+@pytest.mark.netns
+def test_teardown_removes_both_tables_and_keeps_the_admins(lab: Lab) -> None:
+    admin_rules = (
+        "add table inet admin\n"
+        "add set inet admin bl_feed_4 { type ipv4_addr; }\n"
+        "add chain inet admin input { type filter hook input priority filter; policy accept; }\n"
+        "add rule inet admin input tcp dport 9999 counter accept\n"
+    )
+    lab.server.run(["nft", "-f", "-"], input=admin_rules)
+    admin_before = lab.server.run(["nft", "list", "table", "inet", "admin"]).stdout
+    attacker = lab.clients["attacker"]
+    config = config_from_dict({"jails": {"sshd": {"port": [SSH], "ratelimit": "3/3s"}}})
+    enforcer = NftablesEnforcer(argv_prefix=lab.server.exec_prefix)
+    enforcer.setup(list(config.jails.values()))
+    enforcer.ban([ban(attacker.ipv4)], time.time())
+    enforcer.load_blocklist("feed", ["192.0.2.0/24"], math.inf, time.time())
+    enforcer.teardown()
+    assert lab.server.run(["nft", "list", "tables"]).stdout.split("\n") == ["table inet admin", ""]
+    assert lab.server.run(["nft", "list", "table", "inet", "admin"]).stdout == admin_before
+    assert reaches(attacker, lab.server) == OPEN
+    assert reaches(attacker, lab.server, WEB) == OPEN
+    enforcer.teardown()  # already gone: still fine

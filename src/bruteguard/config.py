@@ -420,10 +420,30 @@ def _check_enforcers(raw: dict[str, Any], origin: str) -> None:
             )
 
 
+def _blocklists(tables: Any, origin: str) -> dict[str, BlocklistConfig]:
+    """Each ``[blocklists.NAME]`` validated on its own, so errors name it."""
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{origin}: blocklists: must be a table of blocklists")
+    found: dict[str, BlocklistConfig] = {}
+    for name, table in tables.items():
+        where = f"blocklists.{name}"
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,15}", name):
+            raise ConfigError(
+                f"{origin}: {where}: a blocklist name is 1-16 letters, digits or '_',"
+                " starting with a letter"
+            )
+        try:
+            found[name] = msgspec.convert(table, BlocklistConfig, dec_hook=_dec_hook)
+        except msgspec.ValidationError as error:
+            raise _explain(error, origin, where, BlocklistConfig) from None
+    return found
+
+
 def config_from_dict(raw: dict[str, Any], origin: str = "<defaults>") -> Config:
     """Validate a parsed TOML document (or ``{}`` for the defaults)."""
     raw = dict(raw)
     jails = _jails(raw, origin)
+    blocklists = _blocklists(raw.pop("blocklists", {}), origin)
     _check_enforcers(raw, origin)
     if "source_path" in raw:  # set from where the file was read, never written in it
         raise ConfigError(f"{origin}: source_path: unknown setting")
@@ -432,6 +452,7 @@ def config_from_dict(raw: dict[str, Any], origin: str = "<defaults>") -> Config:
     except msgspec.ValidationError as error:
         raise _explain(error, origin) from None
     config.jails = jails
+    config.blocklists = blocklists
     config.source_path = origin
     return config
 

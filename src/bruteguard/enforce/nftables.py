@@ -1,29 +1,58 @@
-"""The default enforcer: bans are timed elements of sets in bruteguard's own nftables table.
+"""The default enforcer: bans are timed elements of sets in bruteguard's own nftables tables.
 
-bruteguard owns exactly one table, ``inet <table>`` (default ``inet bruteguard``), and never
-touches any other. Per jail it keeps four sets::
+bruteguard owns exactly two tables, ``inet <table>`` (default ``inet bruteguard``) for the
+jails and ``inet <table>_bl`` for blocklists, and never touches any other. Per jail the
+first one keeps::
 
     <jail>_v4     ipv4_addr, flags timeout            single IPv4 addresses (hash: fast, exact)
     <jail>_v6     ipv6_addr, flags timeout            single IPv6 addresses
     <jail>_v4net  ipv4_addr, flags interval, timeout  IPv4 networks (CIDR)
     <jail>_v6net  ipv6_addr, flags interval, timeout  IPv6 networks
+    <jail>_a4     ipv4_addr, flags interval           allowed networks ("allow wins")
+    <jail>_a6     ipv6_addr, flags interval
+    <jail>_r4     ipv4_addr, dynamic, timeout         per-source rate-limit state (ratelimit)
+    <jail>_r6     ipv6_addr, dynamic, timeout         (only for jails with a ratelimit)
 
 and a base chain ``input`` at priority ``filter - 1`` (before the admin's own filter chains)
-with one rule per set: ``ip saddr @<jail>_v4 tcp dport { 22 } counter reject with tcp reset``.
+with one rule per ban set, e.g.
+``ip saddr @sshd_v4 ip saddr != @sshd_a4 tcp dport { 22 } counter reject with tcp reset``.
+The allow check sits in every rule (not in an earlier ``accept``/``return`` rule): a verdict
+in a base chain would end the chain for *all* jails, not just this one.
 
 Why addresses and networks live apart: an interval set refuses overlapping elements, and a
 subnet ban (``198.51.100.0/24``) usually arrives while some of its addresses are banned
 already. In separate sets they never overlap. Networks that overlap each other are stored as
 disjoint pieces, each carrying the longest ban that covers it (see ``disjoint_pieces``).
 
+Rate limit (a jail's ``ratelimit = "HITS/DURATION"``, the nftables form of ``iptables -m
+recent --hitcount HITS --seconds DURATION``): new connections to the jail's ports are
+counted per source in a meter set, a token bucket per source of HITS tokens that refills
+at HITS per DURATION (``update @sshd_r4 { ip saddr timeout 3m limit rate over 80/hour
+burst 4 packets }``). The approximation, and why it is this one: HITS connections back to
+back pass and the next one is refused, and after DURATION of quiet the full allowance is
+back, exactly as asked; a source that keeps coming gets one more connection every
+DURATION/HITS instead of waiting out a whole window, so at most 2 x HITS pass in any
+window of DURATION (nft has no exact sliding-window counter: an element's counter cannot
+be compared in a rule). Refused attempts cost no tokens. A source's state lives until it
+has been quiet for DURATION (the element timeout). IPv6 sources are counted per /64, so
+one host cannot dodge the limit by rotating addresses through its /64 (nor fill the meter).
+Each meter holds 65,536 sources per family; when it is full, new sources go unlimited
+rather than refused (fail open: never lock out the innocent). "New connection" is a TCP
+SYN without ACK (stateless, so the rate limit does not switch on connection tracking) or,
+for UDP, conntrack's ``ct state new``.
+
+Blocklists live in the second table so that ``reconcile`` (which deletes and rebuilds the
+jail table) never loses them; see ``NftablesEnforcer.load_blocklist``.
+
 Every change is one ``nft -f -`` script, so it is one atomic transaction: it applies fully or
 not at all. Element timeouts do the unbanning; the kernel expires them on time even while
-bruteguard is stopped. Addresses and networks are validated with ``ipaddress`` and jail
-names with an anchored pattern before any text enters a script.
+bruteguard is stopped. Addresses and networks are validated with ``ipaddress``/``inet_pton``
+and names with an anchored pattern before any text enters a script.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -32,6 +61,8 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -44,6 +75,7 @@ __all__ = [
     "NftablesEnforcer",
     "Target",
     "disjoint_pieces",
+    "nft_duration",
     "parse_target",
     "run_nft",
     "validate_name",
@@ -59,6 +91,15 @@ _NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_-]{0,29}\Z")
 _STDERR_LIMIT = 2000
 _FAMILIES = (("ip", "v4", "ipv4_addr"), ("ip6", "v6", "ipv6_addr"))
 _SOCKET_FAMILIES = ((socket.AF_INET, 4), (socket.AF_INET6, 6))
+# nft writes a rate as an integer per named unit; the longest unit gives the finest step.
+_RATE_UNITS = (("second", 1), ("minute", 60), ("hour", 3600), ("day", 86400), ("week", 604800))
+_METER_SIZE = 65536  # sources tracked per family and rate-limited jail (a few MB of kernel memory)
+_METER_KEYS = {"ip": "ip saddr", "ip6": "ip6 saddr & ffff:ffff:ffff:ffff::"}  # IPv6: per /64
+_CHUNK = 8192  # blocklist elements per ``add element`` line: all the script Python ever holds
+# Blocklists run first: before the connection log (identity.firewall_log, filter - 2), the
+# jails (filter - 1) and the admin's filter chains (filter).
+_BLOCKLIST_HOOK = "{ type filter hook input priority filter - 3; policy accept; }"
+_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
 
 
 def validate_name(name: str, what: str = "jail name") -> str:
@@ -152,6 +193,8 @@ class _Jail:
     name: str
     ports: tuple[int, ...]
     protocol: str
+    allow: tuple[Network, ...] = ()
+    ratelimit: tuple[int, float] | None = None
 
     @classmethod
     def from_rule(cls, rule: JailRule) -> _Jail:
@@ -162,17 +205,106 @@ class _Jail:
         for port in ports:
             if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
                 raise EnforcerError(f"jail {name}: {port!r} is not a port number")
-        return cls(name, ports, rule.protocol)
+        allow = _allow_networks(getattr(rule, "allow", ()) or (), f"jail {name}: allow")
+        return cls(name, ports, rule.protocol, allow, _rule_ratelimit(rule, name))
+
+
+def _allow_networks(items: Iterable[object], what: str = "allow") -> tuple[Network, ...]:
+    """Allowed addresses/networks as disjoint CIDRs, IPv4-mapped IPv6 made IPv4.
+
+    Collapsed so an interval set takes them without overlap errors (``192.0.2.0/24`` and
+    ``192.0.2.7`` become one element).
+    """
+    networks: list[Network] = []
+    for item in items:
+        try:
+            network = ipaddress.ip_network(item, strict=False)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise EnforcerError(f"{what}: {item!r} is not an IP address or CIDR network") from None
+        mapped = getattr(network.network_address, "ipv4_mapped", None)
+        if mapped is not None and network.prefixlen >= 96:
+            network = ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+        networks.append(network)
+    collapsed: list[Network] = []
+    for version in (4, 6):
+        same = [network for network in networks if network.version == version]
+        collapsed.extend(ipaddress.collapse_addresses(same))  # type: ignore[arg-type]
+    return tuple(collapsed)
+
+
+def _rule_ratelimit(rule: JailRule, name: str) -> tuple[int, float] | None:
+    """The jail's (hits, seconds): ``rule.rate`` (JailConfig) or a ``rule.ratelimit`` tuple."""
+    value = getattr(rule, "rate", None)
+    if value is None:
+        value = getattr(rule, "ratelimit", None)
+    if value is None or value == "":
+        return None
+    try:
+        hits, seconds = value  # type: ignore[misc]
+        seconds = float(seconds)
+    except (TypeError, ValueError):
+        raise EnforcerError(
+            f"jail {name}: ratelimit must be (hits, seconds), not {value!r}"
+        ) from None
+    if isinstance(hits, bool) or not isinstance(hits, int) or not 1 <= hits <= 100_000:
+        raise EnforcerError(f"jail {name}: ratelimit hits must be 1 to 100000, not {hits!r}")
+    if not 0.001 <= seconds <= 7 * 86400:
+        raise EnforcerError(
+            f"jail {name}: ratelimit window must be 1 ms to 1 week, not {seconds!r}"
+        )
+    return hits, seconds
+
+
+def _limit(hits: int, seconds: float) -> str:
+    """``limit rate over R/UNIT burst HITS packets``: a token bucket of ``hits`` tokens that
+    refills at hits/seconds (exact when some unit makes the rate whole, else the nearest
+    whole number per week, off by at most half a connection a week)."""
+    per_second = hits / seconds
+    unit, length = _RATE_UNITS[-1]
+    for name, size in _RATE_UNITS:
+        exact = per_second * size
+        if exact >= 1 and math.isclose(exact, round(exact), rel_tol=1e-9):
+            unit, length = name, size
+            break
+    rate = max(1, round(per_second * length))
+    return f"limit rate over {rate}/{unit} burst {hits} packets"
 
 
 def _timeout(until: float, now: float) -> str | None:
-    """`` timeout <ms>ms`` for the time left, ``""`` for a permanent ban, None if expired."""
+    """`` timeout 1d2h3m4s5ms`` for the time left, ``""`` for a permanent ban, None if expired."""
     if math.isinf(until) and until > 0:
         return ""
     remaining = until - now
     if not remaining > 0:
         return None
-    return f" timeout {math.ceil(remaining * 1000)}ms"
+    return f" timeout {nft_duration(math.ceil(remaining * 1000))}"
+
+
+def nft_duration(milliseconds: int) -> str:
+    """``milliseconds`` as nft writes a time: ``1d2h3m4s5ms``.
+
+    Not one big ``<n>ms`` number: nft 1.0.6 refuses more than 8 digits per unit ("value too
+    large"), so a plain ``ms`` count fails for anything over 27.7 hours.
+    """
+    parts = []
+    rest = max(1, milliseconds)
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    if rest:
+        parts.append(f"{rest}ms")
+    return "".join(parts)
+
+
+def _new_connection(protocol: str) -> str:
+    """What counts as a new connection for the rate limit.
+
+    TCP: a SYN without ACK, matched statelessly, so the rate limit does not switch on
+    connection tracking (and its table, which a flood can fill) on a host that does not use
+    it. UDP has no handshake to match, so there it is conntrack's ``ct state new``.
+    """
+    return "tcp flags & (syn | ack) == syn" if protocol == "tcp" else "ct state new"
 
 
 def _element_text(network: Network) -> str:
@@ -182,13 +314,15 @@ def _element_text(network: Network) -> str:
 
 
 class NftablesEnforcer:
-    """Bans in ``inet <table>`` sets; one ``nft -f -`` transaction per call.
+    """Bans in ``inet <table>`` sets, blocklists in ``inet <table>_bl``; one ``nft -f -``
+    transaction per call.
 
     ``argv_prefix`` is put before every nft argv: ``["ip", "netns", "exec", "NS"]`` targets a
     network namespace (the tests do this). ``nft`` names the binary.
     """
 
     name = "nftables"
+    expires = True  # element timeouts: the kernel lifts bans on time
 
     def __init__(
         self,
@@ -200,6 +334,7 @@ class NftablesEnforcer:
         timeout: float = 60.0,
     ) -> None:
         self.table = validate_name(table, "nftables table name")
+        self.blocklist_table = f"{self.table}_bl"
         if blocktype not in ("reject", "drop"):
             raise EnforcerError(f"blocktype must be 'reject' or 'drop', not {blocktype!r}")
         self.blocktype: Blocktype = blocktype
@@ -212,13 +347,15 @@ class NftablesEnforcer:
     # -- Enforcer protocol ---------------------------------------------------------------
 
     def setup(self, jails: Sequence[JailRule]) -> None:
-        """Create the table, sets and chain if missing; rebuild the chain's rules.
+        """Create the tables, sets and chains if missing; rebuild the rules and allow sets.
 
-        Set elements (active bans) are kept, so a restart or a second instance does not
-        unban anyone; ``reconcile`` is what replaces them.
+        Ban elements and loaded blocklists are kept, so a restart or a second instance does
+        not unban anyone; ``reconcile`` is what replaces bans. The blocklists' allow sets get
+        the union of every jail's ``allow``; rate-limit state starts afresh.
         """
         specs = {spec.name: spec for spec in map(_Jail.from_rule, jails)}
-        self._apply(self._definition(specs.values()))
+        allow = _allow_networks(network for spec in specs.values() for network in spec.allow)
+        self._apply(self._definition(specs.values()) + self._blocklist_base(allow))
         self._jails = specs
         self._is_set_up = True
         log.info("nftables: table inet %s ready for jails %s", self.table, ", ".join(specs))
@@ -294,11 +431,122 @@ class NftablesEnforcer:
             log.info("nftables: unbanned %d targets", len(bans))
 
     def teardown(self) -> None:
-        """Delete ``inet <table>`` (and nothing else); fine if it is already gone."""
-        self._apply([f"add table inet {self.table}", f"delete table inet {self.table}"])
+        """Delete ``inet <table>`` and ``inet <table>_bl`` (and nothing else); fine if gone."""
+        lines = []
+        for table in (self.table, self.blocklist_table):
+            lines += [f"add table inet {table}", f"delete table inet {table}"]
+        self._apply(lines)
         self._jails = {}
         self._is_set_up = False
-        log.info("nftables: table inet %s removed", self.table)
+        log.info("nftables: tables inet %s and inet %s removed", self.table, self.blocklist_table)
+
+    # -- blocklists ----------------------------------------------------------------------
+
+    def load_blocklist(self, name: str, entries: Iterable[str], until: float, now: float) -> int:
+        """Block every port for ``entries`` (addresses/CIDRs) until ``until``; the count loaded.
+
+        Loading a name again replaces its list in the same transaction, so there is no moment
+        with neither list (nor with both). The script is streamed to ``nft -f -`` in chunks
+        of ``_CHUNK`` elements while ``entries`` is read: Python never holds the list, the
+        kernel does. An invalid entry kills nft before it reads the end of the script, so
+        nothing of the load is applied. Sources in any jail's ``allow`` are exempt.
+
+        Four sets per list: ``bl_<name>_4`` / ``bl_<name>_6`` are hash sets for addresses and
+        ``bl_<name>_4net`` / ``bl_<name>_6net`` interval sets (auto-merge) for CIDRs. Plain
+        addresses stay out of interval sets because the kernel's interval tree is slow at
+        this size: 1,000,000 addresses took 17 s to load and 75 s to replace as intervals,
+        about 5 s either way as hash elements (kernel 6.18, nft 1.0.6). ``until`` finite:
+        every element times out then (the sets' default timeout); ``math.inf``: they stay
+        until dropped or replaced.
+        """
+        name = validate_name(name, "blocklist name")
+        timeout = _timeout(until, now)
+        if timeout is None:
+            self.drop_blocklist(name)
+            return 0
+        table = f"inet {self.blocklist_table}"
+        sets = {
+            (v, net): f"bl_{name}_{v}{'net' if net else ''}"
+            for v in (4, 6)
+            for net in (False, True)
+        }
+        default = f"{timeout};" if timeout else ""  # "": the elements never time out
+        with _NftStream(self.argv_prefix, self.nft, self.timeout) as stream:
+            stream.write(self._blocklist_base(None) + self._drop_lines(name))
+            for (version, is_net), set_name in sets.items():
+                kind = "ipv4_addr" if version == 4 else "ipv6_addr"
+                flags = "interval, timeout; auto-merge" if is_net else "timeout"
+                stream.write(
+                    [f"add set {table} {set_name} {{ type {kind}; flags {flags};{default} }}"]
+                )
+            count = _stream_elements(stream, table, sets, name, entries)
+            chain = f"{table} bl_{name}"
+            stream.write([f"add chain {chain} {_BLOCKLIST_HOOK}"])
+            for (version, _), set_name in sets.items():
+                family = "ip" if version == 4 else "ip6"
+                stream.write(
+                    [
+                        f"add rule {chain} {family} saddr @{set_name}"
+                        f" {family} saddr != @allow{version} counter goto block"
+                    ]
+                )
+            stream.finish()
+        log.info("nftables: blocklist %s loaded with %d entries", name, count)
+        return count
+
+    def drop_blocklist(self, name: str) -> None:
+        """Remove blocklist ``name`` (its chain and sets); fine if it is not loaded."""
+        name = validate_name(name, "blocklist name")
+        self._apply([f"add table inet {self.blocklist_table}", *self._drop_lines(name)])
+        log.info("nftables: blocklist %s dropped", name)
+
+    def _blocklist_base(self, allow: tuple[Network, ...] | None) -> list[str]:
+        """The blocklist table's shared parts: the global allow sets (refilled unless
+        ``allow`` is None) and the ``block`` chain every blocklist rule goes to."""
+        table = f"inet {self.blocklist_table}"
+        lines = [f"add table {table}"]
+        for version, kind in ((4, "ipv4_addr"), (6, "ipv6_addr")):
+            lines.append(f"add set {table} allow{version} {{ type {kind}; flags interval; }}")
+            if allow is not None:
+                lines.append(f"flush set {table} allow{version}")
+                lines.append(self._allow_elements(table, f"allow{version}", allow, version))
+        lines += [f"add chain {table} block", f"flush chain {table} block"]
+        # Neighbour discovery passes: blocking it only breaks address resolution with an
+        # on-link neighbour (which then needs seconds to recover once unblocked).
+        nd = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept"
+        lines.append(f"add rule {table} block {nd}")
+        if self.blocktype == "reject":
+            lines.append(f"add rule {table} block meta l4proto tcp reject with tcp reset")
+            lines.append(f"add rule {table} block reject")
+        else:
+            lines.append(f"add rule {table} block drop")
+        return [line for line in lines if line]
+
+    def _drop_lines(self, name: str) -> list[str]:
+        """Delete blocklist ``name``'s chain and sets, whether they exist or not.
+
+        ``delete`` fails on a missing object, so each is first added with the same type and
+        flags (which does nothing when it exists); the chain goes first, so its rules no
+        longer hold the sets.
+        """
+        table = f"inet {self.blocklist_table}"
+        chain = f"{table} bl_{name}"
+        lines = [
+            f"add chain {chain} {_BLOCKLIST_HOOK}",
+            f"flush chain {chain}",
+            f"delete chain {chain}",
+        ]
+        for version, kind in ((4, "ipv4_addr"), (6, "ipv6_addr")):
+            for suffix, flags in (("", "timeout"), ("net", "interval, timeout")):
+                set_name = f"{table} bl_{name}_{version}{suffix}"
+                lines.append(f"add set {set_name} {{ type {kind}; flags {flags}; }}")
+                lines.append(f"delete set {set_name}")
+        return lines
+
+    @staticmethod
+    def _allow_elements(table: str, set_name: str, allow: Iterable[Network], version: int) -> str:
+        texts = [_element_text(network) for network in allow if network.version == version]
+        return f"add element {table} {set_name} {{ {', '.join(texts)} }}" if texts else ""
 
     # -- health --------------------------------------------------------------------------
 
@@ -320,9 +568,15 @@ class NftablesEnforcer:
     # -- script building -----------------------------------------------------------------
 
     def _definition(self, jails: Iterable[_Jail]) -> list[str]:
+        """The jail table: sets (allow sets refilled, meters emptied), chain, rules.
+
+        Ban rules come first and rate-limit rules after them, so a source that is banned
+        anyway never spends its rate allowance.
+        """
         table = f"inet {self.table}"
         lines = [f"add table {table}"]
         rules = []
+        limits = []
         for jail in jails:
             match = (
                 f"{jail.protocol} dport {{ {', '.join(map(str, jail.ports))} }}"
@@ -333,17 +587,42 @@ class NftablesEnforcer:
             if self.blocktype == "reject":
                 verdict = "reject with tcp reset" if jail.protocol == "tcp" else "reject"
             for family, suffix, kind in _FAMILIES:
+                allow_set = f"{jail.name}_a{suffix[1]}"
+                lines.append(f"add set {table} {allow_set} {{ type {kind}; flags interval; }}")
+                lines.append(f"flush set {table} {allow_set}")
+                lines.append(self._allow_elements(table, allow_set, jail.allow, int(suffix[1])))
+                unless_allowed = f"{family} saddr != @{allow_set}"
                 for set_suffix, flags in (("", "timeout"), ("net", "interval, timeout")):
                     set_name = f"{jail.name}_{suffix}{set_suffix}"
                     lines.append(f"add set {table} {set_name} {{ type {kind}; flags {flags}; }}")
-                    rule = f"{family} saddr @{set_name} {match} counter {verdict}"
+                    rule = f"{family} saddr @{set_name} {unless_allowed} {match} counter {verdict}"
                     rules.append(f"add rule {table} input {rule}")
+                if jail.ratelimit is not None:
+                    meter = f"{jail.name}_r{suffix[1]}"
+                    lines.append(
+                        f"add set {table} {meter}"
+                        f" {{ type {kind}; size {_METER_SIZE}; flags dynamic, timeout; }}"
+                    )
+                    lines.append(f"flush set {table} {meter}")
+                    limits.append(
+                        f"add rule {table} input {match} {_new_connection(jail.protocol)}"
+                        f" {unless_allowed} {self._meter_update(meter, family, jail.ratelimit)}"
+                        f" counter {verdict}"
+                    )
         lines.append(
             f"add chain {table} input"
             " { type filter hook input priority filter - 1; policy accept; }"
         )
         lines.append(f"flush chain {table} input")
-        return lines + rules
+        return [line for line in lines if line] + rules + limits
+
+    @staticmethod
+    def _meter_update(meter: str, family: str, ratelimit: tuple[int, float]) -> str:
+        """The per-source token bucket: ``update`` (re)starts the element's timeout, so the
+        state of a source lives until it has been quiet for the whole window."""
+        hits, seconds = ratelimit
+        key = f"{_METER_KEYS[family]} timeout {nft_duration(math.ceil(seconds * 1000))}"
+        return f"update @{meter} {{ {key} {_limit(hits, seconds)} }}"
 
     def _set_name(self, jail: str, target: Target) -> str:
         if jail not in self._jails:
@@ -444,30 +723,156 @@ def run_nft(
 ) -> str:
     """Run ``nft ARGS`` (``script`` on stdin); its stdout, or an ``EnforcerError`` that says
     what to do (install nftables, run as root) or what nft said."""
+    # Imported here: command.py imports this module (parse_target) at its top.
+    from bruteguard.enforce.command import run_argv
+
+    return run_argv(
+        [nft, *args],
+        script,
+        timeout=timeout,
+        package="the Debian package nftables or choose another enforcer",
+        argv_prefix=argv_prefix,
+        label="nft",
+    )
+
+
+def _nft_argv(argv_prefix: Sequence[str], nft: str, args: list[str]) -> list[str]:
     if shutil.which(nft) is None:
         raise EnforcerError(
             f"nftables command {nft!r} not found: install the 'nftables' package"
             " or choose another enforcer"
         )
-    argv = [*argv_prefix, nft, *args]
-    try:
-        result = subprocess.run(
-            argv, input=script, capture_output=True, text=True, timeout=timeout, check=False
+    return [*argv_prefix, nft, *args]
+
+
+def _nft_failure(returncode: int, stderr: str) -> EnforcerError:
+    stderr = stderr.strip()
+    if "Operation not permitted" in stderr:
+        return EnforcerError(
+            "nft: operation not permitted: changing the firewall needs root (or CAP_NET_ADMIN)"
         )
-    except FileNotFoundError as error:
-        raise EnforcerError(f"cannot run {argv[0]!r}: {error.strerror}") from None
-    except subprocess.TimeoutExpired:
-        raise EnforcerError(f"nft did not finish within {timeout:g}s") from None
-    if result.returncode != 0:
-        stderr = result.stderr.strip()
-        if "Operation not permitted" in stderr:
-            raise EnforcerError(
-                "nft: operation not permitted: changing the firewall needs root (or CAP_NET_ADMIN)"
+    if len(stderr) > _STDERR_LIMIT:
+        stderr = stderr[:_STDERR_LIMIT] + " …"
+    return EnforcerError(f"nft failed (exit {returncode}): {stderr}")
+
+
+def _blocklist_entry(entry: str, name: str, index: int) -> tuple[int, bool, str]:
+    """(IP version, is a network, element text) of one blocklist entry, or EnforcerError.
+
+    Entries arrive validated; this is the cheap second check that keeps anything else out
+    of the script: ``inet_pton`` for addresses (it accepts nothing but address characters),
+    one ``ipaddress`` parse for CIDRs. IPv4-mapped IPv6 becomes IPv4.
+    """
+    try:
+        if "/" in entry:
+            target = parse_target(entry)
+            return target.version, target.network is not None, target.text
+        if ":" in entry:
+            packed = socket.inet_pton(socket.AF_INET6, entry)
+            if packed.startswith(_MAPPED_PREFIX):
+                return 4, False, socket.inet_ntop(socket.AF_INET, packed[12:])
+            return 6, False, socket.inet_ntop(socket.AF_INET6, packed) if "." in entry else entry
+        socket.inet_pton(socket.AF_INET, entry)
+        return 4, False, entry
+    except (OSError, ValueError, TypeError, EnforcerError):
+        raise EnforcerError(
+            f"blocklist {name}: entry {index + 1} is not an IP address or CIDR network:"
+            f" {entry!r:.80}"
+        ) from None
+
+
+def _stream_elements(
+    stream: _NftStream,
+    table: str,
+    sets: dict[tuple[int, bool], str],
+    name: str,
+    entries: Iterable[str],
+) -> int:
+    """Validate ``entries`` and write them as ``add element`` lines of ``_CHUNK`` elements."""
+    buffers: dict[tuple[int, bool], list[str]] = {key: [] for key in sets}
+    count = 0
+    for entry in entries:
+        version, is_net, text = _blocklist_entry(entry, name, count)
+        buffer = buffers[version, is_net]
+        buffer.append(text)
+        count += 1
+        if len(buffer) >= _CHUNK:
+            stream.write([f"add element {table} {sets[version, is_net]} {{ {', '.join(buffer)} }}"])
+            buffer.clear()
+    for key, buffer in buffers.items():
+        if buffer:
+            stream.write([f"add element {table} {sets[key]} {{ {', '.join(buffer)} }}"])
+    return count
+
+
+class _NftStream:
+    """``nft -f -`` fed line by line while the caller builds the script.
+
+    nft parses the whole script before it sends one batch to the kernel, so killing it
+    before stdin is closed (an invalid entry, any exception) applies nothing. stderr goes to
+    a temporary file, not a pipe, so nft can never block on it while we block on stdin; a
+    timer kills nft at ``timeout`` so a stuck nft cannot hang the caller's writes.
+    """
+
+    def __init__(self, argv_prefix: Sequence[str], nft: str, timeout: float) -> None:
+        argv = _nft_argv(argv_prefix, nft, ["-f", "-"])
+        self._timeout = timeout
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by __exit__)
+        try:
+            self._process = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr
             )
-        if len(stderr) > _STDERR_LIMIT:
-            stderr = stderr[:_STDERR_LIMIT] + " …"
-        raise EnforcerError(f"nft failed (exit {result.returncode}): {stderr}")
-    return result.stdout
+        except OSError as error:
+            self._stderr.close()
+            raise EnforcerError(f"cannot run {argv[0]!r}: {error.strerror}") from None
+        self._expired = False
+        self._broken = False
+        self._timer = threading.Timer(timeout, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        self._expired = True
+        self._process.kill()
+
+    def __enter__(self) -> _NftStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+        if self._process.poll() is None:
+            self._process.kill()  # only reached on an error: nothing was applied
+        self._process.wait()
+        if self._process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._process.stdin.close()
+        self._stderr.close()
+
+    def write(self, lines: list[str]) -> None:
+        if self._broken or not lines:
+            return
+        assert self._process.stdin is not None
+        try:
+            self._process.stdin.write(("\n".join(lines) + "\n").encode("ascii"))
+        except BrokenPipeError:
+            self._broken = True  # nft has exited; finish() reports why
+
+    def finish(self) -> None:
+        """Close stdin (nft now applies the batch) and raise what went wrong, if anything."""
+        assert self._process.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self._process.stdin.close()
+        try:
+            returncode = self._process.wait(self._timeout)
+        except subprocess.TimeoutExpired:
+            self._expired = True
+        self._timer.cancel()
+        if self._expired:
+            raise EnforcerError(f"nft did not finish within {self._timeout:g}s")
+        if returncode != 0:
+            self._stderr.seek(0)
+            stderr = self._stderr.read(_STDERR_LIMIT * 2).decode("utf-8", "replace")
+            raise _nft_failure(returncode, stderr)
 
 
 def _json_networks(value: object) -> list[Network]:
