@@ -4,6 +4,7 @@ several files, with bans already in force."""
 
 from __future__ import annotations
 
+import operator
 import random
 from array import array
 
@@ -76,3 +77,21 @@ def test_series_respects_a_ban_in_force_and_the_ignore_list() -> None:
     assert other.key_of("sshd", "127.0.0.1") is None  # never banned: not even counted
     assert other.key_of("no-such-jail", "198.51.100.7") is None
     assert other.observe_series("no-such-jail", "198.51.100.7", packed) == []
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_whole_jails_series_decides_like_hits(seed: int) -> None:
+    """``observe_jail`` (the replay's loop: ignore list, IPv6 prefixes) against hits."""
+    rng = random.Random(seed)
+    settings = jail(rng.randint(1, 4), 600, 3600, rng.choice([1.0, 2.0]))
+    one, other = Detector([settings]), Detector([settings])
+    addresses = [*ADDRESSES, "2001:db8::67", "2001:db8:1::5", "127.0.0.1"]
+    series = {address: [array("d", history(rng, True)).tobytes(), {}] for address in addresses}
+    expected = []
+    for address, (packed, _) in series.items():
+        times = array("d", packed).tolist()
+        expected += per_hit(one, address, times)
+    got = other.observe_jail("sshd", series)
+    order = operator.attrgetter("ip", "start")
+    assert sorted(got, key=order) == sorted(expected, key=order)
+    assert other.ignored == one.ignored

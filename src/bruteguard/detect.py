@@ -25,7 +25,8 @@ import ipaddress
 import math
 import socket
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from bruteguard.config import RECIDIVE, JailConfig, Network, parse_networks
 from bruteguard.duration import describe_duration
@@ -196,8 +197,39 @@ def _key(window: _Window, address: str) -> str:
 
 @functools.lru_cache(maxsize=65536)
 def _prefix(address: str, length: int) -> str:
-    """``address``'s network of prefix ``length``, as CIDR text."""
-    return str(ipaddress.ip_network((address, length), strict=False))
+    """``address``'s network of prefix ``length``, as CIDR text (integer arithmetic on the
+    packed address: a replay asks this for every ban)."""
+    family, bits = (socket.AF_INET6, 128) if ":" in address else (socket.AF_INET, 32)
+    value = int.from_bytes(socket.inet_pton(family, address))
+    value &= ((1 << bits) - 1) ^ ((1 << (bits - length)) - 1)
+    network = socket.inet_ntop(family, value.to_bytes(bits // 8))
+    return f"{network}/{length}"
+
+
+def _series(window: _Window, key: str, packed: bytes | bytearray) -> list[Ban]:
+    """``Detector.observe_series`` for one window (see there)."""
+    count = len(packed) // 8
+    decided = None
+    if key not in window.times and key not in window.banned_until:
+        decided = _core.windows(
+            packed,
+            window.maxretry,
+            window.findtime,
+            window.bantime,
+            window.factor,
+            window.maxtime,
+            window.bans.get(key, 0),
+        )
+    times = memoryview(packed).cast("d")
+    if decided is None:
+        return [ban for moment in times if (ban := _step(window, key, moment))]
+    pairs, start = decided
+    bans = [_ban(window, key, first, last) for first, last in pairs]
+    if start < count:
+        window.times[key] = times[max(start, count - _KEEP * window.maxretry) :].tolist()
+    elif bans:
+        window.banned_until[key] = bans[-1].until
+    return bans
 
 
 def _step(window: _Window, address: str, moment: float) -> Ban | None:
@@ -246,13 +278,13 @@ class Detector:
         own_addresses: Iterable[str] = (),
     ) -> None:
         own = tuple(own_addresses)
-        windows = {
-            jail.name: _Window(
-                jail,
-                IgnoreList([*global_ignore, *parse_networks(jail.ignoreip)], own),
-            )
-            for jail in jails
-        }
+        # Jails with the same never-ban networks share one list, and so its verdict cache.
+        lists: dict[tuple[Network, ...], IgnoreList] = {}
+        windows = {}
+        for jail in jails:
+            networks = (*global_ignore, *parse_networks(jail.ignoreip))
+            ignore = lists.get(networks) or lists.setdefault(networks, IgnoreList(networks, own))
+            windows[jail.name] = _Window(jail, ignore)
         self._recidive = next(
             (windows.pop(j.name) for j in jails if j.filter == RECIDIVE and j.name in windows),
             None,
@@ -298,29 +330,39 @@ class Detector:
         made here: pass all the bans, in time order, to ``escalate``.
         """
         window = self._windows.get(jail)
-        count = len(packed) // 8
-        if window is None or not count:
+        if window is None or not packed:
             return []
-        decided = None
-        if key not in window.times and key not in window.banned_until:
-            decided = _core.windows(
-                packed,
-                window.maxretry,
-                window.findtime,
-                window.bantime,
-                window.factor,
-                window.maxtime,
-                window.bans.get(key, 0),
-            )
-        times = memoryview(packed).cast("d")
-        if decided is None:
-            return [ban for moment in times if (ban := _step(window, key, moment))]
-        pairs, start = decided
-        bans = [_ban(window, key, first, last) for first, last in pairs]
-        if start < count:
-            window.times[key] = times[max(start, count - _KEEP * window.maxretry) :].tolist()
-        elif bans:
-            window.banned_until[key] = bans[-1].until
+        return _series(window, key, packed)
+
+    def observe_jail(self, jail: str, series: Mapping[str, Sequence[Any]]) -> list[Ban]:
+        """``observe_series`` for a whole jail's ``Series`` entry (address → [packed times,
+        …]): ignored addresses are skipped, IPv6 ones gathered per prefix. The replay's loop,
+        kept here so that it runs with everything it needs at hand."""
+        window = self._windows.get(jail)
+        if window is None:
+            return []
+        ignore, verdicts = window.ignore, window.ignore._verdicts
+        per_address = window.v6_prefix >= 128
+        bans: list[Ban] = []
+        prefixes: dict[str, bytearray] = {}
+        for address, entry in series.items():
+            packed = entry[0]
+            ignored = verdicts.get(address)
+            if ignored is None:
+                ignored = address in ignore
+            if ignored:
+                self.ignored += len(packed) // 8
+            elif per_address or ":" not in address:
+                if packed:
+                    bans += _series(window, address, packed)
+            else:
+                key = _key(window, address)
+                if key == address:
+                    bans += _series(window, key, packed)
+                else:
+                    prefixes.setdefault(key, bytearray()).extend(packed)
+        for key, packed in prefixes.items():
+            bans += _series(window, key, packed)
         return bans
 
     def escalate(self, bans: Sequence[Ban]) -> list[Ban]:

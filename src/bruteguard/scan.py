@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import gzip
 import itertools
+import operator
 import os
 import signal
 import time
@@ -31,6 +32,7 @@ from bruteguard.sources import LineSplitter
 __all__ = ["Chunks", "Offender", "ScanSummary", "scan_logs"]
 
 CHUNK_SIZE = 8 << 20
+_START = operator.attrgetter("start")
 _MAX_USERS = 20
 # A file this large is split into one segment per core and matched in worker processes.
 PARALLEL_MIN_SIZE = 32 << 20
@@ -134,22 +136,14 @@ def scan_logs(
         series, stats = _series_of(path, matcher, reference, workers if parallel else 1, users)
         _add_stats(summary, stats)
         bans: list[Ban] = []
+        offenders = summary.offenders
         for jail, by_address in zip(matcher.jails, series, strict=True):
-            prefixes: dict[str, bytearray] = {}  # IPv6 addresses counted per prefix
             for address, (packed, tried) in by_address.items():
-                _record(summary.offenders, address, packed, tried)
-                key = detector.key_of(jail, address)
-                if key is None:
-                    detector.ignored += len(packed) // 8
-                elif key == address:
-                    bans.extend(detector.observe_series(jail, key, packed))
-                else:
-                    prefixes.setdefault(key, bytearray()).extend(packed)
-            for key, packed in prefixes.items():
-                bans.extend(detector.observe_series(jail, key, packed))
-        bans.sort(key=lambda ban: ban.start)
-        bans.extend(detector.escalate(bans))
-        bans.sort(key=lambda ban: ban.start)
+                _record(offenders, address, packed, tried)
+            bans += detector.observe_jail(jail, by_address)
+        bans.sort(key=_START)
+        bans += detector.escalate(bans)
+        bans.sort(key=_START)
         summary.bans.extend(bans)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -166,10 +160,11 @@ def _record(
         offender.count += count
         offender.first = min(offender.first, first)
         offender.last = max(offender.last, last)
-    _count_users(
-        offender.users,
-        ((raw.decode("utf-8", "backslashreplace"), times) for raw, times in tried.items()),
-    )
+    if tried:  # empty when the caller did not ask for users
+        _count_users(
+            offender.users,
+            ((raw.decode("utf-8", "backslashreplace"), times) for raw, times in tried.items()),
+        )
 
 
 def _count_users(into: dict[Any, int], tried: Iterable[tuple[Any, int]]) -> None:
