@@ -1,0 +1,162 @@
+"""The lookup result and the checks every value from a registry reply must pass.
+
+RDAP and whois text is written by whoever holds the network, i.e. possibly the attacker:
+an e-mail field may carry CR/LF (header injection), several addresses, a display name or
+junk, so a value is kept only when it is exactly one plain address or a plain phone number.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.utils import parseaddr
+from typing import Literal
+
+import msgspec
+
+__all__ = [
+    "RIR_DOMAINS",
+    "NetworkContact",
+    "clean_asn",
+    "clean_country",
+    "clean_email",
+    "clean_name",
+    "clean_network",
+    "clean_phone",
+    "email_domain",
+]
+
+Source = Literal["rdap", "whois", "rfc2142", "none"]
+
+# Boilerplate in every reply names the registries themselves; they never run the network.
+RIR_DOMAINS = frozenset(
+    {"arin.net", "ripe.net", "apnic.net", "lacnic.net", "afrinic.net", "iana.org", "nic.br"}
+)
+
+_LOCAL = re.compile(r"\A[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+_DOMAIN = re.compile(rf"\A(?:{_LABEL}\.)+[A-Za-z]{{2,63}}\Z")
+_PHONE = re.compile(r"\A\+?[0-9][0-9 ()./-]{3,30}(?: ?(?:ext\.?|x) ?[0-9]{1,6})?\Z")
+_COUNTRY = re.compile(r"\A[A-Z]{2}\Z")
+_ASN = re.compile(r"\A(?:AS)?([0-9]{1,10})\Z", re.IGNORECASE)
+
+
+class NetworkContact(msgspec.Struct, frozen=True):
+    """Who runs the network ``address`` is in, and where complaints go.
+
+    ``source`` says where ``abuse_email`` came from ("none": no usable contact, which the
+    escalation policy treats as a dead contact). ``looked_up`` is POSIX seconds (UTC).
+    """
+
+    address: str
+    network: str | None
+    name: str | None
+    country: str | None
+    asn: int | None
+    registry: str | None
+    abuse_email: str | None
+    abuse_phone: str | None
+    source: Source
+    looked_up: float
+
+
+def clean_email(value: object) -> str | None:
+    """``value`` if it is exactly one plain address (``mailto:`` allowed), else ``None``."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip(" \t")
+    if text[:7].lower() == "mailto:":
+        text = text[7:]
+    if not text or len(text) > 254 or not text.isascii() or not text.isprintable():
+        return None  # CR, LF, NUL, other controls, non-ASCII (no SMTPUTF8 here)
+    if " " in text or text.count("@") != 1:
+        return None
+    name, addr = parseaddr(text)
+    if name or addr != text:
+        return None
+    try:
+        parsed = Address(addr_spec=text)
+    except (HeaderParseError, ValueError, IndexError):
+        return None
+    local, domain = parsed.username, parsed.domain
+    if f"{local}@{domain}" != text or len(local) > 64:
+        return None
+    if not _LOCAL.match(local) or not _DOMAIN.match(domain):
+        return None
+    return f"{local}@{domain.lower()}"
+
+
+def email_domain(email: str) -> str:
+    """The domain part of an address already passed by :func:`clean_email`."""
+    return email.rpartition("@")[2]
+
+
+def clean_phone(value: object) -> str | None:
+    """A phone number reduced to digits and separators (``tel:`` URIs accepted)."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip(" \t")
+    if text[:4].lower() == "tel:":
+        text = text[4:]
+        text = text.replace(";ext=", " ext ")
+    if not text.isascii() or not text.isprintable() or not _PHONE.match(text):
+        return None
+    digits = [ch for ch in text if ch.isdigit()]
+    if len(digits) < 5 or set(digits) == {"0"}:  # APNIC's generated roles say +000000000
+        return None
+    return " ".join(text.split())
+
+
+def clean_name(value: object, limit: int = 100) -> str | None:
+    """A network or organisation name as printable text of bounded length."""
+    if not isinstance(value, str):
+        return None
+    text = " ".join(value.split())
+    if not text or not text.isprintable():
+        return None
+    return text[:limit]
+
+
+def clean_country(value: object) -> str | None:
+    """An ISO 3166 alpha-2 code, upper case."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip().upper()
+    return text if _COUNTRY.match(text) else None
+
+
+def clean_asn(value: object) -> int | None:
+    """An AS number from ``AS64496``, ``64496`` or an int."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 < value < 2**32 else None
+    if not isinstance(value, str):
+        return None
+    match = _ASN.match(value.strip())
+    if not match:
+        return None
+    number = int(match.group(1))
+    return number if 0 < number < 2**32 else None
+
+
+def clean_network(first: object, last: object = None) -> str | None:
+    """CIDR text for a prefix, or for the range ``first``-``last`` (comma-joined if several)."""
+    if not isinstance(first, str):
+        return None
+    try:
+        if last is None:
+            if "-" in first:
+                first, _, last = first.partition("-")
+            else:
+                return str(ipaddress.ip_network(first.strip(), strict=False))
+        if not isinstance(last, str):
+            return None
+        start = ipaddress.ip_address(first.strip())
+        end = ipaddress.ip_address(last.strip())
+        nets = list(ipaddress.summarize_address_range(start, end))  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return None
+    return ", ".join(str(net) for net in nets[:8])

@@ -1,0 +1,197 @@
+"""Find the network an address is in and its abuse contact: RDAP, then whois, then RFC 2142.
+
+Asynchronous because the daemon is asyncio and a lookup is a few slow network round trips
+that must never hold up banning; the CLI runs it with ``asyncio.run``. Each step is bounded
+(``Servers.timeout`` per request, ``Servers.max_bytes`` per reply, ``Servers.deadline`` for
+the whole lookup) and any failure in a step just moves on to the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bruteguard.abuse.contact import NetworkContact, clean_email
+from bruteguard.abuse.rdap import RDAP_HOSTS, RdapFacts, bootstrap_base, fetch, parse_rdap
+from bruteguard.abuse.whois import WhoisFacts, parse_whois, query_whois
+
+__all__ = ["DEFAULT_WHOIS", "REGISTRIES", "Servers", "lookup"]
+
+log = logging.getLogger(__name__)
+
+REGISTRIES = ("ARIN", "RIPE", "APNIC", "LACNIC", "AFRINIC")
+DEFAULT_WHOIS: dict[str, tuple[str, int]] = {
+    "ARIN": ("whois.arin.net", 43),
+    "RIPE": ("whois.ripe.net", 43),
+    "APNIC": ("whois.apnic.net", 43),
+    "LACNIC": ("whois.lacnic.net", 43),
+    "AFRINIC": ("whois.afrinic.net", 43),
+}
+
+
+@dataclass(frozen=True)
+class Servers:
+    """Where lookups go, and their bounds; tests point every entry at loopback servers.
+
+    ``bootstrap`` is the directory holding IANA's ``ipv4.json``/``ipv6.json``. ``rdap``
+    overrides a registry's RDAP base URL (and names the registry of a base URL the
+    bootstrap returns). ``whois`` maps each registry to host and port; referrals are
+    followed only to these, never to a host a reply names.
+    """
+
+    bootstrap: str = "https://data.iana.org/rdap/"
+    rdap: Mapping[str, str] = field(default_factory=dict)
+    whois: Mapping[str, tuple[str, int]] = field(default_factory=lambda: dict(DEFAULT_WHOIS))
+    whois_first: str = "ARIN"
+    timeout: float = 10.0
+    deadline: float = 30.0
+    max_bytes: int = 1 << 20
+    max_referrals: int = 3
+
+
+def _registry_of(base: str, servers: Servers) -> str | None:
+    for registry, url in servers.rdap.items():
+        if base.rstrip("/") == url.rstrip("/"):
+            return registry
+    return RDAP_HOSTS.get((urllib.parse.urlsplit(base).hostname or "").lower())
+
+
+async def _rdap(address: str, servers: Servers) -> tuple[RdapFacts | None, str | None]:
+    """RDAP facts (``None`` on failure) and the registry the bootstrap named."""
+    ip = ipaddress.ip_address(address)
+    name = "ipv4.json" if ip.version == 4 else "ipv6.json"
+    registry: str | None = None
+    try:
+        boot = await fetch(
+            urllib.parse.urljoin(servers.bootstrap, name),
+            timeout=servers.timeout,
+            max_bytes=servers.max_bytes,
+        )
+        base = bootstrap_base(boot, address)
+        registry = _registry_of(base, servers) if base else None
+        base = servers.rdap.get(registry, base) if registry else base
+        if base is None:
+            return None, None
+        data = await fetch(
+            urllib.parse.urljoin(base.rstrip("/") + "/", f"ip/{ip}"),
+            timeout=servers.timeout,
+            max_bytes=servers.max_bytes,
+        )
+    except Exception as error:  # any failure of this step means: try whois
+        log.info("rdap lookup of %s failed: %s", address, type(error).__name__)
+        return None, registry
+    if data is None:
+        return None, registry
+    return parse_rdap(data, registry), registry
+
+
+async def _whois(address: str, registry: str, servers: Servers) -> WhoisFacts | None:
+    """Whois facts from ``registry``'s server, following referrals to other registries."""
+    seen: set[str] = set()
+    facts: WhoisFacts | None = None
+    current: str | None = registry
+    while current and current not in seen and len(seen) <= servers.max_referrals:
+        seen.add(current)
+        endpoint = servers.whois.get(current)
+        if endpoint is None:
+            break
+        query = f"n + {address}" if current == "ARIN" else address
+        try:
+            data = await query_whois(
+                *endpoint, query, timeout=servers.timeout, max_bytes=servers.max_bytes
+            )
+        except (OSError, TimeoutError, UnicodeError) as error:
+            log.info("whois %s for %s failed: %s", current, address, type(error).__name__)
+            break
+        step = parse_whois(data, current)
+        if facts is not None:  # keep the referring reply's domains for RFC 2142
+            step.domains.extend(d for d in facts.domains if d not in step.domains)
+        facts = step if step.network or step.abuse_email or facts is None else facts
+        current = step.referral
+    return facts
+
+
+def _result(
+    address: str,
+    facts: RdapFacts | WhoisFacts | None,
+    fill: RdapFacts | WhoisFacts | None,
+    source: str,
+) -> NetworkContact:
+    """One result from the facts that gave the contact, gaps filled from ``fill``."""
+
+    def pick(name: str) -> object:
+        for one in (facts, fill):
+            value = getattr(one, name, None) if one is not None else None
+            if value is not None:
+                return value
+        return None
+
+    return NetworkContact(
+        address=address,
+        network=pick("network"),  # type: ignore[arg-type]
+        name=pick("name"),  # type: ignore[arg-type]
+        country=pick("country"),  # type: ignore[arg-type]
+        asn=pick("asn"),  # type: ignore[arg-type]
+        registry=pick("registry"),  # type: ignore[arg-type]
+        abuse_email=getattr(facts, "abuse_email", None),
+        abuse_phone=getattr(facts, "abuse_phone", None) or pick("abuse_phone"),  # type: ignore[arg-type]
+        source=source,  # type: ignore[arg-type]
+        looked_up=time.time(),
+    )
+
+
+async def _lookup(address: str, servers: Servers, partial: list[object]) -> NetworkContact:
+    rdap, registry = await _rdap(address, servers)
+    partial.append(rdap)
+    if rdap is not None and rdap.abuse_email:
+        return _result(address, rdap, None, "rdap")
+    start = (rdap.registry if rdap else None) or registry or servers.whois_first
+    whois = await _whois(address, start, servers)
+    partial.append(whois)
+    if whois is not None and whois.abuse_email:
+        return _result(address, whois, rdap, "whois")
+    return _rfc2142(address, whois, rdap)
+
+
+def _rfc2142(address: str, whois: WhoisFacts | None, rdap: RdapFacts | None) -> NetworkContact:
+    """``abuse@`` the network's own domain: the first domain of a valid contact e-mail."""
+    for facts in (whois, rdap):
+        for domain in getattr(facts, "domains", None) or ():
+            email = clean_email(f"abuse@{domain}")
+            if email:
+                base = _result(address, whois or rdap, rdap, "rfc2142")
+                return _with_email(base, email)
+    return _result(address, None, whois or rdap, "none") if (whois or rdap) else _empty(address)
+
+
+def _with_email(result: NetworkContact, email: str) -> NetworkContact:
+    fields = {name: getattr(result, name) for name in result.__struct_fields__}
+    fields["abuse_email"] = email
+    return NetworkContact(**fields)
+
+
+def _empty(address: str) -> NetworkContact:
+    return NetworkContact(address, None, None, None, None, None, None, None, "none", time.time())
+
+
+async def lookup(address: str, servers: Servers | None = None) -> NetworkContact:
+    """Who runs the network ``address`` is in; never raises for network trouble.
+
+    Bounded by ``servers.deadline`` in total: past it, whatever was learnt so far is
+    returned (``source`` "none" when no contact was found in time).
+    """
+    servers = servers or Servers()
+    text = str(ipaddress.ip_address(address))  # ValueError for a non-address, by design
+    partial: list[object] = []
+    try:
+        async with asyncio.timeout(servers.deadline):
+            return await _lookup(text, servers, partial)
+    except TimeoutError:
+        log.info("lookup of %s ran past %.0f s", text, servers.deadline)
+        facts = [p for p in partial if isinstance(p, RdapFacts | WhoisFacts)]
+        return _result(text, None, facts[-1], "none") if facts else _empty(text)

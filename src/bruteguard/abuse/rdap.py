@@ -1,0 +1,204 @@
+"""RDAP (RFC 9082/9083/9224): the registry's JSON answer for an address, and its abuse entity.
+
+The IANA bootstrap file says which registry serves an address; the registry's answer
+carries entities with roles, nested to any depth (ARIN puts the ``abuse`` entity inside the
+``registrant``), each with a jCard (RFC 7095) holding ``email`` and ``tel``. HTTP is the
+standard library's urllib in a worker thread: one GET per step, a hard size cap, a socket
+timeout and a wall-clock deadline, so a slow or huge reply cannot hold the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from bruteguard.abuse.contact import (
+    RIR_DOMAINS,
+    clean_asn,
+    clean_country,
+    clean_email,
+    clean_name,
+    clean_network,
+    clean_phone,
+    email_domain,
+)
+from bruteguard.abuse.whois import WHOIS_HOSTS
+
+__all__ = [
+    "RDAP_HOSTS",
+    "RdapFacts",
+    "TooLarge",
+    "bootstrap_base",
+    "fetch",
+    "parse_rdap",
+]
+
+RDAP_HOSTS = {
+    "rdap.arin.net": "ARIN",
+    "rdap.db.ripe.net": "RIPE",
+    "rdap.apnic.net": "APNIC",
+    "rdap.lacnic.net": "LACNIC",
+    "rdap.afrinic.net": "AFRINIC",
+}
+_MAX_DEPTH = 6  # entities nested deeper than any registry does are ignored
+_MAX_ENTITIES = 200
+
+
+class TooLarge(Exception):
+    """A reply went over the size cap; it was cut off and not parsed."""
+
+
+@dataclass
+class RdapFacts:
+    """What one RDAP network object says; empty fields when it says nothing usable."""
+
+    network: str | None = None
+    name: str | None = None
+    country: str | None = None
+    asn: int | None = None
+    registry: str | None = None
+    abuse_email: str | None = None
+    abuse_phone: str | None = None
+    domains: list[str] = field(default_factory=list)
+
+
+def _get_blocking(url: str, timeout: float, max_bytes: int) -> bytes | None:
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        return None
+    request = urllib.request.Request(  # noqa: S310 - scheme checked above
+        url,
+        headers={"Accept": "application/rdap+json, application/json", "User-Agent": "bruteguard"},
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            chunks: list[bytes] = []
+            size = 0
+            while time.monotonic() < deadline:
+                chunk = response.read1(65536)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLarge(url)
+                chunks.append(chunk)
+            raise TimeoutError(url)
+    except urllib.error.HTTPError as error:
+        if error.code == 404:  # "not ours": the caller falls back to whois
+            return None
+        raise
+
+
+async def fetch(url: str, *, timeout: float, max_bytes: int) -> Any:
+    """The decoded JSON at ``url``, or ``None`` for 404; raises on errors, cut-offs, timeouts."""
+    async with asyncio.timeout(timeout + 1.0):
+        body = await asyncio.to_thread(_get_blocking, url, timeout, max_bytes)
+    if body is None:
+        return None
+    return json.loads(body)
+
+
+def bootstrap_base(bootstrap: Any, address: str) -> str | None:
+    """The RDAP base URL the IANA bootstrap file (``ipv4.json``/``ipv6.json``) gives."""
+    ip = ipaddress.ip_address(address)
+    best: tuple[int, str] | None = None
+    services = bootstrap.get("services") if isinstance(bootstrap, dict) else None
+    for service in services if isinstance(services, list) else ():
+        if not (isinstance(service, list) and len(service) == 2):
+            continue
+        prefixes, urls = service
+        https = [u for u in urls if isinstance(u, str) and u.startswith("https://")]
+        http = [u for u in urls if isinstance(u, str) and u.startswith("http://")]
+        chosen = (https or http or [None])[0]
+        for prefix in prefixes if isinstance(prefixes, list) else ():
+            try:
+                net = ipaddress.ip_network(prefix, strict=False)
+            except (TypeError, ValueError):
+                continue
+            fits = chosen and net.version == ip.version and ip in net
+            if fits and (best is None or net.prefixlen > best[0]):
+                best = (net.prefixlen, chosen)
+    return best[1] if best else None
+
+
+def _vcard(entity: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """E-mails and (tel, types) from an entity's jCard, ignoring malformed entries."""
+    emails: list[str] = []
+    phones: list[tuple[str, list[str]]] = []
+    card = entity.get("vcardArray")
+    if not (isinstance(card, list) and len(card) == 2 and isinstance(card[1], list)):
+        return emails, phones
+    for prop in card[1][:100]:
+        if not (isinstance(prop, list) and len(prop) >= 4 and isinstance(prop[0], str)):
+            continue
+        name, params, value = prop[0].lower(), prop[1], prop[3]
+        if not isinstance(value, str):
+            continue
+        if name == "email":
+            emails.append(value)
+        elif name == "tel":
+            kinds = params.get("type", []) if isinstance(params, dict) else []
+            kinds = [kinds] if isinstance(kinds, str) else kinds
+            phones.append((value, [k.lower() for k in kinds if isinstance(k, str)]))
+    return emails, phones
+
+
+def _walk(entities: Any, depth: int = 0) -> list[dict[str, Any]]:
+    """All entities, nested ones included, breadth-first, bounded in depth and count."""
+    found: list[dict[str, Any]] = []
+    level = [e for e in entities if isinstance(e, dict)] if isinstance(entities, list) else []
+    while level and depth < _MAX_DEPTH and len(found) < _MAX_ENTITIES:
+        found.extend(level)
+        children: list[dict[str, Any]] = []
+        for entity in level:
+            nested = entity.get("entities")
+            if isinstance(nested, list):
+                children.extend(e for e in nested if isinstance(e, dict))
+        level, depth = children, depth + 1
+    return found[:_MAX_ENTITIES]
+
+
+def parse_rdap(data: Any, registry: str | None) -> RdapFacts:
+    """The network, names and abuse contact in an RDAP ``ip network`` object."""
+    facts = RdapFacts(registry=registry)
+    if not isinstance(data, dict):
+        return facts
+    cidrs = data.get("cidr0_cidrs")
+    if isinstance(cidrs, list) and cidrs and isinstance(cidrs[0], dict):
+        first = cidrs[0]
+        prefix = first.get("v4prefix") or first.get("v6prefix")
+        if isinstance(prefix, str) and isinstance(first.get("length"), int):
+            facts.network = clean_network(f"{prefix}/{first['length']}")
+    if facts.network is None:
+        facts.network = clean_network(data.get("startAddress"), data.get("endAddress"))
+    facts.name = clean_name(data.get("name"))
+    facts.country = clean_country(data.get("country"))
+    origins = data.get("arin_originas0_originautnums")
+    if isinstance(origins, list) and origins:
+        facts.asn = clean_asn(origins[0])
+    port43 = data.get("port43")
+    if isinstance(port43, str) and port43.lower() in WHOIS_HOSTS:
+        facts.registry = WHOIS_HOSTS[port43.lower()]
+    for entity in _walk(data.get("entities")):
+        roles = entity.get("roles")
+        emails, phones = _vcard(entity)
+        for value in emails:
+            email = clean_email(value)
+            domain = email_domain(email) if email else ""
+            if domain and domain not in RIR_DOMAINS and domain not in facts.domains:
+                facts.domains.append(domain)
+        if facts.abuse_email or not (isinstance(roles, list) and "abuse" in roles):
+            continue
+        email = next((e for e in map(clean_email, emails) if e), None)
+        if email:
+            facts.abuse_email = email
+            voice = [v for v, kinds in phones if "fax" not in kinds]
+            facts.abuse_phone = next((p for p in map(clean_phone, voice) if p), None)
+    return facts
