@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass, field
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.utils import parseaddr
@@ -18,6 +19,7 @@ import msgspec
 
 __all__ = [
     "RIR_DOMAINS",
+    "Facts",
     "NetworkContact",
     "clean_asn",
     "clean_country",
@@ -160,3 +162,18 @@ def clean_network(first: object, last: object = None) -> str | None:
     except (ValueError, TypeError):
         return None
     return ", ".join(str(net) for net in nets[:8])
+
+
+@dataclass
+class Facts:
+    """What one registry reply says about a network; empty fields when it says nothing
+    usable. RDAP and whois parsers both fill it (whois adds where it refers to)."""
+
+    network: str | None = None
+    name: str | None = None
+    country: str | None = None
+    asn: int | None = None
+    registry: str | None = None
+    abuse_email: str | None = None
+    abuse_phone: str | None = None
+    domains: list[str] = field(default_factory=list)

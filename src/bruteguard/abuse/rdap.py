@@ -16,11 +16,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
 from typing import Any
 
 from bruteguard.abuse.contact import (
     RIR_DOMAINS,
+    Facts,
     clean_asn,
     clean_country,
     clean_email,
@@ -55,18 +55,8 @@ class TooLarge(Exception):
     """A reply went over the size cap; it was cut off and not parsed."""
 
 
-@dataclass
-class RdapFacts:
-    """What one RDAP network object says; empty fields when it says nothing usable."""
-
-    network: str | None = None
-    name: str | None = None
-    country: str | None = None
-    asn: int | None = None
-    registry: str | None = None
-    abuse_email: str | None = None
-    abuse_phone: str | None = None
-    domains: list[str] = field(default_factory=list)
+# What an RDAP network object says: the facts every source gives.
+RdapFacts = Facts
 
 
 def _get_blocking(url: str, timeout: float, max_bytes: int) -> bytes | None:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bruteguard.abuse.contact import (
     RIR_DOMAINS,
+    Facts,
     clean_asn,
     clean_country,
     clean_email,
@@ -42,18 +43,10 @@ _SOURCES = {"RIPE", "APNIC", "AFRINIC", "LACNIC", "ARIN"}
 
 
 @dataclass
-class WhoisFacts:
-    """What one whois reply says; empty fields when it says nothing usable."""
+class WhoisFacts(Facts):
+    """What one whois reply says (RDAP's facts, and where it refers the query to)."""
 
-    network: str | None = None
-    name: str | None = None
-    country: str | None = None
-    asn: int | None = None
-    registry: str | None = None
-    abuse_email: str | None = None
-    abuse_phone: str | None = None
     referral: str | None = None
-    domains: list[str] = field(default_factory=list)
 
 
 async def query_whois(host: str, port: int, query: str, *, timeout: float, max_bytes: int) -> bytes:
