@@ -21,7 +21,7 @@ from typing import Literal, NamedTuple
 
 from bruteguard.enforce import JailRule
 from bruteguard.enforce.command import run_argv
-from bruteguard.enforce.nftables import Target, parse_target, validate_name
+from bruteguard.enforce.nftables import Target, check_jail_rule, parse_target, validate_name
 from bruteguard.errors import EnforcerError
 
 __all__ = [
@@ -134,12 +134,7 @@ class XtJail:
                 f"jail name {name!r} is too long for chain and ipset names with prefix"
                 f" {layout.prefix!r}: at most {room} characters (choose a shorter prefix)"
             )
-        if rule.protocol not in ("tcp", "udp"):
-            raise EnforcerError(f"jail {name}: protocol must be tcp or udp, not {rule.protocol!r}")
-        ports = tuple(rule.ports)
-        for port in ports:
-            if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-                raise EnforcerError(f"jail {name}: {port!r} is not a port number")
+        name, ports = check_jail_rule(rule)
         allow = tuple(parse_target(str(item)) for item in getattr(rule, "allow", ()))
         return cls(name, ports, rule.protocol, allow)
 

@@ -38,7 +38,7 @@ from functools import partial
 from typing import Generic, Protocol, TypeVar
 
 from bruteguard.enforce import JailRule
-from bruteguard.enforce.nftables import Target, parse_target, validate_name
+from bruteguard.enforce.nftables import Target, check_jail_rule, parse_target, validate_name
 from bruteguard.errors import EnforcerError
 from bruteguard.model import Ban
 
@@ -311,10 +311,8 @@ class CommandEnforcer:
     def setup(self, jails: Sequence[JailRule]) -> None:
         specs = {}
         for rule in jails:
-            name = validate_name(rule.name)
-            if rule.protocol not in ("tcp", "udp"):
-                raise EnforcerError(f"jail {name}: protocol must be tcp or udp")
-            ports = ",".join(str(int(port)) for port in rule.ports) or "all"
+            name, numbers = check_jail_rule(rule)
+            ports = ",".join(map(str, numbers)) or "all"
             specs[name] = _Jail(name, ports, rule.protocol, allow_networks(rule))
         if self.setup_argv:
             self._run(list(self.setup_argv))

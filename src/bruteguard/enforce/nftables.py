@@ -74,6 +74,7 @@ from bruteguard.model import Ban
 __all__ = [
     "NftablesEnforcer",
     "Target",
+    "check_jail_rule",
     "disjoint_pieces",
     "nft_duration",
     "parse_target",
@@ -198,15 +199,22 @@ class _Jail:
 
     @classmethod
     def from_rule(cls, rule: JailRule) -> _Jail:
-        name = validate_name(rule.name)
-        if rule.protocol not in ("tcp", "udp"):
-            raise EnforcerError(f"jail {name}: protocol must be tcp or udp, not {rule.protocol!r}")
-        ports = tuple(rule.ports)
-        for port in ports:
-            if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-                raise EnforcerError(f"jail {name}: {port!r} is not a port number")
+        name, ports = check_jail_rule(rule)
         allow = _allow_networks(getattr(rule, "allow", ()) or (), f"jail {name}: allow")
         return cls(name, ports, rule.protocol, allow, _rule_ratelimit(rule, name))
+
+
+def check_jail_rule(rule: JailRule) -> tuple[str, tuple[int, ...]]:
+    """The jail's name and ports, checked as every enforcer needs them (an identifier that
+    is safe in any firewall's names, tcp or udp, ports 1-65535); EnforcerError if not."""
+    name = validate_name(rule.name)
+    if rule.protocol not in ("tcp", "udp"):
+        raise EnforcerError(f"jail {name}: protocol must be tcp or udp, not {rule.protocol!r}")
+    ports = tuple(rule.ports)
+    for port in ports:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise EnforcerError(f"jail {name}: {port!r} is not a port number")
+    return name, ports
 
 
 def _allow_networks(items: Iterable[object], what: str = "allow") -> tuple[Network, ...]:
