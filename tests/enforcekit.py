@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from bruteguard.enforce import Enforcer
 from bruteguard.enforce._commands import run
 from bruteguard.errors import EnforcerError
 from bruteguard.model import Ban
@@ -37,6 +38,7 @@ __all__ = [
     "Network",
     "ban",
     "ban_at",
+    "ban_blocks_jail_ports_only",
     "both",
     "lab_fixture",
     "listening_lab",
@@ -125,6 +127,20 @@ def reaches(client: Host, server: Host, port: int = SSH) -> dict[str, bool]:
         "v4": client.tcp_connect(server.ipv4, port, timeout=1.0),
         "v6": client.tcp_connect(server.ipv6, port, timeout=1.0),
     }
+
+
+def ban_blocks_jail_ports_only(lab: Lab, enforcer: Enforcer) -> None:
+    """The scenario every packet-filter enforcer must pass: the attacker's IPv4 and IPv6
+    bans refuse it at once on the jail's port, and only there; other clients still reach
+    it. Ends with both of the attacker's addresses banned in ``sshd``."""
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    assert reaches(attacker, lab.server) == OPEN
+    enforcer.ban(both(attacker), time.time())
+    started = time.monotonic()
+    assert reaches(attacker, lab.server) == BLOCKED
+    assert time.monotonic() - started < 1.5, "reject must refuse at once, not time out"
+    assert reaches(innocent, lab.server) == OPEN
+    assert reaches(attacker, lab.server, WEB) == OPEN
 
 
 @dataclass
