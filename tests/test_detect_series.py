@@ -1,4 +1,4 @@
-"""The replay's fast path (``Detector.observe_series``) decides exactly what the per-hit
+"""The replay's fast path (``Detector.observe_jail``) decides exactly what the per-hit
 path (``observe``) decides, on random attack histories: in order, out of order, spread over
 several files, with bans already in force."""
 
@@ -56,11 +56,10 @@ def test_series_decides_like_hits(seed: int) -> None:
     )
     one, other = Detector([settings]), Detector([settings])
     for address in ADDRESSES:
-        key = other.key_of("sshd", address)
         # Two "files" in a row: the second continues the state the first left.
         for part in (history(rng, rng.random() < 0.7), history(rng, rng.random() < 0.7)):
-            packed = array("d", part).tobytes()
-            assert other.observe_series("sshd", key, packed) == per_hit(one, address, part)
+            series = {address: [array("d", part).tobytes(), {}]}
+            assert other.observe_jail("sshd", series) == per_hit(one, address, part)
 
 
 def test_series_respects_a_ban_in_force_and_the_ignore_list() -> None:
@@ -71,12 +70,12 @@ def test_series_respects_a_ban_in_force_and_the_ignore_list() -> None:
     other.remember_bans([earlier])
     times = [10.0, 20.0, 30.0, 1001.0, 1002.0, 1003.0]
     packed = array("d", times).tobytes()
-    bans = other.observe_series("sshd", "198.51.100.7", packed)
+    bans = other.observe_jail("sshd", {"198.51.100.7": [packed, {}]})
     assert bans == per_hit(one, "198.51.100.7", times)
     assert [ban.start for ban in bans] == [1003.0]
-    assert other.key_of("sshd", "127.0.0.1") is None  # never banned: not even counted
-    assert other.key_of("no-such-jail", "198.51.100.7") is None
-    assert other.observe_series("no-such-jail", "198.51.100.7", packed) == []
+    assert other.observe_jail("sshd", {"127.0.0.1": [packed, {}]}) == []  # never banned
+    assert other.ignored == len(times)  # …and counted as ignored, not as a window
+    assert other.observe_jail("no-such-jail", {"198.51.100.7": [packed, {}]}) == []
 
 
 @pytest.mark.parametrize("seed", range(40))

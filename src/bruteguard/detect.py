@@ -207,7 +207,7 @@ def _prefix(address: str, length: int) -> str:
 
 
 def _series(window: _Window, key: str, packed: bytes | bytearray) -> list[Ban]:
-    """``Detector.observe_series`` for one window (see there)."""
+    """The bans of one target's packed attempt times in one window (``observe_jail``)."""
     count = len(packed) // 8
     decided = None
     if key not in window.times and key not in window.banned_until:
@@ -292,14 +292,6 @@ class Detector:
         self._windows = windows
         self.ignored = 0
 
-    def key_of(self, jail: str, address: str) -> str | None:
-        """What ``address``'s attempts count toward in ``jail``: itself, or its IPv6 prefix;
-        None when the jail does not exist or never bans it."""
-        window = self._windows.get(jail)
-        if window is None or address in window.ignore:
-            return None
-        return _key(window, address)
-
     def observe(self, hits: Iterable[Hit], escalate: bool = True) -> list[Ban]:
         """Bans decided by these hits (each hit: time, address, user, jail, line), each
         followed by the escalations it completes (unless ``escalate`` is false)."""
@@ -319,25 +311,16 @@ class Detector:
                     bans += self.escalate([ban])
         return bans
 
-    def observe_series(self, jail: str, key: str, packed: bytes | bytearray) -> list[Ban]:
-        """Bans decided by one target's attempts in one jail: ``packed`` holds their times
-        as native doubles (``array('d')``, ``Stream.collect``), in arrival order; ``key`` is
-        what ``key_of`` gave for the addresses they came from.
-
-        The same decisions ``observe`` makes for these hits (a target's windows never
-        depend on another target's), made in one compiled pass when the target is new to
-        the jail and its times are in order: the replay's fast path. Escalations are not
-        made here: pass all the bans, in time order, to ``escalate``.
-        """
-        window = self._windows.get(jail)
-        if window is None or not packed:
-            return []
-        return _series(window, key, packed)
-
     def observe_jail(self, jail: str, series: Mapping[str, Sequence[Any]]) -> list[Ban]:
-        """``observe_series`` for a whole jail's ``Series`` entry (address → [packed times,
-        …]): ignored addresses are skipped, IPv6 ones gathered per prefix. The replay's loop,
-        kept here so that it runs with everything it needs at hand."""
+        """Bans decided by a whole jail's ``Series`` entry (address → [packed times as
+        native doubles, …], in arrival order; ``Stream.collect``): the replay's fast path.
+
+        The same decisions ``observe`` makes for these hits (a target's windows never depend
+        on another target's): ignored addresses are skipped and counted, IPv6 ones gathered
+        per prefix, and each target is decided in one compiled pass when it is new to the
+        jail and its times are in order. Escalations are not made here: pass all the bans,
+        in time order, to ``escalate``.
+        """
         window = self._windows.get(jail)
         if window is None:
             return []

@@ -16,8 +16,8 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bruteguard.abuse.contact import NetworkContact, clean_email
-from bruteguard.abuse.rdap import RDAP_HOSTS, RdapFacts, bootstrap_base, fetch, parse_rdap
+from bruteguard.abuse.contact import Facts, NetworkContact, clean_email
+from bruteguard.abuse.rdap import RDAP_HOSTS, bootstrap_base, fetch, parse_rdap
 from bruteguard.abuse.whois import WhoisFacts, parse_whois, query_whois
 
 __all__ = ["DEFAULT_WHOIS", "REGISTRIES", "Servers", "lookup"]
@@ -61,7 +61,7 @@ def _registry_of(base: str, servers: Servers) -> str | None:
     return RDAP_HOSTS.get((urllib.parse.urlsplit(base).hostname or "").lower())
 
 
-async def _rdap(address: str, servers: Servers) -> tuple[RdapFacts | None, str | None]:
+async def _rdap(address: str, servers: Servers) -> tuple[Facts | None, str | None]:
     """RDAP facts (``None`` on failure) and the registry the bootstrap named."""
     ip = ipaddress.ip_address(address)
     name = "ipv4.json" if ip.version == 4 else "ipv6.json"
@@ -118,8 +118,8 @@ async def _whois(address: str, registry: str, servers: Servers) -> WhoisFacts | 
 
 def _result(
     address: str,
-    facts: RdapFacts | WhoisFacts | None,
-    fill: RdapFacts | WhoisFacts | None,
+    facts: Facts | None,
+    fill: Facts | None,
     source: str,
 ) -> NetworkContact:
     """One result from the facts that gave the contact, gaps filled from ``fill``."""
@@ -158,7 +158,7 @@ async def _lookup(address: str, servers: Servers, partial: list[object]) -> Netw
     return _rfc2142(address, whois, rdap)
 
 
-def _rfc2142(address: str, whois: WhoisFacts | None, rdap: RdapFacts | None) -> NetworkContact:
+def _rfc2142(address: str, whois: WhoisFacts | None, rdap: Facts | None) -> NetworkContact:
     """``abuse@`` the network's own domain: the first domain of a valid contact e-mail."""
     for facts in (whois, rdap):
         for domain in getattr(facts, "domains", None) or ():
@@ -193,5 +193,5 @@ async def lookup(address: str, servers: Servers | None = None) -> NetworkContact
             return await _lookup(text, servers, partial)
     except TimeoutError:
         log.info("lookup of %s ran past %.0f s", text, servers.deadline)
-        facts = [p for p in partial if isinstance(p, RdapFacts | WhoisFacts)]
+        facts = [p for p in partial if isinstance(p, Facts)]
         return _result(text, None, facts[-1], "none") if facts else _empty(text)

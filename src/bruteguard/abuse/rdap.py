@@ -33,7 +33,6 @@ from bruteguard.abuse.whois import WHOIS_HOSTS
 
 __all__ = [
     "RDAP_HOSTS",
-    "RdapFacts",
     "TooLarge",
     "bootstrap_base",
     "fetch",
@@ -53,10 +52,6 @@ _MAX_ENTITIES = 200
 
 class TooLarge(Exception):
     """A reply went over the size cap; it was cut off and not parsed."""
-
-
-# What an RDAP network object says: the facts every source gives.
-RdapFacts = Facts
 
 
 def _get_blocking(url: str, timeout: float, max_bytes: int) -> bytes | None:
@@ -155,9 +150,9 @@ def _walk(entities: Any, depth: int = 0) -> list[dict[str, Any]]:
     return found[:_MAX_ENTITIES]
 
 
-def parse_rdap(data: Any, registry: str | None) -> RdapFacts:
+def parse_rdap(data: Any, registry: str | None) -> Facts:
     """The network, names and abuse contact in an RDAP ``ip network`` object."""
-    facts = RdapFacts(registry=registry)
+    facts = Facts(registry=registry)
     if not isinstance(data, dict):
         return facts
     cidrs = data.get("cidr0_cidrs")

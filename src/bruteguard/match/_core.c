@@ -943,7 +943,7 @@ static PyTypeObject StreamType = {
  * order and new to the jail: maxretry attempts within findtime ban until last + bantime,
  * and attempts before that are ignored. Returns (bans as (first, last) pairs, index where the
  * attempts after the last ban start), or None when the times are out of order (the caller
- * then takes the general, per-attempt path). detect.Detector.observe_series documents it. */
+ * then takes the general, per-attempt path). detect.Detector.observe_jail documents it. */
 static PyObject *windows(PyObject *module, PyObject *args) {
     Py_buffer packed;
     Py_ssize_t maxretry, prior = 0;
