@@ -26,6 +26,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from abusekit import LoopbackController
 from bruteguard.abuse.complaint import (
     MAX_LINES,
     BadContact,
@@ -72,14 +73,6 @@ class Store:
         self.received.append(envelope)
         self.sessions.append((session.ssl is not None, session.authenticated))
         return "250 2.0.0 queued"
-
-
-class LoopbackController(Controller):
-    """Controller on 127.0.0.1:0 that learns the port the kernel chose before it self-tests."""
-
-    def _trigger_server(self) -> None:
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
 
 
 @pytest.fixture
@@ -156,7 +149,9 @@ def test_complaint_arrives_with_headers_text_and_xarf(smtp_server: Any) -> None:
     assert got["From"].addresses[0].addr_spec == REPORTER.sender
     assert [a.addr_spec for a in got["To"].addresses] == [CONTACT]
     assert got["Reply-To"].addresses[0].addr_spec == "admin@example.org"
-    assert got["Subject"] == f"[bruteguard] login attacks from {A} and 1 more (EXAMPLE-NET-1)"
+    assert got["Subject"] == (
+        f"[bruteguard case 2026-0042] login attacks from {A} and 1 more (EXAMPLE-NET-1)"
+    )
     assert parsedate_to_datetime(got["Date"]) == T0 + timedelta(hours=1)
     assert got["Message-ID"] == "<bg-2026-0042@example.org>"
     assert got["X-Bruteguard-Case"] == "2026-0042"

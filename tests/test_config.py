@@ -429,3 +429,38 @@ def test_escalation_settings_and_ratelimit(tmp_path: Path) -> None:
     assert config.blocklists["drop"].bantime == 30 * 86400
     defaults = load_config(write(tmp_path, "")).jails["sshd"]
     assert (defaults.rate, defaults.bantime_factor, defaults.longest_ban) == (None, 2.0, 604800.0)
+
+
+_DESK = '[abuse]\nenabled = true\nsender = "bg@example.org"\norg = "Example"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[abuse]\nenabled = true\n", "abuse.sender: the abuse desk needs sender and org"),
+        (_DESK.replace("bg@example.org", "bg@x\\r\\nBcc: y@z.example"), "abuse: sender"),
+        (_DESK + 'block_jail = "nope"\n', "abuse.block_jail: 'nope' is not an enabled jail"),
+        (_DESK + 'call_first = ["usa"]\n', "abuse.call_first: 'usa' is not an ISO country"),
+        (_DESK + "[abuse.smtp]\nusername = 'u'\npassword = 'p'\nstarttls = 'off'\n",
+         "abuse.smtp.starttls: a password is never sent without STARTTLS"),
+        (_DESK + "[abuse.lookup]\nwhois = { ARIN = 'whois.arin.net' }\n",
+         "abuse.lookup.whois: the entry ARIN = 'whois.arin.net' is not host:port"),
+        (_DESK + "[abuse.mailbox]\nkind = 'maildir'\n", "abuse.mailbox.path: a maildir needs"),
+        (_DESK + "hold = '-1m'\n", "abuse.hold"),
+        ("[jails.sshd]\nabuse = 'always'\n", "jails.sshd.abuse"),
+    ],
+)  # fmt: skip
+def test_abuse_desk_settings_are_checked(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bruteguard.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"^{path}: " + message.replace("(", r"\(")[:60]):
+        load_config(path)
+
+
+def test_abuse_desk_zero_means_never_and_jails_choose_their_mode(tmp_path: Path) -> None:
+    path = tmp_path / "bruteguard.toml"
+    path.write_text(_DESK + "hold = '0s'\ndead_contact_block = 0\n[jails.sshd]\nabuse = 'send'\n")
+    config = load_config(path)
+    assert config.abuse.hold == 0 and config.abuse.dead_contact_block == 0
+    assert config.abuse.mode == "draft" and config.jails["sshd"].abuse == "send"
+    assert config.abuse.mailbox is None and config.abuse.period == 86400

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import msgspec
 
 from bruteguard import __version__
+from bruteguard.cli_abuse import add_abuse_commands
 from bruteguard.config import DEFAULT_CONFIG_PATH, Config, JailConfig, load_config
 from bruteguard.control import request
 from bruteguard.duration import parse_duration
@@ -573,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--json", action="store_true", help="the findings as one JSON object")
 
+    add_abuse_commands(command)
     command("version", "print the version", _cmd_version)
     return parser
 

@@ -35,12 +35,18 @@ __all__ = [
     "BUILTIN_JAILS",
     "DEFAULT_CONFIG_PATH",
     "RECIDIVE",
+    "RECIDIVE_JAIL",
+    "AbuseConfig",
     "BlocklistConfig",
     "Config",
     "IdentityConfig",
     "JailConfig",
+    "LookupConfig",
+    "MailboxSettings",
     "Network",
+    "NotifyConfig",
     "Seconds",
+    "SmtpConfig",
     "check_journalmatch",
     "config_from_dict",
     "load_config",
@@ -55,8 +61,17 @@ EnforcerName = Literal[
 ]
 
 
+# The filter of the jail fed from bruteguard's own bans instead of a log, and its jail.
+RECIDIVE = "recidive"
+RECIDIVE_JAIL = "recidive"
+
+
 class Seconds(float):
     """A duration in seconds, written in the file as ``90s``/``10m``/``1h``/``7d`` or a number."""
+
+
+class SecondsOrNever(Seconds):
+    """A duration where ``0`` (or ``"0s"``) means "not at all"."""
 
 
 class JailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -92,6 +107,8 @@ class JailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # New connections to the jail's ports from one source beyond "HITS/DURATION" (e.g.
     # "4/3m") are dropped by the kernel before the service sees them (nftables).
     ratelimit: str = ""
+    # The abuse desk for this jail's bans: "" follows [abuse] mode; "off", "draft", "send".
+    abuse: Literal["", "off", "draft", "send"] = ""
     # The global ignoreip, copied in when the file is loaded (never written in a jail).
     global_ignoreip: list[str] = []
 
@@ -193,6 +210,132 @@ class IdentityConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError("dns_timeout and window: must be positive durations")
 
 
+class SmtpConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The relay complaints leave by (``abuse.smtp.Relay``); a password only over STARTTLS.
+
+    ``password_file`` keeps the secret out of a file many people may read.
+    """
+
+    host: str = "localhost"
+    port: int = 25
+    starttls: Literal["required", "optional", "off"] = "required"
+    username: str = ""
+    password: str = ""
+    password_file: str = ""
+    timeout: Seconds = Seconds(30)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port: must be 1 to 65535, got {self.port}")
+        if self.password and self.password_file:
+            raise ValueError("password: give password or password_file, not both")
+        if (self.password or self.password_file) and not self.username:
+            raise ValueError("username: a password needs a username")
+        if self.username and self.starttls == "off":
+            raise ValueError("starttls: a password is never sent without STARTTLS")
+        if self.timeout <= 0:
+            raise ValueError("timeout: must be a positive duration")
+
+
+class LookupConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Where abuse-contact lookups go (``abuse.lookup.Servers``) and how long answers count.
+
+    ``rdap``: registry → RDAP base URL; ``whois``: registry → ``host:port``, overriding
+    the registries' own servers (tests, or a local mirror).
+    """
+
+    bootstrap: str = "https://data.iana.org/rdap/"
+    rdap: dict[str, str] = {}
+    whois: dict[str, str] = {}
+    timeout: Seconds = Seconds(10)
+    deadline: Seconds = Seconds(30)
+    cache: Seconds = Seconds(7 * 86400)  # a registry's answer
+    cache_fallback: Seconds = Seconds(86400)  # an RFC 2142 guess or "no contact"
+    cache_failure: Seconds = Seconds(3600)  # nothing learnt at all (network trouble)
+
+    def __post_init__(self) -> None:
+        registries = {"ARIN", "RIPE", "APNIC", "LACNIC", "AFRINIC"}
+        for key in (*self.rdap, *self.whois):
+            if key not in registries:
+                raise ValueError(f"rdap/whois: unknown registry {key!r} (one of ARIN, RIPE, ...)")
+        for registry, endpoint in self.whois.items():
+            host, colon, port = endpoint.rpartition(":")
+            if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"whois: the entry {registry} = {endpoint!r} is not host:port")
+        if self.timeout <= 0 or self.deadline <= 0:
+            raise ValueError("timeout and deadline: must be positive durations")
+
+
+class MailboxSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Where replies and bounces to complaints arrive (``abuse.mailbox``)."""
+
+    kind: Literal["maildir", "mbox", "imap"]
+    path: str = ""
+    host: str = ""
+    port: int = 993
+    tls: Literal["implicit", "starttls", "off"] = "implicit"
+    username: str = ""
+    password: str = ""
+    password_file: str = ""
+    folder: str = "INBOX"
+
+
+class AbuseConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The abuse desk (docs/abuse.md): report banned addresses to their network's abuse
+    contact, read what comes back, escalate against networks nobody answers for.
+
+    ``mode`` "draft" writes each complaint to its case for ``bruteguard abuse show`` and
+    ``abuse send``; "send" mails it. A jail's own ``abuse`` setting beats ``mode``.
+    """
+
+    enabled: bool = False
+    mode: Literal["draft", "send"] = "draft"
+    sender: str = ""
+    org: str = ""
+    contact: str = ""
+    phone: str = ""
+    name: str = ""
+    # One complaint per address per period; a contact hears from us at most once a period.
+    period: Seconds = Seconds(86400)
+    # How long a new case collects further addresses of the same contact before it is sent.
+    hold: SecondsOrNever = SecondsOrNever(600)
+    # The jail whose (every-port) set holds the desk's network blocks.
+    block_jail: str = RECIDIVE_JAIL
+    dead_contact_block: SecondsOrNever = SecondsOrNever(
+        30 * 86400
+    )  # 0: never block for a dead contact
+    mailbox_full_pause: SecondsOrNever = SecondsOrNever(30 * 86400)
+    call_first: list[str] = msgspec.field(default_factory=lambda: ["US", "CA"])
+    postmaster_notice: bool = True
+    # A network block never spans more than this; wider registry ranges are cut to the
+    # prefix of this size around the address.
+    largest_block_ipv4: int = 16
+    largest_block_ipv6: int = 32
+    poll_interval: Seconds = Seconds(300)
+    smtp: SmtpConfig = msgspec.field(default_factory=SmtpConfig)
+    lookup: LookupConfig = msgspec.field(default_factory=LookupConfig)
+    mailbox: MailboxSettings | None = None
+
+    def __post_init__(self) -> None:
+        if self.enabled and (not self.sender or not self.org):
+            raise ValueError("sender: the abuse desk needs sender and org to sign complaints")
+        for country in self.call_first:
+            if not re.fullmatch(r"[A-Z]{2}", country):
+                raise ValueError(f"call_first: {country!r} is not an ISO country code like US")
+        if not 8 <= self.largest_block_ipv4 <= 32 or not 16 <= self.largest_block_ipv6 <= 128:
+            raise ValueError("largest_block_ipv4: must be 8 to 32 (largest_block_ipv6: 16 to 128)")
+        if self.period <= 0 or self.poll_interval <= 0 or self.hold < 0:
+            raise ValueError("period: period and poll_interval must be positive, hold not negative")
+
+
+class NotifyConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Tell the admin (apprise URLs: ``mailto://``, ``json://``, …; extra ``notify``)."""
+
+    urls: list[str] = []
+    bans: bool = True  # a message per ban (with the abuse lookup when the desk runs)
+    abuse: bool = True  # a message per abuse-desk escalation (blocks, calls to make)
+
+
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration: global settings, jail defaults already applied, jails."""
 
@@ -216,6 +359,8 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ignoreself: bool = True
     identity: IdentityConfig = msgspec.field(default_factory=IdentityConfig)
     blocklists: dict[str, BlocklistConfig] = {}
+    abuse: AbuseConfig = msgspec.field(default_factory=AbuseConfig)
+    notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
     jails: dict[str, JailConfig] = {}
     source_path: str = ""
 
@@ -229,9 +374,6 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         """Enabled jails that read logs (all but recidive)."""
         return [jail for jail in self.enabled_jails() if jail.from_logs]
 
-
-# The filter of the jail fed from bruteguard's own bans instead of a log.
-RECIDIVE = "recidive"
 
 # Built-in jails: what a jail gets before the file says anything about it.
 BUILTIN_JAILS: dict[str, dict[str, Any]] = {
@@ -261,6 +403,11 @@ _JAIL_KEYS = frozenset(JailConfig.__struct_fields__) - {"name", "global_ignoreip
 
 
 def _dec_hook(kind: type, value: Any) -> Any:
+    if kind is SecondsOrNever:
+        zero = isinstance(value, str) and re.fullmatch(r"0+(?:\.0*)?[smhdw]?", value.strip())
+        if (value == 0 and not isinstance(value, bool)) or zero:
+            return SecondsOrNever(0)
+        return SecondsOrNever(_dec_hook(Seconds, value))
     if kind is Seconds:
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return Seconds(parse_duration(value))
@@ -439,6 +586,34 @@ def _blocklists(tables: Any, origin: str) -> dict[str, BlocklistConfig]:
     return found
 
 
+def _check_abuse(config: Config, origin: str) -> None:
+    """What the abuse desk needs from the rest of the file: real addresses to sign with and
+    a jail to hold its network blocks."""
+    from bruteguard.abuse.complaint import UnsafeHeader, check_header_text, check_mailbox
+
+    abuse = config.abuse
+    if not abuse.enabled:
+        return
+    try:
+        check_mailbox(abuse.sender, "sender")
+        if abuse.contact:
+            check_mailbox(abuse.contact, "contact")
+        check_header_text(abuse.org, "org")
+    except UnsafeHeader as error:
+        raise ConfigError(f"{origin}: abuse: {error}") from None
+    block_jail = config.jails.get(abuse.block_jail)
+    if block_jail is None or not block_jail.enabled:
+        raise ConfigError(
+            f"{origin}: abuse.block_jail: {abuse.block_jail!r} is not an enabled jail"
+            " (the desk's network blocks go into its firewall set)"
+        )
+    mailbox = abuse.mailbox
+    if mailbox is not None and mailbox.kind != "imap" and not mailbox.path:
+        raise ConfigError(f"{origin}: abuse.mailbox.path: a {mailbox.kind} needs its path")
+    if mailbox is not None and mailbox.kind == "imap" and not mailbox.host:
+        raise ConfigError(f"{origin}: abuse.mailbox.host: an IMAP mailbox needs its host")
+
+
 def config_from_dict(raw: dict[str, Any], origin: str = "<defaults>") -> Config:
     """Validate a parsed TOML document (or ``{}`` for the defaults)."""
     raw = dict(raw)
@@ -453,6 +628,7 @@ def config_from_dict(raw: dict[str, Any], origin: str = "<defaults>") -> Config:
         raise _explain(error, origin) from None
     config.jails = jails
     config.blocklists = blocklists
+    _check_abuse(config, origin)
     config.source_path = origin
     return config
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -21,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from bruteguard.abuse.desk import AbuseDesk, desk_settings
 from bruteguard.config import Config, load_config, parse_networks
 from bruteguard.control import MAX_REQUEST, peer_uid, socket_directory
 from bruteguard.detect import Detector, local_addresses
@@ -32,6 +34,7 @@ from bruteguard.identity import canonical_target
 from bruteguard.identity.stage import IdentityStage
 from bruteguard.match.engine import Hit, Matcher, Stream
 from bruteguard.model import Ban, Failure, Unattributed, ban_view
+from bruteguard.notify import Notifier
 from bruteguard.sources import LineBatch, Source
 from bruteguard.sources.select import plan_sources, resolve_sources
 from bruteguard.store.sqlite import SqliteStore
@@ -66,6 +69,11 @@ class Daemon:
         self.counters: dict[str, dict[str, int]] = {}
         # What the enforcers were last given, to tell the ones without timeouts what expired.
         self._enforced: dict[tuple[str, str], Ban] = {}
+        self.desk: AbuseDesk | None = None
+        self.notifier = Notifier(self.config.notify.urls)
+        if self.config.abuse.enabled:
+            desk_settings(self.config)  # refuse bad desk settings before any firewall work
+        self._background: set[asyncio.Task[Any]] = set()
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -150,11 +158,46 @@ class Daemon:
             task = asyncio.create_task(self._pump(source, stream, frozenset(jail_names)))
             self._tasks.append(task)
         self._tasks.append(asyncio.create_task(self._housekeeping()))
+        self._start_desk()
         # A source opens its log and fixes where it starts (saved position, end of file,
         # journal tail) in the first step of its generator, before it ever waits. Yielding
         # once lets every pump take that step, so "started" means "positioned": a line
         # appended from now on is read, whether we are starting or reloading.
         await asyncio.sleep(0)
+
+    def _start_desk(self) -> None:
+        """The abuse desk, if configured: it runs beside the pipeline and is handed each
+        ban only after the firewall has it."""
+        self.desk = None
+        if not self.config.abuse.enabled:
+            return
+        notify = self._notify if self.notifier.enabled and self.config.notify.abuse else None
+        self.desk = AbuseDesk(desk_settings(self.config), self.store, self._block, notify)
+        self._tasks.append(asyncio.create_task(self.desk.run()))
+
+    async def _block(self, bans: list[Ban]) -> None:
+        """The desk's network blocks: remembered, stored and enforced like manual bans."""
+        async with self._lock:
+            self.detector.remember_bans(bans)
+            await self._apply(bans)
+
+    async def _notify(self, title: str, body: str) -> None:
+        await self.notifier.send(title, body)
+
+    def _after_enforcing(self, bans: Sequence[Ban]) -> None:
+        """Bans the firewall now holds go to the abuse desk (which notifies the admin with
+        its lookup); the admin hears of the others directly."""
+        others = self.desk.submit(bans) if self.desk is not None else list(bans)
+        if not (self.notifier.enabled and self.config.notify.bans):
+            return
+        from bruteguard.notify import ban_message
+
+        for ban in others:
+            if ban.failures == 0 and ban.reason.startswith("abuse desk"):
+                continue  # the desk's own blocks: it sends one message per escalation
+            task = asyncio.create_task(self._notify(*ban_message(ban, None)))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _stop_pipeline(self) -> None:
         for source in self._sources:
@@ -176,6 +219,9 @@ class Daemon:
         try:
             config = load_config(self.config_path)
             enforcers = make_enforcers(config)
+            notifier = Notifier(config.notify.urls)
+            if config.abuse.enabled:
+                desk_settings(config)  # unreadable password files, mailbox settings
             for jail in config.log_jails():  # what opening the sources would refuse
                 resolve_sources(jail)
         except BruteguardError as error:
@@ -183,7 +229,7 @@ class Daemon:
             notify("READY=1")
             return
         await self._stop_pipeline()
-        self.config, self.enforcers = config, enforcers
+        self.config, self.enforcers, self.notifier = config, enforcers, notifier
         now = time.time()
         active = self.store.active_bans(now)
         for enforcer in self.enforcers:
@@ -279,6 +325,7 @@ class Daemon:
                     error,
                 )
                 self._needs_reconcile = True
+        self._after_enforcing(live)
 
     _needs_reconcile = False
 
@@ -427,6 +474,10 @@ class Daemon:
         if command == "reload":
             self._reload.set()
             return {"reloading": True}
+        if command == "abuse-poll":
+            if self.desk is None:
+                raise ControlError("the abuse desk is not enabled ([abuse] enabled = true)")
+            return dataclasses.asdict(await self.desk.poll())
         raise ControlError(f"unknown command {command!r}")
 
     def _status(self, jail_name: str | None, now: float) -> dict[str, Any]:

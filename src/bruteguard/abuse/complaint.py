@@ -20,6 +20,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from bruteguard.abuse.case import CASE_ID
 from bruteguard.errors import BruteguardError
 from bruteguard.safe_text import printable
 
@@ -32,6 +33,7 @@ __all__ = [
     "check_header_text",
     "check_mailbox",
     "render_complaint",
+    "render_postmaster_notice",
     "xarf_report",
 ]
 
@@ -43,7 +45,6 @@ MAX_HEADER_TEXT = 200
 # converted: an abuse contact that needs them is rare enough to be handled by a person.
 _LOCAL_RE = re.compile(r"\A[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
 _LABEL_RE = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
-_CASE_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 # ECMA-48 sequences: CSI (ESC [ ... final), OSC/DCS/PM/APC strings (ESC ] ... BEL or ST), and
 # two-character escapes. Removed from log lines; any other control is shown escaped.
 _TERM_ESC_RE = re.compile(
@@ -304,13 +305,13 @@ def render_complaint(
     from whois/RDAP or the configuration is unsafe for a header.
     """
     contact = check_mailbox(contact, "abuse contact")
-    sender = check_mailbox(reporter.sender, "sender")
+    check_mailbox(reporter.sender, "sender")
     if reporter.contact is not None:
         check_mailbox(reporter.contact, "reporter contact")
     check_header_text(reporter.org, "reporter organisation")
     if network is not None:
         network = check_header_text(network, "network name")
-    if not _CASE_RE.match(case_id):
+    if not CASE_ID.match(case_id):
         raise UnsafeHeader(f"case id {printable(case_id)[:80]!r} is not a plain token")
     if not offences:
         raise ValueError("a complaint needs at least one offence")
@@ -325,22 +326,13 @@ def render_complaint(
         shown[key] = ([_clean_line(line) for line in kept], len(lines) - len(kept))
 
     first = offences[0].normalised()
-    subject = f"[bruteguard] login attacks from {first}"
+    subject = f"[bruteguard case {case_id}] login attacks from {first}"
     if len(offences) > 1:
         subject += f" and {len(offences) - 1} more"
     if network:
         subject += f" ({network})"
 
-    msg = EmailMessage()
-    msg["From"] = Address(addr_spec=sender)
-    msg["To"] = Address(addr_spec=contact)
-    if reporter.contact and reporter.contact != sender:
-        msg["Reply-To"] = Address(addr_spec=reporter.contact)
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(_utc(now or datetime.now(UTC)))
-    msg["Message-ID"] = f"<bg-{case_id}@{sender.split('@')[1]}>"
-    msg["X-Bruteguard-Case"] = case_id
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders must not answer
+    msg = _envelope(reporter, contact, subject, case_id, now)
     # The X-ARF mail convention (from X-ARF 0.2) that abuse-desk parsers still route on.
     msg["X-XARF"] = "PLAIN"
 
@@ -355,8 +347,81 @@ def render_complaint(
             subtype="json",
             filename=f"xarf-{key.replace(':', '_')}.json",
         )
-    # Bodies are encoded above with 76-column lines. For the headers, the default 78-column
+    return _finished(msg)
+
+
+def _envelope(
+    reporter: Reporter, to: str, subject: str, case_id: str, now: datetime | None
+) -> EmailMessage:
+    """The headers every desk mail carries; replies find their case by Message-ID."""
+    sender = reporter.sender
+    msg = EmailMessage()
+    msg["From"] = Address(addr_spec=sender)
+    msg["To"] = Address(addr_spec=to)
+    if reporter.contact and reporter.contact != sender:
+        msg["Reply-To"] = Address(addr_spec=reporter.contact)
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(_utc(now or datetime.now(UTC)))
+    msg["Message-ID"] = f"<bg-{case_id}@{sender.split('@')[1]}>"
+    msg["X-Bruteguard-Case"] = case_id
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders must not answer
+    return msg
+
+
+def _finished(msg: EmailMessage) -> EmailMessage:
+    # Bodies are encoded with 76-column lines. For the headers, the default 78-column
     # folding would move a long Subject onto its own continuation line, which some parsers
     # (Python's among them) then read with a leading space; header lines stay far below 998.
     msg.policy = msg.policy.clone(max_line_length=998)
     return msg
+
+
+def render_postmaster_notice(
+    *,
+    reporter: Reporter,
+    domain: str,
+    broken: str,
+    why: str,
+    case_id: str,
+    now: datetime | None = None,
+) -> EmailMessage:
+    """The one RFC 2142 notice to ``postmaster@domain``: its abuse mailbox ``broken``
+    does not take mail (``why``: the bounce, shown as text). No log lines, no X-ARF: this
+    is about the mailbox, not an attack."""
+    to = check_mailbox(f"postmaster@{domain}", "postmaster address")
+    check_mailbox(broken, "broken abuse mailbox")
+    check_mailbox(reporter.sender, "sender")
+    check_header_text(reporter.org, "reporter organisation")
+    if not CASE_ID.match(case_id):
+        raise UnsafeHeader(f"case id {printable(case_id)[:80]!r} is not a plain token")
+    who = f"{reporter.name}, {reporter.org}" if reporter.name else reporter.org
+    msg = _envelope(
+        reporter,
+        to,
+        f"[bruteguard case {case_id}] abuse mailbox {broken} does not work",
+        case_id,
+        now,
+    )
+    msg.set_content(
+        "\n".join(
+            [
+                "Hello postmaster,",
+                "",
+                f"We tried to report abuse from your network to {broken}, the abuse contact",
+                "your registry record names, and the mail could not be delivered:",
+                "",
+                f"  {_clean_line(why)}",
+                "",
+                "RFC 2142 asks that abuse@ and postmaster@ reach a person. Please repair",
+                "the abuse mailbox or correct the contact in your registry record, so that",
+                "reports of attacks from your network reach you.",
+                "",
+                f"Sent once, automatically, by bruteguard for {who}.",
+                f"Reach us at {reporter.reply_address}"
+                + (f" or {reporter.phone}" if reporter.phone else "")
+                + f"; case {case_id}.",
+            ]
+        )
+        + "\n"
+    )
+    return _finished(msg)

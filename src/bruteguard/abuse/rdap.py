@@ -171,9 +171,13 @@ def parse_rdap(data: Any, registry: str | None) -> Facts:
     port43 = data.get("port43")
     if isinstance(port43, str) and port43.lower() in WHOIS_HOSTS:
         facts.registry = WHOIS_HOSTS[port43.lower()]
+    fallback_phone: str | None = None  # a technical/NOC number, for a network to call
     for entity in _walk(data.get("entities")):
         roles = entity.get("roles")
         emails, phones = _vcard(entity)
+        if fallback_phone is None and isinstance(roles, list) and {"technical", "noc"} & set(roles):
+            voice = [v for v, kinds in phones if "fax" not in kinds]
+            fallback_phone = next((p for p in map(clean_phone, voice) if p), None)
         for value in emails:
             email = clean_email(value)
             domain = email_domain(email) if email else ""
@@ -186,4 +190,6 @@ def parse_rdap(data: Any, registry: str | None) -> Facts:
             facts.abuse_email = email
             voice = [v for v, kinds in phones if "fax" not in kinds]
             facts.abuse_phone = next((p for p in map(clean_phone, voice) if p), None)
+    if facts.abuse_phone is None:
+        facts.abuse_phone = fallback_phone
     return facts

@@ -22,6 +22,9 @@ class Store(Protocol):
     def failures_since(self, since: float) -> list[Failure]:
         """Failures at or after ``since``, oldest first (re-primes the detector on start)."""
 
+    def failures_of(self, ip: str, since: float) -> list[Failure]:
+        """The failures of one address at or after ``since``, oldest first."""
+
     def add_bans(self, bans: Iterable[Ban]) -> None:
         """Record bans durably; replaces an active ban of the same address and jail."""
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from bruteguard.errors import StoreError
 from bruteguard.model import Ban, Failure, SourcePosition, Unattributed
 
-__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+__all__ = ["SCHEMA_VERSION", "SqliteStore", "storable"]
 
 # Each entry upgrades the schema from version ``index`` to ``index + 1``; append, never edit.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -72,6 +72,50 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     ("ALTER TABLE bans ADD COLUMN step INTEGER NOT NULL DEFAULT 1",),
     ("CREATE TABLE blocklists (name TEXT PRIMARY KEY, loaded REAL NOT NULL)",),
+    (  # the abuse desk (store/cases.py)
+        """CREATE TABLE contacts (
+            lo BLOB NOT NULL,
+            hi BLOB NOT NULL,
+            data TEXT NOT NULL,
+            looked_up REAL NOT NULL,
+            expires REAL NOT NULL)""",
+        "CREATE INDEX contacts_lo ON contacts (lo)",
+        """CREATE TABLE cases (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            contact TEXT,
+            lookup TEXT,
+            opened REAL NOT NULL,
+            updated REAL NOT NULL,
+            due REAL NOT NULL,
+            sent REAL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT NOT NULL DEFAULT '',
+            flags TEXT NOT NULL DEFAULT '',
+            message BLOB)""",
+        "CREATE INDEX cases_contact ON cases (contact, state)",
+        "CREATE INDEX cases_state_due ON cases (state, due)",
+        """CREATE TABLE case_addresses (
+            case_id TEXT NOT NULL REFERENCES cases (id),
+            address TEXT NOT NULL,
+            jail TEXT NOT NULL,
+            first REAL NOT NULL,
+            last REAL NOT NULL,
+            attempts INTEGER NOT NULL,
+            port INTEGER,
+            PRIMARY KEY (case_id, address))""",
+        "CREATE INDEX case_addresses_address ON case_addresses (address)",
+        """CREATE TABLE case_events (
+            case_id TEXT NOT NULL REFERENCES cases (id),
+            time REAL NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL)""",
+        "CREATE INDEX case_events_case ON case_events (case_id, time)",
+        "CREATE TABLE holds (key TEXT PRIMARY KEY, until REAL NOT NULL, reason TEXT NOT NULL)",
+        "CREATE TABLE mail_seen (key TEXT PRIMARY KEY, time REAL NOT NULL)",
+    ),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -81,7 +125,7 @@ _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1
 
 
-def _storable(text: str) -> str:
+def storable(text: str) -> str:
     """Text SQLite can hold: lone surrogates (undecodable log bytes) become escapes.
 
     Sources decode with ``surrogateescape``, so such a surrogate stands for one raw byte and
@@ -146,12 +190,12 @@ class SqliteStore:
 
     def add_failures(self, failures: Iterable[Failure]) -> None:
         """Record failures (evidence, and the memory the detector is rebuilt from)."""
-        with self._write("record failures", durable=False) as db:
+        with self.write("record failures", durable=False) as db:
             _insert_failures(db, failures)
 
     def failures_since(self, since: float) -> list[Failure]:
         """Failures at or after ``since``, oldest first (re-primes the detector on start)."""
-        with self._read("read failures") as db:
+        with self.read("read failures") as db:
             rows = db.execute(
                 "SELECT time, ip, jail, user, line FROM failures"
                 " WHERE time >= ? ORDER BY time, rowid",
@@ -159,9 +203,20 @@ class SqliteStore:
             ).fetchall()
         return [Failure(*row) for row in rows]
 
+    def failures_of(self, ip: str, since: float) -> list[Failure]:
+        """The failures of one address at or after ``since``, oldest first (the evidence an
+        abuse report carries)."""
+        with self.read("read an address's failures") as db:
+            rows = db.execute(
+                "SELECT time, ip, jail, user, line FROM failures"
+                " WHERE ip = ? AND time >= ? ORDER BY time, rowid",
+                (ip, since),
+            ).fetchall()
+        return [Failure(*row) for row in rows]
+
     def prune(self, before: float) -> int:
         """Forget failures (attributed or not) older than ``before``; returns how many."""
-        with self._write("prune failures", durable=False) as db:
+        with self.write("prune failures", durable=False) as db:
             removed = db.execute("DELETE FROM failures WHERE time < ?", (before,)).rowcount
             return (
                 removed + db.execute("DELETE FROM unattributed WHERE time < ?", (before,)).rowcount
@@ -169,18 +224,18 @@ class SqliteStore:
 
     def add_unattributed(self, failures: Iterable[Unattributed]) -> None:
         """Record failures that named a host no real connection could be tied to."""
-        with self._write("record unattributed failures", durable=False) as db:
+        with self.write("record unattributed failures", durable=False) as db:
             db.executemany(
                 "INSERT INTO unattributed VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     (
                         f.time,
-                        _storable(f.jail),
-                        _storable(f.name),
+                        storable(f.jail),
+                        storable(f.name),
                         " ".join(f.candidates),
-                        _storable(f.reason),
-                        None if f.user is None else _storable(f.user),
-                        _storable(f.line),
+                        storable(f.reason),
+                        None if f.user is None else storable(f.user),
+                        storable(f.line),
                     )
                     for f in failures
                 ),
@@ -188,7 +243,7 @@ class SqliteStore:
 
     def recent_unattributed(self, limit: int = 20) -> list[Unattributed]:
         """The newest unattributed failures, newest first."""
-        with self._read("read unattributed failures") as db:
+        with self.read("read unattributed failures") as db:
             rows = db.execute(
                 "SELECT time, jail, name, candidates, reason, user, line FROM unattributed"
                 " ORDER BY time DESC, rowid DESC LIMIT ?",
@@ -206,7 +261,7 @@ class SqliteStore:
 
         Bans are applied in order, so a batch may hold several bans of one address.
         """
-        with self._write("record bans", durable=True) as db:
+        with self.write("record bans", durable=True) as db:
             _insert_bans(db, bans)
 
     def lift_bans(self, ips: Iterable[str], now: float) -> list[Ban]:
@@ -216,7 +271,7 @@ class SqliteStore:
         """
         lifted: list[Ban] = []
         ids: list[tuple[float, int]] = []
-        with self._write("lift bans", durable=True) as db:
+        with self.write("lift bans", durable=True) as db:
             for ip in dict.fromkeys(ips):
                 for ban_id, *fields in db.execute(
                     "SELECT id, ip, jail, start, until, failures, reason, step FROM bans"
@@ -230,7 +285,7 @@ class SqliteStore:
 
     def active_bans(self, now: float) -> list[Ban]:
         """Bans whose ``until`` is after ``now`` and that were not lifted, oldest first."""
-        with self._read("read active bans") as db:
+        with self.read("read active bans") as db:
             rows = db.execute(
                 "SELECT ip, jail, start, until, failures, reason, step FROM bans"
                 " WHERE until > ? AND lifted IS NULL ORDER BY id",
@@ -240,7 +295,7 @@ class SqliteStore:
 
     def ban_history(self, ip: str) -> list[Ban]:
         """Every ban of ``ip`` as it was decided (lifted or replaced ones too), oldest first."""
-        with self._read("read ban history") as db:
+        with self.read("read ban history") as db:
             rows = db.execute(
                 "SELECT ip, jail, start, until, failures, reason, step FROM bans"
                 " WHERE ip = ? ORDER BY start, id",
@@ -254,7 +309,7 @@ class SqliteStore:
         Replaced bans count (a re-ban while banned is still a ban); bans made by hand and
         bans forgotten by ``prune_bans`` do not.
         """
-        with self._read("count bans") as db:
+        with self.read("count bans") as db:
             rows = db.execute(
                 "SELECT jail, ip, count(*) FROM bans WHERE failures > 0 GROUP BY jail, ip"
             ).fetchall()
@@ -262,7 +317,7 @@ class SqliteStore:
 
     def bans_since(self, since: float) -> list[Ban]:
         """Bans decided at or after ``since``, oldest first (re-primes the recidive jail)."""
-        with self._read("read recent bans") as db:
+        with self.read("read recent bans") as db:
             rows = db.execute(
                 "SELECT ip, jail, start, until, failures, reason, step FROM bans"
                 " WHERE start >= ? ORDER BY start, id",
@@ -273,13 +328,13 @@ class SqliteStore:
     def blocklist_loaded(self, name: str, now: float) -> float:
         """When blocklist ``name`` was first loaded (``now`` if never): its bantime counts
         from then, across restarts and reloads."""
-        with self._write("record a blocklist", durable=True) as db:
+        with self.write("record a blocklist", durable=True) as db:
             db.execute(
                 "INSERT INTO blocklists (name, loaded) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                (_storable(name), now),
+                (storable(name), now),
             )
             (loaded,) = db.execute(
-                "SELECT loaded FROM blocklists WHERE name = ?", (_storable(name),)
+                "SELECT loaded FROM blocklists WHERE name = ?", (storable(name),)
             ).fetchone()
         return float(loaded)
 
@@ -289,7 +344,7 @@ class SqliteStore:
         This also shortens the history growing ban times are computed from, so keep
         ``before`` further back than the longest recidive window.
         """
-        with self._write("prune bans", durable=False) as db:
+        with self.write("prune bans", durable=False) as db:
             return db.execute(
                 "DELETE FROM bans WHERE coalesce(min(lifted, until), until) < ?", (before,)
             ).rowcount
@@ -298,10 +353,10 @@ class SqliteStore:
 
     def get_position(self, key: str) -> SourcePosition | None:
         """The saved read position of source ``key``."""
-        with self._read("read a source position") as db:
+        with self.read("read a source position") as db:
             row = db.execute(
                 'SELECT "offset", device, inode, fingerprint, cursor FROM positions WHERE key = ?',
-                (_storable(key),),
+                (storable(key),),
             ).fetchone()
         if row is None:
             return None
@@ -310,7 +365,7 @@ class SqliteStore:
 
     def set_positions(self, positions: Iterable[SourcePosition]) -> None:
         """Save read positions (one transaction; a key's newer position replaces the old)."""
-        with self._write("save source positions", durable=False) as db:
+        with self.write("save source positions", durable=False) as db:
             _upsert_positions(db, positions)
 
     def record_batch(
@@ -323,7 +378,7 @@ class SqliteStore:
         its sources now stand. A crash before the commit re-reads the batch, after it never:
         no line counts twice, no decided ban is lost. Durable (fsynced) when there are bans.
         """
-        with self._write("record a batch", durable=bool(bans)) as db:
+        with self.write("record a batch", durable=bool(bans)) as db:
             _insert_failures(db, failures)
             _insert_bans(db, bans)
             _upsert_positions(db, positions)
@@ -346,15 +401,15 @@ class SqliteStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- internals -------------------------------------------------------------------------
+    # -- transactions (also for the abuse desk's tables, store/cases.py) -------------------
 
     @contextlib.contextmanager
-    def _read(self, action: str) -> Iterator[sqlite3.Connection]:
+    def read(self, action: str) -> Iterator[sqlite3.Connection]:
         with self._lock, _translated(self.path, action):
             yield self._connection()
 
     @contextlib.contextmanager
-    def _write(self, action: str, *, durable: bool) -> Iterator[sqlite3.Connection]:
+    def write(self, action: str, *, durable: bool) -> Iterator[sqlite3.Connection]:
         """One write transaction; ``durable`` fsyncs the WAL before the commit returns."""
         with self._lock, _translated(self.path, action):
             db = self._connection()
@@ -429,7 +484,7 @@ def _insert_failures(db: sqlite3.Connection, failures: Iterable[Failure]) -> Non
     db.executemany(
         "INSERT INTO failures VALUES (?, ?, ?, ?, ?)",
         (
-            (f.time, f.ip, f.jail, None if f.user is None else _storable(f.user), _storable(f.line))
+            (f.time, f.ip, f.jail, None if f.user is None else storable(f.user), storable(f.line))
             for f in failures
         ),
     )
@@ -439,7 +494,7 @@ def _insert_bans(db: sqlite3.Connection, bans: Iterable[Ban]) -> None:
     db.executemany(
         "INSERT INTO bans (ip, jail, start, until, failures, reason, step)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ((b.ip, b.jail, b.start, b.until, b.failures, _storable(b.reason), b.step) for b in bans),
+        ((b.ip, b.jail, b.start, b.until, b.failures, storable(b.reason), b.step) for b in bans),
     )
 
 
@@ -447,7 +502,7 @@ def _upsert_positions(db: sqlite3.Connection, positions: Iterable[SourcePosition
     now = time.time()
     rows = (
         (
-            _storable(p.key),
+            storable(p.key),
             p.offset,
             _signed(p.device),
             _signed(p.inode),

@@ -1,0 +1,439 @@
+"""The abuse desk from a ban to a case, a complaint, its bounce and the escalation.
+
+Real parts throughout: a real RDAP registry on loopback (abusekit.RdapServer) whose
+answers the tests write, a real SMTP relay (aiosmtpd) that is down or up, a real SQLite
+store, a real Maildir the bounces are delivered into, and bounces written the way Postfix
+writes them. Only time is the tests' own (the desk's clock), so "a day later" is instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import json
+import mailbox
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from abusekit import (
+    UNREACHABLE_WHOIS,
+    RdapServer,
+    SmtpSink,
+    bootstrap,
+    postfix_bounce,
+    reply_to,
+)
+from bruteguard.abuse.case import CaseState
+from bruteguard.abuse.desk import AbuseDesk, desk_settings
+from bruteguard.config import config_from_dict
+from bruteguard.model import Ban, Failure
+from bruteguard.store.sqlite import SqliteStore
+
+T0 = 1_795_420_800.0  # 2026-11-23 08:00 UTC
+NET = "198.51.100.0/25"  # EXAMPLE-NET, NL, abuse@example.net
+A1, A2 = "198.51.100.7", "198.51.100.8"
+ALLOWED = "198.51.100.9"  # in EXAMPLE-NET, but in the jail's ignoreip
+QUIET = "198.51.100.200"  # QUIET-NET 198.51.100.128/25, US, no abuse contact
+DEAD = "203.0.113.5"  # DEAD-NET 203.0.113.0/24, DE, no abuse contact
+CONTACT = "abuse@example.net"
+
+
+@dataclass
+class Env:
+    desk: AbuseDesk
+    store: SqliteStore
+    rdap: RdapServer
+    relay: SmtpSink
+    maildir: Path
+    blocks: list[Ban] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+    now: list[float] = field(default_factory=lambda: [T0])
+
+    def at(self, seconds: float) -> None:
+        self.now[0] = T0 + seconds
+
+    def run(self, coroutine: Any) -> Any:
+        return asyncio.run(coroutine)
+
+    def deliver(self, raw: bytes) -> None:
+        mailbox.Maildir(self.maildir, create=True).add(raw)
+
+    def lookups(self) -> list[str]:
+        return [path for _, path in self.rdap.requests if path.startswith("/rdap/ip/")]
+
+    def mails(self) -> list[tuple[list[str], email.message.Message]]:
+        return list(self.relay.received)
+
+
+def _ban(address: str, start: float = T0, failures: int = 5, jail: str = "sshd") -> Ban:
+    return Ban(address, jail, start, start + 3600, failures, f"{failures} failures in 10m")
+
+
+def _failures(store: SqliteStore) -> None:
+    """Each attacker's lines, and a line from A2 whose user name names A1 (a framing
+    attempt): it belongs to A2's report, never to A1's."""
+    lines = []
+    for n, address in enumerate((A1, A2, A1, A2, ALLOWED, QUIET, DEAD)):
+        lines.append(
+            Failure(
+                T0 - 300 + n,
+                address,
+                "sshd",
+                "root",
+                f"Nov 23 07:55:0{n} host sshd[{100 + n}]: Failed password for root from"
+                f" {address} port 4{n}000 ssh2",
+            )
+        )
+    lines.append(
+        Failure(
+            T0 - 100,
+            A2,
+            "sshd",
+            f"x from {A1}",
+            f"Nov 23 07:58:20 host sshd[200]: Failed password for invalid user x from {A1}"
+            f" from {A2} port 40200 ssh2",
+        )
+    )
+    store.add_failures(lines)
+
+
+def _config(tmp: Path, rdap: RdapServer, relay: SmtpSink, mode: str, **abuse: Any) -> Any:
+    return config_from_dict(
+        {
+            "store": str(tmp / "bruteguard.db"),
+            "enforcers": ["dry-run"],
+            "jails": {"sshd": {"ignoreip": [ALLOWED], "backend": "file", "logpath": ["/x"]}},
+            "abuse": {
+                "enabled": True,
+                "mode": mode,
+                "sender": "bruteguard@example.org",
+                "org": "Example Hosting",
+                "phone": "+31 20 555 0100",
+                "hold": "10m",
+                "smtp": {"host": "127.0.0.1", "port": relay.port, "starttls": "off"},
+                "lookup": {
+                    "bootstrap": f"{rdap.url}/bootstrap/",
+                    "whois": UNREACHABLE_WHOIS,
+                    "timeout": "2s",
+                    "deadline": "5s",
+                },
+                "mailbox": {"kind": "maildir", "path": str(tmp / "Maildir")},
+                **abuse,
+            },
+        }
+    )
+
+
+@pytest.fixture
+def make_env(tmp_path: Path) -> Iterator[Any]:
+    opened: list[Any] = []
+
+    def make(mode: str = "send", relay_up: bool = True, **abuse: Any) -> Env:
+        rdap = RdapServer()
+        rdap.routes.update(bootstrap(f"{rdap.url}/rdap/", ["198.51.100.0/24", "203.0.113.0/24"]))
+        rdap.add_network(
+            NET, [A1, A2, ALLOWED], name="EXAMPLE-NET", country="NL",
+            email_address=CONTACT, phone="+31 20 555 0199",
+        )  # fmt: skip
+        rdap.add_network("198.51.100.128/25", [QUIET], name="QUIET-NET", country="US",
+                         phone="+1 555 0100", port43="whois.arin.net")  # fmt: skip
+        rdap.add_network("203.0.113.0/24", [DEAD], name="DEAD-NET", country="DE")
+        rdap.__enter__()
+        opened.append(rdap)
+        relay = SmtpSink()
+        if relay_up:
+            relay.start()
+        opened.append(relay)
+        config = _config(tmp_path, rdap, relay, mode, **abuse)
+        store = SqliteStore(config.store)
+        opened.append(store)
+        _failures(store)
+        env = Env(None, store, rdap, relay, tmp_path / "Maildir")  # type: ignore[arg-type]
+
+        async def block(bans: list[Ban]) -> None:
+            store.add_bans(bans)
+            env.blocks.extend(bans)
+
+        async def notify(title: str, body: str) -> None:
+            env.notes.append((title, body))
+
+        env.desk = AbuseDesk(desk_settings(config), store, block, notify, clock=lambda: env.now[0])
+        return env
+
+    yield make
+    for thing in reversed(opened):
+        if isinstance(thing, RdapServer):
+            thing.__exit__(None, None, None)
+        elif isinstance(thing, SmtpSink):
+            thing.stop()
+        else:
+            thing.close()
+
+
+def _xarf(message: email.message.Message) -> list[dict[str, Any]]:
+    return [
+        json.loads(part.get_content())
+        for part in message.walk()
+        if part.get_content_type() == "application/json"
+    ]
+
+
+def _text(message: email.message.Message) -> str:
+    return next(p for p in message.walk() if p.get_content_type() == "text/plain").get_content()
+
+
+def test_two_addresses_of_one_contact_make_one_complaint_with_only_their_lines(
+    make_env: Any,
+) -> None:
+    env = make_env("send")
+    first = env.run(env.desk.report(_ban(A1)))
+    env.at(60)
+    second = env.run(env.desk.report(_ban(A2, T0 + 60)))
+    assert first == second, "addresses sharing a contact fold into one case"
+    env.at(300)
+    env.run(env.desk.tick())
+    assert env.mails() == [], "the case collects for `hold` before it is sent"
+
+    env.at(601)
+    env.run(env.desk.tick())
+    (rcpts, message), *more = env.mails()
+    assert not more and rcpts == [CONTACT]
+    case = env.desk.book.get(first[0])
+    assert case.state is CaseState.SENT
+    assert message["Message-ID"] == f"<bg-{case.id}@example.org>"
+    assert message["X-Bruteguard-Case"] == case.id
+    assert case.id in message["Subject"] and "EXAMPLE-NET" in message["Subject"]
+    reports = {r["source_identifier"]: r for r in _xarf(message)}
+    assert set(reports) == {A1, A2}
+    assert all(r["type"] == "login_attack" and r["class"] == "connection" for r in reports.values())
+    import base64
+
+    evidence = {
+        a: base64.b64decode(r["evidence"][0]["payload"]).decode() for a, r in reports.items()
+    }
+    assert "port 40000" in evidence[A1] and "port 42000" in evidence[A1]
+    assert f"user x from {A1}" not in evidence[A1], "a line naming A1 is A2's, not A1's"
+    assert f"user x from {A1}" in evidence[A2]
+    assert ALLOWED not in _text(message) and QUIET not in _text(message)
+    # The admin heard of each ban with the lookup's summary.
+    assert len(env.notes) == 2
+    title, body = env.notes[0]
+    assert A1 in title and "EXAMPLE-NET" in body and CONTACT in body and case.id in body
+
+
+def test_draft_mode_writes_the_case_and_sends_nothing_until_the_admin_says_so(
+    make_env: Any,
+) -> None:
+    env = make_env("draft")
+    (case_id,) = env.run(env.desk.report(_ban(A1)))
+    env.at(601)
+    env.run(env.desk.tick())
+    case = env.desk.book.get(case_id)
+    assert case.state is CaseState.DRAFT and case.message is not None
+    draft = email.message_from_bytes(case.message, policy=default)
+    assert draft["To"] == CONTACT
+    env.at(7200)
+    env.run(env.desk.tick())
+    assert env.mails() == [], "a draft is never sent on its own"
+
+    assert env.run(env.desk.send_case(case_id, drafts=True)) is CaseState.SENT
+    assert env.run(env.desk.send_case(case_id, drafts=True)) is None, "a sent case is sent once"
+    assert len(env.mails()) == 1
+
+
+def test_an_allow_listed_address_is_never_reported_or_even_looked_up(make_env: Any) -> None:
+    env = make_env("send", hold="0s")
+    assert env.run(env.desk.report(_ban(ALLOWED))) == []
+    env.at(10)
+    env.run(env.desk.tick())
+    assert env.lookups() == [] and env.mails() == []
+    assert env.desk.book.cases() == []
+
+
+def test_an_address_is_reported_once_per_period_and_a_contact_hears_once_per_period(
+    make_env: Any,
+) -> None:
+    env = make_env("send", hold="0s")
+    (case_id,) = env.run(env.desk.report(_ban(A1)))
+    env.run(env.desk.tick())
+    assert len(env.mails()) == 1
+    env.at(3600)
+    assert env.run(env.desk.report(_ban(A1, T0 + 3600))) == [case_id], "same address, same day"
+    (later,) = env.run(env.desk.report(_ban(A2, T0 + 3600)))
+    assert later != case_id
+    env.run(env.desk.tick())
+    assert len(env.mails()) == 1, "the contact heard from us today: the next mail waits"
+    env.at(86400 + 1)
+    env.run(env.desk.tick())
+    assert len(env.mails()) == 2
+    assert [r["source_identifier"] for r in _xarf(env.mails()[1][1])] == [A2]
+
+
+def test_lookups_come_from_the_store_while_fresh(make_env: Any) -> None:
+    env = make_env("draft")
+    env.run(env.desk.report(_ban(A1)))
+    env.run(env.desk.report(_ban(A2)))
+    assert env.lookups() == [f"/rdap/ip/{A1}"], "A2 is in the network already looked up"
+    env.at(8 * 86400)
+    env.run(env.desk.contact_of(A2))
+    assert env.lookups()[-1] == f"/rdap/ip/{A2}", "a week later the answer is stale"
+
+
+def test_relay_down_queues_the_complaint_across_a_restart_and_sends_it_once(
+    make_env: Any,
+) -> None:
+    env = make_env("send", relay_up=False, hold="0s")
+    (case_id,) = env.run(env.desk.report(_ban(A1)))
+    env.run(env.desk.tick())
+    case = env.desk.book.get(case_id)
+    assert case.state is CaseState.QUEUED and case.attempts == 1 and "relay" in case.error.lower()
+
+    # A restart: a new desk on the same store; the relay comes back.
+    settings, store = env.desk.settings, env.store
+    sent: list[Ban] = []
+
+    async def block(bans: list[Ban]) -> None:
+        sent.extend(bans)
+
+    desk = AbuseDesk(settings, store, block, clock=lambda: env.now[0])
+    desk.recover()
+    env.relay.start()
+    env.at(30)
+    env.run(desk.tick())
+    assert env.mails() == [], "the retry waits for its time"
+    env.at(61)
+    env.run(desk.tick())
+    env.at(4000)
+    env.run(desk.tick())
+    env.run(desk.tick())
+    assert len(env.mails()) == 1, "sent after the relay returned, and never twice"
+    assert desk.book.get(case_id).state is CaseState.SENT
+
+
+def test_a_crash_while_sending_leaves_the_case_unsure_and_unsent(make_env: Any) -> None:
+    env = make_env("send", hold="0s")
+    (case_id,) = env.run(env.desk.report(_ban(A1)))
+    case = env.desk.book.get(case_id)
+    env.desk._finalise(case, env.now[0])
+    # The process died right after claiming the case for the relay.
+    assert env.desk.book.transition(case_id, [CaseState.QUEUED], state=CaseState.SENDING)
+    env.desk.recover()
+    env.at(3600)
+    env.run(env.desk.tick())
+    case = env.desk.book.get(case_id)
+    assert case.state is CaseState.UNSURE and "unsure" in case.flags
+    assert env.mails() == []
+
+
+def test_two_senders_racing_for_one_case_send_it_once(make_env: Any) -> None:
+    env = make_env("draft", hold="0s")
+    (case_id,) = env.run(env.desk.report(_ban(A1)))
+    env.run(env.desk.tick())
+
+    async def race() -> list[Any]:
+        return await asyncio.gather(*(env.desk.send_case(case_id, drafts=True) for _ in range(5)))
+
+    results = env.run(race())
+    assert results.count(CaseState.SENT) == 1 and results.count(None) == 4
+    assert len(env.mails()) == 1
+
+
+def test_no_abuse_contact_blocks_the_network_for_30_days(make_env: Any) -> None:
+    env = make_env("send", hold="0s")
+    (case_id,) = env.run(env.desk.report(_ban(DEAD)))
+    case = env.desk.book.get(case_id)
+    assert case.state is CaseState.NO_CONTACT and case.contact is None
+    (block,) = env.blocks
+    assert block.ip == "203.0.113.0/24" and block.jail == "recidive"
+    assert block.until - block.start == 30 * 86400 and block.failures == 0
+    assert env.mails() == []
+    assert any("203.0.113.0/24" in body for _, body in env.notes)
+
+
+def test_no_abuse_contact_in_a_call_first_country_is_a_call_not_a_block(make_env: Any) -> None:
+    env = make_env("send", hold="0s")
+    (case_id,) = env.run(env.desk.report(_ban(QUIET)))
+    case = env.desk.book.get(case_id)
+    assert env.blocks == []
+    assert "call" in case.flags and "report" in case.flags  # ARIN takes inaccuracy reports
+    events = " ".join(e.detail for e in env.desk.book.events(case_id))
+    assert "+1 555 0100" in events
+
+
+def _sent_case(env: Env) -> tuple[str, bytes]:
+    (case_id,) = env.run(env.desk.report(_ban(A1)))
+    env.at(601)
+    env.run(env.desk.tick())
+    return case_id, env.desk.book.get(case_id).message
+
+
+def test_a_permanent_bounce_blocks_the_network_and_tells_postmaster_once(make_env: Any) -> None:
+    env = make_env("send")
+    case_id, sent = _sent_case(env)
+    env.deliver(postfix_bounce(sent, CONTACT, "5.1.1"))
+    result = env.run(env.desk.poll())
+    assert (result.read, result.matched) == (1, 1)
+    case = env.desk.book.get(case_id)
+    assert case.state is CaseState.BOUNCED
+    (block,) = env.blocks
+    assert block.ip == NET and block.until - block.start == 30 * 86400
+    assert "5.1.1" in block.reason or "dead" in block.reason
+
+    notices = [c for c in env.desk.book.cases() if c.kind == "notice"]
+    assert len(notices) == 1 and notices[0].contact == "postmaster@example.net"
+    env.at(700)
+    env.run(env.desk.tick())
+    to_postmaster = [m for rcpts, m in env.mails() if rcpts == ["postmaster@example.net"]]
+    assert len(to_postmaster) == 1 and CONTACT in _text(to_postmaster[0])
+
+    # The same bounce again, and a second one: nothing more happens.
+    env.deliver(postfix_bounce(sent, CONTACT, "5.1.1"))
+    env.run(env.desk.poll())
+    assert env.run(env.desk.poll()).read == 0, "mail already read is not read again"
+    assert len(env.blocks) == 1
+    assert len([c for c in env.desk.book.cases() if c.kind == "notice"]) == 1
+
+    # The dead contact gets no more complaints.
+    env.at(2 * 86400)
+    assert env.run(env.desk.report(_ban(A2, T0 + 2 * 86400))) == []
+
+
+def test_mailbox_full_pauses_the_contact_and_blocks_the_network(make_env: Any) -> None:
+    env = make_env("send")
+    case_id, sent = _sent_case(env)
+    env.deliver(
+        postfix_bounce(sent, CONTACT, "5.2.2", "552 5.2.2 <{rcpt}>: Mailbox full, quota exceeded")
+    )
+    env.run(env.desk.poll())
+    assert env.desk.book.get(case_id).state is CaseState.BOUNCED
+    (block,) = env.blocks
+    assert block.ip == NET
+    assert [c for c in env.desk.book.cases() if c.kind == "notice"] == []
+    env.at(29 * 86400)
+    assert env.run(env.desk.report(_ban(A2, T0 + 29 * 86400))) == []
+
+
+def test_a_human_reply_ends_the_case_and_an_auto_reply_does_not(make_env: Any) -> None:
+    env = make_env("send")
+    case_id, sent = _sent_case(env)
+    env.deliver(reply_to(sent, "We received your report (ticket 4711).", auto=True))
+    env.run(env.desk.poll())
+    assert env.desk.book.get(case_id).state is CaseState.SENT
+    env.deliver(reply_to(sent, "Thanks, the machine has been shut down."))
+    env.run(env.desk.poll())
+    case = env.desk.book.get(case_id)
+    assert case.state is CaseState.ANSWERED and not case.is_open
+    assert any("shut down" in e.detail for e in env.desk.book.events(case_id))
+    assert env.blocks == []
+
+
+def test_a_network_ban_reports_the_addresses_that_failed_in_it(make_env: Any) -> None:
+    env = make_env("draft", hold="0s")
+    touched = env.run(env.desk.report(_ban("198.51.100.0/28", T0)))
+    (case_id,) = set(touched)
+    assert {a.address for a in env.desk.book.addresses(case_id)} == {A1, A2}
