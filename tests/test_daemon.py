@@ -368,3 +368,39 @@ def test_networks_are_banned_by_hand_and_unbanning_an_address_lifts_what_covers_
     )
     assert [b["ip"] for b in daemon.bans()] == ["2001:db8:bad::/48"]
     assert "(it was not banned)" in daemon.cli("unban", "203.0.113.9").stdout
+
+
+def test_the_admin_is_told_of_each_ban_by_webhook(tmp_path: Path) -> None:
+    """``[notify]``: a real apprise ``json://`` webhook on loopback hears of the ban."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    posts: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    instance = Daemon(tmp_path, maxretry=1)
+    with instance.config.open("a") as config:
+        config.write(f'[notify]\nurls = ["json://127.0.0.1:{server.server_address[1]}/hook"]\n')
+    try:
+        instance.start()
+        instance.append(_failure(7, "203.0.113.77"))
+        _wait(lambda: posts, 15, "the ban notification")
+        assert "203.0.113.77" in posts[0]["title"]
+        assert "sshd" in posts[0]["message"] and "203.0.113.77" in posts[0]["message"]
+    finally:
+        if instance.process is not None and instance.process.poll() is None:
+            instance.stop()
+        server.shutdown()
+        server.server_close()

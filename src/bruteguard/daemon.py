@@ -171,7 +171,7 @@ class Daemon:
         self.desk = None
         if not self.config.abuse.enabled:
             return
-        notify = self._notify if self.notifier.enabled and self.config.notify.abuse else None
+        notify = self._notify if self.notifier.enabled else None
         self.desk = AbuseDesk(desk_settings(self.config), self.store, self._block, notify)
         self._tasks.append(asyncio.create_task(self.desk.run()))
 

@@ -71,6 +71,8 @@ class DeskSettings:
     protocols: Mapping[str, str]
     findtime: Mapping[str, float]
     mailbox: object | None = None  # abuse.mailbox.MailboxConfig
+    notify_bans: bool = True  # [notify] bans: a message per ban, with its lookup
+    notify_abuse: bool = True  # [notify] abuse: a message per escalation
 
 
 def _secret(password: str, password_file: str, what: str) -> str | None:
@@ -162,6 +164,8 @@ def desk_settings(config: Config) -> DeskSettings:
         protocols={j.name: j.protocol for j in jails},
         findtime={j.name: float(j.findtime) for j in jails},
         mailbox=mailbox,
+        notify_bans=config.notify.bans,
+        notify_abuse=config.notify.abuse,
     )
 
 
@@ -326,7 +330,7 @@ class AbuseDesk:
             case_id = await self._file(address, ban, contact)
             if case_id:
                 touched.append(case_id)
-        if self.notify is not None:
+        if self.notify is not None and self.settings.notify_bans:
             from bruteguard.notify import ban_message
 
             case = self.book.get(touched[0]) if touched else None
@@ -637,7 +641,7 @@ class AbuseDesk:
         if decision.postmaster and case.contact:
             self._postmaster_notice(case, decision.postmaster, bounce or decision.reason, now)
         log.warning("abuse desk: case %s: %s", case.id, "; ".join(said))
-        if self.notify is not None:
+        if self.notify is not None and self.settings.notify_abuse:
             from bruteguard.notify import escalation_message
 
             await self.notify(*escalation_message(f"abuse desk: case {case.id}", said))
