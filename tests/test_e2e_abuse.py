@@ -6,7 +6,7 @@ the same namespace, ``abusekit.py`` serves a registry (RDAP on loopback) and an 
 the registry records the firewall's ruleset the moment the lookup arrives (the ban must be
 in it already); the complaint reaches the relay; a Postfix bounce of it delivered into the
 desk's Maildir then gets the attacker's whole network blocked: a bystander in that network
-who never failed is refused, and postmaster@ the contact's domain is told once.
+who never failed is refused. A dead mailbox's postmaster@ is told once; a full one is not.
 """
 
 from __future__ import annotations
@@ -134,8 +134,20 @@ def _mails(directory: Path) -> list[email.message.Message]:
     ]
 
 
+@pytest.mark.parametrize(
+    ("status", "diagnostic"),
+    [
+        ("5.1.1", "550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown"),
+        ("5.2.2", "552 5.2.2 <{rcpt}>: Mailbox full, quota exceeded"),
+    ],
+)
 def test_complaint_then_bounce_blocks_the_attackers_network(
-    lab: Lab, registry: Path, daemon: tuple[Bruteguard, Path], tmp_path: Path
+    lab: Lab,
+    registry: Path,
+    daemon: tuple[Bruteguard, Path],
+    tmp_path: Path,
+    status: str,
+    diagnostic: str,
 ) -> None:
     bruteguard, log = daemon
     server = lab.server.ipv4
@@ -162,7 +174,7 @@ def test_complaint_then_bounce_blocks_the_attackers_network(
 
     assert bystander.tcp_connect(server, PORT), "no network block before the contact failed"
     raw = (sorted((registry / "smtp").glob("*.eml"))[0]).read_bytes()
-    mailbox.Maildir(tmp_path / "Maildir").add(postfix_bounce(raw, CONTACT, "5.1.1"))
+    mailbox.Maildir(tmp_path / "Maildir").add(postfix_bounce(raw, CONTACT, status, diagnostic))
 
     poll_until(lambda: bruteguard.ban_of(NETWORK), 30, "the network block", bruteguard.log)
     block = bruteguard.ban_of(NETWORK)
@@ -172,6 +184,9 @@ def test_complaint_then_bounce_blocks_the_attackers_network(
 
     shown = json.loads(bruteguard.cli("abuse", "show", case_id, "--json").stdout)
     assert shown["state"] == "bounced"
+    if status == "5.2.2":  # a full mailbox is paused, not reported to its postmaster
+        assert [m for m in _mails(registry) if m["To"] != CONTACT] == []
+        return
     notices = poll_until(
         lambda: [m for m in _mails(registry) if m["To"] == "postmaster@example.net"],
         30,
