@@ -319,7 +319,7 @@ def test_a_crash_while_sending_leaves_the_case_unsure_and_unsent(make_env: Any) 
     env = make_env("send", hold="0s")
     (case_id,) = env.run(env.desk.report(_ban(A1)))
     case = env.desk.book.get(case_id)
-    env.desk._finalise(case, env.now[0])
+    env.desk.finalise(case, env.now[0])
     # The process died right after claiming the case for the relay.
     assert env.desk.book.transition(case_id, [CaseState.QUEUED], state=CaseState.SENDING)
     env.desk.recover()

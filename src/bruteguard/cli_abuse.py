@@ -65,7 +65,7 @@ def _contact_view(contact: Any) -> dict[str, Any]:
 
 
 def _cmd_lookup(args: argparse.Namespace) -> int:
-    from bruteguard.abuse.desk import desk_settings
+    from bruteguard.abuse.desk import lookup_servers
     from bruteguard.abuse.lookup import lookup
 
     config = load_config(args.config)
@@ -73,8 +73,7 @@ def _cmd_lookup(args: argparse.Namespace) -> int:
         desk = _desk(config)
         contact = asyncio.run(desk.contact_of(args.address, fresh=args.fresh))
     else:
-        servers = desk_settings(_with_desk_defaults(config)).servers
-        contact = asyncio.run(lookup(args.address, servers))
+        contact = asyncio.run(lookup(args.address, lookup_servers(config.abuse.lookup)))
     if args.json:
         print(msgspec.json.encode(_contact_view(contact)).decode())
         return 0
@@ -93,14 +92,6 @@ def _cmd_lookup(args: argparse.Namespace) -> int:
     for label, value in rows:
         print(f"{label + ':':<14}{printable(str(value)) if value is not None else '-'}")
     return 0
-
-
-def _with_desk_defaults(config: Config) -> Config:
-    """``desk_settings`` wants a sender; a lookup alone does not."""
-    abuse = msgspec.structs.replace(
-        config.abuse, sender=config.abuse.sender or "x@example.invalid", org="x"
-    )
-    return msgspec.structs.replace(config, abuse=abuse)
 
 
 def _cmd_cases(args: argparse.Namespace) -> int:
@@ -197,7 +188,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
     desk = _desk(load_config(args.config))
     case = _get_case(desk.book, args.case)
     if case.state == "collecting":
-        desk._finalise(case, time.time())  # render it now instead of at its due time
+        desk.finalise(case, time.time())  # render it now instead of at its due time
     state = asyncio.run(desk.send_case(case.id, drafts=True))
     if state is None:
         case = desk.book.get(case.id)

@@ -179,7 +179,7 @@ class Daemon:
         """The desk's network blocks: remembered, stored and enforced like manual bans."""
         async with self._lock:
             self.detector.remember_bans(bans)
-            await self._apply(bans)
+            await self._apply(bans, announce=False)
 
     async def _notify(self, title: str, body: str) -> None:
         await self.notifier.send(title, body)
@@ -193,8 +193,6 @@ class Daemon:
         from bruteguard.notify import ban_message
 
         for ban in others:
-            if ban.failures == 0 and ban.reason.startswith("abuse desk"):
-                continue  # the desk's own blocks: it sends one message per escalation
             task = asyncio.create_task(self._notify(*ban_message(ban, None)))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
@@ -294,13 +292,15 @@ class Daemon:
             if bans:
                 await self._enforce(bans)
 
-    async def _apply(self, bans: Sequence[Ban]) -> None:
+    async def _apply(self, bans: Sequence[Ban], *, announce: bool = True) -> None:
         """Store first, then every enforcer."""
         self.store.add_bans(bans)
-        await self._enforce(bans)
+        await self._enforce(bans, announce=announce)
 
-    async def _enforce(self, bans: Sequence[Ban]) -> None:
-        """Stored bans to every enforcer; an enforcer failure is logged and retried."""
+    async def _enforce(self, bans: Sequence[Ban], *, announce: bool = True) -> None:
+        """Stored bans to every enforcer; an enforcer failure is logged and retried.
+        ``announce``: pass them on to the desk and the admin (not the desk's own blocks,
+        which it announces once per escalation)."""
         now = time.time()
         live = [ban for ban in bans if ban.until > now]
         for ban in live:
@@ -325,7 +325,8 @@ class Daemon:
                     error,
                 )
                 self._needs_reconcile = True
-        self._after_enforcing(live)
+        if announce:
+            self._after_enforcing(live)
 
     _needs_reconcile = False
 

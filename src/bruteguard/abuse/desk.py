@@ -16,10 +16,11 @@ import email.policy
 import ipaddress
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 
 from bruteguard.abuse.bounce import Classified, MailKind, classify
 from bruteguard.abuse.case import Case, CaseAddress, CaseEvent, CaseState, new_case_id
@@ -31,16 +32,17 @@ from bruteguard.abuse.complaint import (
     render_postmaster_notice,
 )
 from bruteguard.abuse.contact import NetworkContact
-from bruteguard.abuse.lookup import Servers, lookup
+from bruteguard.abuse.lookup import DEFAULT_WHOIS, Servers, lookup
 from bruteguard.abuse.policy import Escalation, Policy, escalate
 from bruteguard.abuse.smtp import Rejected, Relay, RelayUnavailable, send_async
-from bruteguard.config import Config, Network
+from bruteguard.config import Config, LookupConfig, Network
+from bruteguard.errors import ConfigError
 from bruteguard.model import Ban
 from bruteguard.safe_text import printable
 from bruteguard.store.cases import CaseBook
 from bruteguard.store.sqlite import SqliteStore
 
-__all__ = ["AbuseDesk", "DeskSettings", "PollResult", "desk_settings"]
+__all__ = ["AbuseDesk", "DeskSettings", "PollResult", "desk_settings", "lookup_servers"]
 
 log = logging.getLogger("bruteguard.abuse")
 
@@ -76,16 +78,28 @@ class DeskSettings:
 
 
 def _secret(password: str, password_file: str, what: str) -> str | None:
+    """The secret from ``password_file`` (kept out of the main file), else ``password``."""
     if password_file:
-        from pathlib import Path
-
-        from bruteguard.errors import ConfigError
-
         try:
             return Path(password_file).read_text(encoding="utf-8").strip()
         except OSError as error:
             raise ConfigError(f"{what}.password_file: cannot read: {error.strerror}") from None
     return password or None
+
+
+def lookup_servers(settings: LookupConfig) -> Servers:
+    """``[abuse.lookup]`` as the lookup's ``Servers`` (whois overrides on the defaults)."""
+    whois = dict(DEFAULT_WHOIS)
+    for registry, endpoint in settings.whois.items():
+        host, _, port = endpoint.rpartition(":")
+        whois[registry] = (host.strip("[]"), int(port))
+    return Servers(
+        bootstrap=settings.bootstrap,
+        rdap=dict(settings.rdap),
+        whois=whois,
+        timeout=float(settings.timeout),
+        deadline=float(settings.deadline),
+    )
 
 
 def desk_settings(config: Config) -> DeskSettings:
@@ -101,21 +115,7 @@ def desk_settings(config: Config) -> DeskSettings:
         timeout=float(smtp.timeout),
     )
     lookup_cfg = abuse.lookup
-    whois = None
-    if lookup_cfg.whois:
-        from bruteguard.abuse.lookup import DEFAULT_WHOIS
-
-        whois = dict(DEFAULT_WHOIS)
-        for registry, endpoint in lookup_cfg.whois.items():
-            host, _, port = endpoint.rpartition(":")
-            whois[registry] = (host.strip("[]"), int(port))
-    servers = Servers(
-        bootstrap=lookup_cfg.bootstrap,
-        rdap=dict(lookup_cfg.rdap),
-        timeout=float(lookup_cfg.timeout),
-        deadline=float(lookup_cfg.deadline),
-        **({"whois": whois} if whois else {}),
-    )
+    servers = lookup_servers(lookup_cfg)
     mailbox = None
     if abuse.mailbox is not None:
         from bruteguard.abuse.mailbox import MailboxConfig
@@ -430,11 +430,12 @@ class AbuseDesk:
         async with self._lock:
             now = self.clock()
             for case in self.book.due(CaseState.COLLECTING, now):
-                self._finalise(case, now)
+                self.finalise(case, now)
         for case in self.book.due(CaseState.QUEUED, self.clock()):
             await self.send_case(case.id)
 
-    def _finalise(self, case: Case, now: float) -> None:
+    def finalise(self, case: Case, now: float) -> None:
+        """Render a collecting case: a draft, or queued for the relay (by its mode)."""
         try:
             message = self._render(case, now)
         except (UnsafeHeader, ValueError) as error:
@@ -700,11 +701,3 @@ def _network_label(contact: NetworkContact | None) -> str | None:
         return None
     label = parts[0] if len(parts) == 1 else f"{parts[0]} ({parts[1]})"
     return label[:120]
-
-
-def summarise(cases: Sequence[Case]) -> dict[str, int]:
-    """Cases per state, for ``abuse cases``."""
-    counts: dict[str, int] = {}
-    for case in cases:
-        counts[str(case.state)] = counts.get(str(case.state), 0) + 1
-    return counts
