@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from bruteguard.config import BUILTIN_JAILS, RECIDIVE_JAIL
 from netns import require_root_netns
 
-__all__ = ["toml_document"]
+__all__ = ["only_these_jails", "toml_document"]
 
 # Program → the Debian package that provides it (what .ci/run installs).
 E2E_TOOLS: dict[str, str] = {
@@ -76,6 +77,16 @@ def toml_document(settings: dict[str, Any], table: str = "") -> str:
     return text
 
 
+def only_these_jails(jails: dict[str, Any]) -> dict[str, Any]:
+    """Jail tables where the built-in jails not named stay off, whatever logs this host has:
+    a test says which jails run (sshd and recidive keep their defaults)."""
+    tables = dict(jails)
+    for jail in BUILTIN_JAILS:
+        if jail not in ("sshd", RECIDIVE_JAIL):
+            tables.setdefault(jail, {"enabled": False})
+    return tables
+
+
 @pytest.fixture
 def netns_root() -> None:
     """Root, network namespaces and every system tool the end-to-end tests run, or fail."""
@@ -107,6 +118,7 @@ def make_config(tmp_path: Path) -> Callable[..., Path]:
     """
 
     def make(name: str = "bruteguard.toml", **settings: Any) -> Path:
+        settings["jails"] = only_these_jails(settings.pop("jails", {}))
         document = {
             "store": tmp_path / "bruteguard.db",
             "socket": tmp_path / "bruteguard.sock",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bruteguard import config as config_module
-from bruteguard.config import load_config, parse_networks
+from bruteguard.config import BUILTIN_JAILS, load_config, parse_networks
 from bruteguard.errors import ConfigError
 from bruteguard.sources.select import AUTH_LOGS, resolve_sources
 
@@ -30,10 +30,18 @@ def write(tmp_path: Path, text: str, name: str = "bruteguard.toml") -> Path:
 def test_no_config_file_at_all_protects_sshd(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
     config = load_config()
-    assert list(config.jails) == ["sshd", "recidive"]
+    assert list(config.jails) == list(BUILTIN_JAILS)
     sshd = config.jails["sshd"]
-    assert [jail.name for jail in config.enabled_jails()] == ["sshd", "recidive"]
-    assert [jail.name for jail in config.log_jails()] == ["sshd"]
+    # sshd always; every other service where its log (or the service) is on this host
+    expected = {
+        name
+        for name, settings in BUILTIN_JAILS.items()
+        if settings.get("enabled", True) is True
+        or any(Path(p).exists() for p in settings.get("installed", settings.get("logpath", [])))
+    }
+    assert {jail.name for jail in config.enabled_jails()} == expected
+    assert {"sshd", "sshd-ddos", "recidive"} <= expected
+    assert "recidive" not in {jail.name for jail in config.log_jails()}
     recidive = config.jails["recidive"]
     assert (recidive.maxretry, recidive.findtime, recidive.bantime) == (5, 86400, 7 * 86400)
     assert recidive.ports == ()  # every port
@@ -112,7 +120,8 @@ enabled = false
     alt = config.jails["ssh-alt"]
     assert (alt.maxretry, alt.findtime, alt.bantime) == (5, 90, 3600)  # built-in, defaults, own
     assert alt.ports == (2200,)
-    assert [jail.name for jail in config.enabled_jails()] == ["sshd", "recidive"]
+    enabled = [jail.name for jail in config.enabled_jails()]
+    assert "ssh-alt" not in enabled and {"sshd", "sshd-ddos", "recidive"} <= set(enabled)
 
 
 def test_ipv4_mapped_ignoreip_is_the_ipv4_network() -> None:
@@ -205,7 +214,7 @@ ERRORS = [
     pytest.param(
         '[jails.sshd]\nfilter = "sshd-typo"\n',
         "jails.sshd.filter",
-        "unknown filter 'sshd-typo' (built-in filters: pure-ftpd, sshd",
+        "unknown filter 'sshd-typo' (built-in filters: apache-auth, apache-http-flood,",
         id="unknown-filter",
     ),
     pytest.param(

@@ -32,6 +32,7 @@ from bruteguard.sshd_config import (
     parse_sshd_config,
     read_sshd_settings,
 )
+from conftest import only_these_jails
 from netns import require_root_netns
 
 DATA = Path(__file__).parent / "data" / "sshd"
@@ -101,7 +102,7 @@ def file_jail_config(logpath: Path | str, **top: Any) -> Any:
     return config_from_dict(
         {
             "enforcers": ["dry-run"],
-            "jails": {"sshd": {"backend": "file", "logpath": [str(logpath)]}},
+            "jails": only_these_jails({"sshd": {"backend": "file", "logpath": [str(logpath)]}}),
             **top,
         }
     )
@@ -360,7 +361,9 @@ def test_directory_logpath_and_no_enabled_jail(tmp_path: Path) -> None:
     source = one(report, "source.sshd")
     assert source["status"] == "unknown" and "not a regular file" in source["detail"]
 
-    config = config_from_dict({"enforcers": ["dry-run"], "jails": {"sshd": {"enabled": False}}})
+    config = config_from_dict(
+        {"enforcers": ["dry-run"], "jails": only_these_jails({"sshd": {"enabled": False}})}
+    )
     status, report = doctor(config, sshd_argv=("/nonexistent",), sshd_config=str(tmp_path / "x"))
     assert one(report, "jails")["status"] == "problem"
     assert one(report, "sshd")["status"] == "ok"  # no sshd and no sshd jail: nothing to say
@@ -415,7 +418,9 @@ def write_journal(directory: Path, comms: list[str], forged: int = 0) -> None:
 
 
 def test_journal_source_counts_entries_of_the_filters_programs(tmp_path: Path) -> None:
-    config = config_from_dict({"enforcers": ["dry-run"], "jails": {"sshd": {"backend": "journal"}}})
+    config = config_from_dict(
+        {"enforcers": ["dry-run"], "jails": only_these_jails({"sshd": {"backend": "journal"}})}
+    )
 
     journal = tmp_path / "journal"
     write_journal(journal, ["sshd", "sshd-session", "sshd", "cron"])
@@ -467,7 +472,9 @@ def test_file_source_beside_a_journal_is_advised_against(tmp_path: Path) -> None
     assert trust["status"] == "advice" and "logger -t sshd" in trust["detail"]
 
     # auto with a journalmatch picks the journal itself, so there is nothing to advise.
-    auto = config_from_dict({"enforcers": ["dry-run"], "jails": {"sshd": {"logpath": [str(log)]}}})
+    auto = config_from_dict(
+        {"enforcers": ["dry-run"], "jails": only_these_jails({"sshd": {"logpath": [str(log)]}})}
+    )
     _, report = doctor(auto, journal_directories=[str(journal)])
     assert one(report, "source.sshd")["detail"].startswith("journal (")
     assert findings(report, "source.sshd.trust") == []

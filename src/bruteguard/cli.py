@@ -15,6 +15,7 @@ import msgspec
 
 from bruteguard import __version__
 from bruteguard.cli_abuse import add_abuse_commands
+from bruteguard.cli_test import add_test_command
 from bruteguard.config import DEFAULT_CONFIG_PATH, Config, JailConfig, load_config
 from bruteguard.control import request
 from bruteguard.duration import parse_duration
@@ -574,6 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--json", action="store_true", help="the findings as one JSON object")
 
+    add_test_command(command)
     add_abuse_commands(command)
     command("version", "print the version", _cmd_version)
     return parser

@@ -18,7 +18,9 @@ protect sshd.
 
 from __future__ import annotations
 
+import glob
 import ipaddress
+import os
 import re
 import socket
 import tomllib
@@ -28,10 +30,12 @@ from typing import Any, Literal, get_args
 import msgspec
 
 from bruteguard.duration import parse_duration
-from bruteguard.errors import ConfigError
+from bruteguard.errors import BruteguardError, ConfigError
+from bruteguard.match.imported import imported_filter, is_imported
 from bruteguard.match.signatures import FILTERS
 
 __all__ = [
+    "AUTO",
     "BUILTIN_JAILS",
     "DEFAULT_CONFIG_PATH",
     "RECIDIVE",
@@ -375,17 +379,142 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         return [jail for jail in self.enabled_jails() if jail.from_logs]
 
 
-# Built-in jails: what a jail gets before the file says anything about it.
+_SSHD_JOURNAL = [
+    "_SYSTEMD_UNIT=ssh.service",
+    "_SYSTEMD_UNIT=sshd.service",
+    "_COMM=sshd",
+    "_COMM=sshd-session",
+]
+
+# ``enabled = "auto"``: the jail runs when one of its logpath files exists.
+AUTO = "auto"
+_INSTALLED = "installed"  # BUILTIN_JAILS only: paths that say the service is here
+
+# Built-in jails: what a jail gets before the file says anything about it. A service's jail
+# is "auto": on where its log is, off elsewhere.
 BUILTIN_JAILS: dict[str, dict[str, Any]] = {
     "sshd": {
         "filter": "sshd",
         "port": ["ssh"],
-        "journalmatch": [
-            "_SYSTEMD_UNIT=ssh.service",
-            "_SYSTEMD_UNIT=sshd.service",
-            "_COMM=sshd",
-            "_COMM=sshd-session",
-        ],
+        "journalmatch": _SSHD_JOURNAL,
+    },
+    # sshd connections that never tried a password (no identification string, failed key
+    # exchange, pre-auth timeouts): scanners and floods. Stricter than sshd: fewer, longer.
+    "sshd-ddos": {
+        "filter": "sshd-ddos",
+        "port": ["ssh"],
+        "journalmatch": _SSHD_JOURNAL,
+        "maxretry": 4,
+        "findtime": "10m",
+        "bantime": "1d",
+    },
+    # pure-ftpd logs through syslog's ftp facility: Debian's rsyslog writes it to syslog.
+    "pure-ftpd": {
+        "filter": "pure-ftpd",
+        "enabled": AUTO,
+        "port": ["ftp"],
+        "logpath": ["/var/log/syslog"],
+        "journalmatch": ["_COMM=pure-ftpd"],
+        _INSTALLED: ["/var/log/pure-ftpd"],
+    },
+    "vsftpd": {
+        "filter": "vsftpd",
+        "enabled": AUTO,
+        "port": ["ftp", "ftp-data", "ftps", "ftps-data"],
+        "logpath": ["/var/log/vsftpd.log"],
+        "journalmatch": ["_COMM=vsftpd"],
+    },
+    "proftpd": {
+        "filter": "proftpd",
+        "enabled": AUTO,
+        "port": ["ftp", "ftp-data", "ftps", "ftps-data"],
+        "logpath": ["/var/log/proftpd/proftpd.log"],
+        "journalmatch": ["_COMM=proftpd"],
+    },
+    "postfix": {
+        "filter": "postfix",
+        "enabled": AUTO,
+        "port": ["smtp", 465, "submission"],
+        "logpath": ["/var/log/mail.log"],
+        "journalmatch": ["_SYSTEMD_UNIT=postfix@-.service"],
+    },
+    # One line per connection says how many attempts it made ("auth failed, 3 attempts").
+    "dovecot": {
+        "filter": "dovecot",
+        "enabled": AUTO,
+        "port": ["imap2", "imaps", "pop3", "pop3s", "submission", 465, 4190],
+        "logpath": ["/var/log/mail.log"],
+        "journalmatch": ["_SYSTEMD_UNIT=dovecot.service"],
+    },
+    "exim": {
+        "filter": "exim",
+        "enabled": AUTO,
+        "port": ["smtp", 465, "submission"],
+        "logpath": ["/var/log/exim4/mainlog"],
+    },
+    "courier": {
+        "filter": "courier",
+        "enabled": AUTO,
+        "port": ["imap2", "imaps", "pop3", "pop3s", "smtp", 465, "submission"],
+        "logpath": ["/var/log/mail.log"],
+    },
+    "nginx-http-auth": {
+        "filter": "nginx-http-auth",
+        "enabled": AUTO,
+        "port": ["http", "https"],
+        "logpath": ["/var/log/nginx/error.log"],
+    },
+    # A flood of 401/403 answers: a password or path sweep. Many fast, then banned.
+    "nginx-http-flood": {
+        "filter": "nginx-http-flood",
+        "enabled": AUTO,
+        "port": ["http", "https"],
+        "logpath": ["/var/log/nginx/access.log"],
+        "maxretry": 20,
+        "findtime": "1m",
+    },
+    "apache-auth": {
+        "filter": "apache-auth",
+        "enabled": AUTO,
+        "port": ["http", "https"],
+        "logpath": ["/var/log/apache2/error.log"],
+    },
+    "apache-http-flood": {
+        "filter": "apache-http-flood",
+        "enabled": AUTO,
+        "port": ["http", "https"],
+        "logpath": ["/var/log/apache2/access.log"],
+        "maxretry": 20,
+        "findtime": "1m",
+    },
+    "plesk-panel": {
+        "filter": "plesk-panel",
+        "enabled": AUTO,
+        "port": [8443, 8880],
+        "logpath": ["/var/log/plesk/panel.log"],
+    },
+    "sw-cp-server": {
+        "filter": "sw-cp-server",
+        "enabled": AUTO,
+        "port": [8443, 8880],
+        "logpath": ["/var/log/sw-cp-server/error_log"],
+        "maxretry": 10,
+    },
+    "mysqld": {
+        "filter": "mysqld",
+        "enabled": AUTO,
+        "port": [3306],
+        "logpath": ["/var/log/mysql/error.log"],
+        "journalmatch": ["_COMM=mariadbd", "_COMM=mysqld"],
+    },
+    # Every port: a scanner that knocks on closed ones is banned from the open ones too.
+    "kernel-firewall": {
+        "filter": "kernel-firewall",
+        "enabled": AUTO,
+        "port": [],
+        "logpath": ["/var/log/kern.log", "/var/log/ufw.log"],
+        "journalmatch": ["_TRANSPORT=kernel"],
+        "maxretry": 10,
     },
     # Repeat offenders: banned maxretry times (in any jail) within findtime → banned on
     # every port for bantime.
@@ -494,12 +623,27 @@ def _jail(settings: dict[str, Any], where: str, origin: str) -> JailConfig:
         jail = msgspec.convert(settings, JailConfig, dec_hook=_dec_hook)
     except msgspec.ValidationError as error:
         raise _explain(error, origin, where, JailConfig) from None
-    if jail.filter not in FILTERS and jail.filter != RECIDIVE:
+    if is_imported(jail.filter):
+        try:
+            imported = imported_filter(jail.filter)
+        except (BruteguardError, OSError) as error:
+            raise ConfigError(f"{origin}: {where}.filter: {error}") from None
+        if not jail.journalmatch and imported.journalmatch:
+            jail.journalmatch = [" ".join(imported.journalmatch)]  # "+": or
+    elif jail.filter not in FILTERS and jail.filter != RECIDIVE:
         known = ", ".join(sorted(FILTERS))
         raise ConfigError(
-            f"{origin}: {where}.filter: unknown filter {jail.filter!r} (built-in filters: {known})"
+            f"{origin}: {where}.filter: unknown filter {jail.filter!r} (built-in filters:"
+            f' {known}; a fail2ban filter is "fail2ban:NAME" or a path)'
         )
     return jail
+
+
+def _log_exists(logpath: list[str]) -> bool:
+    """Whether any of a jail's log files (or glob patterns) is on this host now."""
+    return any(
+        glob.glob(path) if glob.has_magic(path) else os.path.exists(path) for path in logpath
+    )
 
 
 def _jails(raw: dict[str, Any], origin: str) -> dict[str, JailConfig]:
@@ -526,6 +670,17 @@ def _jails(raw: dict[str, Any], origin: str) -> dict[str, JailConfig]:
         # hour), as jail.conf's do fail2ban's [DEFAULT]; the file's jail table beats both.
         settings = {**defaults, **BUILTIN_JAILS.get(name, {}), **own, "name": name}
         settings["global_ignoreip"] = global_ignoreip
+        # Where a built-in jail's log is not a file of its own (pure-ftpd writes to syslog):
+        # the paths that show the service is installed.
+        installed = settings.pop(_INSTALLED, None)
+        if settings.get("enabled") == AUTO:
+            # A service's built-in jail runs where the service's log is (checked at load:
+            # a reload picks up a service installed since).
+            logpath = settings.get("logpath", [])
+            logpath = [logpath] if isinstance(logpath, str) else logpath
+            settings["enabled"] = _log_exists(
+                installed if installed and not own.get("logpath") else logpath
+            )
         jails[name] = _jail(settings, where, origin)
     return jails
 

@@ -18,7 +18,8 @@ from typing import NamedTuple
 from bruteguard.config import Config, JailConfig
 from bruteguard.doctor.findings import Finding, not_checked, running_as_root
 from bruteguard.errors import BruteguardError
-from bruteguard.match.signatures import FILTERS
+from bruteguard.match.imported import is_imported
+from bruteguard.match.signatures import FILTERS, Filter
 from bruteguard.sources.journal import JOURNAL_DIRECTORIES, JournalSource, format_entry
 from bruteguard.sources.select import AUTH_LOGS, SourceSpec, resolve_sources
 
@@ -56,6 +57,28 @@ def _program_lines(programs: Sequence[str]) -> re.Pattern[bytes]:
     )
 
 
+def _forms(service: Filter) -> list[Filter]:
+    found = [service]
+    for variant in service.variants:
+        found += _forms(variant)
+    return found
+
+
+def _service_lines(filter_name: str) -> tuple[re.Pattern[bytes], str] | None:
+    """Lines the jail's service writes, whatever they say (its programs' syslog lines, or
+    lines in its own log format), and how to name them; None for a fail2ban filter, whose
+    lines can be anything."""
+    if is_imported(filter_name):
+        return None
+    forms = _forms(FILTERS[filter_name])
+    programs = [name for form in forms for name in form.programs]
+    patterns = [_program_lines(programs).pattern.removeprefix(b"(?m)")] if programs else []
+    heads = [form.frame for form in forms if not form.frame.programs]
+    patterns += [rb"^" + frame.head.encode() for frame in heads]
+    names = "/".join(programs + [f"{frame.name}-format" for frame in heads])
+    return re.compile(b"|".join(b"(?:" + p + b")" for p in patterns), re.MULTILINE), names
+
+
 def _unreadable(check: str, what: str, error: OSError) -> Finding:
     if isinstance(error, PermissionError) and not running_as_root():
         return not_checked(check, f"{what}: permission denied")
@@ -81,7 +104,7 @@ def _tail(path: str) -> bytes:
     return data
 
 
-def _file_finding(jail: JailConfig, path: str, programs: Sequence[str], journal: bool) -> Finding:
+def _file_finding(jail: JailConfig, path: str, journal: bool) -> Finding:
     check = f"source.{jail.name}"
     try:
         mode = os.stat(path).st_mode
@@ -105,8 +128,15 @@ def _file_finding(jail: JailConfig, path: str, programs: Sequence[str], journal:
         data = _tail(path)
     except OSError as error:
         return _unreadable(check, f"file {path}", error)
-    count = len(_program_lines(programs).findall(data))
-    names = "/".join(programs)
+    shape = _service_lines(jail.filter)
+    if shape is None:
+        return Finding(
+            check=check,
+            status="ok",
+            detail=f"file {path} can be read (a fail2ban filter: its lines are not checked)",
+        )
+    lines, names = shape
+    count = len(lines.findall(data))
     if count:
         return Finding(
             check=check,
@@ -175,6 +205,10 @@ def _journal_finding(
             status="problem",
             detail="reads the journal, but there are no journal files",
             advice="is journald running and storing logs (Storage= in journald.conf)?",
+        )
+    if not programs:  # a fail2ban filter: its lines can be anything
+        return Finding(
+            check=check, status="ok", detail=f"journal ({matches}): its lines are not checked"
         )
     try:
         seen, found, untrusted = _journal_counts(spec.matches, programs, None if system else files)
@@ -253,7 +287,8 @@ def _jail_sources(
     """Each source one jail reads, and the warning that a file can be forged when the
     journal is there to read instead."""
     check = f"source.{jail.name}"
-    programs = FILTERS[jail.filter].programs
+    shape = None if is_imported(jail.filter) else FILTERS[jail.filter]
+    programs = [name for form in _forms(shape) for name in form.programs] if shape else []
     try:
         specs = resolve_sources(jail, journal=bindings and bool(files))
     except BruteguardError as error:
@@ -270,7 +305,7 @@ def _jail_sources(
     findings = []
     for spec in specs:
         if spec.kind == "file":
-            findings.append(_file_finding(jail, spec.path, programs, bool(files)))
+            findings.append(_file_finding(jail, spec.path, bool(files)))
         elif spec.kind == "journal":
             findings.append(_journal_finding(jail, spec, programs, files, system))
         else:

@@ -281,8 +281,16 @@ static Connection *table_claim(ConnectionTable *table, Connection *found, uint64
 
 /* ------------------------------------------------------------------ Stream */
 
+/* Stamp kinds (signature.Stamp): how a frame writes its time. */
+#define STAMP_SYSLOG 0 /* "Mmm dd hh:mm:ss[.f]" or RFC 3339 */
+#define STAMP_YMD 1    /* "YYYY-MM-DD hh:mm:ss[.f|,f][ ±hhmm]", "YYYY/MM/DD hh:mm:ss" */
+#define STAMP_CTIME 2  /* "[Www ]Mmm dd hh:mm:ss[.f] YYYY" */
+#define STAMP_CLF 3    /* "dd/Mmm/YYYY:hh:mm:ss ±hhmm" */
+
+/* Group numbers of one role of one block; user, pid, repeat and count are 0 when the block
+ * has no such group (a log without pids, a signature without a user or a count). */
 typedef struct {
-    int host, user, pid, repeat, role, weight;
+    int host, user, pid, repeat, count, role, weight, stamp, stamp_kind;
     int ptr_host; /* the service may write a PTR's text here, even one that reads as an address */
     Py_ssize_t njails;
     Py_ssize_t *jails;
@@ -360,20 +368,26 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
     for (Py_ssize_t i = 0; i < n; i++) {
         Check *check = &self->checks[i];
         PyObject *jail_indices;
-        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(checks, i), "iiiiiipO!", &check->host,
-                              &check->user, &check->pid, &check->repeat, &check->role,
-                              &check->weight, &check->ptr_host, &PyTuple_Type, &jail_indices))
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(checks, i), "iiiiiiipO!ii", &check->host,
+                              &check->user, &check->pid, &check->repeat, &check->count,
+                              &check->role, &check->weight, &check->ptr_host, &PyTuple_Type,
+                              &jail_indices, &check->stamp, &check->stamp_kind))
             return -1;
         if (check->weight < 1 || check->weight > MAX_REPEAT) {
             PyErr_SetString(PyExc_ValueError, "a check's weight must be 1..1000");
             return -1;
         }
-        int groups[] = {check->host, check->user, check->pid, check->repeat};
-        for (int g = 0; g < 4; g++) {
-            if (groups[g] < 1 || (uint32_t)groups[g] > compiled->groups) {
+        int groups[] = {check->host, check->stamp, check->user, check->pid, check->repeat,
+                        check->count};
+        for (int g = 0; g < 6; g++) { /* host and stamp are required, the others optional */
+            if (groups[g] < (g < 2 ? 1 : 0) || (uint32_t)groups[g] > compiled->groups) {
                 PyErr_SetString(PyExc_ValueError, "check names a group the pattern lacks");
                 return -1;
             }
+        }
+        if (check->stamp_kind < STAMP_SYSLOG || check->stamp_kind > STAMP_CLF) {
+            PyErr_SetString(PyExc_ValueError, "unknown stamp kind");
+            return -1;
         }
         if (check->role < ROLE_ANNOUNCE || check->role > ROLE_CLOSE) {
             PyErr_SetString(PyExc_ValueError, "unknown role");
@@ -555,12 +569,97 @@ static int iso_time(StreamObject *self, const char *s, Py_ssize_t len, double *o
     return 1;
 }
 
-static int stamp_time(StreamObject *self, const char *s, Py_ssize_t len, double *out) {
+static int month_of(const char *s) {
+    for (int m = 0; m < 12; m++)
+        if (memcmp(s, MONTHS + 3 * m, 3) == 0) return m + 1;
+    return 0;
+}
+
+/* Another frame's stamp rewritten as RFC 3339 ("YYYY-MM-DDThh:mm:ss[.f][±hh:mm]") into
+ * out (at least 48 bytes): its length, or 0 when the text is not that kind of stamp. */
+static Py_ssize_t as_iso(int kind, const char *s, Py_ssize_t len, char *out) {
+    char year[4], month[2], day[2], clock[8];
+    const char *rest; /* after the seconds: ".f" and/or a zone, in the kind's own spelling */
+    Py_ssize_t rest_len;
+    if (kind == STAMP_YMD) { /* YYYY-MM-DD hh:mm:ss or YYYY/MM/DD; MariaDB pads " 6:50" */
+        if (len < 18 || (s[4] != '-' && s[4] != '/') || s[7] != s[4]) return 0;
+        Py_ssize_t at = 10;
+        while (at < len && at < 12 && s[at] == ' ') at++;
+        if (at == 10) return 0;
+        Py_ssize_t hour_len = (at + 1 < len && s[at + 1] == ':') ? 1 : 2;
+        if (len < at + hour_len + 6) return 0;
+        memcpy(year, s, 4);
+        memcpy(month, s + 5, 2);
+        memcpy(day, s + 8, 2);
+        clock[0] = hour_len == 1 ? '0' : s[at];
+        memcpy(clock + 1, s + at + hour_len - 1, 7);
+        rest = s + at + hour_len + 6;
+        rest_len = len - (at + hour_len + 6);
+    } else if (kind == STAMP_CTIME) { /* [Www ]Mmm dd hh:mm:ss[.f] YYYY */
+        if (len >= 4 && s[3] == ' ' && len >= 8 && s[7] == ' ') {
+            if (month_of(s + 4)) {
+                s += 4;
+                len -= 4;
+            }
+        }
+        if (len < 20 || s[3] != ' ' || s[6] != ' ' || s[len - 5] != ' ') return 0;
+        int m = month_of(s);
+        if (!m) return 0;
+        month[0] = (char)('0' + m / 10);
+        month[1] = (char)('0' + m % 10);
+        day[0] = s[4] == ' ' ? '0' : s[4];
+        day[1] = s[5];
+        memcpy(clock, s + 7, 8);
+        memcpy(year, s + len - 4, 4);
+        rest = s + 15;
+        rest_len = len - 5 - 15;
+    } else if (kind == STAMP_CLF) { /* dd/Mmm/YYYY:hh:mm:ss ±hhmm */
+        if (len != 26 || s[2] != '/' || s[6] != '/' || s[11] != ':' || s[20] != ' ') return 0;
+        int m = month_of(s + 3);
+        if (!m) return 0;
+        memcpy(day, s, 2);
+        month[0] = (char)('0' + m / 10);
+        month[1] = (char)('0' + m % 10);
+        memcpy(year, s + 7, 4);
+        memcpy(clock, s + 12, 8);
+        rest = s + 20;
+        rest_len = 6;
+    } else {
+        return 0;
+    }
+    if (rest_len > 24) return 0;
+    Py_ssize_t n = 0;
+    memcpy(out, year, 4);
+    out[4] = '-';
+    memcpy(out + 5, month, 2);
+    out[7] = '-';
+    memcpy(out + 8, day, 2);
+    out[10] = 'T';
+    memcpy(out + 11, clock, 8);
+    n = 19;
+    Py_ssize_t i = 0;
+    if (i < rest_len && (rest[i] == '.' || rest[i] == ',')) { /* a fraction */
+        out[n++] = '.';
+        for (i++; i < rest_len && is_digit(rest[i]); i++) out[n++] = rest[i];
+    }
+    if (i < rest_len && rest[i] == ' ') i++; /* " +0100" (exim, access logs) */
+    for (; i < rest_len; i++) out[n++] = rest[i];
+    return n;
+}
+
+static int stamp_time(StreamObject *self, int kind, const char *s, Py_ssize_t len, double *out) {
     if (len == self->last_stamp_len && memcmp(s, self->last_stamp, len) == 0) {
         *out = self->last_moment;
         return 1;
     }
-    int found = len >= 5 && s[4] == '-' ? iso_time(self, s, len, out) : syslog_time(self, s, len, out);
+    int found;
+    if (kind != STAMP_SYSLOG) {
+        char iso[48];
+        Py_ssize_t iso_len = as_iso(kind, s, len, iso);
+        found = iso_len ? iso_time(self, iso, iso_len, out) : 0;
+    } else {
+        found = len >= 5 && s[4] == '-' ? iso_time(self, s, len, out) : syslog_time(self, s, len, out);
+    }
     if (found == 1 && len <= (Py_ssize_t)sizeof self->last_stamp) {
         memcpy(self->last_stamp, s, len);
         self->last_stamp_len = len;
@@ -609,6 +708,17 @@ static PyObject *address_for(StreamObject *self, const char *host, Py_ssize_t le
 
 enum Sink { SINK_HITS, SINK_SERIES, SINK_NONE };
 
+/* A count group's number (rsyslog's "repeated N times", a service's "N attempts"): 1 when
+ * the group is absent or unset, at most MAX_REPEAT. */
+static long group_number(const char *text, const PCRE2_SIZE *ovector, int group) {
+    if (!group || ovector[2 * group] == PCRE2_UNSET) return 1;
+    long count = 0;
+    for (PCRE2_SIZE i = ovector[2 * group]; i < ovector[2 * group + 1] && count <= MAX_REPEAT; i++)
+        count = count * 10 + (text[i] - '0');
+    if (count < 1) return 1;
+    return count > MAX_REPEAT ? MAX_REPEAT : count;
+}
+
 /* Keep an attempt that names a host instead of an address, for the identity stage to tie
  * to a real connection (or not): (time, name, user, jail, line) per jail and attempt. */
 static int add_named(StreamObject *self, const Check *check, const char *text,
@@ -617,7 +727,7 @@ static int add_named(StreamObject *self, const Check *check, const char *text,
     Py_ssize_t host_len = ovector[2 * check->host + 1] - ovector[2 * check->host];
     if (host_len > NAME_MAX_LEN) host_len = NAME_MAX_LEN;
     Py_ssize_t user_len = ovector[2 * check->user + 1] - ovector[2 * check->user];
-    int has_user = ovector[2 * check->user] != PCRE2_UNSET && user_len > 0;
+    int has_user = check->user && ovector[2 * check->user] != PCRE2_UNSET && user_len > 0;
     PyObject *name =
         PyUnicode_DecodeUTF8(text + ovector[2 * check->host], host_len, "backslashreplace");
     PyObject *user = has_user ? PyUnicode_DecodeUTF8(text + ovector[2 * check->user], user_len,
@@ -737,7 +847,8 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
         }
         if (!check) continue;
         double moment;
-        int timed = stamp_time(self, text + ovector[2], ovector[3] - ovector[2], &moment);
+        int timed = stamp_time(self, check->stamp_kind, text + ovector[2 * check->stamp],
+                               ovector[2 * check->stamp + 1] - ovector[2 * check->stamp], &moment);
         if (timed < 0) goto error;
         if (timed == 0) {
             self->bad_time++;
@@ -747,7 +858,7 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
         Py_ssize_t host_len = ovector[2 * check->host + 1] - ovector[2 * check->host];
         uint64_t host_hash = host_len > HOST_INLINE ? hash_bytes(self->seed, host, host_len) : 0;
         uint64_t pid = 0;
-        for (PCRE2_SIZE i = ovector[2 * check->pid]; i < ovector[2 * check->pid + 1]; i++)
+        for (PCRE2_SIZE i = ovector[2 * check->pid]; check->pid && i < ovector[2 * check->pid + 1]; i++)
             pid = pid * 10 + (text[i] - '0');
         pid = pid ? pid : 1ULL << 63;
         Connection *state = table_find(&self->connections, pid);
@@ -780,14 +891,9 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
         }
         if (check->role == ROLE_CLOSE && known && state->counted)
             continue; /* the commonest line: a connection that already counted ends */
-        long count = 1;
-        if (ovector[2 * check->repeat] != PCRE2_UNSET) {
-            count = 0;
-            for (PCRE2_SIZE i = ovector[2 * check->repeat]; i < ovector[2 * check->repeat + 1]; i++)
-                count = count * 10 + (text[i] - '0');
-            if (count < 1) count = 1;
-            if (count > MAX_REPEAT) count = MAX_REPEAT;
-        }
+        long count = group_number(text, ovector, check->repeat) *
+                     group_number(text, ovector, check->count);
+        if (count > MAX_REPEAT) count = MAX_REPEAT;
         if (!known) {
             state = table_claim(&self->connections, state, pid, moment);
             if (!state) {
@@ -830,7 +936,7 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
         self->attempts += count * check->njails;
         const char *user = NULL;
         Py_ssize_t user_len = ovector[2 * check->user + 1] - ovector[2 * check->user];
-        if (ovector[2 * check->user] != PCRE2_UNSET && user_len > 0 && users)
+        if (check->user && ovector[2 * check->user] != PCRE2_UNSET && user_len > 0 && users)
             user = text + ovector[2 * check->user];
         if (sink == SINK_SERIES) {
             for (Py_ssize_t j = 0; j < check->njails; j++) {

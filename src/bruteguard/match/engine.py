@@ -1,15 +1,18 @@
 """One compiled pass over a large chunk of log text → attributed, de-duplicated attempts.
 
-Every enabled jail's signatures are joined into a single expression of the form::
+Every enabled jail's signatures are joined into a single expression: one alternative per
+log format (a ``Frame``: syslog, a service's own log file), each with its filters'
+signatures, roughly::
 
-    \\n<stamp> [<host> ]<program>[<pid>]: [message repeated N times: [ ]
-        ((?|<announce>…)|(?|<confirm>…)|(?|<close>…))[]]$
+    \\n(?:<syslog head><program>[<pid>]: [message repeated N times: [ ]((?|<announce>…)|…)[]]
+       |<nginx head>(?|<signatures>…)|…)$
 
 and run (PCRE2, JIT-compiled) with ``findall`` over the whole chunk: the literal ``\\n`` lets
 the engine jump from line start to line start, and ``$`` anchors every signature at the end
-of its line.
-The loop over the matched lines runs in C (``_core``): timestamp (cached), address (cached),
-and the per-connection bookkeeping that makes one attempt count once.
+of its line. The loop over the matched lines runs in C (``_core``): timestamp (cached, in
+each frame's spelling), address (cached), and the per-connection bookkeeping that makes one
+attempt count once. Jails with fail2ban filters run beside it on the same chunks
+(``match.imported``).
 
 ``Matcher`` is the compiled catalogue (share it); ``Stream`` holds the state of one log
 (timestamps' reference time, open connections), so feed each source its own stream.
@@ -23,8 +26,9 @@ from dataclasses import dataclass
 
 from bruteguard.identity import address_from_log
 from bruteguard.match import _core
-from bruteguard.match.signature import HOST, USER, Role, Signature
-from bruteguard.match.signatures import get_filter
+from bruteguard.match.imported import ImportedStream, add_to_series, imported_filter, is_imported
+from bruteguard.match.signature import COUNT, HOST, USER, Frame, Role, Signature, Stamp
+from bruteguard.match.signatures import Filter, get_filter
 from bruteguard.match.timestamps import TimestampParser
 
 __all__ = ["Hit", "Matcher", "NamedHit", "Series", "Stream", "StreamStats"]
@@ -35,14 +39,6 @@ Hit = tuple[float, str, str | None, str, str]
 NamedHit = tuple[float, str, str | None, str, str]
 # Per jail (in ``Matcher.jails`` order): address → [times as packed doubles, raw user → count].
 Series = list[dict[str, list]]
-
-_STAMP = (
-    r"([A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?"
-    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?)"
-)
-# The syslog host field; never ending in ":", so that "myapp: sshd[1]: …" (a line of myapp's
-# quoting sshd, where rsyslog wrote no host) is not taken for sshd's own line.
-_HOSTNAME = r"(?:[^\s\[\]]{0,254}[^\s\[\]:] )?"
 
 
 @dataclass
@@ -68,6 +64,10 @@ class Matcher:
     ``breakin_weights`` (jail → attempts, default 0) makes a filter's ``breakin`` messages
     (sshd's "POSSIBLE BREAK-IN ATTEMPT!": broken reverse DNS, not an attack) count for
     that jail; with 0 they are not even compiled.
+
+    A jail whose filter is a fail2ban filter file (``fail2ban:sshd``, a path) is matched
+    beside the compiled pass, line by line (``match.imported``); a matcher of only such
+    jails compiles nothing.
     """
 
     def __init__(
@@ -77,75 +77,51 @@ class Matcher:
     ) -> None:
         if not jail_filters:
             raise ValueError("no jail to match for")
-        weights = breakin_weights or {}
-        blocks_wanted: list[tuple[str, tuple[Signature, ...], list[str], int]] = []
-        by_filter: dict[str, list[str]] = {}
-        for jail, filter_name in jail_filters.items():
-            by_filter.setdefault(filter_name, []).append(jail)
-        for filter_name, jails in by_filter.items():
-            service = get_filter(filter_name)
-            blocks_wanted.append((filter_name, service.signatures, jails, 1))
-            by_weight: dict[int, list[str]] = {}
-            for jail in jails:
-                if weights.get(jail, 0) > 0:
-                    by_weight.setdefault(weights[jail], []).append(jail)
-            for weight, weighted in sorted(by_weight.items()):
-                if service.breakin:
-                    blocks_wanted.append((filter_name, service.breakin, weighted, weight))
-        number = 1  # group 1 is the time stamp
-        blocks: list[str] = []
-        roles: list[_Role] = []
-        for f_index, (filter_name, signatures, jails, weight) in enumerate(blocks_wanted):
-            programs = "|".join(re.escape(p) for p in get_filter(filter_name).programs)
-            pid, repeat = number + 1, number + 2
-            number += 2
-            sets: list[str] = []
-            for role in Role:
-                bodies = [_body(s) for s in signatures if s.role is role]
-                if not bodies:
-                    continue
-                sets.append(f"(?|{'|'.join(bodies)})")
-                roles.append(
-                    _Role(
-                        number + 1,
-                        number,
-                        pid - 1,
-                        repeat - 1,
-                        role,
-                        tuple(jails),
-                        weight,
-                        get_filter(filter_name).ptr_hosts,
-                    )
-                )
-                number += 2
-            # The pid is optional: some services (pure-ftpd) log without one.
-            blocks.append(
-                f"(?:{programs})(?:\\[(\\d{{1,10}})\\])?: "
-                f"(?:message repeated (?<r{f_index}>\\d{{1,6}}) times: \\[ )?"
-                f"(?:{'|'.join(sets)})(?(<r{f_index}>)\\])"
-            )
-        expression = f"(?m)\\n{_STAMP} {_HOSTNAME}(?:{'|'.join(blocks)})$"
-        self.pattern = _core.Pattern(expression.encode())
-        if self.pattern.groups != number:
-            raise AssertionError("signature capture groups miscounted")
-        self.jails = tuple(jail_filters)
-        self.filters = tuple(jail_filters.values())
+        # Built-in jails first: the compiled pass indexes the series by these positions.
+        builtin = {j: f for j, f in jail_filters.items() if not is_imported(f)}
+        imported = {j: f for j, f in jail_filters.items() if is_imported(f)}
+        self.jails = (*builtin, *imported)
+        self.filters = tuple({**builtin, **imported}.values())
         index = {jail: at for at, jail in enumerate(self.jails)}
+        by_filter: dict[str, list[tuple[int, str]]] = {}
+        for jail, filter_name in imported.items():
+            by_filter.setdefault(filter_name, []).append((index[jail], jail))
+        self.imported = tuple(
+            (imported_filter(filter_name), tuple(jails)) for filter_name, jails in by_filter.items()
+        )
+        self.pattern: _core.Pattern | None = None
+        self._checks: tuple = ()
+        if builtin:
+            self._compile(builtin, breakin_weights or {}, index)
+
+    def _compile(
+        self, jail_filters: Mapping[str, str], weights: Mapping[str, int], index: dict[str, int]
+    ) -> None:
+        builder = _Builder()
+        for frame, blocks in _plan(jail_filters, weights).items():
+            builder.frame(frame, blocks)
+        expression = f"(?m)\\n(?:{'|'.join(builder.frames)})$"
+        self.pattern = _core.Pattern(expression.encode())
+        if self.pattern.groups != builder.number:
+            raise AssertionError("signature capture groups miscounted")
         # The order a matched line's host groups are tried in: closes first (the commonest
-        # matched lines), then verdicts, then announcements. Group numbers are 1-based.
+        # matched lines), then verdicts, then announcements.
         order = {Role.CLOSE: 0, Role.CONFIRM: 1, Role.ANNOUNCE: 2}
         self._checks = tuple(
             (
-                r.host + 1,
-                r.user + 1,
-                r.pid + 1,
-                r.repeat + 1,
-                int(r.role),
-                r.weight,
-                r.ptr_hosts,
-                tuple(index[jail] for jail in r.jails),
+                c.host,
+                c.user,
+                c.pid,
+                c.repeat,
+                c.count,
+                int(c.role),
+                c.weight,
+                c.ptr_hosts,
+                tuple(index[jail] for jail in c.jails),
+                c.stamp,
+                int(c.stamp_kind),
             )
-            for r in sorted(roles, key=lambda r: order[r.role])
+            for c in sorted(builder.checks, key=lambda c: order[c.role])
         )
 
     def stream(self, reference: float | None = None, keep_lines: bool = False) -> Stream:
@@ -158,31 +134,159 @@ class Matcher:
 
 
 @dataclass(frozen=True)
-class _Role:
-    """Where one role's groups sit in a match tuple of one filter block."""
+class _Block:
+    """Messages of one log format and program set, for one set of jails and one weight."""
 
-    host: int
-    user: int
-    pid: int
-    repeat: int
-    role: Role
+    programs: tuple[str, ...]
+    signatures: tuple[Signature, ...]
     jails: tuple[str, ...]
     weight: int
     ptr_hosts: bool
 
 
-def _body(signature: Signature) -> str:
-    """The signature as ``(user)…(host)`` capture groups, in that order."""
+@dataclass(frozen=True)
+class _Check:
+    """Where one set of signatures' groups sit in a match (1-based; 0: no such group)."""
+
+    host: int
+    user: int
+    pid: int
+    repeat: int
+    count: int
+    role: Role
+    weight: int
+    ptr_hosts: bool
+    jails: tuple[str, ...]
+    stamp: int
+    stamp_kind: Stamp
+
+
+def _forms(service: Filter) -> list[Filter]:
+    """A filter and its variants (the same service's messages in other log formats)."""
+    forms = [service]
+    for variant in service.variants:
+        forms += _forms(variant)
+    return forms
+
+
+def _plan(jail_filters: Mapping[str, str], weights: Mapping[str, int]) -> dict[Frame, list[_Block]]:
+    """The blocks to compile, by log format.
+
+    Filters that share a frame and program names share a block; inside it each signature
+    counts for every jail whose filter has it (``sshd-ddos`` is a subset of ``sshd``: a
+    line matches one alternative only, so the two filters can't be separate alternatives).
+    A filter's ``breakin`` messages form a block per weight, for the jails that weigh them.
+    """
+    # (frame, programs) → signature → (its jails, whether any of their filters writes PTRs)
+    owners: dict[tuple[Frame, tuple[str, ...]], dict[Signature, tuple[list[str], bool]]] = {}
+    breakins: list[tuple[Frame, _Block]] = []
+    for jail, filter_name in jail_filters.items():
+        for form in _forms(get_filter(filter_name)):
+            signatures = owners.setdefault((form.frame, form.programs), {})
+            for signature in form.signatures:
+                jails, ptr_hosts = signatures.get(signature, ([], False))
+                signatures[signature] = ([*jails, jail], ptr_hosts or form.ptr_hosts)
+            weight = weights.get(jail, 0)
+            if form.breakin and weight > 0:
+                block = _Block(form.programs, form.breakin, (jail,), weight, form.ptr_hosts)
+                breakins.append((form.frame, block))
+    plan: dict[Frame, list[_Block]] = {}
+    for (frame, programs), signatures in owners.items():
+        sharing: dict[tuple[tuple[str, ...], bool], list[Signature]] = {}
+        for signature, (jails, ptr_hosts) in signatures.items():
+            sharing.setdefault((tuple(jails), ptr_hosts), []).append(signature)
+        for (jails, ptr_hosts), members in sharing.items():
+            plan.setdefault(frame, []).append(_Block(programs, tuple(members), jails, 1, ptr_hosts))
+    for frame, block in breakins:
+        plan.setdefault(frame, []).append(block)
+    return plan
+
+
+class _Builder:
+    """Numbers the capture groups while writing the expression, and records the checks."""
+
+    def __init__(self) -> None:
+        self.number = 0
+        self.frames: list[str] = []
+        self.checks: list[_Check] = []
+        self._repeats = 0
+
+    def _group(self) -> int:
+        self.number += 1
+        return self.number
+
+    def frame(self, frame: Frame, blocks: list[_Block]) -> None:
+        if _core.Pattern(frame.head.encode()).groups != 1:
+            raise ValueError(f"frame {frame.name}: its head needs exactly one group (the stamp)")
+        stamp = self._group()
+        bodies: list[str] = []
+        # Blocks with the same programs share one "PROGRAM[PID]: " prefix (and weight).
+        runs: dict[tuple[tuple[str, ...], int], list[_Block]] = {}
+        for block in blocks:
+            runs.setdefault((block.programs, block.weight), []).append(block)
+        for (programs, _weight), members in runs.items():
+            pid = repeat = 0
+            prefix = ""
+            if frame.programs:
+                names = "|".join(re.escape(p) for p in programs)
+                pid = self._group()
+                repeat = self._group()
+                self._repeats += 1
+                name = f"r{self._repeats}"
+                prefix = (
+                    f"(?:{names})(?:\\[(\\d{{1,10}})\\])?: "
+                    f"(?:message repeated (?<{name}>\\d{{1,6}}) times: \\[ )?"
+                )
+                suffix = f"(?(<{name}>)\\])"
+            else:
+                suffix = ""
+            sets = [self._sets(block, stamp, frame.stamp, pid, repeat) for block in members]
+            bodies.append(f"{prefix}(?:{'|'.join(s for s in sets if s)}){suffix}")
+        self.frames.append(f"{frame.head}(?:{'|'.join(bodies)})")
+
+    def _sets(self, block: _Block, stamp: int, kind: Stamp, pid: int, repeat: int) -> str:
+        """One ``(?|…)`` per role and placeholder layout: branch reset gives the members of a
+        set the same groups, so a match has a handful of groups however many signatures."""
+        sets: list[str] = []
+        for role in Role:
+            layouts: dict[tuple[str, ...], list[str]] = {}
+            for signature in block.signatures:
+                if signature.role is role:
+                    layout, body = _body(signature)
+                    layouts.setdefault(layout, []).append(body)
+            for layout, bodies in layouts.items():
+                groups = {name: self._group() for name in layout}
+                sets.append(f"(?|{'|'.join(bodies)})")
+                self.checks.append(
+                    _Check(
+                        groups[HOST],
+                        groups.get(USER, 0),
+                        pid,
+                        repeat,
+                        groups.get(COUNT, 0),
+                        role,
+                        block.weight,
+                        block.ptr_hosts,
+                        block.jails,
+                        stamp,
+                        kind,
+                    )
+                )
+        return "|".join(sets)
+
+
+_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in (HOST, USER, COUNT)))
+_GROUP_OF = {HOST: "(\\S+)", USER: "(.*)", COUNT: "(\\d{1,6})"}
+
+
+def _body(signature: Signature) -> tuple[tuple[str, ...], str]:
+    """The signature's placeholders in the order they are written, and its expression with
+    each placeholder a capture group."""
     message = signature.message
-    if USER in message and message.index(USER) > message.index(HOST):
-        raise ValueError(
-            f"signature {signature.name}: <USER> must come before <HOST>"
-            " (capture it in a leading lookahead)"
-        )
-    if _core.Pattern(message.replace(HOST, "").replace(USER, "").encode()).groups:
+    if _core.Pattern(_PLACEHOLDER.sub("", message).encode()).groups:
         raise ValueError(f"signature {signature.name}: use (?:...) groups only")
-    body = message.replace(HOST, "(\\S+)")
-    return body.replace(USER, "(.*)") if USER in message else "()" + body
+    layout = tuple(found.group() for found in _PLACEHOLDER.finditer(message))
+    return layout, _PLACEHOLDER.sub(lambda found: _GROUP_OF[found.group()], message)
 
 
 class Stream:
@@ -190,26 +294,40 @@ class Stream:
 
     The loop over matched lines runs in C (``_core.Stream``); what needs judgement is called
     back and cached: the year of a syslog stamp, local-time ISO stamps, what is an address.
+    Imported fail2ban filters run beside it on the same chunks (``ImportedStream``).
     """
 
     def __init__(self, matcher: Matcher, reference: float | None, keep_lines: bool) -> None:
         self.matcher = matcher
         self.stats = StreamStats()
         self.keep_lines = keep_lines
-        times = TimestampParser(reference)
-        self._core = _core.Stream(
-            matcher.pattern,
-            matcher._checks,
-            matcher.jails,
-            times.hour_start,
-            times.parse,
-            address_from_log,
-            reference is None,
-        )
+        self._core = None
+        if matcher.pattern is not None:
+            times = TimestampParser(reference)
+            self._core = _core.Stream(
+                matcher.pattern,
+                matcher._checks,
+                matcher.jails,
+                times.hour_start,
+                times.parse,
+                address_from_log,
+                reference is None,
+            )
+        self._imported = [
+            ImportedStream(service, jails, reference, keep_lines)
+            for service, jails in matcher.imported
+        ]
 
     def feed(self, chunk: bytes) -> list[Hit]:
         """Attempts in ``chunk`` (whole lines), oldest first, each counted once per jail."""
-        hits = self._core.feed(chunk, self.keep_lines)
+        hits: list[Hit] = self._core.feed(chunk, self.keep_lines) if self._core else []
+        if self._imported:
+            more: list[Hit] = []
+            jails = self.matcher.jails
+            for imported in self._imported:
+                imported.run(chunk, lambda i, t, a, u, line: more.append((t, a, u, jails[i], line)))
+            if more:
+                hits = sorted([*hits, *more], key=_time_of)
         self._count()
         return hits
 
@@ -219,7 +337,13 @@ class Stream:
         A replay needs per address only the times and the users tried (unless ``users`` is
         false), not a tuple per attempt: this is the fast path of ``scan``.
         """
-        self._core.collect(chunk, series, users)
+        if self._core:
+            self._core.collect(chunk, series, users)
+        for imported in self._imported:
+            imported.run(
+                chunk,
+                lambda i, t, a, u, _line: add_to_series(series, i, t, a, u if users else None),
+            )
         self._count()
 
     def take_named(self) -> list[NamedHit]:
@@ -227,19 +351,34 @@ class Stream:
         an address (pure-ftpd or pam with name resolution on): for the identity stage, which
         ties them to a real connection or reports them unattributed. At most 10,000 are
         kept between calls; all are counted in ``stats.unattributed``."""
-        return self._core.take_named()
+        named: list[NamedHit] = self._core.take_named() if self._core else []
+        for imported in self._imported:
+            named += imported.take_named()
+        return named
 
     def skim(self, chunk: bytes) -> None:
         """Learn the open connections of ``chunk`` without counting anything."""
-        self._core.skim(chunk)
-        self._core.take_counts()
+        if self._core:
+            self._core.skim(chunk)
+            self._core.take_counts()
+        for imported in self._imported:  # its multi-line buffers, its last date template
+            imported.run(chunk, lambda *_: None)
+            imported.take_named()
+            imported.take_counts()
 
     def _count(self) -> None:
-        lines, matched, attempts, unattributed, bad_time, match_errors = self._core.take_counts()
+        counts = [self._core.take_counts()] if self._core else []
+        counts += [imported.take_counts() for imported in self._imported]
         stats = self.stats
-        stats.lines += lines
-        stats.matched += matched
-        stats.attempts += attempts
-        stats.unattributed += unattributed
-        stats.bad_time += bad_time
-        stats.match_errors += match_errors
+        # Every matcher reads every line: count the lines once.
+        stats.lines += counts[0][0]
+        for _, matched, attempts, unattributed, bad_time, match_errors in counts:
+            stats.matched += matched
+            stats.attempts += attempts
+            stats.unattributed += unattributed
+            stats.bad_time += bad_time
+            stats.match_errors += match_errors
+
+
+def _time_of(hit: Hit) -> float:
+    return hit[0]

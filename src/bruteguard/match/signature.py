@@ -1,11 +1,13 @@
 """What a signature is: one message a service writes about a failed (or suspicious) login.
 
-A signature's ``message`` is a regular expression for the text after ``prog[pid]: ``, with
-two placeholders: ``<HOST>`` (the client address, or a name for the identity stage to check)
-and ``<USER>`` (the user name the client sent). The expression is anchored at both ends by
-the engine, and every attacker-controlled field must sit where it cannot supply the address:
-a greedy ``<USER>`` *before* a fixed tail that ends the line means the real address (which
-the service writes last) always wins, whatever the client typed.
+A signature's ``message`` is a regular expression for the text after the log's frame (the
+time stamp, and for syslog ``host prog[pid]: ``), with placeholders: ``<HOST>`` (the client
+address, or a name for the identity stage to check), ``<USER>`` (the user name the client
+sent) and ``<COUNT>`` (a number of attempts the line stands for, as dovecot's "auth failed,
+3 attempts"). The expression is anchored at both ends by the engine, and every
+attacker-controlled field must sit where it cannot supply the address: a greedy ``<USER>``
+*before* a fixed tail that ends the line means the real address (which the service writes
+last) always wins, whatever the client typed.
 
 ``role`` says how the line counts toward one authentication attempt of a connection (pid):
 
@@ -21,10 +23,56 @@ the service writes last) always wins, whatever the client typed.
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-__all__ = ["HOST", "USER", "Role", "Signature"]
+__all__ = ["COUNT", "HOST", "SYSLOG", "USER", "Frame", "Role", "Signature", "Stamp"]
 
 HOST = "<HOST>"
 USER = "<USER>"
+COUNT = "<COUNT>"
+
+
+class Stamp(IntEnum):
+    """How a frame writes its time stamp; the compiled pass reads each kind in C."""
+
+    SYSLOG = 0  # "Nov 23 06:50:01[.f]" or RFC 3339 "2026-11-23T06:50:01[.f][Z|+hh:mm]"
+    YMD = 1  # "2026-11-23 06:50:01[.f|,f][ +hhmm]", "2026/11/23 06:50:01" (nginx, exim, MariaDB)
+    CTIME = 2  # "[Mon ]Nov 23 06:50:01[.f] 2026" (apache's error log, vsftpd's own log)
+    CLF = 3  # "23/Nov/2026:06:50:01 +0100" (access logs)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """How the lines of one kind of log begin, up to the message the signatures match.
+
+    ``head`` is matched right at the start of a line and has exactly one capture group: the
+    time stamp, read as ``stamp`` says (a stamp written after the message's start, as in an
+    access log, is captured in a lookahead). With ``programs`` the head is followed by
+    syslog's ``PROGRAM[PID]: `` (the filter's program names; the pid tells connections
+    apart) and rsyslog's ``message repeated N times: [ … ]``; without, the message follows
+    the head directly and all lines of the log share one connection state.
+    ``example`` is a head as the log writes it, put before a signature's samples to make
+    whole lines (for the catalogue and the tests; "" when the samples are whole lines).
+    """
+
+    name: str
+    head: str
+    stamp: Stamp
+    programs: bool = False
+    example: str = ""
+
+
+# syslog: "Nov 23 06:50:01 host prog[pid]: " or RFC 3339 stamps (rsyslog, journalctl -o
+# short-iso). The host field never ends in ":", so "myapp: sshd[1]: …" (myapp quoting sshd,
+# where rsyslog wrote no host) is not sshd's line; without a host (dovecot's own log file,
+# "Nov 23 06:50:01 imap-login: …") the program follows the stamp.
+SYSLOG = Frame(
+    "syslog",
+    r"([A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?"
+    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?)"
+    r" (?:[^\s\[\]]{0,254}[^\s\[\]:] )?",
+    Stamp.SYSLOG,
+    programs=True,
+    example="Nov 23 06:50:01 host ",
+)
 
 
 class Role(IntEnum):
@@ -45,7 +93,8 @@ class Signature:
     def __post_init__(self) -> None:
         if self.message.count(HOST) != 1:
             raise ValueError(f"signature {self.name}: needs exactly one {HOST}")
-        if self.message.count(USER) > 1:
-            raise ValueError(f"signature {self.name}: at most one {USER}")
+        for placeholder in (USER, COUNT):
+            if self.message.count(placeholder) > 1:
+                raise ValueError(f"signature {self.name}: at most one {placeholder}")
         if self.message.startswith("^") or self.message.endswith("$"):
             raise ValueError(f"signature {self.name}: the engine anchors; drop ^ and $")

@@ -2,8 +2,23 @@
 
 from dataclasses import dataclass
 
-from bruteguard.match.signature import Signature
-from bruteguard.match.signatures import pureftpd, sshd
+from bruteguard.match.signature import SYSLOG, Frame, Signature
+from bruteguard.match.signatures import (
+    apache,
+    courier,
+    dovecot,
+    exim,
+    frames,
+    kernel,
+    mysql,
+    nginx,
+    plesk,
+    postfix,
+    proftpd,
+    pureftpd,
+    sshd,
+    vsftpd,
+)
 
 __all__ = ["FILTERS", "Filter", "get_filter"]
 
@@ -24,12 +39,73 @@ class Filter:
     signatures: tuple[Signature, ...]
     breakin: tuple[Signature, ...] = ()
     ptr_hosts: bool = False
+    frame: Frame = SYSLOG
+    variants: tuple["Filter", ...] = ()
+
+    def __post_init__(self) -> None:
+        if bool(self.programs) != self.frame.programs:
+            raise ValueError(f"filter {self.name}: program names go with a syslog-style frame")
 
 
 FILTERS: dict[str, Filter] = {
     "sshd": Filter("sshd", sshd.PROGRAMS, sshd.SIGNATURES, sshd.BREAKIN),
+    # Connections that never tried a password: scanners and floods, for a stricter jail.
+    "sshd-ddos": Filter("sshd-ddos", sshd.PROGRAMS, sshd.PREAUTH_NOISE),
     # pure-ftpd without -H logs getnameinfo's PTR text in the address's place.
     "pure-ftpd": Filter("pure-ftpd", pureftpd.PROGRAMS, pureftpd.SIGNATURES, ptr_hosts=True),
+    # FTP: vsftpd's own log or syslog; proftpd's SystemLog or syslog (the address in
+    # brackets, never the PTR name before it).
+    "vsftpd": Filter(
+        "vsftpd",
+        vsftpd.PROGRAMS,
+        vsftpd.SIGNATURES,
+        variants=(Filter("vsftpd", (), vsftpd.SIGNATURES, frame=vsftpd.FRAME),),
+    ),
+    "proftpd": Filter(
+        "proftpd",
+        proftpd.PROGRAMS,
+        proftpd.SIGNATURES,
+        variants=(Filter("proftpd", (), proftpd.SYSTEMLOG_SIGNATURES, frame=proftpd.SYSTEMLOG),),
+    ),
+    # Mail: SASL failures (postfix, exim), IMAP/POP3 logins (dovecot, courier).
+    "postfix": Filter("postfix", postfix.PROGRAMS, postfix.SIGNATURES),
+    "dovecot": Filter(
+        "dovecot",
+        dovecot.PROGRAMS,
+        dovecot.SIGNATURES,
+        variants=(Filter("dovecot", dovecot.LOG_PROGRAMS, dovecot.LOG_SIGNATURES),),
+    ),
+    "exim": Filter(
+        "exim",
+        exim.PROGRAMS,
+        exim.SIGNATURES,
+        variants=(Filter("exim", (), exim.SIGNATURES, frame=exim.MAINLOG),),
+    ),
+    "courier": Filter("courier", courier.PROGRAMS, courier.SIGNATURES),
+    # Web servers: basic-auth failures in the error log, 401/403 floods in the access log.
+    "nginx-http-auth": Filter(
+        "nginx-http-auth", (), nginx.AUTH_SIGNATURES, frame=frames.NGINX_ERROR
+    ),
+    "nginx-http-flood": Filter("nginx-http-flood", (), nginx.FLOOD_SIGNATURES, frame=frames.ACCESS),
+    "apache-auth": Filter("apache-auth", (), apache.AUTH_SIGNATURES, frame=apache.APACHE_ERROR),
+    "apache-http-flood": Filter(
+        "apache-http-flood", (), apache.FLOOD_SIGNATURES, frame=frames.ACCESS
+    ),
+    # Plesk: the panel's failed logins; sw-cp-server's (nginx) TLS handshakes no browser makes.
+    "plesk-panel": Filter("plesk-panel", (), plesk.PANEL_SIGNATURES, frame=plesk.PANEL),
+    "sw-cp-server": Filter("sw-cp-server", (), plesk.TLS_SIGNATURES, frame=frames.NGINX_ERROR),
+    # MySQL/MariaDB "Access denied": through syslog/journal, or the server's own error log.
+    "mysqld": Filter(
+        "mysqld",
+        mysql.PROGRAMS,
+        mysql.SYSLOG_SIGNATURES,
+        variants=(
+            Filter("mysqld", (), mysql.SIGNATURES, frame=mysql.MARIADB),
+            Filter("mysqld", (), mysql.SIGNATURES, frame=mysql.MYSQL),
+        ),
+    ),
+    # Packets a firewall rule logged and dropped: port scans, and evidence for identity.
+    "kernel-firewall": Filter("kernel-firewall", kernel.PROGRAMS, kernel.SIGNATURES),
 }
 
 

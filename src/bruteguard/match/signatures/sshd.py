@@ -9,7 +9,7 @@ Order matters only for speed: the commonest messages come first.
 
 from bruteguard.match.signature import Role, Signature
 
-__all__ = ["BREAKIN", "PROGRAMS", "SIGNATURES"]
+__all__ = ["BREAKIN", "PREAUTH_NOISE", "PROGRAMS", "SIGNATURES"]
 
 # The programs whose lines these are: sshd, and sshd-session/sshd-auth from OpenSSH 9.8/10.
 PROGRAMS = ("sshd", "sshd-session", "sshd-auth")
@@ -222,3 +222,20 @@ BREAKIN: tuple[Signature, ...] = (
         ),
     ),
 )
+
+# sshd-ddos: connections that ended before any authentication attempt (no identification
+# string, a banner or key exchange that failed, a pre-auth timeout, a close with no user):
+# scanners and connection floods. They count for the sshd jail too; the sshd-ddos jail
+# bans on fewer of them, and for longer.
+_NOISE_NAMES = frozenset(
+    {
+        "no-identification",
+        "banner-exchange",
+        "bad-protocol-version",
+        "unable-to-negotiate",
+        "preauth-timeout",
+        "dispatch-fatal",
+        "closed-preauth",
+    }
+)
+PREAUTH_NOISE: tuple[Signature, ...] = tuple(s for s in SIGNATURES if s.name in _NOISE_NAMES)

@@ -1,0 +1,111 @@
+"""Apache httpd 2.4: failed HTTP basic/digest authentication (error log), 401/403 floods.
+
+**apache-auth** reads the error log (``/var/log/apache2/error.log``, frame
+``APACHE_ERROR``). Apache 2.4's default error-log format (``do_errorlog_default`` in
+server/log.c, no ``ErrorLogFormat``) is::
+
+    [Mon Nov 23 06:50:01.123456 2026] [auth_basic:error] [pid 1234:tid 5678]
+      [client ADDR:PORT] AH01618: user bob not found: /private[, referer: URL]
+
+(one line).
+
+``[pid N]`` without ``:tid`` under a non-threaded MPM (prefork). ``[client ADDR:PORT]``
+holds the connection's (or, with mod_remoteip, the proxied client's) address as Apache
+prints it: IPv4, or IPv6 without brackets, the port always last; it comes *before* the
+message, at a fixed place that nothing the client sends can reach. ``[remote …]``
+instead of ``[client …]`` marks a connection Apache opened itself (a proxy backend): not a
+client, not matched. Apache escapes control characters and backslashes in the message and
+the Referer (``ap_escape_errorlog_item``), so no client text can start a new line.
+
+The messages (mod_auth_basic, mod_auth_digest, level ``error``), one per request:
+
+* ``AH01617: user NAME: authentication failure for "URI": Password Mismatch``
+* ``AH01618: user NAME not found: URI``
+* ``AH01790: user `NAME' in realm `REALM' not found: URI`` (digest)
+* ``AH01794: user NAME: password mismatch: URI`` (digest)
+
+NAME and URI are the client's; the user name is captured in a leading lookahead (the engine
+needs ``<USER>`` before ``<HOST>``), lazily up to the message's first fixed separator, so a
+name that contains the separator text is cut short, and never moves the address. Not
+counted: ``AH01614 client used wrong authentication scheme`` (a client sending a non-Basic
+``Authorization``, no password tried), digest nonce messages (stale nonces of legitimate
+clients), ``AH01630 client denied by server configuration`` (access rules, not a login).
+
+**apache-http-flood** reads the access log (``/var/log/apache2/access.log``, Debian's
+``combined`` format, frame ``ACCESS``): every request answered 401 or 403 counts (see
+``frames.ACCESS_DENIED``). Apache escapes ``"`` in the request line and user name as
+``\\"`` (``ap_escape_logitem``), so a request cannot fake the status. With
+``HostnameLookups On`` Apache writes the client's PTR name instead of its address: names
+go to the identity stage; keep ``HostnameLookups Off`` (the default) or ``Double``.
+"""
+
+from bruteguard.match.signature import Frame, Role, Signature, Stamp
+from bruteguard.match.signatures.frames import ACCESS_DENIED
+
+__all__ = ["APACHE_ERROR", "AUTH_SIGNATURES", "FLOOD_SIGNATURES"]
+
+# "[Mon Nov 23 06:50:01.123456 2026] ": ap_recent_ctime_ex with microseconds.
+APACHE_ERROR = Frame(
+    "apache-error",
+    r"\[((?:[A-Z][a-z]{2} )?[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d(?:\.\d{1,6})? \d{4})\] ",
+    Stamp.CTIME,
+    example="[Mon Nov 23 06:50:01.123456 2026] ",
+)
+
+_PID = r"\[pid \d{1,10}(?::tid \d{1,20})?\] "
+_CLIENT = r"\[client [0-9A-Fa-f:.]{2,45}:\d{1,5}\] "
+
+
+def _message(module: str, code: str, user_first: str, user_rest: str) -> str:
+    """``[module:error] [pid …] [client HOST:PORT] CODE: {user_first}NAME{user_rest}…``."""
+    return (
+        rf"\[{module}:error\] {_PID}"
+        rf"(?={_CLIENT}{code}: {user_first}(?U:<USER>){user_rest})"
+        rf"\[client (?=[0-9A-Fa-f:.]{{2,45}}:\d{{1,5}}\] )<HOST>:\d{{1,5}}\] {code}: .*"
+    )
+
+
+AUTH_SIGNATURES: tuple[Signature, ...] = (
+    Signature(
+        "basic-password-mismatch",
+        Role.CONFIRM,
+        _message("auth_basic", "AH01617", "user ", r': authentication failure for "'),
+        (
+            "[auth_basic:error] [pid 1234:tid 140234] [client 198.51.100.7:52311] AH01617:"
+            ' user bob: authentication failure for "/private": Password Mismatch',
+            "[auth_basic:error] [pid 1234] [client 2001:db8::7:52311] AH01617: user admin:"
+            ' authentication failure for "/": Password Mismatch, referer: https://example.org/',
+        ),
+    ),
+    Signature(
+        "basic-user-not-found",
+        Role.CONFIRM,
+        _message("auth_basic", "AH01618", "user ", " not found: "),
+        (
+            "[auth_basic:error] [pid 1234:tid 140234] [client 198.51.100.7:52311] AH01618:"
+            " user bob not found: /private",
+            "[auth_basic:error] [pid 1234:tid 140234] [client 2001:db8::7:40022] AH01618:"
+            " user root not found: /",
+        ),
+    ),
+    Signature(
+        "digest-user-not-found",
+        Role.CONFIRM,
+        _message("auth_digest", "AH01790", "user `", "' in realm `"),
+        (
+            "[auth_digest:error] [pid 1234:tid 140234] [client 198.51.100.7:52311] AH01790:"
+            " user `bob' in realm `private' not found: /private",
+        ),
+    ),
+    Signature(
+        "digest-password-mismatch",
+        Role.CONFIRM,
+        _message("auth_digest", "AH01794", "user ", ": password mismatch: "),
+        (
+            "[auth_digest:error] [pid 1234:tid 140234] [client 198.51.100.7:52311] AH01794:"
+            " user bob: password mismatch: /private",
+        ),
+    ),
+)
+
+FLOOD_SIGNATURES: tuple[Signature, ...] = ACCESS_DENIED

@@ -1,0 +1,95 @@
+"""Plesk: failed logins to the panel (panel.log), and TLS noise on sw-cp-server's ports.
+
+**plesk-panel** reads ``/var/log/plesk/panel.log``. Plesk writes one line per failed panel
+login (its Action Log event *CP User Login Attempt Failed*)::
+
+    [2026-11-23 06:50:01.123] 1234:5f3c9a1b2c3d4 ERR [panel]
+      Failed login attempt with login 'root' from IP 198.51.100.7
+
+(one line).
+
+Recent releases put ``[Action Log] `` before the text; older ones wrote the stamp without
+milliseconds and without the ``PID:REQUEST`` field; both are accepted (frame ``PANEL``).
+The login is the client's and comes *before* the address, which Plesk takes from the
+connection (sw-cp-server, Plesk's nginx, is the panel's front end) and writes last: the
+login is greedy and the address is the last ``' from IP …`` before the end of the line.
+Plesk does not document whether it escapes line breaks in the login: if it does not, a
+login with a line break could put a whole forged line in panel.log (no pattern can tell
+such a line from a real one) — the signatures only make sure text *within* a line cannot
+move the address.
+
+**sw-cp-server** reads sw-cp-server's error log (``/var/log/sw-cp-server/error_log``,
+nginx's format: frame ``NGINX_ERROR``), where the panel's TLS ports (8443, and 8880 when
+it is TLS) log failed TLS handshakes. During brute force and scans these come in floods.
+Only the errors no browser can cause count, one line per connection:
+
+* ``http request`` — plain HTTP sent to the TLS port;
+* ``wrong version number``, ``unknown protocol``, ``unexpected message``, ``packet length
+  too long``, ``record layer failure`` — bytes that are not TLS;
+* ``unsupported protocol``, ``version too low``, ``no shared cipher``, ``no suitable key
+  share``, ``bad key share``, ``no shared signature algorithms`` — SSLv3/TLS 1.0 probes
+  and scanners' cipher sweeps (no current browser offers only those).
+
+Not counted: a browser refusing the panel's (often self-signed) certificate
+(``sslv3 alert certificate unknown``, ``bad certificate``, ``unknown ca``: the
+administrator's own browser), ``peer closed connection in SSL handshake`` and ``client
+closed connection while SSL handshaking`` (browsers' pre-connections do that too), and the
+``Failed password for root`` lines brute force leaves in the journal: those are sshd's,
+counted by the sshd filter.
+"""
+
+from bruteguard.match.signature import Frame, Role, Signature, Stamp
+
+__all__ = ["PANEL", "PANEL_SIGNATURES", "TLS_SIGNATURES"]
+
+# "[2026-11-23 06:50:01.123] 1234:5f3c9a1b2c3d4 " (brackets, milliseconds and the
+# PID:REQUEST-ID field are absent in older releases).
+PANEL = Frame(
+    "plesk-panel",
+    r"\[?(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?)\]? (?:\d{1,10}:[0-9a-f]{1,32} )?",
+    Stamp.YMD,
+    example="[2026-11-23 06:50:01.123] 1234:5f3c9a1b2c3d4 ",
+)
+
+PANEL_SIGNATURES: tuple[Signature, ...] = (
+    Signature(
+        "failed-login",
+        Role.CONFIRM,
+        r"ERR \[panel\] (?:\[Action Log\] )?Failed login attempt with login '<USER>'"
+        r" from IP (?=[0-9A-Fa-f:.]{2,45}$)<HOST>",
+        (
+            "ERR [panel] Failed login attempt with login 'root' from IP 198.51.100.7",
+            "ERR [panel] [Action Log] Failed login attempt with login 'admin' from IP 2001:db8::7",
+            "ERR [panel] Failed login attempt with login '' from IP 198.51.100.7",
+        ),
+    ),
+)
+
+# OpenSSL 3 ("error:0A00009C:SSL routines::http request") and 1.1
+# ("error:1408F09C:SSL routines:ssl3_get_record:http request") spell the reason the same.
+_REASON = (
+    r"(?:http request|wrong version number|unknown protocol|unexpected message"
+    r"|packet length too long|record layer failure|unsupported protocol|version too low"
+    r"|no shared cipher|no suitable key share|bad key share|no shared signature algorithms)"
+)
+
+TLS_SIGNATURES: tuple[Signature, ...] = (
+    Signature(
+        "tls-handshake-probe",
+        Role.CONFIRM,
+        # Before a request there is no client text on the line: nginx writes the
+        # listening socket as the server.
+        r"SSL_do_handshake\(\) failed \(SSL: error:[0-9A-F]{8}:SSL routines:[a-z0-9_]{0,64}:"
+        rf"{_REASON}\) while SSL handshaking, client: (?=[0-9A-Fa-f:.]{{2,45}}, server: )"
+        r"<HOST>, server: \S{1,300}",
+        (
+            "SSL_do_handshake() failed (SSL: error:0A00009C:SSL routines::http request)"
+            " while SSL handshaking, client: 198.51.100.7, server: 0.0.0.0:8443",
+            "SSL_do_handshake() failed (SSL: error:0A000102:SSL routines::unsupported"
+            " protocol) while SSL handshaking, client: 2001:db8::7, server: [::]:8443",
+            "SSL_do_handshake() failed (SSL: error:1408F10B:SSL routines:ssl3_get_record:"
+            "wrong version number) while SSL handshaking, client: 198.51.100.7,"
+            " server: 0.0.0.0:8443",
+        ),
+    ),
+)
