@@ -36,6 +36,7 @@ E2E_TOOLS: dict[str, str] = {
     "pure-ftpd": "pure-ftpd",
     "pure-pw": "pure-ftpd",
     "dnsmasq": "dnsmasq-base",
+    "dovecot": "dovecot-core",
     "openssl": "openssl",
     "nsenter": "util-linux",
     "ss": "iproute2",

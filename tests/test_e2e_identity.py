@@ -6,6 +6,7 @@ the server namespace; an attacker and an innocent client), starts the real
 ``bruteguard run`` in the server namespace (nftables enforcer, the firewall log of new
 connections, the lab's DNS as resolver) and judges by behaviour: the attacker's connection
 to port 21 is refused, the innocent host still connects, whatever the PTR records say.
+fail2ban's own pure-ftpd filter, imported as a jail's filter, is held to the same rules.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ pytestmark = pytest.mark.netns
 
 MAXRETRY = 3
 FAMILIES = ["ipv4", "ipv6"]
+# Ours, and fail2ban's filter for the same service read from the installed fail2ban package.
+FILTERS = ["pure-ftpd", "fail2ban:pure-ftpd"]
 
 
 def _address(host: Host, family: str) -> str:
@@ -43,7 +46,7 @@ def start_lab(
     """Start a prepared FtpLab and bruteguard watching its log; both stop afterwards."""
     labs: list[FtpLab] = []
 
-    def start(lab: FtpLab) -> Bruteguard:
+    def start(lab: FtpLab, filter_name: str = "pure-ftpd") -> Bruteguard:
         lab.__enter__()
         labs.append(lab)
         config = make_config(
@@ -51,7 +54,7 @@ def start_lab(
             jails={
                 "sshd": {"enabled": False},
                 "pure-ftpd": {
-                    "filter": "pure-ftpd",
+                    "filter": filter_name,
                     "backend": "file",
                     "logpath": [str(lab.log_path)],
                     "port": [FTP_PORT],
@@ -84,9 +87,11 @@ def _status(daemon: Bruteguard) -> dict:
     return json.loads(daemon.cli("status", "--json").stdout)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize(
+    ("family", "filter_name"), [(f, "pure-ftpd") for f in FAMILIES] + [("ipv4", FILTERS[1])]
+)
 def test_a_ptr_without_an_a_record_cannot_hide_the_attacker(
-    start_lab: Callable[[FtpLab], Bruteguard], tmp_path: Path, family: str
+    start_lab: Callable[..., Bruteguard], tmp_path: Path, family: str, filter_name: str
 ) -> None:
     """fail2ban's default (usedns = warn) skips these lines for ever; bruteguard bans the
     peer that was connected, every time, by its real address."""
@@ -96,7 +101,7 @@ def test_a_ptr_without_an_a_record_cannot_hide_the_attacker(
     attacker_address = _address(attacker, family)
     server = _address(lab.server, family)
     lab.ptr[attacker_address] = name
-    daemon = start_lab(lab)
+    daemon = start_lab(lab, filter_name)
     assert lab.resolve_a(name) == [] and lab.resolve_aaaa(name) == []
 
     assert lab.ftp_fail_logins(attacker, MAXRETRY, address=server).rejected == MAXRETRY
@@ -116,8 +121,9 @@ def test_a_ptr_without_an_a_record_cannot_hide_the_attacker(
     ["mail.innocent.test", "the innocent's address"],
     ids=["name-pointing-at-innocent", "ptr-spelling-innocents-address"],
 )
+@pytest.mark.parametrize("filter_name", FILTERS)
 def test_a_ptr_naming_a_connected_innocent_bans_the_attacker_only(
-    start_lab: Callable[[FtpLab], Bruteguard], tmp_path: Path, ptr_of_attacker: str
+    start_lab: Callable[..., Bruteguard], tmp_path: Path, ptr_of_attacker: str, filter_name: str
 ) -> None:
     """The attacker's PTR names the innocent host (whose A record is real), or spells its
     address, while the innocent host is logged in: resolving the name, or trusting an
@@ -128,7 +134,7 @@ def test_a_ptr_naming_a_connected_innocent_bans_the_attacker_only(
     lab.ptr[attacker.ipv4] = name
     if name == "mail.innocent.test":
         lab.a[name] = innocent.ipv4
-    daemon = start_lab(lab)
+    daemon = start_lab(lab, filter_name)
 
     session = lab.ftp_attempts(innocent, lab.user, lab.password, hold=True)
     assert session.outcomes == ["accepted"]  # the innocent is connected the whole time

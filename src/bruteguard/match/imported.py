@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from bruteguard.identity import address_from_log
+from bruteguard.match.signatures import FILTERS
 
 if TYPE_CHECKING:
     from bruteguard.fail2ban import Fail2banFilter, LineMatcher
@@ -60,6 +61,11 @@ class ImportedStream:
         self._matcher: LineMatcher = service.matcher(now=now, timeout=TIMEOUT)
         self._jails = tuple(jails)
         self._keep_lines = keep_lines
+        # fail2ban's filter for a service that writes PTR text where the address goes
+        # (pure-ftpd) gets the built-in filter's caution: live, every host it finds goes to
+        # the identity stage, since a PTR can spell someone else's address.
+        builtin = FILTERS.get(service.name)
+        self._ptr_hosts = reference is None and builtin is not None and builtin.ptr_hosts
         self._named: list[tuple[float, str, str | None, str, str]] = []
         self._timeouts_seen = 0
         self.lines = self.matched = self.attempts = self.unattributed = 0
@@ -81,7 +87,11 @@ class ImportedStream:
                     self.bad_time += 1
                     continue
                 line = text if self._keep_lines else ""
-                address = address_from_log(result.host.encode("utf-8", "backslashreplace"))
+                address = (
+                    None
+                    if self._ptr_hosts
+                    else address_from_log(result.host.encode("utf-8", "backslashreplace"))
+                )
                 for index, jail in self._jails:
                     if address is None:
                         self.unattributed += 1

@@ -37,19 +37,20 @@ NGINX_ERROR = Frame(
 _ESCAPED = r'(?:[^"\\\n]++|\\.)*+'
 _CLF_STAMP = r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}"
 
+# The client address is the first field, written by the server ($remote_addr, %h): an
+# address, or with Apache's HostnameLookups On the PTR name (a dotted name, handed to the
+# identity stage). A syslog line ("Nov 23 …", "2026-11-23T…") is neither.
+_ADDRESS_IS = r"(?=(?:[0-9A-Fa-f:.]{2,45}|[0-9A-Za-z_-]{1,63}(?:\.[0-9A-Za-z_-]{1,63}){1,126}\.?) )"
+
 ACCESS = Frame(
     "access-log",
     # Possessive all the way: a long line must not cost a backtracking frame per character
     # (PCRE2's heap limit would make it skip the line for every filter). A "[" that does not
     # open the stamp right before the request is stepped over; the one that does ends it.
-    rf"(?=(?:[^\"\\\n\[]++|\\.|\[(?!{_CLF_STAMP}\] \"))*+(?<= )\[({_CLF_STAMP})\] \")",
+    # The first field is checked first: any other kind of line is refused in a few bytes.
+    rf"{_ADDRESS_IS}(?=(?:[^\"\\\n\[]++|\\.|\[(?!{_CLF_STAMP}\] \"))*+(?<= )\[({_CLF_STAMP})\] \")",
     Stamp.CLF,
 )
-
-# The client address is the first field, written by the server ($remote_addr, %h): an
-# address, or with Apache's HostnameLookups On the PTR name (a dotted name, handed to the
-# identity stage). A syslog line ("Nov 23 …", "2026-11-23T…") is neither.
-_ADDRESS_IS = r"(?=(?:[0-9A-Fa-f:.]{2,45}|[0-9A-Za-z_-]{1,63}(?:\.[0-9A-Za-z_-]{1,63}){1,126}\.?) )"
 
 ACCESS_DENIED: tuple[Signature, ...] = (
     Signature(

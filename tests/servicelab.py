@@ -1,0 +1,498 @@
+"""A real vsftpd and a real Dovecot (IMAP) inside a Lab, writing the log lines production has.
+
+Issue 6 asks for one real daemon per family, end to end: the lines bruteguard meets must be
+the ones the service writes, in the files it writes them to. ``VsftpdLab`` and ``DovecotLab``
+build a ``netns.Lab`` and, in its server namespace, start ``tests/servicelab-launch.sh`` as
+PID 1 of private mount and PID namespaces (``labkit.DaemonLab``, as ``SshLab``): a private
+``/dev`` (so ``/dev/log`` exists only there) and ``/run``, rsyslogd, then the service.
+
+Each service logs where Debian's package makes it log, or to syslog (``log_to``):
+
+- vsftpd, Debian's ``/etc/vsftpd.conf`` settings (``listen_ipv6``: one dual-stack socket, so
+  IPv4 clients appear as ``::ffff:192.0.2.10``), ``xferlog_enable``: its own
+  ``vsftpd.log`` (``FAIL LOGIN: Client "…"``), or with ``syslog_enable`` the same lines via
+  syslog. Passwords go through PAM's ``pam_unix`` (``pam_service_name=vsftpd``), so syslog
+  also gets pam_unix's ``authentication failure`` lines. vsftpd is not installed (it
+  conflicts with pure-ftpd): ``tests/fetch-vsftpd.sh`` unpacks Debian's binary into
+  ``VSFTPD_PREFIX``. The account exists only in the lab: the launcher binds the lab's own
+  ``passwd``, ``group``, ``shadow`` and ``pam.d`` over /etc's, in its mount namespace only.
+- Dovecot, as Debian runs it: syslog, facility mail (``mail.log``), or its own ``log_path``
+  file. Plain IMAP on port 143 (``ssl = no``): with TLS the login process's ``auth failed``
+  line only gains a ``TLS`` field. A ``passwd-file`` user, mail home in the private ``/run``.
+
+User name and password are fresh and random per lab. Nothing on the host is touched; every
+command is an argv list; config files hold only this module's own text (paths, the random
+user name, a crypt hash).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from labkit import DaemonLab, Timestamps, poll_until
+from netns import Host
+
+__all__ = [
+    "FETCH_VSFTPD",
+    "VSFTPD",
+    "VSFTPD_PREFIX",
+    "DovecotLab",
+    "LogTo",
+    "Mode",
+    "Outcome",
+    "ServiceLab",
+    "VsftpdLab",
+]
+
+VSFTPD_PREFIX = Path("/var/cache/bruteguard-tests/vsftpd")
+VSFTPD = VSFTPD_PREFIX / "usr/sbin/vsftpd"
+FETCH_VSFTPD = Path(__file__).with_name("fetch-vsftpd.sh")
+DOVECOT = "/usr/sbin/dovecot"
+RSYSLOGD = "/usr/sbin/rsyslogd"
+
+HOME = "/run/servicelab-home"  # the user's home, inside the launcher's private /run
+USER_ID = 60123  # the vsftpd user's uid and gid: in the lab's own passwd only
+NOBODY = 65534  # Dovecot's mail user (nobody:nogroup), as the abuse-desk tests use
+MAX_ATTEMPTS = 20
+
+LogTo = Literal["file", "syslog"]
+Outcome = Literal["accepted", "rejected", "unreachable", "error"]
+Mode = Literal["serial", "parallel", "session"]
+
+# One child process makes every attempt of a call: each on its own connection, one after
+# the other ("serial") or all at once ("parallel": both services delay each failed answer,
+# vsftpd ~1 s, Dovecot ~2 s and more), or all on one connection ("session", as a guesser
+# that saves handshakes does). Protocol, address, port, user and password arrive as argv,
+# never as code. It prints one JSON line: the outcomes in attempt order, and what each said.
+_CLIENT_SCRIPT = """
+import ftplib, imaplib, json, sys, threading
+proto, addr, port, timeout, count, mode, user, password = sys.argv[1:9]
+port, timeout, count = int(port), float(timeout), int(count)
+
+def ftp(tries):
+    client = ftplib.FTP(timeout=timeout)
+    try:
+        client.connect(addr, port)
+    except (OSError, EOFError) as exc:
+        return [("unreachable", repr(exc))] * tries
+    results = []
+    try:
+        while len(results) < tries:
+            try:
+                client.login(user, password)
+                client.pwd()
+                results.append(("accepted", ""))
+                break
+            except ftplib.error_perm as exc:
+                results.append(("rejected", str(exc)))
+    except (OSError, EOFError, ftplib.Error) as exc:
+        results.append(("error", repr(exc)))
+    finally:
+        client.close()
+    return results
+
+def imap(tries):
+    try:
+        client = imaplib.IMAP4(addr, port, timeout=timeout)
+    except (OSError, EOFError, imaplib.IMAP4.error) as exc:
+        return [("unreachable", repr(exc))] * tries
+    results = []
+    try:
+        while len(results) < tries:
+            try:
+                client.login(user, password)
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error as exc:
+                results.append(("rejected", str(exc)))
+                continue
+            typ, data = client.select("INBOX")
+            results.append(("accepted", "") if typ == "OK" else ("error", repr(data)))
+            break
+    except (OSError, EOFError, imaplib.IMAP4.error) as exc:
+        results.append(("error", repr(exc)))
+    finally:
+        try:
+            client.logout()
+        except (OSError, EOFError, imaplib.IMAP4.error):
+            pass
+    return results
+
+session = ftp if proto == "ftp" else imap
+results = [None] * count
+
+def connection(i, tries):
+    results[i] = session(tries)
+
+if mode == "session":
+    connection(0, count)
+elif mode == "parallel":
+    threads = [threading.Thread(target=connection, args=(i, 1)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+else:
+    for i in range(count):
+        connection(i, 1)
+done = [result for one in results if one for result in one]
+print(json.dumps({"outcomes": [o for o, _ in done], "details": [d for _, d in done]}), flush=True)
+"""
+
+
+def _nul_words(words: Iterable[str]) -> bytes:
+    """``words`` as the launcher reads its lists: NUL-terminated, never split again."""
+    return b"".join(word.encode() + b"\0" for word in words)
+
+
+def _sha512_crypt(password: str) -> str:
+    """A SHA-512 crypt hash (fast to check, unlike yescrypt); the password goes on stdin."""
+    hashed = subprocess.run(
+        ["openssl", "passwd", "-6", "-stdin"],
+        input=password + "\n", capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.strip()  # fmt: skip
+    if not re.fullmatch(r"\$6\$[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{86}", hashed):
+        raise RuntimeError(f"openssl passwd gave an unexpected hash {hashed!r}")
+    return hashed
+
+
+class ServiceLab(DaemonLab):
+    """One service daemon and rsyslogd in a Lab; the clients log in over real TCP.
+
+    ``log_path`` (DaemonLab's) is rsyslog's file; ``jail_log`` is the file a jail reads: the
+    service's own log (``log_to="file"``) or that syslog file (``log_to="syslog"``).
+    """
+
+    LAUNCHER = Path(__file__).with_name("servicelab-launch.sh")
+    LOG_NAME = "syslog.log"
+    PORT: ClassVar[int]
+    PROTOCOL: ClassVar[Literal["ftp", "imap"]]
+    SERVICE_LOG: ClassVar[str]  # the service's own log file in the work directory
+    SYSLOG_SELECTOR: ClassVar[str]
+    CLIENT_TIMEOUT: ClassVar[float] = 8.0  # seconds a client waits for each answer
+
+    def __init__(
+        self,
+        workdir: Path,
+        log_to: LogTo = "file",
+        clients: Iterable[str] = ("attacker", "innocent"),
+        timestamps: Timestamps = "traditional",
+    ) -> None:
+        super().__init__(workdir, clients, timestamps)
+        if log_to not in ("file", "syslog"):
+            raise ValueError(f"log_to must be 'file' or 'syslog', not {log_to!r}")
+        self.log_to = log_to
+        self.service_log = self.workdir / self.SERVICE_LOG
+
+    @property
+    def server(self) -> Host:
+        return self.lab.server
+
+    @property
+    def clients(self) -> dict[str, Host]:
+        return self.lab.clients
+
+    @property
+    def jail_log(self) -> Path:
+        """The file holding the service's failure lines (what bruteguard's jail reads)."""
+        return self.service_log if self.log_to == "file" else self.log_path
+
+    # -- what a service provides --------------------------------------------------------
+
+    def _daemon_argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def _run_dirs(self) -> list[tuple[str, str, int]]:
+        """(path in /run, mode, uid=gid) of the directories the launcher makes."""
+        raise NotImplementedError
+
+    def _etc_binds(self) -> list[tuple[Path, str]]:
+        """(work file, /etc path) pairs the launcher binds, in its mount namespace only."""
+        return []
+
+    def _write_service_config(self) -> None:
+        raise NotImplementedError
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        work = self.workdir
+        self._write_rsyslog_conf(self.SYSLOG_SELECTOR)
+        self.service_log.touch()
+        self._write_service_config()
+        dirs = [word for path, mode, owner in self._run_dirs() for word in
+                (path, mode, f"{owner}:{owner}")]  # fmt: skip
+        (work / "dirs").write_bytes(_nul_words(dirs))
+        binds = [word for source, target in self._etc_binds() for word in (str(source), target)]
+        (work / "binds").write_bytes(_nul_words(binds))
+        (work / "daemon.argv").write_bytes(_nul_words(self._daemon_argv()))
+
+    def _ready(self) -> bool:
+        """The service listens on its port for IPv4 and IPv6, per the kernel."""
+        result = self.lab.server.run(["ss", "-H", "-l", "-n", "-t"], check=False)
+        local = {fields[3] for fields in map(str.split, result.stdout.splitlines())
+                 if len(fields) >= 4}  # fmt: skip
+        port = f":{self.PORT}"
+        # One dual-stack socket (vsftpd's listen_ipv6) shows as "*:PORT"; Dovecot's two
+        # listeners ("*, ::") as "0.0.0.0:PORT" and "[::]:PORT".
+        return f"*{port}" in local or {f"0.0.0.0{port}", f"[::]{port}"} <= local
+
+    # -- the service's log --------------------------------------------------------------
+
+    def jail_lines(self, pattern: str) -> list[str]:
+        """Lines of ``jail_log`` matching the (anchored) regex ``pattern``."""
+        regex = re.compile(pattern)
+        text = self.jail_log.read_text(encoding="utf-8", errors="replace")
+        return [line for line in text.splitlines() if regex.match(line)]
+
+    def wait_for_jail_log(self, pattern: str, timeout: float = 10.0, count: int = 1) -> list[str]:
+        """Wait until ``jail_log`` holds ``count`` lines matching ``pattern``; return them."""
+
+        def enough() -> list[str]:
+            lines = self.jail_lines(pattern)
+            return lines if len(lines) >= count else []
+
+        return poll_until(
+            enough, timeout, f"{count} line(s) matching {pattern!r} in {self.jail_log.name}",
+            self.diagnostics, 0.1,
+        )  # fmt: skip
+
+    # -- clients ------------------------------------------------------------------------
+
+    def _host(self, host: Host | str) -> Host:
+        return self.lab.clients[host] if isinstance(host, str) else host
+
+    def connects(self, from_host: Host | str, address: str) -> bool:
+        """True if a TCP handshake from ``from_host`` to the service's port completes."""
+        return self._host(from_host).tcp_connect(address, self.PORT, timeout=1.5)
+
+    def attempts(
+        self,
+        from_host: Host | str,
+        address: str,
+        user: str,
+        password: str,
+        count: int = 1,
+        mode: Mode = "serial",
+        timeout: float | None = None,
+    ) -> list[Outcome]:
+        """``count`` logins from ``from_host`` to ``address``: each on its own connection,
+        one after the other (``serial``) or at once (``parallel``), or all on one connection
+        (``session``; it stops at the first success).
+
+        An outcome is ``accepted`` (logged in, and a command worked), ``rejected`` (the
+        server said no), ``unreachable`` (no connection: banned) or ``error`` (e.g. the
+        server hung up). Bounded: the client is killed after its time is up.
+        """
+        if not 1 <= count <= MAX_ATTEMPTS:
+            raise ValueError(f"count must be 1..{MAX_ATTEMPTS}")
+        if mode not in ("serial", "parallel", "session"):
+            raise ValueError(f"unknown mode {mode!r}")
+        host = self._host(from_host)
+        timeout = self.CLIENT_TIMEOUT if timeout is None else timeout
+        argv = [sys.executable, "-c", _CLIENT_SCRIPT, self.PROTOCOL, address, str(self.PORT),
+                str(timeout), str(count), mode, user, password]  # fmt: skip
+        bound = (1 if mode == "parallel" else count) * (timeout + 5) + 10
+        started = time.monotonic()
+        process = host.popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        assert process.stdout is not None
+        try:
+            readable, _, _ = select.select([process.stdout], [], [], bound)
+            line = process.stdout.readline() if readable else ""
+        finally:
+            process.kill()
+            _, stderr = process.communicate(timeout=10)
+        report = json.loads(line) if line else None
+        took = time.monotonic() - started
+        target = f"{self.PROTOCOL} [{address}]:{self.PORT} as {user!r} x{count} {mode}"
+        self._log_client(f"{host.name} -> {target}: {report} ({took:.1f}s)")
+        if report is None:
+            raise AssertionError(f"client in {host.name} gave no report in {bound:g}s: {stderr}")
+        return report["outcomes"]
+
+    def fail_logins(
+        self, from_host: Host | str, address: str, count: int, mode: Mode = "parallel"
+    ) -> list[Outcome]:
+        """``count`` logins as the lab's user with a fresh wrong password (never right)."""
+        wrong = "wrong-" + secrets.token_urlsafe(9)
+        return self.attempts(from_host, address, self.user, wrong, count, mode)
+
+    def login(self, from_host: Host | str, address: str) -> bool:
+        """One login with the right password: True if a session opened and worked."""
+        return self.attempts(from_host, address, self.user, self.password) == ["accepted"]
+
+
+class VsftpdLab(ServiceLab):
+    """vsftpd with Debian's logging settings, PAM (pam_unix) and a lab-only local user."""
+
+    PREFIX = "bgvsf"
+    READY = "vsftpd to listen on port 21"
+    PORT = 21
+    PROTOCOL = "ftp"
+    SERVICE_LOG = "vsftpd.log"
+    SYSLOG_SELECTOR = "ftp,auth,authpriv.*"
+    DIAGNOSED = ("vsftpd.log",)
+
+    def __enter__(self) -> VsftpdLab:
+        if not VSFTPD.is_file():
+            raise RuntimeError(
+                f"{VSFTPD} is missing: run `bash {FETCH_VSFTPD}` as root first "
+                "(CI's .ci/run does; it downloads Debian's vsftpd without installing it)"
+            )
+        super().__enter__()
+        return self
+
+    def _daemon_argv(self) -> list[str]:
+        return [str(VSFTPD), str(self.workdir / "vsftpd.conf")]
+
+    def _run_dirs(self) -> list[tuple[str, str, int]]:
+        # secure_chroot_dir must be empty and not writable by the session user.
+        return [("/run/vsftpd", "0755", 0), ("/run/vsftpd/empty", "0555", 0),
+                (HOME, "0755", USER_ID)]  # fmt: skip
+
+    def _etc_binds(self) -> list[tuple[Path, str]]:
+        etc = self.workdir / "etc"
+        return [(etc / "passwd", "/etc/passwd"), (etc / "group", "/etc/group"),
+                (etc / "shadow", "/etc/shadow"), (etc / "pam.d", "/etc/pam.d")]  # fmt: skip
+
+    def _write_service_config(self) -> None:
+        work = self.workdir
+        syslog = "YES" if self.log_to == "syslog" else "NO"
+        # Debian's /etc/vsftpd.conf (listen_ipv6, local users, xferlog_enable,
+        # use_localtime, pam_service_name=vsftpd) with the lab's paths; no write access.
+        conf = work / "vsftpd.conf"
+        conf.write_text(
+            "listen=NO\n"
+            "listen_ipv6=YES\n"
+            "background=NO\n"
+            "anonymous_enable=NO\n"
+            "local_enable=YES\n"
+            "write_enable=NO\n"
+            "use_localtime=YES\n"
+            "xferlog_enable=YES\n"
+            f"vsftpd_log_file={self.service_log}\n"
+            f"syslog_enable={syslog}\n"
+            "secure_chroot_dir=/run/vsftpd/empty\n"
+            "pam_service_name=vsftpd\n"
+            "ssl_enable=NO\n"
+            f"max_clients={MAX_ATTEMPTS * 2}\n"
+        )
+        conf.chmod(0o600)  # vsftpd wants its config owned by the user running it: root
+        etc = work / "etc"
+        (etc / "pam.d").mkdir(parents=True, exist_ok=True)
+        hashed = _sha512_crypt(self.password)
+        uid = USER_ID
+        (etc / "passwd").write_text(
+            "root:x:0:0:root:/root:/bin/bash\n"
+            f"nobody:x:{NOBODY}:{NOBODY}:nobody:/nonexistent:/usr/sbin/nologin\n"
+            f"{self.user}:x:{uid}:{uid}::{HOME}:/bin/sh\n"
+        )
+        (etc / "group").write_text(f"root:x:0:\nnogroup:x:{NOBODY}:\n{self.user}:x:{uid}:\n")
+        shadow = etc / "shadow"
+        shadow.write_text(
+            "root:*:19000:0:99999:7:::\n"
+            "nobody:*:19000:0:99999:7:::\n"
+            f"{self.user}:{hashed}:19000:0:99999:7:::\n"
+        )
+        shadow.chmod(0o600)
+        # Debian's common-auth/common-account, reduced to pam_unix; nothing else may log in.
+        # nodelay: no 2 s pause after a wrong password (vsftpd adds its own 1 s); the lines
+        # pam_unix and vsftpd write are the same with or without it.
+        (etc / "pam.d" / "vsftpd").write_text(
+            "auth required pam_unix.so nodelay\n"
+            "account required pam_unix.so\n"
+            "session required pam_permit.so\n"
+        )
+        (etc / "pam.d" / "other").write_text(
+            "auth required pam_deny.so\naccount required pam_deny.so\n"
+            "password required pam_deny.so\nsession required pam_deny.so\n"
+        )
+
+
+class DovecotLab(ServiceLab):
+    """Dovecot IMAP (plain, port 143) with a passwd-file user, logging as Debian's does."""
+
+    PREFIX = "bgdov"
+    READY = "dovecot to listen on port 143"
+    PORT = 143
+    PROTOCOL = "imap"
+    SERVICE_LOG = "dovecot.log"
+    SYSLOG_SELECTOR = "mail,auth,authpriv.*"
+    # Dovecot delays every login from an address (IPv6: its /48) that failed lately, up to
+    # 15 s, the right password too: the innocent neighbour of an attacker waits that long.
+    CLIENT_TIMEOUT = 25.0
+    DIAGNOSED = ("dovecot.log",)
+
+    def __init__(
+        self,
+        workdir: Path,
+        log_to: LogTo = "syslog",
+        clients: Iterable[str] = ("attacker", "innocent"),
+        timestamps: Timestamps = "traditional",
+    ) -> None:
+        super().__init__(workdir, log_to, clients, timestamps)
+
+    def _daemon_argv(self) -> list[str]:
+        return [DOVECOT, "-F", "-c", str(self.workdir / "dovecot.conf")]
+
+    def _run_dirs(self) -> list[tuple[str, str, int]]:
+        return [("/run/servicelab-dovecot", "0755", 0), ("/run/servicelab-dovecot-state",
+                "0750", 0), (HOME, "0755", NOBODY)]  # fmt: skip
+
+    def _write_service_config(self) -> None:
+        work = self.workdir
+        users = work / "dovecot-users"
+        users.write_text(f"{self.user}:{{SHA512-CRYPT}}{_sha512_crypt(self.password)}\n")
+        users.chmod(0o600)
+        log_path = self.service_log if self.log_to == "file" else "syslog"
+        # Debian's defaults where they matter to the log (syslog facility mail, no
+        # auth_verbose); plain text logins allowed since the lab speaks IMAP without TLS.
+        (work / "dovecot.conf").write_text(
+            f"""\
+base_dir = /run/servicelab-dovecot
+state_dir = /run/servicelab-dovecot-state
+log_path = {log_path}
+syslog_facility = mail
+protocols = imap
+listen = *, ::
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = dovecot
+default_login_user = dovenull
+first_valid_uid = {NOBODY}
+mail_location = maildir:~/Maildir
+passdb {{
+  driver = passwd-file
+  args = scheme=SHA512-CRYPT username_format=%u {users}
+}}
+userdb {{
+  driver = static
+  args = uid={NOBODY} gid={NOBODY} home={HOME}/%u
+}}
+service auth {{
+  user = root
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {self.PORT}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+  process_limit = {MAX_ATTEMPTS * 2}
+}}
+"""
+        )
