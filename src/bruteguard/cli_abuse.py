@@ -7,7 +7,6 @@ with a compare-and-set, so running ``abuse send`` while the daemon runs sends it
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from datetime import UTC, datetime
@@ -21,6 +20,13 @@ from bruteguard.errors import BruteguardError, NotRunningError
 from bruteguard.safe_text import printable
 
 __all__ = ["add_abuse_commands"]
+
+
+def _run(awaitable: Any) -> Any:
+    """asyncio, imported when an abuse command runs: every other command starts without it."""
+    import asyncio
+
+    return asyncio.run(awaitable)
 
 
 class AbuseCommandError(BruteguardError):
@@ -71,9 +77,9 @@ def _cmd_lookup(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if config.abuse.enabled and not args.no_cache:
         desk = _desk(config)
-        contact = asyncio.run(desk.contact_of(args.address, fresh=args.fresh))
+        contact = _run(desk.contact_of(args.address, fresh=args.fresh))
     else:
-        contact = asyncio.run(lookup(args.address, lookup_servers(config.abuse.lookup)))
+        contact = _run(lookup(args.address, lookup_servers(config.abuse.lookup)))
     if args.json:
         print(msgspec.json.encode(_contact_view(contact)).decode())
         return 0
@@ -189,7 +195,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
     case = _get_case(desk.book, args.case)
     if case.state == "collecting":
         desk.finalise(case, time.time())  # render it now instead of at its due time
-    state = asyncio.run(desk.send_case(case.id, drafts=True))
+    state = _run(desk.send_case(case.id, drafts=True))
     if state is None:
         case = desk.book.get(case.id)
         raise AbuseCommandError(f"case {case.id} is {case.state}: there is nothing to send")
@@ -273,7 +279,7 @@ def _cmd_poll(args: argparse.Namespace) -> int:
             raise AbuseCommandError("no [abuse.mailbox] is configured") from None
         import dataclasses
 
-        result = dataclasses.asdict(asyncio.run(desk.poll()))
+        result = dataclasses.asdict(_run(desk.poll()))
         where = " (bruteguard is not running: network blocks take effect when it starts)"
     kinds = ", ".join(f"{n} {k}" for k, n in sorted((result.get("kinds") or {}).items()))
     print(

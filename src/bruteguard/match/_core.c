@@ -3,7 +3,7 @@
  *
  * Python builds the catalogue (one PCRE2 expression, see engine.py); this module runs it over
  * whole chunks with PCRE2's JIT and, per matched line, does in C what would otherwise cost a
- * Python loop iteration: find the role (which <HOST> group is set), turn the time stamp into
+ * Python loop iteration: find the set that matched (its (*MARK)), turn the time stamp into
  * POSIX seconds (cached per hour), count an authentication attempt once per connection (pid
  * bookkeeping), and hand the attempt to a sink:
  *
@@ -706,6 +706,18 @@ static PyObject *address_for(StreamObject *self, const char *host, Py_ssize_t le
     return address;
 }
 
+/* The check of the set that matched: every set starts with (*MARK:N), N its index. */
+static const Check *check_of(const StreamObject *self) {
+    PCRE2_SPTR mark = pcre2_get_mark(self->match);
+    if (!mark || !*mark) return NULL;
+    Py_ssize_t index = 0;
+    for (; *mark; mark++) {
+        if (*mark < '0' || *mark > '9' || index > self->nchecks) return NULL;
+        index = index * 10 + (*mark - '0');
+    }
+    return index < self->nchecks ? &self->checks[index] : NULL;
+}
+
 enum Sink { SINK_HITS, SINK_SERIES, SINK_NONE };
 
 /* A count group's number (rsyslog's "repeated N times", a service's "N attempts"): 1 when
@@ -837,15 +849,10 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
         /* The match ends before the line's "\n"; the next line starts there. */
         start = ovector[1] > ovector[0] ? ovector[1] : ovector[0] + 1;
         self->matched++;
-        const Check *check = NULL;
-        for (Py_ssize_t i = 0; i < self->nchecks; i++) {
-            int g = self->checks[i].host;
-            if (ovector[2 * g] != PCRE2_UNSET && ovector[2 * g + 1] > ovector[2 * g]) {
-                check = &self->checks[i];
-                break;
-            }
-        }
-        if (!check) continue;
+        const Check *check = check_of(self);
+        if (!check || ovector[2 * check->host] == PCRE2_UNSET ||
+            ovector[2 * check->host + 1] <= ovector[2 * check->host])
+            continue;
         double moment;
         int timed = stamp_time(self, check->stamp_kind, text + ovector[2 * check->stamp],
                                ovector[2 * check->stamp + 1] - ovector[2 * check->stamp], &moment);

@@ -57,9 +57,9 @@ class StreamStats:
 class Matcher:
     """The compiled catalogue for a set of jails (jail name → filter name).
 
-    Signatures of one role share their capture groups through PCRE2's branch reset
-    ``(?|…)``, so a matched line yields a tuple of a few groups whatever the size of the
-    catalogue, and the role is told by which ``<HOST>`` group is set.
+    Signatures share their capture groups through PCRE2's branch reset ``(?|…)``, so a
+    matched line yields a few groups whatever the size of the catalogue, and the set that
+    matched (its role, jails, groups) is told by the ``(*MARK)`` it starts with.
 
     ``breakin_weights`` (jail → attempts, default 0) makes a filter's ``breakin`` messages
     (sshd's "POSSIBLE BREAK-IN ATTEMPT!": broken reverse DNS, not an attack) count for
@@ -100,13 +100,11 @@ class Matcher:
         builder = _Builder()
         for frame, blocks in _plan(jail_filters, weights).items():
             builder.frame(frame, blocks)
-        expression = f"(?m)\\n(?:{'|'.join(builder.frames)})$"
+        expression = f"(?m)\\n(?|{'|'.join(builder.frames)})$"
         self.pattern = _core.Pattern(expression.encode())
-        if self.pattern.groups != builder.number:
+        if self.pattern.groups != builder.groups:
             raise AssertionError("signature capture groups miscounted")
-        # The order a matched line's host groups are tried in: closes first (the commonest
-        # matched lines), then verdicts, then announcements.
-        order = {Role.CLOSE: 0, Role.CONFIRM: 1, Role.ANNOUNCE: 2}
+        # A match's mark is its check's index in this tuple.
         self._checks = tuple(
             (
                 c.host,
@@ -121,7 +119,7 @@ class Matcher:
                 c.stamp,
                 int(c.stamp_kind),
             )
-            for c in sorted(builder.checks, key=lambda c: order[c.role])
+            for c in builder.checks
         )
 
     def stream(self, reference: float | None = None, keep_lines: bool = False) -> Stream:
@@ -203,75 +201,78 @@ def _plan(jail_filters: Mapping[str, str], weights: Mapping[str, int]) -> dict[F
 
 
 class _Builder:
-    """Numbers the capture groups while writing the expression, and records the checks."""
+    """Writes the expression and records one check per set of signatures.
+
+    Frames, blocks and sets are alternatives of branch-reset groups ``(?|…)``, so every
+    alternative numbers its groups from the same place: the stamp is group 1 everywhere,
+    a syslog block's pid and repeat count are 2 and 3, and a set's placeholders follow. A
+    match thus has a handful of groups however large the catalogue, and PCRE2 copies only
+    those. Each set starts with ``(*MARK:N)``: N, read back after the match, is the index of
+    its check (which groups are its host, user and count; its role, jails and stamp).
+    """
 
     def __init__(self) -> None:
-        self.number = 0
+        self.groups = 1
         self.frames: list[str] = []
         self.checks: list[_Check] = []
-        self._repeats = 0
-
-    def _group(self) -> int:
-        self.number += 1
-        return self.number
 
     def frame(self, frame: Frame, blocks: list[_Block]) -> None:
         if _core.Pattern(frame.head.encode()).groups != 1:
             raise ValueError(f"frame {frame.name}: its head needs exactly one group (the stamp)")
-        stamp = self._group()
         bodies: list[str] = []
         # Blocks with the same programs share one "PROGRAM[PID]: " prefix (and weight).
         runs: dict[tuple[tuple[str, ...], int], list[_Block]] = {}
         for block in blocks:
             runs.setdefault((block.programs, block.weight), []).append(block)
         for (programs, _weight), members in runs.items():
-            pid = repeat = 0
-            prefix = ""
             if frame.programs:
                 names = "|".join(re.escape(p) for p in programs)
-                pid = self._group()
-                repeat = self._group()
-                self._repeats += 1
-                name = f"r{self._repeats}"
-                prefix = (
+                sets = self._sets(members, frame.stamp, pid=2, repeat=3, first=4)
+                bodies.append(
                     f"(?:{names})(?:\\[(\\d{{1,10}})\\])?: "
-                    f"(?:message repeated (?<{name}>\\d{{1,6}}) times: \\[ )?"
+                    f"(?:message repeated (\\d{{1,6}}) times: \\[ )?(?|{sets})(?(3)\\])"
                 )
-                suffix = f"(?(<{name}>)\\])"
             else:
-                suffix = ""
-            sets = [self._sets(block, stamp, frame.stamp, pid, repeat) for block in members]
-            bodies.append(f"{prefix}(?:{'|'.join(s for s in sets if s)}){suffix}")
-        self.frames.append(f"{frame.head}(?:{'|'.join(bodies)})")
+                bodies.append(f"(?|{self._sets(members, frame.stamp, pid=0, repeat=0, first=2)})")
+        gate = ""
+        if frame.programs:
+            # Most lines of a syslog file are other programs': one alternation of every
+            # program name turns them away before any block is tried.
+            names = sorted({p for block in blocks for p in block.programs}, key=len, reverse=True)
+            gate = f"(?=(?:{'|'.join(re.escape(p) for p in names)})[\\[:])"
+        self.frames.append(f"{frame.head}{gate}(?|{'|'.join(bodies)})")
 
-    def _sets(self, block: _Block, stamp: int, kind: Stamp, pid: int, repeat: int) -> str:
-        """One ``(?|…)`` per role and placeholder layout: branch reset gives the members of a
-        set the same groups, so a match has a handful of groups however many signatures."""
+    def _sets(self, blocks: list[_Block], kind: Stamp, *, pid: int, repeat: int, first: int) -> str:
+        """One set per block, role and placeholder layout, as alternatives; a set's
+        signatures share its groups (numbered from ``first``) through branch reset."""
         sets: list[str] = []
-        for role in Role:
-            layouts: dict[tuple[str, ...], list[str]] = {}
-            for signature in block.signatures:
-                if signature.role is role:
-                    layout, body = _body(signature)
-                    layouts.setdefault(layout, []).append(body)
-            for layout, bodies in layouts.items():
-                groups = {name: self._group() for name in layout}
-                sets.append(f"(?|{'|'.join(bodies)})")
-                self.checks.append(
-                    _Check(
-                        groups[HOST],
-                        groups.get(USER, 0),
-                        pid,
-                        repeat,
-                        groups.get(COUNT, 0),
-                        role,
-                        block.weight,
-                        block.ptr_hosts,
-                        block.jails,
-                        stamp,
-                        kind,
+        for block in blocks:
+            for role in Role:
+                layouts: dict[tuple[str, ...], list[str]] = {}
+                for signature in block.signatures:
+                    if signature.role is role:
+                        layout, body = _body(signature)
+                        layouts.setdefault(layout, []).append(body)
+                for layout, bodies in layouts.items():
+                    groups = {name: first + at for at, name in enumerate(layout)}
+                    self.groups = max(self.groups, first + len(layout) - 1)
+                    mark = len(self.checks)
+                    sets.append(f"(*MARK:{mark})(?|{'|'.join(bodies)})")
+                    self.checks.append(
+                        _Check(
+                            groups[HOST],
+                            groups.get(USER, 0),
+                            pid,
+                            repeat,
+                            groups.get(COUNT, 0),
+                            role,
+                            block.weight,
+                            block.ptr_hosts,
+                            block.jails,
+                            1,
+                            kind,
+                        )
                     )
-                )
         return "|".join(sets)
 
 
