@@ -23,7 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["Result", "main"]
+__all__ = ["Result", "add_run_arguments", "main"]
 
 BRUTEGUARD = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "bruteguard"
 FAIL2BAN_REGEX = "fail2ban-regex"
@@ -250,9 +250,8 @@ def _print_table(results: dict[str, Result], checks: list[tuple[str, bool | None
         print(f"{verdict}  {name}: {value}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("log", type=Path, nargs="?", default=Path("bench/data/auth.log"))
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """--runs and --peer-lines, as every scan benchmark takes them."""
     parser.add_argument("--runs", type=int, default=3, help="best of N runs (default 3)")
     parser.add_argument(
         "--peer-lines",
@@ -260,6 +259,12 @@ def main(argv: list[str] | None = None) -> int:
         default=100_000,
         help="fail2ban-regex reads only this many first lines (0: all)",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("log", type=Path, nargs="?", default=Path("bench/data/auth.log"))
+    add_run_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("bench/out/scan_vs_peers.json"))
     parser.add_argument(
         "--skip", action="append", default=[], choices=("bruteguard", "fail2ban", "sshguard")
