@@ -7,6 +7,7 @@ package to install when those are missing: a skipped end-to-end test proves noth
 from __future__ import annotations
 
 import json
+import pwd
 import re
 import shutil
 import sys
@@ -19,7 +20,7 @@ import pytest
 from bruteguard.config import BUILTIN_JAILS, RECIDIVE_JAIL
 from netns import require_root_netns
 
-__all__ = ["only_these_jails", "toml_document"]
+__all__ = ["only_these_jails", "require_dovecot", "toml_document"]
 
 # Program → the Debian package that provides it (what .ci/run installs).
 E2E_TOOLS: dict[str, str] = {
@@ -76,6 +77,20 @@ def toml_document(settings: dict[str, Any], table: str = "") -> str:
             name = f"{table}.{_toml_key(key)}" if table else _toml_key(key)
             text += "\n" + toml_document(value, name)
     return text
+
+
+def require_dovecot() -> str:
+    """Dovecot's binary; the test fails (never skips) saying what to install when the
+    binary or the users it runs as are missing."""
+    found = shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/sbin")
+    if found is None:
+        pytest.fail("the test needs Dovecot: apt-get install dovecot-imapd (CI installs it)")
+    for name in ("dovecot", "dovenull"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            pytest.fail(f"user {name!r} is missing: apt-get install dovecot-imapd creates it")
+    return found
 
 
 def only_these_jails(jails: dict[str, Any]) -> dict[str, Any]:

@@ -209,14 +209,6 @@ class FtpLab(DaemonLab):
     # -- the lab's parts ----------------------------------------------------------------
 
     @property
-    def server(self) -> Host:
-        return self.lab.server
-
-    @property
-    def clients(self) -> dict[str, Host]:
-        return self.lab.clients
-
-    @property
     def dns_server(self) -> str:
         """The lab's DNS server (dnsmasq in the server namespace, also on ``SERVER_IPV6``)."""
         return self.lab.server.ipv4

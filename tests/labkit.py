@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar, Literal, Self, TypeVar
 
-from netns import Lab
+from netns import Host, Lab
 
 __all__ = ["DaemonLab", "Timestamps", "poll_until", "process_alive"]
 
@@ -92,6 +92,14 @@ class DaemonLab:
         self.lab = Lab(clients, prefix=self.PREFIX)
         self._launcher: subprocess.Popen | None = None
         self._namespace_pid: int | None = None
+
+    @property
+    def server(self) -> Host:
+        return self.lab.server
+
+    @property
+    def clients(self) -> dict[str, Host]:
+        return self.lab.clients
 
     @property
     def launcher_pid(self) -> int | None:

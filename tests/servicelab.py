@@ -179,27 +179,21 @@ class ServiceLab(DaemonLab):
     SERVICE_LOG: ClassVar[str]  # the service's own log file in the work directory
     SYSLOG_SELECTOR: ClassVar[str]
     CLIENT_TIMEOUT: ClassVar[float] = 8.0  # seconds a client waits for each answer
+    LOG_TO: ClassVar[LogTo] = "file"  # where the service logs unless told
 
     def __init__(
         self,
         workdir: Path,
-        log_to: LogTo = "file",
+        log_to: LogTo | None = None,
         clients: Iterable[str] = ("attacker", "innocent"),
         timestamps: Timestamps = "traditional",
     ) -> None:
         super().__init__(workdir, clients, timestamps)
+        log_to = log_to or self.LOG_TO
         if log_to not in ("file", "syslog"):
             raise ValueError(f"log_to must be 'file' or 'syslog', not {log_to!r}")
         self.log_to = log_to
         self.service_log = self.workdir / self.SERVICE_LOG
-
-    @property
-    def server(self) -> Host:
-        return self.lab.server
-
-    @property
-    def clients(self) -> dict[str, Host]:
-        return self.lab.clients
 
     @property
     def jail_log(self) -> Path:
@@ -434,15 +428,7 @@ class DovecotLab(ServiceLab):
     # 15 s, the right password too: the innocent neighbour of an attacker waits that long.
     CLIENT_TIMEOUT = 25.0
     DIAGNOSED = ("dovecot.log",)
-
-    def __init__(
-        self,
-        workdir: Path,
-        log_to: LogTo = "syslog",
-        clients: Iterable[str] = ("attacker", "innocent"),
-        timestamps: Timestamps = "traditional",
-    ) -> None:
-        super().__init__(workdir, log_to, clients, timestamps)
+    LOG_TO = "syslog"  # Debian's log_path = syslog
 
     def _daemon_argv(self) -> list[str]:
         return [DOVECOT, "-F", "-c", str(self.workdir / "dovecot.conf")]

@@ -13,10 +13,8 @@ import imaplib
 import logging
 import mailbox
 import os
-import pwd
 import random
 import re
-import shutil
 import socket
 import ssl
 import subprocess
@@ -31,6 +29,7 @@ import pytest
 
 from bruteguard.abuse.mailbox import Fetched, MailboxConfig, MailboxError, fetch
 from bruteguard.errors import ConfigError
+from conftest import require_dovecot
 
 # Broken in every way a bounce can be: 8-bit junk, a bad address, a header line without a
 # colon, a multipart without its boundary, base64 on a multipart, a NUL in the body.
@@ -351,13 +350,6 @@ USER, PASSWORD = "abuse-desk", "s3cret-Pa55word"
 MAIL_UID = 65534  # nobody: Dovecot refuses to access mail as root
 
 
-def which_dovecot() -> str:
-    found = shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/sbin")
-    if found is None:
-        pytest.fail("IMAP tests need Dovecot: apt-get install dovecot-imapd (CI installs it)")
-    return found
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -467,14 +459,9 @@ class Dovecot:
 @pytest.fixture
 def dovecot(tmp_path: Path) -> Iterator[Dovecot]:
     """A private Dovecot: imaps and a plain (STARTTLS) listener on 127.0.0.1, ssl=required."""
-    binary = which_dovecot()
+    binary = require_dovecot()
     if os.geteuid() != 0:
         pytest.fail("the IMAP tests start Dovecot, which needs root (CI runs as root)")
-    for name in ("dovecot", "dovenull"):
-        try:
-            pwd.getpwnam(name)
-        except KeyError:
-            pytest.fail(f"user {name!r} is missing: apt-get install dovecot-imapd creates it")
     cert, key = make_cert(tmp_path)
     imaps, imap = free_port(), free_port()
     # The mail process drops root; a chroot (entered as root) lets it reach its Maildir

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import pwd
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 import pytest
 
 from bgdaemon import Bruteguard
+from conftest import require_dovecot
 from labkit import poll_until
 from netns import Host, existing_namespaces
 from servicelab import FETCH_VSFTPD, VSFTPD, DovecotLab, LogTo, ServiceLab, VsftpdLab
@@ -43,13 +42,7 @@ def _require_service(kind: type[ServiceLab]) -> None:
     if kind is VsftpdLab and not VSFTPD.is_file():
         pytest.fail(f"{VSFTPD} is missing: run `bash {FETCH_VSFTPD}` as root (CI does)")
     if kind is DovecotLab:
-        if not (shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin")):
-            pytest.fail("the Dovecot tests need Dovecot: apt-get install dovecot-imapd")
-        for name in ("dovecot", "dovenull"):
-            try:
-                pwd.getpwnam(name)
-            except KeyError:
-                pytest.fail(f"user {name!r} is missing: apt-get install dovecot-imapd makes it")
+        require_dovecot()
 
 
 def _leftovers(lab: ServiceLab) -> list[str]:

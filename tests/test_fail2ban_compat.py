@@ -28,7 +28,16 @@ import pytest
 
 from bruteguard.fail2ban import Fail2banFilter, LineMatcher, LineResult, load_filter
 
-__all__ = ["Agreement", "agreement", "fail2ban_clock", "shipped_filters"]
+__all__ = [
+    "FILTER_DIR",
+    "LOG_DIR",
+    "MUST_AGREE",
+    "NOW",
+    "Agreement",
+    "agreement",
+    "fail2ban_clock",
+    "shipped_filters",
+]
 
 FILTER_DIR = Path("/etc/fail2ban/filter.d")
 LOG_DIR = Path("/usr/lib/python3/dist-packages/fail2ban/tests/files/logs")
