@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bruteguard.match.engine import Matcher
-from bruteguard.match.signatures import FILTERS, Filter
+from bruteguard.match.signatures import FILTERS
 
 DATA = Path(__file__).parent / "data" / "signatures"
 REFERENCE = float(calendar.timegm((2026, 12, 1, 0, 0, 0)))
@@ -108,17 +108,10 @@ def test_every_built_in_filter_has_sample_data() -> None:
     assert set(FILTERS) - {"sshd", "sshd-ddos", "pure-ftpd"} <= covered
 
 
-def forms(service: Filter) -> list[Filter]:
-    found = [service]
-    for variant in service.variants:
-        found += forms(variant)
-    return found
-
-
 SAMPLES = [
     pytest.param(name, form, signature, sample, id=f"{name}-{form.frame.name}-{signature.name}-{i}")
     for name, service in FILTERS.items()
-    for form in forms(service)
+    for form in service.forms()
     for signature in form.signatures
     for i, sample in enumerate(signature.samples)
 ]
@@ -193,6 +186,6 @@ def test_the_catalogue_documents_every_filter_and_signature(name: str) -> None:
     catalogue = (DOCS / "signatures.md").read_text()
     assert f"| `{name}` |" in catalogue, f"{name} missing from the table in docs/signatures.md"
     pages = catalogue + "".join(p.read_text() for p in (DOCS / "signatures").glob("*.md"))
-    for form in forms(FILTERS[name]):
+    for form in FILTERS[name].forms():
         for signature in form.signatures:
             assert signature.name in pages, f"{name}: signature {signature.name} undocumented"

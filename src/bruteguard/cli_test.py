@@ -9,7 +9,6 @@ address (or the raw name the line carries), ``time`` local time as
 from __future__ import annotations
 
 import argparse
-import gzip
 import logging
 import sys
 from collections.abc import Iterator
@@ -45,12 +44,10 @@ def _option(text: str) -> tuple[str, str]:
 
 
 def _lines(path: str) -> Iterator[bytes]:
-    if path == "-":
-        yield from sys.stdin.buffer
-        return
-    opener: Any = gzip.open if path.endswith(".gz") else open
+    from bruteguard.scan import open_log  # the logs `scan` reads, read the same way
+
     try:
-        with opener(path, "rb") as log:
+        with open_log(path) as log:
             yield from log
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the log: {error.strerror or error}") from None

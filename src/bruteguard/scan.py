@@ -29,7 +29,7 @@ from bruteguard.match.engine import Hit, Matcher, Series, Stream, StreamStats
 from bruteguard.model import Ban
 from bruteguard.sources import LineSplitter
 
-__all__ = ["Chunks", "Offender", "ScanSummary", "scan_logs"]
+__all__ = ["Chunks", "Offender", "ScanSummary", "open_log", "scan_logs"]
 
 CHUNK_SIZE = 8 << 20
 _START = operator.attrgetter("start")
@@ -65,7 +65,8 @@ class ScanSummary:
     offenders: dict[str, Offender] = field(default_factory=dict)
 
 
-def _open(path: str) -> BinaryIO:
+def open_log(path: str) -> BinaryIO:
+    """A log to replay, as bytes: standard input for ``-``, gzip by its magic number."""
     if path == "-":
         return os.fdopen(os.dup(0), "rb")
     with open(path, "rb") as probe:
@@ -182,7 +183,7 @@ def _hits_of(
         yield from _in_parallel(path, matcher, reference, workers, _hits_here)
         return
     stream = matcher.stream(reference=reference)
-    with _open(path) as handle:
+    with open_log(path) as handle:
         chunks = Chunks(handle)
         for chunk in chunks:
             hits = stream.feed(chunk)
@@ -204,7 +205,7 @@ def _series_of(
         return merged, total
     series = matcher.new_series()
     stream = matcher.stream(reference=reference)
-    with _open(path) as handle:
+    with open_log(path) as handle:
         chunks = Chunks(handle)
         for chunk in chunks:
             stream.collect(chunk, series, users)

@@ -19,7 +19,7 @@ from bruteguard.config import Config, JailConfig
 from bruteguard.doctor.findings import Finding, not_checked, running_as_root
 from bruteguard.errors import BruteguardError
 from bruteguard.match.imported import is_imported
-from bruteguard.match.signatures import FILTERS, Filter
+from bruteguard.match.signatures import FILTERS
 from bruteguard.sources.journal import JOURNAL_DIRECTORIES, JournalSource, format_entry
 from bruteguard.sources.select import AUTH_LOGS, SourceSpec, resolve_sources
 
@@ -57,20 +57,13 @@ def _program_lines(programs: Sequence[str]) -> re.Pattern[bytes]:
     )
 
 
-def _forms(service: Filter) -> list[Filter]:
-    found = [service]
-    for variant in service.variants:
-        found += _forms(variant)
-    return found
-
-
 def _service_lines(filter_name: str) -> tuple[re.Pattern[bytes], str] | None:
     """Lines the jail's service writes, whatever they say (its programs' syslog lines, or
     lines in its own log format), and how to name them; None for a fail2ban filter, whose
     lines can be anything."""
     if is_imported(filter_name):
         return None
-    forms = _forms(FILTERS[filter_name])
+    forms = FILTERS[filter_name].forms()
     programs = [name for form in forms for name in form.programs]
     patterns = [_program_lines(programs).pattern.removeprefix(b"(?m)")] if programs else []
     heads = [form.frame for form in forms if not form.frame.programs]
@@ -287,8 +280,8 @@ def _jail_sources(
     """Each source one jail reads, and the warning that a file can be forged when the
     journal is there to read instead."""
     check = f"source.{jail.name}"
-    shape = None if is_imported(jail.filter) else FILTERS[jail.filter]
-    programs = [name for form in _forms(shape) for name in form.programs] if shape else []
+    forms = [] if is_imported(jail.filter) else FILTERS[jail.filter].forms()
+    programs = [name for form in forms for name in form.programs]
     try:
         specs = resolve_sources(jail, journal=bindings and bool(files))
     except BruteguardError as error:

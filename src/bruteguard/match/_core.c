@@ -287,10 +287,11 @@ static Connection *table_claim(ConnectionTable *table, Connection *found, uint64
 #define STAMP_CTIME 2  /* "[Www ]Mmm dd hh:mm:ss[.f] YYYY" */
 #define STAMP_CLF 3    /* "dd/Mmm/YYYY:hh:mm:ss ±hhmm" */
 
-/* Group numbers of one role of one block; user, pid, repeat and count are 0 when the block
- * has no such group (a log without pids, a signature without a user or a count). */
+/* Group numbers of one set of signatures (the stamp is group 1 in every frame); user, pid,
+ * repeat and count are 0 when the set has no such group (a log without pids, a signature
+ * without a user or a count). */
 typedef struct {
-    int host, user, pid, repeat, count, role, weight, stamp, stamp_kind;
+    int host, user, pid, repeat, count, role, weight, stamp_kind;
     int ptr_host; /* the service may write a PTR's text here, even one that reads as an address */
     Py_ssize_t njails;
     Py_ssize_t *jails;
@@ -368,19 +369,18 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
     for (Py_ssize_t i = 0; i < n; i++) {
         Check *check = &self->checks[i];
         PyObject *jail_indices;
-        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(checks, i), "iiiiiiipO!ii", &check->host,
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(checks, i), "iiiiiiipO!i", &check->host,
                               &check->user, &check->pid, &check->repeat, &check->count,
                               &check->role, &check->weight, &check->ptr_host, &PyTuple_Type,
-                              &jail_indices, &check->stamp, &check->stamp_kind))
+                              &jail_indices, &check->stamp_kind))
             return -1;
         if (check->weight < 1 || check->weight > MAX_REPEAT) {
             PyErr_SetString(PyExc_ValueError, "a check's weight must be 1..1000");
             return -1;
         }
-        int groups[] = {check->host, check->stamp, check->user, check->pid, check->repeat,
-                        check->count};
-        for (int g = 0; g < 6; g++) { /* host and stamp are required, the others optional */
-            if (groups[g] < (g < 2 ? 1 : 0) || (uint32_t)groups[g] > compiled->groups) {
+        int groups[] = {check->host, check->user, check->pid, check->repeat, check->count};
+        for (int g = 0; g < 5; g++) { /* the host is required, the others optional */
+            if (groups[g] < (g == 0 ? 1 : 0) || (uint32_t)groups[g] > compiled->groups) {
                 PyErr_SetString(PyExc_ValueError, "check names a group the pattern lacks");
                 return -1;
             }
@@ -596,11 +596,9 @@ static Py_ssize_t as_iso(int kind, const char *s, Py_ssize_t len, char *out) {
         rest = s + at + hour_len + 6;
         rest_len = len - (at + hour_len + 6);
     } else if (kind == STAMP_CTIME) { /* [Www ]Mmm dd hh:mm:ss[.f] YYYY */
-        if (len >= 4 && s[3] == ' ' && len >= 8 && s[7] == ' ') {
-            if (month_of(s + 4)) {
-                s += 4;
-                len -= 4;
-            }
+        if (len >= 8 && s[3] == ' ' && s[7] == ' ' && month_of(s + 4)) { /* a weekday */
+            s += 4;
+            len -= 4;
         }
         if (len < 20 || s[3] != ' ' || s[6] != ' ' || s[len - 5] != ' ') return 0;
         int m = month_of(s);
@@ -854,8 +852,8 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
             ovector[2 * check->host + 1] <= ovector[2 * check->host])
             continue;
         double moment;
-        int timed = stamp_time(self, check->stamp_kind, text + ovector[2 * check->stamp],
-                               ovector[2 * check->stamp + 1] - ovector[2 * check->stamp], &moment);
+        int timed =
+            stamp_time(self, check->stamp_kind, text + ovector[2], ovector[3] - ovector[2], &moment);
         if (timed < 0) goto error;
         if (timed == 0) {
             self->bad_time++;

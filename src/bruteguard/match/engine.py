@@ -28,7 +28,7 @@ from bruteguard.identity import address_from_log
 from bruteguard.match import _core
 from bruteguard.match.imported import ImportedStream, add_to_series, imported_filter, is_imported
 from bruteguard.match.signature import COUNT, HOST, USER, Frame, Role, Signature, Stamp
-from bruteguard.match.signatures import Filter, get_filter
+from bruteguard.match.signatures import get_filter
 from bruteguard.match.timestamps import TimestampParser
 
 __all__ = ["Hit", "Matcher", "NamedHit", "Series", "Stream", "StreamStats"]
@@ -116,7 +116,6 @@ class Matcher:
                 c.weight,
                 c.ptr_hosts,
                 tuple(index[jail] for jail in c.jails),
-                c.stamp,
                 int(c.stamp_kind),
             )
             for c in builder.checks
@@ -155,16 +154,7 @@ class _Check:
     weight: int
     ptr_hosts: bool
     jails: tuple[str, ...]
-    stamp: int
     stamp_kind: Stamp
-
-
-def _forms(service: Filter) -> list[Filter]:
-    """A filter and its variants (the same service's messages in other log formats)."""
-    forms = [service]
-    for variant in service.variants:
-        forms += _forms(variant)
-    return forms
 
 
 def _plan(jail_filters: Mapping[str, str], weights: Mapping[str, int]) -> dict[Frame, list[_Block]]:
@@ -179,7 +169,7 @@ def _plan(jail_filters: Mapping[str, str], weights: Mapping[str, int]) -> dict[F
     owners: dict[tuple[Frame, tuple[str, ...]], dict[Signature, tuple[list[str], bool]]] = {}
     breakins: list[tuple[Frame, _Block]] = []
     for jail, filter_name in jail_filters.items():
-        for form in _forms(get_filter(filter_name)):
+        for form in get_filter(filter_name).forms():
             signatures = owners.setdefault((form.frame, form.programs), {})
             for signature in form.signatures:
                 jails, ptr_hosts = signatures.get(signature, ([], False))
@@ -269,7 +259,6 @@ class _Builder:
                             block.weight,
                             block.ptr_hosts,
                             block.jails,
-                            1,
                             kind,
                         )
                     )

@@ -1,5 +1,7 @@
 """The signature catalogue: one entry per service filter, the single source of them all."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 from bruteguard.match.signature import SYSLOG, Frame, Signature
@@ -40,11 +42,18 @@ class Filter:
     breakin: tuple[Signature, ...] = ()
     ptr_hosts: bool = False
     frame: Frame = SYSLOG
-    variants: tuple["Filter", ...] = ()
+    variants: tuple[Filter, ...] = ()
 
     def __post_init__(self) -> None:
         if bool(self.programs) != self.frame.programs:
             raise ValueError(f"filter {self.name}: program names go with a syslog-style frame")
+
+    def forms(self) -> list[Filter]:
+        """This filter and its variants (the same service's messages in other formats)."""
+        found = [self]
+        for variant in self.variants:
+            found += variant.forms()
+        return found
 
 
 FILTERS: dict[str, Filter] = {
