@@ -6,6 +6,10 @@ Why interleaved: runs of one build after the other would also measure the machin
     /tmp/bg-before/.venv/bin/pip install -e /tmp/bg-before
     .venv/bin/python bench/scan_ab.py /tmp/bg-before/.venv/bin/bruteguard \\
         .venv/bin/bruteguard bench/data/auth.log --runs 7
+
+With ``--config FILE`` both builds read that config and scan with every jail it enables
+(``bench/scan_services.py`` writes one with all built-in jails on); without, ``--jail sshd``
+on the defaults.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ def main() -> int:
     parser.add_argument("log", help="the log to scan (bench/gen_authlog.py makes one)")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--lines", type=int, default=1_000_000, help="lines in the log")
+    parser.add_argument("--config", help="scan with every jail this config enables")
     args = parser.parse_args()
+    jails = ["--config", args.config] if args.config else ["--jail", "sshd"]
     best = {"before": float("inf"), "after": float("inf")}
     for _ in range(args.runs):
         for name in best:
-            argv = [getattr(args, name), "scan", args.log, "--jail", "sshd"]
+            argv = [getattr(args, name), "scan", args.log, *jails]
             began = time.perf_counter()
             subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
             best[name] = min(best[name], time.perf_counter() - began)

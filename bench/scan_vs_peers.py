@@ -11,6 +11,7 @@ only the first ``--peer-lines`` lines and its lines/s is measured on what it rea
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import json
 import os
@@ -26,6 +27,7 @@ from pathlib import Path
 __all__ = ["Result", "add_run_arguments", "main"]
 
 BRUTEGUARD = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "bruteguard"
+SOURCE = Path(__file__).resolve().parent.parent / "src" / "bruteguard"
 FAIL2BAN_REGEX = "fail2ban-regex"
 FAIL2BAN_FILTER = "/etc/fail2ban/filter.d/sshd.conf"
 SSHG_PARSER = "/usr/libexec/sshguard/sshg-parser"
@@ -116,9 +118,15 @@ def _prefix(path: Path, lines: int, out_dir: Path) -> Path:
 
 
 def bruteguard_available() -> str:
-    """Empty if ``bruteguard scan`` runs, else why not (the lead is still writing it)."""
+    """Empty if ``bruteguard scan`` runs, else why not (the lead is still writing it).
+
+    Also compiles bruteguard's bytecode, as pip does when it installs a package (and
+    Debian does for fail2ban): the venv's editable install under PYTHONDONTWRITEBYTECODE
+    would otherwise compile every module again on every timed run.
+    """
     if not BRUTEGUARD.exists():
         return f"{BRUTEGUARD} does not exist"
+    compileall.compile_dir(SOURCE, quiet=1)
     probe = subprocess.run(
         [str(BRUTEGUARD), "scan", "--help"], capture_output=True, text=True, check=False, timeout=60
     )

@@ -7,13 +7,16 @@ package to install when those are missing: a skipped end-to-end test proves noth
 from __future__ import annotations
 
 import json
+import os
 import pwd
 import re
 import shutil
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -101,6 +104,24 @@ def only_these_jails(jails: dict[str, Any]) -> dict[str, Any]:
         if jail not in ("sshd", RECIDIVE_JAIL):
             tables.setdefault(jail, {"enabled": False})
     return tables
+
+
+@pytest.fixture
+def local_zone() -> Iterator[Callable[[str], ZoneInfo]]:
+    """``use("Europe/Berlin")`` makes that the process's local time zone for this test."""
+    saved = os.environ.get("TZ")
+
+    def use(name: str) -> ZoneInfo:
+        os.environ["TZ"] = name
+        time.tzset()
+        return ZoneInfo(name)
+
+    yield use
+    if saved is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = saved
+    time.tzset()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -315,3 +316,23 @@ def test_status_with_a_stale_socket_file_says_not_running(
     assert path.exists()
     done = bruteguard(bruteguard_exe, "status", "--config", str(make_config()))
     assert_clean_error(done, "not running", str(path))
+
+
+@pytest.mark.parametrize(
+    "zone",
+    ["UTC", "Europe/Berlin", "America/St_Johns", "Asia/Kathmandu", "Australia/Lord_Howe"],
+)
+def test_report_times_are_local_time_to_the_second(local_zone, zone: str) -> None:
+    """The report's cached stamps agree with strftime, across DST changes and in zones whose
+    offset is not a whole hour (St. John's -3:30, Kathmandu +5:45, Lord Howe's 30-min DST)."""
+    from bruteguard import cli
+
+    local_zone(zone)
+    cli._QUARTERS.clear()
+    start = datetime(2026, 3, 28, tzinfo=UTC).timestamp()  # spans the spring changes
+    moments = [start + step * 997.3 for step in range(0, 6000)]  # about 70 days
+    moments += [start + 0.999, start - 0.001, 0.0, 1.5]
+    for moment in moments:
+        expected = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment))
+        assert cli._local(moment) == expected, moment
+    cli._QUARTERS.clear()  # cached in this zone: not for the next test

@@ -10,8 +10,9 @@ from array import array
 
 import pytest
 
-from bruteguard.config import JailConfig, config_from_dict
-from bruteguard.detect import Detector
+from bruteguard import _windows
+from bruteguard.config import JailConfig, config_from_dict, parse_networks
+from bruteguard.detect import Detector, IgnoreList
 from bruteguard.model import Ban
 
 ADDRESSES = ["198.51.100.7", "203.0.113.9", "2001:db8::66"]
@@ -94,3 +95,49 @@ def test_a_whole_jails_series_decides_like_hits(seed: int) -> None:
     order = operator.attrgetter("ip", "start")
     assert sorted(got, key=order) == sorted(expected, key=order)
     assert other.ignored == one.ignored
+
+
+RULE = (3, 60.0, 3600.0, 1.0, 3600.0, 12)  # maxretry, findtime, bantime, factor, maxtime, keep
+
+
+def packed(*times: float) -> bytes:
+    return array("d", times).tobytes()
+
+
+def test_decide_hands_back_what_it_cannot_decide_in_one_pass() -> None:
+    counts: dict[str, int] = {}
+    times: dict[str, list[float]] = {"203.0.113.9": [5.0]}
+    banned: dict[str, float] = {}
+    series = {
+        "198.51.100.7": [packed(0.0, 1.0, 2.0, 3.0, 4000.0), {}],  # new, in order: decided
+        "198.51.100.8": [packed(2.0, 1.0, 3.0), {}],  # out of order
+        "203.0.113.9": [packed(6.0, 7.0), {}],  # known to the jail already
+    }
+    decided, ignored, deferred = _windows.decide(series, RULE, (counts, times, banned), None)
+    assert decided == [("198.51.100.7", 0.0, 2.0, 3602.0, 1)]
+    assert (ignored, [target for target, _ in deferred]) == (0, ["198.51.100.8", "203.0.113.9"])
+    assert counts == {"198.51.100.7": 1}
+    assert times["198.51.100.7"] == [4000.0]  # the attempt after the ban's end starts over
+    assert banned == {}
+
+
+def test_decide_screens_addresses_and_refuses_bad_input() -> None:
+    ignore = IgnoreList(parse_networks(["192.0.2.0/24"]), ["198.51.100.1"])
+    state: tuple[dict, dict, dict] = ({}, {}, {})
+    series = {
+        "192.0.2.5": [packed(1.0, 2.0), {}],
+        "198.51.100.1": [packed(1.0), {}],
+        "2001:db8::1": [packed(1.0, 2.0, 3.0), {}],
+    }
+    decided, ignored, deferred = _windows.decide(series, RULE, state, ignore.screen(True))
+    assert (decided, ignored, deferred) == ([], 3, [("2001:db8::1", packed(1.0, 2.0, 3.0))])
+    with pytest.raises(ValueError, match="not an IP address"):
+        _windows.decide({"host.example": [b"", {}]}, RULE, state, ignore.screen(True))
+    with pytest.raises(ValueError, match="not an IP address"):
+        assert "host.example" in ignore
+    with pytest.raises(ValueError, match="whole packed doubles"):
+        _windows.decide({"198.51.100.9": [b"1234567", {}]}, RULE, state, None)
+    with pytest.raises(ValueError, match="maxretry"):
+        _windows.decide({}, (0, *RULE[1:]), state, None)
+    with pytest.raises(ValueError, match="pairs"):
+        _windows.in_networks("192.0.2.1", b"\xc0\x00\x02", b"")

@@ -86,16 +86,6 @@ def test_a_bad_pattern_is_a_clear_error() -> None:
     assert _core.Pattern(b"(a)(?:b)(c)?").groups == 2
 
 
-def test_windows_refuses_bad_arguments() -> None:
-    with pytest.raises(ValueError):
-        _core.windows(b"1234567", 3, 60.0, 3600.0)
-    with pytest.raises(ValueError):
-        _core.windows(array("d", [1.0]).tobytes(), 0, 60.0, 3600.0)
-    assert _core.windows(array("d", [2.0, 1.0]).tobytes(), 3, 60.0, 3600.0) is None
-    packed = array("d", [0.0, 1.0, 2.0, 3.0, 4000.0]).tobytes()
-    assert _core.windows(packed, 3, 60.0, 3600.0) == ([(0.0, 2.0)], 4)
-
-
 def test_span_summarises_packed_times() -> None:
     assert _core.span(array("d", [5.0, 1.0, 9.0, 3.0]).tobytes()) == (4, 1.0, 9.0)
     with pytest.raises(ValueError):

@@ -6,33 +6,13 @@ the old one back): the expected values are computed with ``zoneinfo``, independe
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bruteguard.match.timestamps import TimestampParser
-
-
-@pytest.fixture
-def local_zone() -> Iterator[Callable[[str], ZoneInfo]]:
-    """``use("Europe/Berlin")`` makes that the process's local time zone for this test."""
-    saved = os.environ.get("TZ")
-
-    def use(name: str) -> ZoneInfo:
-        os.environ["TZ"] = name
-        time.tzset()
-        return ZoneInfo(name)
-
-    yield use
-    if saved is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = saved
-    time.tzset()
 
 
 def at(zone: ZoneInfo, *fields: int, micro: int = 0) -> float:

@@ -9,17 +9,18 @@ address (or the raw name the line carries), ``time`` local time as
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from bruteguard.errors import ConfigError
-from bruteguard.match.trial import TrialSummary, Verdict, filter_spec, log_reference, try_filter
 from bruteguard.safe_text import printable
+
+if TYPE_CHECKING:
+    from bruteguard.match.trial import Verdict
 
 __all__ = ["add_test_command"]
 
@@ -54,6 +55,10 @@ def _lines(path: str) -> Iterator[bytes]:
 
 
 def _cmd_test(args: argparse.Namespace) -> int:
+    import logging  # imported here, as the other commands need neither
+
+    from bruteguard.match.trial import TrialSummary, filter_spec, log_reference, try_filter
+
     # A pattern that runs out of time on a line is reported (line, pattern) as it happens.
     logging.basicConfig(level=logging.WARNING, format="bruteguard: %(message)s", stream=sys.stderr)
     spec = filter_spec(args.filter, args.opt or [])

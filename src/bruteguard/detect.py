@@ -28,9 +28,9 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from bruteguard import _windows
 from bruteguard.config import RECIDIVE, JailConfig, Network, parse_networks
 from bruteguard.duration import describe_duration
-from bruteguard.match import _core
 from bruteguard.match.engine import Hit
 from bruteguard.model import Ban
 
@@ -71,31 +71,29 @@ _NEVER = tuple(
 class IgnoreList:
     """Addresses never to ban: loopback, unspecified/multicast, own addresses, ``ignoreip``.
 
-    Networks are kept as (family, network, mask) integers: a replay asks about tens of
+    Networks are kept packed, as ``_windows`` reads them: a replay asks about tens of
     thousands of distinct addresses, and ``ipaddress`` objects cost microseconds each.
     """
 
     def __init__(self, networks: Sequence[Network] = (), addresses: Iterable[str] = ()) -> None:
         every = (*_NEVER, *networks)
-        self._networks = {
-            version: tuple(
-                (int(network.network_address), int(network.netmask))
+        self._packed = tuple(
+            b"".join(
+                network.network_address.packed + network.netmask.packed
                 for network in every
                 if network.version == version
             )
             for version in (4, 6)
-        }
+        )
         self._addresses = frozenset(addresses)
-        self._verdicts: dict[str, bool] = {}
 
     def __contains__(self, address: str) -> bool:
-        verdict = self._verdicts.get(address)
-        if verdict is None:
-            verdict = self._decide(address)
-            if len(self._verdicts) > 100_000:
-                self._verdicts.clear()
-            self._verdicts[address] = verdict
-        return verdict
+        """Raises ValueError for text that is not an IP address."""
+        return address in self._addresses or _windows.in_networks(address, *self._packed)
+
+    def screen(self, group_v6: bool) -> tuple[frozenset[str], bytes, bytes, bool]:
+        """This list as ``_windows.decide`` takes it (IPv6 handed back if ``group_v6``)."""
+        return (self._addresses, *self._packed, group_v6)
 
     def holds_own_address(self, network: Network) -> bool:
         """True if ``network`` contains one of this host's own addresses (never ban those)."""
@@ -104,15 +102,6 @@ class IgnoreList:
             for own in self._addresses
             if (":" in own) == (network.version == 6)
         )
-
-    def _decide(self, address: str) -> bool:
-        if address in self._addresses:
-            return True
-        version = 6 if ":" in address else 4
-        value = int.from_bytes(
-            socket.inet_pton(socket.AF_INET6 if version == 6 else socket.AF_INET, address)
-        )
-        return any(value & mask == network for network, mask in self._networks[version])
 
 
 class _Window:
@@ -131,6 +120,7 @@ class _Window:
         "maxtime",
         "net_bans",
         "own_prefixes",
+        "rule",
         "subnet",
         "times",
         "v4_prefix",
@@ -153,10 +143,23 @@ class _Window:
         self.bans: dict[str, int] = {}
         self.net_bans: dict[str, dict[str, float]] = {}
         self.own_prefixes: dict[str, bool] = {}  # IPv6 prefix → holds one of our addresses
+        # The rule as ``_windows.decide`` takes it.
+        self.rule = (
+            self.maxretry,
+            self.findtime,
+            self.bantime,
+            self.factor,
+            self.maxtime,
+            _KEEP * self.maxretry,
+        )
+
+    def state(self) -> tuple[dict[str, int], dict[str, list[float]], dict[str, float]]:
+        """The memory ``_windows.decide`` reads and updates (``prime`` replaces ``bans``)."""
+        return self.bans, self.times, self.banned_until
 
 
 def _duration(window: _Window, step: int) -> float:
-    """How long the ``step``-th ban lasts (the compiled ``windows`` computes the same)."""
+    """How long the ``step``-th ban lasts (``_windows.decide`` computes the same)."""
     length = window.bantime * math.pow(window.factor, step - 1)
     return length if length < window.maxtime else window.maxtime
 
@@ -164,11 +167,23 @@ def _duration(window: _Window, step: int) -> float:
 def _ban(window: _Window, target: str, first: float, last: float, reason: str | None = None) -> Ban:
     step = window.bans.get(target, 0) + 1
     window.bans[target] = step
+    return _made(window, target, first, last, last + _duration(window, step), step, reason)
+
+
+def _made(
+    window: _Window,
+    target: str,
+    first: float,
+    last: float,
+    until: float,
+    step: int,
+    reason: str | None = None,
+) -> Ban:
     return Ban(
         ip=target,
         jail=window.jail,
         start=last,
-        until=last + _duration(window, step),
+        until=until,
         failures=window.maxretry,
         reason=reason or _reason(window.maxretry, round(max(last - first, 1)), window.jail),
         step=step,
@@ -204,32 +219,6 @@ def _prefix(address: str, length: int) -> str:
     value &= ((1 << bits) - 1) ^ ((1 << (bits - length)) - 1)
     network = socket.inet_ntop(family, value.to_bytes(bits // 8))
     return f"{network}/{length}"
-
-
-def _series(window: _Window, key: str, packed: bytes | bytearray) -> list[Ban]:
-    """The bans of one target's packed attempt times in one window (``observe_jail``)."""
-    count = len(packed) // 8
-    decided = None
-    if key not in window.times and key not in window.banned_until:
-        decided = _core.windows(
-            packed,
-            window.maxretry,
-            window.findtime,
-            window.bantime,
-            window.factor,
-            window.maxtime,
-            window.bans.get(key, 0),
-        )
-    times = memoryview(packed).cast("d")
-    if decided is None:
-        return [ban for moment in times if (ban := _step(window, key, moment))]
-    pairs, start = decided
-    bans = [_ban(window, key, first, last) for first, last in pairs]
-    if start < count:
-        window.times[key] = times[max(start, count - _KEEP * window.maxretry) :].tolist()
-    elif bans:
-        window.banned_until[key] = bans[-1].until
-    return bans
 
 
 def _step(window: _Window, address: str, moment: float) -> Ban | None:
@@ -278,13 +267,10 @@ class Detector:
         own_addresses: Iterable[str] = (),
     ) -> None:
         own = tuple(own_addresses)
-        # Jails with the same never-ban networks share one list, and so its verdict cache.
-        lists: dict[tuple[Network, ...], IgnoreList] = {}
         windows = {}
         for jail in jails:
             networks = (*global_ignore, *parse_networks(jail.ignoreip))
-            ignore = lists.get(networks) or lists.setdefault(networks, IgnoreList(networks, own))
-            windows[jail.name] = _Window(jail, ignore)
+            windows[jail.name] = _Window(jail, IgnoreList(networks, own))
         self._recidive = next(
             (windows.pop(j.name) for j in jails if j.filter == RECIDIVE and j.name in windows),
             None,
@@ -311,41 +297,41 @@ class Detector:
                     bans += self.escalate([ban])
         return bans
 
-    def observe_jail(self, jail: str, series: Mapping[str, Sequence[Any]]) -> list[Ban]:
+    def observe_jail(self, jail: str, series: Mapping[str, list[Any]]) -> list[Ban]:
         """Bans decided by a whole jail's ``Series`` entry (address → [packed times as
         native doubles, …], in arrival order; ``Stream.collect``): the replay's fast path.
 
         The same decisions ``observe`` makes for these hits (a target's windows never depend
         on another target's): ignored addresses are skipped and counted, IPv6 ones gathered
-        per prefix, and each target is decided in one compiled pass when it is new to the
-        jail and its times are in order. Escalations are not made here: pass all the bans,
-        in time order, to ``escalate``.
+        per prefix, and every target that is new to the jail, its times in order, is decided
+        in one compiled call (``_windows.decide``); the others attempt by attempt. Escalations
+        are not made here: pass all the bans, in time order, to ``escalate``.
         """
         window = self._windows.get(jail)
         if window is None:
             return []
-        ignore, verdicts = window.ignore, window.ignore._verdicts
-        per_address = window.v6_prefix >= 128
-        bans: list[Ban] = []
-        prefixes: dict[str, bytearray] = {}
-        for address, entry in series.items():
-            packed = entry[0]
-            ignored = verdicts.get(address)
-            if ignored is None:
-                ignored = address in ignore
-            if ignored:
-                self.ignored += len(packed) // 8
-            elif per_address or ":" not in address:
-                if packed:
-                    bans += _series(window, address, packed)
-            else:
-                key = _key(window, address)
-                if key == address:
-                    bans += _series(window, key, packed)
-                else:
-                    prefixes.setdefault(key, bytearray()).extend(packed)
-        for key, packed in prefixes.items():
-            bans += _series(window, key, packed)
+        group_v6 = window.v6_prefix < 128
+        decided, ignored, deferred = _windows.decide(
+            series, window.rule, window.state(), window.ignore.screen(group_v6)
+        )
+        self.ignored += ignored
+        prefixes: dict[str, list[bytearray]] = {}
+        stepwise: list[tuple[str, bytes]] = []
+        for address, packed in deferred:
+            if group_v6 and ":" in address:
+                prefixes.setdefault(_key(window, address), [bytearray()])[0] += packed
+            else:  # known to the jail already, or times out of order
+                stepwise.append((address, packed))
+        if prefixes:
+            more, _, later = _windows.decide(prefixes, window.rule, window.state(), None)
+            decided += more
+            stepwise += later
+        bans = [_made(window, *row) for row in decided]
+        for target, packed in stepwise:
+            for moment in memoryview(packed).cast("d"):
+                ban = _step(window, target, moment)
+                if ban is not None:
+                    bans.append(ban)
         return bans
 
     def escalate(self, bans: Sequence[Ban]) -> list[Ban]:

@@ -197,10 +197,13 @@ def _series_of(
 ) -> tuple[Series, StreamStats]:
     """Every attempt of ``path`` as per-address series (see ``Stream.collect``)."""
     if workers > 1:
-        merged: Series = matcher.new_series()
+        merged: Series = []
         total = StreamStats()
         for series, stats in _in_parallel(path, matcher, reference, workers, _series_here, users):
-            _merge(merged, series)
+            if merged:
+                _merge(merged, series)
+            else:  # the first segment's, matched here: its times are bytearrays to extend
+                merged = series
             _sum_stats(total, stats)
         return merged, total
     series = matcher.new_series()

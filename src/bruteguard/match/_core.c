@@ -1048,63 +1048,7 @@ static PyTypeObject StreamType = {
     .tp_methods = Stream_methods,
 };
 
-/* ---------------------------------------------------------------- windows */
-
-/* The replay's ban decisions for one address whose attempt times (packed doubles) are in
- * order and new to the jail: maxretry attempts within findtime ban until last + bantime,
- * and attempts before that are ignored. Returns (bans as (first, last) pairs, index where the
- * attempts after the last ban start), or None when the times are out of order (the caller
- * then takes the general, per-attempt path). detect.Detector.observe_jail documents it. */
-static PyObject *windows(PyObject *module, PyObject *args) {
-    Py_buffer packed;
-    Py_ssize_t maxretry, prior = 0;
-    double findtime, bantime, factor = 1.0, maxtime = INFINITY;
-    if (!PyArg_ParseTuple(args, "y*ndd|ddn", &packed, &maxretry, &findtime, &bantime, &factor,
-                          &maxtime, &prior))
-        return NULL;
-    if (maxretry < 1 || packed.len % (Py_ssize_t)sizeof(double)) {
-        PyBuffer_Release(&packed);
-        PyErr_SetString(PyExc_ValueError, "maxretry >= 1 and whole doubles needed");
-        return NULL;
-    }
-    const double *times = packed.buf;
-    Py_ssize_t end = packed.len / (Py_ssize_t)sizeof(double);
-    for (Py_ssize_t i = 1; i < end; i++) {
-        if (times[i] < times[i - 1]) {
-            PyBuffer_Release(&packed);
-            Py_RETURN_NONE;
-        }
-    }
-    PyObject *bans = PyList_New(0);
-    if (!bans) {
-        PyBuffer_Release(&packed);
-        return NULL;
-    }
-    Py_ssize_t start = 0;
-    for (Py_ssize_t at = maxretry - 1; at < end;) {
-        double first = times[at - maxretry + 1];
-        if (times[at] - first > findtime) {
-            at++;
-            continue;
-        }
-        PyObject *ban = Py_BuildValue("(dd)", first, times[at]);
-        if (!ban || PyList_Append(bans, ban) < 0) {
-            Py_XDECREF(ban);
-            Py_DECREF(bans);
-            PyBuffer_Release(&packed);
-            return NULL;
-        }
-        Py_DECREF(ban);
-        /* The n-th ban lasts bantime * factor^(n-1), at most maxtime (detect._duration). */
-        double length = bantime * pow(factor, (double)(prior + PyList_GET_SIZE(bans) - 1));
-        double until = times[at] + (length < maxtime ? length : maxtime);
-        start = at + 1;
-        while (start < end && times[start] < until) start++;
-        at = start + maxretry - 1;
-    }
-    PyBuffer_Release(&packed);
-    return Py_BuildValue("(Nn)", bans, start);
-}
+/* ---------------------------------------------------------------- span */
 
 /* (count, earliest, latest) of packed doubles: an offender's summary without a Python
  * float per attempt. */
@@ -1129,8 +1073,6 @@ static PyObject *span(PyObject *module, PyObject *arg) {
 
 static PyMethodDef core_functions[] = {
     {"span", span, METH_O, "span(packed_times) -> (count, earliest, latest)"},
-    {"windows", windows, METH_VARARGS,
-     "windows(packed_times, maxretry, findtime, bantime) -> ([(first, last)], resume) | None"},
     {NULL},
 };
 
