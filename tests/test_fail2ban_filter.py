@@ -450,6 +450,36 @@ def test_catastrophic_pattern_times_out_and_the_matcher_goes_on(
     )
 
 
+def test_catastrophic_datepattern_times_out_and_the_matcher_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Date templates run on the line too: a datepattern gets the same budget."""
+    write(
+        tmp_path,
+        "slowdate.conf",
+        """
+        [Definition]
+        failregex = ^\\s*bad key from <HOST>$
+        datepattern = ^(?:a|aa)+x %%Y-%%m-%%d %%H:%%M:%%S
+        """,
+    )
+    flt = load_filter("slowdate", dirs=[tmp_path])
+    matcher = flt.matcher(now=lambda: NOW, timeout=0.05, logtimezone="UTC")
+    lines = [
+        "a" * 60 + "! 2024-03-01 11:59:00 bad key from 192.0.2.1",
+        "aax 2024-03-01 11:59:30 bad key from 192.0.2.2",
+    ]
+    caplog.set_level(logging.WARNING, logger="bruteguard.fail2ban")
+    started = time.monotonic()
+    results = [matcher.process(line)[0] for line in lines]
+    assert time.monotonic() - started < 5
+    assert [(r.match, r.host) for r in results] == [(False, None), (True, "192.0.2.2")]
+    assert results[1].time == utc("2024-03-01 11:59:30")
+    assert [number for number, _ in matcher.timeouts] == [1]
+    assert "(?:a|aa)+x" in matcher.timeouts[0][1]
+    assert any("line 1" in rec.getMessage() for rec in caplog.records)
+
+
 def test_a_newline_inside_a_message_cannot_pose_as_a_line(tmp_path: Path) -> None:
     write(
         tmp_path,

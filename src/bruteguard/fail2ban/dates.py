@@ -25,13 +25,25 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
+# Date templates run on log lines, so they run with a time budget (the regex module's
+# ``timeout``), as failregexes do; ``re`` only reads the filter's own text here.
+import regex as budgeted_re
+
 from bruteguard.errors import ConfigError
 
-__all__ = ["DateDetector", "DateMatch", "DatePatternError"]
+__all__ = ["DateDetector", "DateMatch", "DatePatternError", "DateTimeout"]
 
 
 class DatePatternError(ConfigError, ValueError):
     """A ``datepattern`` is not one fail2ban would accept (unknown ``%`` directive, bad regex)."""
+
+
+class DateTimeout(Exception):
+    """A date template ran out of its time budget on a line (``pattern``: its expression)."""
+
+    def __init__(self, pattern: str) -> None:
+        super().__init__(pattern)
+        self.pattern = pattern
 
 
 @dataclass(frozen=True)
@@ -204,7 +216,7 @@ def _unbound(pattern: str) -> str:
 class _Template:
     """One compiled date format; immutable and shared (per-detector counters live in _Slot)."""
 
-    regex: re.Pattern[str]
+    regex: budgeted_re.Pattern[str]
     flags: int
     kind: str  # "strptime" | "epoch" | "tai64n"
     value_group: int = 1
@@ -216,10 +228,10 @@ class _Template:
         object.__setattr__(self, "anchored", bool(self.flags & (_LINE_BEGIN | _LINE_END)))
 
 
-def _compile(regex: str, source: str) -> re.Pattern[str]:
+def _compile(regex: str, source: str) -> budgeted_re.Pattern[str]:
     try:
-        return re.compile(regex)
-    except re.error as exc:
+        return budgeted_re.compile(regex, budgeted_re.V0)
+    except (budgeted_re.error, ValueError, OverflowError) as exc:
         raise DatePatternError(f"datepattern {source!r}: {exc}") from None
 
 
@@ -252,12 +264,12 @@ def _epoch_template(pattern: str | None, *, line_begin: bool, long: bool) -> _Te
             False,
             True,
         )
-    return _Template(re.compile(regex), flags, "epoch", 1, long)
+    return _Template(_compile(regex, "EPOCH"), flags, "epoch", 1, long)
 
 
 def _tai64n_template(line_begin: bool) -> _Template:
     regex, flags = _bound(r"@[0-9a-f]{24}", "start" if line_begin else False, True)
-    return _Template(re.compile(regex), flags, "tai64n")
+    return _Template(_compile(regex, "TAI64N"), flags, "tai64n")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -511,7 +523,7 @@ def _strptime_value(
     return time.mktime(result.timetuple())
 
 
-def _value(template: _Template, m: re.Match[str], now: float, zone: int | None) -> float:
+def _value(template: _Template, m: budgeted_re.Match[str], now: float, zone: int | None) -> float:
     if template.kind == "epoch":
         text = m.group(template.value_group)
         if template.long_epoch and len(text) >= 13:
@@ -569,6 +581,7 @@ class DateDetector:
         *,
         now: Callable[[], float] = time.time,
         logtimezone: str | None = None,
+        timeout: float | None = None,
     ) -> None:
         """``datepattern`` is a filter's datepattern value, after config substitution (one
         pattern per line; None or "" → fail2ban's default template list). ``now`` gives the
@@ -576,8 +589,12 @@ class DateDetector:
 
         ``logtimezone`` is fail2ban's jail option of that name: the zone ("UTC", "CET",
         "UTC+0300", "-0430") of dates that do not carry one; default the process's local zone.
+
+        ``timeout`` is each template's budget per search, in seconds (None: no limit); a
+        search that runs out raises ``DateTimeout``.
         """
         self._now = now
+        self._timeout = timeout
         self._zone = None if logtimezone is None else _zone_minutes(logtimezone)
         if logtimezone is not None and self._zone is None:
             raise DatePatternError(f"unknown or unsupported time zone {logtimezone!r}")
@@ -614,21 +631,21 @@ class DateDetector:
         self._state.time = value
         return DateMatch(value, start, end)
 
-    def _match(self, line: str) -> tuple[_Template, re.Match[str]] | None:
+    def _match(self, line: str) -> tuple[_Template, budgeted_re.Match[str]] | None:
         """fail2ban's template choice: last winner first, else the first, nearest match."""
         st, slots = self._state, self._state.order
         m = None
-        best: tuple[re.Match[str], int] | None = None
+        best: tuple[budgeted_re.Match[str], int] | None = None
         skip = _FAR
         i = st.index
         if i < len(slots):
             template = slots[i].template
             if template.anchored:
-                m, skip = template.regex.search(line), i
+                m, skip = self._search(template, line), i
             elif self._same_frame(line):
-                m = template.regex.search(line, st.start, st.end)
+                m = self._search(template, line, st.start, st.end)
             else:
-                m, skip = template.regex.search(line), i
+                m, skip = self._search(template, line), i
             if m:
                 slots[i].seen += 1
                 if not (
@@ -641,7 +658,7 @@ class DateDetector:
             for i, slot in enumerate(slots):
                 if i == skip:
                     continue
-                m = slot.template.regex.search(line)
+                m = self._search(slot.template, line)
                 if m is None:
                     continue
                 slot.seen += 1
@@ -673,6 +690,14 @@ class DateDetector:
             i = self._promote(i)
         st.index = i
         return slot.template, m
+
+    def _search(
+        self, template: _Template, line: str, start: int = 0, end: int | None = None
+    ) -> budgeted_re.Match[str] | None:
+        try:
+            return template.regex.search(line, start, end, timeout=self._timeout)
+        except TimeoutError:
+            raise DateTimeout(template.regex.pattern) from None
 
     def _same_frame(self, line: str) -> bool:
         """Whether the last date's surroundings are where they were (then search only there)."""

@@ -27,7 +27,7 @@ from typing import Any
 import regex
 
 from bruteguard.fail2ban.conffile import FilterError, FilterOptions
-from bruteguard.fail2ban.dates import DateDetector
+from bruteguard.fail2ban.dates import DateDetector, DateTimeout
 from bruteguard.fail2ban.tags import ID_GROUPS, complex_groups, translate
 from bruteguard.safe_text import printable
 
@@ -179,11 +179,14 @@ class Fail2banFilter:
     ) -> LineMatcher:
         """A matcher for one stream of lines (it keeps the multi-line and date state).
 
-        ``timeout`` is each pattern's budget per line, in seconds; ``logtimezone`` the zone
+        ``timeout`` is each pattern's budget per line, in seconds (date templates' too);
+        ``logtimezone`` the zone
         of dates that carry none (fail2ban's jail option; default: the local zone).
         """
         try:
-            dates = DateDetector(self.datepattern, now=now, logtimezone=logtimezone)
+            dates = DateDetector(
+                self.datepattern, now=now, logtimezone=logtimezone, timeout=timeout
+            )
         except ValueError as exc:
             raise FilterError(f"filter {self.name}: {exc}") from None
         return LineMatcher(self, dates, now=now, timeout=timeout)
@@ -216,10 +219,11 @@ class LineMatcher:
             text = text.replace("\n", "#012")
         self._lineno += 1
         number = self._lineno
-        line, date = self._split_date(text, when)
+        date = None
         try:
+            line, date = self._split_date(text, when)
             found = self._find(line, date, number)
-        except _Timeout as exc:
+        except (_Timeout, DateTimeout) as exc:
             self.timeouts.append((number, exc.pattern))
             log.warning(
                 "filter %s: line %d: a pattern ran out of time (%.3f s), line not matched; "
