@@ -120,7 +120,6 @@ class _Window:
         "maxtime",
         "net_bans",
         "own_prefixes",
-        "rule",
         "subnet",
         "times",
         "v4_prefix",
@@ -143,8 +142,10 @@ class _Window:
         self.bans: dict[str, int] = {}
         self.net_bans: dict[str, dict[str, float]] = {}
         self.own_prefixes: dict[str, bool] = {}  # IPv6 prefix → holds one of our addresses
-        # The rule as ``_windows.decide`` takes it.
-        self.rule = (
+
+    def rule(self) -> tuple[int, float, float, float, float, int]:
+        """The jail's rule as ``_windows.decide`` takes it."""
+        return (
             self.maxretry,
             self.findtime,
             self.bantime,
@@ -312,7 +313,7 @@ class Detector:
             return []
         group_v6 = window.v6_prefix < 128
         decided, ignored, deferred = _windows.decide(
-            series, window.rule, window.state(), window.ignore.screen(group_v6)
+            series, window.rule(), window.state(), window.ignore.screen(group_v6)
         )
         self.ignored += ignored
         prefixes: dict[str, list[bytearray]] = {}
@@ -323,7 +324,7 @@ class Detector:
             else:  # known to the jail already, or times out of order
                 stepwise.append((address, packed))
         if prefixes:
-            more, _, later = _windows.decide(prefixes, window.rule, window.state(), None)
+            more, _, later = _windows.decide(prefixes, window.rule(), window.state(), None)
             decided += more
             stepwise += later
         bans = [_made(window, *row) for row in decided]

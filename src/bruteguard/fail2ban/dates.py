@@ -31,15 +31,16 @@ import regex as budgeted_re
 
 from bruteguard.errors import ConfigError
 
-__all__ = ["DateDetector", "DateMatch", "DatePatternError", "DateTimeout"]
+__all__ = ["DateDetector", "DateMatch", "DatePatternError", "PatternTimeout"]
 
 
 class DatePatternError(ConfigError, ValueError):
     """A ``datepattern`` is not one fail2ban would accept (unknown ``%`` directive, bad regex)."""
 
 
-class DateTimeout(Exception):
-    """A date template ran out of its time budget on a line (``pattern``: its expression)."""
+class PatternTimeout(Exception):
+    """A search ran out of its time budget on a line (``pattern``: the expression; the
+    filter's failregexes raise it too)."""
 
     def __init__(self, pattern: str) -> None:
         super().__init__(pattern)
@@ -591,7 +592,7 @@ class DateDetector:
         "UTC+0300", "-0430") of dates that do not carry one; default the process's local zone.
 
         ``timeout`` is each template's budget per search, in seconds (None: no limit); a
-        search that runs out raises ``DateTimeout``.
+        search that runs out raises ``PatternTimeout``.
         """
         self._now = now
         self._timeout = timeout
@@ -697,7 +698,7 @@ class DateDetector:
         try:
             return template.regex.search(line, start, end, timeout=self._timeout)
         except TimeoutError:
-            raise DateTimeout(template.regex.pattern) from None
+            raise PatternTimeout(template.regex.pattern) from None
 
     def _same_frame(self, line: str) -> bool:
         """Whether the last date's surroundings are where they were (then search only there)."""

@@ -27,7 +27,7 @@ from typing import Any
 import regex
 
 from bruteguard.fail2ban.conffile import FilterError, FilterOptions
-from bruteguard.fail2ban.dates import DateDetector, DateTimeout
+from bruteguard.fail2ban.dates import DateDetector, PatternTimeout
 from bruteguard.fail2ban.tags import ID_GROUPS, complex_groups, translate
 from bruteguard.safe_text import printable
 
@@ -68,12 +68,6 @@ class LineResult:
     users: tuple[str, ...] = ()  # every user one connection (mlfid) tried
     attempts: int = 0  # lines that make up this failure
     fields: Mapping[str, Any] = field(default_factory=dict)  # other <F-…> groups
-
-
-class _Timeout(Exception):
-    def __init__(self, pattern: str) -> None:
-        super().__init__(pattern)
-        self.pattern = pattern
 
 
 @dataclass(frozen=True)
@@ -223,7 +217,7 @@ class LineMatcher:
         try:
             line, date = self._split_date(text, when)
             found = self._find(line, date, number)
-        except (_Timeout, DateTimeout) as exc:
+        except PatternTimeout as exc:
             self.timeouts.append((number, exc.pattern))
             log.warning(
                 "filter %s: line %d: a pattern ran out of time (%.3f s), line not matched; "
@@ -267,7 +261,7 @@ class LineMatcher:
         try:
             return pattern.compiled.search(text, timeout=self._timeout)
         except TimeoutError:
-            raise _Timeout(pattern.source) from None
+            raise PatternTimeout(pattern.source) from None
 
     def _lines_of(
         self, pattern: _Pattern, m: regex.Match[str], org: list[_Line]
