@@ -53,9 +53,10 @@ class Env:
     blocks: list[Ban] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
     now: list[float] = field(default_factory=lambda: [T0])
+    epoch: float = T0
 
     def at(self, seconds: float) -> None:
-        self.now[0] = T0 + seconds
+        self.now[0] = self.epoch + seconds
 
     def run(self, coroutine: Any) -> Any:
         return asyncio.run(coroutine)
@@ -133,7 +134,7 @@ def _config(tmp: Path, rdap: RdapServer, relay: SmtpSink, mode: str, **abuse: An
 def make_env(tmp_path: Path) -> Iterator[Any]:
     opened: list[Any] = []
 
-    def make(mode: str = "send", relay_up: bool = True, **abuse: Any) -> Env:
+    def make(mode: str = "send", relay_up: bool = True, epoch: float = T0, **abuse: Any) -> Env:
         rdap = RdapServer()
         rdap.routes.update(bootstrap(f"{rdap.url}/rdap/", ["198.51.100.0/24", "203.0.113.0/24"]))
         rdap.add_network(
@@ -150,10 +151,10 @@ def make_env(tmp_path: Path) -> Iterator[Any]:
             relay.start()
         opened.append(relay)
         config = _config(tmp_path, rdap, relay, mode, **abuse)
-        store = SqliteStore(config.store)
+        store = SqliteStore(config.store, clock=lambda: env.now[0])
         opened.append(store)
         _failures(store)
-        env = Env(None, store, rdap, relay, tmp_path / "Maildir")  # type: ignore[arg-type]
+        env = Env(None, store, rdap, relay, tmp_path / "Maildir", now=[epoch], epoch=epoch)  # type: ignore[arg-type]
 
         async def block(bans: list[Ban]) -> None:
             store.add_bans(bans)
@@ -162,7 +163,7 @@ def make_env(tmp_path: Path) -> Iterator[Any]:
         async def notify(title: str, body: str) -> None:
             env.notes.append((title, body))
 
-        env.desk = AbuseDesk(desk_settings(config), store, block, notify, clock=lambda: env.now[0])
+        env.desk = AbuseDesk(desk_settings(config), store, block, notify)
         return env
 
     yield make
@@ -284,6 +285,25 @@ def test_lookups_come_from_the_store_while_fresh(make_env: Any) -> None:
     assert env.lookups()[-1] == f"/rdap/ip/{A2}", "a week later the answer is stale"
 
 
+@pytest.mark.parametrize("years", [-25, 0, 75])
+def test_a_cached_contact_ages_by_the_desk_clock_whatever_the_calendar_says(
+    make_env: Any, years: int
+) -> None:
+    """The store's clock stamps a lookup and judges its age: with that clock decades away
+    from the wall clock, a fresh entry is still used and a stale one still looked up again
+    (a lookup stamped by the wall clock would be stale at once, or fresh for decades)."""
+    epoch = T0 + years * 365 * 86400
+    env = make_env("draft", epoch=epoch)
+    env.run(env.desk.report(_ban(A1, start=epoch)))
+    env.run(env.desk.contact_of(A2))
+    assert env.lookups() == [f"/rdap/ip/{A1}"], "fresh: A2's network is in the store"
+    (contact,) = [env.desk.book.cached_contact(A1, epoch)]
+    assert contact is not None and contact.looked_up == epoch
+    env.at(8 * 86400)
+    env.run(env.desk.contact_of(A2))
+    assert env.lookups()[-1] == f"/rdap/ip/{A2}", "a week later the answer is stale"
+
+
 def test_relay_down_queues_the_complaint_across_a_restart_and_sends_it_once(
     make_env: Any,
 ) -> None:
@@ -300,7 +320,7 @@ def test_relay_down_queues_the_complaint_across_a_restart_and_sends_it_once(
     async def block(bans: list[Ban]) -> None:
         sent.extend(bans)
 
-    desk = AbuseDesk(settings, store, block, clock=lambda: env.now[0])
+    desk = AbuseDesk(settings, store, block)  # the store carries the tests' clock
     desk.recover()
     env.relay.start()
     env.at(30)

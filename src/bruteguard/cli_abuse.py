@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -194,7 +193,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
     desk = _desk(load_config(args.config))
     case = _get_case(desk.book, args.case)
     if case.state == "collecting":
-        desk.finalise(case, time.time())  # render it now instead of at its due time
+        desk.finalise(case, desk.clock())  # render it now instead of at its due time
     state = _run(desk.send_case(case.id, drafts=True))
     if state is None:
         case = desk.book.get(case.id)

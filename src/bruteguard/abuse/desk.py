@@ -15,7 +15,6 @@ import email
 import email.policy
 import ipaddress
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -193,14 +192,13 @@ class AbuseDesk:
         store: SqliteStore,
         block: Callable[[list[Ban]], Awaitable[None]],
         notify: Callable[[str, str], Awaitable[object]] | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.store = store
         self.book = CaseBook(store)
         self.block = block
         self.notify = notify
-        self.clock = clock
+        self.clock = store.clock  # one clock for the desk, its cases and its lookups
         self._queue: asyncio.Queue[Ban] = asyncio.Queue()
         self._limit = asyncio.Semaphore(_LOOKUPS_AT_ONCE)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -307,7 +305,7 @@ class AbuseDesk:
             cached = self.book.cached_contact(address, now)
             if cached is not None:
                 return cached
-        found = await lookup(address, self.settings.servers)
+        found = await lookup(address, self.settings.servers, self.clock)
         if found.source in ("rdap", "whois"):
             ttl = self.settings.cache
         elif found.network is not None:

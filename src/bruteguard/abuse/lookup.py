@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from bruteguard.abuse.contact import Facts, NetworkContact, clean_email
 from bruteguard.abuse.rdap import RDAP_HOSTS, bootstrap_base, fetch, parse_rdap
 from bruteguard.abuse.whois import WhoisFacts, parse_whois, query_whois
+from bruteguard.clock import Clock, system_clock
 
 __all__ = ["DEFAULT_WHOIS", "REGISTRIES", "Servers", "lookup"]
 
@@ -121,6 +121,7 @@ def _result(
     facts: Facts | None,
     fill: Facts | None,
     source: str,
+    looked_up: float,
 ) -> NetworkContact:
     """One result from the facts that gave the contact, gaps filled from ``fill``."""
 
@@ -141,32 +142,38 @@ def _result(
         abuse_email=getattr(facts, "abuse_email", None),
         abuse_phone=getattr(facts, "abuse_phone", None) or pick("abuse_phone"),  # type: ignore[arg-type]
         source=source,  # type: ignore[arg-type]
-        looked_up=time.time(),
+        looked_up=looked_up,
     )
 
 
-async def _lookup(address: str, servers: Servers, partial: list[object]) -> NetworkContact:
+async def _lookup(
+    address: str, servers: Servers, partial: list[object], now: float
+) -> NetworkContact:
     rdap, registry = await _rdap(address, servers)
     partial.append(rdap)
     if rdap is not None and rdap.abuse_email:
-        return _result(address, rdap, None, "rdap")
+        return _result(address, rdap, None, "rdap", now)
     start = (rdap.registry if rdap else None) or registry or servers.whois_first
     whois = await _whois(address, start, servers)
     partial.append(whois)
     if whois is not None and whois.abuse_email:
-        return _result(address, whois, rdap, "whois")
-    return _rfc2142(address, whois, rdap)
+        return _result(address, whois, rdap, "whois", now)
+    return _rfc2142(address, whois, rdap, now)
 
 
-def _rfc2142(address: str, whois: WhoisFacts | None, rdap: Facts | None) -> NetworkContact:
+def _rfc2142(
+    address: str, whois: WhoisFacts | None, rdap: Facts | None, now: float
+) -> NetworkContact:
     """``abuse@`` the network's own domain: the first domain of a valid contact e-mail."""
     for facts in (whois, rdap):
         for domain in getattr(facts, "domains", None) or ():
             email = clean_email(f"abuse@{domain}")
             if email:
-                base = _result(address, whois or rdap, rdap, "rfc2142")
+                base = _result(address, whois or rdap, rdap, "rfc2142", now)
                 return _with_email(base, email)
-    return _result(address, None, whois or rdap, "none") if (whois or rdap) else _empty(address)
+    if whois or rdap:
+        return _result(address, None, whois or rdap, "none", now)
+    return _empty(address, now)
 
 
 def _with_email(result: NetworkContact, email: str) -> NetworkContact:
@@ -175,23 +182,28 @@ def _with_email(result: NetworkContact, email: str) -> NetworkContact:
     return NetworkContact(**fields)
 
 
-def _empty(address: str) -> NetworkContact:
-    return NetworkContact(address, None, None, None, None, None, None, None, "none", time.time())
+def _empty(address: str, now: float) -> NetworkContact:
+    return NetworkContact(address, None, None, None, None, None, None, None, "none", now)
 
 
-async def lookup(address: str, servers: Servers | None = None) -> NetworkContact:
+async def lookup(
+    address: str, servers: Servers | None = None, clock: Clock = system_clock
+) -> NetworkContact:
     """Who runs the network ``address`` is in; never raises for network trouble.
 
     Bounded by ``servers.deadline`` in total: past it, whatever was learnt so far is
-    returned (``source`` "none" when no contact was found in time).
+    returned (``source`` "none" when no contact was found in time). ``looked_up`` is
+    ``clock``'s time when the lookup began: the desk passes its store's clock, so the
+    cache expiry it derives and the "now" it checks against are one clock's.
     """
     servers = servers or Servers()
     text = str(ipaddress.ip_address(address))  # ValueError for a non-address, by design
+    now = clock()
     partial: list[object] = []
     try:
         async with asyncio.timeout(servers.deadline):
-            return await _lookup(text, servers, partial)
+            return await _lookup(text, servers, partial, now)
     except TimeoutError:
         log.info("lookup of %s ran past %.0f s", text, servers.deadline)
         facts = [p for p in partial if isinstance(p, Facts)]
-        return _result(text, None, facts[-1], "none") if facts else _empty(text)
+        return _result(text, None, facts[-1], "none", now) if facts else _empty(text, now)

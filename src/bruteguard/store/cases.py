@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import sqlite3
-import time
 from collections.abc import Iterable
 
 import msgspec
@@ -228,7 +227,7 @@ class CaseBook:
         """Set ``fields`` only if the case is in one of ``expect`` (any state if ``None``);
         returns whether it was. The check and the change are one transaction."""
         columns = {name: _column(name, value) for name, value in fields.items()}
-        columns.setdefault("updated", time.time())
+        columns.setdefault("updated", self.store.clock())
         assignments = ", ".join(f"{name} = ?" for name in columns)
         query = f"UPDATE cases SET {assignments} WHERE id = ?"  # noqa: S608 (known names)
         params: list[object] = [*columns.values(), case_id]

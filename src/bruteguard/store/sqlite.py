@@ -13,10 +13,10 @@ import contextlib
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from bruteguard.clock import Clock, system_clock
 from bruteguard.errors import StoreError
 from bruteguard.model import Ban, Failure, SourcePosition, Unattributed
 
@@ -163,10 +163,15 @@ def _open_file(path: Path) -> None:
 
 
 class SqliteStore:
-    """The ``Store`` on one SQLite file; safe to share between threads (one lock)."""
+    """The ``Store`` on one SQLite file; safe to share between threads (one lock).
 
-    def __init__(self, path: str | Path) -> None:
+    ``clock`` is the one clock of everything that stamps rows in this ledger (positions,
+    cases, the abuse desk's lookups): tests inject it here and nowhere else.
+    """
+
+    def __init__(self, path: str | Path, clock: Clock = system_clock) -> None:
         self.path = Path(path)
+        self.clock = clock
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         try:
@@ -366,7 +371,7 @@ class SqliteStore:
     def set_positions(self, positions: Iterable[SourcePosition]) -> None:
         """Save read positions (one transaction; a key's newer position replaces the old)."""
         with self.write("save source positions", durable=False) as db:
-            _upsert_positions(db, positions)
+            _upsert_positions(db, positions, self.clock())
 
     def record_batch(
         self,
@@ -381,7 +386,7 @@ class SqliteStore:
         with self.write("record a batch", durable=bool(bans)) as db:
             _insert_failures(db, failures)
             _insert_bans(db, bans)
-            _upsert_positions(db, positions)
+            _upsert_positions(db, positions, self.clock())
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -498,8 +503,9 @@ def _insert_bans(db: sqlite3.Connection, bans: Iterable[Ban]) -> None:
     )
 
 
-def _upsert_positions(db: sqlite3.Connection, positions: Iterable[SourcePosition]) -> None:
-    now = time.time()
+def _upsert_positions(
+    db: sqlite3.Connection, positions: Iterable[SourcePosition], now: float
+) -> None:
     rows = (
         (
             storable(p.key),
