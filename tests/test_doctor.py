@@ -576,7 +576,7 @@ def test_name_logging_without_sshd_settings(tmp_path: Path) -> None:
     assert names["detail"].startswith(
         "sshd may log client names instead of addresses in pam's rhost= when UseDNS is yes"
     )
-    assert "socket table" in names["detail"] and "unattributed" in names["detail"]
+    assert "connection tracking" in names["detail"] and "unattributed" in names["detail"]
     assert names["advice"] == "turn name resolution off: UseDNS no in /etc/ssh/sshd_config"
 
 
@@ -609,3 +609,62 @@ def test_finding_is_a_frozen_value() -> None:
     finding = Finding(check="x", status="ok", detail="d")
     with pytest.raises(AttributeError):
         finding.status = "problem"  # type: ignore[misc]
+
+
+# -- whether hostnames can be attributed here ---------------------------------------------
+
+
+def _identity(tmp_path: Path, resolv: str, **identity: Any) -> dict[str, dict[str, Any]]:
+    from bruteguard.doctor import check_identity
+
+    conf = write(tmp_path / "resolv.conf", resolv)
+    log = write(tmp_path / "auth.log", "")
+    config = file_jail_config(log, identity=identity)
+    return {
+        f.check: {"status": f.status, "detail": f.detail, "advice": f.advice}
+        for f in check_identity(config, conf)
+    }
+
+
+def test_connection_tracking_off_is_a_problem_where_names_are_logged(tmp_path: Path) -> None:
+    found = _identity(tmp_path, "nameserver 127.0.0.53\n", conntrack=False)
+    assert found["identity.conntrack"]["status"] == "problem"
+    assert "never be attributed" in found["identity.conntrack"]["detail"]
+
+
+def test_connection_tracking_is_readable_as_root(tmp_path: Path) -> None:
+    require_root_netns()
+    found = _identity(tmp_path, "nameserver 127.0.0.53\n")
+    assert found["identity.conntrack"] == {
+        "status": "ok", "detail": "connection tracking events can be read", "advice": "",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("resolv", "identity", "status", "words"),
+    [
+        ("nameserver 127.0.0.53\noptions edns0\n", {}, "ok", "on this host (127.0.0.53)"),
+        ("nameserver ::1\nnameserver 127.0.0.1\n", {}, "ok", "on this host"),
+        ("# DHCP\nnameserver 198.51.100.53\n", {}, "advice", "(198.51.100.53) is not on"),
+        ("", {}, "advice", "(none) is not on this host"),
+        ("nameserver 127.0.0.1\n", {"nameservers": ["192.0.2.53"]}, "advice",
+         "identity.nameservers is 192.0.2.53"),
+    ],
+)  # fmt: skip
+def test_the_resolver_should_be_the_services_own(
+    tmp_path: Path, resolv: str, identity: dict[str, Any], status: str, words: str
+) -> None:
+    found = _identity(tmp_path, resolv, **identity)["identity.resolver"]
+    assert found["status"] == status and words in found["detail"], found
+
+
+def test_no_identity_findings_where_no_service_logs_names(tmp_path: Path) -> None:
+    from bruteguard.doctor import check_identity
+
+    config = config_from_dict(
+        {
+            "enforcers": ["dry-run"],
+            "jails": only_these_jails({"sshd": {"enabled": False}, "vsftpd": {"logpath": ["/x"]}}),
+        }
+    )
+    assert check_identity(config, write(tmp_path / "resolv.conf", "")) == []

@@ -357,6 +357,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return 0
     print(f"running since {_local(result['since'])}; enforcers: {', '.join(result['enforcers'])}")
     print(f"sources: {', '.join(result['sources']) or 'none'}")
+    identity = result.get("identity")
+    if identity is not None:
+        print(_identity_line(identity))
     for jail in result["jails"]:
         print(
             f"jail {jail['name']}: filter {jail['filter']}, {jail['maxretry']} failures in "
@@ -374,12 +377,23 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if unattributed:
         print("failures naming a host that no single connection could be tied to (newest first):")
     for failure in unattributed:
-        candidates = ", ".join(failure["candidates"]) or "nobody connected"
+        candidates = ", ".join(failure["candidates"]) or "none"
         print(
             f"  {_local(failure['time'])}  {failure['jail']:<10} "
-            f"{printable(failure['name'])}: {failure['reason']}; connected: {candidates}"
+            f"{printable(failure['name'])}: {failure['reason']}; real connections: {candidates}"
         )
     return 0
+
+
+def _identity_line(identity: dict) -> str:
+    """What ties host names in lines to connections, in one line."""
+    if identity["evidence"] != "conntrack":
+        return f"host names: never attributed ({identity['unavailable']})"
+    return (
+        f"host names: tied to connections by conntrack ({identity['connections']} known, "
+        f"{identity['attributed']} attributed, {identity['unattributed']} not, "
+        f"{identity['overruns']} overruns)"
+    )
 
 
 def _cmd_bans(args: argparse.Namespace) -> int:

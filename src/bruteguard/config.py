@@ -186,17 +186,16 @@ class BlocklistConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class IdentityConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """How a failure that names a host (not an address) is tied to a real connection.
 
-    ``nameservers`` empty: the system's resolver. ``firewall_log``: install a kernel rule
-    that reports new connections to the jails' ports (nflog ``group``) as evidence beside
-    the socket table; ``window``: how long before a line such a connection still counts.
+    ``nameservers`` empty: the system's resolver, the one the services ask (docs/identity.md
+    says why that matters). ``conntrack``: read the kernel's connection tracking events for
+    the jails' ports (and install the ``inet bruteguard_conntrack`` rule that switches
+    tracking on); off, named failures are never attributed.
     """
 
     nameservers: list[str] = []
     dns_port: int = 53
     dns_timeout: Seconds = Seconds(2)
-    firewall_log: bool = True
-    firewall_log_group: int = 7301
-    window: Seconds = Seconds(30)
+    conntrack: bool = True
 
     def __post_init__(self) -> None:
         for server in self.nameservers:
@@ -206,12 +205,8 @@ class IdentityConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 raise ValueError(f"nameservers: {server!r} is not an IP address") from None
         if not 0 < self.dns_port < 65536:
             raise ValueError(f"dns_port: must be 1 to 65535, got {self.dns_port}")
-        if not 0 < self.firewall_log_group < 65536:
-            raise ValueError(
-                f"firewall_log_group: must be 1 to 65535, got {self.firewall_log_group}"
-            )
-        if self.dns_timeout <= 0 or self.window <= 0:
-            raise ValueError("dns_timeout and window: must be positive durations")
+        if not 0 < self.dns_timeout <= 30:
+            raise ValueError("dns_timeout: must be a positive duration of at most 30s")
 
 
 class SmtpConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -595,6 +590,14 @@ def _resolve_ports(jail: dict[str, Any], where: str) -> None:
     jail["port"] = resolved
 
 
+# Settings a release removed, and what to do instead.
+_REMOVED = {
+    "identity.firewall_log": "removed: connections are read from conntrack (identity.conntrack)",
+    "identity.firewall_log_group": "removed: no nflog group is used any more; delete it",
+    "identity.window": "removed: each service's own logging delay is used; delete it",
+}
+
+
 def _unknown(key: str, known: frozenset[str]) -> str:
     """``unknown setting``, with the closest known spelling when there is one."""
     import difflib  # only for a mistyped key
@@ -700,7 +703,8 @@ def _explain(
     unknown = message.removeprefix("Object contains unknown field `")
     if unknown != message:
         parts.append(unknown.rstrip("`"))
-        message = _unknown(parts[-1], fields - {"name", "source_path"})
+        dotted = ".".join(part for part in parts if part)
+        message = _REMOVED.get(dotted) or _unknown(parts[-1], fields - {"name", "source_path"})
     elif colon and ((field in fields and not parts[1]) or (parts[1] and field.isidentifier())):
         # a nested table's own check (``identity``) names its field the same way
         parts.append(field)

@@ -145,11 +145,17 @@ class Daemon:
             {jail.name: jail.filter for jail in jails},
             {jail.name: jail.breakin_weight for jail in jails},
         )
-        # A dry run changes no firewall: not even the connection-log rule.
+        # A dry run changes no firewall: not even the connection-tracking rule.
         firewall = any(name != "dry-run" for name in config.enforcers)
-        self.identity = IdentityStage(config.identity, jails, firewall)
-        await asyncio.to_thread(self.identity.start_rule)
-        self.identity.start_reader()
+        stage = IdentityStage(config.identity, jails, firewall)
+        if self.identity is not None and self.identity.same_as(stage):
+            stage = self.identity  # a reload: its evidence of the last minutes stays whole
+        else:
+            if self.identity is not None:
+                await self.identity.close()
+            await asyncio.to_thread(stage.start)
+            stage.start_reader()
+        self.identity = stage
         start = "start" if self.since is not None else "end"
         plans = plan_sources(jails, self.store.get_position, start)
         for source, jail_names in plans.values():
@@ -197,7 +203,9 @@ class Daemon:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
-    async def _stop_pipeline(self) -> None:
+    async def _stop_pipeline(self, *, keep_identity: bool = False) -> None:
+        """Stop the sources and tasks; the identity stage too unless ``keep_identity`` (a
+        reload, which keeps it when nothing it depends on changed)."""
         for source in self._sources:
             with contextlib.suppress(Exception):
                 await source.aclose()
@@ -208,7 +216,7 @@ class Daemon:
                 await task
         self._tasks.clear()
         self._sources.clear()
-        if self.identity is not None:
+        if self.identity is not None and not keep_identity:
             await self.identity.close()
             self.identity = None
 
@@ -226,7 +234,7 @@ class Daemon:
             log.error("reload refused, keeping the running configuration: %s", error)
             notify("READY=1")
             return
-        await self._stop_pipeline()
+        await self._stop_pipeline(keep_identity=True)
         self.config, self.enforcers, self.notifier = config, enforcers, notifier
         now = time.time()
         active = self.store.active_bans(now)
@@ -390,6 +398,8 @@ class Daemon:
         while True:
             await asyncio.sleep(_HOUSEKEEPING)
             now = time.time()
+            if self.identity is not None:
+                self.identity.tick()
             async with self._lock:
                 self.detector.expire(now)
                 self.store.prune(now - _EVIDENCE_DAYS * 86400)
@@ -492,6 +502,7 @@ class Daemon:
             "since": self.started,
             "enforcers": [e.name for e in self.enforcers],
             "sources": [s.key for s in self._sources],
+            "identity": self.identity.describe() if self.identity is not None else None,
             "jails": [
                 {
                     "name": jail.name,

@@ -28,7 +28,13 @@ from typing import IO
 from bruteguard.config import Config
 from bruteguard.doctor.enforcers import check_enforcers
 from bruteguard.doctor.findings import Finding, Status
-from bruteguard.doctor.names import ATTRIBUTION, NAME_LOGGING, NameLogging, check_names
+from bruteguard.doctor.names import (
+    ATTRIBUTION,
+    NAME_LOGGING,
+    NameLogging,
+    check_identity,
+    check_names,
+)
 from bruteguard.doctor.render import count_statuses, render_json, render_text
 from bruteguard.doctor.sources import check_sources
 from bruteguard.doctor.sshd import check_sshd
@@ -42,6 +48,7 @@ __all__ = [
     "NameLogging",
     "Status",
     "check_enforcers",
+    "check_identity",
     "check_names",
     "check_sources",
     "check_sshd",
@@ -64,6 +71,7 @@ def diagnose(
         *check_sources(config, journal_directories),
         *check_enforcers(config),
         *check_names(config, settings),
+        *check_identity(config),
     ]
 
 

@@ -1,15 +1,21 @@
 """The findings about services that may log a client's hostname instead of its address,
-and how bruteguard then attributes such a line (``ATTRIBUTION``)."""
+how bruteguard then attributes such a line (``ATTRIBUTION``), and whether it can here:
+connection tracking readable, a resolver whose cache the services share."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 
 from bruteguard.config import Config, JailConfig
-from bruteguard.doctor.findings import Finding
+from bruteguard.doctor.findings import Finding, not_checked, running_as_root
+from bruteguard.errors import BruteguardError
+from bruteguard.identity.conntrack import ConntrackEvents
+from bruteguard.match.imported import builtin_filter, is_imported
 from bruteguard.sshd_config import SshdSettings
 
-__all__ = ["ATTRIBUTION", "NAME_LOGGING", "NameLogging", "check_names"]
+__all__ = ["ATTRIBUTION", "NAME_LOGGING", "NameLogging", "check_identity", "check_names"]
 
 
 @dataclass(frozen=True)
@@ -40,12 +46,13 @@ NAME_LOGGING: dict[str, NameLogging] = {
 }
 
 ATTRIBUTION = (
-    "bruteguard ties such a name to the connection it came from, never to DNS alone: the "
-    "peers connected to the service's ports in the socket table at the moment the line "
-    "arrives, and the kernel firewall log of new connections; a PTR lookup of those "
-    "connected candidates only tells them apart. A failure it cannot tie to one connection "
-    "bans no one and is shown as unattributed in bruteguard status"
+    "bruteguard ties such a name to a real connection, never to DNS alone: the kernel's "
+    "connection tracking gives every connection to the service's ports that completed its "
+    "handshake, with its start and end, and the one whose PTR is the logged name is the "
+    "client. A failure it cannot tie to exactly one connection bans no one and is shown as "
+    "unattributed in bruteguard status"
 )
+_RESOLV_CONF = Path("/etc/resolv.conf")
 
 
 def check_names(config: Config, settings: SshdSettings | None) -> list[Finding]:
@@ -55,6 +62,85 @@ def check_names(config: Config, settings: SshdSettings | None) -> list[Finding]:
         for jail in config.enabled_jails()
         if jail.filter in NAME_LOGGING
     ]
+
+
+def _may_log_names(jail: JailConfig) -> bool:
+    service = builtin_filter(jail.filter)
+    return (
+        jail.filter in NAME_LOGGING
+        or is_imported(jail.filter)
+        or (service is not None and service.ptr_hosts)
+    )
+
+
+def check_identity(config: Config, resolv_conf: Path = _RESOLV_CONF) -> list[Finding]:
+    """Where a service may log names: can connection tracking be read, and is the resolver
+    one whose cache the services share (docs/identity.md, "The assumptions")."""
+    jails = [j for j in config.enabled_jails() if _may_log_names(j)]
+    if not jails:
+        return []
+    return [_conntrack_finding(config, jails), _resolver_finding(config, resolv_conf)]
+
+
+def _conntrack_finding(config: Config, jails: list[JailConfig]) -> Finding:
+    check = "identity.conntrack"
+    lost = "failures logged with a name would never be attributed"
+    if not config.identity.conntrack:
+        return Finding(
+            check=check, status="problem", detail=f"identity.conntrack is off: {lost}",
+            advice="set conntrack = true in [identity]",
+        )  # fmt: skip
+    if not running_as_root():
+        return not_checked(check, "reading connection tracking events needs root")
+    events = ConntrackEvents(sorted({port for jail in jails for port in jail.ports}))
+    try:
+        events.open()
+    except BruteguardError as error:
+        return Finding(
+            check=check, status="problem", detail=f"{error}: {lost}",
+            advice="load nf_conntrack_netlink, or run bruteguard where it may read it",
+        )  # fmt: skip
+    finally:
+        events.close()
+    return Finding(check=check, status="ok", detail="connection tracking events can be read")
+
+
+def _resolver_finding(config: Config, resolv_conf: Path) -> Finding:
+    check = "identity.resolver"
+    share = (
+        "PTR answers must come from the resolver the services use, so that its cache gives "
+        "them the answer bruteguard saw"
+    )
+    if config.identity.nameservers:
+        servers = ", ".join(config.identity.nameservers)
+        return Finding(
+            check=check, status="advice", detail=f"identity.nameservers is {servers}. {share}",
+            advice="leave identity.nameservers empty unless the services use those servers",
+        )  # fmt: skip
+    try:
+        lines = resolv_conf.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as error:
+        return Finding(check=check, status="unknown", detail=f"{resolv_conf}: {error.strerror}")
+    servers = [line.split()[1] for line in lines if line.split()[:1] == ["nameserver"]
+               and len(line.split()) > 1]  # fmt: skip
+    if servers and all(_on_this_host(server) for server in servers):
+        return Finding(
+            check=check, status="ok",
+            detail=f"a resolver on this host ({', '.join(servers)}), shared with the services",
+        )  # fmt: skip
+    return Finding(
+        check=check, status="advice",
+        detail=f"the resolver ({', '.join(servers) or 'none'}) is not on this host. {share}; "
+        "a pool of remote resolvers may not share one cache",
+        advice="run a local caching resolver (systemd-resolved, unbound or dnsmasq)",
+    )  # fmt: skip
+
+
+def _on_this_host(server: str) -> bool:
+    try:
+        return ipaddress.ip_address(server.split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _names_finding(jail: JailConfig, names: NameLogging, settings: SshdSettings | None) -> Finding:

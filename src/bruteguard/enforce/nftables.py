@@ -97,7 +97,7 @@ _RATE_UNITS = (("second", 1), ("minute", 60), ("hour", 3600), ("day", 86400), ("
 _METER_SIZE = 65536  # sources tracked per family and rate-limited jail (a few MB of kernel memory)
 _METER_KEYS = {"ip": "ip saddr", "ip6": "ip6 saddr & ffff:ffff:ffff:ffff::"}  # IPv6: per /64
 _CHUNK = 8192  # blocklist elements per ``add element`` line: all the script Python ever holds
-# Blocklists run first: before the connection log (identity.firewall_log, filter - 2), the
+# Blocklists run first: before the connection-tracking rule (identity, filter - 2), the
 # jails (filter - 1) and the admin's filter chains (filter).
 _BLOCKLIST_HOOK = "{ type filter hook input priority filter - 3; policy accept; }"
 _MAPPED_PREFIX = bytes(10) + b"\xff\xff"

@@ -1,51 +1,41 @@
-"""A failure that names a host → the one connected peer it belongs to, or nobody.
+"""A failure that names a host → the one real connection it belongs to, or nobody.
 
 Services with name resolution on (pure-ftpd, proftpd, pam's ``rhost=`` under sshd's
 ``UseDNS yes``) write the client's PTR name instead of its address. That name is chosen by
-whoever controls the client's reverse zone: it may have no A record at all (tools that
-resolve it skip the line, and the attacker guesses for ever), or one pointing at an innocent
-host (tools that resolve it ban the victim). So the answer always comes from a real
-connection, and DNS only ever chooses among real connections:
+whoever controls the client's reverse zone: it can have no A record (tools that resolve it
+skip the line, and the attacker guesses for ever), or be an innocent host's own name (tools
+that resolve it ban the victim). So the answer comes from the connections the kernel saw,
+and DNS only ever removes candidates:
 
-1. **Candidates** are the peers connected to the jail's ports when the line arrives (the
-   socket table) plus those the kernel saw open a connection to them shortly before (the
-   firewall log). Nobody else can be attributed, whatever DNS says.
-2. **One candidate**: it is the client (``sole connection``).
-3. **Several**: a candidate is chosen only on evidence that points at it alone: its PTR is
-   the logged name and the name resolves back to it (``forward-confirmed``), or, failing
-   that, its PTR is the logged name (``reverse-matched``; the service got the name from
-   exactly that PTR). A name whose A record merely points at a connected host proves
-   nothing: the attacker wrote that record to frame whoever it names.
-4. Otherwise the failure stays **unattributed**, with its candidates, for ``status``.
+1. **Candidates** are the *real* connections (handshake completed) to the jail's ports that
+   were alive at some moment between the service's worst-case logging delay before the line
+   and the line itself (``connections.ConnectionBook``). A forged SYN is never one; a
+   client that reset its connection before the line is still one.
+2. Each candidate **fits** the name, is **excluded**, or is **unknown**
+   (``names.PtrHistory.fit``): only a PTR that is the logged name makes a fit; forward (A)
+   records are never asked, so a name pointing at an innocent host proves nothing.
+3. **Exactly one fitting address and no unknown one**: it is the client. Anything else is
+   *unattributed*, with the candidates and the reason, for ``status``: two addresses with
+   the same PTR, an address whose PTR could not be checked, evidence with a gap.
 
-A service that writes PTR text where the address goes (pure-ftpd) may write an attacker's
-PTR that *reads* as an address (``192.0.2.11``): such text is checked the same way, and
-the address as written is taken only when that peer is connected and no connected peer's
-PTR spells it.
+No line is attributed from other lines. Taking the one address present in every line of a
+name ("convergence") assumes those lines came from one host; an attacker with two hosts
+that copy an innocent's PTR while the innocent stays connected makes that address the
+innocent's. Only a line's own evidence is used.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
-from bruteguard.identity.address import canonical_address
-from bruteguard.identity.resolver import normal_name
+from bruteguard.identity.connections import Connection
+from bruteguard.identity.names import Fit, PtrHistory
 
-__all__ = ["Attribution", "Attributor", "Evidence"]
+__all__ = ["MAX_CANDIDATES", "Attribution", "attribute"]
 
-# More connections than this at once: too many PTR lookups for one line; say ambiguous.
+# More real connections than this in one line's window: too many PTR lookups; ambiguous.
 MAX_CANDIDATES = 32
-
-
-class Lookups(Protocol):
-    """What attribution asks DNS (``resolver.Resolver``)."""
-
-    async def addresses(self, name: str) -> frozenset[str]: ...
-
-    async def names(self, address: str) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,71 +44,54 @@ class Attribution:
 
     name: str
     address: str | None
-    method: str  # "sole connection", "forward-confirmed", "reverse-matched" or why not
+    method: str  # how it was decided, or why not
     candidates: tuple[str, ...]
 
 
-class Evidence:
-    """Who was connected to a set of ports: read at the moment a line arrives.
+def attribute(
+    name: str,
+    connections: Sequence[Connection],
+    history: PtrHistory,
+    now: float,
+    *,
+    complete: bool,
+    min_ttl: float,
+    sanitize: Callable[[str], str] = str,
+) -> Attribution:
+    """The verdict for a failure logged under ``name`` (see the module's rules).
 
-    ``peers(ports)`` is the live socket table; ``opened(ports, since, until)`` the firewall
-    log's new connections (None when the kernel log is not available).
+    ``connections`` are the real ones alive in the line's window; ``complete`` says whether
+    every connection of that window is known; ``history`` must already hold the PTR
+    observations of their addresses.
     """
-
-    def __init__(
-        self,
-        peers: Callable[[Collection[int]], set[str]],
-        opened: Callable[[Collection[int], float, float], set[str]] | None = None,
-        window: float = 30.0,
-    ) -> None:
-        self._peers = peers
-        self._opened = opened
-        self.window = window
-
-    def candidates(self, ports: Collection[int], moment: float, now: float) -> frozenset[str]:
-        """Peers of ``ports`` now, and those that connected within ``window`` before the
-        line's ``moment`` (and up to ``now``)."""
-        found = set(self._peers(ports))
-        if self._opened is not None:
-            found |= self._opened(ports, min(moment, now) - self.window, now)
-        return frozenset(found)
-
-
-class Attributor:
-    """Decides named failures from their candidates; asynchronous only for DNS."""
-
-    def __init__(self, lookups: Lookups) -> None:
-        self._lookups = lookups
-
-    async def attribute(self, name: str, candidates: Iterable[str]) -> Attribution:
-        """The one candidate ``name`` belongs to (see the module's rules), or None."""
-        ordered = tuple(sorted(candidates))
-        if not ordered:
-            return Attribution(name, None, "no connection to the service's ports", ordered)
-        if len(ordered) == 1:
-            return Attribution(name, ordered[0], "sole connection", ordered)
-        logged = canonical_address(name)  # PTR text may read as an address (ptr_hosts)
-        wanted = normal_name(name)
-        if wanted is None:
-            return Attribution(name, None, "ambiguous: the logged name is not a DNS name", ordered)
-        if len(ordered) > MAX_CANDIDATES:
-            return Attribution(name, None, "ambiguous: too many connections", ordered)
-        forward, *reverse = await asyncio.gather(
-            self._no_addresses() if logged else self._lookups.addresses(wanted),
-            *(self._lookups.names(candidate) for candidate in ordered),
+    addresses = tuple(sorted({c.address for c in connections}))
+    if not complete:
+        return Attribution(name, None, "connection evidence incomplete at that time", addresses)
+    if not addresses:
+        return Attribution(name, None, "no real connection to the service's ports", addresses)
+    if len(addresses) > MAX_CANDIDATES:
+        return Attribution(name, None, "ambiguous: too many connections", addresses)
+    verdicts: dict[str, set[Fit]] = {}
+    for connection in connections:
+        fit = history.fit(
+            connection.address,
+            name,
+            connection.opened,
+            now,
+            min_ttl=min_ttl,
+            sanitize=sanitize,
         )
-        matched = [c for c, names in zip(ordered, reverse, strict=True) if wanted in names]
-        confirmed = [c for c in matched if c in forward]
-        if len(confirmed) == 1:
-            return Attribution(name, confirmed[0], "forward-confirmed", ordered)
-        if len(matched) == 1:
-            return Attribution(name, matched[0], "reverse-matched", ordered)
-        if logged in ordered and not matched:
-            # The address as written, connected, and no other peer's PTR spells it.
-            return Attribution(name, logged, "logged address, connected", ordered)
-        why = "several connections have that PTR" if matched else "no connection has that PTR"
-        return Attribution(name, None, f"ambiguous: {why}", ordered)
-
-    @staticmethod
-    async def _no_addresses() -> frozenset[str]:
-        return frozenset()
+        verdicts.setdefault(connection.address, set()).add(fit)
+    fitting = [a for a in addresses if Fit.FITS in verdicts[a]]
+    unknown = [a for a in addresses if a not in fitting and Fit.UNKNOWN in verdicts[a]]
+    if len(fitting) == 1 and not unknown:
+        return Attribution(name, fitting[0], "the only real connection with that PTR", addresses)
+    if len(fitting) > 1:
+        why = "ambiguous: several real connections have that PTR"
+    elif fitting:
+        why = "ambiguous: another real connection's PTR could not be trusted"
+    elif unknown:
+        why = "no real connection is known to have that PTR (some could not be checked)"
+    else:
+        why = "no real connection has that PTR"
+    return Attribution(name, None, why, addresses)

@@ -1,31 +1,30 @@
-"""Asynchronous DNS for the identity stage: a name's addresses, an address's PTR names.
+"""Asynchronous PTR lookups for the identity stage, kept as observations with their TTL.
 
 DNS answers are claims made by whoever controls the zone, so nothing here decides who to
-ban: ``attribution`` only uses them to tell apart peers that were really connected. Every
-lookup is bounded (``timeout``), a failure is an empty answer (never an exception for the
-caller to forget), and answers are cached, so a burst of lines naming one host costs one
-query. Lines that carry an address never come here.
+ban: ``names`` judges a connection from its observations, and ``attribution`` decides only
+among real connections. Every lookup is bounded (``timeout``); a failure is an observation
+that says so (never an exception for the caller to forget). Forward (A/AAAA) lookups are
+never made: a name's address records say nothing about who was connected.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import dns.asyncresolver
 import dns.exception
+import dns.message
 import dns.name
+import dns.rdatatype
 import dns.resolver
 import dns.reversename
 
-from bruteguard.identity.address import canonical_address
+from bruteguard.clock import Clock, system_clock
+from bruteguard.identity.names import PtrObservation
 
 __all__ = ["Resolver", "normal_name"]
 
-_CACHE_LIMIT = 10_000
-# How long an answer (or a failure) is kept: short, because a hostile zone can change fast
-# and because an address that was not connected a minute ago may be now.
-_KEEP = 60.0
+_MAX_TTL = 3600.0  # an answer is trusted to stay cached at most this long
 
 
 def normal_name(text: str) -> str | None:
@@ -43,15 +42,31 @@ def normal_name(text: str) -> str | None:
     return name.to_text(omit_final_dot=True)
 
 
-class Resolver:
-    """A dnspython stub resolver with a small cache of its own (positive and negative).
+def _negative_ttl(response: dns.message.Message | None) -> float:
+    """How long a "no such name / no PTR" answer may be cached: the SOA in the authority
+    section (RFC 2308), or 0 when the reply carried none."""
+    if response is None:
+        return 0.0
+    for rrset in response.authority:
+        if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
+            return float(min(rrset.ttl, rrset[0].minimum))
+    return 0.0
 
-    ``nameservers`` empty: the system's (``/etc/resolv.conf``). ``timeout`` bounds each
-    whole lookup, retries included.
+
+class Resolver:
+    """A dnspython stub resolver for PTR observations.
+
+    ``nameservers`` empty: the system's (``/etc/resolv.conf``), which is what the services
+    use: the observations are only as good as that sharing (see docs/identity.md).
+    ``timeout`` bounds each whole lookup, retries included.
     """
 
     def __init__(
-        self, nameservers: Sequence[str] = (), port: int = 53, timeout: float = 2.0
+        self,
+        nameservers: Sequence[str] = (),
+        port: int = 53,
+        timeout: float = 2.0,
+        clock: Clock = system_clock,
     ) -> None:
         if nameservers:
             self._resolver = dns.asyncresolver.Resolver(configure=False)
@@ -61,45 +76,27 @@ class Resolver:
         self._resolver.port = port
         self._resolver.lifetime = timeout
         self._resolver.timeout = timeout
-        self._cache: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
+        self._resolver.cache = None  # the resolver's own cache is the one that matters
+        self.clock = clock
         self.queries = 0
         self.failures = 0
 
-    async def addresses(self, name: str) -> frozenset[str]:
-        """The A and AAAA records of ``name``, canonical; empty when there are none."""
-        normal = normal_name(name)
-        if normal is None:
-            return frozenset()
-        found = set(await self._lookup(normal, "A"))
-        found.update(await self._lookup(normal, "AAAA"))
-        return frozenset(found)
-
-    async def names(self, address: str) -> frozenset[str]:
-        """The PTR names of ``address``, normalised; empty when there are none."""
-        return await self._lookup(address, "PTR")
-
-    async def _lookup(self, key: str, rdtype: str) -> frozenset[str]:
-        now = time.monotonic()
-        cached = self._cache.get((key, rdtype))
-        if cached is not None and cached[0] > now:
-            return cached[1]
+    async def observe(self, address: str) -> PtrObservation:
+        """Ask for the PTR of ``address`` now."""
+        asked = self.clock()
         self.queries += 1
+        qname = dns.reversename.from_address(address)
+        names: frozenset[str] = frozenset()
+        ok, ttl = True, 0.0
         try:
-            if rdtype == "PTR":
-                answer = await self._resolver.resolve(
-                    dns.reversename.from_address(key), "PTR", search=False
-                )
-                found = {normal_name(str(record.target)) for record in answer}
-            else:
-                answer = await self._resolver.resolve(key, rdtype, search=False)
-                found = {canonical_address(record.address) for record in answer}
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            found = set()
+            answer = await self._resolver.resolve(qname, "PTR", search=False)
+            names = frozenset(record.target.to_text(omit_final_dot=True) for record in answer)
+            ttl = float(answer.rrset.ttl) if answer.rrset is not None else 0.0
+        except dns.resolver.NXDOMAIN as error:
+            ttl = _negative_ttl(error.responses().get(qname))
+        except dns.resolver.NoAnswer as error:
+            ttl = _negative_ttl(error.response())
         except (dns.exception.DNSException, OSError, ValueError):
-            self.failures += 1  # timeout, SERVFAIL, no nameserver: an empty answer
-            found = set()
-        result = frozenset(item for item in found if item)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[(key, rdtype)] = (now + _KEEP, result)
-        return result
+            self.failures += 1  # timeout, SERVFAIL, no nameserver
+            ok = False
+        return PtrObservation(address, names, ok, asked, self.clock(), min(ttl, _MAX_TTL))

@@ -19,12 +19,18 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from bruteguard.identity import address_from_log
-from bruteguard.match.signatures import FILTERS
+from bruteguard.match.signatures import FILTERS, Filter
 
 if TYPE_CHECKING:
     from bruteguard.fail2ban import Fail2banFilter, LineMatcher
 
-__all__ = ["FAIL2BAN_PREFIX", "ImportedStream", "imported_filter", "is_imported"]
+__all__ = [
+    "FAIL2BAN_PREFIX",
+    "ImportedStream",
+    "builtin_filter",
+    "imported_filter",
+    "is_imported",
+]
 
 FAIL2BAN_PREFIX = "fail2ban:"
 # Lines of one imported filter whose host is a name, kept for the identity stage between
@@ -45,6 +51,15 @@ def imported_filter(filter_name: str) -> Fail2banFilter:
     from bruteguard.fail2ban import load_filter  # only hosts that import filters need it
 
     return load_filter(filter_name.removeprefix(FAIL2BAN_PREFIX))
+
+
+def builtin_filter(filter_name: str) -> Filter | None:
+    """The built-in filter of a jail's service: its own, or for a fail2ban filter the
+    built-in one of the same name (None if there is none). Its facts about the service
+    (``ptr_hosts``, ``host_names``) hold whichever patterns read the log."""
+    if is_imported(filter_name):
+        return FILTERS.get(imported_filter(filter_name).name)
+    return FILTERS.get(filter_name)
 
 
 class ImportedStream:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bruteguard.match.signature import SYSLOG, Frame, Signature
@@ -22,7 +23,27 @@ from bruteguard.match.signatures import (
     vsftpd,
 )
 
-__all__ = ["FILTERS", "Filter", "get_filter"]
+__all__ = ["FILTERS", "Filter", "HostNames", "get_filter"]
+
+
+def _as_written(name: str) -> str:
+    return name
+
+
+@dataclass(frozen=True)
+class HostNames:
+    """How a service treats a client's name, for tying a named failure to its connection.
+
+    ``resolves_within``: seconds after the handshake the service may ask DNS for the
+    client's PTR (pure-ftpd asks at once; sshd when authentication starts, within
+    LoginGraceTime). ``log_delay``: seconds after the client's connection ends that the
+    service may still write a failure about it (pure-ftpd sleeps up to 21 s first).
+    ``written``: what the service makes of a PTR name before writing it.
+    """
+
+    resolves_within: float = 120.0
+    log_delay: float = 30.0
+    written: Callable[[str], str] = _as_written
 
 
 @dataclass(frozen=True)
@@ -33,7 +54,8 @@ class Filter:
     broken) without being a failed login: they count only for jails that give them a weight.
     ``ptr_hosts``: the service writes the client's PTR text where the address goes (when its
     name resolution is on), so even an address there is a claim: the daemon checks it
-    against real connections (``identity``), as it does names.
+    against real connections (``identity``), as it does names. ``host_names``: what the
+    identity stage needs to know of how the service names its clients.
     """
 
     name: str
@@ -41,6 +63,7 @@ class Filter:
     signatures: tuple[Signature, ...]
     breakin: tuple[Signature, ...] = ()
     ptr_hosts: bool = False
+    host_names: HostNames = HostNames()
     frame: Frame = SYSLOG
     variants: tuple[Filter, ...] = ()
 
@@ -61,7 +84,13 @@ FILTERS: dict[str, Filter] = {
     # Connections that never tried a password: scanners and floods, for a stricter jail.
     "sshd-ddos": Filter("sshd-ddos", sshd.PROGRAMS, sshd.PREAUTH_NOISE),
     # pure-ftpd without -H logs getnameinfo's PTR text in the address's place.
-    "pure-ftpd": Filter("pure-ftpd", pureftpd.PROGRAMS, pureftpd.SIGNATURES, ptr_hosts=True),
+    "pure-ftpd": Filter(
+        "pure-ftpd",
+        pureftpd.PROGRAMS,
+        pureftpd.SIGNATURES,
+        ptr_hosts=True,
+        host_names=HostNames(pureftpd.RESOLVES_WITHIN, pureftpd.LOG_DELAY, pureftpd.as_written),
+    ),
     # FTP: vsftpd's own log or syslog; proftpd's SystemLog or syslog (the address in
     # brackets, never the PTR name before it).
     "vsftpd": Filter(

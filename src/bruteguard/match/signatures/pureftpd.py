@@ -24,11 +24,30 @@ five failures the sixth is logged as ``Too many authentication failures`` *inste
 summary. Messages are pure-ftpd's English ones (``messages_en.h``, the default catalogue).
 """
 
+import re
+
 from bruteguard.match.signature import Role, Signature
 
-__all__ = ["PROGRAMS", "SIGNATURES"]
+__all__ = ["LOG_DELAY", "PROGRAMS", "RESOLVES_WITHIN", "SIGNATURES", "as_written"]
 
 PROGRAMS = ("pure-ftpd",)
+
+# Identity (``signatures.HostNames``). pure-ftpd calls getnameinfo right after accept(),
+# before it logs "New connection from HOST": a few seconds is ample. A failed password
+# then sleeps rand() % 3 s plus 3 s per failure on that connection (randomsleep, ftpd.c),
+# and the sixth failure ends the session, so a failure is written at most 3 + 6 x 3 = 21 s
+# after the command arrived, whenever the client hung up; 9 s more for a loaded host (a
+# client that could push its failure past this would drop out of the candidates).
+RESOLVES_WITHIN = 5.0
+LOG_DELAY = 30.0
+_NOT_KEPT = re.compile(r"[^A-Za-z0-9.:-]")
+
+
+def as_written(name: str) -> str:
+    """A PTR name as pure-ftpd writes it: dns_sanitize turns every byte outside
+    ``[A-Za-z0-9.:-]`` into ``_``."""
+    return _NOT_KEPT.sub("_", name)
+
 
 # "(ACCOUNT@": the account can't hold blanks or parentheses; the host holds no "@", so a
 # name with "@" in it (virtual users) still ends at the last "@".
