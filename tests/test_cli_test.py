@@ -150,6 +150,28 @@ def test_a_pathological_pattern_runs_out_of_time_and_matching_goes_on(
     assert "line 2" in done.stderr and "(a|aa)+" in done.stderr
 
 
+def test_a_line_naming_a_host_shows_that_name_and_its_time(
+    bruteguard_exe: Path, tmp_path: Path
+) -> None:
+    """pam's announcement under sshd's UseDNS names the host and waits for sshd's verdict
+    (which carries the address): alone, it counts nothing, but the line is shown as the
+    contract says, with the raw name and the time."""
+    log = tmp_path / "auth.log"
+    log.write_text(
+        "Nov 23 06:50:01 host sshd[12]: pam_unix(sshd:auth): authentication failure; logname="
+        " uid=0 euid=0 tty=ssh ruser= rhost=host.example.net  user=root\n"
+        "Nov 23 06:50:02 host sshd[13]: pam_unix(sshd:auth): authentication failure; logname="
+        " uid=0 euid=0 tty=ssh ruser= rhost=198.51.100.7\r\n"
+    )
+    moment = datetime(2026, 12, 1).timestamp()
+    os.utime(log, (moment, moment))
+    rows = verdicts(run(bruteguard_exe, "sshd", str(log), "--json"))
+    assert [(r["match"], r["host"], r["user"], r["time"]) for r in rows] == [
+        (True, "host.example.net", "root", "2026-11-23T06:50:01"),
+        (True, "198.51.100.7", None, "2026-11-23T06:50:02"),  # a CRLF line: no "\r" in it
+    ]
+
+
 def test_readme_documents_the_json_contract_the_program_follows(
     bruteguard_exe: Path, sshd_log: Path
 ) -> None:
@@ -163,4 +185,4 @@ def test_readme_documents_the_json_contract_the_program_follows(
         assert list(row) == ["line", "match", "host", "user", "time"]
         assert isinstance(row["line"], int) and isinstance(row["match"], bool)
         assert row["time"] is None or re.match(stamp, row["time"])
-        assert (row["host"] is None) == (row["time"] is None) or row["match"]
+        assert (row["host"] is None) == (row["time"] is None) == (not row["match"])

@@ -123,7 +123,10 @@ def test_formats_and_variants_in_one_expression(test_filters: None) -> None:
         "2026-11-23 06:50:02 login failed for bob from 198.51.100.2\n"
         "Nov 23 06:50:03 host sshd[8]: Failed password for root from 198.51.100.3 port 2 ssh2\n"
         "[Mon Nov 23 06:50:04 2026] login failed for cid from 198.51.100.4\n"
+        # A syslog line with a "YYYY-MM-DD hh:mm:ss" stamp (macOS, syslog-ng templates):
+        # sshd's, not the service's own-file format, whose messages are not sshd's.
         "2026-11-23 06:50:05 sshd[9]: Failed password for root from 198.51.100.5 port 2 ssh2\n"
+        "2026-11-23 06:50:06 Failed password for root from 198.51.100.6 port 2 ssh2\n"
     )
     matcher = Matcher({"svc": "svc", "sshd": "sshd", "other": "svc-ctime"})
     assert matcher.pattern is not None and matcher.pattern.groups < 40
@@ -133,6 +136,7 @@ def test_formats_and_variants_in_one_expression(test_filters: None) -> None:
         ("198.51.100.2", "svc"),
         ("198.51.100.3", "sshd"),
         ("198.51.100.4", "other"),
+        ("198.51.100.5", "sshd"),
     ]
 
 
@@ -149,6 +153,19 @@ def test_shared_signatures_count_for_both_filters() -> None:
         ("198.51.100.8", "sshd-ddos"),
         ("198.51.100.7", "sshd"),
     ]
+    # A replay's series: the shared line in both jails, and once more in the shared slot
+    # (what a table subtracts to show each attempt once); its user only in the first jail.
+    matcher = Matcher({"sshd": "sshd", "sshd-ddos": "sshd-ddos"})
+    stream = matcher.stream(reference=REFERENCE)
+    series = matcher.new_series()
+    stream.collect(log.encode(), series)
+    sshd, ddos, shared = series
+    assert (set(sshd), set(ddos), shared) == (
+        {"198.51.100.7", "198.51.100.8"},
+        {"198.51.100.8"},
+        {"198.51.100.8": 1},
+    )
+    assert stream.stats.attempts == 2, "each attempt once, as `bruteguard test` counts"
 
 
 def test_frame_and_filter_mistakes_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -43,7 +43,8 @@ def test_a_replay_series_is_the_same_for_an_imported_filter() -> None:
     matcher = Matcher({"ours": "sshd", "theirs": "fail2ban:sshd"})
     series = matcher.new_series()
     matcher.stream(reference=REFERENCE).collect(LOG, series)
-    ours, theirs = series
+    ours, theirs, shared = series
+    assert shared == {}, "two filters: each line is each one's own"
     assert set(ours) == set(theirs) == {"198.51.100.7", "2001:db8::9"}
     for address in ours:
         assert bytes(ours[address][0]) == bytes(theirs[address][0])  # the same packed times

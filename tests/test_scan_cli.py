@@ -180,7 +180,8 @@ def test_json_lists_every_failure_and_ban_in_log_order(
     assert summary["failures"] == 18
     assert summary["bans"] == 5
     assert isinstance(summary["seconds"], float) and 0 <= summary["seconds"] < 60
-    assert set(summary) == {"type", "lines", "failures", "bans", "seconds"}
+    assert summary["per_jail"] == {"sshd": 18}
+    assert set(summary) == {"type", "lines", "failures", "per_jail", "bans", "seconds"}
 
 
 def test_json_failures_per_address_and_ban_times_follow_the_jail(
@@ -572,3 +573,58 @@ def test_corrupt_or_truncated_gzip_is_a_clear_error(bruteguard_exe: Path, tmp_pa
         for command in (["scan", "--json"], ["scan"], ["report"]):
             done = bruteguard(bruteguard_exe, *command, str(path))
             assert_one_line_error(done, str(path), "corrupt or truncated")
+
+
+# -- counts that mean one thing ------------------------------------------------------------
+
+SCANNERS = [  # sshd's pre-auth noise: the second line is sshd-ddos's too
+    "Nov 23 07:10:01 web1 sshd[2301]: Received disconnect from 203.0.113.77: 11: Bye Bye [preauth]",
+    "Nov 23 07:10:05 web1 sshd[2302]: Connection closed by 203.0.113.78 [preauth]",
+    "Nov 23 07:10:06 web1 sshd[2304]: Connection closed by 203.0.113.78 [preauth]",
+    "Nov 23 07:10:09 web1 sshd[2303]: Failed password for root from 203.0.113.78 port 2 ssh2",
+]
+
+
+def test_a_line_two_jails_count_is_one_failure_and_each_jail_says_its_own(
+    bruteguard_exe: Path, make_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    """sshd-ddos counts sshd's scanner lines too: the totals and the table count each
+    attempt once, as `bruteguard test` does; the jails' own counts stand beside them."""
+    config = make_config(enforcers=["dry-run"], jails={"sshd": {}, "sshd-ddos": {}})
+    log = write_log(tmp_path / "auth.log", SCANNERS)
+    events, summary = scan_json(bruteguard_exe, str(log), "--config", str(config))
+    assert Counter((e["ip"], e["jail"]) for e in events) == {
+        ("203.0.113.77", "sshd"): 1,
+        ("203.0.113.78", "sshd"): 3,
+        ("203.0.113.78", "sshd-ddos"): 2,
+    }
+    assert (summary["failures"], summary["per_jail"]) == (4, {"sshd": 4, "sshd-ddos": 2})
+    done = bruteguard(bruteguard_exe, "scan", str(log), "--config", str(config))
+    text = done.stdout.decode()
+    assert "4 lines, 4 failures (sshd 4, sshd-ddos 2) from 2 addresses" in text
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[1:3]}
+    assert rows == {"203.0.113.78": ["3", "0"], "203.0.113.77": ["1", "0"]}
+    report = bruteguard(bruteguard_exe, "report", str(log), "-c", str(config)).stdout.decode()
+    assert [row[:2] for row in report_rows(report)] == [
+        ["3", "203.0.113.78"],
+        ["1", "203.0.113.77"],
+    ]
+    tested = bruteguard(bruteguard_exe, "test", "sshd", str(log)).stdout.decode()
+    assert tested.rstrip().endswith("4 attempts counted")
+
+
+def test_an_address_in_a_banned_network_shows_that_ban(
+    bruteguard_exe: Path, jail_config: Path, tmp_path: Path
+) -> None:
+    """IPv6 attackers are banned by /64: each address of it shows the ban it is under."""
+    lines = [
+        f"Nov 23 06:50:0{n} web1 sshd[{n}]: Failed password for root from 2001:db8:7::{n}"
+        " port 22 ssh2"
+        for n in range(1, 4)
+    ]
+    log = write_log(tmp_path / "auth.log", lines)
+    done = bruteguard(bruteguard_exe, "scan", str(log), "--config", str(jail_config))
+    text = done.stdout.decode()
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[1:4]}
+    assert rows == {f"2001:db8:7::{n}": ["1", "1"] for n in range(1, 4)}
+    assert "2001:db8:7::/64" in text

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import ipaddress
 import operator
+import socket
 import sys
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -173,6 +175,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                     "type": "summary",
                     "lines": summary.lines,
                     "failures": summary.failures,
+                    "per_jail": summary.per_jail,
                     "bans": len(summary.bans),
                     "seconds": round(summary.seconds, 6),
                 }
@@ -181,17 +184,13 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         )
         return 0
     lines = [f"{'ADDRESS':<40} {'FAILURES':>8}  {'BANS':>4}"]
-    ban_count: dict[str, int] = {}
-    for ban in summary.bans:
-        ban_count[ban.ip] = ban_count.get(ban.ip, 0) + 1
+    bans_of = _bans_covering(summary.bans)
     # Most failures first, then by address: two sorts on one key each (stable) are faster
     # than one on a tuple built per offender.
     offenders = sorted(summary.offenders.values(), key=operator.attrgetter("address"))
     offenders.sort(key=operator.attrgetter("count"), reverse=True)
     for offender in offenders:
-        lines.append(
-            f"{offender.address:<40} {offender.count:>8}  {ban_count.get(offender.address, 0):>4}"
-        )
+        lines.append(f"{offender.address:<40} {offender.count:>8}  {bans_of(offender.address):>4}")
     lines.append("")
     lines.append("bans the jails would have made:")
     lines.extend(
@@ -240,10 +239,42 @@ def _interleave(
     return events
 
 
+def _bans_covering(bans: Sequence[Ban]) -> Callable[[str], int]:
+    """For an address, how many of ``bans`` cover it: its own, and network bans holding it
+    (an IPv6 attacker's /64, an escalated /24). Cheap per address: a table has one row per
+    attacker."""
+    own: dict[str, int] = {}
+    # per family: prefix length → network start (as an int) → bans
+    networks: dict[int, dict[int, dict[int, int]]] = {4: {}, 6: {}}
+    for ban in bans:
+        if "/" not in ban.ip:
+            own[ban.ip] = own.get(ban.ip, 0) + 1
+            continue
+        network = ipaddress.ip_network(ban.ip, strict=False)
+        by_start = networks[network.version].setdefault(network.prefixlen, {})
+        start = int(network.network_address)
+        by_start[start] = by_start.get(start, 0) + 1
+
+    def count(address: str) -> int:
+        found = own.get(address, 0)
+        six = ":" in address
+        family = networks[6 if six else 4]
+        if family:
+            packed = socket.inet_pton(socket.AF_INET6 if six else socket.AF_INET, address)
+            value, width = int.from_bytes(packed, "big"), len(packed) * 8
+            for prefix, by_start in family.items():
+                found += by_start.get(value >> (width - prefix) << (width - prefix), 0)
+        return found
+
+    return count
+
+
 def _summary_text(summary: Any) -> str:
     rate = summary.lines / summary.seconds if summary.seconds else 0.0
+    jails = ", ".join(f"{jail} {n}" for jail, n in summary.per_jail.items())
+    by_jail = f" ({jails})" if len(summary.per_jail) > 1 else ""
     text = (
-        f"{summary.lines} lines, {summary.failures} failures from "
+        f"{summary.lines} lines, {summary.failures} failures{by_jail} from "
         f"{len(summary.offenders)} addresses, {len(summary.bans)} bans, "
         f"{summary.seconds:.2f} s ({rate:,.0f} lines/s)"
     )

@@ -54,8 +54,12 @@ class Offender:
 
 @dataclass
 class ScanSummary:
+    """What a replay found. ``failures`` counts each attempt once, however many jails it
+    counts for (an sshd scanner line is sshd-ddos's too); ``per_jail`` per jail."""
+
     lines: int = 0
     failures: int = 0
+    per_jail: dict[str, int] = field(default_factory=dict)
     bans: list[Ban] = field(default_factory=list)
     seconds: float = 0.0
     unattributed: int = 0
@@ -133,15 +137,24 @@ def scan_logs(
                 summary.bans.extend(bans)
                 on_hits(hits, bans)
                 _add_stats(summary, stats)
+                for hit in hits:
+                    summary.per_jail[hit[3]] = summary.per_jail.get(hit[3], 0) + 1
             continue
         series, stats = _series_of(path, matcher, reference, workers if parallel else 1, users)
         _add_stats(summary, stats)
         bans: list[Ban] = []
         offenders = summary.offenders
-        for jail, by_address in zip(matcher.jails, series, strict=True):
+        per_jail = summary.per_jail
+        *jail_series, shared = series
+        for jail, by_address in zip(matcher.jails, jail_series, strict=True):
+            counted = per_jail.get(jail, 0)
             for address, (packed, tried) in by_address.items():
-                _record(offenders, address, packed, tried)
+                counted += _record(offenders, address, packed, tried)
+            if counted:
+                per_jail[jail] = counted
             bans += detector.observe_jail(jail, by_address)
+        for address, extra in shared.items():  # each attempt once in the table
+            offenders[address].count -= extra
         bans.sort(key=_START)
         bans += detector.escalate(bans)
         bans.sort(key=_START)
@@ -152,7 +165,8 @@ def scan_logs(
 
 def _record(
     offenders: dict[str, Offender], address: str, packed: bytes, tried: dict[bytes, int]
-) -> None:
+) -> int:
+    """Add one jail's attempts of ``address`` to its offender; returns how many."""
     count, first, last = _core.span(packed)
     offender = offenders.get(address)
     if offender is None:
@@ -166,6 +180,7 @@ def _record(
             offender.users,
             ((raw.decode("utf-8", "backslashreplace"), times) for raw, times in tried.items()),
         )
+    return count
 
 
 def _count_users(into: dict[Any, int], tried: Iterable[tuple[Any, int]]) -> None:
@@ -216,8 +231,12 @@ def _series_of(
 
 
 def _merge(into: Series, more: Series) -> None:
-    """Append a later segment's series to ``into`` (times in file order, users summed)."""
-    for target, source in zip(into, more, strict=True):
+    """Append a later segment's series to ``into`` (times in file order, users and shared
+    attempts summed)."""
+    shared = into[-1]
+    for address, extra in more[-1].items():
+        shared[address] = shared.get(address, 0) + extra
+    for target, source in zip(into[:-1], more[:-1], strict=True):
         for address, (packed, tried) in source.items():
             known = target.get(address)
             if known is None:

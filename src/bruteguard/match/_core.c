@@ -286,6 +286,7 @@ static Connection *table_claim(ConnectionTable *table, Connection *found, uint64
 #define STAMP_YMD 1    /* "YYYY-MM-DD hh:mm:ss[.f|,f][ ±hhmm]", "YYYY/MM/DD hh:mm:ss" */
 #define STAMP_CTIME 2  /* "[Www ]Mmm dd hh:mm:ss[.f] YYYY" */
 #define STAMP_CLF 3    /* "dd/Mmm/YYYY:hh:mm:ss ±hhmm" */
+#define STAMP_YYMMDD 4 /* "YYMMDD hh:mm:ss", the hour space-padded (MySQL <= 5.5) */
 
 /* Group numbers of one set of signatures (the stamp is group 1 in every frame); user, pid,
  * repeat and count are 0 when the set has no such group (a log without pids, a signature
@@ -320,6 +321,12 @@ typedef struct {
     char last_stamp[48];
     Py_ssize_t last_stamp_len;
     double last_moment;
+    /* the last matched line's moment, host and user text (cut to 255 bytes), whatever it
+     * counted: `bruteguard test` shows a line that waits for its verdict (pam's rhost=) */
+    int has_last_match;
+    double last_match_moment;
+    char last_match_host[256], last_match_user[256];
+    Py_ssize_t last_match_host_len, last_match_user_len;
     long long lines, matched, attempts, unattributed, bad_time, match_errors;
 } StreamObject;
 
@@ -385,7 +392,7 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
                 return -1;
             }
         }
-        if (check->stamp_kind < STAMP_SYSLOG || check->stamp_kind > STAMP_CLF) {
+        if (check->stamp_kind < STAMP_SYSLOG || check->stamp_kind > STAMP_YYMMDD) {
             PyErr_SetString(PyExc_ValueError, "unknown stamp kind");
             return -1;
         }
@@ -622,6 +629,17 @@ static Py_ssize_t as_iso(int kind, const char *s, Py_ssize_t len, char *out) {
         memcpy(clock, s + 12, 8);
         rest = s + 20;
         rest_len = 6;
+    } else if (kind == STAMP_YYMMDD) { /* YYMMDD hh:mm:ss, " 0:04:00" for hours below 10 */
+        if (len != 15 || s[6] != ' ' || s[9] != ':' || s[12] != ':') return 0;
+        year[0] = '2';
+        year[1] = '0';
+        memcpy(year + 2, s, 2);
+        memcpy(month, s + 2, 2);
+        memcpy(day, s + 4, 2);
+        memcpy(clock, s + 7, 8);
+        if (clock[0] == ' ') clock[0] = '0';
+        rest = s + 15;
+        rest_len = 0;
     } else {
         return 0;
     }
@@ -645,18 +663,41 @@ static Py_ssize_t as_iso(int kind, const char *s, Py_ssize_t len, char *out) {
     return n;
 }
 
+/* A syslog-family stamp in its other spellings made the two the parsers read: "Nov 2 …"
+ * (busybox, some relays: the day unpadded) → "Nov  2 …"; "YYYY-MM-DD hh:mm:ss…" (macOS,
+ * Dovecot's own log) → "YYYY-MM-DDThh:mm:ss…". Returns the length written to out (at most
+ * 48 bytes), or 0 when the stamp needs no change. */
+static Py_ssize_t syslog_spelling(const char *s, Py_ssize_t len, char *out) {
+    if (len >= 6 && len < 47 && s[3] == ' ' && is_digit(s[4]) && s[5] == ' ') {
+        memcpy(out, s, 4);
+        out[4] = ' ';
+        memcpy(out + 5, s + 4, len - 4);
+        return len + 1;
+    }
+    if (len >= 19 && len <= 48 && s[4] == '-' && s[10] == ' ') {
+        memcpy(out, s, len);
+        out[10] = 'T';
+        return len;
+    }
+    return 0;
+}
+
 static int stamp_time(StreamObject *self, int kind, const char *s, Py_ssize_t len, double *out) {
     if (len == self->last_stamp_len && memcmp(s, self->last_stamp, len) == 0) {
         *out = self->last_moment;
         return 1;
     }
     int found;
+    char spelled[48];
     if (kind != STAMP_SYSLOG) {
-        char iso[48];
-        Py_ssize_t iso_len = as_iso(kind, s, len, iso);
-        found = iso_len ? iso_time(self, iso, iso_len, out) : 0;
+        Py_ssize_t iso_len = as_iso(kind, s, len, spelled);
+        found = iso_len ? iso_time(self, spelled, iso_len, out) : 0;
     } else {
-        found = len >= 5 && s[4] == '-' ? iso_time(self, s, len, out) : syslog_time(self, s, len, out);
+        Py_ssize_t respelled = syslog_spelling(s, len, spelled);
+        const char *t = respelled ? spelled : s;
+        Py_ssize_t t_len = respelled ? respelled : len;
+        found = t_len >= 5 && t[4] == '-' ? iso_time(self, t, t_len, out)
+                                          : syslog_time(self, t, t_len, out);
     }
     if (found == 1 && len <= (Py_ssize_t)sizeof self->last_stamp) {
         memcpy(self->last_stamp, s, len);
@@ -802,6 +843,47 @@ static int add_to_series(PyObject *series, Py_ssize_t jail, PyObject *address, d
     return failed ? -1 : 0;
 }
 
+static void remember_match(StreamObject *self, const Check *check, const char *text,
+                           const PCRE2_SIZE *ovector, double moment, const char *host,
+                           Py_ssize_t host_len) {
+    self->has_last_match = 1;
+    self->last_match_moment = moment;
+    self->last_match_host_len = host_len < 255 ? host_len : 255;
+    memcpy(self->last_match_host, host, self->last_match_host_len);
+    self->last_match_user_len = -1;
+    if (check->user && ovector[2 * check->user] != PCRE2_UNSET) {
+        Py_ssize_t len = ovector[2 * check->user + 1] - ovector[2 * check->user];
+        self->last_match_user_len = len < 255 ? len : 255;
+        memcpy(self->last_match_user, text + ovector[2 * check->user], self->last_match_user_len);
+    }
+}
+
+/* CRLF line ends (logs copied from Windows hosts, some relays) made LF, in place: a line's
+ * "\r" is never part of a field (a user name "root\r"), and the signatures' fixed tails
+ * still end their lines. A lone "\r" inside a line is the line's text and stays. Returns
+ * the new size. */
+static Py_ssize_t strip_crlf(char *text, Py_ssize_t size) {
+    Py_ssize_t w = 0;
+    for (Py_ssize_t r = 0; r < size; r++) {
+        if (text[r] == '\r' && (r + 1 == size || text[r + 1] == '\n')) continue;
+        text[w++] = text[r];
+    }
+    return w;
+}
+
+/* series[-1][address] += extra: attempts of a line counted in more than one jail, beyond
+ * the first, so that a table of addresses can show each attempt once. */
+static int add_shared(PyObject *series, PyObject *address, long extra) {
+    PyObject *shared = PyList_GET_ITEM(series, PyList_GET_SIZE(series) - 1);
+    PyObject *seen = PyDict_GetItemWithError(shared, address);
+    if (!seen && PyErr_Occurred()) return -1;
+    PyObject *total = PyLong_FromLong((seen ? PyLong_AsLong(seen) : 0) + extra);
+    if (!total) return -1;
+    int failed = PyDict_SetItem(shared, address, total);
+    Py_DECREF(total);
+    return failed;
+}
+
 static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink, int keep_lines,
                      PyObject *series, int users) {
     Py_buffer chunk;
@@ -815,6 +897,7 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
     text[0] = '\n';
     memcpy(text + 1, chunk.buf, chunk.len);
     Py_ssize_t size = chunk.len + 1;
+    if (memchr(text + 1, '\r', chunk.len)) size = strip_crlf(text, size);
     for (const char *p = chunk.buf, *end = p + chunk.len; (p = memchr(p, '\n', end - p)); p++)
         self->lines++;
     PyBuffer_Release(&chunk);
@@ -861,6 +944,7 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
         }
         const char *host = text + ovector[2 * check->host];
         Py_ssize_t host_len = ovector[2 * check->host + 1] - ovector[2 * check->host];
+        remember_match(self, check, text, ovector, moment, host, host_len);
         uint64_t host_hash = host_len > HOST_INLINE ? hash_bytes(self->seed, host, host_len) : 0;
         uint64_t pid = 0;
         for (PCRE2_SIZE i = ovector[2 * check->pid]; check->pid && i < ovector[2 * check->pid + 1]; i++)
@@ -933,21 +1017,27 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
             check->ptr_host && self->live ? Py_None : address_for(self, host, host_len);
         if (!address) goto error;
         if (address == Py_None) {
-            self->unattributed += count * check->njails;
+            self->unattributed += count;
             if (sink == SINK_HITS && add_named(self, check, text, ovector, moment, count) < 0)
                 goto error;
             continue;
         }
-        self->attempts += count * check->njails;
+        self->attempts += count; /* once per line, whatever number of jails it counts for */
         const char *user = NULL;
         Py_ssize_t user_len = ovector[2 * check->user + 1] - ovector[2 * check->user];
         if (check->user && ovector[2 * check->user] != PCRE2_UNSET && user_len > 0 && users)
             user = text + ovector[2 * check->user];
         if (sink == SINK_SERIES) {
+            /* Users tried go to the first jail only: they feed the report, which shows each
+             * attempt once. The series' last dict counts what the other jails share. */
             for (Py_ssize_t j = 0; j < check->njails; j++) {
-                if (add_to_series(series, check->jails[j], address, moment, count, user, user_len) < 0)
+                if (add_to_series(series, check->jails[j], address, moment, count,
+                                  j ? NULL : user, user_len) < 0)
                     goto error;
             }
+            if (check->njails > 1 &&
+                add_shared(series, address, count * (check->njails - 1)) < 0)
+                goto error;
             continue;
         }
         PyObject *user_text =
@@ -990,8 +1080,8 @@ static PyObject *Stream_collect(StreamObject *self, PyObject *args) {
     PyObject *chunk, *series;
     int users = 1;
     if (!PyArg_ParseTuple(args, "OO!|p", &chunk, &PyList_Type, &series, &users)) return NULL;
-    if (PyList_GET_SIZE(series) != PyTuple_GET_SIZE(self->jail_names)) {
-        PyErr_SetString(PyExc_ValueError, "series needs one dict per jail");
+    if (PyList_GET_SIZE(series) != PyTuple_GET_SIZE(self->jail_names) + 1) {
+        PyErr_SetString(PyExc_ValueError, "series needs one dict per jail, and one shared");
         return NULL;
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(series); i++) {
@@ -1015,6 +1105,19 @@ static PyObject *Stream_take_named(StreamObject *self, PyObject *unused) {
     return named;
 }
 
+static PyObject *Stream_last_match(StreamObject *self, PyObject *unused) {
+    if (!self->has_last_match) Py_RETURN_NONE;
+    PyObject *user;
+    if (self->last_match_user_len < 0) {
+        user = Py_NewRef(Py_None);
+    } else {
+        user = PyBytes_FromStringAndSize(self->last_match_user, self->last_match_user_len);
+        if (!user) return NULL;
+    }
+    return Py_BuildValue("(dy#N)", self->last_match_moment, self->last_match_host,
+                         self->last_match_host_len, user);
+}
+
 static PyObject *Stream_take_counts(StreamObject *self, PyObject *unused) {
     PyObject *counts = Py_BuildValue("(LLLLLL)", self->lines, self->matched, self->attempts,
                                      self->unattributed, self->bad_time, self->match_errors);
@@ -1028,10 +1131,12 @@ static PyMethodDef Stream_methods[] = {
      "feed(chunk, keep_lines=False) -> hits (time, address, user, jail, line) of whole lines"},
     {"collect", (PyCFunction)Stream_collect, METH_VARARGS,
      "collect(chunk, series, users=True): add attempts to series[jail][address] ="
-     " [packed times, {raw user: count}]"},
+     " [packed times, {raw user: count}]; series[-1][address]: attempts shared by jails"},
     {"skim", (PyCFunction)Stream_skim, METH_O, "skim(chunk): update connection state only"},
     {"take_named", (PyCFunction)Stream_take_named, METH_NOARGS,
      "attempts naming a host (time, name, user, jail, line) since the last call (feed only)"},
+    {"last_match", (PyCFunction)Stream_last_match, METH_NOARGS,
+     "(time, host bytes, user bytes | None) of the last matched line, or None"},
     {"take_counts", (PyCFunction)Stream_take_counts, METH_NOARGS,
      "(lines, matched, attempts, unattributed, bad_time, match_errors) since the last call"},
     {NULL},

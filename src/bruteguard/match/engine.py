@@ -21,7 +21,7 @@ attempt count once. Jails with fail2ban filters run beside it on the same chunks
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bruteguard.identity import address_from_log
@@ -37,8 +37,10 @@ __all__ = ["Hit", "Matcher", "NamedHit", "Series", "Stream", "StreamStats"]
 Hit = tuple[float, str, str | None, str, str]
 # An attempt whose line names a host, not an address: (time, name, user, jail, line).
 NamedHit = tuple[float, str, str | None, str, str]
-# Per jail (in ``Matcher.jails`` order): address → [times as packed doubles, raw user → count].
-Series = list[dict[str, list]]
+# Per jail (in ``Matcher.jails`` order): address → [times as packed doubles, raw user → count];
+# then one more dict: address → attempts that lines shared by several jails (sshd's scanner
+# lines are sshd-ddos's too) added beyond their first jail, so a table shows each once.
+Series = list[dict]
 
 
 @dataclass
@@ -126,8 +128,8 @@ class Matcher:
         return Stream(self, reference, keep_lines)
 
     def new_series(self) -> Series:
-        """An empty ``Series`` for ``Stream.collect``."""
-        return [{} for _ in self.jails]
+        """An empty ``Series`` for ``Stream.collect`` (one dict per jail, one shared)."""
+        return [{} for _ in self.jails] + [{}]
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,7 @@ class _Builder:
                 names = "|".join(re.escape(p) for p in programs)
                 sets = self._sets(members, frame.stamp, pid=2, repeat=3, first=4)
                 bodies.append(
-                    f"(?:{names})(?:\\[(\\d{{1,10}})\\])?: "
+                    f"(?:{names}){_PROGRAM_TAIL}"
                     f"(?:message repeated (\\d{{1,6}}) times: \\[ )?(?|{sets})(?(3)\\])"
                 )
             else:
@@ -229,7 +231,7 @@ class _Builder:
             # Most lines of a syslog file are other programs': one alternation of every
             # program name turns them away before any block is tried.
             names = sorted({p for block in blocks for p in block.programs}, key=len, reverse=True)
-            gate = f"(?=(?:{'|'.join(re.escape(p) for p in names)})[\\[:])"
+            gate = f"(?=(?:{'|'.join(re.escape(p) for p in names)})[\\[: ])"
         self.frames.append(f"{frame.head}{gate}(?|{'|'.join(bodies)})")
 
     def _sets(self, blocks: list[_Block], kind: Stamp, *, pid: int, repeat: int, first: int) -> str:
@@ -265,6 +267,14 @@ class _Builder:
         return "|".join(sets)
 
 
+# What follows a syslog program name, its pid (if any) in group 2: "[pid]: " (and rsyslog
+# 8's "[pid] " with no colon), ": ", or RFC 5424's " PROCID MSGID STRUCTURED-DATA "
+# (PROCID "-" when none; the structured data "-" or "[…]" elements; a UTF-8 BOM may open
+# the message).
+_PROGRAM_TAIL = (
+    r"(?|\[(\d{1,10})\]:? |: "
+    r"| (?:(\d{1,10})|-) [!-~]{1,32} (?:-|(?:\[(?:[^\]\\\n]++|\\.)*+\])++) (?:\xef\xbb\xbf)?)"
+)
 _PLACEHOLDER = re.compile("|".join(re.escape(p) for p in (HOST, USER, COUNT)))
 _GROUP_OF = {HOST: "(\\S+)", USER: "(.*)", COUNT: "(\\d{1,6})"}
 
@@ -330,10 +340,7 @@ class Stream:
         if self._core:
             self._core.collect(chunk, series, users)
         for imported in self._imported:
-            imported.run(
-                chunk,
-                lambda i, t, a, u, _line: add_to_series(series, i, t, a, u if users else None),
-            )
+            imported.run(chunk, _series_sink(series, imported, users))
         self._count()
 
     def take_named(self) -> list[NamedHit]:
@@ -345,6 +352,17 @@ class Stream:
         for imported in self._imported:
             named += imported.take_named()
         return named
+
+    def last_match(self) -> tuple[float, str, str | None] | None:
+        """(time, host text, user) of the last line the compiled pass matched, whatever it
+        counted (an announcement naming a host counts nothing until its verdict): what
+        ``bruteguard test`` shows for that line."""
+        found = self._core.last_match() if self._core else None
+        if found is None:
+            return None
+        moment, host, user = found
+        decode = lambda raw: raw.decode("utf-8", "backslashreplace")  # noqa: E731
+        return moment, decode(host), None if user is None else decode(user)
 
     def skim(self, chunk: bytes) -> None:
         """Learn the open connections of ``chunk`` without counting anything."""
@@ -372,3 +390,18 @@ class Stream:
 
 def _time_of(hit: Hit) -> float:
     return hit[0]
+
+
+def _series_sink(
+    series: Series, imported: ImportedStream, users: bool
+) -> Callable[[int, float, str, str | None, str], None]:
+    """An imported filter's attempts into ``series`` as the compiled pass adds its own:
+    users for the first of its jails only, the other jails' copies counted as shared."""
+    shared, extra, first = series[-1], imported.jail_count - 1, imported.first_index
+
+    def sink(index: int, moment: float, address: str, user: str | None, _line: str) -> None:
+        add_to_series(series, index, moment, address, user if users and index == first else None)
+        if extra and index == first:
+            shared[address] = shared.get(address, 0) + extra
+
+    return sink

@@ -90,6 +90,8 @@ class ImportedStream:
         """Match every line of ``chunk``; ``sink(jail index, time, address, user, line)``
         receives each attempt whose host is an address."""
         for raw in chunk.split(b"\n"):
+            if raw.endswith(b"\r"):  # CRLF line ends, as the compiled pass takes them
+                raw = raw[:-1]
             if not raw:
                 continue
             self.lines += 1
@@ -107,17 +109,29 @@ class ImportedStream:
                     if self._ptr_hosts
                     else address_from_log(result.host.encode("utf-8", "backslashreplace"))
                 )
+                if address is None:
+                    self.unattributed += 1  # once per line, whatever the jails
+                elif self._jails:
+                    self.attempts += 1
                 for index, jail in self._jails:
                     if address is None:
-                        self.unattributed += 1
                         if len(self._named) < _NAMED_LIMIT:
                             self._named.append((result.time, result.host, result.user, jail, text))
                         continue
-                    self.attempts += 1
                     sink(index, result.time, address, result.user, line)
         timeouts = len(self._matcher.timeouts)
         self.match_errors += timeouts - self._timeouts_seen
         self._timeouts_seen = timeouts
+
+    @property
+    def jail_count(self) -> int:
+        """How many jails each line of this filter counts for (they share its lines)."""
+        return len(self._jails)
+
+    @property
+    def first_index(self) -> int:
+        """The series index of the first of those jails (-1 when none)."""
+        return self._jails[0][0] if self._jails else -1
 
     def take_named(self) -> list[tuple[float, str, str | None, str, str]]:
         named, self._named = self._named, []
@@ -139,7 +153,7 @@ class ImportedStream:
 
 
 def add_to_series(
-    series: list[dict[str, list]], index: int, moment: float, address: str, user: str | None
+    series: list[dict], index: int, moment: float, address: str, user: str | None
 ) -> None:
     """One attempt into a replay's series, in the compiled pass's layout (packed doubles,
     raw user → count)."""

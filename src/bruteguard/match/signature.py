@@ -37,6 +37,7 @@ class Stamp(IntEnum):
     YMD = 1  # "2026-11-23 06:50:01[.f|,f][ +hhmm]", "2026/11/23 06:50:01" (nginx, exim, MariaDB)
     CTIME = 2  # "[Mon ]Nov 23 06:50:01[.f] 2026" (apache's error log, vsftpd's own log)
     CLF = 3  # "23/Nov/2026:06:50:01 +0100" (access logs)
+    YYMMDD = 4  # "261123  6:50:01" (MySQL up to 5.5, MariaDB up to 10.0)
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,33 @@ class Frame:
     example: str = ""
 
 
-# syslog: "Nov 23 06:50:01 host prog[pid]: " or RFC 3339 stamps (rsyslog, journalctl -o
-# short-iso). The host field never ends in ":", so "myapp: sshd[1]: …" (myapp quoting sshd,
-# where rsyslog wrote no host) is not sshd's line; without a host (dovecot's own log file,
+# syslog, as every syslog daemon writes it, up to the program name (the engine adds the
+# program part: "prog[pid]: ", "prog: ", rsyslog 8's "prog[pid] " or RFC 5424's
+# "prog PID MSGID SD "):
+#   "Nov 23 06:50:01 host " (BSD; "Nov 2" unpadded by busybox and some relays),
+#   "2026-11-23T06:50:01.123456+01:00 host " (rsyslog's RFC 3339, journalctl -o short-iso),
+#   "2018-12-20 10:09:05.180218+0000 host " (macOS), "2026-11-23 06:50:01 " (Dovecot's file),
+#   "<38>1 2026-11-23T06:50:01Z host " (RFC 5424; sysklogd writes it without "<PRI>1 "),
+#   "Jan  1 00:00:00 <10.5> host " (FreeBSD syslogd -v), "Jun 20 02:18:39 vps auth.info "
+#   (busybox: facility.level after the host, which it may also leave out).
+# The host field never ends in ":", so "myapp: sshd[1]: …" (myapp quoting sshd, where
+# rsyslog wrote no host) is not sshd's line; without a host (dovecot's own log file,
 # "Nov 23 06:50:01 imap-login: …") the program follows the stamp.
+_FACILITY = (
+    r"(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp|ntp|security"
+    r"|console|solaris-cron|local[0-7])"
+    r"\.(?:emerg|panic|alert|crit|err|error|warn|warning|notice|info|debug)"
+)
 SYSLOG = Frame(
     "syslog",
-    r"([A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?"
-    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?)"
-    r" (?:[^\s\[\]]{0,254}[^\s\[\]:] )?",
+    r"(?:<\d{1,3}>\d{1,2} )?"
+    r"([A-Z][a-z]{2} (?:[ 0-3]\d|\d) \d\d:\d\d:\d\d(?:\.\d{1,9})?"
+    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?)"
+    r" (?:<\d{1,3}\.\d{1,3}> )?"
+    # Host and facility.level, atomic: most lines are other programs', refused by the
+    # program gate right after; retrying other splits of these two tokens cannot help (a
+    # host never holds brackets, so a line without one is never read as having one).
+    rf"(?>(?:[^\s\[\]]{{0,254}}[^\s\[\]:] )?(?:(?=[a-z]{{2,12}}[0-7]?\.){_FACILITY} )?)",
     Stamp.SYSLOG,
     programs=True,
     example="Nov 23 06:50:01 host ",

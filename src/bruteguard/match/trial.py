@@ -98,8 +98,13 @@ def _try_builtin(
             continue
         summary.matched += 1
         first = (hits or named or [None])[0]
-        if first is None:  # matched, but it waits for the verdict line (pam's rhost=NAME)
-            yield Verdict(number, True, text=text)
+        if first is None:  # it names a host and waits for the verdict line (pam's rhost=)
+            waiting = alone.last_match()
+            if waiting is None:
+                yield Verdict(number, True, text=text)
+                continue
+            moment, host, user = waiting
+            yield Verdict(number, True, host, user, moment, text)
             continue
         moment, host, user, _jail, _line = first
         yield Verdict(number, True, host, user, moment, text)

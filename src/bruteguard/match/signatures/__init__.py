@@ -140,6 +140,7 @@ FILTERS: dict[str, Filter] = {
         variants=(
             Filter("mysqld", (), mysql.SIGNATURES, frame=mysql.MARIADB),
             Filter("mysqld", (), mysql.SIGNATURES, frame=mysql.MYSQL),
+            Filter("mysqld", (), mysql.SIGNATURES, frame=mysql.MYSQL_OLD),
         ),
     ),
     # Packets a firewall rule logged and dropped: port scans, and evidence for identity.

@@ -9,7 +9,8 @@ same ``Frame`` object: they live here.
   ``*N `` (the connection number). Plesk's ``sw-cp-server`` is nginx and writes the same.
 * ``ACCESS`` — the Common/Combined Log Format of nginx (``combined``) and Apache (``%h %l
   %u %t \\"%r\\" %>s %b``): ``ADDR IDENT USER [23/Nov/2026:06:50:01 +0100] "REQUEST"
-  STATUS SIZE "REFERER" "AGENT"``. The stamp sits after the client's user name, so the
+  STATUS SIZE "REFERER" "AGENT"``, and Apache's ``vhost_combined`` with ``SERVERNAME:PORT``
+  first. The stamp sits after the client's user name, so the
   head captures it in a lookahead: the stamp is the one right before the first raw
   ``"`` (which opens the request). Both servers escape every ``"`` a client sends (Apache
   as ``\\"``, nginx as ``\\x22``) and every backslash, so client text before the request
@@ -42,13 +43,18 @@ _CLF_STAMP = r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}"
 # identity stage). A syslog line ("Nov 23 …", "2026-11-23T…") is neither.
 _ADDRESS_IS = r"(?=(?:[0-9A-Fa-f:.]{2,45}|[0-9A-Za-z_-]{1,63}(?:\.[0-9A-Za-z_-]{1,63}){1,126}\.?) )"
 
+# Apache's vhost_combined puts "%v:%p " first: the server's own ServerName (configuration,
+# never the client's Host header) and port. It is stepped over; the client follows.
+_VHOST = r"(?:(?:[0-9A-Za-z_][0-9A-Za-z_.-]{0,253}|\[[0-9A-Fa-f:.]{2,45}\]):\d{1,5} )?"
+
 ACCESS = Frame(
     "access-log",
     # Possessive all the way: a long line must not cost a backtracking frame per character
     # (PCRE2's heap limit would make it skip the line for every filter). A "[" that does not
     # open the stamp right before the request is stepped over; the one that does ends it.
     # The first field is checked first: any other kind of line is refused in a few bytes.
-    rf"{_ADDRESS_IS}(?=(?:[^\"\\\n\[]++|\\.|\[(?!{_CLF_STAMP}\] \"))*+(?<= )\[({_CLF_STAMP})\] \")",
+    rf"{_VHOST}{_ADDRESS_IS}"
+    rf"(?=(?:[^\"\\\n\[]++|\\.|\[(?!{_CLF_STAMP}\] \"))*+(?<= )\[({_CLF_STAMP})\] \")",
     Stamp.CLF,
 )
 

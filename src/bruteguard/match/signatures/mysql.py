@@ -9,6 +9,9 @@ The server writes one warning per failed login (``ER_ACCESS_DENIED_ERROR``, form
   (frame ``MARIADB``). Debian's package sets no ``log_error``, so the same text goes to
   stderr, i.e. the journal, as ``mariadbd[PID]: 2026-11-23  6:50:01 8 [Warning] …``
   (syslog frame, programs ``mariadbd``/``mysqld``).
+* MySQL up to 5.5 and MariaDB up to 10.0 stamp it ``YYMMDD HH:MM:SS`` with no thread id:
+  ``130324  0:04:00 [Warning] Access denied …`` (frame ``MYSQL_OLD``; under syslog the
+  message starts so: ``mysqld: 130916 21:30:26 [Warning] …``).
 * MySQL 8 writes it as a *note* (``MY-010926``), so only at ``log_error_verbosity=3``:
   ``2026-11-23T06:50:01.123456Z 8 [Note] [MY-010926] [Server] Access denied …``; MySQL 5.7
   without the ``[MY-…] [Server]`` tags (frame ``MYSQL``).
@@ -33,7 +36,7 @@ Not counted: ``Access denied for user …@… to database …`` (the password wa
 
 from bruteguard.match.signature import Frame, Role, Signature, Stamp
 
-__all__ = ["MARIADB", "MYSQL", "PROGRAMS", "SIGNATURES", "SYSLOG_SIGNATURES"]
+__all__ = ["MARIADB", "MYSQL", "MYSQL_OLD", "PROGRAMS", "SIGNATURES", "SYSLOG_SIGNATURES"]
 
 PROGRAMS = ("mariadbd", "mysqld")
 
@@ -51,6 +54,14 @@ MYSQL = Frame(
     r" \d{1,20} \[(?:Note|Warning|Error|System)\] ",
     Stamp.SYSLOG,
     example="2026-11-23T06:50:01.123456Z 8 [Note] ",
+)
+
+# MySQL <= 5.5, MariaDB <= 10.0: "130324  0:04:00 [Warning] " (two-digit year, no thread).
+MYSQL_OLD = Frame(
+    "mysql-old",
+    r"(\d{6} [ \d]\d:\d\d:\d\d) \[(?:Note|Warning|ERROR)\] ",
+    Stamp.YYMMDD,
+    example="130324  0:04:00 [Warning] ",
 )
 
 # The host: an address, "localhost" or a forward-confirmed host name; then the fixed tail.
@@ -81,9 +92,9 @@ SYSLOG_SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "access-denied",
         Role.CONFIRM,
-        r"(?:\d{4}-\d\d-\d\d [ \d]\d:\d\d:\d\d"
+        r"(?:(?:\d{4}-\d\d-\d\d [ \d]\d:\d\d:\d\d"
         r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)?)"
-        r" \d{1,20} \[(?:Warning|Note)\] "
+        r" \d{1,20}|\d{6} [ \d]\d:\d\d:\d\d) \[(?:Warning|Note)\] "
         rf"(?:\[MY-010926\] \[Server\] )?{_DENIED}",
         (
             "2026-11-23  6:50:01 8 [Warning] Access denied for user 'root'@'198.51.100.7'"
@@ -92,6 +103,8 @@ SYSLOG_SIGNATURES: tuple[Signature, ...] = (
             " (using password: NO)",
             "2026-11-23T06:50:01.123456Z 8 [Note] [MY-010926] [Server] Access denied for"
             " user 'root'@'198.51.100.7' (using password: YES)",
+            "130916 21:30:26 [Warning] Access denied for user 'hacker'@'198.51.100.7'"
+            " (using password: YES)",
         ),
     ),
 )
