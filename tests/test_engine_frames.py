@@ -85,6 +85,27 @@ def test_ctime_stamps(test_filters: None, stamp: str, expected: float) -> None:
     assert [(h[0], h[1]) for h in found] == [(pytest.approx(expected), "2001:db8::7")]
 
 
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        ("23/Nov/2026:06:50:01 +0100", calendar.timegm((2026, 11, 23, 5, 50, 1))),
+        ("23-Nov-2026 06:50:01 +0100", calendar.timegm((2026, 11, 23, 5, 50, 1))),  # PHP apps
+        ("23-Nov-2026 06:50:01 -0230", calendar.timegm((2026, 11, 23, 9, 20, 1))),
+    ],
+)
+def test_day_month_year_stamps(
+    monkeypatch: pytest.MonkeyPatch, stamp: str, expected: float
+) -> None:
+    frame = Frame("test-dmy", r"\[(\d\d[-/][A-Z][a-z]{2}[-/]\d{4}[: ]\d\d:\d\d:\d\d [+-]\d{4})\]: ",
+                  Stamp.CLF)  # fmt: skip
+    monkeypatch.setitem(FILTERS, "svc-dmy", Filter("svc-dmy", (), (FAILED,), frame=frame))
+    found = hits({"j": "svc-dmy"}, f"[{stamp}]: login failed for bob from 198.51.100.7\n")
+    assert [(h[0], h[1]) for h in found] == [(expected, "198.51.100.7")]
+    # one dash and one slash: no stamp
+    mixed = stamp.replace("/", "-", 1) if "/" in stamp else stamp.replace("-", "/", 1)
+    assert hits({"j": "svc-dmy"}, f"[{mixed}]: login failed for bob from 198.51.100.7\n") == []
+
+
 def test_access_log_stamp_sits_after_the_address(test_filters: None) -> None:
     line = '198.51.100.7 - bob [23/Nov/2026:06:50:01 +0100] "GET /admin HTTP/1.1" 401 381\n'
     found = hits({"j": "svc-clf"}, line)

@@ -285,7 +285,7 @@ static Connection *table_claim(ConnectionTable *table, Connection *found, uint64
 #define STAMP_SYSLOG 0 /* "Mmm dd hh:mm:ss[.f]" or RFC 3339 */
 #define STAMP_YMD 1    /* "YYYY-MM-DD hh:mm:ss[.f|,f][ ±hhmm]", "YYYY/MM/DD hh:mm:ss" */
 #define STAMP_CTIME 2  /* "[Www ]Mmm dd hh:mm:ss[.f] YYYY" */
-#define STAMP_CLF 3    /* "dd/Mmm/YYYY:hh:mm:ss ±hhmm" */
+#define STAMP_CLF 3    /* "dd/Mmm/YYYY:hh:mm:ss ±hhmm", "dd-Mmm-YYYY hh:mm:ss ±hhmm" */
 #define STAMP_YYMMDD 4 /* "YYMMDD hh:mm:ss", the hour space-padded (MySQL <= 5.5) */
 
 /* Group numbers of one set of signatures (the stamp is group 1 in every frame); user, pid,
@@ -618,8 +618,10 @@ static Py_ssize_t as_iso(int kind, const char *s, Py_ssize_t len, char *out) {
         memcpy(year, s + len - 4, 4);
         rest = s + 15;
         rest_len = len - 5 - 15;
-    } else if (kind == STAMP_CLF) { /* dd/Mmm/YYYY:hh:mm:ss ±hhmm */
-        if (len != 26 || s[2] != '/' || s[6] != '/' || s[11] != ':' || s[20] != ' ') return 0;
+    } else if (kind == STAMP_CLF) { /* dd/Mmm/YYYY:hh:mm:ss ±hhmm; dd-Mmm-YYYY hh:mm:ss ±hhmm */
+        if (len != 26 || (s[2] != '/' && s[2] != '-') || s[6] != s[2] ||
+            s[11] != (s[2] == '/' ? ':' : ' ') || s[20] != ' ')
+            return 0;
         int m = month_of(s + 3);
         if (!m) return 0;
         memcpy(day, s, 2);
