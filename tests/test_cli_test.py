@@ -172,6 +172,20 @@ def test_a_line_naming_a_host_shows_that_name_and_its_time(
     ]
 
 
+def test_a_line_naming_no_client_has_no_host_and_a_time(
+    bruteguard_exe: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "error_log"
+    log.write_text(
+        "2026-11-23 22:37:08: (connections.c.299) SSL: 1 error:140780E5:SSL routines:"
+        "SSL23_READ:ssl handshake failure\n"
+    )
+    rows = verdicts(run(bruteguard_exe, "sw-cp-server", str(log), "--json"))
+    assert [(r["match"], r["host"], r["time"]) for r in rows] == [
+        (True, None, "2026-11-23T22:37:08")
+    ]
+
+
 def test_readme_documents_the_json_contract_the_program_follows(
     bruteguard_exe: Path, sshd_log: Path
 ) -> None:
@@ -185,4 +199,5 @@ def test_readme_documents_the_json_contract_the_program_follows(
         assert list(row) == ["line", "match", "host", "user", "time"]
         assert isinstance(row["line"], int) and isinstance(row["match"], bool)
         assert row["time"] is None or re.match(stamp, row["time"])
-        assert (row["host"] is None) == (row["time"] is None) == (not row["match"])
+        assert (row["time"] is None) == (not row["match"])
+        assert row["match"] or row["host"] is None

@@ -213,3 +213,37 @@ def test_two_hosts_copying_a_connected_innocents_name_never_converge_on_it() -> 
         [_connection(OTHER_ATTACKER), _connection(INNOCENT)],
     ]
     assert [_verdict(line, history).address for line in lines] == [None, None]
+
+
+# -- lines that name no client --------------------------------------------------------------
+
+
+def test_the_one_connection_that_ended_with_the_line_is_its_client() -> None:
+    from bruteguard.identity.attribution import attribute_ending
+
+    prober = _connection(ATTACKER, T0 - 1, closed=T0 + 0.2)
+    browser = _connection(INNOCENT, T0 - 30)  # a keep-alive connection, still open
+    earlier = _connection(BYSTANDER, T0 - 20, closed=T0 - 5)
+    verdict = attribute_ending([prober, browser, earlier], T0, complete=True)
+    assert (verdict.address, verdict.method) == (
+        ATTACKER, "the only real connection that ended with it",
+    )  # fmt: skip
+    both = attribute_ending(
+        [prober, _connection(INNOCENT, T0 - 9, closed=T0 + 1)], T0, complete=True
+    )
+    assert (both.address, both.method) == (None, "ambiguous: several connections ended then")
+    none = attribute_ending([browser, earlier], T0, complete=True)
+    assert (none.address, none.method) == (None, "no real connection ended with it")
+    gap = attribute_ending([prober], T0, complete=False)
+    assert gap.address is None and gap.method == "connection evidence incomplete at that time"
+
+
+def test_a_close_read_late_still_keeps_the_line_ambiguous() -> None:
+    """The prober's close was read 5 s late (the daemon was busy): it may have ended with
+    the line, so the innocent that closed then too is not the only candidate."""
+    from bruteguard.identity.attribution import attribute_ending
+
+    prober = Connection(ATTACKER, 21, T0 - 1, assured=T0 - 1, closed=T0 + 5, closing_since=T0 - 1)
+    innocent = _connection(INNOCENT, T0 - 9, closed=T0 + 0.5)
+    verdict = attribute_ending([prober, innocent], T0, complete=True)
+    assert (verdict.address, verdict.method) == (None, "ambiguous: several connections ended then")

@@ -213,3 +213,40 @@ def test_a_zone_seen_answering_two_ways_never_makes_the_innocent_the_only_fit() 
     assert stage.history.unstable(ATTACKER, clock.now)
     assert hits == []
     assert [u.candidates for u in unattributed] == [(ATTACKER, INNOCENT)]
+
+
+def test_a_line_naming_no_client_goes_to_the_connection_that_ended_with_it() -> None:
+    """An old lighttpd's TLS error names no client: the connection that ended with it is
+    the client; with a second one ending then, nobody is."""
+    clock = Clock()
+    config = IdentityConfig(nameservers=["127.0.0.1"], dns_port=9, dns_timeout=Seconds(1.0))
+    jail = JailConfig(name="panel", filter="sw-cp-server", port=[PORT])
+
+    async def scenario(second_closes: bool) -> tuple[list[Hit], list[Unattributed]]:
+        stage = IdentityStage(config, [jail], firewall=False, clock=clock)
+        stage.book = ConnectionBook(clock() - 60)
+        for sport, address in ((40001, ATTACKER), (40002, INNOCENT)):
+            _connect(stage, address, sport)
+        clock.now += 3
+        ends = [ConnEvent(EventKind.UPDATE, ATTACKER, 40001, SERVER, PORT, 14, 4)]
+        if second_closes:
+            ends.append(ConnEvent(EventKind.UPDATE, INNOCENT, 40002, SERVER, PORT, 14, 4))
+        stage.take(ends)
+        got: list[tuple[list[Hit], list[Unattributed]]] = []
+
+        async def deliver(hits: list[Hit], unattributed: list[Unattributed]) -> None:
+            got.append((hits, unattributed))
+
+        line = "2026-11-23 22:37:08: (connections.c.299) SSL: 1 error:140780E5:…"
+        stage.submit([(clock.now - 0.4, "", None, "panel", line)], deliver)
+        await asyncio.sleep(0.05)
+        await stage.close()
+        return got[0]
+
+    hits, unattributed = asyncio.run(scenario(second_closes=False))
+    assert ([h[1] for h in hits], unattributed) == ([ATTACKER], [])
+    hits, unattributed = asyncio.run(scenario(second_closes=True))
+    assert hits == []
+    assert [(u.reason, u.candidates) for u in unattributed] == [
+        ("ambiguous: several connections ended then", (ATTACKER, INNOCENT))
+    ]

@@ -32,10 +32,14 @@ from dataclasses import dataclass
 from bruteguard.identity.connections import Connection
 from bruteguard.identity.names import Fit, PtrHistory
 
-__all__ = ["MAX_CANDIDATES", "Attribution", "attribute"]
+__all__ = ["ENDED_WITH_LINE", "MAX_CANDIDATES", "Attribution", "attribute", "attribute_ending"]
 
 # More real connections than this in one line's window: too many PTR lookups; ambiguous.
 MAX_CANDIDATES = 32
+# A line stamped to the second is written in [T, T+1); the connection it ends closes within
+# milliseconds of it. (When bruteguard learnt of a close is no bound on when it happened:
+# the connection book keeps the span between two reads.)
+ENDED_WITH_LINE = (-0.2, 1.3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +99,27 @@ def attribute(
     else:
         why = "no real connection has that PTR"
     return Attribution(name, None, why, addresses)
+
+
+def attribute_ending(
+    connections: Sequence[Connection], moment: float, *, complete: bool
+) -> Attribution:
+    """The verdict for a line that names no client and is written as its connection ends
+    (a failed TLS handshake): the one address whose real connection ended with the line.
+
+    ``connections`` are the real ones alive around ``moment``; any other that may have ended
+    then (a browser closing a keep-alive connection in the same second, or one whose close
+    bruteguard only read later) makes it ambiguous.
+    """
+    addresses = tuple(sorted({c.address for c in connections}))
+    if not complete:
+        return Attribution("", None, "connection evidence incomplete at that time", addresses)
+    before, after = ENDED_WITH_LINE
+    ended = sorted(
+        {c.address for c in connections if c.may_have_ended_during(moment + before, moment + after)}
+    )
+    if len(ended) == 1:
+        return Attribution("", ended[0], "the only real connection that ended with it", addresses)
+    if ended:
+        return Attribution("", None, "ambiguous: several connections ended then", addresses)
+    return Attribution("", None, "no real connection ended with it", addresses)

@@ -36,8 +36,9 @@ class Connection:
 
     ``opened``: no later than its first packet. ``assured``: when its handshake was seen
     complete (None: never, so not a real connection). ``closed``: no earlier than its
-    first closing state (None: still open). ``from_start``: bruteguard saw its first packet
-    (False for a connection already open when it started listening, or found after a gap).
+    first closing state (None: still open), and ``closing_since`` no later than it: the
+    close happened in between. ``from_start``: bruteguard saw its first packet (False for
+    a connection already open when it started listening, or found after a gap).
     """
 
     address: str
@@ -46,6 +47,15 @@ class Connection:
     assured: float | None = None
     closed: float | None = None
     from_start: bool = True
+    closing_since: float | None = None
+
+    def may_have_ended_during(self, since: float, until: float) -> bool:
+        """Whether its end can have been a moment of [since, until]."""
+        return (
+            self.closed is not None
+            and self.closed >= since
+            and (self.closing_since if self.closing_since is not None else self.opened) <= until
+        )
 
     def alive_during(self, since: float, until: float) -> bool:
         """Whether it was a real connection at some moment of [since, until]."""
@@ -137,10 +147,13 @@ class ConnectionBook:
             self._end(key, now)
 
     def _end(self, key: _Key, now: float) -> None:
+        """The connection ended between the previous read and ``now``."""
         self._half_open.pop(key, None)
         connection = self._open.pop(key, None)
         if connection is not None:
-            connection.closed = now if connection.closed is None else connection.closed
+            if connection.closed is None:
+                connection.closed = now
+                connection.closing_since = max(connection.opened, min(self._last_read, now))
             self._closed.append(connection)
 
     def _bound(self, now: float) -> None:

@@ -20,7 +20,13 @@ from pathlib import Path
 from bruteguard.clock import Clock, system_clock
 from bruteguard.config import IdentityConfig, JailConfig
 from bruteguard.errors import BruteguardError
-from bruteguard.identity.attribution import MAX_CANDIDATES, Attribution, attribute
+from bruteguard.identity.attribution import (
+    ENDED_WITH_LINE,
+    MAX_CANDIDATES,
+    Attribution,
+    attribute,
+    attribute_ending,
+)
 from bruteguard.identity.connections import Connection, ConnectionBook
 from bruteguard.identity.conntrack import ConnEvent, ConntrackEvents, EventKind, dump
 from bruteguard.identity.names import PtrHistory
@@ -261,6 +267,7 @@ class IdentityStage:
         now = self.clock()
         cases: list[tuple[NamedHit, list[Connection], bool]] = []
         settled: list[Unattributed] = []
+        ready: list[Hit] = []  # address-less lines need no DNS: decided here
         for hit in named:
             moment, name, user, jail, line = hit
             facts = self._jails.get(jail)
@@ -273,13 +280,35 @@ class IdentityStage:
             if since < now - _KEEP:
                 settled.append(Unattributed(moment, jail, name, (), _STALE, user, line))
                 continue
+            if not name:
+                verdict = self._ended_with(facts, moment)
+                _log_verdict(verdict)
+                if verdict.address is None:
+                    settled.append(
+                        Unattributed(moment, jail, name, verdict.candidates, verdict.method,
+                                     user, line)
+                    )  # fmt: skip
+                else:
+                    ready.append((moment, verdict.address, user, jail, line))
+                continue
             complete = self.book.complete(since, until)
             cases.append((hit, self.book.real(facts.ports, since, until), complete))
         self.counts["unattributed"] += len(settled)
+        self.counts["attributed"] += len(ready)
         work = self._decide if len(self._pending) < _MAX_PENDING else self._give_up
-        task = asyncio.ensure_future(work(cases, deliver, settled))
+        task = asyncio.ensure_future(work(cases, deliver, settled, ready))
         self._pending.add(task)
         task.add_done_callback(self._done)
+
+    def _ended_with(self, facts: _JailFacts, moment: float) -> Attribution:
+        """The verdict on a line that names no client (see ``attribute_ending``)."""
+        assert self.book is not None
+        if not facts.names.ends_connection:
+            return Attribution("", None, "the line names no client", ())
+        before, after = ENDED_WITH_LINE
+        since, until = moment + before - _SLACK, moment + after
+        connections = self.book.real(facts.ports, since, until)
+        return attribute_ending(connections, moment, complete=self.book.complete(since, until))
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._pending.discard(task)
@@ -291,6 +320,7 @@ class IdentityStage:
         cases: list[tuple[NamedHit, list[Connection], bool]],
         deliver: Deliver,
         settled: list[Unattributed],
+        ready: list[Hit],
     ) -> None:
         await self._observe_candidates(cases)
         now = self.clock()
@@ -320,7 +350,7 @@ class IdentityStage:
             _log_verdict(verdict)
         self.counts["attributed"] += len(hits)
         self.counts["unattributed"] += len(unattributed)
-        await deliver(hits, settled + unattributed)
+        await deliver(ready + hits, settled + unattributed)
 
     async def _observe_candidates(
         self, cases: list[tuple[NamedHit, list[Connection], bool]]
@@ -343,6 +373,7 @@ class IdentityStage:
         cases: list[tuple[NamedHit, list[Connection], bool]],
         deliver: Deliver,
         settled: list[Unattributed],
+        ready: list[Hit],
     ) -> None:
         unattributed = []
         for (moment, name, user, jail, line), connections, _ in cases:
@@ -351,7 +382,7 @@ class IdentityStage:
                 Unattributed(moment, jail, name, candidates, "overloaded", user, line)
             )
         self.counts["unattributed"] += len(unattributed)
-        await deliver([], settled + unattributed)
+        await deliver(ready, settled + unattributed)
 
 
 def _closed_lingers() -> float:
@@ -364,15 +395,16 @@ def _closed_lingers() -> float:
 
 
 def _log_verdict(verdict: Attribution) -> None:
-    shown = printable(verdict.name[:255])
+    shown = f"failure from {printable(verdict.name[:255])}" if verdict.name else "a failure"
+    if not verdict.name:
+        shown += " naming no client"
     candidates = ", ".join(verdict.candidates) or "nobody"
     if verdict.address is not None:
         log.info(
-            "%s is %s (%s; real connections: %s)", shown, verdict.address, verdict.method,
+            "%s: %s (%s; real connections: %s)", shown, verdict.address, verdict.method,
             candidates,
         )  # fmt: skip
     else:
         log.warning(
-            "failure from %s not attributed: %s (real connections: %s)", shown,
-            verdict.method, candidates,
-        )  # fmt: skip
+            "%s not attributed: %s (real connections: %s)", shown, verdict.method, candidates
+        )

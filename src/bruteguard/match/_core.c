@@ -386,8 +386,8 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
             return -1;
         }
         int groups[] = {check->host, check->user, check->pid, check->repeat, check->count};
-        for (int g = 0; g < 5; g++) { /* the host is required, the others optional */
-            if (groups[g] < (g == 0 ? 1 : 0) || (uint32_t)groups[g] > compiled->groups) {
+        for (int g = 0; g < 5; g++) { /* 0: no such group (host 0: an address-less message) */
+            if (groups[g] < 0 || (uint32_t)groups[g] > compiled->groups) {
                 PyErr_SetString(PyExc_ValueError, "check names a group the pattern lacks");
                 return -1;
             }
@@ -777,7 +777,8 @@ static long group_number(const char *text, const PCRE2_SIZE *ovector, int group)
 static int add_named(StreamObject *self, const Check *check, const char *text,
                      const PCRE2_SIZE *ovector, double moment, long count) {
     if (PyList_GET_SIZE(self->named) >= NAMED_LIMIT) return 0;
-    Py_ssize_t host_len = ovector[2 * check->host + 1] - ovector[2 * check->host];
+    /* an address-less message (host group 0) gives the empty name */
+    Py_ssize_t host_len = check->host ? ovector[2 * check->host + 1] - ovector[2 * check->host] : 0;
     if (host_len > NAME_MAX_LEN) host_len = NAME_MAX_LEN;
     Py_ssize_t user_len = ovector[2 * check->user + 1] - ovector[2 * check->user];
     int has_user = check->user && ovector[2 * check->user] != PCRE2_UNSET && user_len > 0;
@@ -933,8 +934,8 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
         start = ovector[1] > ovector[0] ? ovector[1] : ovector[0] + 1;
         self->matched++;
         const Check *check = check_of(self);
-        if (!check || ovector[2 * check->host] == PCRE2_UNSET ||
-            ovector[2 * check->host + 1] <= ovector[2 * check->host])
+        if (!check || (check->host && (ovector[2 * check->host] == PCRE2_UNSET ||
+                                       ovector[2 * check->host + 1] <= ovector[2 * check->host])))
             continue;
         double moment;
         int timed =
@@ -946,6 +947,17 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
         }
         const char *host = text + ovector[2 * check->host];
         Py_ssize_t host_len = ovector[2 * check->host + 1] - ovector[2 * check->host];
+        if (!check->host) { /* the service names no client: the identity stage decides */
+            remember_match(self, check, text, ovector, moment, host, 0);
+            long count = group_number(text, ovector, check->repeat) *
+                         group_number(text, ovector, check->count);
+            if (count > MAX_REPEAT) count = MAX_REPEAT;
+            if (sink == SINK_NONE) continue;
+            self->unattributed += count;
+            if (sink == SINK_HITS && add_named(self, check, text, ovector, moment, count) < 0)
+                goto error;
+            continue;
+        }
         remember_match(self, check, text, ovector, moment, host, host_len);
         uint64_t host_hash = host_len > HOST_INLINE ? hash_bytes(self->seed, host, host_len) : 0;
         uint64_t pid = 0;

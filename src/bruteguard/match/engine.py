@@ -252,7 +252,7 @@ class _Builder:
                     sets.append(f"(*MARK:{mark})(?|{'|'.join(bodies)})")
                     self.checks.append(
                         _Check(
-                            groups[HOST],
+                            groups.get(HOST, 0),  # 0: an address-less message
                             groups.get(USER, 0),
                             pid,
                             repeat,

@@ -102,16 +102,23 @@ class Role(IntEnum):
 
 @dataclass(frozen=True)
 class Signature:
-    """One recognised message. ``samples`` are real lines (after ``prog[pid]: ``) it matches."""
+    """One recognised message. ``samples`` are real lines (after ``prog[pid]: ``) it matches.
+
+    ``addressless``: the service names no client at all (an old lighttpd's failed TLS
+    handshake): no ``<HOST>``; the daemon ties such a line to the one real connection that
+    ended with it, or to nobody (``identity``), and a replay cannot count it.
+    """
 
     name: str
     role: Role
     message: str
     samples: tuple[str, ...] = field(default=())
+    addressless: bool = False
 
     def __post_init__(self) -> None:
-        if self.message.count(HOST) != 1:
-            raise ValueError(f"signature {self.name}: needs exactly one {HOST}")
+        if self.message.count(HOST) != (0 if self.addressless else 1):
+            wanted = f"no {HOST} (addressless)" if self.addressless else f"exactly one {HOST}"
+            raise ValueError(f"signature {self.name}: needs {wanted}")
         for placeholder in (USER, COUNT):
             if self.message.count(placeholder) > 1:
                 raise ValueError(f"signature {self.name}: at most one {placeholder}")

@@ -107,7 +107,7 @@ def _try_builtin(
             yield Verdict(number, True, host, user, moment, text)
             continue
         moment, host, user, _jail, _line = first
-        yield Verdict(number, True, host, user, moment, text)
+        yield Verdict(number, True, host or None, user, moment, text)  # "": names no client
     summary.attempts = whole.stats.attempts + whole.stats.unattributed
 
 

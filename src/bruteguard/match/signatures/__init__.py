@@ -39,11 +39,15 @@ class HostNames:
     LoginGraceTime). ``log_delay``: seconds after the client's connection ends that the
     service may still write a failure about it (pure-ftpd sleeps up to 21 s first).
     ``written``: what the service makes of a PTR name before writing it.
+    ``ends_connection``: the service's address-less lines are written as the connection
+    they are about ends (a failed TLS handshake): the one real connection that ended with
+    such a line is its client.
     """
 
     resolves_within: float = 120.0
     log_delay: float = 30.0
     written: Callable[[str], str] = _as_written
+    ends_connection: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,23 @@ FILTERS: dict[str, Filter] = {
     ),
     # Plesk: the panel's failed logins; sw-cp-server's (nginx) TLS handshakes no browser makes.
     "plesk-panel": Filter("plesk-panel", (), plesk.PANEL_SIGNATURES, frame=plesk.PANEL),
-    "sw-cp-server": Filter("sw-cp-server", (), plesk.TLS_SIGNATURES, frame=frames.NGINX_ERROR),
+    "sw-cp-server": Filter(
+        "sw-cp-server",
+        (),
+        plesk.TLS_SIGNATURES,
+        frame=frames.NGINX_ERROR,
+        # TLS failures end their connection: an old lighttpd's line without a client is
+        # tied to the one connection that ended with it.
+        host_names=HostNames(ends_connection=True),
+        variants=(
+            Filter(
+                "sw-cp-server",
+                (),
+                (*plesk.LIGHTTPD_TLS, *plesk.LIGHTTPD_TLS_OLD),
+                frame=plesk.LIGHTTPD_ERROR,
+            ),
+        ),
+    ),
     # MySQL/MariaDB "Access denied": through syslog/journal, or the server's own error log.
     "mysqld": Filter(
         "mysqld",
