@@ -186,6 +186,21 @@ def test_a_line_naming_no_client_has_no_host_and_a_time(
     ]
 
 
+def test_a_line_whose_stamp_is_no_real_time_is_not_a_match(
+    bruteguard_exe: Path, tmp_path: Path
+) -> None:
+    """The daemon drops such a line (it cannot be placed in any window): so does `test`."""
+    log = tmp_path / "error.log"
+    log.write_text(
+        "261399 17:56:13 [Warning] Access denied for user 'root'@'198.51.100.8'"
+        " (using password: YES)\n"
+    )
+    done = run(bruteguard_exe, "mysqld", str(log), "--json")
+    assert [(r["match"], r["time"]) for r in verdicts(done)] == [(False, None)]
+    summary = run(bruteguard_exe, "mysqld", str(log)).stdout
+    assert "1 lines, 0 matched, 1 missed" in summary
+
+
 def test_readme_documents_the_json_contract_the_program_follows(
     bruteguard_exe: Path, sshd_log: Path
 ) -> None:

@@ -96,16 +96,17 @@ def _try_builtin(
         if not alone.stats.matched:
             yield Verdict(number, False, text=text)
             continue
-        summary.matched += 1
         first = (hits or named or [None])[0]
         if first is None:  # it names a host and waits for the verdict line (pam's rhost=)
             waiting = alone.last_match()
-            if waiting is None:
-                yield Verdict(number, True, text=text)
+            if waiting is None:  # its stamp is no real time: the daemon drops such lines
+                yield Verdict(number, False, text=text)
                 continue
+            summary.matched += 1
             moment, host, user = waiting
             yield Verdict(number, True, host, user, moment, text)
             continue
+        summary.matched += 1
         moment, host, user, _jail, _line = first
         yield Verdict(number, True, host or None, user, moment, text)  # "": names no client
     summary.attempts = whole.stats.attempts + whole.stats.unattributed

@@ -1,0 +1,253 @@
+"""How many failure lines the built-in signatures find, service by service, and how many
+innocent lines they count, on material written by others.
+
+Two corpora, neither copied into the repository:
+
+* **fail2ban's sample logs** (Debian's fail2ban package installs them): a line stated
+  ``# failJSON: {"match": true, …}`` is a failure line (in some mode of fail2ban's filter),
+  with the host fail2ban expects; every other line is innocent. Each fail2ban filter is
+  read by the built-in filter(s) of the same service (``SERVICES``), as one jail each.
+* **lines captured from real runs** of the daemons (``tests/data/signatures/*.txt`` and
+  ``tests/data/*/*.log``): their expectations are this project's, so they check the
+  captures, not the signatures' design.
+
+A line is *found* when a built-in filter of its service matches it alone (as
+``bruteguard test`` does) with the expected host (an address in canonical form, a name as
+written; ``none`` for a line that names no client). Deliberate differences from fail2ban are
+listed in ``DIFFERENCES`` with the reason, and reported apart from the score.
+
+    .venv/bin/python bench/recall.py [--misses] [SERVICE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import ipaddress
+import json
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bruteguard.match.signatures import FILTERS
+from bruteguard.match.trial import TrialSummary, try_filter
+
+ROOT = Path(__file__).resolve().parents[1]
+FAIL2BAN_LOGS = Path("/usr/lib/python3/dist-packages/fail2ban/tests/files/logs")
+# fail2ban's sample test runs at 2005-08-14 12:00 CEST: yearless stamps belong to 2005.
+FAIL2BAN_NOW = 1124013600.0
+OURS_NOW = float(calendar.timegm((2026, 12, 1, 0, 0, 0)))
+FLOOR = 0.99
+
+# fail2ban filter (sample log) → the built-in filters that read that service's log.
+SERVICES: dict[str, tuple[str, ...]] = {
+    "sshd": ("sshd", "sshd-ddos"),
+    "pure-ftpd": ("pure-ftpd",),
+    "vsftpd": ("vsftpd",),
+    "proftpd": ("proftpd",),
+    "postfix": ("postfix",),
+    "dovecot": ("dovecot",),
+    "exim": ("exim",),
+    "courier-auth": ("courier",),
+    "courier-smtp": ("courier",),
+    "nginx-http-auth": ("nginx-http-auth",),
+    "apache-auth": ("apache-auth",),
+    "mysqld-auth": ("mysqld",),
+    "dropbear": ("dropbear",),
+    "cyrus-imap": ("cyrus-imap",),
+    "sendmail-auth": ("sendmail",),
+    "sendmail-reject": ("sendmail",),
+    "named-refused": ("named",),
+    "roundcube-auth": ("roundcube",),
+    "gitlab": ("gitlab",),
+    "grafana": ("grafana",),
+    "nginx-botsearch": ("nginx-botsearch", "web-scanners"),
+    "apache-botsearch": ("apache-botsearch", "web-scanners"),
+}
+
+# (fail2ban filter, a fragment of the line) → why the built-in filter differs on purpose.
+DIFFERENCES: dict[tuple[str, str], str] = {
+    ("sshd", "POSSIBLE BREAK-IN ATTEMPT"): (
+        "broken reverse DNS, not a failed login: counts only with breakin_weight"
+    ),
+    ("sshd", "but this does not map back to the address"): (
+        "broken reverse DNS, not a failed login: counts only with breakin_weight"
+    ),
+}
+
+_DIRECTIVE = re.compile(r"^#+ ?(failJSON|fileOptions|filterOptions|addFILE):(.+)$")
+
+
+@dataclass
+class Score:
+    """One service's lines on one corpus."""
+
+    service: str
+    corpus: str
+    failures: int = 0
+    found: int = 0
+    innocent: int = 0
+    counted_innocent: int = 0
+    deliberate: int = 0
+    misses: list[str] = field(default_factory=list)
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.failures if self.failures else 1.0
+
+
+def _canonical(host: str | None) -> str | None:
+    if host is None:
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def _verdicts(filters: tuple[str, ...], lines: list[str], now: float) -> list[set[str | None]]:
+    """Per line, the hosts any of ``filters`` finds in it (an empty set: no match)."""
+    found: list[set[str | None]] = [set() for _ in lines]
+    raw = [line.encode("utf-8", "surrogateescape") for line in lines]
+    for name in filters:
+        if name not in FILTERS:
+            continue
+        for verdict in try_filter(name, raw, now, TrialSummary()):
+            if verdict.match:
+                found[verdict.line - 1].add(_canonical(verdict.host))
+    return found
+
+
+def _fail2ban_lines(name: str) -> Iterator[tuple[str, dict | None]]:
+    """(line, its failJSON or None) of a fail2ban sample log and the logs it adds."""
+    logs, seen = [name], set()
+    while logs:
+        log = logs.pop(0)
+        if log in seen or not (FAIL2BAN_LOGS / log).is_file():
+            continue
+        seen.add(log)
+        expected: dict | None = None
+        for text in (FAIL2BAN_LOGS / log).read_text(errors="surrogateescape").splitlines():
+            directive = _DIRECTIVE.match(text)
+            if directive:
+                kind, payload = directive.groups()
+                if kind == "failJSON":
+                    expected = json.loads(payload)
+                elif kind == "addFILE":
+                    logs.append(json.loads(payload))
+                continue
+            if text.startswith("#") or not text.strip():
+                continue
+            yield text, expected
+            expected = None
+
+
+def score_fail2ban(service: str) -> Score:
+    score = Score(service, "fail2ban")
+    filters = SERVICES[service]
+    lines, expectations = (
+        zip(*_fail2ban_lines(service), strict=True)
+        if (FAIL2BAN_LOGS / service).is_file()
+        else ((), ())
+    )
+    found = _verdicts(filters, list(lines), FAIL2BAN_NOW)
+    for text, expected, hosts in zip(lines, expectations, found, strict=True):
+        why = next((r for (f, part), r in DIFFERENCES.items() if f == service and part in text), "")
+        if expected is not None and expected.get("match"):
+            if why:
+                score.deliberate += 1
+                continue
+            score.failures += 1
+            wanted = _canonical(expected.get("host"))
+            if hosts and (wanted is None or wanted in hosts):
+                score.found += 1
+            else:
+                score.misses.append(f"{service}: missed ({wanted}): {text}")
+        else:
+            score.innocent += 1
+            if hosts:
+                score.counted_innocent += 1
+                score.misses.append(f"{service}: innocent counted ({hosts}): {text}")
+    return score
+
+
+def score_captures() -> list[Score]:
+    """The data files of real runs: ``EXPECTED<TAB>LINE`` per line."""
+    scores: dict[str, Score] = {}
+    for path in sorted((ROOT / "tests/data/signatures").glob("*.txt")):
+        name, cases = "", []
+        for raw in path.read_text(errors="surrogateescape").splitlines():
+            if raw.startswith("# filter:"):
+                name = raw.split(":", 1)[1].strip()
+            elif raw and not raw.startswith("#") and "\t" in raw:
+                cases.append(tuple(raw.split("\t", 1)))
+        if name not in FILTERS or not cases:
+            continue
+        score = scores.setdefault(name, Score(name, "captured"))
+        found = _verdicts((name,), [line for _, line in cases], OURS_NOW)
+        for (expected, line), hosts in zip(cases, found, strict=True):
+            if expected == "none":
+                score.innocent += 1
+                if hosts:
+                    score.counted_innocent += 1
+                    score.misses.append(f"{name}: innocent counted ({hosts}): {line}")
+                continue
+            score.failures += 1
+            wanted = expected.split(" ", 1)[0].split("*", 1)[0]
+            wanted = wanted.removeprefix("named:") or None
+            if hosts and _canonical(wanted) in hosts:
+                score.found += 1
+            else:
+                score.misses.append(f"{name}: missed ({wanted}): {line}")
+    return list(scores.values())
+
+
+def table(scores: list[Score]) -> str:
+    rows = [
+        "| service | corpus | failure lines | found | recall | innocent lines | counted |"
+        " deliberate differences |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in scores:
+        rows.append(
+            f"| {s.service} | {s.corpus} | {s.failures} | {s.found} | {100 * s.recall:.1f} % |"
+            f" {s.innocent} | {s.counted_innocent} | {s.deliberate} |"
+        )
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("services", nargs="*", help="fail2ban sample logs (default: all mapped)")
+    parser.add_argument("--misses", action="store_true", help="list every miss")
+    args = parser.parse_args()
+    if not FAIL2BAN_LOGS.is_dir():
+        print(
+            f"fail2ban's sample logs are not installed ({FAIL2BAN_LOGS}): apt-get install fail2ban"
+        )
+        return 2
+    wanted = args.services or [s for s in SERVICES if any(f in FILTERS for f in SERVICES[s])]
+    scores = [score_fail2ban(service) for service in wanted]
+    if not args.services:
+        scores += score_captures()
+    print(table(scores))
+    missing = sorted({f for s in SERVICES.values() for f in s} - set(FILTERS))
+    if missing and not args.services:
+        print(f"\nnot built in (yet): {', '.join(missing)}")
+    failed = [f"{s.service}/{s.corpus}" for s in scores if s.recall < FLOOR or s.counted_innocent]
+    verdict = f"FAIL ({', '.join(failed)})" if failed else "PASS"
+    print(f"\nfloor: >= {100 * FLOOR:.0f} % recall and no innocent line counted: {verdict}")
+    if args.misses:
+        for s in scores:
+            for miss in s.misses:
+                print(miss)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
