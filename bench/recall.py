@@ -52,7 +52,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "exim": ("exim",),
     "courier-auth": ("courier",),
     "courier-smtp": ("courier",),
-    "nginx-http-auth": ("nginx-http-auth",),
+    "nginx-http-auth": ("nginx-http-auth", "nginx-tls-probe"),
     "apache-auth": ("apache-auth",),
     "mysqld-auth": ("mysqld",),
     "dropbear": ("dropbear",),
@@ -74,6 +74,16 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     ),
     ("sshd", "but this does not map back to the address"): (
         "broken reverse DNS, not a failed login: counts only with breakin_weight"
+    ),
+    ("nginx-http-auth", 'host: "localhost:8443"": was not found'): (
+        "nginx cuts the user name at its first ':', so the first client field is nginx's"
+        " (127.0.0.1); what follows is the client's Host header, where fail2ban looks"
+    ),
+    ("proftpd", "Maximum login attempts"): (
+        "written as the connection closes after N failures, each of which already counted"
+    ),
+    ("proftpd", "User in /etc/ftpusers"): (
+        "refused after the password was checked: the password was right"
     ),
 }
 

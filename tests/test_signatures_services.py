@@ -189,3 +189,17 @@ def test_the_catalogue_documents_every_filter_and_signature(name: str) -> None:
     for form in FILTERS[name].forms():
         for signature in form.signatures:
             assert signature.name in pages, f"{name}: signature {signature.name} undocumented"
+
+
+def test_vsftpds_pam_line_and_its_fail_login_are_one_attempt() -> None:
+    """pam_unix announces the attempt; vsftpd's FAIL LOGIN (same pid) is its verdict."""
+    log = (
+        b"Nov 23 15:45:02 host vsftpd[20160]: pam_unix(vsftpd:auth): check pass; user unknown\n"
+        b"Nov 23 15:45:02 host vsftpd[20160]: pam_unix(vsftpd:auth): authentication failure;"
+        b" logname= uid=0 euid=0 tty=ftp ruser=bob rhost=198.51.100.7 \n"
+        b'Nov 23 15:45:04 host vsftpd[20160]: [bob] FAIL LOGIN: Client "198.51.100.7"\n'
+        b"Nov 23 15:45:05 host vsftpd[20161]: pam_unix(vsftpd:auth): authentication failure;"
+        b" logname= uid=0 euid=0 tty=ftp ruser=eve rhost=198.51.100.8 \n"
+    )
+    hits = Matcher({"vsftpd": "vsftpd"}).stream(reference=REFERENCE).feed(log)
+    assert [(h[1], h[2]) for h in hits] == [("198.51.100.7", None), ("198.51.100.8", None)]

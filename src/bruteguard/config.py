@@ -488,6 +488,14 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "port": [8443, 8880],
         "logpath": ["/var/log/plesk/panel.log"],
     },
+    # Failed TLS handshakes no browser makes, in nginx's error log: scanners and probes.
+    "nginx-tls-probe": {
+        "filter": "nginx-tls-probe",
+        "enabled": AUTO,
+        "port": ["https"],
+        "logpath": ["/var/log/nginx/error.log"],
+        "maxretry": 10,
+    },
     "sw-cp-server": {
         "filter": "sw-cp-server",
         "enabled": AUTO,

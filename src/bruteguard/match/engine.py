@@ -102,7 +102,8 @@ class Matcher:
         builder = _Builder()
         for frame, blocks in _plan(jail_filters, weights).items():
             builder.frame(frame, blocks)
-        expression = f"(?m)\\n(?|{'|'.join(builder.frames)})$"
+        # Blanks some relays leave at a line's end are no part of any message.
+        expression = f"(?m)\\n(?|{'|'.join(builder.frames)})[ \\t]*+$"
         self.pattern = _core.Pattern(expression.encode())
         if self.pattern.groups != builder.groups:
             raise AssertionError("signature capture groups miscounted")

@@ -100,7 +100,7 @@ FILTERS: dict[str, Filter] = {
     "vsftpd": Filter(
         "vsftpd",
         vsftpd.PROGRAMS,
-        vsftpd.SIGNATURES,
+        (*vsftpd.SIGNATURES, *vsftpd.PAM_SIGNATURES),
         variants=(Filter("vsftpd", (), vsftpd.SIGNATURES, frame=vsftpd.FRAME),),
     ),
     "proftpd": Filter(
@@ -129,6 +129,10 @@ FILTERS: dict[str, Filter] = {
         "nginx-http-auth", (), nginx.AUTH_SIGNATURES, frame=frames.NGINX_ERROR
     ),
     "nginx-http-flood": Filter("nginx-http-flood", (), nginx.FLOOD_SIGNATURES, frame=frames.ACCESS),
+    # Failed TLS handshakes no browser makes (plain HTTP, TLS_FALLBACK_SCSV probes…).
+    "nginx-tls-probe": Filter(
+        "nginx-tls-probe", (), nginx.TLS_SIGNATURES, frame=frames.NGINX_ERROR
+    ),
     "apache-auth": Filter("apache-auth", (), apache.AUTH_SIGNATURES, frame=apache.APACHE_ERROR),
     "apache-http-flood": Filter(
         "apache-http-flood", (), apache.FLOOD_SIGNATURES, frame=frames.ACCESS
@@ -138,7 +142,7 @@ FILTERS: dict[str, Filter] = {
     "sw-cp-server": Filter(
         "sw-cp-server",
         (),
-        plesk.TLS_SIGNATURES,
+        nginx.TLS_SIGNATURES,
         frame=frames.NGINX_ERROR,
         # TLS failures end their connection: an old lighttpd's line without a client is
         # tied to the one connection that ended with it.

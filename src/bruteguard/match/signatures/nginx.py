@@ -5,7 +5,8 @@
 one line per request whose credentials are wrong:
 
 * ``user "NAME": password mismatch`` — the user exists, the password is wrong;
-* ``user "NAME" was not found in "FILE"`` — no such user in the password file.
+* ``user "NAME" was not found in "FILE"`` — no such user in the password file (older
+  releases wrote ``user "NAME": was not found``, as fail2ban's filter allows).
 
 nginx appends ``, client: ADDR, server: NAME`` and then, for a request, ``, request:
 "…"``, ``, upstream: "…"``, ``, host: "…"`` and ``, referrer: "…"``: the request line,
@@ -27,6 +28,11 @@ Not counted: ``no user/password was provided for basic authentication`` — writ
 browser's first request before it asks the user: not an attempt. One request is one line,
 so one attempt is counted once.
 
+**nginx-tls-probe** reads the same error log: failed TLS handshakes no browser causes
+(``TLS_SIGNATURES``; the reasons are listed in ``plesk``, whose sw-cp-server is nginx too),
+among them the cut records TLS_FALLBACK_SCSV probers send (``length too short``,
+``encrypted length too long``, logged at ``crit``), as fail2ban's aggressive mode bans.
+
 **nginx-http-flood** reads the access log (``/var/log/nginx/access.log``, format
 ``combined``, frame ``ACCESS``): every request answered 401 or 403 counts (see
 ``frames.ACCESS_DENIED``). nginx escapes ``"`` in every logged variable as ``\\x22``, so a
@@ -38,7 +44,7 @@ separately, as two jails should.
 from bruteguard.match.signature import Role, Signature
 from bruteguard.match.signatures.frames import ACCESS_DENIED
 
-__all__ = ["AUTH_SIGNATURES", "FLOOD_SIGNATURES"]
+__all__ = ["AUTH_SIGNATURES", "FLOOD_SIGNATURES", "TLS_REASON", "TLS_SIGNATURES"]
 
 # What nginx writes as the client (ngx_sock_ntop: IPv4, IPv6 without brackets), then the
 # server name, which is the administrator's; everything after it may be the client's.
@@ -61,7 +67,7 @@ AUTH_SIGNATURES: tuple[Signature, ...] = (
         "user-not-found",
         Role.CONFIRM,
         # The file name is the administrator's; the first ", client: " ends it.
-        rf'user "(?>(?U:<USER>)" was not found in "(?U:.*)", client: ){_CLIENT}',
+        rf'user "(?>(?U:<USER>)":? was not found in "(?U:.*)", client: ){_CLIENT}',
         (
             'user "bob" was not found in "/etc/nginx/.htpasswd", client: 198.51.100.7,'
             ' server: example.org, request: "GET / HTTP/1.1", host: "example.org"',
@@ -71,3 +77,33 @@ AUTH_SIGNATURES: tuple[Signature, ...] = (
 )
 
 FLOOD_SIGNATURES: tuple[Signature, ...] = ACCESS_DENIED
+
+# OpenSSL 3 ("error:0A00009C:SSL routines::http request") and 1.1
+# ("error:1408F09C:SSL routines:ssl3_get_record:http request") spell the reason the same.
+TLS_REASON = (
+    r"(?:http request|wrong version number|unknown protocol|unexpected message"
+    r"|packet length too long|record layer failure|unsupported protocol|version too low"
+    r"|no shared cipher|no suitable key share|bad key share|no shared signature algorithms"
+    r"|length too short|encrypted length too long)"
+)
+
+TLS_SIGNATURES: tuple[Signature, ...] = (
+    Signature(
+        "tls-handshake-probe",
+        Role.CONFIRM,
+        # Before a request there is no client text on the line: nginx writes the
+        # listening socket as the server.
+        r"SSL_do_handshake\(\) failed \(SSL: error:[0-9A-F]{8}:SSL routines:[a-z0-9_]{0,64}:"
+        rf"{TLS_REASON}\) while SSL handshaking, client: (?=[0-9A-Fa-f:.]{{2,45}}, server: )"
+        r"<HOST>, server: \S{1,300}",
+        (
+            "SSL_do_handshake() failed (SSL: error:0A00009C:SSL routines::http request)"
+            " while SSL handshaking, client: 198.51.100.7, server: 0.0.0.0:8443",
+            "SSL_do_handshake() failed (SSL: error:0A000102:SSL routines::unsupported"
+            " protocol) while SSL handshaking, client: 2001:db8::7, server: [::]:8443",
+            "SSL_do_handshake() failed (SSL: error:1408F10B:SSL routines:ssl3_get_record:"
+            "wrong version number) while SSL handshaking, client: 198.51.100.7,"
+            " server: 0.0.0.0:8443",
+        ),
+    ),
+)

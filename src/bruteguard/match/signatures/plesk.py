@@ -20,12 +20,14 @@ move the address.
 
 **sw-cp-server** reads sw-cp-server's error log (``/var/log/sw-cp-server/error_log``,
 nginx's format: frame ``NGINX_ERROR``), where the panel's TLS ports (8443, and 8880 when
-it is TLS) log failed TLS handshakes. During brute force and scans these come in floods.
-Only the errors no browser can cause count, one line per connection:
+it is TLS) log failed TLS handshakes (``nginx.TLS_SIGNATURES``, nginx's own message).
+During brute force and scans these come in floods. Only the errors no browser can cause
+count, one line per connection:
 
 * ``http request`` — plain HTTP sent to the TLS port;
 * ``wrong version number``, ``unknown protocol``, ``unexpected message``, ``packet length
-  too long``, ``record layer failure`` — bytes that are not TLS;
+  too long``, ``record layer failure`` — bytes that are not TLS; ``length too short``,
+  ``encrypted length too long`` — records cut to probe for TLS_FALLBACK_SCSV;
 * ``unsupported protocol``, ``version too low``, ``no shared cipher``, ``no suitable key
   share``, ``bad key share``, ``no shared signature algorithms`` — SSLv3/TLS 1.0 probes
   and scanners' cipher sweeps (no current browser offers only those).
@@ -51,6 +53,7 @@ counted by the sshd filter.
 """
 
 from bruteguard.match.signature import Frame, Role, Signature, Stamp
+from bruteguard.match.signatures.nginx import TLS_REASON as _REASON
 
 __all__ = [
     "LIGHTTPD_ERROR",
@@ -58,7 +61,6 @@ __all__ = [
     "LIGHTTPD_TLS_OLD",
     "PANEL",
     "PANEL_SIGNATURES",
-    "TLS_SIGNATURES",
 ]
 
 # "[2026-11-23 06:50:01.123] 1234:5f3c9a1b2c3d4 " (brackets, milliseconds and the
@@ -80,35 +82,6 @@ PANEL_SIGNATURES: tuple[Signature, ...] = (
             "ERR [panel] Failed login attempt with login 'root' from IP 198.51.100.7",
             "ERR [panel] [Action Log] Failed login attempt with login 'admin' from IP 2001:db8::7",
             "ERR [panel] Failed login attempt with login '' from IP 198.51.100.7",
-        ),
-    ),
-)
-
-# OpenSSL 3 ("error:0A00009C:SSL routines::http request") and 1.1
-# ("error:1408F09C:SSL routines:ssl3_get_record:http request") spell the reason the same.
-_REASON = (
-    r"(?:http request|wrong version number|unknown protocol|unexpected message"
-    r"|packet length too long|record layer failure|unsupported protocol|version too low"
-    r"|no shared cipher|no suitable key share|bad key share|no shared signature algorithms)"
-)
-
-TLS_SIGNATURES: tuple[Signature, ...] = (
-    Signature(
-        "tls-handshake-probe",
-        Role.CONFIRM,
-        # Before a request there is no client text on the line: nginx writes the
-        # listening socket as the server.
-        r"SSL_do_handshake\(\) failed \(SSL: error:[0-9A-F]{8}:SSL routines:[a-z0-9_]{0,64}:"
-        rf"{_REASON}\) while SSL handshaking, client: (?=[0-9A-Fa-f:.]{{2,45}}, server: )"
-        r"<HOST>, server: \S{1,300}",
-        (
-            "SSL_do_handshake() failed (SSL: error:0A00009C:SSL routines::http request)"
-            " while SSL handshaking, client: 198.51.100.7, server: 0.0.0.0:8443",
-            "SSL_do_handshake() failed (SSL: error:0A000102:SSL routines::unsupported"
-            " protocol) while SSL handshaking, client: 2001:db8::7, server: [::]:8443",
-            "SSL_do_handshake() failed (SSL: error:1408F10B:SSL routines:ssl3_get_record:"
-            "wrong version number) while SSL handshaking, client: 198.51.100.7,"
-            " server: 0.0.0.0:8443",
         ),
     ),
 )

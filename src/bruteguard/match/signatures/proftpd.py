@@ -7,7 +7,9 @@ the virtual server's ``ServerFQDN``, REMOTE_NAME the client's PTR name (with
 REMOTE_ADDR always the connection's address. Only the bracketed address is taken; the name
 before it is PTR text and never used. The two log forms:
 
-* syslog (``proftpd[PID]: SERVER (NAME[ADDR]) - MESSAGE``), Debian's default;
+* syslog (``proftpd[PID]: SERVER (NAME[ADDR]) - MESSAGE``), Debian's default; ProFTPD
+  1.3.3 and older wrote ``SERVER (NAME[ADDR]): MESSAGE`` there, and ``Incorrect
+  password.`` with a full stop (fail2ban's proftpd sample log keeps such lines);
 * the ``SystemLog`` file (Debian: ``/var/log/proftpd/proftpd.log``), frame
   ``SYSTEMLOG``: ``2026-11-23 06:50:01,123 HOST proftpd[PID] SERVER (NAME[ADDR]): MESSAGE``.
 
@@ -58,20 +60,20 @@ _ADDR = r"[0-9A-Fa-f:.]{2,45}"
 _CLIENT = rf"{_NAME} \({_NAME}\[(?={_ADDR}\]\))<HOST>\]\)"
 _LOGIN_FAILED = (
     r" \(Login failed\): (?:Incorrect password|No such user found|Account disabled"
-    r"|Limit access denies login)"
+    r"|Limit access denies login)\.?"
 )
 _NO_SUCH_USER = rf": no such user found from {_NAME} \[{_ADDR}\] to {_ADDR}:\d{{1,5}}"
 _NOT_ALIAS = rf": user is not a UserAlias from {_NAME} \[{_ADDR}\] to {_ADDR}:\d{{1,5}}"
 
 
-def _signatures(separator: str) -> tuple[Signature, ...]:
-    """The messages after the client prefix and ``separator`` (syslog ``" - "``, the
-    SystemLog file ``": "``)."""
+def _signatures(separator: str, written: str) -> tuple[Signature, ...]:
+    """The messages after the client prefix and ``separator`` (a pattern: syslog's
+    ``" - "`` or old ``": "``, the SystemLog file's ``": "``); samples use ``written``."""
     client = _CLIENT + separator
 
     def samples(*messages: str) -> tuple[str, ...]:
         forms = ("example.org (198.51.100.7[198.51.100.7])", "ftp (host.test[2001:db8::66])")
-        return tuple(f"{form}{separator}{text}" for form in forms for text in messages)
+        return tuple(f"{form}{written}{text}" for form in forms for text in messages)
 
     return (
         Signature(
@@ -108,5 +110,5 @@ def _signatures(separator: str) -> tuple[Signature, ...]:
     )
 
 
-SIGNATURES = _signatures(" - ")
-SYSTEMLOG_SIGNATURES = _signatures(": ")
+SIGNATURES = _signatures("(?: - |: )", " - ")
+SYSTEMLOG_SIGNATURES = _signatures(": ", ": ")

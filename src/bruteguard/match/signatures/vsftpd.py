@@ -31,16 +31,21 @@ LOGIN: Client "ADDR"``) is not counted either: no real account has such a name, 
 guesser sending it guesses nothing.
 
 One attempt is counted once: with PAM (Debian's ``pam_service_name=vsftpd``) pam_unix also
-writes ``pam_unix(vsftpd:auth): authentication failure; … rhost=ADDR`` for the same attempt.
-Only the ``FAIL LOGIN`` line counts: vsftpd writes it for every refused password, including
-the ones it refuses before asking PAM (a user name with a space or an unprintable byte, a
-too long one), where pam writes nothing; and it is the same line in both log forms.
+writes ``pam_unix(vsftpd:auth): authentication failure; … ruser=NAME rhost=ADDR`` for the
+same attempt, from the same process, before vsftpd's ``FAIL LOGIN``: it is an announcement
+(``PAM_SIGNATURES``), and the ``FAIL LOGIN`` of the same pid that follows is its verdict. A
+host that logs only through PAM (no ``xferlog``, no ``syslog_enable``) still has every
+attempt counted, once. vsftpd writes ``FAIL LOGIN`` also for the names it refuses before
+asking PAM (a user name with a space or an unprintable byte, a too long one). Since those
+never reach PAM, pam's ``ruser=`` (the client's name) holds no blank, so it cannot plant a
+second ``rhost=``: the one after it is pam's. Old pam wrote ``(pam_unix) authentication
+failure`` (no pid), as fail2ban's vsftpd sample log has it.
 ``max_login_fails`` (3) closes the connection without a line of its own.
 """
 
 from bruteguard.match.signature import Frame, Role, Signature, Stamp
 
-__all__ = ["FRAME", "PROGRAMS", "SIGNATURES"]
+__all__ = ["FRAME", "PAM_SIGNATURES", "PROGRAMS", "SIGNATURES"]
 
 PROGRAMS = ("vsftpd",)
 
@@ -71,6 +76,23 @@ SIGNATURES: tuple[Signature, ...] = (
             '[a b] FAIL LOGIN: Client "198.51.100.7"',
             'FAIL LOGIN: Client "198.51.100.7"',
             '[root] FAIL LOGIN: Client "198.51.100.7", "User is in the deny user list."',
+        ),
+    ),
+)
+
+PAM_SIGNATURES: tuple[Signature, ...] = (
+    Signature(
+        "pam-authentication-failure",
+        Role.ANNOUNCE,
+        r"(?:pam_unix\(vsftpd:auth\):|\(pam_unix\)) authentication failure; logname=\S*"
+        r" uid=\d{1,10} euid=\d{1,10} tty=\S* ruser=\S* rhost=<HOST> ?(?: user=\S*)?",
+        (
+            "pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp"
+            " ruser=bob rhost=198.51.100.7 ",
+            "pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp"
+            " ruser=root rhost=2001:db8::66  user=root",
+            "(pam_unix) authentication failure; logname= uid=0 euid=0 tty= ruser="
+            " rhost=198.51.100.7",
         ),
     ),
 )
