@@ -47,11 +47,11 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "pure-ftpd": ("pure-ftpd",),
     "vsftpd": ("vsftpd",),
     "proftpd": ("proftpd",),
-    "postfix": ("postfix",),
+    "postfix": ("postfix", "postfix-reject"),
     "dovecot": ("dovecot",),
-    "exim": ("exim",),
+    "exim": ("exim", "exim-reject"),
     "courier-auth": ("courier",),
-    "courier-smtp": ("courier",),
+    "courier-smtp": ("courier", "courier-reject"),
     "nginx-http-auth": ("nginx-http-auth", "nginx-tls-probe"),
     "apache-auth": ("apache-auth",),
     "mysqld-auth": ("mysqld",),
@@ -81,6 +81,26 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     ),
     ("proftpd", "Maximum login attempts"): (
         "written as the connection closes after N failures, each of which already counted"
+    ),
+    ("postfix", "Client host rejected: cannot find your"): (
+        "broken reverse DNS, not an attack: an innocent's ISP can break it"
+    ),
+    ("postfix", "Invalid authentication mechanism"): (
+        "the client asked for a mechanism the server does not offer: no password was checked"
+    ),
+    ("postfix", " auth=0/"): (
+        "Postfix's session summary: each refused AUTH that checked a password has its"
+        " warning line, counted there"
+    ),
+    ("postfix", "pipelining after AUTH from unknown[192.0.2.11]: QUIT"): (
+        "innocent only in fail2ban's 'errors' mode (a jail for 'too many errors' alone); its"
+        " normal mode counts the line, as postfix-reject does"
+    ),
+    ("exim", "no host name found for IP address"): "broken reverse DNS, not an attack",
+    ("exim", "no IP address found for host"): "broken DNS, not an attack",
+    ("exim", "next input sent too soon"): (
+        "client text on both sides of the host (the rejected command and the next input):"
+        " no reading of the line is safe"
     ),
     ("proftpd", "User in /etc/ftpusers"): (
         "refused after the password was checked: the password was right"
@@ -168,10 +188,10 @@ def score_fail2ban(service: str) -> Score:
     found = _verdicts(filters, list(lines), FAIL2BAN_NOW)
     for text, expected, hosts in zip(lines, expectations, found, strict=True):
         why = next((r for (f, part), r in DIFFERENCES.items() if f == service and part in text), "")
+        if why:
+            score.deliberate += 1
+            continue
         if expected is not None and expected.get("match"):
-            if why:
-                score.deliberate += 1
-                continue
             score.failures += 1
             wanted = _canonical(expected.get("host"))
             if hosts and (wanted is None or wanted in hosts):

@@ -433,6 +433,16 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "logpath": ["/var/log/mail.log"],
         "journalmatch": ["_SYSTEMD_UNIT=postfix@-.service"],
     },
+    # Refused clients (recipient probes, relay attempts, spamware), off until the admin
+    # turns it on: a real mail server is refused now and then, and banning it loses mail.
+    "postfix-reject": {
+        "filter": "postfix-reject",
+        "enabled": False,
+        "port": ["smtp", 465, "submission"],
+        "logpath": ["/var/log/mail.log"],
+        "journalmatch": ["_SYSTEMD_UNIT=postfix@-.service"],
+        "maxretry": 10,
+    },
     # One line per connection says how many attempts it made ("auth failed, 3 attempts").
     "dovecot": {
         "filter": "dovecot",
@@ -447,11 +457,25 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "port": ["smtp", 465, "submission"],
         "logpath": ["/var/log/exim4/mainlog"],
     },
+    "exim-reject": {
+        "filter": "exim-reject",
+        "enabled": False,
+        "port": ["smtp", 465, "submission"],
+        "logpath": ["/var/log/exim4/mainlog"],
+        "maxretry": 10,
+    },
     "courier": {
         "filter": "courier",
         "enabled": AUTO,
         "port": ["imap2", "imaps", "pop3", "pop3s", "smtp", 465, "submission"],
         "logpath": ["/var/log/mail.log"],
+    },
+    "courier-reject": {
+        "filter": "courier-reject",
+        "enabled": False,
+        "port": ["smtp", 465, "submission"],
+        "logpath": ["/var/log/mail.log"],
+        "maxretry": 10,
     },
     "nginx-http-auth": {
         "filter": "nginx-http-auth",

@@ -27,7 +27,17 @@ from dataclasses import dataclass
 from bruteguard.identity import address_from_log
 from bruteguard.match import _core
 from bruteguard.match.imported import ImportedStream, add_to_series, imported_filter, is_imported
-from bruteguard.match.signature import COUNT, HOST, USER, Frame, Role, Signature, Stamp
+from bruteguard.match.signature import (
+    ADDR,
+    COUNT,
+    HOST,
+    USER,
+    Frame,
+    Role,
+    Signature,
+    Stamp,
+    program_regex,
+)
 from bruteguard.match.signatures import get_filter
 from bruteguard.match.timestamps import TimestampParser
 
@@ -219,7 +229,7 @@ class _Builder:
             runs.setdefault((block.programs, block.weight), []).append(block)
         for (programs, _weight), members in runs.items():
             if frame.programs:
-                names = "|".join(re.escape(p) for p in programs)
+                names = "|".join(program_regex(p) for p in programs)
                 sets = self._sets(members, frame.stamp, pid=2, repeat=3, first=4)
                 bodies.append(
                     f"(?:{names}){_PROGRAM_TAIL}"
@@ -232,7 +242,7 @@ class _Builder:
             # Most lines of a syslog file are other programs': one alternation of every
             # program name turns them away before any block is tried.
             names = sorted({p for block in blocks for p in block.programs}, key=len, reverse=True)
-            gate = f"(?=(?:{'|'.join(re.escape(p) for p in names)})[\\[: ])"
+            gate = f"(?=(?:{'|'.join(program_regex(p) for p in names)})[\\[: ])"
         self.frames.append(f"{frame.head}{gate}(?|{'|'.join(bodies)})")
 
     def _sets(self, blocks: list[_Block], kind: Stamp, *, pid: int, repeat: int, first: int) -> str:
@@ -276,8 +286,15 @@ _PROGRAM_TAIL = (
     r"(?|\[(\d{1,10})\]:? |: "
     r"| (?:(\d{1,10})|-) [!-~]{1,32} (?:-|(?:\[(?:[^\]\\\n]++|\\.)*+\])++) (?:\xef\xbb\xbf)?)"
 )
-_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in (HOST, USER, COUNT)))
-_GROUP_OF = {HOST: "(\\S+)", USER: "(.*)", COUNT: "(\\d{1,6})"}
+_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in (HOST, ADDR, USER, COUNT)))
+# <ADDR> is the host group too, limited to what an address is written with (possessive):
+# for messages where no fixed text right after the address pins where it ends.
+_GROUP_OF = {
+    HOST: "(\\S+)",
+    ADDR: "([0-9A-Fa-f:.]{2,45}+)",
+    USER: "(.*)",
+    COUNT: "(\\d{1,6})",
+}
 
 
 def _body(signature: Signature) -> tuple[tuple[str, ...], str]:
@@ -286,7 +303,9 @@ def _body(signature: Signature) -> tuple[tuple[str, ...], str]:
     message = signature.message
     if _core.Pattern(_PLACEHOLDER.sub("", message).encode()).groups:
         raise ValueError(f"signature {signature.name}: use (?:...) groups only")
-    layout = tuple(found.group() for found in _PLACEHOLDER.finditer(message))
+    layout = tuple(
+        HOST if found.group() == ADDR else found.group() for found in _PLACEHOLDER.finditer(message)
+    )
     return layout, _PLACEHOLDER.sub(lambda found: _GROUP_OF[found.group()], message)
 
 

@@ -2,10 +2,11 @@
 
 A signature's ``message`` is a regular expression for the text after the log's frame (the
 time stamp, and for syslog ``host prog[pid]: ``), with placeholders: ``<HOST>`` (the client
-address, or a name for the identity stage to check), ``<USER>`` (the user name the client
-sent) and ``<COUNT>`` (a number of attempts the line stands for, as dovecot's "auth failed,
-3 attempts"). The expression is anchored at both ends by the engine, and every
-attacker-controlled field must sit where it cannot supply the address: a greedy ``<USER>``
+address, or a name for the identity stage to check), ``<ADDR>`` (a ``<HOST>`` that may only
+be an address: address characters, so no client text can run on past it), ``<USER>`` (the
+user name the client sent) and ``<COUNT>`` (a number of attempts the line stands for, as
+dovecot's "auth failed, 3 attempts"). The expression is anchored at both ends by the engine, and
+every attacker-controlled field must sit where it cannot supply the address: a greedy ``<USER>``
 *before* a fixed tail that ends the line means the real address (which the service writes
 last) always wins, whatever the client typed.
 
@@ -20,12 +21,26 @@ last) always wins, whatever the client typed.
   of that connection counted.
 """
 
+import re
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-__all__ = ["COUNT", "HOST", "SYSLOG", "USER", "Frame", "Role", "Signature", "Stamp"]
+__all__ = [
+    "ADDR",
+    "COUNT",
+    "HOST",
+    "SYSLOG",
+    "USER",
+    "Frame",
+    "ProgramPattern",
+    "Role",
+    "Signature",
+    "Stamp",
+    "program_regex",
+]
 
 HOST = "<HOST>"
+ADDR = "<ADDR>"  # a <HOST> that is an address and nothing more (address characters only)
 USER = "<USER>"
 COUNT = "<COUNT>"
 
@@ -94,6 +109,24 @@ SYSLOG = Frame(
 )
 
 
+class ProgramPattern(str):
+    """A family of syslog program names, as a regular expression: Postfix writes
+    ``postfix-NAME/SERVICE/smtpd`` for each instance and master.cf service an admin names.
+    The string itself is the name shown to the admin."""
+
+    regex: str
+
+    def __new__(cls, shown: str, regex: str) -> "ProgramPattern":
+        name = super().__new__(cls, shown)
+        name.regex = regex
+        return name
+
+
+def program_regex(name: str) -> str:
+    """The expression a program name stands for in a compiled pattern."""
+    return name.regex if isinstance(name, ProgramPattern) else re.escape(name)
+
+
 class Role(IntEnum):
     ANNOUNCE = 1
     CONFIRM = 2
@@ -116,9 +149,10 @@ class Signature:
     addressless: bool = False
 
     def __post_init__(self) -> None:
-        if self.message.count(HOST) != (0 if self.addressless else 1):
+        hosts = self.message.count(HOST) + self.message.count(ADDR)
+        if hosts != (0 if self.addressless else 1):
             wanted = f"no {HOST} (addressless)" if self.addressless else f"exactly one {HOST}"
-            raise ValueError(f"signature {self.name}: needs {wanted}")
+            raise ValueError(f"signature {self.name}: needs {wanted} (or {ADDR})")
         for placeholder in (USER, COUNT):
             if self.message.count(placeholder) > 1:
                 raise ValueError(f"signature {self.name}: at most one {placeholder}")

@@ -111,6 +111,8 @@ FILTERS: dict[str, Filter] = {
     ),
     # Mail: SASL failures (postfix, exim), IMAP/POP3 logins (dovecot, courier).
     "postfix": Filter("postfix", postfix.PROGRAMS, postfix.SIGNATURES),
+    # Clients smtpd and postscreen refused (recipient probing, relay attempts, spamware).
+    "postfix-reject": Filter("postfix-reject", postfix.REJECT_PROGRAMS, postfix.REJECT_SIGNATURES),
     "dovecot": Filter(
         "dovecot",
         dovecot.PROGRAMS,
@@ -123,7 +125,16 @@ FILTERS: dict[str, Filter] = {
         exim.SIGNATURES,
         variants=(Filter("exim", (), exim.SIGNATURES, frame=exim.MAINLOG),),
     ),
+    # Clients Exim refused or dropped (recipient probes, relay attempts, spamware).
+    "exim-reject": Filter(
+        "exim-reject",
+        exim.PROGRAMS,
+        exim.REJECT_SIGNATURES,
+        variants=(Filter("exim-reject", (), exim.REJECT_SIGNATURES, frame=exim.MAINLOG),),
+    ),
     "courier": Filter("courier", courier.PROGRAMS, courier.SIGNATURES),
+    # Recipients Courier refused as unknown, relaying it refused.
+    "courier-reject": Filter("courier-reject", courier.PROGRAMS, courier.REJECT_SIGNATURES),
     # Web servers: basic-auth failures in the error log, 401/403 floods in the access log.
     "nginx-http-auth": Filter(
         "nginx-http-auth", (), nginx.AUTH_SIGNATURES, frame=frames.NGINX_ERROR

@@ -23,21 +23,28 @@ run.
       error,relay=ADDR,port=PORT,msg="535 Authentication failed.",cmd: COMMAND
 
   with ``,ident="…"`` after the port when an ident lookup answered (Debian runs
-  ``couriertcpd -noidentlookup``). The address comes right after ``error,relay=`` and is
-  followed by ``,port=``: nothing of the client's precedes it. COMMAND is the client's last
-  line, and comes last. An ident reply that spells ``,port=N,msg="535
-  Authentication failed.",cmd: `` could only make the host text run on past the address
-  (``ADDR,port=…``): handed on as a name and never an address, it frames no one.
+  ``couriertcpd -noidentlookup``); releases before 0.7x wrote no ``,port=`` (fail2ban's
+  courier-smtp sample log has such lines; an ident may be written without quotes). The
+  address comes right after ``error,relay=``: nothing of the client's precedes it, and it
+  is read in address characters only, so no ident or command after it can extend it.
+  COMMAND is the client's last line, and comes last.
 
 One refused login is one line (courier-authlib's ``authdaemond`` writes its own lines, without
 the client's address: not matched). Not counted: ``535 Authentication rejected``,
 ``535 Authentication required.`` (policy answers, not a wrong password), ``LOGIN``,
 ``LOGOUT``, ``DISCONNECTED``, ``Connection`` lines.
+
+**courier-reject** (opt-in: a real mail server is refused now and then too, and banning
+it loses mail): recipients refused as unknown and relaying refused, in both of
+courieresmtpd's forms, ``error,relay=ADDR,port=PORT[,ident=IDENT],from=<FROM>,to=<TO>:
+REPLY`` (a refused ``RCPT``) and ``error,relay=ADDR,port=PORT,msg="REPLY",cmd: COMMAND``,
+where REPLY is ``550 User unknown.``, ``550 User <NAME> unknown`` or ``513 Relaying
+denied.``. The address, first, is read in address characters only.
 """
 
 from bruteguard.match.signature import Role, Signature
 
-__all__ = ["PROGRAMS", "SIGNATURES"]
+__all__ = ["PROGRAMS", "REJECT_SIGNATURES", "SIGNATURES"]
 
 # courierlogger names (Debian's init scripts, and the ones some packagings use).
 PROGRAMS = (
@@ -81,15 +88,43 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "esmtp-auth-failed",
         Role.CONFIRM,
-        # ",port=" right after the address: (\S+) cannot run on past it (the ident, the
-        # only client-chosen text before the message, comes after the port).
-        rf"error,relay=(?={_ADDR},port=)<HOST>,port=\d{{1,5}}"
-        r'(?:,ident="[^"]*")?,msg="535 Authentication failed\.",cmd: .*',
+        # The address first, in address characters only (older releases write no
+        # ",port=" after it). The ident, the only client-chosen text before the message,
+        # comes after the address.
+        r"error,relay=<ADDR>(?:,port=\d{1,5})?"
+        r'(?:,ident=(?:"[^"]*"|[^",]*))?,msg="535 Authentication failed\.",cmd: .*',
         (
             'error,relay=::ffff:198.51.100.7,port=52311,msg="535 Authentication failed.",'
             "cmd: AUTH LOGIN",
             'error,relay=2001:db8::66,port=40022,ident="x",msg="535 Authentication'
             ' failed.",cmd: AUTH PLAIN',
+            'error,relay=::ffff:198.51.100.7,msg="535 Authentication failed.",cmd: YWRvYmU=',
+        ),
+    ),
+)
+
+_RELAY = r"error,relay=<ADDR>(?:,port=\d{1,5})?"
+_REFUSED = r"(?:550 User (?:<[^>]*> )?unknown\.?|513 Relaying denied\.)"
+
+REJECT_SIGNATURES: tuple[Signature, ...] = (
+    Signature(
+        "rcpt-refused",
+        Role.CONFIRM,
+        rf"{_RELAY}(?:,ident=.*?)?,from=<.*>,to=<.*>: {_REFUSED}",
+        (
+            "error,relay=::ffff:198.51.100.7,port=52311,from=<a@example.net>,"
+            "to=<nobody@example.org>: 550 User unknown.",
+            "error,relay=2001:db8::66,port=40022,ident=tmf,from=<>,to=<x@example.net>:"
+            " 513 Relaying denied.",
+        ),
+    ),
+    Signature(
+        "command-refused",
+        Role.CONFIRM,
+        rf'{_RELAY}(?:,ident=(?:"[^"]*"|[^",]*))?,msg="{_REFUSED}",cmd: .*',
+        (
+            'error,relay=::ffff:198.51.100.7,port=52311,msg="550 User unknown.",cmd: RCPT'
+            " TO:<nobody@example.org>",
         ),
     ),
 )
