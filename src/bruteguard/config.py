@@ -502,6 +502,16 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "logpath": ["/var/log/mysql/error.log"],
         "journalmatch": ["_COMM=mariadbd", "_COMM=mysqld"],
     },
+    # dropbear: syslog's authpriv (auth.log) as its init script runs it, or -EF under
+    # Debian's dropbear.service: the journal, facility daemon (syslog). On where it is.
+    "dropbear": {
+        "filter": "dropbear",
+        "enabled": AUTO,
+        "port": ["ssh"],
+        "logpath": ["/var/log/auth.log", "/var/log/syslog"],
+        "journalmatch": ["_COMM=dropbear"],
+        _INSTALLED: ["/usr/sbin/dropbear"],
+    },
     # Every port: a scanner that knocks on closed ones is banned from the open ones too.
     "kernel-firewall": {
         "filter": "kernel-firewall",

@@ -10,6 +10,7 @@ from bruteguard.match.signatures import (
     apache,
     courier,
     dovecot,
+    dropbear,
     exim,
     frames,
     kernel,
@@ -142,6 +143,8 @@ FILTERS: dict[str, Filter] = {
             Filter("mysqld", (), mysql.SIGNATURES, frame=mysql.MYSQL),
         ),
     ),
+    # Remote access: dropbear (SSH) through syslog, or its -E stderr through the journal.
+    "dropbear": Filter("dropbear", dropbear.PROGRAMS, dropbear.SIGNATURES),
     # Packets a firewall rule logged and dropped: port scans, and evidence for identity.
     "kernel-firewall": Filter("kernel-firewall", kernel.PROGRAMS, kernel.SIGNATURES),
 }

@@ -1,0 +1,206 @@
+"""Real remote-access daemons in a Lab: dropbear (SSH), OpenVPN (TCP) and cockpit-ws.
+
+Issue 15 asks for the services other tools protect, each proven end to end with the real
+daemon: the lines bruteguard meets must be the ones the service writes. Each lab here is a
+``servicelab.ServiceLab``: ``tests/servicelab-launch.sh`` runs rsyslogd and the daemon as
+PID 1 of private mount and PID namespaces in the lab's server namespace, with a private
+``/dev`` (``/dev/log`` only there), ``/run`` and, where the daemon checks accounts, the
+lab's own ``passwd``, ``group``, ``shadow`` and ``pam.d`` bound over /etc's.
+
+- ``DropbearLab``: Debian's dropbear 2022.83 on port 2222 (its own port: it never meets the
+  host's or another lab's sshd), logging through syslog (facility authpriv, as Debian's
+  init script runs it) to the lab's auth log. Clients are OpenSSH's ``ssh`` with
+  ``sshpass``, one password per connection.
+- ``OpenvpnLab``: OpenVPN 2.6 as a TCP server on port 1194 (``proto tcp6-server``: one
+  dual-stack socket), a lab CA made with ``openssl`` (server and client certificates, and a
+  client certificate from a CA the server does not trust), ``auth-user-pass-verify`` with a
+  script that accepts only the lab's user and password, logging to syslog (facility
+  daemon, as Debian's ``openvpn@.service`` with ``--daemon``). Clients are real
+  ``openvpn`` processes in the client namespaces: no tun device is needed to fail or pass
+  authentication (``dev null``), and a client is done once the server has said yes or no.
+- ``CockpitLab``: cockpit-ws 287 with ``--no-tls`` on port 9090, ``cockpit-session``
+  authenticating through the lab's PAM (``pam_unix``), which logs through syslog
+  (facility authpriv). Clients speak HTTP to ``/cockpit/login`` with Basic authorization,
+  as the login page's script does.
+
+User names and passwords are fresh and random per lab. Nothing on the host is touched;
+every command is an argv list; config files hold only this module's own text (paths, the
+random user name, a crypt hash, certificate file names).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import ClassVar, Self
+
+from netns import Host
+from servicelab import NOBODY, Mode, Outcome, ServiceLab, _sha512_crypt
+
+__all__ = ["DROPBEAR", "DropbearLab", "RemoteLab"]
+
+DROPBEAR = Path("/usr/sbin/dropbear")
+DROPBEARKEY = Path("/usr/bin/dropbearkey")
+
+HOME = "/run/remotelab-home"  # the lab user's home, in the launcher's private /run
+USER_ID = 60124  # the lab user's uid and gid: in the lab's own passwd only
+MAX_ATTEMPTS = 20
+
+
+def _accounts(etc: Path, user: str, password: str, shell: str = "/bin/sh") -> None:
+    """The lab's passwd, group and shadow: root (no password), nobody and the lab user."""
+    etc.mkdir(parents=True, exist_ok=True)
+    (etc / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/bash\n"
+        f"nobody:x:{NOBODY}:{NOBODY}:nobody:/nonexistent:/usr/sbin/nologin\n"
+        f"{user}:x:{USER_ID}:{USER_ID}::{HOME}:{shell}\n"
+    )
+    (etc / "group").write_text(f"root:x:0:\nnogroup:x:{NOBODY}:\n{user}:x:{USER_ID}:\n")
+    shadow = etc / "shadow"
+    shadow.write_text(
+        "root:*:19000:0:99999:7:::\n"
+        "nobody:*:19000:0:99999:7:::\n"
+        f"{user}:{_sha512_crypt(password)}:19000:0:99999:7:::\n"
+    )
+    shadow.chmod(0o600)
+
+
+def _account_binds(etc: Path, pam: bool) -> list[tuple[Path, str]]:
+    binds = [(etc / "passwd", "/etc/passwd"), (etc / "group", "/etc/group"),
+             (etc / "shadow", "/etc/shadow")]  # fmt: skip
+    return [*binds, (etc / "pam.d", "/etc/pam.d")] if pam else binds
+
+
+class RemoteLab(ServiceLab):
+    """A ServiceLab whose clients are real programs run once per attempt (``_attempt``)."""
+
+    LOG_TO = "syslog"
+    SERVICE_LOG = "unused.log"  # these daemons log through syslog only
+    CLIENT_TIMEOUT: ClassVar[float] = 15.0
+    PROGRAM: ClassVar[Path]  # the daemon
+    PACKAGE: ClassVar[str]  # the Debian package that installs it (.ci/run does)
+
+    @classmethod
+    def missing(cls) -> str | None:
+        """Why the lab cannot run here (what to install), or None."""
+        if not cls.PROGRAM.is_file():
+            return f"{cls.PROGRAM} is missing: apt-get install {cls.PACKAGE} (CI installs it)"
+        return None
+
+    def __enter__(self) -> Self:
+        why = self.missing()
+        if why:
+            raise RuntimeError(why)
+        return super().__enter__()
+
+    def __init__(self, workdir: Path, log_to: str | None = None, **kw: object) -> None:
+        if log_to not in (None, "syslog"):
+            raise ValueError(f"{type(self).__name__} logs through syslog only")
+        super().__init__(workdir, "syslog", **kw)  # type: ignore[arg-type]
+
+    def _attempt(
+        self, host: Host, address: str, user: str, password: str, timeout: float
+    ) -> tuple[str, str]:
+        """One login on its own connection: an ``Outcome`` and what the client said."""
+        raise NotImplementedError
+
+    def attempts(
+        self,
+        from_host: Host | str,
+        address: str,
+        user: str,
+        password: str,
+        count: int = 1,
+        mode: Mode = "serial",
+        timeout: float | None = None,
+    ) -> list[Outcome]:
+        """``count`` logins, each on its own connection, one after the other (the only
+        mode: every client here makes one attempt per connection)."""
+        if not 1 <= count <= MAX_ATTEMPTS:
+            raise ValueError(f"count must be 1..{MAX_ATTEMPTS}")
+        if mode == "session":
+            raise ValueError(f"{type(self).__name__}: one attempt per connection only")
+        host = self._host(from_host)
+        timeout = self.CLIENT_TIMEOUT if timeout is None else timeout
+        outcomes: list[Outcome] = []
+        for _ in range(count):
+            started = time.monotonic()
+            outcome, detail = self._attempt(host, address, user, password, timeout)
+            took = time.monotonic() - started
+            target = f"[{address}]:{self.PORT} as {user!r}"
+            self._log_client(f"{host.name} -> {target}: {outcome} {detail!r} ({took:.1f}s)")
+            outcomes.append(outcome)  # type: ignore[arg-type]
+        return outcomes
+
+    def fail_logins(
+        self, from_host: Host | str, address: str, count: int, mode: Mode = "serial"
+    ) -> list[Outcome]:
+        return super().fail_logins(from_host, address, count, "serial")
+
+
+class DropbearLab(RemoteLab):
+    """dropbear (Debian's, no PAM: it checks /etc/shadow itself) on port 2222."""
+
+    PREFIX = "bgdrb"
+    READY = "dropbear to listen on port 2222"
+    PORT = 2222
+    SYSLOG_SELECTOR = "auth,authpriv.*"
+    PROGRAM = DROPBEAR
+    PACKAGE = "dropbear-bin"
+
+    EXTRA_ARGS: ClassVar[tuple[str, ...]] = ()
+
+    def _daemon_argv(self) -> list[str]:
+        # -F: foreground; no -E: syslog, as Debian's init script runs it. -j -k: no port
+        # forwarding; the host key is the lab's own.
+        key = self.workdir / "host_key"
+        return [str(DROPBEAR), "-F", "-m", "-p", str(self.PORT), "-r", str(key),
+                "-P", "/run/remotelab-dropbear.pid", "-j", "-k", *self.EXTRA_ARGS]  # fmt: skip
+
+    def _run_dirs(self) -> list[tuple[str, str, int]]:
+        return [(HOME, "0755", USER_ID)]
+
+    def _etc_binds(self) -> list[tuple[Path, str]]:
+        return _account_binds(self.workdir / "etc", pam=False)
+
+    def _write_service_config(self) -> None:
+        key = self.workdir / "host_key"
+        subprocess.run([str(DROPBEARKEY), "-t", "ed25519", "-f", str(key)],
+                       capture_output=True, timeout=30, check=True)  # fmt: skip
+        _accounts(self.workdir / "etc", self.user, self.password)
+
+    def _attempt(
+        self, host: Host, address: str, user: str, password: str, timeout: float
+    ) -> tuple[str, str]:
+        argv = [
+            "sshpass", "-e",
+            "ssh", "-F", "/dev/null",
+            "-o", "BatchMode=no",
+            "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "PreferredAuthentications=password",
+            "-o", "PubkeyAuthentication=no",
+            "-o", "NumberOfPasswordPrompts=1",
+            "-o", "ConnectionAttempts=1",
+            "-o", f"ConnectTimeout={max(1, int(timeout / 3))}",
+            "-o", "LogLevel=ERROR",
+            "-p", str(self.PORT),
+            "-l", user,
+            "--", address, "id", "-un",
+        ]  # fmt: skip
+        env = {**os.environ, "SSHPASS": password}
+        try:
+            result = host.run(argv, check=False, env=env, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return "error", f"no answer within {timeout:g}s"
+        said = f"exit {result.returncode}: {result.stdout.strip()!r} {result.stderr.strip()}"
+        if result.returncode == 0 and result.stdout.strip() == user:
+            return "accepted", said
+        if "Permission denied" in result.stderr:
+            return "rejected", said
+        if "Connection refused" in result.stderr or "timed out" in result.stderr:
+            return "unreachable", said
+        return "error", said

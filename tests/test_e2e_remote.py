@@ -1,0 +1,176 @@
+"""Remote-access daemons end to end: dropbear, OpenVPN and cockpit-ws failures become bans.
+
+Each test builds a ``remotelab`` lab (the real daemon and rsyslogd in the server namespace,
+an attacker and an innocent client in their own), starts the real ``bruteguard run`` in the
+server namespace with the service's built-in jail reading the log the daemon really writes,
+and judges by behaviour: after ``maxretry`` failed logins (of the kinds the service logs
+differently) the attacker's connections are refused, the right password included, while
+the innocent client still logs in; and the daemon counted each attempt exactly once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bgdaemon import Bruteguard
+from labkit import poll_until
+from netns import Host, existing_namespaces
+from remotelab import DropbearLab, RemoteLab
+from servicelab import ServiceLab
+
+pytestmark = pytest.mark.netns
+
+MAXRETRY = 3
+SETTLE = 1.0  # seconds the daemon gets to read on before a count is taken as final
+FAMILIES = ["ipv4", "ipv6"]
+
+
+def _address(host: Host, family: str) -> str:
+    return host.ipv4 if family == "ipv4" else host.ipv6
+
+
+def _leftovers(lab: ServiceLab) -> list[str]:
+    """What of a closed lab still exists: namespaces, or processes naming its directory."""
+    left = sorted({host.name for host in lab.lab.hosts} & existing_namespaces())
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().decode(errors="replace").replace("\0", " ")
+        except OSError:
+            continue
+        if str(lab.workdir) in argv:
+            left.append(argv)
+    return left
+
+
+@pytest.fixture
+def start_lab(
+    netns_root: None,
+    tmp_path: Path,
+    bruteguard_exe: Path,
+    make_config: Callable[..., Path],
+) -> Iterator[Callable[..., tuple[RemoteLab, Bruteguard]]]:
+    """Start a lab and bruteguard with ``jail`` (built in) on the lab's syslog file.
+
+    Afterwards the lab (and with it bruteguard, which runs in its server namespace) stops,
+    and no namespace or process of it may be left.
+    """
+    labs: list[RemoteLab] = []
+
+    def start(kind: type[RemoteLab], jail: str, **settings: Any) -> tuple[RemoteLab, Bruteguard]:
+        why = kind.missing()
+        if why:
+            pytest.fail(why)  # never skip: a skipped end-to-end test proves nothing
+        lab = kind(tmp_path / kind.__name__.lower())
+        labs.append(lab)
+        lab.__enter__()
+        config = make_config(
+            jails={
+                "sshd": {"enabled": False},
+                jail: {
+                    "enabled": True,
+                    "logpath": [str(lab.jail_log)],
+                    "port": [lab.PORT],
+                    "maxretry": MAXRETRY,
+                    "findtime": "10m",
+                    "bantime": "300s",
+                    **settings,
+                },
+            }
+        )
+        daemon = Bruteguard(bruteguard_exe, config, lab.server, tmp_path / f"{jail}-bg.log")
+        daemon.start()
+        return lab, daemon
+
+    yield start
+    for lab in labs:
+        lab.close()
+    for lab in labs:
+        assert not _leftovers(lab), f"the lab left these behind: {_leftovers(lab)}"
+
+
+def _failures(daemon: Bruteguard, jail: str) -> int:
+    """The failures the daemon has counted in ``jail`` (``status --json``)."""
+    status = json.loads(daemon.cli("status", "--json").stdout)
+    return next(j["failures"] for j in status["jails"] if j["name"] == jail)
+
+
+def _counted(daemon: Bruteguard, jail: str, count: int) -> None:
+    """Wait until ``jail`` has counted ``count`` failures; then, after the daemon had time
+    to read on, it must still be exactly ``count`` (one attempt is counted once)."""
+    poll_until(
+        lambda: _failures(daemon, jail) >= count, 15, f"{count} failures counted", daemon.log
+    )
+    time.sleep(SETTLE)
+    assert _failures(daemon, jail) == count, daemon.log()
+
+
+def _banned(lab: ServiceLab, daemon: Bruteguard, address: str, jail: str) -> dict[str, Any]:
+    """Wait until ``address`` is banned in ``jail``; fail with both logs if not."""
+    ban = poll_until(
+        lambda: daemon.ban_of(address),
+        30,
+        f"a ban of {address}",
+        lambda: f"{daemon.log()}\n--- lab:\n{lab.diagnostics()}",
+    )
+    assert ban["jail"] == jail, ban
+    assert ipaddress.ip_network(ban["ip"], strict=False).num_addresses == 1, ban
+    return ban
+
+
+def _enforced(lab: ServiceLab, address: str) -> bool:
+    """Whether the server's nftables ruleset holds ``address`` (the ban is in the kernel).
+
+    Asked before the attacker tries again: a connection that got through before the ban
+    was enforced would write a line of its own (dropbear logs every connection's end)."""
+    ruleset = lab.server.run(["nft", "list", "ruleset"]).stdout
+    alone = rf"(?<![0-9A-Fa-f:.]){re.escape(address)}(?![0-9A-Fa-f:.])"
+    return re.search(alone, ruleset) is not None
+
+
+def _refused_but_innocent_served(lab: ServiceLab, daemon: Bruteguard, family: str) -> None:
+    """The banned attacker cannot connect, not even with the right password; the innocent
+    client, on the same network, still logs in."""
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server = _address(lab.server, family)
+    attacker_ip = _address(attacker, family)
+    poll_until(lambda: _enforced(lab, attacker_ip), 10, "the ban in nftables", daemon.log)
+    assert not lab.connects(attacker, server), "the banned attacker could still connect"
+    right = lab.attempts(attacker, server, lab.user, lab.password, timeout=5)
+    assert right == ["unreachable"], f"the banned attacker got {right}"
+    assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
+    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_dropbear_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
+    """Wrong passwords of an existing account (``Bad password attempt``, then the exit line
+    of the same connection, not counted again) and an unknown user (dropbear 2022.83 names
+    the client only in ``Exit before auth``): each connection's attempt counts once."""
+    lab, daemon = start_lab(DropbearLab, "dropbear")
+    attacker = lab.clients["attacker"]
+    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    client = re.escape(attacker_ip)
+    bad = rf"^.* dropbear\[\d+\]: Bad password attempt for '{lab.user}' from {client}:\d+$"
+    exits = rf"^.* dropbear\[\d+\]: Exit before auth from <{client}:\d+>: "
+
+    assert lab.fail_logins(attacker, server, MAXRETRY - 1) == ["rejected"] * (MAXRETRY - 1)
+    lab.wait_for_jail_log(bad, count=MAXRETRY - 1)
+    lab.wait_for_jail_log(exits, count=MAXRETRY - 1)
+    _counted(daemon, "dropbear", MAXRETRY - 1)
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    assert lab.attempts(attacker, server, "nosuchuser", "wrong") == ["rejected"]
+    (line,) = lab.wait_for_jail_log(rf"{exits}Exited normally$", count=1)
+    assert "nosuchuser" not in line
+    _banned(lab, daemon, attacker_ip, "dropbear")
+    _refused_but_innocent_served(lab, daemon, family)
+    assert len(lab.jail_lines(bad)) == MAXRETRY - 1, lab.diagnostics()
+    _counted(daemon, "dropbear", MAXRETRY)
