@@ -30,8 +30,11 @@ random user name, a crypt hash, certificate file names).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import select
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import ClassVar, Self
@@ -39,10 +42,11 @@ from typing import ClassVar, Self
 from netns import Host
 from servicelab import NOBODY, Mode, Outcome, ServiceLab, _sha512_crypt
 
-__all__ = ["DROPBEAR", "DropbearLab", "RemoteLab"]
+__all__ = ["DROPBEAR", "OPENVPN", "DropbearLab", "OpenvpnLab", "RemoteLab"]
 
 DROPBEAR = Path("/usr/sbin/dropbear")
 DROPBEARKEY = Path("/usr/bin/dropbearkey")
+OPENVPN = Path("/usr/sbin/openvpn")
 
 HOME = "/run/remotelab-home"  # the lab user's home, in the launcher's private /run
 USER_ID = 60124  # the lab user's uid and gid: in the lab's own passwd only
@@ -204,3 +208,157 @@ class DropbearLab(RemoteLab):
         if "Connection refused" in result.stderr or "timed out" in result.stderr:
             return "unreachable", said
         return "error", said
+
+
+# OpenVPN's auth-user-pass-verify script ("via-file": argv[1] holds the user name and the
+# password, one a line). It accepts only the lab's user with the password whose SHA-256 is
+# given; it is this module's own text, the two values arrive as argv from the config.
+_VERIFY_SCRIPT = """\
+import hashlib, sys
+user, digest, path = sys.argv[1:4]
+with open(path, encoding="utf-8", errors="replace") as given:
+    lines = given.read().split("\\n")
+given = hashlib.sha256(lines[1].encode()).hexdigest() if len(lines) >= 2 else ""
+sys.exit(0 if lines[0] == user and given == digest else 1)
+"""
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], capture_output=True, timeout=60, check=True)
+
+
+def _certificate(work: Path, name: str, subject: str, issuer: str, usage: str) -> None:
+    """``name``.key/.crt in ``work``: an EC key and a certificate for ``subject`` signed by
+    ``issuer`` (its .key/.crt in ``work``), for ``usage`` (serverAuth or clientAuth)."""
+    (work / f"{name}.ext").write_text(
+        f"basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyAgreement\n"
+        f"extendedKeyUsage={usage}\n"
+    )
+    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", str(work / f"{name}.key"), "-subj", f"/CN={subject}",
+             "-out", str(work / f"{name}.csr"))  # fmt: skip
+    _openssl("x509", "-req", "-in", str(work / f"{name}.csr"), "-CA", str(work / f"{issuer}.crt"),
+             "-CAkey", str(work / f"{issuer}.key"), "-CAcreateserial", "-days", "2",
+             "-out", str(work / f"{name}.crt"), "-extfile", str(work / f"{name}.ext"))  # fmt: skip
+
+
+def _authority(work: Path, name: str, subject: str) -> None:
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", str(work / f"{name}.key"), "-subj", f"/CN={subject}",
+             "-days", "2", "-out", str(work / f"{name}.crt"))  # fmt: skip
+
+
+class OpenvpnLab(RemoteLab):
+    """OpenVPN 2.6, a TCP server on port 1194 with certificates and a user/password check.
+
+    The lab CA signs the server's and the clients' certificates (``client``); a second CA
+    the server does not know signs ``rogue``, a certificate whose handshake must fail. The
+    tunnel (``tun0``, 198.51.100.0/24, in the server namespace) is never used: a client is
+    done when the server pushed its options (accepted) or said no.
+    """
+
+    PREFIX = "bgovpn"
+    READY = "openvpn to listen on port 1194"
+    PORT = 1194
+    SYSLOG_SELECTOR = "daemon.*"
+    PROGRAM = OPENVPN
+    PACKAGE = "openvpn"
+    CLIENT_TIMEOUT = 20.0
+
+    def _daemon_argv(self) -> list[str]:
+        return [str(OPENVPN), "--config", str(self.workdir / "server.conf")]
+
+    def _run_dirs(self) -> list[tuple[str, str, int]]:
+        return [("/run/remotelab-openvpn", "0700", 0)]
+
+    def _prepare(self) -> None:
+        super()._prepare()
+        (self.workdir / "devices").write_bytes(b"net/tun\0")  # the server's tun0
+
+    def _write_service_config(self) -> None:
+        work = self.workdir
+        _authority(work, "ca", "bruteguard lab CA")
+        _authority(work, "rogue-ca", "unknown CA")
+        _certificate(work, "server", "server", "ca", "serverAuth")
+        _certificate(work, "client", "client", "ca", "clientAuth")
+        _certificate(work, "rogue", "rogue", "rogue-ca", "clientAuth")
+        verify = work / "verify.py"
+        verify.write_text(_VERIFY_SCRIPT)
+        digest = hashlib.sha256(self.password.encode()).hexdigest()
+        # Debian's sample server.conf where it matters to the log (verb 3, syslog through
+        # --daemon ovpn-server: here --syslog, which stays in the foreground).
+        (work / "server.conf").write_text(
+            "port 1194\n"
+            "proto tcp6-server\n"
+            "dev tun\n"
+            "topology subnet\n"
+            "server 198.51.100.0 255.255.255.0\n"
+            f"ca {work / 'ca.crt'}\ncert {work / 'server.crt'}\nkey {work / 'server.key'}\n"
+            "dh none\n"
+            "script-security 2\n"
+            f'auth-user-pass-verify "{sys.executable} -I {verify} {self.user} {digest}" via-file\n'
+            "tmp-dir /run/remotelab-openvpn\n"
+            "keepalive 10 120\n"
+            "syslog ovpn-server\n"
+            "verb 3\n"
+        )
+
+    def _attempt(
+        self, host: Host, address: str, user: str, password: str, timeout: float
+    ) -> tuple[str, str]:
+        return self.vpn_attempt(host, address, user, password, "client", timeout)
+
+    def vpn_attempt(
+        self,
+        host: Host,
+        address: str,
+        user: str,
+        password: str,
+        certificate: str = "client",
+        timeout: float | None = None,
+    ) -> tuple[str, str]:
+        """One connection of a real ``openvpn`` client with ``certificate`` (``client`` or
+        ``rogue``): ``accepted`` once the server pushes its options, ``rejected`` when it
+        refuses the password or the handshake fails, ``unreachable`` when the connection is
+        refused. The client is killed as soon as the outcome is known (bounded)."""
+        work = self.workdir
+        secret = work / f"client-{time.monotonic_ns()}.pass"
+        secret.touch(mode=0o600)
+        secret.write_text(f"{user}\n{password}\n")
+        argv = [str(OPENVPN), "--client", "--dev", "null", "--proto", "tcp-client",
+                "--remote", address, str(self.PORT), "--nobind", "--remote-cert-tls", "server",
+                "--ca", str(work / "ca.crt"), "--cert", str(work / f"{certificate}.crt"),
+                "--key", str(work / f"{certificate}.key"), "--auth-user-pass", str(secret),
+                "--auth-retry", "none", "--connect-retry-max", "1", "--connect-timeout", "5",
+                "--verb", "3"]  # fmt: skip
+        timeout = self.CLIENT_TIMEOUT if timeout is None else timeout
+        verdicts = (
+            ("PUSH: Received control message: 'PUSH_REPLY", "accepted"),
+            ("AUTH_FAILED", "rejected"),
+            ("Connection refused", "unreachable"),
+            ("connection-reset", "rejected"),
+            ("TLS Error", "rejected"),
+        )
+        process = host.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        assert process.stdout is not None
+        deadline = time.monotonic() + timeout
+        outcome, said = "error", f"no verdict within {timeout:g}s"
+        try:
+            while time.monotonic() < deadline:
+                readable, _, _ = select.select([process.stdout], [], [], 0.5)
+                if not readable:
+                    continue
+                line = process.stdout.readline()
+                if not line:
+                    said = "the client exited without a verdict"
+                    break
+                verdict = next((v for text, v in verdicts if text in line), None)
+                if verdict:
+                    outcome, said = verdict, line.strip()
+                    break
+        finally:
+            process.kill()
+            process.communicate(timeout=10)
+            secret.unlink()
+        return outcome, said

@@ -23,7 +23,7 @@ import pytest
 from bgdaemon import Bruteguard
 from labkit import poll_until
 from netns import Host, existing_namespaces
-from remotelab import DropbearLab, RemoteLab
+from remotelab import DropbearLab, OpenvpnLab, RemoteLab
 from servicelab import ServiceLab
 
 pytestmark = pytest.mark.netns
@@ -174,3 +174,30 @@ def test_dropbear_failed_logins_ban_the_attacker(start_lab, family: str) -> None
     _refused_but_innocent_served(lab, daemon, family)
     assert len(lab.jail_lines(bad)) == MAXRETRY - 1, lab.diagnostics()
     _counted(daemon, "dropbear", MAXRETRY)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_openvpn_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
+    """A real OpenVPN TCP server: refused passwords (``TLS Auth Error``) and a certificate
+    of an unknown CA (``TLS handshake failed``, after ``VERIFY ERROR``) count one each."""
+    lab, daemon = start_lab(OpenvpnLab, "openvpn", protocol="tcp")
+    assert isinstance(lab, OpenvpnLab)
+    attacker = lab.clients["attacker"]
+    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    # mroute_addr_print: IPv4 with its port, IPv6 without
+    prefix = rf"{re.escape(attacker_ip)}(?::\d+)?" if family == "ipv4" else re.escape(attacker_ip)
+    refused = rf"^.* ovpn-server\[\d+\]: {prefix} TLS Auth Error: Auth Username/Password "
+    handshake = rf"^.* ovpn-server\[\d+\]: {prefix} TLS Error: TLS handshake failed$"
+
+    assert lab.fail_logins(attacker, server, MAXRETRY - 1) == ["rejected"] * (MAXRETRY - 1)
+    lab.wait_for_jail_log(refused, count=MAXRETRY - 1)
+    _counted(daemon, "openvpn", MAXRETRY - 1)
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    outcome, said = lab.vpn_attempt(attacker, server, lab.user, lab.password, "rogue")
+    assert outcome == "rejected", said
+    lab.wait_for_jail_log(handshake, count=1)
+    _banned(lab, daemon, attacker_ip, "openvpn")
+    _refused_but_innocent_served(lab, daemon, family)
+    assert len(lab.jail_lines(refused)) == MAXRETRY - 1, lab.diagnostics()
+    _counted(daemon, "openvpn", MAXRETRY)

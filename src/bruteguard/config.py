@@ -512,6 +512,18 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "journalmatch": ["_COMM=dropbear"],
         _INSTALLED: ["/usr/sbin/dropbear"],
     },
+    # OpenVPN servers (UDP by default, as OpenVPN's; a TCP server needs protocol = "tcp"):
+    # syslog or the journal (/var/log/syslog), or log-append's file. On where a server's
+    # configuration is.
+    "openvpn": {
+        "filter": "openvpn",
+        "enabled": AUTO,
+        "port": [1194],
+        "protocol": "udp",
+        "logpath": ["/var/log/syslog", "/var/log/openvpn/openvpn.log"],
+        "journalmatch": ["_COMM=openvpn"],
+        _INSTALLED: ["/etc/openvpn/server.conf", "/etc/openvpn/server/*.conf"],
+    },
     # Every port: a scanner that knocks on closed ones is banned from the open ones too.
     "kernel-firewall": {
         "filter": "kernel-firewall",

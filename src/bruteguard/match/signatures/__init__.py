@@ -16,6 +16,7 @@ from bruteguard.match.signatures import (
     kernel,
     mysql,
     nginx,
+    openvpn,
     plesk,
     postfix,
     proftpd,
@@ -145,6 +146,13 @@ FILTERS: dict[str, Filter] = {
     ),
     # Remote access: dropbear (SSH) through syslog, or its -E stderr through the journal.
     "dropbear": Filter("dropbear", dropbear.PROGRAMS, dropbear.SIGNATURES),
+    # OpenVPN servers: syslog/journal, or its own log file (log-append).
+    "openvpn": Filter(
+        "openvpn",
+        openvpn.PROGRAMS,
+        openvpn.SIGNATURES,
+        variants=(Filter("openvpn", (), openvpn.SIGNATURES, frame=openvpn.LOG),),
+    ),
     # Packets a firewall rule logged and dropped: port scans, and evidence for identity.
     "kernel-firewall": Filter("kernel-firewall", kernel.PROGRAMS, kernel.SIGNATURES),
 }
