@@ -31,6 +31,7 @@ random user name, a crypt hash, certificate file names).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import select
 import subprocess
@@ -42,11 +43,20 @@ from typing import ClassVar, Self
 from netns import Host
 from servicelab import NOBODY, Mode, Outcome, ServiceLab, _sha512_crypt
 
-__all__ = ["DROPBEAR", "OPENVPN", "DropbearLab", "OpenvpnLab", "RemoteLab"]
+__all__ = [
+    "COCKPIT_WS",
+    "DROPBEAR",
+    "OPENVPN",
+    "CockpitLab",
+    "DropbearLab",
+    "OpenvpnLab",
+    "RemoteLab",
+]
 
 DROPBEAR = Path("/usr/sbin/dropbear")
 DROPBEARKEY = Path("/usr/bin/dropbearkey")
 OPENVPN = Path("/usr/sbin/openvpn")
+COCKPIT_WS = Path("/usr/lib/cockpit/cockpit-ws")
 
 HOME = "/run/remotelab-home"  # the lab user's home, in the launcher's private /run
 USER_ID = 60124  # the lab user's uid and gid: in the lab's own passwd only
@@ -362,3 +372,107 @@ class OpenvpnLab(RemoteLab):
             process.communicate(timeout=10)
             secret.unlink()
         return outcome, said
+
+
+# One login as cockpit's login page makes it: GET /cockpit/login with Basic authorization
+# (and, when given, an X-Forwarded-For header of the client's choosing). Address, port,
+# user, password and header arrive as argv. It prints one JSON line: the HTTP status (0:
+# no connection) and what happened.
+_COCKPIT_CLIENT = """
+import base64, http.client, json, sys
+addr, port, timeout, user, password, forwarded = sys.argv[1:7]
+token = base64.b64encode(f"{user}:{password}".encode()).decode()
+headers = {"Authorization": f"Basic {token}", "X-Requested-With": "XMLHttpRequest"}
+if forwarded:
+    headers["X-Forwarded-For"] = forwarded
+try:
+    connection = http.client.HTTPConnection(addr, int(port), timeout=float(timeout))
+    connection.request("GET", "/cockpit/login", headers=headers)
+    response = connection.getresponse()
+    said = response.read(300).decode(errors="replace")
+    print(json.dumps({"status": response.status, "said": said}))
+except OSError as error:
+    print(json.dumps({"status": 0, "said": repr(error)}))
+"""
+
+
+class CockpitLab(RemoteLab):
+    """cockpit-ws 287 without TLS on port 9090; logins through cockpit-session and PAM.
+
+    ``forwarded_for``: cockpit.conf's ``[WebService] ForwardedForHeader = X-Forwarded-For``
+    (what an admin sets behind a reverse proxy): cockpit then takes the client's address
+    from that header, which a client connecting directly writes itself.
+    """
+
+    PREFIX = "bgckpt"
+    READY = "cockpit-ws to listen on port 9090"
+    PORT = 9090
+    SYSLOG_SELECTOR = "auth,authpriv,daemon.*"
+    PROGRAM = COCKPIT_WS
+    PACKAGE = "cockpit-ws"
+
+    def __init__(self, workdir: Path, log_to: str | None = None, forwarded_for: bool = False,
+                 **kw: object) -> None:  # fmt: skip
+        super().__init__(workdir, log_to, **kw)
+        self.forwarded_for = forwarded_for
+
+    def _daemon_argv(self) -> list[str]:
+        config = f"XDG_CONFIG_DIRS={self.workdir / 'config'}"
+        return ["/usr/bin/env", config, str(COCKPIT_WS), "--no-tls", "--port", str(self.PORT)]
+
+    def _run_dirs(self) -> list[tuple[str, str, int]]:
+        return [(HOME, "0755", USER_ID)]
+
+    def _etc_binds(self) -> list[tuple[Path, str]]:
+        return _account_binds(self.workdir / "etc", pam=True)
+
+    def _write_service_config(self) -> None:
+        etc = self.workdir / "etc"
+        _accounts(etc, self.user, self.password, shell="/bin/bash")
+        (etc / "pam.d").mkdir(exist_ok=True)
+        # Debian's /etc/pam.d/cockpit reduced to pam_unix (common-auth, common-account);
+        # nodelay: no 2 s pause after a wrong password (the lines are the same).
+        (etc / "pam.d" / "cockpit").write_text(
+            "auth required pam_unix.so nodelay\n"
+            "account required pam_unix.so\n"
+            "session required pam_permit.so\n"
+        )
+        (etc / "pam.d" / "other").write_text(
+            "auth required pam_deny.so\naccount required pam_deny.so\n"
+            "password required pam_deny.so\nsession required pam_deny.so\n"
+        )
+        config = self.workdir / "config" / "cockpit"
+        config.mkdir(parents=True, exist_ok=True)
+        header = "ForwardedForHeader = X-Forwarded-For\n" if self.forwarded_for else ""
+        (config / "cockpit.conf").write_text(f"[WebService]\n{header}")
+
+    def _attempt(
+        self, host: Host, address: str, user: str, password: str, timeout: float
+    ) -> tuple[str, str]:
+        return self.http_login(host, address, user, password, timeout=timeout)
+
+    def http_login(
+        self,
+        host: Host,
+        address: str,
+        user: str,
+        password: str,
+        forwarded: str = "",
+        timeout: float | None = None,
+    ) -> tuple[str, str]:
+        """One login over HTTP: ``accepted`` (200), ``rejected`` (401, or 403 for a
+        refused account), ``unreachable`` (no connection), else ``error``."""
+        timeout = self.CLIENT_TIMEOUT if timeout is None else timeout
+        argv = [sys.executable, "-c", _COCKPIT_CLIENT, address, str(self.PORT),
+                str(timeout), user, password, forwarded]  # fmt: skip
+        try:
+            result = host.run(argv, check=False, timeout=timeout + 10)
+        except subprocess.TimeoutExpired:
+            return "error", f"no answer within {timeout:g}s"
+        try:
+            report = json.loads(result.stdout)
+        except ValueError:
+            return "error", f"{result.stdout!r} {result.stderr!r}"
+        status, said = report["status"], f"{report['status']} {report['said'][:120]!r}"
+        verdict = {200: "accepted", 401: "rejected", 403: "rejected", 0: "unreachable"}
+        return verdict.get(status, "error"), said

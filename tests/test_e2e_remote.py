@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 
 from bgdaemon import Bruteguard
+from bruteguard.match.signatures import cockpit
 from labkit import poll_until
 from netns import Host, existing_namespaces
-from remotelab import DropbearLab, OpenvpnLab, RemoteLab
+from remotelab import CockpitLab, DropbearLab, OpenvpnLab, RemoteLab
 from servicelab import ServiceLab
 
 pytestmark = pytest.mark.netns
@@ -64,11 +65,13 @@ def start_lab(
     """
     labs: list[RemoteLab] = []
 
-    def start(kind: type[RemoteLab], jail: str, **settings: Any) -> tuple[RemoteLab, Bruteguard]:
+    def start(
+        kind: type[RemoteLab], jail: str, lab_options: dict[str, Any] | None = None, **settings: Any
+    ) -> tuple[RemoteLab, Bruteguard]:
         why = kind.missing()
         if why:
             pytest.fail(why)  # never skip: a skipped end-to-end test proves nothing
-        lab = kind(tmp_path / kind.__name__.lower())
+        lab = kind(tmp_path / kind.__name__.lower(), **(lab_options or {}))
         labs.append(lab)
         lab.__enter__()
         config = make_config(
@@ -201,3 +204,80 @@ def test_openvpn_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
     _refused_but_innocent_served(lab, daemon, family)
     assert len(lab.jail_lines(refused)) == MAXRETRY - 1, lab.diagnostics()
     _counted(daemon, "openvpn", MAXRETRY)
+
+
+def _status(daemon: Bruteguard) -> dict[str, Any]:
+    return json.loads(daemon.cli("status", "--json").stdout)
+
+
+def _wait_for_complete_evidence(daemon: Bruteguard) -> None:
+    """Until a failure written now may be about any connection since the daemon started:
+    cockpit's addresses are tied to real connections (conntrack), and a line's window
+    reaches back ``cockpit.LOG_DELAY`` seconds and 1.5 s of slack from its stamp, which
+    syslog cuts to the second."""
+    evidence = _status(daemon)["identity"]
+    assert evidence["evidence"] == "conntrack", evidence
+    ready = evidence["complete_since"] + cockpit.LOG_DELAY + 3.5
+    time.sleep(max(0.0, ready - time.time()))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_cockpit_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
+    """cockpit-ws 287, logins through cockpit-session and PAM: pam_unix's line per refused
+    password names the client, tied live to its real connection to 9090."""
+    lab, daemon = start_lab(CockpitLab, "cockpit")
+    attacker = lab.clients["attacker"]
+    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    refused = (
+        rf"^.* cockpit-session: pam_unix\(cockpit:auth\): authentication failure; .*"
+        rf" rhost={re.escape(attacker_ip)}  user={lab.user}$"
+    )
+    _wait_for_complete_evidence(daemon)
+
+    assert lab.fail_logins(attacker, server, MAXRETRY - 1) == ["rejected"] * (MAXRETRY - 1)
+    lab.wait_for_jail_log(refused, count=MAXRETRY - 1)
+    _counted(daemon, "cockpit", MAXRETRY - 1)
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    assert lab.fail_logins(attacker, server, 1) == ["rejected"]
+    _banned(lab, daemon, attacker_ip, "cockpit")
+    _refused_but_innocent_served(lab, daemon, family)
+    assert len(lab.jail_lines(refused)) == MAXRETRY, lab.diagnostics()
+    _counted(daemon, "cockpit", MAXRETRY)
+
+
+def test_cockpit_forwarded_for_never_supplies_the_address(start_lab) -> None:
+    """cockpit-ws told to trust X-Forwarded-For (as behind a reverse proxy), reached
+    directly: the attacker's header names the innocent, and cockpit writes the innocent's
+    address as PAM's rhost. Nobody is banned for those lines (the innocent has no
+    connection; the attacker is never taken instead); they are shown unattributed. Without
+    the header the same attacker's failures name its own connection and ban it."""
+    lab, daemon = start_lab(CockpitLab, "cockpit", lab_options={"forwarded_for": True})
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server = lab.server.ipv4
+    framed = (
+        rf"^.* cockpit-session: pam_unix\(cockpit:auth\): authentication failure; .*"
+        rf" rhost={re.escape(innocent.ipv4)}  user={lab.user}$"
+    )
+    _wait_for_complete_evidence(daemon)
+
+    for _ in range(MAXRETRY + 1):
+        outcome, said = lab.http_login(attacker, server, lab.user, "wrong", forwarded=innocent.ipv4)
+        assert outcome == "rejected", said
+    lab.wait_for_jail_log(framed, count=MAXRETRY + 1)
+    poll_until(
+        lambda: _status(daemon)["identity"]["unattributed"] >= MAXRETRY + 1,
+        15,
+        "the forged lines to be judged",
+        daemon.log,
+    )
+    reasons = {u["reason"] for u in _status(daemon)["unattributed"] if u["name"] == innocent.ipv4}
+    assert reasons == {"no real connection from that address (told by the client or a proxy?)"}
+    assert daemon.bans() == [], daemon.log()
+    assert _failures(daemon, "cockpit") == 0, daemon.log()
+    assert lab.login(innocent, server), "the innocent client was locked out"
+
+    assert lab.fail_logins(attacker, server, MAXRETRY) == ["rejected"] * MAXRETRY
+    _banned(lab, daemon, attacker.ipv4, "cockpit")
+    _refused_but_innocent_served(lab, daemon, "ipv4")
+    assert daemon.ban_of(innocent.ipv4) is None, daemon.log()

@@ -47,3 +47,10 @@ def counts(name: str, jail: str) -> Counter[str]:
 )
 def test_dropbear_counts_each_attempt_once(log: str, expected: dict[str, int]) -> None:
     assert counts(log, "dropbear") == expected
+
+
+def test_openvpn_counts_each_attempt_once() -> None:
+    """A real OpenVPN 2.6.14 server's log: two refused passwords and a certificate of an
+    unknown CA over IPv4, one of each over IPv6, the innocent's two logins; every client
+    shares the server's one pid."""
+    assert counts("openvpn-syslog.log", "openvpn") == {"192.0.2.10": 3, "2001:db8::a": 2}

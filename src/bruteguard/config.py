@@ -512,6 +512,15 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "journalmatch": ["_COMM=dropbear"],
         _INSTALLED: ["/usr/sbin/dropbear"],
     },
+    # Cockpit's web console: pam_unix's lines under cockpit-session (authpriv: auth.log).
+    "cockpit": {
+        "filter": "cockpit",
+        "enabled": AUTO,
+        "port": [9090],
+        "logpath": ["/var/log/auth.log"],
+        "journalmatch": ["_COMM=cockpit-session"],
+        _INSTALLED: ["/usr/lib/cockpit/cockpit-ws"],
+    },
     # OpenVPN servers (UDP by default, as OpenVPN's; a TCP server needs protocol = "tcp"):
     # syslog or the journal (/var/log/syslog), or log-append's file. On where a server's
     # configuration is.

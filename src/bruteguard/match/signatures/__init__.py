@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bruteguard.match.signature import SYSLOG, Frame, Signature
 from bruteguard.match.signatures import (
     apache,
+    cockpit,
     courier,
     dovecot,
     dropbear,
@@ -40,12 +41,16 @@ class HostNames:
     client's PTR (pure-ftpd asks at once; sshd when authentication starts, within
     LoginGraceTime). ``log_delay``: seconds after the client's connection ends that the
     service may still write a failure about it (pure-ftpd sleeps up to 21 s first).
-    ``written``: what the service makes of a PTR name before writing it.
+    ``written``: what the service makes of a PTR name before writing it. ``addresses_only``:
+    the service never writes a name, but the address it writes may be one it was told
+    (cockpit's ``ForwardedForHeader``): a line is tied to a real connection *from that
+    address*, and DNS is never asked.
     """
 
     resolves_within: float = 120.0
     log_delay: float = 30.0
     written: Callable[[str], str] = _as_written
+    addresses_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,15 @@ FILTERS: dict[str, Filter] = {
     ),
     # Remote access: dropbear (SSH) through syslog, or its -E stderr through the journal.
     "dropbear": Filter("dropbear", dropbear.PROGRAMS, dropbear.SIGNATURES),
+    # Cockpit: pam_unix's line under cockpit-session. Its rhost may be a forwarded-for
+    # header's text: live, it counts only as the peer of a real connection (identity).
+    "cockpit": Filter(
+        "cockpit",
+        cockpit.PROGRAMS,
+        cockpit.SIGNATURES,
+        ptr_hosts=True,
+        host_names=HostNames(log_delay=cockpit.LOG_DELAY, addresses_only=True),
+    ),
     # OpenVPN servers: syslog/journal, or its own log file (log-append).
     "openvpn": Filter(
         "openvpn",
