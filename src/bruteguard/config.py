@@ -521,6 +521,16 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "journalmatch": ["_COMM=cockpit-session"],
         _INSTALLED: ["/usr/lib/cockpit/cockpit-ws"],
     },
+    # Proxmox VE's web UI and API (pveproxy, 8006): pvedaemon's syslog lines as rsyslog
+    # writes them. Not the journal: its daemons are perl processes that rename themselves,
+    # which the journal source never vouches for (PVE 8 needs rsyslog installed).
+    "proxmox": {
+        "filter": "proxmox",
+        "enabled": AUTO,
+        "port": [8006],
+        "logpath": ["/var/log/syslog"],
+        _INSTALLED: ["/usr/bin/pvedaemon"],
+    },
     # OpenVPN servers (UDP by default, as OpenVPN's; a TCP server needs protocol = "tcp"):
     # syslog or the journal (/var/log/syslog), or log-append's file. On where a server's
     # configuration is.

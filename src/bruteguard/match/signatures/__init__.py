@@ -21,6 +21,7 @@ from bruteguard.match.signatures import (
     plesk,
     postfix,
     proftpd,
+    proxmox,
     pureftpd,
     sshd,
     vsftpd,
@@ -160,6 +161,8 @@ FILTERS: dict[str, Filter] = {
         ptr_hosts=True,
         host_names=HostNames(log_delay=cockpit.LOG_DELAY, addresses_only=True),
     ),
+    # Proxmox VE: pvedaemon's "authentication failure; rhost=…" (syslog or the journal).
+    "proxmox": Filter("proxmox", proxmox.PROGRAMS, proxmox.SIGNATURES),
     # OpenVPN servers: syslog/journal, or its own log file (log-append).
     "openvpn": Filter(
         "openvpn",
