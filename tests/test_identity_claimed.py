@@ -13,14 +13,17 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from pathlib import Path
 
-from bruteguard.config import IdentityConfig, JailConfig, Seconds
+from bruteguard.config import IdentityConfig, JailConfig, Seconds, config_from_dict
+from bruteguard.doctor import check_identity
 from bruteguard.identity.attribution import attribute_address
 from bruteguard.identity.connections import Connection, ConnectionBook
 from bruteguard.identity.conntrack import ConnEvent, EventKind
 from bruteguard.identity.stage import IdentityStage
 from bruteguard.match.engine import Hit, Matcher
 from bruteguard.model import Unattributed
+from conftest import only_these_jails
 
 ATTACKER, INNOCENT = "198.51.100.7", "203.0.113.50"
 SERVER = socket.inet_aton("192.0.2.1")
@@ -110,3 +113,22 @@ def test_attribute_address_compares_canonical_addresses_and_needs_complete_evide
     assert attribute_address("2001:DB8::A", [ipv6], complete=True).address == "2001:db8::a"
     assert attribute_address(ATTACKER, [connection], complete=False).address is None
     assert attribute_address("unknown", [connection], complete=True).method == "not an address"
+
+
+def test_doctor_checks_connection_tracking_for_cockpit_but_not_the_resolver(
+    tmp_path: Path,
+) -> None:
+    """cockpit's hosts need real connections (conntrack) and never DNS."""
+    config = config_from_dict(
+        {
+            "enforcers": ["dry-run"],
+            "identity": {"conntrack": False},
+            "jails": only_these_jails(
+                {"sshd": {"enabled": False}, "cockpit": {"enabled": True, "logpath": ["/x"]}}
+            ),
+        }
+    )
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("")
+    found = {f.check: f.status for f in check_identity(config, resolv)}
+    assert found == {"identity.conntrack": "problem"}
