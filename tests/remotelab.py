@@ -411,6 +411,12 @@ class CockpitLab(RemoteLab):
     PROGRAM = COCKPIT_WS
     PACKAGE = "cockpit-ws"
 
+    @classmethod
+    def missing(cls) -> str | None:
+        if not Path("/usr/bin/cockpit-bridge").is_file():  # what a successful login runs
+            return "cockpit-bridge is missing: apt-get install cockpit-bridge (CI installs it)"
+        return super().missing()
+
     def __init__(self, workdir: Path, log_to: str | None = None, forwarded_for: bool = False,
                  **kw: object) -> None:  # fmt: skip
         super().__init__(workdir, log_to, **kw)
