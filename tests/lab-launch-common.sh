@@ -24,16 +24,31 @@ check_launch_args() {
     fi
 }
 
+# Device nodes a launcher borrows from the real /dev besides the standard ones (e.g.
+# net/tun for OpenVPN), set before make_private_dev: each a path under /dev of a character
+# device, checked here.
+lab_extra_nodes=()
+
 # make_private_dev WORKDIR TAG [--devpts]: a private /dev, built in WORKDIR/dev and moved
-# over /dev: device nodes borrowed from the real /dev and room for the /dev/log socket that
-# rsyslogd creates (the host has none and gets none). --devpts adds an own devpts instance
-# (for sshd's sessions). TAG names the mounts (TAG-dev, TAG-shm, TAG-devpts).
+# over /dev: device nodes borrowed from the real /dev (the standard ones and
+# lab_extra_nodes) and room for the /dev/log socket that rsyslogd creates (the host has
+# none and gets none). --devpts adds an own devpts instance (for sshd's sessions). TAG names
+# the mounts (TAG-dev, TAG-shm, TAG-devpts).
 make_private_dev() {
     local work=$1 tag=$2 devpts=${3:-}
     local dev=$work/dev node
     mkdir -p "$dev"
     mount -t tmpfs -o mode=0755,nosuid,size=1m "$tag-dev" "$dev"
     for node in null zero full random urandom tty; do
+        touch "$dev/$node"
+        mount --bind "/dev/$node" "$dev/$node"
+    done
+    for node in "${lab_extra_nodes[@]}"; do
+        if [[ ! $node =~ ^[a-z0-9]+(/[a-z0-9]+)?$ || ! -c /dev/$node ]]; then
+            echo "make_private_dev: /dev/$node is not a character device to borrow" >&2
+            exit 2
+        fi
+        mkdir -p "$(dirname "$dev/$node")"
         touch "$dev/$node"
         mount --bind "/dev/$node" "$dev/$node"
     done

@@ -14,6 +14,7 @@
 #   binds       SOURCE TARGET pairs: WORKDIR files bound over /etc files (vsftpd's private
 #               passwd, shadow, group and pam.d, seen by this namespace only)
 #   daemon.argv the service's argv (it must stay in the foreground)
+#   devices     (optional) device nodes under /dev to borrow, e.g. net/tun (OpenVPN)
 # The steps shared with the other labs are in tests/lab-launch-common.sh.
 set -euo pipefail
 # shellcheck source=lab-launch-common.sh source-path=SCRIPTDIR
@@ -22,6 +23,10 @@ source "$(dirname "$(readlink -f "$0")")/lab-launch-common.sh"
 work=${1:?usage: servicelab-launch.sh ABSOLUTE_WORKDIR}
 check_launch_args servicelab-launch "$work"
 
+# devices (optional): NUL-separated paths under /dev to borrow besides the standard nodes
+if [[ -e $work/devices ]]; then
+    mapfile -d '' -t lab_extra_nodes <"$work/devices"
+fi
 make_private_dev "$work" servicelab
 make_private_run servicelab
 

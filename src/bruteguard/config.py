@@ -534,6 +534,47 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "logpath": ["/var/log/mysql/error.log"],
         "journalmatch": ["_COMM=mariadbd", "_COMM=mysqld"],
     },
+    # dropbear: syslog's authpriv (auth.log) as its init script runs it, or -EF under
+    # Debian's dropbear.service: the journal, facility daemon (syslog). On where it is.
+    "dropbear": {
+        "filter": "dropbear",
+        "enabled": AUTO,
+        "port": ["ssh"],
+        "logpath": ["/var/log/auth.log", "/var/log/syslog"],
+        "journalmatch": ["_COMM=dropbear"],
+        _INSTALLED: ["/usr/sbin/dropbear"],
+    },
+    # Cockpit's web console: pam_unix's lines under cockpit-session (authpriv: auth.log).
+    "cockpit": {
+        "filter": "cockpit",
+        "enabled": AUTO,
+        "port": [9090],
+        "logpath": ["/var/log/auth.log"],
+        "journalmatch": ["_COMM=cockpit-session"],
+        _INSTALLED: ["/usr/lib/cockpit/cockpit-ws"],
+    },
+    # Proxmox VE's web UI and API (pveproxy, 8006): pvedaemon's syslog lines as rsyslog
+    # writes them. Not the journal: its daemons are perl processes that rename themselves,
+    # which the journal source never vouches for (PVE 8 needs rsyslog installed).
+    "proxmox": {
+        "filter": "proxmox",
+        "enabled": AUTO,
+        "port": [8006],
+        "logpath": ["/var/log/syslog"],
+        _INSTALLED: ["/usr/bin/pvedaemon"],
+    },
+    # OpenVPN servers (UDP by default, as OpenVPN's; a TCP server needs protocol = "tcp"):
+    # syslog or the journal (/var/log/syslog), or log-append's file. On where a server's
+    # configuration is.
+    "openvpn": {
+        "filter": "openvpn",
+        "enabled": AUTO,
+        "port": [1194],
+        "protocol": "udp",
+        "logpath": ["/var/log/syslog", "/var/log/openvpn/openvpn.log"],
+        "journalmatch": ["_COMM=openvpn"],
+        _INSTALLED: ["/etc/openvpn/server.conf", "/etc/openvpn/server/*.conf"],
+    },
     # Every port: a scanner that knocks on closed ones is banned from the open ones too.
     "kernel-firewall": {
         "filter": "kernel-firewall",

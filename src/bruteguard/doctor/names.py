@@ -79,7 +79,16 @@ def check_identity(config: Config, resolv_conf: Path = _RESOLV_CONF) -> list[Fin
     jails = [j for j in config.enabled_jails() if _may_log_names(j)]
     if not jails:
         return []
-    return [_conntrack_finding(config, jails), _resolver_finding(config, resolv_conf)]
+    findings = [_conntrack_finding(config, jails)]
+    if not all(_addresses_only(j) for j in jails):  # cockpit's claims need no DNS
+        findings.append(_resolver_finding(config, resolv_conf))
+    return findings
+
+
+def _addresses_only(jail: JailConfig) -> bool:
+    """A service whose hosts are addresses it may have been told, never names."""
+    service = builtin_filter(jail.filter)
+    return service is not None and service.host_names.addresses_only
 
 
 def _conntrack_finding(config: Config, jails: list[JailConfig]) -> Finding:

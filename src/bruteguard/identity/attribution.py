@@ -29,10 +29,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bruteguard.identity.address import canonical_address
 from bruteguard.identity.connections import Connection
 from bruteguard.identity.names import Fit, PtrHistory
 
-__all__ = ["ENDED_WITH_LINE", "MAX_CANDIDATES", "Attribution", "attribute", "attribute_ending"]
+__all__ = [
+    "ENDED_WITH_LINE",
+    "MAX_CANDIDATES",
+    "Attribution",
+    "attribute",
+    "attribute_address",
+    "attribute_ending",
+]
 
 # More real connections than this in one line's window: too many PTR lookups; ambiguous.
 MAX_CANDIDATES = 32
@@ -123,3 +131,24 @@ def attribute_ending(
     if ended:
         return Attribution("", None, "ambiguous: several connections ended then", addresses)
     return Attribution("", None, "no real connection ended with it", addresses)
+
+
+def attribute_address(
+    claimed: str, connections: Sequence[Connection], *, complete: bool
+) -> Attribution:
+    """The verdict for a failure logged under an address the service may have been *told*
+    (cockpit behind ``ForwardedForHeader`` writes the header's last item, which a client
+    that connects directly sets itself): the address counts only when it is a real
+    connection's to the service's ports at that time. A claimed address with no connection
+    of its own is the client's text (or a proxied client's, whom this host's firewall could
+    not stop anyway): nobody is banned for it, and no other candidate is ever taken."""
+    addresses = tuple(sorted({c.address for c in connections}))
+    if not complete:
+        return Attribution(claimed, None, "connection evidence incomplete at that time", addresses)
+    wanted = canonical_address(claimed)
+    if wanted is None:
+        return Attribution(claimed, None, "not an address", addresses)
+    if wanted in addresses:
+        return Attribution(claimed, wanted, "a real connection from that address", addresses)
+    why = "no real connection from that address (told by the client or a proxy?)"
+    return Attribution(claimed, None, why, addresses)

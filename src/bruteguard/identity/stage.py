@@ -25,6 +25,7 @@ from bruteguard.identity.attribution import (
     MAX_CANDIDATES,
     Attribution,
     attribute,
+    attribute_address,
     attribute_ending,
 )
 from bruteguard.identity.connections import Connection, ConnectionBook
@@ -72,7 +73,7 @@ def _facts(jail: JailConfig) -> _JailFacts:
     service = builtin_filter(jail.filter)
     names = service.host_names if service is not None else HostNames()
     early = is_imported(jail.filter) or (service is not None and service.ptr_hosts)
-    return _JailFacts(tuple(jail.ports), names, early)
+    return _JailFacts(tuple(jail.ports), names, early and not names.addresses_only)
 
 
 class IdentityStage:
@@ -330,15 +331,18 @@ class IdentityStage:
         for hit, connections, complete in cases:
             moment, name, user, jail, line = hit
             names = self._jails[jail].names
-            verdict = attribute(
-                name,
-                connections,
-                self.history,
-                now,
-                complete=complete,
-                min_ttl=names.resolves_within + 5.0,
-                sanitize=names.written,
-            )
+            if names.addresses_only:
+                verdict = attribute_address(name, connections, complete=complete)
+            else:
+                verdict = attribute(
+                    name,
+                    connections,
+                    self.history,
+                    now,
+                    complete=complete,
+                    min_ttl=names.resolves_within + 5.0,
+                    sanitize=names.written,
+                )
             verdicts.append(verdict)
             if verdict.address is None:
                 unattributed.append(
@@ -359,7 +363,9 @@ class IdentityStage:
         early lookups still in flight are awaited, not repeated)."""
         now = self.clock()
         wanted: set[str] = set()
-        for _, connections, complete in cases:
+        for hit, connections, complete in cases:
+            if self._jails[hit[3]].names.addresses_only:
+                continue  # an address is compared, never a name: no DNS
             addresses = {c.address for c in connections}
             if complete and len(addresses) <= MAX_CANDIDATES:
                 wanted |= {a for a in addresses if self.history.current(a, now) is None}

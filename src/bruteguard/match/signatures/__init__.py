@@ -8,16 +8,20 @@ from dataclasses import dataclass
 from bruteguard.match.signature import SYSLOG, Frame, Signature
 from bruteguard.match.signatures import (
     apache,
+    cockpit,
     courier,
     dovecot,
+    dropbear,
     exim,
     frames,
     kernel,
     mysql,
     nginx,
+    openvpn,
     plesk,
     postfix,
     proftpd,
+    proxmox,
     pureftpd,
     sshd,
     vsftpd,
@@ -41,13 +45,16 @@ class HostNames:
     ``written``: what the service makes of a PTR name before writing it.
     ``ends_connection``: the service's address-less lines are written as the connection
     they are about ends (a failed TLS handshake): the one real connection that ended with
-    such a line is its client.
+    such a line is its client. ``addresses_only``: the service never writes a name, but the
+    address it writes may be one it was told (cockpit's ``ForwardedForHeader``): a line is
+    tied to a real connection *from that address*, and DNS is never asked.
     """
 
     resolves_within: float = 120.0
     log_delay: float = 30.0
     written: Callable[[str], str] = _as_written
     ends_connection: bool = False
+    addresses_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,26 @@ FILTERS: dict[str, Filter] = {
             Filter("mysqld", (), mysql.SIGNATURES, frame=mysql.MYSQL),
             Filter("mysqld", (), mysql.SIGNATURES, frame=mysql.MYSQL_OLD),
         ),
+    ),
+    # Remote access: dropbear (SSH) through syslog, or its -E stderr through the journal.
+    "dropbear": Filter("dropbear", dropbear.PROGRAMS, dropbear.SIGNATURES),
+    # Cockpit: pam_unix's line under cockpit-session. Its rhost may be a forwarded-for
+    # header's text: live, it counts only as the peer of a real connection (identity).
+    "cockpit": Filter(
+        "cockpit",
+        cockpit.PROGRAMS,
+        cockpit.SIGNATURES,
+        ptr_hosts=True,
+        host_names=HostNames(log_delay=cockpit.LOG_DELAY, addresses_only=True),
+    ),
+    # Proxmox VE: pvedaemon's "authentication failure; rhost=…" (syslog or the journal).
+    "proxmox": Filter("proxmox", proxmox.PROGRAMS, proxmox.SIGNATURES),
+    # OpenVPN servers: syslog/journal, or its own log file (log-append).
+    "openvpn": Filter(
+        "openvpn",
+        openvpn.PROGRAMS,
+        openvpn.SIGNATURES,
+        variants=(Filter("openvpn", (), openvpn.SIGNATURES, frame=openvpn.LOG),),
     ),
     # Packets a firewall rule logged and dropped: port scans, and evidence for identity.
     "kernel-firewall": Filter("kernel-firewall", kernel.PROGRAMS, kernel.SIGNATURES),
