@@ -44,6 +44,7 @@ E2E_TOOLS: dict[str, str] = {
     "openssl": "openssl",
     "nsenter": "util-linux",
     "ss": "iproute2",
+    "saslpasswd2": "sasl2-bin",
 }
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -453,6 +453,15 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "port": ["imap2", "imaps", "pop3", "pop3s", "smtp", 465, "submission"],
         "logpath": ["/var/log/mail.log"],
     },
+    # Cyrus IMAP/POP3 (Debian: syslog facility mail); on where Cyrus is installed.
+    "cyrus-imap": {
+        "filter": "cyrus-imap",
+        "enabled": AUTO,
+        "port": ["imap2", "imaps", "pop3", "pop3s"],
+        "logpath": ["/var/log/mail.log"],
+        "journalmatch": ["_SYSTEMD_UNIT=cyrus-imapd.service"],
+        _INSTALLED: ["/etc/cyrus.conf", "/etc/imapd.conf"],
+    },
     "nginx-http-auth": {
         "filter": "nginx-http-auth",
         "enabled": AUTO,

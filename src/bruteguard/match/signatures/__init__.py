@@ -9,6 +9,7 @@ from bruteguard.match.signature import SYSLOG, Frame, Signature
 from bruteguard.match.signatures import (
     apache,
     courier,
+    cyrus,
     dovecot,
     exim,
     frames,
@@ -120,6 +121,8 @@ FILTERS: dict[str, Filter] = {
         variants=(Filter("exim", (), exim.SIGNATURES, frame=exim.MAINLOG),),
     ),
     "courier": Filter("courier", courier.PROGRAMS, courier.SIGNATURES),
+    # Cyrus: "badlogin: NAME [ADDR] …", the bracketed address (the name is PTR text).
+    "cyrus-imap": Filter("cyrus-imap", cyrus.PROGRAMS, cyrus.SIGNATURES),
     # Web servers: basic-auth failures in the error log, 401/403 floods in the access log.
     "nginx-http-auth": Filter(
         "nginx-http-auth", (), nginx.AUTH_SIGNATURES, frame=frames.NGINX_ERROR

@@ -1,0 +1,333 @@
+"""Real mail, DNS and file servers inside a Lab (issue 15): Cyrus IMAP, Sendmail, OpenSMTPD,
+nginx's mail proxy, BIND's named and Samba's smbd, writing the lines production has.
+
+Each lab is a ``servicelab.ServiceLab``: ``tests/servicelab-launch.sh`` runs as PID 1 of
+private mount and PID namespaces in the lab's server network namespace, with a private
+``/dev`` (``/dev/log`` exists only there), a private ``/run``, rsyslogd, and the service.
+Lab-only accounts are bound over /etc's ``passwd``, ``group`` (and ``shadow``) in that mount
+namespace only. The clients speak the real protocol over real TCP or UDP from their own
+namespaces.
+
+Services whose Debian package conflicts with an installed one (Cyrus with Dovecot, Sendmail
+and OpenSMTPD with any MTA) are never installed: ``tests/fetch-unpacked.sh`` unpacks
+Debian's package into ``/var/cache/bruteguard-tests/PACKAGE`` (as ``fetch-vsftpd.sh`` does
+for vsftpd), and the lab runs the binaries from there; their shared libraries are installed
+packages (``.ci/run``).
+
+User names and passwords are fresh and random per lab; every command is an argv list;
+config files hold only this module's own text. Only documentation addresses are used.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from netns import Host
+from servicelab import MAX_ATTEMPTS, NOBODY, Outcome, ServiceLab, _nul_words
+
+__all__ = ["CYRUS", "FETCH_UNPACKED", "UNPACKED", "CyrusLab", "MailLab", "require_unpacked"]
+
+UNPACKED = Path("/var/cache/bruteguard-tests")
+FETCH_UNPACKED = Path(__file__).with_name("fetch-unpacked.sh")
+
+CYRUS = UNPACKED / "cyrus-imapd"  # cyrus-common and cyrus-imapd unpacked together
+CYRUS_BIN = CYRUS / "usr/lib/cyrus/bin"
+CYRUS_LIBS = CYRUS / "usr/lib/x86_64-linux-gnu"
+
+CYRUS_ID = 60124  # the lab's "cyrus" user and "mail" group: in the lab's passwd only
+RUN = "/run/maillab"  # the services' state, inside the launcher's private /run
+
+# One child process makes every attempt of a call, each on its own connection (serial or
+# parallel) or all on one ("session"). Protocol, address, port, user and password arrive as
+# argv, never as code. It prints one JSON line: each attempt's outcome and what was said.
+_CLIENT_SCRIPT = """
+import imaplib, json, poplib, smtplib, sys, threading
+proto, addr, port, timeout, count, mode, user, password = sys.argv[1:9]
+port, timeout, count = int(port), float(timeout), int(count)
+
+def imap(tries):
+    try:
+        client = imaplib.IMAP4(addr, port, timeout=timeout)
+    except (OSError, EOFError, imaplib.IMAP4.error) as exc:
+        return [("unreachable", repr(exc))] * tries
+    results = []
+    try:
+        while len(results) < tries:
+            try:
+                client.login(user, password)
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error as exc:
+                results.append(("rejected", str(exc)))
+                continue
+            results.append(("accepted", ""))
+            break
+    except (OSError, EOFError, imaplib.IMAP4.error) as exc:
+        results.append(("error", repr(exc)))
+    finally:
+        try:
+            client.logout()
+        except (OSError, EOFError, imaplib.IMAP4.error):
+            pass
+    return results
+
+def pop3(tries):
+    try:
+        client = poplib.POP3(addr, port, timeout=timeout)
+    except (OSError, EOFError, poplib.error_proto) as exc:
+        return [("unreachable", repr(exc))] * tries
+    results = []
+    try:
+        while len(results) < tries:
+            try:
+                client.user(user)
+                client.pass_(password)
+            except poplib.error_proto as exc:
+                results.append(("rejected", str(exc)))
+                continue
+            results.append(("accepted", ""))
+            break
+    except (OSError, EOFError) as exc:
+        results.append(("error", repr(exc)))
+    finally:
+        try:
+            client.quit()
+        except (OSError, EOFError, poplib.error_proto):
+            pass
+    return results
+
+def smtp(tries):
+    try:
+        client = smtplib.SMTP(addr, port, timeout=timeout)
+        client.ehlo("client.example.net")
+    except (OSError, EOFError, smtplib.SMTPException) as exc:
+        return [("unreachable", repr(exc))] * tries
+    results = []
+    try:
+        while len(results) < tries:
+            try:
+                client.login(user, password)
+            except smtplib.SMTPAuthenticationError as exc:
+                results.append(("rejected", str(exc)))
+                continue
+            results.append(("accepted", ""))
+            break
+    except (OSError, EOFError, smtplib.SMTPException) as exc:
+        results.append(("error", repr(exc)))
+    finally:
+        try:
+            client.quit()
+        except (OSError, EOFError, smtplib.SMTPException):
+            pass
+    return results
+
+session = {"imap": imap, "pop3": pop3, "smtp": smtp}[proto]
+results = [None] * count
+
+def connection(i, tries):
+    results[i] = session(tries)
+
+if mode == "session":
+    connection(0, count)
+elif mode == "parallel":
+    threads = [threading.Thread(target=connection, args=(i, 1)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+else:
+    for i in range(count):
+        connection(i, 1)
+done = [result for one in results if one for result in one]
+print(json.dumps({"outcomes": [o for o, _ in done], "details": [d for _, d in done]}), flush=True)
+"""
+
+
+def require_unpacked(*paths: Path) -> None:
+    """Raise (the test fails, never skips) when an unpacked binary is missing."""
+    for path in paths:
+        if not path.exists():
+            raise RuntimeError(
+                f"{path} is missing: run `bash {FETCH_UNPACKED}` as root first (CI's .ci/run"
+                " does; it downloads Debian's packages and unpacks them without installing)"
+            )
+
+
+class MailLab(ServiceLab):
+    """A ServiceLab whose clients speak IMAP, POP3 or SMTP AUTH (``PROTOCOL``), and whose
+    launcher (``tests/maillab-launch.sh``) also copies work files into the private /run
+    (``_copies``): servers that read their configuration after dropping root cannot read
+    the work directory (pytest's tmp is root's alone)."""
+
+    LAUNCHER = Path(__file__).with_name("maillab-launch.sh")
+    PROTOCOL: ClassVar[str]  # type: ignore[assignment]  # "imap", "pop3" or "smtp"
+    CLIENT_TIMEOUT = 10.0
+
+    def _copies(self) -> list[tuple[str, str, str, int]]:
+        """(work file name, path in /run, mode, uid=gid) the launcher copies."""
+        return []
+
+    def _prepare(self) -> None:
+        super()._prepare()
+        copies = [
+            word
+            for name, target, mode, owner in self._copies()
+            for word in (str(self.workdir / name), target, mode, f"{owner}:{owner}")
+        ]
+        (self.workdir / "copies").write_bytes(_nul_words(copies))
+
+    def attempts(  # type: ignore[override]
+        self,
+        from_host: Host | str,
+        address: str,
+        user: str,
+        password: str,
+        count: int = 1,
+        mode: str = "serial",
+        timeout: float | None = None,
+        protocol: str | None = None,
+        port: int | None = None,
+    ) -> list[Outcome]:
+        """``count`` logins (see ``ServiceLab.attempts``), in ``protocol`` on ``port``."""
+        if not 1 <= count <= MAX_ATTEMPTS:
+            raise ValueError(f"count must be 1..{MAX_ATTEMPTS}")
+        if mode not in ("serial", "parallel", "session"):
+            raise ValueError(f"unknown mode {mode!r}")
+        host = self._host(from_host)
+        protocol = protocol or self.PROTOCOL
+        port = port or self.PORT
+        timeout = self.CLIENT_TIMEOUT if timeout is None else timeout
+        argv = [sys.executable, "-c", _CLIENT_SCRIPT, protocol, address, str(port),
+                str(timeout), str(count), mode, user, password]  # fmt: skip
+        bound = (1 if mode == "parallel" else count) * (timeout + 5) + 10
+        started = time.monotonic()
+        process = host.popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        assert process.stdout is not None
+        try:
+            readable, _, _ = select.select([process.stdout], [], [], bound)
+            line = process.stdout.readline() if readable else ""
+        finally:
+            process.kill()
+            _, stderr = process.communicate(timeout=10)
+        report = json.loads(line) if line else None
+        took = time.monotonic() - started
+        target = f"{protocol} [{address}]:{port} as {user!r} x{count} {mode}"
+        self._log_client(f"{host.name} -> {target}: {report} ({took:.1f}s)")
+        if report is None:
+            raise AssertionError(f"client in {host.name} gave no report in {bound:g}s: {stderr}")
+        return report["outcomes"]
+
+    def fail_logins(  # type: ignore[override]
+        self, from_host: Host | str, address: str, count: int, mode: str = "serial", **kw
+    ) -> list[Outcome]:
+        """``count`` logins as the lab's user with a fresh wrong password (never right)."""
+        wrong = "wrong-" + secrets.token_urlsafe(9)
+        return self.attempts(from_host, address, self.user, wrong, count, mode, **kw)
+
+    def _lab_accounts(self, extra_passwd: str = "", extra_group: str = "") -> None:
+        """The lab's own passwd and group (root, nobody and the service's users), bound over
+        /etc's in the launcher's mount namespace."""
+        etc = self.workdir / "etc"
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "passwd").write_text(
+            "root:x:0:0:root:/root:/bin/bash\n"
+            f"nobody:x:{NOBODY}:{NOBODY}:nobody:/nonexistent:/usr/sbin/nologin\n" + extra_passwd
+        )
+        (etc / "group").write_text(f"root:x:0:\nnogroup:x:{NOBODY}:\n" + extra_group)
+        # The clients' PTR names, as the services' getnameinfo finds them (no DNS here).
+        names = "".join(
+            f"{address} {name}.example.net\n"
+            for name, host in self.lab.clients.items()
+            for address in (host.ipv4, host.ipv6)
+        )
+        (etc / "hosts").write_text(f"127.0.0.1 localhost\n::1 localhost\n{names}")
+
+    def _etc_binds(self) -> list[tuple[Path, str]]:
+        etc = self.workdir / "etc"
+        return [(etc / "passwd", "/etc/passwd"), (etc / "group", "/etc/group"),
+                (etc / "hosts", "/etc/hosts")]  # fmt: skip
+
+
+class CyrusLab(MailLab):
+    """Cyrus IMAP 3.6 (Debian's cyrus-imapd, unpacked): master with imapd on 143 and pop3d
+    on 110, plain-text logins allowed, users in a sasldb; syslog ident ``cyrus/imap`` and
+    ``cyrus/pop3`` (Debian's ``syslog_prefix: cyrus``), facility mail."""
+
+    PREFIX = "bgcyr"
+    READY = "Cyrus imapd to listen on port 143"
+    PORT = 143
+    POP3_PORT = 110
+    PROTOCOL = "imap"
+    SERVICE_LOG = "cyrus.log"  # unused: Cyrus logs to syslog only
+    SYSLOG_SELECTOR = "mail,auth,authpriv.*"
+    LOG_TO = "syslog"
+    DIAGNOSED = ("master.stderr",)
+    REALM = "maillab"
+
+    def __enter__(self) -> CyrusLab:
+        require_unpacked(CYRUS_BIN / "master", CYRUS_BIN / "imapd")
+        super().__enter__()
+        return self
+
+    def _daemon_argv(self) -> list[str]:
+        return ["/usr/bin/env", f"LD_LIBRARY_PATH={CYRUS_LIBS}", str(CYRUS_BIN / "master"),
+                "-D", "-C", f"{RUN}/imapd.conf", "-M", f"{RUN}/cyrus.conf",
+                "-p", f"{RUN}/master.pid", "-L", str(self.workdir / "master.stderr")]  # fmt: skip
+
+    def _copies(self) -> list[tuple[str, str, str, int]]:
+        return [(name, f"{RUN}/{name}", "0640", CYRUS_ID)
+                for name in ("imapd.conf", "cyrus.conf", "sasldb2")]  # fmt: skip
+
+    def _run_dirs(self) -> list[tuple[str, str, int]]:
+        dirs = [RUN, f"{RUN}/config", f"{RUN}/spool"]
+        dirs += [f"{RUN}/config/{d}" for d in ("db", "proc", "socket", "log", "msg", "user",
+                                               "quota", "sieve", "lock")]  # fmt: skip
+        return [(path, "0750", CYRUS_ID) for path in dirs]
+
+    def _write_service_config(self) -> None:
+        work = self.workdir
+        self._lab_accounts(
+            f"cyrus:x:{CYRUS_ID}:{CYRUS_ID}::{RUN}:/usr/sbin/nologin\n",
+            f"mail:x:{CYRUS_ID}:cyrus\n",
+        )
+        sasldb = work / "sasldb2"
+        subprocess.run(
+            ["saslpasswd2", "-f", str(sasldb), "-u", self.REALM, "-c", "-p", self.user],
+            input=self.password, text=True, capture_output=True, timeout=30, check=True,
+        )  # fmt: skip
+        # Debian's /etc/imapd.conf where it matters to the log (syslog_prefix cyrus,
+        # sasl_pwcheck_method, allowplaintext), with the lab's paths and a 1 s pause.
+        (work / "imapd.conf").write_text(
+            f"configdirectory: {RUN}/config\n"
+            "defaultpartition: default\n"
+            f"partition-default: {RUN}/spool\n"
+            f"servername: {self.REALM}\n"
+            "syslog_prefix: cyrus\n"
+            "allowplaintext: yes\n"
+            "sasl_pwcheck_method: auxprop\n"
+            "sasl_auxprop_plugin: sasldb\n"
+            f"sasl_sasldb_path: {RUN}/sasldb2\n"
+            "sasl_mech_list: PLAIN LOGIN\n"
+            "failedloginpause: 1\n"
+            "autocreate_users: nobody\n"
+            f"proc_path: {RUN}/config/proc\n"
+        )
+        conf = f"{RUN}/imapd.conf"
+        (work / "cyrus.conf").write_text(
+            "START {\n}\n"
+            "SERVICES {\n"
+            f'  imap cmd="{CYRUS_BIN}/imapd -C {conf}" listen="{self.PORT}" prefork=0\n'
+            f'  pop3 cmd="{CYRUS_BIN}/pop3d -C {conf}" listen="{self.POP3_PORT}" prefork=0\n'
+            "}\n"
+            "EVENTS {\n}\n"
+        )

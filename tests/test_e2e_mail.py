@@ -1,0 +1,138 @@
+"""Issue 15's servers end to end: their real failure lines become bans.
+
+Each test builds a ``maillab`` lab (the real server and rsyslogd in the server namespace,
+an attacker and an innocent client in their own), starts the real ``bruteguard run`` in the
+server namespace with the server's built-in jail reading the log the server really writes,
+and judges by behaviour: after ``maxretry`` refused logins the attacker cannot connect to
+the service any more (not even with the right password), while the innocent client, on
+the same network, still logs in. Every lab is taken down afterwards, and nothing of it may
+be left.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bgdaemon import Bruteguard
+from labkit import poll_until
+from maillab import CyrusLab, MailLab
+from netns import Host, existing_namespaces
+
+pytestmark = pytest.mark.netns
+
+MAXRETRY = 3
+SETTLE = 1.0  # seconds the daemon gets to read on before a count is taken as final
+
+
+def _address(host: Host, family: str) -> str:
+    return host.ipv4 if family == "ipv4" else host.ipv6
+
+
+def _leftovers(lab: MailLab) -> list[str]:
+    """What of a closed lab still exists: namespaces, or processes naming its directory."""
+    left = sorted({host.name for host in lab.lab.hosts} & existing_namespaces())
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().decode(errors="replace").replace("\0", " ")
+        except OSError:
+            continue
+        if str(lab.workdir) in argv:
+            left.append(argv)
+    return left
+
+
+@pytest.fixture
+def start_lab(
+    netns_root: None,
+    tmp_path: Path,
+    bruteguard_exe: Path,
+    make_config: Callable[..., Path],
+) -> Iterator[Callable[..., tuple[Any, Bruteguard]]]:
+    """Start a lab and bruteguard with ``jail`` (built in) on the lab's log."""
+    labs: list[MailLab] = []
+
+    def start(kind: type[MailLab], jail: str, **settings: Any) -> tuple[Any, Bruteguard]:
+        lab = kind(tmp_path / kind.__name__.lower())
+        labs.append(lab)
+        lab.__enter__()
+        config = make_config(
+            jails={
+                "sshd": {"enabled": False},
+                jail: {
+                    "enabled": True,
+                    "logpath": [str(lab.jail_log)],
+                    "maxretry": MAXRETRY,
+                    "findtime": "10m",
+                    "bantime": "300s",
+                    **settings,
+                },
+            }
+        )
+        daemon = Bruteguard(bruteguard_exe, config, lab.server, tmp_path / f"{jail}-bg.log")
+        daemon.start()
+        return lab, daemon
+
+    yield start
+    for lab in labs:
+        lab.close()
+    for lab in labs:
+        assert not _leftovers(lab), f"the lab left these behind: {_leftovers(lab)}"
+
+
+def banned(lab: MailLab, daemon: Bruteguard, address: str, jail: str) -> dict[str, Any]:
+    """Wait until ``address`` is banned in ``jail``; fail with both logs if not."""
+    ban = poll_until(
+        lambda: daemon.ban_of(address),
+        30,
+        f"a ban of {address}",
+        lambda: f"{daemon.log()}\n--- lab:\n{lab.diagnostics()}",
+    )
+    assert ban["jail"] == jail, ban
+    return ban
+
+
+def failures(daemon: Bruteguard, jail: str) -> int:
+    """The failures the daemon has counted in ``jail`` (``status --json``)."""
+    status = json.loads(daemon.cli("status", "--json").stdout)
+    return next(j["failures"] for j in status["jails"] if j["name"] == jail)
+
+
+def counted(daemon: Bruteguard, jail: str, count: int) -> None:
+    """Wait until ``jail`` has counted ``count`` failures; after the daemon had time to
+    read on, it must still be exactly ``count`` (one attempt is counted once)."""
+    poll_until(lambda: failures(daemon, jail) >= count, 15, f"{count} failures", daemon.log)
+    time.sleep(SETTLE)
+    assert failures(daemon, jail) == count, daemon.log()
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_cyrus_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
+    """Cyrus imapd's ``badlogin:`` lines (mail.log via syslog): MAXRETRY - 1 wrong
+    passwords ban no one, one more does; the attacker's IMAP and POP3 connections are then
+    refused, the innocent neighbour still logs in."""
+    lab, daemon = start_lab(CyrusLab, "cyrus-imap")
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    failed = rf"^.* cyrus/(?:imap|pop3)\[\d+\]: badlogin: \S+ \[{re.escape(attacker_ip)}\] "
+
+    assert lab.fail_logins(attacker, server, MAXRETRY - 2) == ["rejected"] * (MAXRETRY - 2)
+    assert lab.fail_logins(attacker, server, 1, protocol="pop3", port=lab.POP3_PORT) == ["rejected"]
+    lab.wait_for_log(failed, count=MAXRETRY - 1)
+    counted(daemon, "cyrus-imap", MAXRETRY - 1)
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    assert lab.fail_logins(attacker, server, 1) == ["rejected"]
+    ban = banned(lab, daemon, attacker_ip, "cyrus-imap")
+    poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
+    assert lab.attempts(attacker, server, lab.user, lab.password, timeout=3) == ["unreachable"]
+    assert not attacker.tcp_connect(server, lab.POP3_PORT, timeout=1.5), ban
+    assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
+    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+    counted(daemon, "cyrus-imap", MAXRETRY)
