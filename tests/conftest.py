@@ -45,6 +45,7 @@ E2E_TOOLS: dict[str, str] = {
     "nsenter": "util-linux",
     "ss": "iproute2",
     "saslpasswd2": "sasl2-bin",
+    "m4": "m4",
 }
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")

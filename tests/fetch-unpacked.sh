@@ -89,6 +89,6 @@ else
     cyrus=usr/lib/cyrus/bin
     unpack cyrus-imapd "$cyrus/master,$cyrus/imapd,$cyrus/pop3d" \
         cyrus-common cyrus-imapd cyrus-pop3d
-    unpack sendmail usr/libexec/sendmail/sendmail sendmail-bin
+    unpack sendmail usr/libexec/sendmail/sendmail sendmail-bin sendmail-cf
     unpack opensmtpd usr/sbin/smtpd opensmtpd
 fi

@@ -11,6 +11,7 @@ be left.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import time
@@ -22,7 +23,7 @@ import pytest
 
 from bgdaemon import Bruteguard
 from labkit import poll_until
-from maillab import CyrusLab, MailLab
+from maillab import CyrusLab, MailLab, SendmailLab
 from netns import Host, existing_namespaces
 
 pytestmark = pytest.mark.netns
@@ -136,3 +137,39 @@ def test_cyrus_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
     assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
     assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
     counted(daemon, "cyrus-imap", MAXRETRY)
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_sendmail_failed_auth_bans_the_attacker(start_lab, family: str) -> None:
+    """Sendmail's ``AUTH failure`` lines (one per refused AUTH; each connection also
+    writes a ``did not issue MAIL`` close, which must not add to it): MAXRETRY - 1 refused
+    AUTHs ban no one, one more does; then the attacker's SMTP connections are refused and
+    the innocent neighbour still authenticates."""
+    lab, daemon = start_lab(SendmailLab, "sendmail")
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    written = (
+        attacker_ip
+        if family == "ipv4"
+        else "IPv6:"
+        + ":".join(
+            f"{int(part, 16):x}" for part in ipaddress.IPv6Address(attacker_ip).exploded.split(":")
+        )
+    )
+    failed = (
+        rf"^.* sm-mta\[\d+\]: \w+: AUTH failure \(PLAIN\): .*, relay=\S+ \[{re.escape(written)}\]$"
+    )
+    closed = rf"^.* sm-mta\[\d+\]: \w+: \S+ \[{re.escape(written)}\] did not issue "
+
+    assert lab.fail_logins(attacker, server, MAXRETRY - 1) == ["rejected"] * (MAXRETRY - 1)
+    lab.wait_for_log(failed, count=MAXRETRY - 1)
+    lab.wait_for_log(closed, count=MAXRETRY - 1)
+    counted(daemon, "sendmail", MAXRETRY - 1)
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    assert lab.fail_logins(attacker, server, 1) == ["rejected"]
+    ban = banned(lab, daemon, attacker_ip, "sendmail")
+    poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
+    assert lab.attempts(attacker, server, lab.user, lab.password, timeout=3) == ["unreachable"]
+    assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
+    assert daemon.ban_of(_address(innocent, family)) is None, (ban, daemon.log())

@@ -453,6 +453,15 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "port": ["imap2", "imaps", "pop3", "pop3s", "smtp", 465, "submission"],
         "logpath": ["/var/log/mail.log"],
     },
+    # Sendmail (Debian: syslog facility mail); on where Sendmail is installed.
+    "sendmail": {
+        "filter": "sendmail",
+        "enabled": AUTO,
+        "port": ["smtp", 465, "submission"],
+        "logpath": ["/var/log/mail.log"],
+        "journalmatch": ["_SYSTEMD_UNIT=sendmail.service"],
+        _INSTALLED: ["/etc/mail/sendmail.cf"],
+    },
     # Cyrus IMAP/POP3 (Debian: syslog facility mail); on where Cyrus is installed.
     "cyrus-imap": {
         "filter": "cyrus-imap",

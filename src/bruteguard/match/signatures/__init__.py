@@ -20,6 +20,7 @@ from bruteguard.match.signatures import (
     postfix,
     proftpd,
     pureftpd,
+    sendmail,
     sshd,
     vsftpd,
 )
@@ -121,6 +122,8 @@ FILTERS: dict[str, Filter] = {
         variants=(Filter("exim", (), exim.SIGNATURES, frame=exim.MAINLOG),),
     ),
     "courier": Filter("courier", courier.PROGRAMS, courier.SIGNATURES),
+    # Sendmail: SMTP AUTH failures and rude clients, "relay=NAME [ADDR]" (the bracket).
+    "sendmail": Filter("sendmail", sendmail.PROGRAMS, sendmail.SIGNATURES),
     # Cyrus: "badlogin: NAME [ADDR] …", the bracketed address (the name is PTR text).
     "cyrus-imap": Filter("cyrus-imap", cyrus.PROGRAMS, cyrus.SIGNATURES),
     # Web servers: basic-auth failures in the error log, 401/403 floods in the access log.
