@@ -6,8 +6,10 @@
 #
 # Started as PID 1 of private mount and PID namespaces inside the lab's server network
 # namespace (see tests/servicelab-launch.sh); WORKDIR holds, as NUL-separated words:
-#   dirs        PATH MODE UID:GID triples: directories to make in the private /run
-#   copies      SOURCE TARGET MODE UID:GID quadruples: WORKDIR files copied into /run
+#   covers      existing directories under /var/ hidden by an empty tmpfs in this mount
+#               namespace (servers with compiled-in spool paths: OpenSMTPD's /var/spool/smtpd)
+#   dirs        PATH MODE UID:GID triples: directories to make in the private /run or a cover
+#   copies      SOURCE TARGET MODE UID:GID quadruples: WORKDIR files copied there
 #   binds       SOURCE TARGET pairs: WORKDIR files bound over existing /etc files
 #   daemon.argv the server's argv (it must stay in the foreground)
 set -euo pipefail
@@ -20,8 +22,24 @@ check_launch_args maillab-launch "$work"
 make_private_dev "$work" maillab
 make_private_run maillab
 
+mapfile -d '' -t covers <"$work/covers"
+for cover in "${covers[@]}"; do
+    if [[ $cover != /var/* || $cover == *..* || ! -d $cover ]]; then
+        echo "maillab-launch: refusing to cover $cover" >&2
+        exit 2
+    fi
+    mount -t tmpfs -o mode=0755,nosuid,nodev maillab-cover "$cover"
+done
+
+# in_run PATH: PATH is in the private /run or under a cover (both this namespace's own).
 in_run() {
-    [[ $1 == /run/* && $1 != *..* ]]
+    [[ $1 != *..* ]] || return 1
+    [[ $1 == /run/* ]] && return 0
+    local cover
+    for cover in "${covers[@]}"; do
+        [[ $1 == "$cover"/* ]] && return 0
+    done
+    return 1
 }
 
 mapfile -d '' -t dirs <"$work/dirs"

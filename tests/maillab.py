@@ -9,7 +9,7 @@ namespace only. The clients speak the real protocol over real TCP or UDP from th
 namespaces.
 
 Services whose Debian package conflicts with an installed one (Cyrus with Dovecot, Sendmail
-and OpenSMTPD with any MTA) are never installed: ``tests/fetch-unpacked.sh`` unpacks
+with any MTA) are never installed: ``tests/fetch-unpacked.sh`` unpacks
 Debian's package into ``/var/cache/bruteguard-tests/PACKAGE`` (as ``fetch-vsftpd.sh`` does
 for vsftpd), and the lab runs the binaries from there; their shared libraries are installed
 packages (``.ci/run``).
@@ -125,7 +125,9 @@ def smtp(tries):
         while len(results) < tries:
             try:
                 client.login(user, password)
-            except smtplib.SMTPAuthenticationError as exc:
+            except (smtplib.SMTPAuthenticationError, smtplib.SMTPResponseException) as exc:
+                if exc.smtp_code not in (535, 454):
+                    raise
                 results.append(("rejected", str(exc)))
                 continue
             results.append(("accepted", ""))
@@ -185,6 +187,10 @@ class MailLab(ServiceLab):
         """(work file name, path in /run, mode, uid=gid) the launcher copies."""
         return []
 
+    def _covers(self) -> list[str]:
+        """Existing directories under /var/ the launcher hides under an empty tmpfs."""
+        return []
+
     def _ready(self) -> bool:
         """The service listens on its port for IPv4 and IPv6 (any address), per the kernel."""
         result = self.lab.server.run(["ss", "-H", "-l", "-n", "-t"], check=False)
@@ -202,6 +208,7 @@ class MailLab(ServiceLab):
             for word in (str(self.workdir / name), target, mode, f"{owner}:{owner}")
         ]
         (self.workdir / "copies").write_bytes(_nul_words(copies))
+        (self.workdir / "covers").write_bytes(_nul_words(self._covers()))
 
     def attempts(  # type: ignore[override]
         self,

@@ -462,6 +462,15 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "journalmatch": ["_SYSTEMD_UNIT=sendmail.service"],
         _INSTALLED: ["/etc/mail/sendmail.cf"],
     },
+    # OpenSMTPD (Debian: syslog facility mail); on where OpenSMTPD is installed.
+    "opensmtpd": {
+        "filter": "opensmtpd",
+        "enabled": AUTO,
+        "port": ["smtp", 465, "submission"],
+        "logpath": ["/var/log/mail.log"],
+        "journalmatch": ["_SYSTEMD_UNIT=opensmtpd.service"],
+        _INSTALLED: ["/etc/smtpd.conf"],
+    },
     # Cyrus IMAP/POP3 (Debian: syslog facility mail); on where Cyrus is installed.
     "cyrus-imap": {
         "filter": "cyrus-imap",

@@ -28,6 +28,9 @@
 #define ROLE_ANNOUNCE 1
 #define ROLE_CONFIRM 2
 #define ROLE_CLOSE 3
+/* A session's first line (OpenSMTPD's "connected address="): ties the session id, which the
+ * service's later lines carry instead of the address, to the address; counts nothing. */
+#define ROLE_OPEN 4
 /* sshd restarts a pid's bookkeeping after this long without a line (LoginGraceTime: 2 min). */
 #define CONNECTION_IDLE 600.0
 #define STATE_LIMIT 500000
@@ -293,6 +296,7 @@ static Connection *table_claim(ConnectionTable *table, Connection *found, uint64
 typedef struct {
     int host, user, pid, repeat, count, role, weight, stamp_kind;
     int ptr_host; /* the service may write a PTR's text here, even one that reads as an address */
+    int keyed;    /* `pid` is a session id group (hexadecimal); `host` 0: the session's address */
     Py_ssize_t njails;
     Py_ssize_t *jails;
 } Check;
@@ -369,18 +373,20 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
     for (Py_ssize_t i = 0; i < n; i++) {
         Check *check = &self->checks[i];
         PyObject *jail_indices;
-        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(checks, i), "iiiiiiipO!i", &check->host,
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(checks, i), "iiiiiiipO!ip", &check->host,
                               &check->user, &check->pid, &check->repeat, &check->count,
                               &check->role, &check->weight, &check->ptr_host, &PyTuple_Type,
-                              &jail_indices, &check->stamp_kind))
+                              &jail_indices, &check->stamp_kind, &check->keyed))
             return -1;
         if (check->weight < 1 || check->weight > MAX_REPEAT) {
             PyErr_SetString(PyExc_ValueError, "a check's weight must be 1..1000");
             return -1;
         }
         int groups[] = {check->host, check->user, check->pid, check->repeat, check->count};
-        for (int g = 0; g < 5; g++) { /* the host is required, the others optional */
-            if (groups[g] < (g == 0 ? 1 : 0) || (uint32_t)groups[g] > compiled->groups) {
+        /* the host is required (but for a session's later lines), the others optional */
+        int host_required = !(check->keyed && check->pid && check->role != ROLE_OPEN);
+        for (int g = 0; g < 5; g++) {
+            if (groups[g] < (g == 0 ? host_required : 0) || (uint32_t)groups[g] > compiled->groups) {
                 PyErr_SetString(PyExc_ValueError, "check names a group the pattern lacks");
                 return -1;
             }
@@ -389,7 +395,8 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
             PyErr_SetString(PyExc_ValueError, "unknown stamp kind");
             return -1;
         }
-        if (check->role < ROLE_ANNOUNCE || check->role > ROLE_CLOSE) {
+        if (check->role < ROLE_ANNOUNCE || check->role > ROLE_OPEN ||
+            (check->role == ROLE_OPEN && !(check->keyed && check->pid && check->host))) {
             PyErr_SetString(PyExc_ValueError, "unknown role");
             return -1;
         }
@@ -848,8 +855,8 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
         start = ovector[1] > ovector[0] ? ovector[1] : ovector[0] + 1;
         self->matched++;
         const Check *check = check_of(self);
-        if (!check || ovector[2 * check->host] == PCRE2_UNSET ||
-            ovector[2 * check->host + 1] <= ovector[2 * check->host])
+        if (!check || (check->host && (ovector[2 * check->host] == PCRE2_UNSET ||
+                                       ovector[2 * check->host + 1] <= ovector[2 * check->host])))
             continue;
         double moment;
         int timed =
@@ -859,15 +866,41 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
             self->bad_time++;
             continue;
         }
-        const char *host = text + ovector[2 * check->host];
-        Py_ssize_t host_len = ovector[2 * check->host + 1] - ovector[2 * check->host];
-        uint64_t host_hash = host_len > HOST_INLINE ? hash_bytes(self->seed, host, host_len) : 0;
         uint64_t pid = 0;
-        for (PCRE2_SIZE i = ovector[2 * check->pid]; check->pid && i < ovector[2 * check->pid + 1]; i++)
-            pid = pid * 10 + (text[i] - '0');
+        for (PCRE2_SIZE i = ovector[2 * check->pid]; check->pid && i < ovector[2 * check->pid + 1]; i++) {
+            char digit = text[i]; /* a session id in hexadecimal (at most 16 digits), or a pid */
+            pid = check->keyed ? pid << 4 | (uint64_t)(digit <= '9' ? digit - '0' : (digit | 0x20) - 'a' + 10)
+                               : pid * 10 + (uint64_t)(digit - '0');
+        }
         pid = pid ? pid : 1ULL << 63;
         Connection *state = table_find(&self->connections, pid);
         int open = state->pid && moment - state->last <= CONNECTION_IDLE;
+        const char *host;
+        Py_ssize_t host_len;
+        char session_host[HOST_INLINE];
+        if (check->host) {
+            host = text + ovector[2 * check->host];
+            host_len = ovector[2 * check->host + 1] - ovector[2 * check->host];
+        } else {
+            /* A session's later line: the address its OPEN line named (a name or an unseen
+             * opening leaves nobody to count it for). */
+            if (!open || !state->host_len || state->host_len > HOST_INLINE) continue;
+            host_len = state->host_len;
+            memcpy(session_host, state->host, host_len);
+            host = session_host;
+        }
+        uint64_t host_hash = host_len > HOST_INLINE ? hash_bytes(self->seed, host, host_len) : 0;
+        if (check->role == ROLE_OPEN) {
+            state = table_claim(&self->connections, state, pid, moment);
+            if (!state) {
+                PyErr_NoMemory();
+                goto error;
+            }
+            set_host(state, host, host_len, host_hash);
+            state->announced = state->counted = state->named = 0;
+            state->last = moment;
+            continue;
+        }
         if (check->role == ROLE_ANNOUNCE && sink != SINK_NONE) {
             PyObject *address = address_for(self, host, host_len);
             if (!address) goto error;

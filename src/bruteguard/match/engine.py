@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from bruteguard.identity import address_from_log
 from bruteguard.match import _core
 from bruteguard.match.imported import ImportedStream, add_to_series, imported_filter, is_imported
-from bruteguard.match.signature import COUNT, HOST, USER, Frame, Role, Signature, Stamp
+from bruteguard.match.signature import COUNT, HOST, SESSION, USER, Frame, Role, Signature, Stamp
 from bruteguard.match.signatures import get_filter
 from bruteguard.match.timestamps import TimestampParser
 
@@ -117,6 +117,7 @@ class Matcher:
                 c.ptr_hosts,
                 tuple(index[jail] for jail in c.jails),
                 int(c.stamp_kind),
+                c.keyed,
             )
             for c in builder.checks
         )
@@ -155,6 +156,7 @@ class _Check:
     ptr_hosts: bool
     jails: tuple[str, ...]
     stamp_kind: Stamp
+    keyed: int = 0  # 1: ``pid`` is a <SESSION> group (hexadecimal), not the syslog pid
 
 
 def _plan(jail_filters: Mapping[str, str], weights: Mapping[str, int]) -> dict[Frame, list[_Block]]:
@@ -248,11 +250,14 @@ class _Builder:
                     self.groups = max(self.groups, first + len(layout) - 1)
                     mark = len(self.checks)
                     sets.append(f"(*MARK:{mark})(?|{'|'.join(bodies)})")
+                    # A session id, where the service writes one, tells its connections
+                    # apart (and names the address of lines without a host).
+                    session = groups.get(SESSION, 0)
                     self.checks.append(
                         _Check(
-                            groups[HOST],
+                            groups.get(HOST, 0),
                             groups.get(USER, 0),
-                            pid,
+                            session or pid,
                             repeat,
                             groups.get(COUNT, 0),
                             role,
@@ -260,13 +265,14 @@ class _Builder:
                             block.ptr_hosts,
                             block.jails,
                             kind,
+                            1 if session else 0,
                         )
                     )
         return "|".join(sets)
 
 
-_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in (HOST, USER, COUNT)))
-_GROUP_OF = {HOST: "(\\S+)", USER: "(.*)", COUNT: "(\\d{1,6})"}
+_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in (HOST, USER, COUNT, SESSION)))
+_GROUP_OF = {HOST: "(\\S+)", USER: "(.*)", COUNT: "(\\d{1,6})", SESSION: "([0-9A-Fa-f]{1,16})"}
 
 
 def _body(signature: Signature) -> tuple[tuple[str, ...], str]:

@@ -18,16 +18,25 @@ last) always wins, whatever the client typed.
 * ``CLOSE``     — the connection ended during authentication (``[preauth]`` disconnects,
   scanners, negotiation failures): counts once per connection, and only when nothing else
   of that connection counted.
+* ``OPEN``      — a session's first line, which names its client (OpenSMTPD's
+  ``SESSION smtp connected address=ADDR``): counts nothing; it ties the session id
+  (``<SESSION>``) to the address.
+
+A service whose later lines carry only a session id (never the address) writes them with
+``<SESSION>`` and no ``<HOST>``: the address is the one the session's ``OPEN`` line named,
+and a line of a session whose opening was not seen (or went quiet for ten minutes) counts
+nothing. With ``<SESSION>`` the session id, not the syslog pid, tells connections apart.
 """
 
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-__all__ = ["COUNT", "HOST", "SYSLOG", "USER", "Frame", "Role", "Signature", "Stamp"]
+__all__ = ["COUNT", "HOST", "SESSION", "SYSLOG", "USER", "Frame", "Role", "Signature", "Stamp"]
 
 HOST = "<HOST>"
 USER = "<USER>"
 COUNT = "<COUNT>"
+SESSION = "<SESSION>"  # a session id the service writes in hexadecimal (at most 64 bits)
 
 
 class Stamp(IntEnum):
@@ -79,6 +88,7 @@ class Role(IntEnum):
     ANNOUNCE = 1
     CONFIRM = 2
     CLOSE = 3
+    OPEN = 4
 
 
 @dataclass(frozen=True)
@@ -91,9 +101,13 @@ class Signature:
     samples: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if self.message.count(HOST) != 1:
+        hosts, sessions = self.message.count(HOST), self.message.count(SESSION)
+        # Without a host, the address is the one the session's OPEN line named.
+        if hosts != 1 and not (hosts == 0 and sessions == 1 and self.role is not Role.OPEN):
             raise ValueError(f"signature {self.name}: needs exactly one {HOST}")
-        for placeholder in (USER, COUNT):
+        if self.role is Role.OPEN and sessions != 1:
+            raise ValueError(f"signature {self.name}: an OPEN line names its {SESSION}")
+        for placeholder in (USER, COUNT, SESSION):
             if self.message.count(placeholder) > 1:
                 raise ValueError(f"signature {self.name}: at most one {placeholder}")
         if self.message.startswith("^") or self.message.endswith("$"):

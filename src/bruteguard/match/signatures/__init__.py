@@ -16,6 +16,7 @@ from bruteguard.match.signatures import (
     kernel,
     mysql,
     nginx,
+    opensmtpd,
     plesk,
     postfix,
     proftpd,
@@ -124,6 +125,8 @@ FILTERS: dict[str, Filter] = {
     "courier": Filter("courier", courier.PROGRAMS, courier.SIGNATURES),
     # Sendmail: SMTP AUTH failures and rude clients, "relay=NAME [ADDR]" (the bracket).
     "sendmail": Filter("sendmail", sendmail.PROGRAMS, sendmail.SIGNATURES),
+    # OpenSMTPD: the address on a session's "connected" line, its failures by session id.
+    "opensmtpd": Filter("opensmtpd", opensmtpd.PROGRAMS, opensmtpd.SIGNATURES),
     # Cyrus: "badlogin: NAME [ADDR] …", the bracketed address (the name is PTR text).
     "cyrus-imap": Filter("cyrus-imap", cyrus.PROGRAMS, cyrus.SIGNATURES),
     # Web servers: basic-auth failures in the error log, 401/403 floods in the access log.
