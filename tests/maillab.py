@@ -39,6 +39,7 @@ __all__ = [
     "UNPACKED",
     "CyrusLab",
     "MailLab",
+    "NginxMailLab",
     "SendmailLab",
     "require_unpacked",
 ]
@@ -440,3 +441,91 @@ class SendmailLab(MailLab):
             capture_output=True, text=True, timeout=30, check=True,
         ).stdout  # fmt: skip
         (work / "sendmail.cf").write_text(cf)
+
+
+NGINX = "/usr/sbin/nginx"
+NGINX_MAIL_MODULE = Path("/usr/lib/nginx/modules/ngx_mail_module.so")
+
+
+class NginxMailLab(MailLab):
+    """nginx's mail proxy (Debian's nginx and libnginx-mod-mail): IMAP on 143 and POP3 on
+    110, every login checked by ``auth_http`` against a location of the same nginx that
+    refuses them all (``Auth-Status: Invalid login or password``), as an auth server
+    refuses a wrong password; the mail error log at level ``info`` (where nginx writes
+    ``client login failed``), in nginx's own error-log format."""
+
+    PREFIX = "bgngx"
+    READY = "nginx to listen on port 143"
+    PORT = 143
+    POP3_PORT = 110
+    PROTOCOL = "imap"
+    SERVICE_LOG = "nginx-error.log"
+    SYSLOG_SELECTOR = "mail.*"
+    LOG_TO = "file"
+    DIAGNOSED = ("nginx-error.log",)
+
+    def __enter__(self) -> NginxMailLab:
+        if not NGINX_MAIL_MODULE.is_file():
+            raise RuntimeError(
+                f"{NGINX_MAIL_MODULE} is missing: apt-get install nginx libnginx-mod-mail"
+            )
+        super().__enter__()
+        return self
+
+    def _daemon_argv(self) -> list[str]:
+        return [NGINX, "-p", f"{RUN}/", "-c", f"{RUN}/nginx.conf", "-e", str(self.service_log)]
+
+    def _run_dirs(self) -> list[tuple[str, str, int]]:
+        return [(RUN, "0755", 0)]
+
+    def _copies(self) -> list[tuple[str, str, str, int]]:
+        return [("nginx.conf", f"{RUN}/nginx.conf", "0644", 0)]
+
+    def _write_service_config(self) -> None:
+        self._lab_accounts()
+        log = self.service_log
+        # Debian's nginx.conf mail example, with auth_http answered by nginx itself.
+        (self.workdir / "nginx.conf").write_text(
+            f"""\
+load_module {NGINX_MAIL_MODULE};
+user nobody nogroup;
+worker_processes 1;
+daemon off;
+pid {RUN}/nginx.pid;
+error_log {log} info;
+events {{
+    worker_connections 64;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {RUN}/body;
+    proxy_temp_path {RUN}/proxy;
+    fastcgi_temp_path {RUN}/fastcgi;
+    uwsgi_temp_path {RUN}/uwsgi;
+    scgi_temp_path {RUN}/scgi;
+    server {{
+        listen 127.0.0.1:9000;
+        location = /auth {{
+            add_header Auth-Status "Invalid login or password" always;
+            add_header Auth-Wait 1 always;
+            return 204;
+        }}
+    }}
+}}
+mail {{
+    server_name mail.example.org;
+    auth_http 127.0.0.1:9000/auth;
+    error_log {log} info;
+    server {{
+        listen {self.PORT};
+        listen [::]:{self.PORT};
+        protocol imap;
+    }}
+    server {{
+        listen {self.POP3_PORT};
+        listen [::]:{self.POP3_PORT};
+        protocol pop3;
+    }}
+}}
+"""
+        )

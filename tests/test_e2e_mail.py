@@ -23,7 +23,7 @@ import pytest
 
 from bgdaemon import Bruteguard
 from labkit import poll_until
-from maillab import CyrusLab, MailLab, SendmailLab
+from maillab import CyrusLab, MailLab, NginxMailLab, SendmailLab
 from netns import Host, existing_namespaces
 
 pytestmark = pytest.mark.netns
@@ -173,3 +173,30 @@ def test_sendmail_failed_auth_bans_the_attacker(start_lab, family: str) -> None:
     assert lab.attempts(attacker, server, lab.user, lab.password, timeout=3) == ["unreachable"]
     assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
     assert daemon.ban_of(_address(innocent, family)) is None, (ban, daemon.log())
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_nginx_mail_refused_logins_ban_the_attacker(start_lab, family: str) -> None:
+    """nginx's mail proxy (its error log at level info): logins its auth_http server refuses,
+    over IMAP and POP3, one line each; MAXRETRY - 1 ban no one, one more does; then the
+    attacker's IMAP and POP3 connections are refused while the innocent neighbour's are
+    still answered (the lab's auth server refuses every login, so "served" is the greeting)."""
+    lab, daemon = start_lab(NginxMailLab, "nginx-mail")
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    client = re.escape(attacker_ip)
+    failed = rf'^.* client login failed: ".*" while in http auth state, client: {client}, '
+
+    assert lab.fail_logins(attacker, server, MAXRETRY - 2) == ["rejected"] * (MAXRETRY - 2)
+    assert lab.fail_logins(attacker, server, 1, protocol="pop3", port=lab.POP3_PORT) == ["rejected"]
+    lab.wait_for_jail_log(failed, count=MAXRETRY - 1)
+    counted(daemon, "nginx-mail", MAXRETRY - 1)
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    assert lab.fail_logins(attacker, server, 1) == ["rejected"]
+    banned(lab, daemon, attacker_ip, "nginx-mail")
+    poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
+    assert not attacker.tcp_connect(server, lab.POP3_PORT, timeout=1.5)
+    assert lab.fail_logins(innocent, server, 1) == ["rejected"], "the innocent was not served"
+    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+    counted(daemon, "nginx-mail", MAXRETRY + 1)

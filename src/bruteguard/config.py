@@ -495,6 +495,14 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "maxretry": 20,
         "findtime": "1m",
     },
+    # nginx's mail proxy writes its refused logins at level info: on where its module is.
+    "nginx-mail": {
+        "filter": "nginx-mail",
+        "enabled": AUTO,
+        "port": ["imap2", "imaps", "pop3", "pop3s", "smtp", 465, "submission"],
+        "logpath": ["/var/log/nginx/error.log"],
+        _INSTALLED: ["/usr/lib/nginx/modules/ngx_mail_module.so"],
+    },
     "apache-auth": {
         "filter": "apache-auth",
         "enabled": AUTO,

@@ -16,6 +16,7 @@ from bruteguard.match.signatures import (
     kernel,
     mysql,
     nginx,
+    nginx_mail,
     opensmtpd,
     plesk,
     postfix,
@@ -134,6 +135,8 @@ FILTERS: dict[str, Filter] = {
         "nginx-http-auth", (), nginx.AUTH_SIGNATURES, frame=frames.NGINX_ERROR
     ),
     "nginx-http-flood": Filter("nginx-http-flood", (), nginx.FLOOD_SIGNATURES, frame=frames.ACCESS),
+    # nginx's mail proxy: logins its auth_http server refused (error log, level info).
+    "nginx-mail": Filter("nginx-mail", (), nginx_mail.SIGNATURES, frame=frames.NGINX_ERROR),
     "apache-auth": Filter("apache-auth", (), apache.AUTH_SIGNATURES, frame=apache.APACHE_ERROR),
     "apache-http-flood": Filter(
         "apache-http-flood", (), apache.FLOOD_SIGNATURES, frame=frames.ACCESS
