@@ -37,6 +37,7 @@ __all__ = [
     "FETCH_UNPACKED",
     "SENDMAIL",
     "UNPACKED",
+    "BindLab",
     "CyrusLab",
     "MailLab",
     "NginxMailLab",
@@ -529,3 +530,93 @@ mail {{
 }}
 """
         )
+
+
+NAMED = "/usr/sbin/named"
+DIG = "/usr/bin/dig"
+
+
+class BindLab(MailLab):
+    """BIND 9.18's named (Debian's bind9): authoritative for ``example.org`` (anyone may query
+    it) and ``internal.example.org`` (only localhost may), recursion for nobody (other names
+    are refused: ``query (cache) … denied``), no zone transfers and no updates for anyone;
+    ``named -f`` logs to syslog (facility daemon), as Debian's named does. Clients ask with
+    ``dig`` over UDP or TCP."""
+
+    PREFIX = "bgdns"
+    READY = "named to listen on port 53"
+    PORT = 53
+    PROTOCOL = "dns"
+    SERVICE_LOG = "named.log"  # unused: named logs to syslog
+    SYSLOG_SELECTOR = "daemon.*"
+    LOG_TO = "syslog"
+    ZONE = "example.org"
+
+    def __enter__(self) -> BindLab:
+        if not Path(NAMED).is_file() or not Path(DIG).is_file():
+            raise RuntimeError("named or dig is missing: apt-get install bind9 bind9-dnsutils")
+        super().__enter__()
+        return self
+
+    def _daemon_argv(self) -> list[str]:
+        return [NAMED, "-f", "-c", f"{RUN}/named.conf"]
+
+    def _run_dirs(self) -> list[tuple[str, str, int]]:
+        return [(RUN, "0755", 0)]
+
+    def _copies(self) -> list[tuple[str, str, str, int]]:
+        return [("named.conf", f"{RUN}/named.conf", "0644", 0),
+                ("db.example.org", f"{RUN}/db.example.org", "0644", 0)]  # fmt: skip
+
+    def _write_service_config(self) -> None:
+        self._lab_accounts()
+        server = self.server
+        (self.workdir / "db.example.org").write_text(
+            f"$TTL 300\n@ IN SOA ns.{self.ZONE}. hostmaster.{self.ZONE}. 1 3600 600 86400 300\n"
+            f"@ IN NS ns.{self.ZONE}.\nns IN A {server.ipv4}\nns IN AAAA {server.ipv6}\n"
+            f"www IN A {server.ipv4}\n"
+        )
+        # Debian's named.conf.options where it matters (logging to syslog by default), an
+        # authoritative server: no recursion, no transfers, no updates.
+        (self.workdir / "named.conf").write_text(
+            f"""\
+options {{
+    directory "{RUN}";
+    pid-file "{RUN}/named.pid";
+    listen-on {{ {server.ipv4}; }};
+    listen-on-v6 {{ {server.ipv6}; }};
+    recursion yes;
+    allow-recursion {{ none; }};
+    allow-transfer {{ none; }};
+    dnssec-validation no;
+}};
+controls {{ }};
+zone "{self.ZONE}" {{
+    type primary;
+    file "{RUN}/db.example.org";
+    allow-query {{ any; }};
+    allow-update {{ none; }};
+}};
+zone "internal.{self.ZONE}" {{
+    type primary;
+    file "{RUN}/db.example.org";
+    allow-query {{ 127.0.0.1; }};
+}};
+"""
+        )
+
+    def dig(self, from_host: Host | str, address: str, *query: str, tcp: bool = False) -> str:
+        """``dig`` from ``from_host``: the answer's status (``NOERROR``, ``REFUSED``…), or
+        ``unreachable`` when no answer came (1 s, one try)."""
+        argv = [DIG, f"@{address}", "+time=1", "+tries=1", "+noall", "+comments"]
+        argv += ["+tcp"] if tcp else []
+        result = self._host(from_host).run([*argv, *query], check=False, timeout=15)
+        for line in result.stdout.splitlines():
+            if "status: " in line:
+                status = line.split("status: ", 1)[1].split(",", 1)[0]
+                self._log_client(f"dig {' '.join(query)} @{address} tcp={tcp}: {status}")
+                return status
+        self._log_client(f"dig {' '.join(query)} @{address} tcp={tcp}: {result.stdout!r}")
+        if "Transfer failed" in result.stdout:
+            return "REFUSED"
+        return "unreachable"

@@ -23,7 +23,7 @@ import pytest
 
 from bgdaemon import Bruteguard
 from labkit import poll_until
-from maillab import CyrusLab, MailLab, NginxMailLab, SendmailLab
+from maillab import BindLab, CyrusLab, MailLab, NginxMailLab, SendmailLab
 from netns import Host, existing_namespaces
 
 pytestmark = pytest.mark.netns
@@ -200,3 +200,55 @@ def test_nginx_mail_refused_logins_ban_the_attacker(start_lab, family: str) -> N
     assert lab.fail_logins(innocent, server, 1) == ["rejected"], "the innocent was not served"
     assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
     counted(daemon, "nginx-mail", MAXRETRY + 1)
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_named_refused_queries_ban_udp(start_lab, family: str) -> None:
+    """named's ``query (cache) … denied`` lines (syslog), for queries over UDP: the built-in
+    jail bans DNS over UDP (its protocol); MAXRETRY - 1 refused queries ban no one, one more
+    does; then the attacker's UDP queries go unanswered while the innocent neighbour's are
+    answered. TCP is another jail's business: the attacker's TCP queries are still answered."""
+    lab, daemon = start_lab(BindLab, "named-refused")
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    denied = rf"^.* named\[\d+\]: client @0x[0-9a-f]+ {re.escape(attacker_ip)}#\d+ .* denied"
+
+    for _ in range(MAXRETRY - 1):
+        assert lab.dig(attacker, server, "x.test", "A") == "REFUSED"
+    lab.wait_for_log(denied, count=MAXRETRY - 1)
+    counted(daemon, "named-refused", MAXRETRY - 1)
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    assert lab.dig(attacker, server, "x.test", "ANY") == "REFUSED"
+    ban = banned(lab, daemon, attacker_ip, "named-refused")
+    poll_until(
+        lambda: lab.dig(attacker, server, "www.example.org", "A") == "unreachable",
+        10,
+        "the firewall to drop the attacker's UDP queries",
+        daemon.log,
+    )
+    assert lab.dig(innocent, server, "www.example.org", "A") == "NOERROR", daemon.log()
+    assert lab.dig(attacker, server, "www.example.org", "A", tcp=True) == "NOERROR", ban
+    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+
+
+def test_named_refused_transfers_ban_tcp_in_a_tcp_jail(start_lab) -> None:
+    """The same filter in a jail with ``protocol = "tcp"``: refused zone transfers (AXFR is
+    TCP only, its source address proven by the handshake) ban the attacker's TCP to port
+    53; the innocent neighbour's TCP queries are still answered."""
+    lab, daemon = start_lab(BindLab, "named-tcp", filter="named-refused", port=[53], protocol="tcp")
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server = lab.server.ipv4
+    denied = rf"^.* named\[\d+\]: client @0x[0-9a-f]+ {re.escape(attacker.ipv4)}#\d+ .* denied"
+
+    for _ in range(MAXRETRY - 1):
+        assert lab.dig(attacker, server, "example.org", "AXFR", tcp=True) == "REFUSED"
+    lab.wait_for_log(denied, count=MAXRETRY - 1)
+    counted(daemon, "named-tcp", MAXRETRY - 1)
+    assert daemon.ban_of(attacker.ipv4) is None, daemon.log()
+
+    assert lab.dig(attacker, server, "example.org", "AXFR", tcp=True) == "REFUSED"
+    banned(lab, daemon, attacker.ipv4, "named-tcp")
+    poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
+    assert lab.dig(innocent, server, "www.example.org", "A", tcp=True) == "NOERROR"
+    assert daemon.ban_of(innocent.ipv4) is None, daemon.log()

@@ -537,6 +537,19 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "logpath": ["/var/log/mysql/error.log"],
         "journalmatch": ["_COMM=mariadbd", "_COMM=mysqld"],
     },
+    # BIND's refused queries (mostly UDP, whose source may be forged: a reflection attack's
+    # victim), transfers and updates: bans DNS over UDP; a second jail with protocol "tcp"
+    # bans TCP too (docs/signatures/named.md).
+    "named-refused": {
+        "filter": "named-refused",
+        "enabled": AUTO,
+        "port": ["domain"],
+        "protocol": "udp",
+        "logpath": ["/var/log/syslog"],
+        "journalmatch": ["_SYSTEMD_UNIT=named.service", "_SYSTEMD_UNIT=bind9.service"],
+        "maxretry": 10,
+        _INSTALLED: ["/etc/bind/named.conf"],
+    },
     # Every port: a scanner that knocks on closed ones is banned from the open ones too.
     "kernel-firewall": {
         "filter": "kernel-firewall",

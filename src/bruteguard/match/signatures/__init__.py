@@ -15,6 +15,7 @@ from bruteguard.match.signatures import (
     frames,
     kernel,
     mysql,
+    named,
     nginx,
     nginx_mail,
     opensmtpd,
@@ -154,6 +155,8 @@ FILTERS: dict[str, Filter] = {
             Filter("mysqld", (), mysql.SIGNATURES, frame=mysql.MYSQL),
         ),
     ),
+    # BIND's named: queries, zone transfers and updates its ACLs refused.
+    "named-refused": Filter("named-refused", named.PROGRAMS, named.SIGNATURES),
     # Packets a firewall rule logged and dropped: port scans, and evidence for identity.
     "kernel-firewall": Filter("kernel-firewall", kernel.PROGRAMS, kernel.SIGNATURES),
 }
