@@ -46,6 +46,11 @@ E2E_TOOLS: dict[str, str] = {
     "ss": "iproute2",
     "saslpasswd2": "sasl2-bin",
     "m4": "m4",
+    "nginx": "nginx",
+    "named": "bind9",
+    "dig": "bind9-dnsutils",
+    "smbd": "samba",
+    "smbclient": "smbclient",
 }
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")

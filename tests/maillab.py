@@ -41,6 +41,7 @@ __all__ = [
     "CyrusLab",
     "MailLab",
     "NginxMailLab",
+    "SambaLab",
     "SendmailLab",
     "require_unpacked",
 ]
@@ -620,3 +621,102 @@ zone "internal.{self.ZONE}" {{
         if "Transfer failed" in result.stdout:
             return "REFUSED"
         return "unreachable"
+
+
+SMBD = "/usr/sbin/smbd"
+SMBCLIENT = "/usr/bin/smbclient"
+SMBPASSWD = "/usr/bin/smbpasswd"
+
+
+class SambaLab(MailLab):
+    """Samba 4.17's smbd (Debian's samba), a standalone server on port 445 with one share
+    and one user (the lab's ``nobody``, with a fresh Samba password in a tdbsam of the work
+    directory); authentication failures logged to syslog (``logging = syslog@2``, the
+    ``auth_audit`` class at level 2), as an administrator who wants them in syslog sets
+    it. Clients run ``smbclient``."""
+
+    PREFIX = "bgsmb"
+    READY = "smbd to listen on port 445"
+    PORT = 445
+    PROTOCOL = "smb"
+    SERVICE_LOG = "log.smbd"  # Samba's own log file (two lines a message), beside syslog
+    SYSLOG_SELECTOR = "*.*"
+    LOG_TO = "syslog"
+    SMB_USER = "nobody"  # a unix account in the host's and the lab's passwd alike
+
+    def __enter__(self) -> SambaLab:
+        for program in (SMBD, SMBCLIENT, SMBPASSWD):
+            if not Path(program).is_file():
+                raise RuntimeError(f"{program} is missing: apt-get install samba smbclient")
+        super().__enter__()
+        return self
+
+    def _daemon_argv(self) -> list[str]:
+        return [SMBD, "--foreground", "--no-process-group", "-s", str(self.workdir / "smb.conf")]
+
+    def _run_dirs(self) -> list[tuple[str, str, int]]:
+        return [(RUN, "0755", 0), (f"{RUN}/share", "0755", 0)]
+
+    def _write_service_config(self) -> None:
+        work = self.workdir
+        self._lab_accounts()
+        state = work / "samba"
+        for name in ("private", "lock", "state", "cache", "pid", "ncalrpc"):
+            (state / name).mkdir(parents=True, exist_ok=True)
+        conf = work / "smb.conf"
+        conf.write_text(
+            f"""\
+[global]
+    server role = standalone server
+    workgroup = LAB
+    netbios name = MAILLAB
+    interfaces = {self.server.ipv4} {self.server.ipv6}
+    bind interfaces only = yes
+    smb ports = 445
+    disable netbios = yes
+    load printers = no
+    printcap name = /dev/null
+    passdb backend = tdbsam:{state}/private/passdb.tdb
+    private dir = {state}/private
+    lock directory = {state}/lock
+    state directory = {state}/state
+    cache directory = {state}/cache
+    pid directory = {state}/pid
+    ncalrpc dir = {state}/ncalrpc
+    log file = {self.service_log}
+    log level = 1 auth_audit:2 auth_json_audit:2 auth:2
+    logging = syslog@2 file
+    map to guest = never
+[share]
+    path = {RUN}/share
+    read only = yes
+"""
+        )
+        # The user's Samba password, set on the host with the lab's own passdb (smbpasswd
+        # needs the unix account, which the host's passwd has too).
+        subprocess.run(
+            [SMBPASSWD, "-c", str(conf), "-a", "-s", self.SMB_USER],
+            input=f"{self.password}\n{self.password}\n", text=True, capture_output=True,
+            timeout=60, check=True,
+        )  # fmt: skip
+        self.user = self.SMB_USER
+
+    def smb(self, from_host: Host | str, address: str, user: str, password: str) -> str:
+        """``smbclient -L`` (list shares) from ``from_host`` as ``user``: ``accepted``,
+        ``rejected`` (the server refused the login) or ``unreachable``."""
+        argv = [SMBCLIENT, "-L", f"//{address}", "-U", f"LAB\\{user}%{password}", "-t", "5",
+                "--option=client min protocol=SMB2", "-m", "SMB3"]  # fmt: skip
+        if not user:
+            argv[3:5] = ["-N"]
+        result = self._host(from_host).run(argv, check=False, timeout=30)
+        text = result.stdout + result.stderr
+        # Over IPv6 the share list comes with "no workgroup available" (no NetBIOS) and a
+        # failing exit status: the listed IPC$ share says the login worked.
+        if result.returncode == 0 or "IPC$" in result.stdout:
+            outcome = "accepted"
+        elif "NT_STATUS_LOGON_FAILURE" in text or "NT_STATUS_ACCESS_DENIED" in text:
+            outcome = "rejected"
+        else:
+            outcome = "unreachable"
+        self._log_client(f"smbclient -L //{address} as {user!r}: {outcome} {text[-200:]!r}")
+        return outcome

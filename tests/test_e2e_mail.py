@@ -23,7 +23,7 @@ import pytest
 
 from bgdaemon import Bruteguard
 from labkit import poll_until
-from maillab import BindLab, CyrusLab, MailLab, NginxMailLab, SendmailLab
+from maillab import BindLab, CyrusLab, MailLab, NginxMailLab, SambaLab, SendmailLab
 from netns import Host, existing_namespaces
 
 pytestmark = pytest.mark.netns
@@ -252,3 +252,29 @@ def test_named_refused_transfers_ban_tcp_in_a_tcp_jail(start_lab) -> None:
     poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
     assert lab.dig(innocent, server, "www.example.org", "A", tcp=True) == "NOERROR"
     assert daemon.ban_of(innocent.ipv4) is None, daemon.log()
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_samba_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
+    """smbd's auth audit in syslog (its human-readable and JSON lines for each attempt,
+    counted once): MAXRETRY - 1 wrong passwords ban no one, one more does; then the
+    attacker's SMB connections are refused, the right password too, while the innocent
+    neighbour still logs in."""
+    lab, daemon = start_lab(SambaLab, "samba")
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    audited = rf"^.* smbd\[\d+\]:   Auth: .* remote host \[ipv[46]:{re.escape(attacker_ip)}:\d+\] "
+
+    for _ in range(MAXRETRY - 1):
+        assert lab.smb(attacker, server, lab.user, "wrong-password") == "rejected"
+    lab.wait_for_log(audited, count=MAXRETRY - 1)
+    counted(daemon, "samba", MAXRETRY - 1)
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    assert lab.smb(attacker, server, "nosuchuser", "x") == "rejected"
+    banned(lab, daemon, attacker_ip, "samba")
+    poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
+    assert lab.smb(attacker, server, lab.user, lab.password) == "unreachable"
+    assert lab.smb(innocent, server, lab.user, lab.password) == "accepted", daemon.log()
+    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+    counted(daemon, "samba", MAXRETRY)

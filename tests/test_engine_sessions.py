@@ -101,3 +101,16 @@ def test_signatures_say_where_their_address_comes_from() -> None:
     with pytest.raises(ValueError, match="at most one <SESSION>"):
         Signature("x", Role.CONFIRM, "<SESSION> <SESSION> failed from <HOST>")
     Signature("x", Role.CONFIRM, "<SESSION> failed")
+
+
+def test_a_repeated_user_must_repeat_exactly() -> None:
+    """``<USER=>`` is the same text as the ``<USER>`` before it (Samba writes the client's
+    names on both sides of the address): only the address between two equal copies counts."""
+    signature = Signature("twice", Role.CONFIRM, r"u \[<USER>\] from <HOST> as \[<USER=>\]")
+    with pytest.raises(ValueError, match="repeats an earlier <USER>"):
+        Signature("x", Role.CONFIRM, r"<USER=> from <HOST> as <USER>")
+    from bruteguard.match import engine
+
+    layout, body = engine._body(signature)
+    assert layout == ("<USER>", "<HOST>")
+    assert body.endswith(r"as \[\g{-2}\]")

@@ -550,6 +550,15 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "maxretry": 10,
         _INSTALLED: ["/etc/bind/named.conf"],
     },
+    # Samba's auth audit in syslog (it takes `logging = syslog@2`, docs/signatures/samba.md).
+    "samba": {
+        "filter": "samba",
+        "enabled": AUTO,
+        "port": ["microsoft-ds", "netbios-ssn"],
+        "logpath": ["/var/log/syslog"],
+        "journalmatch": ["_SYSTEMD_UNIT=smbd.service", "_COMM=smbd"],
+        _INSTALLED: ["/etc/samba/smb.conf"],
+    },
     # Every port: a scanner that knocks on closed ones is banned from the open ones too.
     "kernel-firewall": {
         "filter": "kernel-firewall",

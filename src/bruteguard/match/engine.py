@@ -27,7 +27,17 @@ from dataclasses import dataclass
 from bruteguard.identity import address_from_log
 from bruteguard.match import _core
 from bruteguard.match.imported import ImportedStream, add_to_series, imported_filter, is_imported
-from bruteguard.match.signature import COUNT, HOST, SESSION, USER, Frame, Role, Signature, Stamp
+from bruteguard.match.signature import (
+    COUNT,
+    HOST,
+    SAME_USER,
+    SESSION,
+    USER,
+    Frame,
+    Role,
+    Signature,
+    Stamp,
+)
 from bruteguard.match.signatures import get_filter
 from bruteguard.match.timestamps import TimestampParser
 
@@ -271,18 +281,29 @@ class _Builder:
         return "|".join(sets)
 
 
-_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in (HOST, USER, COUNT, SESSION)))
+_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in (HOST, USER, COUNT, SESSION, SAME_USER)))
 _GROUP_OF = {HOST: "(\\S+)", USER: "(.*)", COUNT: "(\\d{1,6})", SESSION: "([0-9A-Fa-f]{1,16})"}
 
 
 def _body(signature: Signature) -> tuple[tuple[str, ...], str]:
     """The signature's placeholders in the order they are written, and its expression with
-    each placeholder a capture group."""
+    each placeholder a capture group (``<USER=>``: a back-reference to the user's group,
+    relative, since the set's groups are numbered later)."""
     message = signature.message
     if _core.Pattern(_PLACEHOLDER.sub("", message).encode()).groups:
         raise ValueError(f"signature {signature.name}: use (?:...) groups only")
-    layout = tuple(found.group() for found in _PLACEHOLDER.finditer(message))
-    return layout, _PLACEHOLDER.sub(lambda found: _GROUP_OF[found.group()], message)
+    layout = tuple(
+        found.group() for found in _PLACEHOLDER.finditer(message) if found.group() != SAME_USER
+    )
+    opened: list[str] = []
+
+    def group(found: re.Match[str]) -> str:
+        if found.group() == SAME_USER:
+            return f"\\g{{-{len(opened) - opened.index(USER)}}}"
+        opened.append(found.group())
+        return _GROUP_OF[found.group()]
+
+    return layout, _PLACEHOLDER.sub(group, message)
 
 
 class Stream:

@@ -31,12 +31,26 @@ nothing. With ``<SESSION>`` the session id, not the syslog pid, tells connection
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-__all__ = ["COUNT", "HOST", "SESSION", "SYSLOG", "USER", "Frame", "Role", "Signature", "Stamp"]
+__all__ = [
+    "COUNT",
+    "HOST",
+    "SAME_USER",
+    "SESSION",
+    "SYSLOG",
+    "USER",
+    "Frame",
+    "Role",
+    "Signature",
+    "Stamp",
+]
 
 HOST = "<HOST>"
 USER = "<USER>"
 COUNT = "<COUNT>"
 SESSION = "<SESSION>"  # a session id the service writes in hexadecimal (at most 64 bits)
+# The same text as <USER> again (a service that writes the client's name twice, around the
+# address: the two copies pin the address between them; Samba's audit line).
+SAME_USER = "<USER=>"
 
 
 class Stamp(IntEnum):
@@ -107,7 +121,9 @@ class Signature:
             raise ValueError(f"signature {self.name}: needs exactly one {HOST}")
         if self.role is Role.OPEN and sessions != 1:
             raise ValueError(f"signature {self.name}: an OPEN line names its {SESSION}")
-        for placeholder in (USER, COUNT, SESSION):
+        if SAME_USER in self.message and USER not in self.message.split(SAME_USER, 1)[0]:
+            raise ValueError(f"signature {self.name}: {SAME_USER} repeats an earlier {USER}")
+        for placeholder in (USER, COUNT, SESSION, SAME_USER):
             if self.message.count(placeholder) > 1:
                 raise ValueError(f"signature {self.name}: at most one {placeholder}")
         if self.message.startswith("^") or self.message.endswith("$"):

@@ -23,6 +23,7 @@ from bruteguard.match.signatures import (
     postfix,
     proftpd,
     pureftpd,
+    samba,
     sendmail,
     sshd,
     vsftpd,
@@ -157,6 +158,8 @@ FILTERS: dict[str, Filter] = {
     ),
     # BIND's named: queries, zone transfers and updates its ACLs refused.
     "named-refused": Filter("named-refused", named.PROGRAMS, named.SIGNATURES),
+    # Samba's smbd: failed authentications from its auth audit, through syslog.
+    "samba": Filter("samba", samba.PROGRAMS, samba.SIGNATURES),
     # Packets a firewall rule logged and dropped: port scans, and evidence for identity.
     "kernel-firewall": Filter("kernel-firewall", kernel.PROGRAMS, kernel.SIGNATURES),
 }
