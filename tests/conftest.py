@@ -44,6 +44,13 @@ E2E_TOOLS: dict[str, str] = {
     "openssl": "openssl",
     "nsenter": "util-linux",
     "ss": "iproute2",
+    "saslpasswd2": "sasl2-bin",
+    "m4": "m4",
+    "nginx": "nginx",
+    "named": "bind9",
+    "dig": "bind9-dnsutils",
+    "smbd": "samba",
+    "smbclient": "smbclient",
 }
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")

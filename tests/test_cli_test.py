@@ -216,3 +216,27 @@ def test_readme_documents_the_json_contract_the_program_follows(
         assert row["time"] is None or re.match(stamp, row["time"])
         assert (row["time"] is None) == (not row["match"])
         assert row["match"] or row["host"] is None
+
+
+def test_a_session_line_gets_the_address_its_session_opened_with(
+    bruteguard_exe: Path, tmp_path: Path
+) -> None:
+    """OpenSMTPD writes the address only on a session's first line: the refused attempt's
+    line is shown with it (and the 535 that confirms the same attempt is not counted again)."""
+    path = tmp_path / "mail.log"
+    path.write_text(
+        "Dec  4 22:19:34 mx smtpd[47]: 2bb3a961c3a34fad smtp connected address=198.51.100.7"
+        " host=<unknown>\n"
+        "Dec  4 22:19:35 mx smtpd[47]: 2bb3a961c3a34fad smtp authentication user=bob"
+        " result=permfail\n"
+        'Dec  4 22:19:36 mx smtpd[47]: 2bb3a961c3a34fad smtp failed-command command="AUTH'
+        ' PLAIN (...)" result="535 Authentication failed"\n'
+    )
+    moment = datetime(2026, 12, 5).timestamp()
+    os.utime(path, (moment, moment))
+    rows = verdicts(run(bruteguard_exe, "opensmtpd", str(path), "--json"))
+    assert [(r["match"], r["host"], r["user"]) for r in rows] == [
+        (True, "198.51.100.7", None),  # the opening line names the address, counts nothing
+        (True, "198.51.100.7", "bob"),
+        (True, None, None),
+    ]

@@ -91,3 +91,41 @@ def test_span_summarises_packed_times() -> None:
     assert _core.span(array("d", [5.0, 1.0, 9.0, 3.0]).tobytes()) == (4, 1.0, 9.0)
     with pytest.raises(ValueError):
         _core.span(b"")
+
+
+def every_sample_line() -> bytes:
+    """Every line of every signature data file and sshd capture, as one mixed log."""
+    lines = []
+    for path in sorted((DATA / "signatures").glob("*.txt")):
+        for raw in path.read_bytes().splitlines():
+            if raw and not raw.startswith(b"#"):
+                lines.append(raw.partition(b"\t")[2])
+    for path in LOGS:
+        lines += path.read_bytes().splitlines()
+    return b"\n".join(lines) + b"\n"
+
+
+def test_a_catalogue_too_large_for_one_expression_is_searched_in_parts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PCRE2 compiles at most 64 KiB: past that the expression is split, and the parts,
+    searched together, count exactly what one expression does, line for line."""
+    from bruteguard.match import engine
+    from bruteguard.match.signatures import FILTERS
+
+    every = {name: name for name in FILTERS}
+    whole = Matcher(every)
+    monkeypatch.setattr(engine, "_compiles", lambda expression: len(expression) < 12_000)
+    split = Matcher(every)
+    assert whole.pattern.parts == 1 and split.pattern.parts > 2
+    log = every_sample_line()
+    hits = whole.stream(reference=REFERENCE, keep_lines=True).feed(log)
+    assert hits, "the sample lines count"
+    assert split.stream(reference=REFERENCE, keep_lines=True).feed(log) == hits
+
+
+def test_a_pattern_has_at_most_64_parts() -> None:
+    with pytest.raises(ValueError, match="parts"):
+        _core.Pattern(tuple(b"a" for _ in range(65)))
+    assert _core.Pattern((b"(a)", b"(b)(c)")).groups == 2
+    assert _core.compiles(b"(a)") and not _core.compiles(b"(unclosed")

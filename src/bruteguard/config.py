@@ -477,6 +477,33 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "logpath": ["/var/log/mail.log"],
         "maxretry": 10,
     },
+    # Sendmail (Debian: syslog facility mail); on where Sendmail is installed.
+    "sendmail": {
+        "filter": "sendmail",
+        "enabled": AUTO,
+        "port": ["smtp", 465, "submission"],
+        "logpath": ["/var/log/mail.log"],
+        "journalmatch": ["_SYSTEMD_UNIT=sendmail.service"],
+        _INSTALLED: ["/etc/mail/sendmail.cf"],
+    },
+    # OpenSMTPD (Debian: syslog facility mail); on where OpenSMTPD is installed.
+    "opensmtpd": {
+        "filter": "opensmtpd",
+        "enabled": AUTO,
+        "port": ["smtp", 465, "submission"],
+        "logpath": ["/var/log/mail.log"],
+        "journalmatch": ["_SYSTEMD_UNIT=opensmtpd.service"],
+        _INSTALLED: ["/etc/smtpd.conf"],
+    },
+    # Cyrus IMAP/POP3 (Debian: syslog facility mail); on where Cyrus is installed.
+    "cyrus-imap": {
+        "filter": "cyrus-imap",
+        "enabled": AUTO,
+        "port": ["imap2", "imaps", "pop3", "pop3s"],
+        "logpath": ["/var/log/mail.log"],
+        "journalmatch": ["_SYSTEMD_UNIT=cyrus-imapd.service"],
+        _INSTALLED: ["/etc/cyrus.conf", "/etc/imapd.conf"],
+    },
     "nginx-http-auth": {
         "filter": "nginx-http-auth",
         "enabled": AUTO,
@@ -491,6 +518,14 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "logpath": ["/var/log/nginx/access.log"],
         "maxretry": 20,
         "findtime": "1m",
+    },
+    # nginx's mail proxy writes its refused logins at level info: on where its module is.
+    "nginx-mail": {
+        "filter": "nginx-mail",
+        "enabled": AUTO,
+        "port": ["imap2", "imaps", "pop3", "pop3s", "smtp", 465, "submission"],
+        "logpath": ["/var/log/nginx/error.log"],
+        _INSTALLED: ["/usr/lib/nginx/modules/ngx_mail_module.so"],
     },
     "apache-auth": {
         "filter": "apache-auth",
@@ -574,6 +609,28 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "logpath": ["/var/log/syslog", "/var/log/openvpn/openvpn.log"],
         "journalmatch": ["_COMM=openvpn"],
         _INSTALLED: ["/etc/openvpn/server.conf", "/etc/openvpn/server/*.conf"],
+    },
+    # BIND's refused queries (mostly UDP, whose source may be forged: a reflection attack's
+    # victim), transfers and updates: bans DNS over UDP; a second jail with protocol "tcp"
+    # bans TCP too (docs/signatures/named.md).
+    "named-refused": {
+        "filter": "named-refused",
+        "enabled": AUTO,
+        "port": ["domain"],
+        "protocol": "udp",
+        "logpath": ["/var/log/syslog"],
+        "journalmatch": ["_SYSTEMD_UNIT=named.service", "_SYSTEMD_UNIT=bind9.service"],
+        "maxretry": 10,
+        _INSTALLED: ["/etc/bind/named.conf"],
+    },
+    # Samba's auth audit in syslog (it takes `logging = syslog@2`, docs/signatures/samba.md).
+    "samba": {
+        "filter": "samba",
+        "enabled": AUTO,
+        "port": ["microsoft-ds", "netbios-ssn"],
+        "logpath": ["/var/log/syslog"],
+        "journalmatch": ["_SYSTEMD_UNIT=smbd.service", "_COMM=smbd"],
+        _INSTALLED: ["/etc/samba/smb.conf"],
     },
     # Every port: a scanner that knocks on closed ones is banned from the open ones too.
     "kernel-firewall": {

@@ -28,6 +28,9 @@
 #define ROLE_ANNOUNCE 1
 #define ROLE_CONFIRM 2
 #define ROLE_CLOSE 3
+/* A session's first line (OpenSMTPD's "connected address="): ties the session id, which the
+ * service's later lines carry instead of the address, to the address; counts nothing. */
+#define ROLE_OPEN 4
 /* sshd restarts a pid's bookkeeping after this long without a line (LoginGraceTime: 2 min). */
 #define CONNECTION_IDLE 600.0
 #define STATE_LIMIT 500000
@@ -44,46 +47,97 @@
 
 /* ------------------------------------------------------------------ Pattern */
 
+/* A PCRE2 expression can compile to at most 64 KiB with Debian's libpcre2 (link size 2):
+ * many filters together are compiled as several parts, each searched on its own, their
+ * matches taken in the order of the lines. */
+#define MAX_PARTS 64
+
 typedef struct {
     PyObject_HEAD
-    pcre2_code *code;
-    int jit;
-    uint32_t groups;
+    pcre2_code *codes[MAX_PARTS];
+    int jit[MAX_PARTS];
+    int nparts;
+    uint32_t groups; /* the most of any part */
 } PatternObject;
 
 static void Pattern_dealloc(PatternObject *self) {
-    if (self->code) pcre2_code_free(self->code);
+    for (int k = 0; k < self->nparts; k++) pcre2_code_free(self->codes[k]);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static int Pattern_init(PatternObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"pattern", NULL};
-    Py_buffer pattern;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*", kwlist, &pattern)) return -1;
+/* One expression compiled (not JIT-compiled); NULL with ValueError set on failure. */
+static pcre2_code *compile_part(const char *text, Py_ssize_t len) {
     pcre2_compile_context *context = pcre2_compile_context_create(NULL);
     if (!context) {
-        PyBuffer_Release(&pattern);
         PyErr_NoMemory();
-        return -1;
+        return NULL;
     }
     pcre2_set_newline(context, PCRE2_NEWLINE_LF);
     int error;
     PCRE2_SIZE offset;
-    pcre2_code *code = pcre2_compile(pattern.buf, pattern.len, 0, &error, &offset, context);
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)text, len, 0, &error, &offset, context);
     pcre2_compile_context_free(context);
-    PyBuffer_Release(&pattern);
     if (!code) {
         PCRE2_UCHAR message[256];
         pcre2_get_error_message(error, message, sizeof message);
         PyErr_Format(PyExc_ValueError, "bad pattern at offset %zu: %s", (size_t)offset,
                      (char *)message);
+    }
+    return code;
+}
+
+static int Pattern_init(PatternObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"pattern", NULL};
+    PyObject *given;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &given)) return -1;
+    if (self->nparts) {
+        PyErr_SetString(PyExc_RuntimeError, "Pattern is initialised once");
         return -1;
     }
-    if (self->code) pcre2_code_free(self->code);
-    self->code = code;
-    self->jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
-    pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &self->groups);
+    /* bytes: one expression; a tuple of bytes: the parts, searched together */
+    PyObject *parts = PyBytes_Check(given) ? PyTuple_Pack(1, given) : PySequence_Tuple(given);
+    if (!parts) return -1;
+    Py_ssize_t n = PyTuple_GET_SIZE(parts);
+    if (n < 1 || n > MAX_PARTS) {
+        Py_DECREF(parts);
+        PyErr_Format(PyExc_ValueError, "a pattern has 1 to %d parts", MAX_PARTS);
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *part = PyTuple_GET_ITEM(parts, k);
+        if (!PyBytes_Check(part)) {
+            Py_DECREF(parts);
+            PyErr_SetString(PyExc_TypeError, "a pattern's parts are bytes");
+            return -1;
+        }
+        pcre2_code *code = compile_part(PyBytes_AS_STRING(part), PyBytes_GET_SIZE(part));
+        if (!code) {
+            Py_DECREF(parts);
+            return -1;
+        }
+        self->codes[self->nparts] = code;
+        self->jit[self->nparts] = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
+        self->nparts++;
+        uint32_t groups;
+        pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &groups);
+        if (groups > self->groups) self->groups = groups;
+    }
+    Py_DECREF(parts);
     return 0;
+}
+
+/* Whether an expression compiles (within PCRE2's size limit), without JIT-compiling it. */
+static PyObject *core_compiles(PyObject *module, PyObject *arg) {
+    char *text;
+    Py_ssize_t len;
+    if (PyBytes_AsStringAndSize(arg, &text, &len) < 0) return NULL;
+    pcre2_code *code = compile_part(text, len);
+    if (!code) {
+        PyErr_Clear();
+        Py_RETURN_FALSE;
+    }
+    pcre2_code_free(code);
+    Py_RETURN_TRUE;
 }
 
 static PyObject *Pattern_get_groups(PatternObject *self, void *closure) {
@@ -91,12 +145,19 @@ static PyObject *Pattern_get_groups(PatternObject *self, void *closure) {
 }
 
 static PyObject *Pattern_get_jit(PatternObject *self, void *closure) {
-    return PyBool_FromLong(self->jit);
+    int all = self->nparts > 0;
+    for (int k = 0; k < self->nparts; k++) all = all && self->jit[k];
+    return PyBool_FromLong(all);
+}
+
+static PyObject *Pattern_get_parts(PatternObject *self, void *closure) {
+    return PyLong_FromLong(self->nparts);
 }
 
 static PyGetSetDef Pattern_getset[] = {
     {"groups", (getter)Pattern_get_groups, NULL, "number of capture groups", NULL},
-    {"jit", (getter)Pattern_get_jit, NULL, "whether PCRE2's JIT compiled it", NULL},
+    {"jit", (getter)Pattern_get_jit, NULL, "whether PCRE2's JIT compiled every part", NULL},
+    {"parts", (getter)Pattern_get_parts, NULL, "number of expressions searched together", NULL},
     {NULL},
 };
 
@@ -294,6 +355,7 @@ static Connection *table_claim(ConnectionTable *table, Connection *found, uint64
 typedef struct {
     int host, user, pid, repeat, count, role, weight, stamp_kind;
     int ptr_host; /* the service may write a PTR's text here, even one that reads as an address */
+    int keyed;    /* `pid` is a session id group (hexadecimal); `host` 0: the session's address */
     Py_ssize_t njails;
     Py_ssize_t *jails;
 } Check;
@@ -301,7 +363,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     PatternObject *pattern;
-    pcre2_match_data *match;
+    pcre2_match_data *match[MAX_PARTS]; /* one per part */
     Check *checks;
     Py_ssize_t nchecks;
     PyObject *jail_names; /* tuple of str */
@@ -337,7 +399,8 @@ static void clear_hours(StreamObject *self) {
 }
 
 static void Stream_dealloc(StreamObject *self) {
-    if (self->match) pcre2_match_data_free(self->match);
+    for (int k = 0; k < MAX_PARTS; k++)
+        if (self->match[k]) pcre2_match_data_free(self->match[k]);
     for (Py_ssize_t i = 0; i < self->nchecks; i++) PyMem_Free(self->checks[i].jails);
     PyMem_Free(self->checks);
     PyMem_Free(self->connections.slots);
@@ -376,17 +439,18 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
     for (Py_ssize_t i = 0; i < n; i++) {
         Check *check = &self->checks[i];
         PyObject *jail_indices;
-        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(checks, i), "iiiiiiipO!i", &check->host,
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(checks, i), "iiiiiiipO!ip", &check->host,
                               &check->user, &check->pid, &check->repeat, &check->count,
                               &check->role, &check->weight, &check->ptr_host, &PyTuple_Type,
-                              &jail_indices, &check->stamp_kind))
+                              &jail_indices, &check->stamp_kind, &check->keyed))
             return -1;
         if (check->weight < 1 || check->weight > MAX_REPEAT) {
             PyErr_SetString(PyExc_ValueError, "a check's weight must be 1..1000");
             return -1;
         }
         int groups[] = {check->host, check->user, check->pid, check->repeat, check->count};
-        for (int g = 0; g < 5; g++) { /* 0: no such group (host 0: an address-less message) */
+        /* 0: no such group (host 0: an address-less message, or a session's later line) */
+        for (int g = 0; g < 5; g++) {
             if (groups[g] < 0 || (uint32_t)groups[g] > compiled->groups) {
                 PyErr_SetString(PyExc_ValueError, "check names a group the pattern lacks");
                 return -1;
@@ -396,7 +460,8 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
             PyErr_SetString(PyExc_ValueError, "unknown stamp kind");
             return -1;
         }
-        if (check->role < ROLE_ANNOUNCE || check->role > ROLE_CLOSE) {
+        if (check->role < ROLE_ANNOUNCE || check->role > ROLE_OPEN ||
+            (check->role == ROLE_OPEN && !(check->keyed && check->pid && check->host))) {
             PyErr_SetString(PyExc_ValueError, "unknown role");
             return -1;
         }
@@ -416,10 +481,12 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
             check->jails[j] = index;
         }
     }
-    self->match = pcre2_match_data_create(compiled->groups + 1, NULL);
+    int matches = 1;
+    for (int k = 0; k < compiled->nparts; k++)
+        matches = matches && (self->match[k] = pcre2_match_data_create(compiled->groups + 1, NULL));
     self->named = PyList_New(0);
     if (!self->named) return -1;
-    if (!self->match || table_init(&self->connections, 1024) < 0 ||
+    if (!matches || table_init(&self->connections, 1024) < 0 ||
         cache_init(&self->addresses, 4096) < 0) {
         PyErr_NoMemory();
         return -1;
@@ -748,8 +815,8 @@ static PyObject *address_for(StreamObject *self, const char *host, Py_ssize_t le
 }
 
 /* The check of the set that matched: every set starts with (*MARK:N), N its index. */
-static const Check *check_of(const StreamObject *self) {
-    PCRE2_SPTR mark = pcre2_get_mark(self->match);
+static const Check *check_of(const StreamObject *self, pcre2_match_data *match) {
+    PCRE2_SPTR mark = pcre2_get_mark(match);
     if (!mark || !*mark) return NULL;
     Py_ssize_t index = 0;
     for (; *mark; mark++) {
@@ -915,25 +982,53 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
     PyObject *hits = sink == SINK_HITS ? PyList_New(0) : NULL;
     if (sink == SINK_HITS && !hits) goto error;
     const PatternObject *pattern = self->pattern;
-    PCRE2_SIZE *ovector = pcre2_get_ovector_pointer(self->match);
+    /* Each part's next match at or after `start` (its state: to search, found, none left);
+     * the earliest is taken (the first part on a tie, as one alternation would), and a
+     * part's match inside a line already taken is searched again past it. */
+    enum { PART_SEARCH, PART_FOUND, PART_DONE } state[MAX_PARTS];
+    PCRE2_SIZE from[MAX_PARTS];
+    for (int k = 0; k < pattern->nparts; k++) {
+        state[k] = PART_SEARCH;
+        from[k] = 0;
+    }
     PCRE2_SIZE start = 0;
     for (;;) {
-        int found = pattern->jit ? pcre2_jit_match(pattern->code, (PCRE2_SPTR)text, size, start,
-                                                   0, self->match, NULL)
-                                 : pcre2_match(pattern->code, (PCRE2_SPTR)text, size, start, 0,
-                                               self->match, NULL);
-        if (found == PCRE2_ERROR_NOMATCH) break;
-        if (found < 0) { /* e.g. the match limit, on hostile text: skip that line, count it */
-            self->match_errors++;
-            const char *next = memchr(text + start + 1, '\n', size - start - 1);
-            if (!next) break;
-            start = next - text;
-            continue;
+        int best = -1;
+        for (int k = 0; k < pattern->nparts; k++) {
+            PCRE2_SIZE *at = pcre2_get_ovector_pointer(self->match[k]);
+            if (state[k] == PART_FOUND && at[0] < start) state[k] = PART_SEARCH;
+            while (state[k] == PART_SEARCH) {
+                PCRE2_SIZE origin = from[k] > start ? from[k] : start;
+                int found = pattern->jit[k]
+                                ? pcre2_jit_match(pattern->codes[k], (PCRE2_SPTR)text, size,
+                                                  origin, 0, self->match[k], NULL)
+                                : pcre2_match(pattern->codes[k], (PCRE2_SPTR)text, size, origin,
+                                              0, self->match[k], NULL);
+                if (found == PCRE2_ERROR_NOMATCH) {
+                    state[k] = PART_DONE;
+                } else if (found < 0) { /* e.g. the match limit, on hostile text: skip a line */
+                    self->match_errors++;
+                    const char *next =
+                        origin + 1 < (PCRE2_SIZE)size
+                            ? memchr(text + origin + 1, '\n', size - origin - 1)
+                            : NULL;
+                    if (next) from[k] = next - text;
+                    else state[k] = PART_DONE;
+                } else {
+                    state[k] = PART_FOUND;
+                }
+            }
+            if (state[k] == PART_FOUND &&
+                (best < 0 || at[0] < pcre2_get_ovector_pointer(self->match[best])[0]))
+                best = k;
         }
+        if (best < 0) break;
+        state[best] = PART_SEARCH;
+        PCRE2_SIZE *ovector = pcre2_get_ovector_pointer(self->match[best]);
         /* The match ends before the line's "\n"; the next line starts there. */
         start = ovector[1] > ovector[0] ? ovector[1] : ovector[0] + 1;
         self->matched++;
-        const Check *check = check_of(self);
+        const Check *check = check_of(self, self->match[best]);
         if (!check || (check->host && (ovector[2 * check->host] == PCRE2_UNSET ||
                                        ovector[2 * check->host + 1] <= ovector[2 * check->host])))
             continue;
@@ -945,10 +1040,8 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
             self->bad_time++;
             continue;
         }
-        const char *host = text + ovector[2 * check->host];
-        Py_ssize_t host_len = ovector[2 * check->host + 1] - ovector[2 * check->host];
-        if (!check->host) { /* the service names no client: the identity stage decides */
-            remember_match(self, check, text, ovector, moment, host, 0);
+        if (!check->host && !check->keyed) { /* names no client: the identity stage decides */
+            remember_match(self, check, text, ovector, moment, text, 0);
             long count = group_number(text, ovector, check->repeat) *
                          group_number(text, ovector, check->count);
             if (count > MAX_REPEAT) count = MAX_REPEAT;
@@ -958,14 +1051,45 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
                 goto error;
             continue;
         }
-        remember_match(self, check, text, ovector, moment, host, host_len);
-        uint64_t host_hash = host_len > HOST_INLINE ? hash_bytes(self->seed, host, host_len) : 0;
         uint64_t pid = 0;
-        for (PCRE2_SIZE i = ovector[2 * check->pid]; check->pid && i < ovector[2 * check->pid + 1]; i++)
-            pid = pid * 10 + (text[i] - '0');
+        for (PCRE2_SIZE i = ovector[2 * check->pid]; check->pid && i < ovector[2 * check->pid + 1]; i++) {
+            char digit = text[i]; /* a session id in hexadecimal (at most 16 digits), or a pid */
+            pid = check->keyed ? pid << 4 | (uint64_t)(digit <= '9' ? digit - '0' : (digit | 0x20) - 'a' + 10)
+                               : pid * 10 + (uint64_t)(digit - '0');
+        }
         pid = pid ? pid : 1ULL << 63;
         Connection *state = table_find(&self->connections, pid);
         int open = state->pid && moment - state->last <= CONNECTION_IDLE;
+        const char *host;
+        Py_ssize_t host_len;
+        char session_host[HOST_INLINE];
+        if (check->host) {
+            host = text + ovector[2 * check->host];
+            host_len = ovector[2 * check->host + 1] - ovector[2 * check->host];
+        } else {
+            /* A session's later line: the address its OPEN line named (a name or an unseen
+             * opening leaves nobody to count it for). */
+            if (!open || !state->host_len || state->host_len > HOST_INLINE) {
+                remember_match(self, check, text, ovector, moment, text, 0);
+                continue;
+            }
+            host_len = state->host_len;
+            memcpy(session_host, state->host, host_len);
+            host = session_host;
+        }
+        remember_match(self, check, text, ovector, moment, host, host_len);
+        uint64_t host_hash = host_len > HOST_INLINE ? hash_bytes(self->seed, host, host_len) : 0;
+        if (check->role == ROLE_OPEN) {
+            state = table_claim(&self->connections, state, pid, moment);
+            if (!state) {
+                PyErr_NoMemory();
+                goto error;
+            }
+            set_host(state, host, host_len, host_hash);
+            state->announced = state->counted = state->named = 0;
+            state->last = moment;
+            continue;
+        }
         if (check->role == ROLE_ANNOUNCE && sink != SINK_NONE) {
             PyObject *address = address_for(self, host, host_len);
             if (!address) goto error;
@@ -1192,6 +1316,8 @@ static PyObject *span(PyObject *module, PyObject *arg) {
 
 static PyMethodDef core_functions[] = {
     {"span", span, METH_O, "span(packed_times) -> (count, earliest, latest)"},
+    {"compiles", core_compiles, METH_O,
+     "compiles(expression) -> whether it compiles within PCRE2's limits"},
     {NULL},
 };
 

@@ -21,7 +21,7 @@ attempt count once. Jails with fail2ban filters run beside it on the same chunks
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bruteguard.identity import address_from_log
@@ -31,6 +31,8 @@ from bruteguard.match.signature import (
     ADDR,
     COUNT,
     HOST,
+    SAME_USER,
+    SESSION,
     USER,
     Frame,
     Role,
@@ -112,9 +114,7 @@ class Matcher:
         builder = _Builder()
         for frame, blocks in _plan(jail_filters, weights).items():
             builder.frame(frame, blocks)
-        # Blanks some relays leave at a line's end are no part of any message.
-        expression = f"(?m)\\n(?|{'|'.join(builder.frames)})[ \\t]*+$"
-        self.pattern = _core.Pattern(expression.encode())
+        self.pattern = _core.Pattern(tuple(_parts(builder.units, _compiles)))
         if self.pattern.groups != builder.groups:
             raise AssertionError("signature capture groups miscounted")
         # A match's mark is its check's index in this tuple.
@@ -130,6 +130,7 @@ class Matcher:
                 c.ptr_hosts,
                 tuple(index[jail] for jail in c.jails),
                 int(c.stamp_kind),
+                c.keyed,
             )
             for c in builder.checks
         )
@@ -168,6 +169,7 @@ class _Check:
     ptr_hosts: bool
     jails: tuple[str, ...]
     stamp_kind: Stamp
+    keyed: int = 0  # 1: ``pid`` is a <SESSION> group (hexadecimal), not the syslog pid
 
 
 def _plan(jail_filters: Mapping[str, str], weights: Mapping[str, int]) -> dict[Frame, list[_Block]]:
@@ -203,6 +205,49 @@ def _plan(jail_filters: Mapping[str, str], weights: Mapping[str, int]) -> dict[F
     return plan
 
 
+# Whether one expression compiles within PCRE2's limits (a test may make the limit smaller).
+_compiles: Callable[[bytes], bool] = _core.compiles
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One frame's run of blocks with the same programs: what the expression's parts are
+    made of."""
+
+    frame: Frame
+    programs: tuple[str, ...]
+    body: str
+
+
+def _expression(units: Sequence[_Unit]) -> str:
+    """The expression of ``units``: one alternative per frame (in the units' order), each its
+    head, then for syslog frames a gate of every program name (most lines of a syslog file
+    are other programs': they are turned away before any block is tried), then its units."""
+    frames: dict[Frame, list[_Unit]] = {}
+    for unit in units:
+        frames.setdefault(unit.frame, []).append(unit)
+    alternatives = []
+    for frame, members in frames.items():
+        gate = ""
+        if frame.programs:
+            names = sorted({p for unit in members for p in unit.programs}, key=len, reverse=True)
+            gate = f"(?=(?:{'|'.join(program_regex(p) for p in names)})[\\[: ])"
+        bodies = "|".join(unit.body for unit in members)
+        alternatives.append(f"{frame.head}{gate}(?|{bodies})")
+    # Blanks some relays leave at a line's end are no part of any message.
+    return f"(?m)\\n(?|{'|'.join(alternatives)})[ \\t]*+$"
+
+
+def _parts(units: Sequence[_Unit], compiles: Callable[[bytes], bool]) -> list[bytes]:
+    """The expressions to search together: one when it compiles, else the units halved
+    until each part does (PCRE2 compiles at most 64 KiB; a large catalogue needs more)."""
+    expression = _expression(units).encode()
+    if len(units) == 1 or compiles(expression):
+        return [expression]
+    half = len(units) // 2
+    return _parts(units[:half], compiles) + _parts(units[half:], compiles)
+
+
 class _Builder:
     """Writes the expression and records one check per set of signatures.
 
@@ -216,13 +261,12 @@ class _Builder:
 
     def __init__(self) -> None:
         self.groups = 1
-        self.frames: list[str] = []
+        self.units: list[_Unit] = []
         self.checks: list[_Check] = []
 
     def frame(self, frame: Frame, blocks: list[_Block]) -> None:
         if _core.Pattern(frame.head.encode()).groups != 1:
             raise ValueError(f"frame {frame.name}: its head needs exactly one group (the stamp)")
-        bodies: list[str] = []
         # Blocks with the same programs share one "PROGRAM[PID]: " prefix (and weight).
         runs: dict[tuple[tuple[str, ...], int], list[_Block]] = {}
         for block in blocks:
@@ -231,19 +275,13 @@ class _Builder:
             if frame.programs:
                 names = "|".join(program_regex(p) for p in programs)
                 sets = self._sets(members, frame.stamp, pid=2, repeat=3, first=4)
-                bodies.append(
+                body = (
                     f"(?:{names}){_PROGRAM_TAIL}"
                     f"(?:message repeated (\\d{{1,6}}) times: \\[ )?(?|{sets})(?(3)\\])"
                 )
             else:
-                bodies.append(f"(?|{self._sets(members, frame.stamp, pid=0, repeat=0, first=2)})")
-        gate = ""
-        if frame.programs:
-            # Most lines of a syslog file are other programs': one alternation of every
-            # program name turns them away before any block is tried.
-            names = sorted({p for block in blocks for p in block.programs}, key=len, reverse=True)
-            gate = f"(?=(?:{'|'.join(program_regex(p) for p in names)})[\\[: ])"
-        self.frames.append(f"{frame.head}{gate}(?|{'|'.join(bodies)})")
+                body = f"(?|{self._sets(members, frame.stamp, pid=0, repeat=0, first=2)})"
+            self.units.append(_Unit(frame, programs, body))
 
     def _sets(self, blocks: list[_Block], kind: Stamp, *, pid: int, repeat: int, first: int) -> str:
         """One set per block, role and placeholder layout, as alternatives; a set's
@@ -261,11 +299,14 @@ class _Builder:
                     self.groups = max(self.groups, first + len(layout) - 1)
                     mark = len(self.checks)
                     sets.append(f"(*MARK:{mark})(?|{'|'.join(bodies)})")
+                    # A session id, where the service writes one, tells its connections
+                    # apart (and names the address of lines without a host).
+                    session = groups.get(SESSION, 0)
                     self.checks.append(
                         _Check(
-                            groups.get(HOST, 0),  # 0: an address-less message
+                            groups.get(HOST, 0),  # 0: address-less, or the session's
                             groups.get(USER, 0),
-                            pid,
+                            session or pid,
                             repeat,
                             groups.get(COUNT, 0),
                             role,
@@ -273,6 +314,7 @@ class _Builder:
                             block.ptr_hosts,
                             block.jails,
                             kind,
+                            1 if session else 0,
                         )
                     )
         return "|".join(sets)
@@ -286,7 +328,9 @@ _PROGRAM_TAIL = (
     r"(?|\[(\d{1,10})\]:? |: "
     r"| (?:(\d{1,10})|-) [!-~]{1,32} (?:-|(?:\[(?:[^\]\\\n]++|\\.)*+\])++) (?:\xef\xbb\xbf)?)"
 )
-_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in (HOST, ADDR, USER, COUNT)))
+_PLACEHOLDER = re.compile(
+    "|".join(re.escape(p) for p in (HOST, ADDR, USER, COUNT, SESSION, SAME_USER))
+)
 # <ADDR> is the host group too, limited to what an address is written with (possessive):
 # for messages where no fixed text right after the address pins where it ends.
 _GROUP_OF = {
@@ -294,19 +338,31 @@ _GROUP_OF = {
     ADDR: "([0-9A-Fa-f:.]{2,45}+)",
     USER: "(.*)",
     COUNT: "(\\d{1,6})",
+    SESSION: "([0-9A-Fa-f]{1,16})",
 }
 
 
 def _body(signature: Signature) -> tuple[tuple[str, ...], str]:
     """The signature's placeholders in the order they are written, and its expression with
-    each placeholder a capture group."""
+    each placeholder a capture group (``<USER=>``: a back-reference to the user's group,
+    relative, since the set's groups are numbered later)."""
     message = signature.message
     if _core.Pattern(_PLACEHOLDER.sub("", message).encode()).groups:
         raise ValueError(f"signature {signature.name}: use (?:...) groups only")
     layout = tuple(
-        HOST if found.group() == ADDR else found.group() for found in _PLACEHOLDER.finditer(message)
+        HOST if found.group() == ADDR else found.group()
+        for found in _PLACEHOLDER.finditer(message)
+        if found.group() != SAME_USER
     )
-    return layout, _PLACEHOLDER.sub(lambda found: _GROUP_OF[found.group()], message)
+    opened: list[str] = []
+
+    def group(found: re.Match[str]) -> str:
+        if found.group() == SAME_USER:
+            return f"\\g{{-{len(opened) - opened.index(USER)}}}"
+        opened.append(found.group())
+        return _GROUP_OF[found.group()]
+
+    return layout, _PLACEHOLDER.sub(group, message)
 
 
 class Stream:

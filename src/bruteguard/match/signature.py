@@ -19,6 +19,14 @@ last) always wins, whatever the client typed.
 * ``CLOSE``     — the connection ended during authentication (``[preauth]`` disconnects,
   scanners, negotiation failures): counts once per connection, and only when nothing else
   of that connection counted.
+* ``OPEN``      — a session's first line, which names its client (OpenSMTPD's
+  ``SESSION smtp connected address=ADDR``): counts nothing; it ties the session id
+  (``<SESSION>``) to the address.
+
+A service whose later lines carry only a session id (never the address) writes them with
+``<SESSION>`` and no ``<HOST>``: the address is the one the session's ``OPEN`` line named,
+and a line of a session whose opening was not seen (or went quiet for ten minutes) counts
+nothing. With ``<SESSION>`` the session id, not the syslog pid, tells connections apart.
 """
 
 import re
@@ -29,6 +37,8 @@ __all__ = [
     "ADDR",
     "COUNT",
     "HOST",
+    "SAME_USER",
+    "SESSION",
     "SYSLOG",
     "USER",
     "Frame",
@@ -43,6 +53,10 @@ HOST = "<HOST>"
 ADDR = "<ADDR>"  # a <HOST> that is an address and nothing more (address characters only)
 USER = "<USER>"
 COUNT = "<COUNT>"
+SESSION = "<SESSION>"  # a session id the service writes in hexadecimal (at most 64 bits)
+# The same text as <USER> again (a service that writes the client's name twice, around the
+# address: the two copies pin the address between them; Samba's audit line).
+SAME_USER = "<USER=>"
 
 
 class Stamp(IntEnum):
@@ -131,6 +145,7 @@ class Role(IntEnum):
     ANNOUNCE = 1
     CONFIRM = 2
     CLOSE = 3
+    OPEN = 4
 
 
 @dataclass(frozen=True)
@@ -150,10 +165,18 @@ class Signature:
 
     def __post_init__(self) -> None:
         hosts = self.message.count(HOST) + self.message.count(ADDR)
-        if hosts != (0 if self.addressless else 1):
-            wanted = f"no {HOST} (addressless)" if self.addressless else f"exactly one {HOST}"
-            raise ValueError(f"signature {self.name}: needs {wanted} (or {ADDR})")
-        for placeholder in (USER, COUNT):
+        sessions = self.message.count(SESSION)
+        if self.addressless:
+            if hosts or sessions:
+                raise ValueError(f"signature {self.name}: no {HOST} (addressless)")
+        # Without a host, the address is the one the session's OPEN line named.
+        elif hosts != 1 and not (hosts == 0 and sessions == 1 and self.role is not Role.OPEN):
+            raise ValueError(f"signature {self.name}: needs exactly one {HOST} (or {ADDR})")
+        if self.role is Role.OPEN and sessions != 1:
+            raise ValueError(f"signature {self.name}: an OPEN line names its {SESSION}")
+        if SAME_USER in self.message and USER not in self.message.split(SAME_USER, 1)[0]:
+            raise ValueError(f"signature {self.name}: {SAME_USER} repeats an earlier {USER}")
+        for placeholder in (USER, COUNT, SESSION, SAME_USER):
             if self.message.count(placeholder) > 1:
                 raise ValueError(f"signature {self.name}: at most one {placeholder}")
         if self.message.startswith("^") or self.message.endswith("$"):

@@ -87,10 +87,12 @@ def _try_builtin(
     for number, raw in enumerate(lines, 1):
         line = raw.rstrip(b"\n")
         summary.lines += 1
-        whole.feed(line + b"\n")
+        in_context = whole.feed(line + b"\n")
         whole.take_named()
         alone = matcher.stream(reference=reference)
-        hits = alone.feed(line + b"\n")
+        # A session's later line (OpenSMTPD) names its address only through the session's
+        # opening line: what it gave in the file's context is its verdict.
+        hits = alone.feed(line + b"\n") or in_context
         named = alone.take_named()
         text = line.decode("utf-8", "backslashreplace")
         if not alone.stats.matched:
@@ -104,7 +106,7 @@ def _try_builtin(
                 continue
             summary.matched += 1
             moment, host, user = waiting
-            yield Verdict(number, True, host, user, moment, text)
+            yield Verdict(number, True, host or None, user, moment, text)
             continue
         summary.matched += 1
         moment, host, user, _jail, _line = first

@@ -10,19 +10,25 @@ from bruteguard.match.signatures import (
     apache,
     cockpit,
     courier,
+    cyrus,
     dovecot,
     dropbear,
     exim,
     frames,
     kernel,
     mysql,
+    named,
     nginx,
+    nginx_mail,
+    opensmtpd,
     openvpn,
     plesk,
     postfix,
     proftpd,
     proxmox,
     pureftpd,
+    samba,
+    sendmail,
     sshd,
     vsftpd,
 )
@@ -142,6 +148,12 @@ FILTERS: dict[str, Filter] = {
     "courier": Filter("courier", courier.PROGRAMS, courier.SIGNATURES),
     # Recipients Courier refused as unknown, relaying it refused.
     "courier-reject": Filter("courier-reject", courier.PROGRAMS, courier.REJECT_SIGNATURES),
+    # Sendmail: SMTP AUTH failures and rude clients, "relay=NAME [ADDR]" (the bracket).
+    "sendmail": Filter("sendmail", sendmail.PROGRAMS, sendmail.SIGNATURES),
+    # OpenSMTPD: the address on a session's "connected" line, its failures by session id.
+    "opensmtpd": Filter("opensmtpd", opensmtpd.PROGRAMS, opensmtpd.SIGNATURES),
+    # Cyrus: "badlogin: NAME [ADDR] …", the bracketed address (the name is PTR text).
+    "cyrus-imap": Filter("cyrus-imap", cyrus.PROGRAMS, cyrus.SIGNATURES),
     # Web servers: basic-auth failures in the error log, 401/403 floods in the access log.
     "nginx-http-auth": Filter(
         "nginx-http-auth", (), nginx.AUTH_SIGNATURES, frame=frames.NGINX_ERROR
@@ -151,6 +163,8 @@ FILTERS: dict[str, Filter] = {
     "nginx-tls-probe": Filter(
         "nginx-tls-probe", (), nginx.TLS_SIGNATURES, frame=frames.NGINX_ERROR
     ),
+    # nginx's mail proxy: logins its auth_http server refused (error log, level info).
+    "nginx-mail": Filter("nginx-mail", (), nginx_mail.SIGNATURES, frame=frames.NGINX_ERROR),
     "apache-auth": Filter("apache-auth", (), apache.AUTH_SIGNATURES, frame=apache.APACHE_ERROR),
     "apache-http-flood": Filter(
         "apache-http-flood", (), apache.FLOOD_SIGNATURES, frame=frames.ACCESS
@@ -205,6 +219,10 @@ FILTERS: dict[str, Filter] = {
         openvpn.SIGNATURES,
         variants=(Filter("openvpn", (), openvpn.SIGNATURES, frame=openvpn.LOG),),
     ),
+    # BIND's named: queries, zone transfers and updates its ACLs refused.
+    "named-refused": Filter("named-refused", named.PROGRAMS, named.SIGNATURES),
+    # Samba's smbd: failed authentications from its auth audit, through syslog.
+    "samba": Filter("samba", samba.PROGRAMS, samba.SIGNATURES),
     # Packets a firewall rule logged and dropped: port scans, and evidence for identity.
     "kernel-firewall": Filter("kernel-firewall", kernel.PROGRAMS, kernel.SIGNATURES),
 }

@@ -41,7 +41,7 @@ _CLF_STAMP = r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}"
 # The client address is the first field, written by the server ($remote_addr, %h): an
 # address, or with Apache's HostnameLookups On the PTR name (a dotted name, handed to the
 # identity stage). A syslog line ("Nov 23 …", "2026-11-23T…") is neither.
-_ADDRESS_IS = r"(?=(?:[0-9A-Fa-f:.]{2,45}|[0-9A-Za-z_-]{1,63}(?:\.[0-9A-Za-z_-]{1,63}){1,126}\.?) )"
+_ADDRESS_IS = r"(?=(?:[0-9A-Fa-f:.]{2,45}|[0-9A-Za-z_-]{1,63}(?:\.[0-9A-Za-z_-]{1,63})++\.?) )"
 
 # Apache's vhost_combined puts "%v:%p " first: the server's own ServerName (configuration,
 # never the client's Host header) and port. It is stepped over; the client follows.

@@ -1,0 +1,280 @@
+"""Issue 15's servers end to end: their real failure lines become bans.
+
+Each test builds a ``maillab`` lab (the real server and rsyslogd in the server namespace,
+an attacker and an innocent client in their own), starts the real ``bruteguard run`` in the
+server namespace with the server's built-in jail reading the log the server really writes,
+and judges by behaviour: after ``maxretry`` refused logins the attacker cannot connect to
+the service any more (not even with the right password), while the innocent client, on
+the same network, still logs in. Every lab is taken down afterwards, and nothing of it may
+be left.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bgdaemon import Bruteguard
+from labkit import poll_until
+from maillab import BindLab, CyrusLab, MailLab, NginxMailLab, SambaLab, SendmailLab
+from netns import Host, existing_namespaces
+
+pytestmark = pytest.mark.netns
+
+MAXRETRY = 3
+SETTLE = 1.0  # seconds the daemon gets to read on before a count is taken as final
+
+
+def _address(host: Host, family: str) -> str:
+    return host.ipv4 if family == "ipv4" else host.ipv6
+
+
+def _leftovers(lab: MailLab) -> list[str]:
+    """What of a closed lab still exists: namespaces, or processes naming its directory."""
+    left = sorted({host.name for host in lab.lab.hosts} & existing_namespaces())
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().decode(errors="replace").replace("\0", " ")
+        except OSError:
+            continue
+        if str(lab.workdir) in argv:
+            left.append(argv)
+    return left
+
+
+@pytest.fixture
+def start_lab(
+    netns_root: None,
+    tmp_path: Path,
+    bruteguard_exe: Path,
+    make_config: Callable[..., Path],
+) -> Iterator[Callable[..., tuple[Any, Bruteguard]]]:
+    """Start a lab and bruteguard with ``jail`` (built in) on the lab's log."""
+    labs: list[MailLab] = []
+
+    def start(kind: type[MailLab], jail: str, **settings: Any) -> tuple[Any, Bruteguard]:
+        lab = kind(tmp_path / kind.__name__.lower())
+        labs.append(lab)
+        lab.__enter__()
+        config = make_config(
+            jails={
+                "sshd": {"enabled": False},
+                jail: {
+                    "enabled": True,
+                    "logpath": [str(lab.jail_log)],
+                    "maxretry": MAXRETRY,
+                    "findtime": "10m",
+                    "bantime": "300s",
+                    **settings,
+                },
+            }
+        )
+        daemon = Bruteguard(bruteguard_exe, config, lab.server, tmp_path / f"{jail}-bg.log")
+        daemon.start()
+        return lab, daemon
+
+    yield start
+    for lab in labs:
+        lab.close()
+    for lab in labs:
+        assert not _leftovers(lab), f"the lab left these behind: {_leftovers(lab)}"
+
+
+def banned(lab: MailLab, daemon: Bruteguard, address: str, jail: str) -> dict[str, Any]:
+    """Wait until ``address`` is banned in ``jail``; fail with both logs if not."""
+    ban = poll_until(
+        lambda: daemon.ban_of(address),
+        30,
+        f"a ban of {address}",
+        lambda: f"{daemon.log()}\n--- lab:\n{lab.diagnostics()}",
+    )
+    assert ban["jail"] == jail, ban
+    return ban
+
+
+def failures(daemon: Bruteguard, jail: str) -> int:
+    """The failures the daemon has counted in ``jail`` (``status --json``)."""
+    status = json.loads(daemon.cli("status", "--json").stdout)
+    return next(j["failures"] for j in status["jails"] if j["name"] == jail)
+
+
+def counted(daemon: Bruteguard, jail: str, count: int) -> None:
+    """Wait until ``jail`` has counted ``count`` failures; after the daemon had time to
+    read on, it must still be exactly ``count`` (one attempt is counted once)."""
+    poll_until(lambda: failures(daemon, jail) >= count, 15, f"{count} failures", daemon.log)
+    time.sleep(SETTLE)
+    assert failures(daemon, jail) == count, daemon.log()
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_cyrus_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
+    """Cyrus imapd's ``badlogin:`` lines (mail.log via syslog): MAXRETRY - 1 wrong
+    passwords ban no one, one more does; the attacker's IMAP and POP3 connections are then
+    refused, the innocent neighbour still logs in."""
+    lab, daemon = start_lab(CyrusLab, "cyrus-imap")
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    failed = rf"^.* cyrus/(?:imap|pop3)\[\d+\]: badlogin: \S+ \[{re.escape(attacker_ip)}\] "
+
+    assert lab.fail_logins(attacker, server, MAXRETRY - 2) == ["rejected"] * (MAXRETRY - 2)
+    assert lab.fail_logins(attacker, server, 1, protocol="pop3", port=lab.POP3_PORT) == ["rejected"]
+    lab.wait_for_log(failed, count=MAXRETRY - 1)
+    counted(daemon, "cyrus-imap", MAXRETRY - 1)
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    assert lab.fail_logins(attacker, server, 1) == ["rejected"]
+    ban = banned(lab, daemon, attacker_ip, "cyrus-imap")
+    poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
+    assert lab.attempts(attacker, server, lab.user, lab.password, timeout=3) == ["unreachable"]
+    assert not attacker.tcp_connect(server, lab.POP3_PORT, timeout=1.5), ban
+    assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
+    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+    counted(daemon, "cyrus-imap", MAXRETRY)
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_sendmail_failed_auth_bans_the_attacker(start_lab, family: str) -> None:
+    """Sendmail's ``AUTH failure`` lines (one per refused AUTH; each connection also
+    writes a ``did not issue MAIL`` close, which must not add to it): MAXRETRY - 1 refused
+    AUTHs ban no one, one more does; then the attacker's SMTP connections are refused and
+    the innocent neighbour still authenticates."""
+    lab, daemon = start_lab(SendmailLab, "sendmail")
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    written = (
+        attacker_ip
+        if family == "ipv4"
+        else "IPv6:"
+        + ":".join(
+            f"{int(part, 16):x}" for part in ipaddress.IPv6Address(attacker_ip).exploded.split(":")
+        )
+    )
+    failed = (
+        rf"^.* sm-mta\[\d+\]: \w+: AUTH failure \(PLAIN\): .*, relay=\S+ \[{re.escape(written)}\]$"
+    )
+    closed = rf"^.* sm-mta\[\d+\]: \w+: \S+ \[{re.escape(written)}\] did not issue "
+
+    assert lab.fail_logins(attacker, server, MAXRETRY - 1) == ["rejected"] * (MAXRETRY - 1)
+    lab.wait_for_log(failed, count=MAXRETRY - 1)
+    lab.wait_for_log(closed, count=MAXRETRY - 1)
+    counted(daemon, "sendmail", MAXRETRY - 1)
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    assert lab.fail_logins(attacker, server, 1) == ["rejected"]
+    ban = banned(lab, daemon, attacker_ip, "sendmail")
+    poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
+    assert lab.attempts(attacker, server, lab.user, lab.password, timeout=3) == ["unreachable"]
+    assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
+    assert daemon.ban_of(_address(innocent, family)) is None, (ban, daemon.log())
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_nginx_mail_refused_logins_ban_the_attacker(start_lab, family: str) -> None:
+    """nginx's mail proxy (its error log at level info): logins its auth_http server refuses,
+    over IMAP and POP3, one line each; MAXRETRY - 1 ban no one, one more does; then the
+    attacker's IMAP and POP3 connections are refused while the innocent neighbour's are
+    still answered (the lab's auth server refuses every login, so "served" is the greeting)."""
+    lab, daemon = start_lab(NginxMailLab, "nginx-mail")
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    client = re.escape(attacker_ip)
+    failed = rf'^.* client login failed: ".*" while in http auth state, client: {client}, '
+
+    assert lab.fail_logins(attacker, server, MAXRETRY - 2) == ["rejected"] * (MAXRETRY - 2)
+    assert lab.fail_logins(attacker, server, 1, protocol="pop3", port=lab.POP3_PORT) == ["rejected"]
+    lab.wait_for_jail_log(failed, count=MAXRETRY - 1)
+    counted(daemon, "nginx-mail", MAXRETRY - 1)
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    assert lab.fail_logins(attacker, server, 1) == ["rejected"]
+    banned(lab, daemon, attacker_ip, "nginx-mail")
+    poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
+    assert not attacker.tcp_connect(server, lab.POP3_PORT, timeout=1.5)
+    assert lab.fail_logins(innocent, server, 1) == ["rejected"], "the innocent was not served"
+    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+    counted(daemon, "nginx-mail", MAXRETRY + 1)
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_named_refused_queries_ban_udp(start_lab, family: str) -> None:
+    """named's ``query (cache) … denied`` lines (syslog), for queries over UDP: the built-in
+    jail bans DNS over UDP (its protocol); MAXRETRY - 1 refused queries ban no one, one more
+    does; then the attacker's UDP queries go unanswered while the innocent neighbour's are
+    answered. TCP is another jail's business: the attacker's TCP queries are still answered."""
+    lab, daemon = start_lab(BindLab, "named-refused")
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    denied = rf"^.* named\[\d+\]: client @0x[0-9a-f]+ {re.escape(attacker_ip)}#\d+ .* denied"
+
+    for _ in range(MAXRETRY - 1):
+        assert lab.dig(attacker, server, "x.test", "A") == "REFUSED"
+    lab.wait_for_log(denied, count=MAXRETRY - 1)
+    counted(daemon, "named-refused", MAXRETRY - 1)
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    assert lab.dig(attacker, server, "x.test", "ANY") == "REFUSED"
+    ban = banned(lab, daemon, attacker_ip, "named-refused")
+    poll_until(
+        lambda: lab.dig(attacker, server, "www.example.org", "A") == "unreachable",
+        10,
+        "the firewall to drop the attacker's UDP queries",
+        daemon.log,
+    )
+    assert lab.dig(innocent, server, "www.example.org", "A") == "NOERROR", daemon.log()
+    assert lab.dig(attacker, server, "www.example.org", "A", tcp=True) == "NOERROR", ban
+    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+
+
+def test_named_refused_transfers_ban_tcp_in_a_tcp_jail(start_lab) -> None:
+    """The same filter in a jail with ``protocol = "tcp"``: refused zone transfers (AXFR is
+    TCP only, its source address proven by the handshake) ban the attacker's TCP to port
+    53; the innocent neighbour's TCP queries are still answered."""
+    lab, daemon = start_lab(BindLab, "named-tcp", filter="named-refused", port=[53], protocol="tcp")
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server = lab.server.ipv4
+    denied = rf"^.* named\[\d+\]: client @0x[0-9a-f]+ {re.escape(attacker.ipv4)}#\d+ .* denied"
+
+    for _ in range(MAXRETRY - 1):
+        assert lab.dig(attacker, server, "example.org", "AXFR", tcp=True) == "REFUSED"
+    lab.wait_for_log(denied, count=MAXRETRY - 1)
+    counted(daemon, "named-tcp", MAXRETRY - 1)
+    assert daemon.ban_of(attacker.ipv4) is None, daemon.log()
+
+    assert lab.dig(attacker, server, "example.org", "AXFR", tcp=True) == "REFUSED"
+    banned(lab, daemon, attacker.ipv4, "named-tcp")
+    poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
+    assert lab.dig(innocent, server, "www.example.org", "A", tcp=True) == "NOERROR"
+    assert daemon.ban_of(innocent.ipv4) is None, daemon.log()
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_samba_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
+    """smbd's auth audit in syslog (its human-readable and JSON lines for each attempt,
+    counted once): MAXRETRY - 1 wrong passwords ban no one, one more does; then the
+    attacker's SMB connections are refused, the right password too, while the innocent
+    neighbour still logs in."""
+    lab, daemon = start_lab(SambaLab, "samba")
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    audited = rf"^.* smbd\[\d+\]:   Auth: .* remote host \[ipv[46]:{re.escape(attacker_ip)}:\d+\] "
+
+    for _ in range(MAXRETRY - 1):
+        assert lab.smb(attacker, server, lab.user, "wrong-password") == "rejected"
+    lab.wait_for_log(audited, count=MAXRETRY - 1)
+    counted(daemon, "samba", MAXRETRY - 1)
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    assert lab.smb(attacker, server, "nosuchuser", "x") == "rejected"
+    banned(lab, daemon, attacker_ip, "samba")
+    poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
+    assert lab.smb(attacker, server, lab.user, lab.password) == "unreachable"
+    assert lab.smb(innocent, server, lab.user, lab.password) == "accepted", daemon.log()
+    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+    counted(daemon, "samba", MAXRETRY)
