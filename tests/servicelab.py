@@ -66,6 +66,7 @@ MAX_ATTEMPTS = 20
 
 LogTo = Literal["file", "syslog"]
 Outcome = Literal["accepted", "rejected", "unreachable", "error"]
+Protocol = Literal["ftp", "imap", "pop3", "submission"]
 Mode = Literal["serial", "parallel", "session"]
 
 # One child process makes every attempt of a call: each on its own connection, one after
@@ -74,7 +75,7 @@ Mode = Literal["serial", "parallel", "session"]
 # that saves handshakes does). Protocol, address, port, user and password arrive as argv,
 # never as code. It prints one JSON line: the outcomes in attempt order, and what each said.
 _CLIENT_SCRIPT = """
-import ftplib, imaplib, json, sys, threading
+import ftplib, imaplib, json, poplib, smtplib, sys, threading
 proto, addr, port, timeout, count, mode, user, password = sys.argv[1:9]
 port, timeout, count = int(port), float(timeout), int(count)
 
@@ -127,7 +128,60 @@ def imap(tries):
             pass
     return results
 
-session = ftp if proto == "ftp" else imap
+def pop3(tries):
+    try:
+        client = poplib.POP3(addr, port, timeout=timeout)
+    except (OSError, EOFError, poplib.error_proto) as exc:
+        return [("unreachable", repr(exc))] * tries
+    results = []
+    try:
+        while len(results) < tries:
+            try:
+                client.user(user)
+                client.pass_(password)
+            except poplib.error_proto as exc:
+                results.append(("rejected", str(exc)))
+                continue
+            client.stat()
+            results.append(("accepted", ""))
+            break
+    except (OSError, EOFError, poplib.error_proto) as exc:
+        results.append(("error", repr(exc)))
+    finally:
+        try:
+            client.quit()
+        except (OSError, EOFError, poplib.error_proto):
+            pass
+    return results
+
+def submission(tries):
+    try:
+        client = smtplib.SMTP(addr, port, timeout=timeout)
+        client.ehlo("client.example")
+    except (OSError, smtplib.SMTPException) as exc:
+        return [("unreachable", repr(exc))] * tries
+    client.user, client.password = user, password
+    results = []
+    try:
+        while len(results) < tries:
+            try:
+                # One AUTH PLAIN per try (smtplib's login() would try every mechanism).
+                client.auth("PLAIN", client.auth_plain)
+            except smtplib.SMTPAuthenticationError as exc:
+                results.append(("rejected", str(exc)))
+                continue
+            results.append(("accepted", ""))
+            break
+    except (OSError, smtplib.SMTPException) as exc:
+        results.append(("error", repr(exc)))
+    finally:
+        try:
+            client.quit()
+        except (OSError, smtplib.SMTPException):
+            pass
+    return results
+
+session = {"ftp": ftp, "imap": imap, "pop3": pop3, "submission": submission}[proto]
 results = [None] * count
 
 def connection(i, tries):
@@ -175,7 +229,9 @@ class ServiceLab(DaemonLab):
     LAUNCHER = Path(__file__).with_name("servicelab-launch.sh")
     LOG_NAME = "syslog.log"
     PORT: ClassVar[int]
-    PROTOCOL: ClassVar[Literal["ftp", "imap"]]
+    PROTOCOL: ClassVar[Protocol]
+    # Other protocols the service may also speak in a lab (see ``attempts``), and their ports.
+    PORTS: ClassVar[dict[str, int]] = {}
     SERVICE_LOG: ClassVar[str]  # the service's own log file in the work directory
     SYSLOG_SELECTOR: ClassVar[str]
     CLIENT_TIMEOUT: ClassVar[float] = 8.0  # seconds a client waits for each answer
@@ -278,6 +334,7 @@ class ServiceLab(DaemonLab):
         count: int = 1,
         mode: Mode = "serial",
         timeout: float | None = None,
+        protocol: Protocol | None = None,
     ) -> list[Outcome]:
         """``count`` logins from ``from_host`` to ``address``: each on its own connection,
         one after the other (``serial``) or at once (``parallel``), or all on one connection
@@ -285,15 +342,18 @@ class ServiceLab(DaemonLab):
 
         An outcome is ``accepted`` (logged in, and a command worked), ``rejected`` (the
         server said no), ``unreachable`` (no connection: banned) or ``error`` (e.g. the
-        server hung up). Bounded: the client is killed after its time is up.
+        server hung up). Bounded: the client is killed after its time is up. ``protocol``:
+        another one the lab's service speaks (``PORTS``), instead of ``PROTOCOL``.
         """
         if not 1 <= count <= MAX_ATTEMPTS:
             raise ValueError(f"count must be 1..{MAX_ATTEMPTS}")
         if mode not in ("serial", "parallel", "session"):
             raise ValueError(f"unknown mode {mode!r}")
+        protocol = protocol or self.PROTOCOL
+        port = self.PORT if protocol == self.PROTOCOL else self.PORTS[protocol]
         host = self._host(from_host)
         timeout = self.CLIENT_TIMEOUT if timeout is None else timeout
-        argv = [sys.executable, "-c", _CLIENT_SCRIPT, self.PROTOCOL, address, str(self.PORT),
+        argv = [sys.executable, "-c", _CLIENT_SCRIPT, protocol, address, str(port),
                 str(timeout), str(count), mode, user, password]  # fmt: skip
         bound = (1 if mode == "parallel" else count) * (timeout + 5) + 10
         started = time.monotonic()
@@ -310,18 +370,23 @@ class ServiceLab(DaemonLab):
             _, stderr = process.communicate(timeout=10)
         report = json.loads(line) if line else None
         took = time.monotonic() - started
-        target = f"{self.PROTOCOL} [{address}]:{self.PORT} as {user!r} x{count} {mode}"
+        target = f"{protocol} [{address}]:{port} as {user!r} x{count} {mode}"
         self._log_client(f"{host.name} -> {target}: {report} ({took:.1f}s)")
         if report is None:
             raise AssertionError(f"client in {host.name} gave no report in {bound:g}s: {stderr}")
         return report["outcomes"]
 
     def fail_logins(
-        self, from_host: Host | str, address: str, count: int, mode: Mode = "parallel"
+        self,
+        from_host: Host | str,
+        address: str,
+        count: int,
+        mode: Mode = "parallel",
+        protocol: Protocol | None = None,
     ) -> list[Outcome]:
         """``count`` logins as the lab's user with a fresh wrong password (never right)."""
         wrong = "wrong-" + secrets.token_urlsafe(9)
-        return self.attempts(from_host, address, self.user, wrong, count, mode)
+        return self.attempts(from_host, address, self.user, wrong, count, mode, protocol=protocol)
 
     def login(self, from_host: Host | str, address: str) -> bool:
         """One login with the right password: True if a session opened and worked."""
@@ -416,7 +481,9 @@ class VsftpdLab(ServiceLab):
 
 
 class DovecotLab(ServiceLab):
-    """Dovecot IMAP (plain, port 143) with a passwd-file user, logging as Debian's does."""
+    """Dovecot IMAP (plain, port 143) with a passwd-file user, logging as Debian's does;
+    with POP3 (110) and submission (587, no relay: only its login matters) where their
+    packages are installed (dovecot-pop3d, dovecot-submissiond)."""
 
     PREFIX = "bgdov"
     READY = "dovecot to listen on port 143"
@@ -429,6 +496,12 @@ class DovecotLab(ServiceLab):
     CLIENT_TIMEOUT = 25.0
     DIAGNOSED = ("dovecot.log",)
     LOG_TO = "syslog"  # Debian's log_path = syslog
+    PORTS = {"pop3": 110, "submission": 587}
+
+    @staticmethod
+    def speaks(protocol: str) -> bool:
+        """Whether the Dovecot installed here has ``protocol`` (its package's file)."""
+        return Path(f"/usr/share/dovecot/protocols.d/{protocol}d.protocol").is_file()
 
     def _daemon_argv(self) -> list[str]:
         return [DOVECOT, "-F", "-c", str(self.workdir / "dovecot.conf")]
@@ -451,7 +524,7 @@ base_dir = /run/servicelab-dovecot
 state_dir = /run/servicelab-dovecot-state
 log_path = {log_path}
 syslog_facility = mail
-protocols = imap
+protocols = {" ".join(self._protocols())}
 listen = *, ::
 ssl = no
 disable_plaintext_auth = no
@@ -480,5 +553,25 @@ service imap-login {{
   }}
   process_limit = {MAX_ATTEMPTS * 2}
 }}
-"""
+{self._more_services()}"""
         )
+
+    def _more_services(self) -> str:
+        """The listeners of the other protocols this Dovecot speaks."""
+        text = ""
+        if self.speaks("pop3"):
+            text += (
+                "service pop3-login {\n"
+                f"  inet_listener pop3 {{\n    port = {self.PORTS['pop3']}\n  }}\n"
+                "  inet_listener pop3s {\n    port = 0\n  }\n}\n"
+            )
+        if self.speaks("submission"):
+            text += (
+                "service submission-login {\n"
+                f"  inet_listener submission {{\n    port = {self.PORTS['submission']}\n  }}\n"
+                "}\nsubmission_relay_host = 127.0.0.1\nhostname = mail.example.org\n"
+            )
+        return text
+
+    def _protocols(self) -> list[str]:
+        return ["imap", *(name for name in self.PORTS if self.speaks(name))]

@@ -216,3 +216,32 @@ def test_dovecot_counts_every_attempt_of_one_connection(start_lab) -> None:
     ban = _banned(lab, daemon, attacker.ipv4, "dovecot")
     _refused_but_innocent_served(lab, daemon, "ipv4", ban)
     _counted(daemon, "dovecot", MAXRETRY)
+
+
+def test_dovecot_pop3_and_submission_failures_ban_the_attacker(start_lab) -> None:
+    """POP3's and submission's login processes write their own lines (``pop3-login``,
+    ``submission-login``): a wrong password over each, then one over IMAP, are MAXRETRY
+    attempts of the one dovecot jail, which bans on every port it guards."""
+    for protocol in DovecotLab.PORTS:
+        if not DovecotLab.speaks(protocol):
+            pytest.fail(f"the test needs dovecot-{protocol}d (apt-get install; CI installs it)")
+    lab, daemon = start_lab(DovecotLab, "syslog")
+    attacker = lab.clients["attacker"]
+    server = lab.server.ipv4
+    user, address = re.escape(lab.user), re.escape(attacker.ipv4)
+    for counted, protocol in enumerate(DovecotLab.PORTS, start=1):
+        assert lab.fail_logins(attacker, server, 1, protocol=protocol) == ["rejected"]
+        lab.wait_for_jail_log(
+            rf"^.* dovecot: {protocol}-login: Disconnected: Aborted login by logging out"
+            rf" \(auth failed, 1 attempts in \d+ secs\): user=<{user}>, method=PLAIN,"
+            rf" rip={address}, "
+        )
+        _counted(daemon, "dovecot", counted)
+    assert daemon.ban_of(attacker.ipv4) is None, daemon.log()
+    assert lab.fail_logins(attacker, server, 1) == ["rejected"]
+    ban = _banned(lab, daemon, attacker.ipv4, "dovecot")
+    _refused_but_innocent_served(lab, daemon, "ipv4", ban)
+    for port in DovecotLab.PORTS.values():
+        assert not attacker.tcp_connect(server, port, timeout=1.5), f"port {port} still open"
+        assert lab.clients["innocent"].tcp_connect(server, port, timeout=1.5), port
+    _counted(daemon, "dovecot", MAXRETRY)
