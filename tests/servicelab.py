@@ -20,6 +20,12 @@ Each service logs where Debian's package makes it log, or to syslog (``log_to``)
   file. Plain IMAP on port 143 (``ssl = no``): with TLS the login process's ``auth failed``
   line only gains a ``TLS`` field. A ``passwd-file`` user, mail home in the private ``/run``.
 
+- Apache (``apache2``, event MPM), basic authentication on ``/private/`` with an
+  htpasswd file, its own ``error.log`` (``ErrorLog``): HTTP/1.1 requests are logged as
+  ``[client ADDR:PORT]``, HTTP/2 (h2c, curl's) as ``[remote ADDR:PORT]``. Its worker
+  processes run as www-data, so the htpasswd file and the document root are copied into
+  the private ``/run``.
+
 User name and password are fresh and random per lab. Nothing on the host is touched; every
 command is an argv list; config files hold only this module's own text (paths, the random
 user name, a crypt hash).
@@ -45,6 +51,7 @@ __all__ = [
     "FETCH_VSFTPD",
     "VSFTPD",
     "VSFTPD_PREFIX",
+    "ApacheLab",
     "DovecotLab",
     "LogTo",
     "Mode",
@@ -57,6 +64,8 @@ VSFTPD_PREFIX = Path("/var/cache/bruteguard-tests/vsftpd")
 VSFTPD = VSFTPD_PREFIX / "usr/sbin/vsftpd"
 FETCH_VSFTPD = Path(__file__).with_name("fetch-vsftpd.sh")
 DOVECOT = "/usr/sbin/dovecot"
+APACHE = "/usr/sbin/apache2"
+APACHE_MODULES = Path("/usr/lib/apache2/modules")
 RSYSLOGD = "/usr/sbin/rsyslogd"
 
 HOME = "/run/servicelab-home"  # the user's home, inside the launcher's private /run
@@ -66,7 +75,7 @@ MAX_ATTEMPTS = 20
 
 LogTo = Literal["file", "syslog"]
 Outcome = Literal["accepted", "rejected", "unreachable", "error"]
-Protocol = Literal["ftp", "imap", "pop3", "submission"]
+Protocol = Literal["ftp", "imap", "pop3", "submission", "http", "h2c"]
 Mode = Literal["serial", "parallel", "session"]
 
 # One child process makes every attempt of a call: each on its own connection, one after
@@ -75,7 +84,7 @@ Mode = Literal["serial", "parallel", "session"]
 # that saves handshakes does). Protocol, address, port, user and password arrive as argv,
 # never as code. It prints one JSON line: the outcomes in attempt order, and what each said.
 _CLIENT_SCRIPT = """
-import ftplib, imaplib, json, poplib, smtplib, sys, threading
+import base64, ftplib, http.client, imaplib, json, poplib, smtplib, subprocess, sys, threading
 proto, addr, port, timeout, count, mode, user, password = sys.argv[1:9]
 port, timeout, count = int(port), float(timeout), int(count)
 
@@ -181,7 +190,42 @@ def submission(tries):
             pass
     return results
 
-session = {"ftp": ftp, "imap": imap, "pop3": pop3, "submission": submission}[proto]
+def web(tries, h2c=False):
+    # One request per try, each on its own connection; 401 is a rejection. h2c (HTTP/2
+    # without TLS, prior knowledge) is curl's: an argv list, the password on its stdin.
+    host = f"[{addr}]" if ":" in addr else addr
+    url = f"http://{host}:{port}/private/"
+    results = []
+    for _ in range(tries):
+        try:
+            if h2c:
+                answer = subprocess.run(
+                    ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                     "--http2-prior-knowledge", "--max-time", str(timeout), "-K", "-", url],
+                    input=f'user = "{user}:{password}"\\n', capture_output=True, text=True,
+                    timeout=timeout + 5,
+                )
+                status = int(answer.stdout or 0)
+                if status == 0:
+                    return results + [("unreachable", answer.stderr)] * (tries - len(results))
+            else:
+                client = http.client.HTTPConnection(addr, port, timeout=timeout)
+                token = base64.b64encode(f"{user}:{password}".encode()).decode()
+                client.request("GET", "/private/", headers={"Authorization": "Basic " + token})
+                status = client.getresponse().status
+                client.close()
+        except OSError as exc:
+            return results + [("unreachable", repr(exc))] * (tries - len(results))
+        if status == 401:
+            results.append(("rejected", str(status)))
+        else:
+            results.append(("accepted", "") if status == 200 else ("error", str(status)))
+            break
+    return results
+
+sessions = {"ftp": ftp, "imap": imap, "pop3": pop3, "submission": submission, "http": web,
+            "h2c": lambda tries: web(tries, h2c=True)}
+session = sessions[proto]
 results = [None] * count
 
 def connection(i, tries):
@@ -217,6 +261,17 @@ def _sha512_crypt(password: str) -> str:
     if not re.fullmatch(r"\$6\$[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{86}", hashed):
         raise RuntimeError(f"openssl passwd gave an unexpected hash {hashed!r}")
     return hashed
+
+
+def _htpasswd_line(user: str, password: str) -> str:
+    """``user:bcrypt-hash`` from Apache's htpasswd; the password goes on stdin."""
+    line = subprocess.run(
+        ["htpasswd", "-n", "-i", "-B", "-C", "5", user],
+        input=password, capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.strip()  # fmt: skip
+    if not re.fullmatch(rf"{re.escape(user)}:\$2y\$05\$[./A-Za-z0-9]{{53}}", line):
+        raise RuntimeError(f"htpasswd gave an unexpected line {line!r}")
+    return line + "\n"
 
 
 class ServiceLab(DaemonLab):
@@ -269,6 +324,12 @@ class ServiceLab(DaemonLab):
         """(work file, /etc path) pairs the launcher binds, in its mount namespace only."""
         return []
 
+    def _run_files(self) -> list[tuple[Path, str, str]]:
+        """(work file, path in /run, mode) the launcher copies (after making ``_run_dirs``):
+        for a service whose unprivileged processes read them (the work directory is root's
+        alone)."""
+        return []
+
     def _write_service_config(self) -> None:
         raise NotImplementedError
 
@@ -284,6 +345,9 @@ class ServiceLab(DaemonLab):
         (work / "dirs").write_bytes(_nul_words(dirs))
         binds = [word for source, target in self._etc_binds() for word in (str(source), target)]
         (work / "binds").write_bytes(_nul_words(binds))
+        files = [word for source, target, mode in self._run_files()
+                 for word in (str(source), target, mode)]  # fmt: skip
+        (work / "files").write_bytes(_nul_words(files))
         (work / "daemon.argv").write_bytes(_nul_words(self._daemon_argv()))
 
     def _ready(self) -> bool:
@@ -575,3 +639,70 @@ service imap-login {{
 
     def _protocols(self) -> list[str]:
         return ["imap", *(name for name in self.PORTS if self.speaks(name))]
+
+
+class ApacheLab(ServiceLab):
+    """Apache 2.4 (Debian's apache2, event MPM) with basic authentication on ``/private/``,
+    over HTTP/1.1 and h2c, logging to its own error.log."""
+
+    PREFIX = "bgapa"
+    READY = "apache2 to listen on port 80"
+    PORT = 80
+    PROTOCOL = "http"
+    PORTS = {"h2c": 80}
+    SERVICE_LOG = "error.log"
+    SYSLOG_SELECTOR = "daemon.*"
+    CLIENT_TIMEOUT = 8.0
+    DIAGNOSED = ("error.log", "access.log")
+    ROOT = "/run/servicelab-apache"  # in the launcher's private /run
+
+    def __init__(self, workdir: Path, log_to: LogTo | None = None, **kw: object) -> None:
+        if log_to not in (None, "file"):
+            raise ValueError("the Apache lab logs to its own error.log only")
+        super().__init__(workdir, "file", **kw)  # type: ignore[arg-type]
+
+    def _daemon_argv(self) -> list[str]:
+        return [APACHE, "-DFOREGROUND", "-f", str(self.workdir / "httpd.conf")]
+
+    def _run_dirs(self) -> list[tuple[str, str, int]]:
+        return [(self.ROOT, "0755", 0), (f"{self.ROOT}/run", "0755", 0),
+                (f"{self.ROOT}/htdocs", "0755", 0),
+                (f"{self.ROOT}/htdocs/private", "0755", 0)]  # fmt: skip
+
+    def _run_files(self) -> list[tuple[Path, str, str]]:
+        return [(self.workdir / "htpasswd", f"{self.ROOT}/htpasswd", "0644"),
+                (self.workdir / "index.html", f"{self.ROOT}/htdocs/private/index.html",
+                 "0644")]  # fmt: skip
+
+    def _write_service_config(self) -> None:
+        work, root = self.workdir, self.ROOT
+        (work / "htpasswd").write_text(_htpasswd_line(self.user, self.password))
+        (work / "index.html").write_text("private\n")
+        modules = "".join(
+            f"LoadModule {name}_module {APACHE_MODULES}/mod_{name}.so\n"
+            for name in ("mpm_event", "authn_core", "authn_file", "authz_core", "authz_user",
+                         "auth_basic", "http2", "dir")
+        )  # fmt: skip
+        (work / "httpd.conf").write_text(
+            f"""\
+{modules}ServerName lab.example
+Listen {self.PORT}
+PidFile {root}/run/httpd.pid
+DefaultRuntimeDir {root}/run
+ErrorLog {self.service_log}
+LogLevel warn
+LogFormat "%h %l %u %t \\"%r\\" %>s %O \\"%{{Referer}}i\\" \\"%{{User-Agent}}i\\"" combined
+CustomLog {work}/access.log combined
+User www-data
+Group www-data
+Protocols h2c http/1.1
+DocumentRoot {root}/htdocs
+DirectoryIndex index.html
+<Directory {root}/htdocs/private>
+  AuthType Basic
+  AuthName "private"
+  AuthUserFile {root}/htpasswd
+  Require valid-user
+</Directory>
+"""
+        )
