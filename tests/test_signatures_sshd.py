@@ -217,11 +217,13 @@ LOGS: dict[str, dict[str, int]] = {
         "203.0.113.78": 1,
         "203.0.113.79": 1,
     },
-    # Real OpenSSH 9.2p1 (Debian 12, tests/sshlab.py), LogLevel VERBOSE, TrustedUserCAKeys,
-    # PermitRootLogin no.
+    # Real OpenSSH 9.2p1 (Debian 12, tests/sshlab.py), TrustedUserCAKeys, PermitRootLogin
+    # no; LogLevel INFO (root) and VERBOSE (the rest).
     "openssh92_debian12_cert_root.log": {
         "198.51.100.60": 1,  # ROOT LOGIN REFUSED twice (monitor, [preauth] child): one
         "2001:db8::60": 1,
+        "198.51.100.61": 3,  # VERBOSE: refusal, verdict, the child's copy: one; then a
+        # connection offering an untrusted certificate and its plain key: two
         "203.0.113.21": 6,  # three connections, each an untrusted certificate + its key
         "203.0.113.22": 3,  # invalid user: no Failed publickey line, Invalid user counts
     },
@@ -383,14 +385,26 @@ def test_a_new_connection_reusing_an_old_pid_counts_again() -> None:
     assert counts(text) == {A: 2}
 
 
-def test_root_login_refused_by_the_monitor_and_the_child_is_one_attempt() -> None:
-    text = (
-        line(f"ROOT LOGIN REFUSED FROM {A} port 5000")
-        + line(f"ROOT LOGIN REFUSED FROM {A} port 5000 [preauth]")
+ROOT_CERT = (
+    "ssh2: ED25519-CERT SHA256:v973oRTTFazIsK93jOGdHMxJKEmaZUYVNv2bXWl8lGg ID root-cert"
+    " (serial 7) CA ED25519 SHA256:tDYN1h3DYoE9brG/eW881mr5W6qve4Z2lNcBS5sbNHM"
+)
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["info", "verbose"])
+def test_root_login_refused_by_the_monitor_and_the_child_is_one_attempt(verbose: bool) -> None:
+    """Real OpenSSH 9.2: the monitor's refusal, (VERBOSE: its verdict,) the child's copy."""
+    text = line(f"ROOT LOGIN REFUSED FROM {A} port 5000")
+    if verbose:
+        text += line(f"Failed publickey for root from {A} port 5000 {ROOT_CERT}")
+    text += (
+        line(f"ROOT LOGIN REFUSED FROM {A} port 5000 [preauth]")
         + line("refusing previously-used ED25519 key [preauth]")
         + line(f"Connection closed by authenticating user root {A} port 5000 [preauth]")
     )
     assert counts(text) == {A: 1}
+    # Two connections refused are two attempts.
+    assert counts(text + text.replace("sshd[1234]", "sshd[1235]")) == {A: 2}
 
 
 def test_ipv4_mapped_and_plain_address_of_one_connection_are_one_attempt() -> None:

@@ -28,9 +28,11 @@ Variants that real hosts write (each with a sample below, and lines in tests/dat
   of tries exceeded`` (capitalised since OpenPAM 2017). HOST is sshd's PAM_RHOST: the
   address, or with ``UseDNS yes`` a name (then the verdict line carries the address).
 * ``ROOT LOGIN REFUSED FROM ADDR port N [preauth]`` (auth.c ``auth_root_allowed``: root
-  authenticated, PermitRootLogin refused it). OpenSSH 7.4+ writes it twice for one attempt,
-  once from the monitor and once, with ``[preauth]``, from the unprivileged child (both
-  under the monitor's pid: one attempt); before 7.4 without `` port N``.
+  authenticated, PermitRootLogin refused it; before 7.4 without `` port N``). With
+  privilege separation sshd writes it twice for one attempt, both under the monitor's pid:
+  first the monitor's line (then, with ``LogLevel VERBOSE``, its ``Failed publickey``
+  verdict), then the unprivileged child's copy with ``[preauth]``. The first announces the
+  attempt; the copy is a close, counted only when nothing else of the connection was.
 * RedHat-era pam_unix (Linux-PAM before 0.99, ``_log_err``: program ``sshd(pam_unix)``,
   ``authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=ADDR
   user=root``) and OpenSSH before 3.9's ``Illegal user`` / ``for illegal user`` and
@@ -186,12 +188,23 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "root-refused",
         Role.ANNOUNCE,
-        rf"ROOT LOGIN REFUSED FROM <HOST>(?:{_PORT})?(?:{_PREAUTH})?",
+        # The monitor's line (or, without privilege separation, the only one).
+        rf"ROOT LOGIN REFUSED FROM <HOST>(?:{_PORT})?",
         (
             "ROOT LOGIN REFUSED FROM 198.51.100.7 port 39032",
+            "ROOT LOGIN REFUSED FROM 2001:db8::66 port 60044",
+            "ROOT LOGIN REFUSED FROM ::ffff:198.51.100.7",
+        ),
+    ),
+    Signature(
+        "root-refused-preauth",
+        Role.CLOSE,
+        # The unprivileged child's copy of the same refusal, after the monitor's line and
+        # its "Failed publickey" verdict: counts only if nothing of the connection did.
+        rf"ROOT LOGIN REFUSED FROM <HOST>(?:{_PORT})?{_PREAUTH}",
+        (
             "ROOT LOGIN REFUSED FROM 198.51.100.7 port 39032 [preauth]",
             "ROOT LOGIN REFUSED FROM 2001:db8::66 port 60044 [preauth]",
-            "ROOT LOGIN REFUSED FROM ::ffff:198.51.100.7",
         ),
     ),
     Signature(
