@@ -13,6 +13,8 @@
 #   dirs        PATH MODE UID:GID triples: directories to make in the private /run
 #   binds       SOURCE TARGET pairs: WORKDIR files bound over /etc files (vsftpd's private
 #               passwd, shadow, group and pam.d, seen by this namespace only)
+#   files       SOURCE TARGET MODE triples: WORKDIR files copied into the private /run (for
+#               a daemon's unprivileged processes: Apache's htpasswd and document root)
 #   daemon.argv the service's argv (it must stay in the foreground)
 #   devices     (optional) device nodes under /dev to borrow, e.g. net/tun (OpenVPN)
 # The steps shared with the other labs are in tests/lab-launch-common.sh.
@@ -56,6 +58,23 @@ for ((i = 0; i < ${#binds[@]}; i += 2)); do
         exit 2
     fi
     mount --bind "$source_path" "$target"
+done
+
+files=()
+if [[ -e $work/files ]]; then
+    mapfile -d '' -t files <"$work/files"
+fi
+if ((${#files[@]} % 3)); then
+    echo "servicelab-launch: $work/files does not hold SOURCE TARGET MODE triples" >&2
+    exit 2
+fi
+for ((i = 0; i < ${#files[@]}; i += 3)); do
+    source_path=${files[i]} target=${files[i + 1]} mode=${files[i + 2]}
+    if [[ $source_path != "$work"/* || $target != /run/* || $target == *..* ]]; then
+        echo "servicelab-launch: refusing to copy $source_path to $target" >&2
+        exit 2
+    fi
+    install -m "$mode" -o root -g root "$source_path" "$target"
 done
 
 mapfile -d '' -t daemon_argv <"$work/daemon.argv"

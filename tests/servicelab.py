@@ -20,6 +20,12 @@ Each service logs where Debian's package makes it log, or to syslog (``log_to``)
   file. Plain IMAP on port 143 (``ssl = no``): with TLS the login process's ``auth failed``
   line only gains a ``TLS`` field. A ``passwd-file`` user, mail home in the private ``/run``.
 
+- Apache (``apache2``, event MPM), basic authentication on ``/private/`` with an
+  htpasswd file, its own ``error.log`` (``ErrorLog``): HTTP/1.1 requests are logged as
+  ``[client ADDR:PORT]``, HTTP/2 (h2c, curl's) as ``[remote ADDR:PORT]``. Its worker
+  processes run as www-data, so the htpasswd file and the document root are copied into
+  the private ``/run``.
+
 User name and password are fresh and random per lab. Nothing on the host is touched; every
 command is an argv list; config files hold only this module's own text (paths, the random
 user name, a crypt hash).
@@ -45,6 +51,7 @@ __all__ = [
     "FETCH_VSFTPD",
     "VSFTPD",
     "VSFTPD_PREFIX",
+    "ApacheLab",
     "DovecotLab",
     "LogTo",
     "Mode",
@@ -57,6 +64,8 @@ VSFTPD_PREFIX = Path("/var/cache/bruteguard-tests/vsftpd")
 VSFTPD = VSFTPD_PREFIX / "usr/sbin/vsftpd"
 FETCH_VSFTPD = Path(__file__).with_name("fetch-vsftpd.sh")
 DOVECOT = "/usr/sbin/dovecot"
+APACHE = "/usr/sbin/apache2"
+APACHE_MODULES = Path("/usr/lib/apache2/modules")
 RSYSLOGD = "/usr/sbin/rsyslogd"
 
 HOME = "/run/servicelab-home"  # the user's home, inside the launcher's private /run
@@ -66,6 +75,7 @@ MAX_ATTEMPTS = 20
 
 LogTo = Literal["file", "syslog"]
 Outcome = Literal["accepted", "rejected", "unreachable", "error"]
+Protocol = Literal["ftp", "imap", "pop3", "submission", "http", "h2c"]
 Mode = Literal["serial", "parallel", "session"]
 
 # One child process makes every attempt of a call: each on its own connection, one after
@@ -74,7 +84,7 @@ Mode = Literal["serial", "parallel", "session"]
 # that saves handshakes does). Protocol, address, port, user and password arrive as argv,
 # never as code. It prints one JSON line: the outcomes in attempt order, and what each said.
 _CLIENT_SCRIPT = """
-import ftplib, imaplib, json, sys, threading
+import base64, ftplib, http.client, imaplib, json, poplib, smtplib, subprocess, sys, threading
 proto, addr, port, timeout, count, mode, user, password = sys.argv[1:9]
 port, timeout, count = int(port), float(timeout), int(count)
 
@@ -127,7 +137,95 @@ def imap(tries):
             pass
     return results
 
-session = ftp if proto == "ftp" else imap
+def pop3(tries):
+    try:
+        client = poplib.POP3(addr, port, timeout=timeout)
+    except (OSError, EOFError, poplib.error_proto) as exc:
+        return [("unreachable", repr(exc))] * tries
+    results = []
+    try:
+        while len(results) < tries:
+            try:
+                client.user(user)
+                client.pass_(password)
+            except poplib.error_proto as exc:
+                results.append(("rejected", str(exc)))
+                continue
+            client.stat()
+            results.append(("accepted", ""))
+            break
+    except (OSError, EOFError, poplib.error_proto) as exc:
+        results.append(("error", repr(exc)))
+    finally:
+        try:
+            client.quit()
+        except (OSError, EOFError, poplib.error_proto):
+            pass
+    return results
+
+def submission(tries):
+    try:
+        client = smtplib.SMTP(addr, port, timeout=timeout)
+        client.ehlo("client.example")
+    except (OSError, smtplib.SMTPException) as exc:
+        return [("unreachable", repr(exc))] * tries
+    client.user, client.password = user, password
+    results = []
+    try:
+        while len(results) < tries:
+            try:
+                # One AUTH PLAIN per try (smtplib's login() would try every mechanism).
+                client.auth("PLAIN", client.auth_plain)
+            except smtplib.SMTPAuthenticationError as exc:
+                results.append(("rejected", str(exc)))
+                continue
+            results.append(("accepted", ""))
+            break
+    except (OSError, smtplib.SMTPException) as exc:
+        results.append(("error", repr(exc)))
+    finally:
+        try:
+            client.quit()
+        except (OSError, smtplib.SMTPException):
+            pass
+    return results
+
+def web(tries, h2c=False):
+    # One request per try, each on its own connection; 401 is a rejection. h2c (HTTP/2
+    # without TLS, prior knowledge) is curl's: an argv list, the password on its stdin.
+    host = f"[{addr}]" if ":" in addr else addr
+    url = f"http://{host}:{port}/private/"
+    results = []
+    for _ in range(tries):
+        try:
+            if h2c:
+                answer = subprocess.run(
+                    ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                     "--http2-prior-knowledge", "--max-time", str(timeout), "-K", "-", url],
+                    input=f'user = "{user}:{password}"\\n', capture_output=True, text=True,
+                    timeout=timeout + 5,
+                )
+                status = int(answer.stdout or 0)
+                if status == 0:
+                    return results + [("unreachable", answer.stderr)] * (tries - len(results))
+            else:
+                client = http.client.HTTPConnection(addr, port, timeout=timeout)
+                token = base64.b64encode(f"{user}:{password}".encode()).decode()
+                client.request("GET", "/private/", headers={"Authorization": "Basic " + token})
+                status = client.getresponse().status
+                client.close()
+        except OSError as exc:
+            return results + [("unreachable", repr(exc))] * (tries - len(results))
+        if status == 401:
+            results.append(("rejected", str(status)))
+        else:
+            results.append(("accepted", "") if status == 200 else ("error", str(status)))
+            break
+    return results
+
+sessions = {"ftp": ftp, "imap": imap, "pop3": pop3, "submission": submission, "http": web,
+            "h2c": lambda tries: web(tries, h2c=True)}
+session = sessions[proto]
 results = [None] * count
 
 def connection(i, tries):
@@ -165,6 +263,17 @@ def _sha512_crypt(password: str) -> str:
     return hashed
 
 
+def _htpasswd_line(user: str, password: str) -> str:
+    """``user:bcrypt-hash`` from Apache's htpasswd; the password goes on stdin."""
+    line = subprocess.run(
+        ["htpasswd", "-n", "-i", "-B", "-C", "5", user],
+        input=password, capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.strip()  # fmt: skip
+    if not re.fullmatch(rf"{re.escape(user)}:\$2y\$05\$[./A-Za-z0-9]{{53}}", line):
+        raise RuntimeError(f"htpasswd gave an unexpected line {line!r}")
+    return line + "\n"
+
+
 class ServiceLab(DaemonLab):
     """One service daemon and rsyslogd in a Lab; the clients log in over real TCP.
 
@@ -175,7 +284,9 @@ class ServiceLab(DaemonLab):
     LAUNCHER = Path(__file__).with_name("servicelab-launch.sh")
     LOG_NAME = "syslog.log"
     PORT: ClassVar[int]
-    PROTOCOL: ClassVar[Literal["ftp", "imap"]]
+    PROTOCOL: ClassVar[Protocol]
+    # Other protocols the service may also speak in a lab (see ``attempts``), and their ports.
+    PORTS: ClassVar[dict[str, int]] = {}
     SERVICE_LOG: ClassVar[str]  # the service's own log file in the work directory
     SYSLOG_SELECTOR: ClassVar[str]
     CLIENT_TIMEOUT: ClassVar[float] = 8.0  # seconds a client waits for each answer
@@ -213,6 +324,12 @@ class ServiceLab(DaemonLab):
         """(work file, /etc path) pairs the launcher binds, in its mount namespace only."""
         return []
 
+    def _run_files(self) -> list[tuple[Path, str, str]]:
+        """(work file, path in /run, mode) the launcher copies (after making ``_run_dirs``):
+        for a service whose unprivileged processes read them (the work directory is root's
+        alone)."""
+        return []
+
     def _write_service_config(self) -> None:
         raise NotImplementedError
 
@@ -228,6 +345,9 @@ class ServiceLab(DaemonLab):
         (work / "dirs").write_bytes(_nul_words(dirs))
         binds = [word for source, target in self._etc_binds() for word in (str(source), target)]
         (work / "binds").write_bytes(_nul_words(binds))
+        files = [word for source, target, mode in self._run_files()
+                 for word in (str(source), target, mode)]  # fmt: skip
+        (work / "files").write_bytes(_nul_words(files))
         (work / "daemon.argv").write_bytes(_nul_words(self._daemon_argv()))
 
     def _ready(self) -> bool:
@@ -278,6 +398,7 @@ class ServiceLab(DaemonLab):
         count: int = 1,
         mode: Mode = "serial",
         timeout: float | None = None,
+        protocol: Protocol | None = None,
     ) -> list[Outcome]:
         """``count`` logins from ``from_host`` to ``address``: each on its own connection,
         one after the other (``serial``) or at once (``parallel``), or all on one connection
@@ -285,15 +406,18 @@ class ServiceLab(DaemonLab):
 
         An outcome is ``accepted`` (logged in, and a command worked), ``rejected`` (the
         server said no), ``unreachable`` (no connection: banned) or ``error`` (e.g. the
-        server hung up). Bounded: the client is killed after its time is up.
+        server hung up). Bounded: the client is killed after its time is up. ``protocol``:
+        another one the lab's service speaks (``PORTS``), instead of ``PROTOCOL``.
         """
         if not 1 <= count <= MAX_ATTEMPTS:
             raise ValueError(f"count must be 1..{MAX_ATTEMPTS}")
         if mode not in ("serial", "parallel", "session"):
             raise ValueError(f"unknown mode {mode!r}")
+        protocol = protocol or self.PROTOCOL
+        port = self.PORT if protocol == self.PROTOCOL else self.PORTS[protocol]
         host = self._host(from_host)
         timeout = self.CLIENT_TIMEOUT if timeout is None else timeout
-        argv = [sys.executable, "-c", _CLIENT_SCRIPT, self.PROTOCOL, address, str(self.PORT),
+        argv = [sys.executable, "-c", _CLIENT_SCRIPT, protocol, address, str(port),
                 str(timeout), str(count), mode, user, password]  # fmt: skip
         bound = (1 if mode == "parallel" else count) * (timeout + 5) + 10
         started = time.monotonic()
@@ -310,18 +434,23 @@ class ServiceLab(DaemonLab):
             _, stderr = process.communicate(timeout=10)
         report = json.loads(line) if line else None
         took = time.monotonic() - started
-        target = f"{self.PROTOCOL} [{address}]:{self.PORT} as {user!r} x{count} {mode}"
+        target = f"{protocol} [{address}]:{port} as {user!r} x{count} {mode}"
         self._log_client(f"{host.name} -> {target}: {report} ({took:.1f}s)")
         if report is None:
             raise AssertionError(f"client in {host.name} gave no report in {bound:g}s: {stderr}")
         return report["outcomes"]
 
     def fail_logins(
-        self, from_host: Host | str, address: str, count: int, mode: Mode = "parallel"
+        self,
+        from_host: Host | str,
+        address: str,
+        count: int,
+        mode: Mode = "parallel",
+        protocol: Protocol | None = None,
     ) -> list[Outcome]:
         """``count`` logins as the lab's user with a fresh wrong password (never right)."""
         wrong = "wrong-" + secrets.token_urlsafe(9)
-        return self.attempts(from_host, address, self.user, wrong, count, mode)
+        return self.attempts(from_host, address, self.user, wrong, count, mode, protocol=protocol)
 
     def login(self, from_host: Host | str, address: str) -> bool:
         """One login with the right password: True if a session opened and worked."""
@@ -416,7 +545,9 @@ class VsftpdLab(ServiceLab):
 
 
 class DovecotLab(ServiceLab):
-    """Dovecot IMAP (plain, port 143) with a passwd-file user, logging as Debian's does."""
+    """Dovecot IMAP (plain, port 143) with a passwd-file user, logging as Debian's does;
+    with POP3 (110) and submission (587, no relay: only its login matters) where their
+    packages are installed (dovecot-pop3d, dovecot-submissiond)."""
 
     PREFIX = "bgdov"
     READY = "dovecot to listen on port 143"
@@ -429,6 +560,12 @@ class DovecotLab(ServiceLab):
     CLIENT_TIMEOUT = 25.0
     DIAGNOSED = ("dovecot.log",)
     LOG_TO = "syslog"  # Debian's log_path = syslog
+    PORTS = {"pop3": 110, "submission": 587}
+
+    @staticmethod
+    def speaks(protocol: str) -> bool:
+        """Whether the Dovecot installed here has ``protocol`` (its package's file)."""
+        return Path(f"/usr/share/dovecot/protocols.d/{protocol}d.protocol").is_file()
 
     def _daemon_argv(self) -> list[str]:
         return [DOVECOT, "-F", "-c", str(self.workdir / "dovecot.conf")]
@@ -451,7 +588,7 @@ base_dir = /run/servicelab-dovecot
 state_dir = /run/servicelab-dovecot-state
 log_path = {log_path}
 syslog_facility = mail
-protocols = imap
+protocols = {" ".join(self._protocols())}
 listen = *, ::
 ssl = no
 disable_plaintext_auth = no
@@ -480,5 +617,92 @@ service imap-login {{
   }}
   process_limit = {MAX_ATTEMPTS * 2}
 }}
+{self._more_services()}"""
+        )
+
+    def _more_services(self) -> str:
+        """The listeners of the other protocols this Dovecot speaks."""
+        text = ""
+        if self.speaks("pop3"):
+            text += (
+                "service pop3-login {\n"
+                f"  inet_listener pop3 {{\n    port = {self.PORTS['pop3']}\n  }}\n"
+                "  inet_listener pop3s {\n    port = 0\n  }\n}\n"
+            )
+        if self.speaks("submission"):
+            text += (
+                "service submission-login {\n"
+                f"  inet_listener submission {{\n    port = {self.PORTS['submission']}\n  }}\n"
+                "}\nsubmission_relay_host = 127.0.0.1\nhostname = mail.example.org\n"
+            )
+        return text
+
+    def _protocols(self) -> list[str]:
+        return ["imap", *(name for name in self.PORTS if self.speaks(name))]
+
+
+class ApacheLab(ServiceLab):
+    """Apache 2.4 (Debian's apache2, event MPM) with basic authentication on ``/private/``,
+    over HTTP/1.1 and h2c, logging to its own error.log."""
+
+    PREFIX = "bgapa"
+    READY = "apache2 to listen on port 80"
+    PORT = 80
+    PROTOCOL = "http"
+    PORTS = {"h2c": 80}
+    SERVICE_LOG = "error.log"
+    SYSLOG_SELECTOR = "daemon.*"
+    CLIENT_TIMEOUT = 8.0
+    DIAGNOSED = ("error.log", "access.log")
+    ROOT = "/run/servicelab-apache"  # in the launcher's private /run
+
+    def __init__(self, workdir: Path, log_to: LogTo | None = None, **kw: object) -> None:
+        if log_to not in (None, "file"):
+            raise ValueError("the Apache lab logs to its own error.log only")
+        super().__init__(workdir, "file", **kw)  # type: ignore[arg-type]
+
+    def _daemon_argv(self) -> list[str]:
+        return [APACHE, "-DFOREGROUND", "-f", str(self.workdir / "httpd.conf")]
+
+    def _run_dirs(self) -> list[tuple[str, str, int]]:
+        return [(self.ROOT, "0755", 0), (f"{self.ROOT}/run", "0755", 0),
+                (f"{self.ROOT}/htdocs", "0755", 0),
+                (f"{self.ROOT}/htdocs/private", "0755", 0)]  # fmt: skip
+
+    def _run_files(self) -> list[tuple[Path, str, str]]:
+        return [(self.workdir / "htpasswd", f"{self.ROOT}/htpasswd", "0644"),
+                (self.workdir / "index.html", f"{self.ROOT}/htdocs/private/index.html",
+                 "0644")]  # fmt: skip
+
+    def _write_service_config(self) -> None:
+        work, root = self.workdir, self.ROOT
+        (work / "htpasswd").write_text(_htpasswd_line(self.user, self.password))
+        (work / "index.html").write_text("private\n")
+        modules = "".join(
+            f"LoadModule {name}_module {APACHE_MODULES}/mod_{name}.so\n"
+            for name in ("mpm_event", "authn_core", "authn_file", "authz_core", "authz_user",
+                         "auth_basic", "http2", "dir")
+        )  # fmt: skip
+        (work / "httpd.conf").write_text(
+            f"""\
+{modules}ServerName lab.example
+Listen {self.PORT}
+PidFile {root}/run/httpd.pid
+DefaultRuntimeDir {root}/run
+ErrorLog {self.service_log}
+LogLevel warn
+LogFormat "%h %l %u %t \\"%r\\" %>s %O \\"%{{Referer}}i\\" \\"%{{User-Agent}}i\\"" combined
+CustomLog {work}/access.log combined
+User www-data
+Group www-data
+Protocols h2c http/1.1
+DocumentRoot {root}/htdocs
+DirectoryIndex index.html
+<Directory {root}/htdocs/private>
+  AuthType Basic
+  AuthName "private"
+  AuthUserFile {root}/htpasswd
+  Require valid-user
+</Directory>
 """
         )

@@ -54,9 +54,11 @@ class SshLab(DaemonLab):
         workdir: Path,
         clients: Iterable[str] = ("attacker", "innocent"),
         timestamps: Timestamps = "traditional",
+        extra_config: str = "",
     ) -> None:
         super().__init__(workdir, clients, timestamps)
         self.auth_log = self.log_path
+        self.extra_config = extra_config
         self._created_user = False
 
     # -- life cycle ---------------------------------------------------------------------
@@ -96,8 +98,10 @@ class SshLab(DaemonLab):
         key = work / "ssh_host_ed25519_key"
         if not key.exists():
             _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sshlab", "-f", str(key)])
+        # sshd takes the first value of a keyword: the caller's lines (a test's own text)
+        # come first and win; AllowUsers lines add up.
         (work / "sshd_config").write_text(
-            f"Port {SSH_PORT}\n"
+            self.extra_config + f"Port {SSH_PORT}\n"
             "ListenAddress 0.0.0.0\n"
             "ListenAddress ::\n"
             f"HostKey {key}\n"

@@ -328,7 +328,9 @@ def test_cli_file_source_with_and_without_sshd_lines(
     report = json.loads(capsys.readouterr().out)
     source = one(report, "source.sshd")
     assert source["status"] == "ok"
-    assert source["detail"].startswith(f"file {log}: {expected} sshd/sshd-session/sshd-auth lines")
+    assert source["detail"].startswith(
+        f"file {log}: {expected} sshd/sshd-session/sshd-auth/sshd(pam_unix) lines"
+    )
     assert one(report, "enforcer.dry-run")["status"] == "advice"
     assert status == (1 if report["counts"]["problem"] else 0)
     assert report["ok"] is (status == 0)
@@ -428,7 +430,10 @@ def test_journal_source_counts_entries_of_the_filters_programs(tmp_path: Path) -
     source = one(report, "source.sshd")
     assert source["status"] == "ok", source
     # The unit matches every entry here; _COMM (the kernel's word) picks sshd's own.
-    assert ": 3 sshd/sshd-session/sshd-auth entries in the last 7 days" in source["detail"]
+    assert (
+        ": 3 sshd/sshd-session/sshd-auth/sshd(pam_unix) entries in the last 7 days"
+        in source["detail"]
+    )
 
     # The unit's entries all come from another program (logger -t sshd would be one).
     other = tmp_path / "other"
@@ -445,7 +450,7 @@ def test_journal_source_counts_entries_of_the_filters_programs(tmp_path: Path) -
     source = one(report, "source.sshd")
     assert source["status"] == "problem", source
     assert (
-        ": 0 sshd/sshd-session/sshd-auth entries in the last 7 days, and 2 more"
+        ": 0 sshd/sshd-session/sshd-auth/sshd(pam_unix) entries in the last 7 days, and 2 more"
         in (source["detail"])
     )
     assert status == 1

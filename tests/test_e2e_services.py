@@ -1,4 +1,5 @@
-"""One real daemon per family, end to end: vsftpd (FTP) and Dovecot (IMAP) failures become bans.
+"""One real daemon per family, end to end: vsftpd (FTP), Dovecot (IMAP, POP3, submission) and
+Apache (HTTP basic authentication) failures become bans.
 
 Each test builds a ``servicelab`` lab (the real service and rsyslogd in the server namespace,
 an attacker and an innocent client in their own), starts the real ``bruteguard run`` in the
@@ -13,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +26,17 @@ from bgdaemon import Bruteguard
 from conftest import require_dovecot
 from labkit import poll_until
 from netns import Host, existing_namespaces
-from servicelab import FETCH_VSFTPD, VSFTPD, DovecotLab, LogTo, ServiceLab, VsftpdLab
+from servicelab import (
+    APACHE,
+    FETCH_VSFTPD,
+    VSFTPD,
+    ApacheLab,
+    DovecotLab,
+    LogTo,
+    Protocol,
+    ServiceLab,
+    VsftpdLab,
+)
 
 pytestmark = pytest.mark.netns
 
@@ -43,6 +55,8 @@ def _require_service(kind: type[ServiceLab]) -> None:
         pytest.fail(f"{VSFTPD} is missing: run `bash {FETCH_VSFTPD}` as root (CI does)")
     if kind is DovecotLab:
         require_dovecot()
+    if kind is ApacheLab and not (Path(APACHE).is_file() and shutil.which("curl")):
+        pytest.fail(f"{APACHE} or curl is missing: apt-get install apache2 curl (CI does)")
 
 
 def _leftovers(lab: ServiceLab) -> list[str]:
@@ -77,7 +91,7 @@ def start_lab(
         lab = kind(tmp_path / f"{kind.__name__.lower()}-{log_to}", log_to=log_to)
         labs.append(lab)
         lab.__enter__()
-        jail = "vsftpd" if kind is VsftpdLab else "dovecot"
+        jail = {VsftpdLab: "vsftpd", DovecotLab: "dovecot", ApacheLab: "apache-auth"}[kind]
         config = make_config(
             jails={
                 "sshd": {"enabled": False},
@@ -129,10 +143,17 @@ def _counted(daemon: Bruteguard, jail: str, count: int) -> None:
     assert _failures(daemon, jail) == count, daemon.log()
 
 
-def _failure_lines(lab: ServiceLab, family: str) -> str:
+def _failure_lines(lab: ServiceLab, family: str, protocol: Protocol | None = None) -> str:
     """An anchored pattern of the attacker's failure lines in the service's log."""
     attacker = re.escape(_address(lab.clients["attacker"], family))
     user = re.escape(lab.user)
+    if isinstance(lab, ApacheLab):
+        # HTTP/2 requests run on mod_http2's secondary connections: "[remote …]".
+        peer = "remote" if protocol == "h2c" else "client"
+        return (
+            rf"^\[[^]]+\] \[auth_basic:error\] \[pid \d+:tid \d+\] \[{peer} {attacker}:\d+\]"
+            rf' AH01617: user {user}: authentication failure for "/private/": Password Mismatch$'
+        )
     if isinstance(lab, VsftpdLab):
         # vsftpd's single dual-stack socket writes IPv4 peers IPv4-mapped.
         client = rf"(?:::ffff:)?{attacker}" if family == "ipv4" else attacker
@@ -163,20 +184,23 @@ def _refused_but_innocent_served(
     assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
 
 
-def _ban_is_proven(lab: ServiceLab, daemon: Bruteguard, family: str, jail: str) -> None:
+def _ban_is_proven(
+    lab: ServiceLab, daemon: Bruteguard, family: str, jail: str, protocol: Protocol | None = None
+) -> None:
     """MAXRETRY - 1 wrong passwords, each answered and logged by the real service, ban no
     one; the MAXRETRY-th does; then the attacker is refused and the innocent served."""
     attacker = lab.clients["attacker"]
     server, attacker_ip = _address(lab.server, family), _address(attacker, family)
-    failed = _failure_lines(lab, family)
+    failed = _failure_lines(lab, family, protocol)
 
-    assert lab.fail_logins(attacker, server, MAXRETRY - 1) == ["rejected"] * (MAXRETRY - 1)
+    outcomes = lab.fail_logins(attacker, server, MAXRETRY - 1, protocol=protocol)
+    assert outcomes == ["rejected"] * (MAXRETRY - 1)
     lab.wait_for_jail_log(failed, count=MAXRETRY - 1)
     _counted(daemon, jail, MAXRETRY - 1)
     assert daemon.ban_of(attacker_ip) is None, daemon.log()
     assert lab.connects(attacker, server), "banned before maxretry failures"
 
-    assert lab.fail_logins(attacker, server, 1) == ["rejected"]
+    assert lab.fail_logins(attacker, server, 1, protocol=protocol) == ["rejected"]
     lab.wait_for_jail_log(failed, count=MAXRETRY)
     ban = _banned(lab, daemon, attacker_ip, jail)
     _refused_but_innocent_served(lab, daemon, family, ban)
@@ -216,3 +240,43 @@ def test_dovecot_counts_every_attempt_of_one_connection(start_lab) -> None:
     ban = _banned(lab, daemon, attacker.ipv4, "dovecot")
     _refused_but_innocent_served(lab, daemon, "ipv4", ban)
     _counted(daemon, "dovecot", MAXRETRY)
+
+
+def test_dovecot_pop3_and_submission_failures_ban_the_attacker(start_lab) -> None:
+    """POP3's and submission's login processes write their own lines (``pop3-login``,
+    ``submission-login``): a wrong password over each, then one over IMAP, are MAXRETRY
+    attempts of the one dovecot jail, which bans on every port it guards."""
+    for protocol in DovecotLab.PORTS:
+        if not DovecotLab.speaks(protocol):
+            pytest.fail(f"the test needs dovecot-{protocol}d (apt-get install; CI installs it)")
+    lab, daemon = start_lab(DovecotLab, "syslog")
+    attacker = lab.clients["attacker"]
+    server = lab.server.ipv4
+    user, address = re.escape(lab.user), re.escape(attacker.ipv4)
+    for counted, protocol in enumerate(DovecotLab.PORTS, start=1):
+        assert lab.fail_logins(attacker, server, 1, protocol=protocol) == ["rejected"]
+        lab.wait_for_jail_log(
+            rf"^.* dovecot: {protocol}-login: Disconnected: Aborted login by logging out"
+            rf" \(auth failed, 1 attempts in \d+ secs\): user=<{user}>, method=PLAIN,"
+            rf" rip={address}, "
+        )
+        _counted(daemon, "dovecot", counted)
+    assert daemon.ban_of(attacker.ipv4) is None, daemon.log()
+    assert lab.fail_logins(attacker, server, 1) == ["rejected"]
+    ban = _banned(lab, daemon, attacker.ipv4, "dovecot")
+    _refused_but_innocent_served(lab, daemon, "ipv4", ban)
+    for port in DovecotLab.PORTS.values():
+        assert not attacker.tcp_connect(server, port, timeout=1.5), f"port {port} still open"
+        assert lab.clients["innocent"].tcp_connect(server, port, timeout=1.5), port
+    _counted(daemon, "dovecot", MAXRETRY)
+
+
+@pytest.mark.parametrize(
+    ("family", "protocol"), [("ipv4", "h2c"), ("ipv6", "h2c"), ("ipv4", "http")]
+)
+def test_apache_failed_logins_ban_the_attacker(start_lab, family: str, protocol: Protocol) -> None:
+    """Debian's Apache writes a wrong basic-auth password as AH01617 in error.log, with
+    ``[client ADDR:PORT]`` over HTTP/1.1 and ``[remote ADDR:PORT]`` over HTTP/2: both ban,
+    and the innocent client (HTTP/1.1) still gets in."""
+    lab, daemon = start_lab(ApacheLab, "file")
+    _ban_is_proven(lab, daemon, family, "apache-auth", protocol)

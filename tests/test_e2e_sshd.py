@@ -8,8 +8,10 @@ to port 22 that fails from the attacker while the innocent client still logs in.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,8 +46,10 @@ def start_lab(
     """Start an SshLab and bruteguard watching its auth.log; everything stops afterwards."""
     labs: list[SshLab] = []
 
-    def start(bantime: int, timestamps: Timestamps = "traditional") -> tuple[SshLab, Bruteguard]:
-        ssh = SshLab(tmp_path / "sshlab", timestamps=timestamps)
+    def start(
+        bantime: int, timestamps: Timestamps = "traditional", extra_config: str = ""
+    ) -> tuple[SshLab, Bruteguard]:
+        ssh = SshLab(tmp_path / "sshlab", timestamps=timestamps, extra_config=extra_config)
         ssh.__enter__()
         labs.append(ssh)
         config = make_config(
@@ -241,4 +245,76 @@ def test_rfc3339_syslog_timestamps_are_read_too(start_lab) -> None:
     server, _ = addresses(ssh, "ipv4")
     fail_logins_until_banned(ssh, daemon, "ipv4")
     assert refused(ssh.lab.clients["attacker"], server)
+    assert ssh.innocent_can_login(server), f"{ssh.diagnostics()}\n{daemon.log()}"
+
+
+def keygen(*argv: str) -> None:
+    subprocess.run(["ssh-keygen", "-q", *argv], capture_output=True, timeout=60, check=True)
+
+
+def certificate_attempt(ssh: SshLab, client: Host, addr: str, user: str, key: Path) -> bool:
+    """One publickey login with ``key``'s certificate (ssh offers it, then the plain key):
+    True if it worked."""
+    argv = [
+        "ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+        "-o", "UserKnownHostsFile=/dev/null", "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey",
+        "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
+        "-i", str(key), "-o", f"CertificateFile={key}-cert.pub",
+        "-p", str(SSH_PORT), "-l", user, "--", addr, "true",
+    ]  # fmt: skip
+    return client.run(argv, check=False, timeout=20).returncode == 0
+
+
+def counted(daemon: Bruteguard) -> int:
+    """The failures the daemon has counted in the sshd jail (``status --json``)."""
+    status = json.loads(daemon.cli("status", "--json").stdout)
+    return next(jail["failures"] for jail in status["jails"] if jail["name"] == "sshd")
+
+
+def test_certificates_and_refused_root_logins_count_once_each(start_lab, tmp_path: Path) -> None:
+    """The real sshd with a trusted user CA, ``PermitRootLogin no`` and ``LogLevel
+    VERBOSE``: a root certificate from the trusted CA is refused (``ROOT LOGIN REFUSED``,
+    written twice, and ``Failed publickey … ED25519-CERT …``): one attempt. A certificate
+    from an unknown CA fails (``Failed publickey … ED25519-CERT … ID … CA …``), then the
+    plain key ssh offers next: two attempts. The third bans; the innocent still logs in."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for name in ("trusted-ca", "unknown-ca", "root", "user"):
+        keygen("-t", "ed25519", "-N", "", "-C", name, "-f", str(keys / name))
+    keygen("-s", str(keys / "trusted-ca"), "-I", "root-cert", "-n", "root", "-z", "7",
+           str(keys / "root.pub"))  # fmt: skip
+    ssh, daemon = start_lab(
+        bantime=LONG_BANTIME,
+        extra_config=(
+            f"TrustedUserCAKeys {keys / 'trusted-ca.pub'}\n"
+            "PubkeyAuthentication yes\nPermitRootLogin no\nLogLevel VERBOSE\nAllowUsers root\n"
+        ),
+    )
+    keygen("-s", str(keys / "unknown-ca"), "-I", f"{ssh.user}@lab", "-n", ssh.user, "-z", "1",
+           str(keys / "user.pub"))  # fmt: skip
+    server, attacker_ip = addresses(ssh, "ipv4")
+    attacker = ssh.lab.clients["attacker"]
+    address = re.escape(attacker_ip)
+
+    assert not certificate_attempt(ssh, attacker, server, "root", keys / "root")
+    ssh.wait_for_log(rf"^.* sshd\[\d+\]: ROOT LOGIN REFUSED FROM {address} port \d+ \[preauth\]$")
+    ssh.wait_for_log(rf"^.* sshd\[\d+\]: Connection closed by authenticating user root {address} ")
+    refusals = ssh.find_lines(rf"^.* sshd\[\d+\]: ROOT LOGIN REFUSED FROM {address} port \d+")
+    assert len(refusals) == 2, ssh.diagnostics()  # the monitor's and the child's
+    poll_until(lambda: counted(daemon) >= 1, 10, "the refused root login counted", daemon.log)
+    time.sleep(1.5)  # the daemon reads on: still one attempt, no ban
+    assert counted(daemon) == 1, daemon.log()
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    assert not certificate_attempt(ssh, attacker, server, ssh.user, keys / "user")
+    ssh.wait_for_log(
+        rf"^.* sshd\[\d+\]: Failed publickey for {ssh.user} from {address} port \d+ ssh2:"
+        rf" ED25519-CERT SHA256:\S+ ID {re.escape(ssh.user)}@lab \(serial 1\) CA ED25519"
+        rf" SHA256:\S+$"
+    )
+    ban = poll_until(lambda: daemon.ban_of(attacker_ip), 15, f"a ban of {attacker_ip}", daemon.log)
+    assert ban["jail"] == "sshd", ban
+    poll_until(lambda: refused(attacker, server), 10, "the firewall to drop the attacker")
+    assert counted(daemon) == MAXRETRY, daemon.log()
     assert ssh.innocent_can_login(server), f"{ssh.diagnostics()}\n{daemon.log()}"

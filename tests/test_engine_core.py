@@ -73,6 +73,22 @@ def test_a_forged_repeat_count_is_bounded() -> None:
     }
 
 
+def test_one_connection_writing_its_peer_plain_and_ipv4_mapped_counts_once() -> None:
+    """OpenSSH 3.9 gave pam "203.0.113.5" and wrote "::ffff:203.0.113.5" itself."""
+    data = (
+        b"Nov 23 06:50:01 host sshd[7]: Invalid user x from ::ffff:203.0.113.5\n"
+        b"Nov 23 06:50:02 host sshd[7]: pam_unix(sshd:auth): authentication failure; logname="
+        b" uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.5 \n"
+        b"Nov 23 06:50:03 host sshd[7]: Failed password for invalid user x from"
+        b" ::FFFF:203.0.113.5 port 5 ssh2\n"
+        b"Nov 23 06:50:04 host sshd[8]: Invalid user y from ::ffff:203.0.113.5\n"
+        b"Nov 23 06:50:05 host sshd[8]: Failed password for invalid user y from"
+        b" ::ffff:198.51.100.5 port 5 ssh2\n"
+    )
+    hits = MATCHER.stream(reference=REFERENCE).feed(data)
+    assert Counter(hit[1] for hit in hits) == {"203.0.113.5": 2, "198.51.100.5": 1}
+
+
 def test_any_buffer_is_accepted() -> None:
     line = b"Nov 23 06:50:01 host sshd[7]: Failed password for root from 203.0.113.5 port 2 ssh2\n"
     for chunk in (line, bytearray(line), memoryview(line)):

@@ -22,6 +22,7 @@
 #include <pcre2.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -189,13 +190,26 @@ typedef struct {
     char named; /* an announcement named a host: the verdict's address takes over */
 } Connection;
 
+/* One connection's lines may write its IPv4 peer both plainly and IPv4-mapped (OpenSSH 3.9
+ * gave pam "198.51.100.7" and wrote "::ffff:198.51.100.7" itself): compare without the
+ * "::ffff:" in front of a dotted quad. */
+static void unmapped(const char **host, Py_ssize_t *len) {
+    if (*len > 7 && *len <= 7 + 15 && strncasecmp(*host, "::ffff:", 7) == 0 &&
+        memchr(*host + 7, '.', *len - 7)) {
+        *host += 7;
+        *len -= 7;
+    }
+}
+
 static int same_host(const Connection *state, const char *host, Py_ssize_t len, uint64_t hash) {
+    unmapped(&host, &len);
     if (len <= HOST_INLINE)
         return state->host_len == len && memcmp(state->host, host, len) == 0;
     return state->host_len == HOST_INLINE + 1 && state->host_hash == hash;
 }
 
 static void set_host(Connection *state, const char *host, Py_ssize_t len, uint64_t hash) {
+    unmapped(&host, &len);
     if (len <= HOST_INLINE) {
         state->host_len = (unsigned char)len;
         memcpy(state->host, host, len);

@@ -97,7 +97,14 @@ class Filter:
 
 
 FILTERS: dict[str, Filter] = {
-    "sshd": Filter("sshd", sshd.PROGRAMS, sshd.SIGNATURES, sshd.BREAKIN),
+    # RedHat-era Linux-PAM wrote pam_unix's lines as "sshd(pam_unix)[pid]: …".
+    "sshd": Filter(
+        "sshd",
+        sshd.PROGRAMS,
+        sshd.SIGNATURES,
+        sshd.BREAKIN,
+        variants=(Filter("sshd", sshd.PAM_UNIX_PROGRAMS, sshd.PAM_UNIX_SIGNATURES),),
+    ),
     # Connections that never tried a password: scanners and floods, for a stricter jail.
     "sshd-ddos": Filter("sshd-ddos", sshd.PROGRAMS, sshd.PREAUTH_NOISE),
     # pure-ftpd without -H logs getnameinfo's PTR text in the address's place.

@@ -10,12 +10,17 @@ server/log.c, no ``ErrorLogFormat``) is::
 (one line).
 
 ``[pid N]`` without ``:tid`` under a non-threaded MPM (prefork). ``[client ADDR:PORT]``
-holds the connection's (or, with mod_remoteip, the proxied client's) address as Apache
-prints it: IPv4, or IPv6 without brackets, the port always last; it comes *before* the
-message, at a fixed place that nothing the client sends can reach. ``[remote …]``
-instead of ``[client …]`` marks a connection Apache opened itself (a proxy backend): not a
-client, not matched. Apache escapes control characters and backslashes in the message and
-the Referer (``ap_escape_errorlog_item``), so no client text can start a new line.
+holds the request's ``useragent_ip`` (the connection's address, or with mod_remoteip the
+proxied client's) as Apache prints it: IPv4, or IPv6 without brackets, the port always
+last; it comes *before* the message, at a fixed place that nothing the client sends can
+reach. Apache writes ``[remote ADDR:PORT]`` instead when the request's connection has no
+scoreboard handle (``do_errorlog_default``: meant for proxy backends), and that is every
+HTTP/2 request: mod_http2 runs each stream on a secondary connection without one. The
+address is the same request's ``useragent_ip`` either way (checked against the real Apache
+2.4 of Debian 12: curl over HTTP/1.1 writes ``[client …]``, over h2c ``[remote …]``), and
+the authentication messages below are only ever written about a request a client sent:
+both forms count. Apache escapes control characters and backslashes in the message and the
+Referer (``ap_escape_errorlog_item``), so no client text can start a new line.
 
 The messages (mod_auth_basic, mod_auth_digest, level ``error``), one per request:
 
@@ -53,15 +58,16 @@ APACHE_ERROR = Frame(
 )
 
 _PID = r"\[pid \d{1,10}(?::tid \d{1,20})?\] "
-_CLIENT = r"\[client [0-9A-Fa-f:.]{2,45}:\d{1,5}\] "
+_PEER = r"\[(?:client|remote) "
+_CLIENT = rf"{_PEER}[0-9A-Fa-f:.]{{2,45}}:\d{{1,5}}\] "
 
 
 def _message(module: str, code: str, user_first: str, user_rest: str) -> str:
-    """``[module:error] [pid …] [client HOST:PORT] CODE: {user_first}NAME{user_rest}…``."""
+    """``[module:error] [pid …] [client|remote HOST:PORT] CODE: {user_first}NAME{user_rest}…``."""
     return (
         rf"\[{module}:error\] {_PID}"
         rf"(?={_CLIENT}{code}: {user_first}(?U:<USER>){user_rest})"
-        rf"\[client (?=[0-9A-Fa-f:.]{{2,45}}:\d{{1,5}}\] )<HOST>:\d{{1,5}}\] {code}: .*"
+        rf"{_PEER}(?=[0-9A-Fa-f:.]{{2,45}}:\d{{1,5}}\] )<HOST>:\d{{1,5}}\] {code}: .*"
     )
 
 
@@ -75,6 +81,8 @@ AUTH_SIGNATURES: tuple[Signature, ...] = (
             ' user bob: authentication failure for "/private": Password Mismatch',
             "[auth_basic:error] [pid 1234] [client 2001:db8::7:52311] AH01617: user admin:"
             ' authentication failure for "/": Password Mismatch, referer: https://example.org/',
+            "[auth_basic:error] [pid 13967:tid 13998] [remote 198.51.100.7:36518] AH01617:"
+            ' user alice: authentication failure for "/private/": Password Mismatch',
         ),
     ),
     Signature(
@@ -86,6 +94,8 @@ AUTH_SIGNATURES: tuple[Signature, ...] = (
             " user bob not found: /private",
             "[auth_basic:error] [pid 1234:tid 140234] [client 2001:db8::7:40022] AH01618:"
             " user root not found: /",
+            "[auth_basic:error] [pid 13968:tid 14081] [remote 2001:db8::7:52664] AH01618:"
+            " user x not found: /private",
         ),
     ),
     Signature(

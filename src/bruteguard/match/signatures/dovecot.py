@@ -1,17 +1,24 @@
-"""Dovecot (2.3): failed logins to IMAP, POP3, submission and ManageSieve.
+"""Dovecot (2.0 to 2.4): failed logins to IMAP, POP3, submission and ManageSieve.
 
 A login process (``imap-login``, ``pop3-login``, ``submission-login``,
 ``managesieve-login``) writes one line when a client it has not logged in goes away
-(``client_destroy`` → ``client_get_extra_disconnect_reason``, src/login-common)::
+(``client_destroy``/``client_disconnect`` → ``client_get_extra_disconnect_reason``,
+src/login-common)::
 
-    Disconnected: REASON (auth failed, N attempts in S secs): user=<USER>, method=MECH,
-        rip=ADDR, lip=LOCAL, [TLS|secured], session=<ID>
+    REASON (auth failed, N attempts in S secs): user=<USER>, method=MECH, rip=ADDR,
+        lip=LOCAL, [TLS|secured], session=<ID>
 
-(one line; ``login_log_format_elements``' default). Checked against real Dovecot 2.3.19.1
-(Debian 12) lines, written by a private instance on loopback. REASON is Dovecot's
-(``Aborted login by logging out``, ``Connection closed``, ``Inactivity``…); older 2.x
-write ``Aborted login (auth failed, …)`` or ``Disconnected (auth failed, …)``, 2.3.21
-and later ``Login aborted: REASON (auth failed, …) (auth_failed): …``: all are accepted.
+(one line; ``login_log_format_elements``' default). REASON is Dovecot's own text, never
+the client's: 2.3.15+ write ``Disconnected: Aborted login by logging out``,
+``Disconnected: Connection closed``, ``Disconnected: Inactivity``…; 2.0 to 2.3.14 wrote
+no ``Disconnected:`` prefix for some (``Aborted login``, ``Disconnected``), and their
+submission-login (lib-smtp, 2.3.0 to 2.3.14) ``Client has quit the connection`` (QUIT)
+and ``Remote closed connection`` (the client hung up); 2.4 writes ``Login aborted: REASON
+(auth failed, …) (auth_failed): …``. Every text before the first `` (auth failed, `` is
+accepted. Dovecot 2.0 wrote ``(auth failed, N attempts)`` without `` in S secs``.
+Checked against real Dovecot 2.3.19.1 (Debian 12) lines of imap-login, pop3-login and
+submission-login, written by a private instance in a namespace lab; the older and newer
+wordings are from the source (src/login-common, src/submission-login, src/lib-smtp).
 
 **N is the number of failed authentications of that connection**, and it is the only line
 that names the client for all of them: the line counts N attempts (``<COUNT>``). The auth
@@ -32,7 +39,11 @@ Dovecot: nothing Dovecot writes after ``rip`` (``lip``, ``mpid``, the TLS state,
 
 Two log forms, both with the syslog frame:
 
-* syslog or the journal: program ``dovecot``, message ``imap-login: Disconnected: …``;
+* syslog or the journal: program ``dovecot``, message ``imap-login: Disconnected: …``.
+  With ``log_path = /dev/stderr`` (the journal takes Dovecot's stderr) the message is
+  what Dovecot writes to a log file: the level after the process, and its own stamp first
+  unless ``log_timestamp`` is empty — ``dovecot[812]: Dec 04 22:20:22 pop3-login: Info:
+  Disconnected: …`` (checked with the real 2.3.19.1: ``%b %d`` pads the day with 0);
 * Dovecot's own file (``log_path``, e.g. ``/var/log/dovecot.log``, stamp
   ``log_timestamp = "%b %d %H:%M:%S "``): no host, the login process as the program and
   the level first — ``Nov 23 06:50:01 imap-login: Info: Disconnected: …`` (``LOG_PROGRAMS``,
@@ -47,11 +58,15 @@ PROGRAMS = ("dovecot",)
 LOG_PROGRAMS = ("imap-login", "pop3-login", "submission-login", "managesieve-login")
 
 _LOGIN = r"(?:imap|pop3|submission|managesieve)-login: "
-# Dovecot's reason, then its own "(auth failed, N attempts in S secs)": the first one (the
+# Dovecot's own stamp and level, when its file-style lines reach syslog or the journal
+# through stderr: "Dec 04 22:20:22 " (log_timestamp's default) or "2026-12-04 22:20:22 ".
+_STDERR_STAMP = r"(?:(?:[A-Z][a-z]{2} [ 0-3]\d|\d{4}-\d\d-\d\d) \d\d:\d\d:\d\d(?:\.\d{1,6})? )?"
+_LEVEL = r"(?:Info: )?"
+# Dovecot's reason, then its own "(auth failed, N attempts[ in S secs])": the first one (the
 # user name comes after it), committed to by the atomic group.
 _VERDICT = (
-    r"(?>(?:Disconnected|Aborted login|Login aborted)(?:: .*?)?"
-    r" \(auth failed, <COUNT> attempts in \d{1,10} secs\)(?: \([a-z_]{1,40}\))?: user=<)"
+    r"(?>[A-Z].{0,400}? \(auth failed, <COUNT> attempts(?: in \d{1,10} secs)?\)"
+    r"(?: \([a-z_]{1,40}\))?: user=<)"
 )
 # The last "rip=" is Dovecot's; what may follow it is Dovecot's too (lip, mpid, TLS, session).
 _CLIENT = (
@@ -75,18 +90,29 @@ _SAMPLES = (
     "Login aborted: Connection closed (auth failed, 2 attempts in 8 secs) (auth_failed):"
     " user=<bob>, method=PLAIN, rip=198.51.100.7, lip=192.0.2.1, TLS,"
     " session=<Qyj1gvNg0KV/AAAB>",
+    "Client has quit the connection (auth failed, 1 attempts in 2 secs): user=<bob>,"
+    " method=PLAIN, rip=198.51.100.7, lip=192.0.2.1, TLS, session=<XtqcfPNgqJ1/AAAB>",
+    "Remote closed connection (auth failed, 3 attempts in 9 secs): user=<bob>,"
+    " method=LOGIN, rip=2001:db8::66, lip=2001:db8::1, session=<XtqcfPNgqJ1/AAAB>",
+    "Disconnected (auth failed, 2 attempts): user=<bob>, method=PLAIN, rip=198.51.100.7,"
+    " lip=192.0.2.1",
 )
+_LOGINS = ("imap", "pop3", "submission", "managesieve", "imap", "imap", "submission",
+           "submission", "pop3")  # fmt: skip
 
 SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "auth-failed",
         Role.CONFIRM,
-        f"{_LOGIN}{_MESSAGE}",
-        tuple(
-            f"{login}-login: {text}"
-            for login, text in zip(
-                ("imap", "pop3", "submission", "managesieve", "imap", "imap"), _SAMPLES, strict=True
-            )
+        f"{_STDERR_STAMP}{_LOGIN}{_LEVEL}{_MESSAGE}",
+        (
+            *(f"{login}-login: {text}" for login, text in zip(_LOGINS, _SAMPLES, strict=True)),
+            "pop3-login: Info: Disconnected: Aborted login by logging out (auth failed, 1"
+            " attempts in 2 secs): user=<nosuchuser>, method=PLAIN, rip=198.51.100.7,"
+            " lip=192.0.2.1, session=<MHUYSNZhFovAAAIK>",
+            "Dec 04 22:20:34 submission-login: Info: Disconnected: Aborted login by logging out"
+            " (auth failed, 2 attempts in 12 secs): user=<nosuchuser>, method=LOGIN,"
+            " rip=2001:db8::66, lip=2001:db8::1, session=<BCphSdZhTosgAQ24AAAAAAAAAAAAAAAK>",
         ),
     ),
 )

@@ -1,61 +1,154 @@
-"""OpenSSH (6.x to 9.x, and 9.8+'s ``sshd-session``) messages about failed or aborted logins.
+"""OpenSSH (3.x to 9.x, and 9.8+'s ``sshd-session``) messages about failed or aborted logins.
 
-Message texts are OpenSSH's own (auth.c ``auth_log``, ``sshd.c``, ``kex.c``, ``packet.c``)
-and pam_unix's. Each pattern keeps client-chosen text (user names, the client's own
-disconnect message, its protocol banner) away from the address: either the address comes
-first at a fixed place, or a greedy field is followed by the fixed tail sshd writes last.
+Message texts are OpenSSH's own (auth.c ``auth_log``, ``auth_root_allowed``, auth-pam.c
+``sshpam_query``, ``sshd.c``, ``kex.c``, ``packet.c``) and pam_unix's. Each pattern keeps
+client-chosen text (user names, the client's own disconnect message, its protocol banner, a
+certificate's key ID) away from the address: either the address comes first at a fixed
+place, or a greedy field is followed by the fixed tail sshd writes last.
 Order matters only for speed: the commonest messages come first.
+
+Variants that real hosts write (each with a sample below, and lines in tests/data/sshd/):
+
+* ``Failed publickey for U from ADDR port N ssh2: RSA-CERT SHA256:FP ID KEYID (serial S) CA
+  RSA SHA256:FP`` (auth.c ``format_method_key``, OpenSSH 8.0+; 6.6 to 7.9 wrote no
+  fingerprint of the certificate itself, ``RSA-CERT ID KEYID …``, and 6.6/6.7 hex MD5
+  fingerprints without ``MD5:``). Real OpenSSH 9.2 wrote them only with ``LogLevel
+  VERBOSE``. KEYID is the certificate's, and anyone can sign a certificate: it is client
+  text *after* the address, so a greedy user name alone would let a key ID such as ``x
+  from 203.0.113.9 port 1 ssh2: RSA-CERT …`` supply the address; and sshd cuts a line at
+  1,024 bytes, so a long key ID even chooses how the line ends. A publickey line is taken
+  only when `` port N ssh2`` occurs in it once (neither the user name nor the key ID holds
+  another): then the address is the one before it, sshd's own. A line whose client text
+  holds one is not counted (the connection's close still is).
+* ``error: PAM: MESSAGE for [illegal user ]U from HOST`` (auth-pam.c ``sshpam_query``,
+  unchanged since 2004; keyboard-interactive through PAM). MESSAGE is ``pam_strerror``'s:
+  Linux-PAM's ``Authentication failure``, ``User not known to the underlying
+  authentication module``, ``Have exhausted maximum number of retries for service``;
+  OpenPAM's (FreeBSD, macOS) ``authentication error``, ``unknown user``, ``maximum number
+  of tries exceeded`` (capitalised since OpenPAM 2017). HOST is sshd's PAM_RHOST: the
+  address, or with ``UseDNS yes`` a name (then the verdict line carries the address).
+* ``ROOT LOGIN REFUSED FROM ADDR port N [preauth]`` (auth.c ``auth_root_allowed``: root
+  authenticated, PermitRootLogin refused it; before 7.4 without `` port N``). With
+  privilege separation sshd writes it twice for one attempt, both under the monitor's pid:
+  first the monitor's line (then, with ``LogLevel VERBOSE``, its ``Failed publickey``
+  verdict), then the unprivileged child's copy with ``[preauth]``. The first announces the
+  attempt; the copy is a close, counted only when nothing else of the connection was.
+* RedHat-era pam_unix (Linux-PAM before 0.99, ``_log_err``: program ``sshd(pam_unix)``,
+  ``authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=ADDR
+  user=root``) and OpenSSH before 3.9's ``Illegal user`` / ``for illegal user`` and
+  protocol 1's ``ssh1``: the same messages in their older words (``PAM_UNIX_SIGNATURES``).
 """
 
 from bruteguard.match.signature import Role, Signature
 
-__all__ = ["BREAKIN", "PREAUTH_NOISE", "PROGRAMS", "SIGNATURES"]
+__all__ = [
+    "BREAKIN",
+    "PAM_UNIX_PROGRAMS",
+    "PAM_UNIX_SIGNATURES",
+    "PREAUTH_NOISE",
+    "PROGRAMS",
+    "SIGNATURES",
+]
 
 # The programs whose lines these are: sshd, and sshd-session/sshd-auth from OpenSSH 9.8/10.
 PROGRAMS = ("sshd", "sshd-session", "sshd-auth")
+# Linux-PAM before 0.99 logged pam_unix's lines under "SERVICE(pam_unix)[pid]" (RedHat 7-9,
+# RHEL 3/4, Fedora Core), the pid being sshd's own.
+PAM_UNIX_PROGRAMS = ("sshd(pam_unix)",)
 
 _PORT = r" port \d{1,5}"
-_AUTH_METHOD = (
-    r"(?:password|publickey|none|keyboard-interactive(?:/pam)?|hostbased|gssapi-with-mic)"
+# Methods whose "Failed" line carries no key (publickey and hostbased do).
+_KEYLESS_METHOD = r"(?:password|none|keyboard-interactive(?:/pam|/bsdauth)?|gssapi-with-mic)"
+# OpenSSH before 3.9 wrote "illegal user" where later ones write "invalid user".
+_INVALID = r"(?:invalid user |illegal user )?"
+# A key's fingerprint: "SHA256:base64" or "MD5:hex:…" (6.8+), bare hex MD5 (before 6.8).
+_FINGERPRINT = r"(?:(?:SHA256|MD5):[A-Za-z0-9+/=:]{1,100}|[0-9a-f]{2}(?::[0-9a-f]{2}){15})"
+_KEY_INFO = rf": [A-Z][A-Z0-9-]{{0,30}} {_FINGERPRINT}"
+# A certificate: its type and (8.0+) fingerprint, the key ID (client text), the serial, the
+# CA's type and fingerprint.
+_CERT_INFO = (
+    rf": [A-Z][A-Z0-9-]{{0,30}}-CERT(?:-V00)? (?:{_FINGERPRINT} )?ID .*"
+    rf" \(serial \d{{1,20}}\) CA [A-Z][A-Z0-9-]{{0,30}} {_FINGERPRINT}"
 )
-_KEY_INFO = r"(?:: [A-Z][A-Z0-9-]* (?:SHA256|MD5):[A-Za-z0-9+/=:]+)?"
 _PREAUTH = r" \[preauth\]"
+# pam_strerror()'s words for a failed authentication: Linux-PAM's (0.7x misspelt
+# "exhasted" and ended in "."), then OpenPAM's (lower case before 2017).
+_PAM_FAILURE = (
+    r"(?:Authentication failure|User not known to the underlying authentication module"
+    r"|Have exhau?sted maximum number of retries for service\.?"
+    r"|[Aa]uthentication error|[Uu]nknown user|[Mm]aximum number of tries exceeded)"
+)
+# pam_unix's "authentication failure" line after its prefix. pam writes the user after the
+# address; a lookahead takes the first "  user=" (the real one: nothing before it can hold
+# two spaces) so that <USER> still precedes <HOST>, as the engine's shared groups need. It
+# comes after the literal so that other lines never pay for its scan to the end of the line.
+# pam_unix writes "rhost=%s %s%s": one space, then " user=NAME" when it knows one.
+_PAM_UNIX_FAILURE = (
+    r"authentication failure;(?=.*?(?:  user=<USER>)?$)"
+    r" logname=\S* uid=\d+ euid=\d+ tty=\S* ruser=\S* rhost=<HOST> ?(?: user=.*)?"
+)
 
 SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "failed-auth",
         Role.CONFIRM,
-        rf"Failed {_AUTH_METHOD} for (?:invalid user )?<USER> from <HOST>(?:{_PORT})?"
-        rf"(?: ssh2)?{_KEY_INFO}",
+        # Methods whose line ends with the address (sshd writes the user as "%.100s", so
+        # the line is never cut short): a greedy user name leaves the last address to sshd.
+        rf"Failed {_KEYLESS_METHOD} for {_INVALID}<USER> from <HOST>(?:{_PORT})?(?: ssh[12])?",
         (
             "Failed password for root from 198.51.100.7 port 52311 ssh2",
             "Failed password for invalid user admin from 2001:db8::66 port 40022 ssh2",
-            "Failed publickey for git from 203.0.113.5 port 4022 ssh2: RSA SHA256:AbCd+/9",
             "Failed none for invalid user test from 198.51.100.7 port 5 ssh2",
             "Failed keyboard-interactive/pam for root from ::ffff:198.51.100.7 port 7 ssh2",
             "Failed password for root from 198.51.100.7",
+            "Failed password for illegal user admin from ::ffff:198.51.100.7 port 4 ssh2",
+            "Failed password for root from 198.51.100.7 port 45416 ssh1",
+        ),
+    ),
+    Signature(
+        "failed-publickey",
+        Role.CONFIRM,
+        # A key, or a certificate whose key ID is client text after the address (and may
+        # run past sshd's 1,024-byte line, which then ends in the client's text): taken
+        # only when " port N ssh2" occurs once in the line, so the address is the one
+        # before sshd's own (see the module's docstring).
+        rf"Failed (?:publickey|hostbased) for (?!(?:.*?{_PORT} ssh2){{2}}){_INVALID}<USER>"
+        rf" from <HOST>{_PORT} ssh2(?:{_KEY_INFO}|{_CERT_INFO})?",
+        (
+            "Failed publickey for git from 203.0.113.5 port 4022 ssh2: RSA SHA256:AbCd+/9",
+            "Failed publickey for git from 203.0.113.5 port 4022 ssh2:"
+            " RSA 3f:a2:71:0c:5e:8b:19:d4:6a:be:11:c0:7e:42:9f:01",
+            "Failed publickey for alice from 198.51.100.7 port 34346 ssh2: RSA-CERT"
+            " SHA256:nWbwPprqJbJoZViD6gRgIvZ12IhQuK4RJKtt/IllrME ID alice (serial 1) CA RSA"
+            " SHA256:8NG18DA1I6XzbyiTuw+T3ng7i0vwDs6gcUS449vn5+8",
+            "Failed publickey for alice from 2001:db8::66 port 34374 ssh2: ED25519-CERT"
+            " SHA256:3z5l6TMthUxu7FPeDVaIKDBPd0FIvIaJpu6BgEHJ8VM ID alice (serial 1) CA RSA"
+            " SHA256:8NG18DA1I6XzbyiTuw+T3ng7i0vwDs6gcUS449vn5+8",
+            "Failed publickey for invalid user bob from 198.51.100.7 port 5 ssh2: ECDSA-CERT"
+            " SHA256:brSwHGYf75Ni9pOqBIMfLJ4UBj+GkFo5jxsFnIyDTCQ ID bob@example.org (serial"
+            " 18446744073709551615) CA ED25519 SHA256:3z5l6TMthUxu7FPeDVaIKDBPd0FIvIaJpu6BgEHJ8VM",
+            "Failed publickey for root from 198.51.100.7 port 5 ssh2: RSA-CERT ID ci deploy"
+            " (serial 0) CA RSA SHA256:8NG18DA1I6XzbyiTuw+T3ng7i0vwDs6gcUS449vn5+8",
+            "Failed publickey for root from 198.51.100.7 port 5 ssh2: RSA-CERT ID x (serial 2)"
+            " CA RSA 3f:a2:71:0c:5e:8b:19:d4:6a:be:11:c0:7e:42:9f:01",
+            "Failed publickey for deploy from ::ffff:198.51.100.7 port 5 ssh2",
         ),
     ),
     Signature(
         "invalid-user",
         Role.ANNOUNCE,
-        rf"Invalid user <USER> from <HOST>(?:{_PORT})?",
+        rf"I(?:nvalid|llegal) user <USER> from <HOST>(?:{_PORT})?",
         (
             "Invalid user oracle from 198.51.100.7 port 52311",
             "Invalid user  from 198.51.100.7 port 52311",
             "Invalid user admin from 198.51.100.7",
+            "Illegal user test from ::ffff:198.51.100.7",
         ),
     ),
     Signature(
         "pam-auth-failure",
         Role.ANNOUNCE,
-        # pam writes the user after the address; a lookahead takes the first "  user="
-        # (the real one: nothing before it can hold two spaces) so that <USER> still
-        # precedes <HOST>, as the engine's shared groups need. It comes after the literal
-        # so that other lines never pay for its scan to the end of the line.
-        r"pam_unix\(sshd:auth\): authentication failure;(?=.*?(?:  user=<USER>)?$)"
-        # pam_unix writes "rhost=%s %s%s": one space, then " user=NAME" when it knows one.
-        r" logname=\S* uid=\d+ euid=\d+ tty=\S* ruser=\S* rhost=<HOST> ?(?: user=.*)?",
+        rf"pam_unix\(sshd:auth\): {_PAM_UNIX_FAILURE}",
         (
             "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh"
             " ruser= rhost=198.51.100.7  user=root",
@@ -68,9 +161,20 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "pam-error",
         Role.ANNOUNCE,
-        r"error: PAM: Authentication failure for (?:illegal user |invalid user )?<USER>"
-        r" from <HOST>",
-        ("error: PAM: Authentication failure for root from 198.51.100.7",),
+        # The user name is sshd's "%.100s" of the client's; PAM_RHOST comes last.
+        rf"error: PAM: {_PAM_FAILURE} for {_INVALID}<USER> from <HOST>",
+        (
+            "error: PAM: Authentication failure for root from 198.51.100.7",
+            "error: PAM: User not known to the underlying authentication module for illegal"
+            " user bobnosuch from 198.51.100.7",
+            "error: PAM: Have exhausted maximum number of retries for service for root from"
+            " 2001:db8::66",
+            "error: PAM: authentication error for bob from 198.51.100.7",
+            "error: PAM: authentication error for illegal user bob from 198.51.100.7",
+            "error: PAM: Authentication error for illegal user admin from ::ffff:198.51.100.7",
+            "error: PAM: unknown user for illegal user oracle from 198.51.100.7",
+            "error: PAM: Maximum number of tries exceeded for root from 198.51.100.7",
+        ),
     ),
     Signature(
         "not-allowed",
@@ -84,8 +188,24 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "root-refused",
         Role.ANNOUNCE,
+        # The monitor's line (or, without privilege separation, the only one).
         rf"ROOT LOGIN REFUSED FROM <HOST>(?:{_PORT})?",
-        ("ROOT LOGIN REFUSED FROM 198.51.100.7 port 22",),
+        (
+            "ROOT LOGIN REFUSED FROM 198.51.100.7 port 39032",
+            "ROOT LOGIN REFUSED FROM 2001:db8::66 port 60044",
+            "ROOT LOGIN REFUSED FROM ::ffff:198.51.100.7",
+        ),
+    ),
+    Signature(
+        "root-refused-preauth",
+        Role.CLOSE,
+        # The unprivileged child's copy of the same refusal, after the monitor's line and
+        # its "Failed publickey" verdict: counts only if nothing of the connection did.
+        rf"ROOT LOGIN REFUSED FROM <HOST>(?:{_PORT})?{_PREAUTH}",
+        (
+            "ROOT LOGIN REFUSED FROM 198.51.100.7 port 39032 [preauth]",
+            "ROOT LOGIN REFUSED FROM 2001:db8::66 port 60044 [preauth]",
+        ),
     ),
     Signature(
         "max-auth-tries",
@@ -239,3 +359,20 @@ _NOISE_NAMES = frozenset(
     }
 )
 PREAUTH_NOISE: tuple[Signature, ...] = tuple(s for s in SIGNATURES if s.name in _NOISE_NAMES)
+
+# RedHat-era pam_unix (Linux-PAM 0.7x, support.c ``_log_err``): "sshd(pam_unix)[pid]: " and
+# the message without today's "pam_unix(sshd:auth): ". pam_unix runs in sshd's own process
+# (the pid of sshd's "Failed password" for the same attempt), so the two are one attempt.
+# "check pass; user unknown" names no address: the failure line after it counts.
+PAM_UNIX_SIGNATURES: tuple[Signature, ...] = (
+    Signature(
+        "pam-auth-failure-legacy",
+        Role.ANNOUNCE,
+        _PAM_UNIX_FAILURE,
+        (
+            "authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser="
+            " rhost=198.51.100.7  user=root",
+            "authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=198.51.100.7 ",
+        ),
+    ),
+)
