@@ -229,17 +229,16 @@ LOGS: dict[str, dict[str, int]] = {
     },
     # Real OpenSSH 9.2p1, keyboard-interactive through PAM (Debian's stack, then one with
     # "auth required pam_unix.so" for Linux-PAM's "User not known …"). pam_unix writes from
-    # sshd's PAM child, under another pid than sshd's own lines: the engine ties lines by
-    # pid, so such an attempt counts twice (see the xfail test below); the password
-    # attempt (pam in sshd's own process) counts once.
+    # sshd's PAM child, under another pid than sshd's own lines: paired by address, each
+    # attempt counts once; the password attempt (pam in sshd's own process) once too.
     "openssh92_debian12_kbdint_pam.log": {
-        "203.0.113.31": 2,
-        "203.0.113.32": 2,
-        "203.0.113.33": 2,
-        "198.51.100.31": 2,
-        "198.51.100.32": 2,
-        "198.51.100.33": 2,
-        "2001:db8::32": 2,
+        "203.0.113.31": 1,
+        "203.0.113.32": 1,
+        "203.0.113.33": 1,
+        "198.51.100.31": 1,
+        "198.51.100.32": 1,
+        "198.51.100.33": 1,
+        "2001:db8::32": 1,
         "198.51.100.34": 1,
     },
     # RedHat-era, from OpenSSH 3.6.1/3.9 and Linux-PAM 0.75/0.77 sources (auth.c, auth-pam.c,
@@ -271,14 +270,62 @@ def test_real_log_counts_per_address(name: str) -> None:
     assert dict(Counter(hit[1] for hit in hits)) == LOGS[name]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="keyboard-interactive through PAM: pam_unix writes from sshd's PAM child (another"
-    " pid), and the engine ties one attempt's lines by pid",
-)
 def test_keyboard_interactive_through_pam_counts_each_attempt_once() -> None:
     data = (DATA / "sshd" / "openssh92_debian12_kbdint_pam.log").read_bytes()
     assert set(counts(data).values()) == {1}
+
+
+def pam_child(pid: int, address: str, user: str = "") -> str:
+    suffix = f"  user={user}" if user else " "
+    return (
+        f"Nov 23 22:09:25 bastion sshd[{pid}]: pam_unix(sshd:auth): authentication failure;"
+        f" logname= uid=0 euid=0 tty=ssh ruser= rhost={address}{suffix}\n"
+    )
+
+
+def sshd_says(pid: int, message: str) -> str:
+    return f"Nov 23 22:09:27 bastion sshd[{pid}]: {message}\n"
+
+
+def test_parallel_keyboard_interactive_attempts_each_count_once() -> None:
+    """Two connections of one attacker, their PAM children's lines before either verdict:
+    two attempts, two counts, whichever verdict comes first."""
+    a = "198.51.100.7"
+    data = (
+        pam_child(102, a, "root")
+        + pam_child(202, a, "admin")
+        + sshd_says(200, f"error: PAM: Authentication failure for admin from {a}")
+        + sshd_says(100, f"error: PAM: Authentication failure for root from {a}")
+    )
+    assert counts(data.encode()) == {a: 2}
+
+
+def test_parallel_password_attempts_are_not_hidden_behind_an_invalid_user() -> None:
+    """An attacker mixing an invalid user on one connection with password guesses on
+    another: the guesses' pam lines are not PAM children of the invalid user's attempt
+    (their pids go on to write their own verdicts), so every guess counts."""
+    a = "198.51.100.7"
+    data = sshd_says(100, f"Invalid user x from {a} port 5000")
+    for pid in (200, 300, 400):
+        data += pam_child(pid, a, "root") + sshd_says(
+            pid, f"Failed password for root from {a} port {pid} ssh2"
+        )
+    data += sshd_says(100, f"Failed password for invalid user x from {a} port 5000 ssh2")
+    assert counts(data.encode()) == {a: 4}
+
+
+def test_a_pam_verdict_never_takes_another_addresses_child() -> None:
+    data = pam_child(102, "198.51.100.7", "root") + sshd_says(
+        100, "error: PAM: Authentication failure for root from 203.0.113.9"
+    )
+    assert counts(data.encode()) == {"198.51.100.7": 1, "203.0.113.9": 1}
+
+
+def test_a_pam_child_waits_for_its_verdict_only_so_long() -> None:
+    a = "198.51.100.7"
+    late = "Nov 23 22:09:59 bastion sshd[100]: error: PAM: Authentication failure for root"
+    data = pam_child(102, a, "root") + f"{late} from {a}\n"
+    assert counts(data.encode()) == {a: 2}
 
 
 def test_every_real_log_is_checked() -> None:

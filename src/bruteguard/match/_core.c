@@ -219,6 +219,33 @@ static void set_host(Connection *state, const char *host, Py_ssize_t len, uint64
     }
 }
 
+/* ---------------------------------------------------------- PAM pairing */
+
+/* sshd's keyboard-interactive runs PAM in a child process: pam_unix's line of an attempt has
+ * the child's pid, sshd's own verdict ("error: PAM: …") the connection's. The two are paired
+ * by address (and jail), per address the latest: a child's line counts and waits, for
+ * PAM_WINDOW seconds, for its parent's verdict, which then counts nothing; a child's line
+ * whose address has an attempt already announced and not yet decided in another pid
+ * ("Invalid user", then PAM's child) counts nothing either, and leaves its pid free to
+ * count a verdict of its own. Every pairing leaves one count per attempt; an address whose
+ * slot another took is counted as before pairing (once per pid). */
+#define PAM_NONE 0
+#define PAM_CHILD 1
+#define PAM_PARENT 2
+#define PAM_PAIRS 1024 /* a power of two */
+#define PAM_WINDOW 10.0 /* pam_faildelay's delay, and then some */
+
+typedef struct {
+    unsigned char host_len; /* 0: empty */
+    char host[HOST_INLINE];
+    Py_ssize_t jail;
+    uint64_t announce_pid; /* the latest announce (not a PAM child's) and its moment */
+    double announce_moment;
+    uint64_t child_pid; /* the latest PAM child's line still waiting for its verdict */
+    double child_moment;
+    int children; /* how many are waiting */
+} PamPair;
+
 /* ------------------------------------------------------------ address cache */
 
 /* Raw host text → canonical address (a str, or None), so that a line's address costs a
@@ -370,6 +397,7 @@ typedef struct {
     int host, user, pid, repeat, count, role, weight, stamp_kind;
     int ptr_host; /* the service may write a PTR's text here, even one that reads as an address */
     int keyed;    /* `pid` is a session id group (hexadecimal); `host` 0: the session's address */
+    int pam_side; /* PamSide: the PAM child's line, or the parent's verdict of it */
     Py_ssize_t njails;
     Py_ssize_t *jails;
 } Check;
@@ -387,6 +415,7 @@ typedef struct {
     PyObject *named;      /* list of (time, name, user, jail, line): attempts naming a host */
     AddressCache addresses;
     ConnectionTable connections;
+    PamPair *pairs; /* NULL: no check pairs PAM lines */
     uint64_t seed; /* of the hash for long host texts */
     double hours[12 * 32 * 24]; /* syslog hour starts; NAN: not known yet */
     long hours_day;             /* the clock's day the hour cache belongs to (live logs) */
@@ -418,6 +447,7 @@ static void Stream_dealloc(StreamObject *self) {
     for (Py_ssize_t i = 0; i < self->nchecks; i++) PyMem_Free(self->checks[i].jails);
     PyMem_Free(self->checks);
     PyMem_Free(self->connections.slots);
+    PyMem_Free(self->pairs);
     Py_XDECREF(self->pattern);
     Py_XDECREF(self->jail_names);
     Py_XDECREF(self->hour_start);
@@ -449,15 +479,21 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
         return -1;
     }
     self->nchecks = n;
+    int pam_pairing = 0;
     Py_ssize_t njails = PyTuple_GET_SIZE(jails);
     for (Py_ssize_t i = 0; i < n; i++) {
         Check *check = &self->checks[i];
         PyObject *jail_indices;
-        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(checks, i), "iiiiiiipO!ip", &check->host,
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(checks, i), "iiiiiiipO!ipi", &check->host,
                               &check->user, &check->pid, &check->repeat, &check->count,
                               &check->role, &check->weight, &check->ptr_host, &PyTuple_Type,
-                              &jail_indices, &check->stamp_kind, &check->keyed))
+                              &jail_indices, &check->stamp_kind, &check->keyed, &check->pam_side))
             return -1;
+        if (check->pam_side < PAM_NONE || check->pam_side > PAM_PARENT) {
+            PyErr_SetString(PyExc_ValueError, "unknown PAM side");
+            return -1;
+        }
+        pam_pairing = pam_pairing || check->pam_side != PAM_NONE;
         if (check->weight < 1 || check->weight > MAX_REPEAT) {
             PyErr_SetString(PyExc_ValueError, "a check's weight must be 1..1000");
             return -1;
@@ -494,6 +530,10 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
             }
             check->jails[j] = index;
         }
+    }
+    if (pam_pairing && !(self->pairs = PyMem_Calloc(PAM_PAIRS, sizeof(PamPair)))) {
+        PyErr_NoMemory();
+        return -1;
     }
     int matches = 1;
     for (int k = 0; k < compiled->nparts; k++)
@@ -794,6 +834,24 @@ static uint64_t hash_bytes(uint64_t seed, const char *s, Py_ssize_t len) {
     uint64_t h = 0xcbf29ce484222325ULL ^ seed;
     for (Py_ssize_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
     return h;
+}
+
+/* The pairing slot of an address (an inline host) and jail: the one found, a fresh one
+ * (`create`: taking over whatever address had it), or NULL. */
+static PamPair *pair_of(StreamObject *self, const char *host, Py_ssize_t len, Py_ssize_t jail,
+                        int create) {
+    unmapped(&host, &len);
+    if (!self->pairs || len > HOST_INLINE || len < 1) return NULL;
+    PamPair *pair = &self->pairs[(hash_bytes(self->seed, host, len) ^ (uint64_t)jail) &
+                                 (PAM_PAIRS - 1)];
+    if (pair->host_len == len && pair->jail == jail && memcmp(pair->host, host, len) == 0)
+        return pair;
+    if (!create) return NULL;
+    memset(pair, 0, sizeof *pair);
+    pair->host_len = (unsigned char)len;
+    memcpy(pair->host, host, len);
+    pair->jail = jail;
+    return pair;
 }
 
 /* The canonical address for raw host text (borrowed; Py_None if not an address). */
@@ -1124,6 +1182,36 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
                 continue;
             }
         }
+        Py_ssize_t pair_jail = check->njails ? check->jails[0] : -1;
+        if (check->pam_side == PAM_CHILD && check->role == ROLE_ANNOUNCE && !open) {
+            PamPair *pair = pair_of(self, host, host_len, pair_jail, 0);
+            if (pair && pair->announce_pid != pid && moment >= pair->announce_moment - 1 &&
+                moment - pair->announce_moment <= PAM_WINDOW) {
+                Connection *owner = table_find(&self->connections, pair->announce_pid);
+                if (owner->pid == pair->announce_pid && owner->announced &&
+                    same_host(owner, host, host_len, host_hash))
+                    continue; /* PAM's child for an attempt another pid counted already */
+            }
+        }
+        if (check->pam_side == PAM_PARENT) {
+            PamPair *pair = pair_of(self, host, host_len, pair_jail, 0);
+            if (pair && pair->children > 0 && pair->child_pid != pid &&
+                moment >= pair->child_moment - 1 && moment - pair->child_moment <= PAM_WINDOW) {
+                pair->children--; /* the verdict of the attempt PAM's child counted */
+                if (!(open && same_host(state, host, host_len, host_hash))) {
+                    state = table_claim(&self->connections, state, pid, moment);
+                    if (!state) {
+                        PyErr_NoMemory();
+                        goto error;
+                    }
+                    set_host(state, host, host_len, host_hash);
+                    state->named = 0;
+                }
+                state->announced = state->counted = 1;
+                state->last = moment;
+                continue;
+            }
+        }
         int same = open && same_host(state, host, host_len, host_hash);
         int known = same || (open && state->named && check->role != ROLE_ANNOUNCE);
         if (known && !same) { /* the named connection's verdict or close, with its address */
@@ -1155,6 +1243,16 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
         } else if (check->role == ROLE_ANNOUNCE) {
             if (state->announced) continue;
             state->announced = 1;
+            PamPair *pair = self->pairs ? pair_of(self, host, host_len, pair_jail, 1) : NULL;
+            if (pair && check->pam_side == PAM_CHILD && !known) {
+                int waiting = pair->children && moment - pair->child_moment <= PAM_WINDOW;
+                pair->children = waiting ? pair->children + 1 : 1;
+                pair->child_pid = pid;
+                pair->child_moment = moment;
+            } else if (pair && check->pam_side != PAM_CHILD) {
+                pair->announce_pid = pid;
+                pair->announce_moment = moment;
+            }
         } else if (state->counted) {
             continue;
         } else {

@@ -35,6 +35,7 @@ from bruteguard.match.signature import (
     SESSION,
     USER,
     Frame,
+    PamSide,
     Role,
     Signature,
     Stamp,
@@ -131,6 +132,7 @@ class Matcher:
                 tuple(index[jail] for jail in c.jails),
                 int(c.stamp_kind),
                 c.keyed,
+                int(c.pam_side),
             )
             for c in builder.checks
         )
@@ -170,6 +172,7 @@ class _Check:
     jails: tuple[str, ...]
     stamp_kind: Stamp
     keyed: int = 0  # 1: ``pid`` is a <SESSION> group (hexadecimal), not the syslog pid
+    pam_side: PamSide = PamSide.NONE
 
 
 def _plan(jail_filters: Mapping[str, str], weights: Mapping[str, int]) -> dict[Frame, list[_Block]]:
@@ -284,17 +287,17 @@ class _Builder:
             self.units.append(_Unit(frame, programs, body))
 
     def _sets(self, blocks: list[_Block], kind: Stamp, *, pid: int, repeat: int, first: int) -> str:
-        """One set per block, role and placeholder layout, as alternatives; a set's
-        signatures share its groups (numbered from ``first``) through branch reset."""
+        """One set per block, role, placeholder layout and PAM side, as alternatives; a
+        set's signatures share its groups (numbered from ``first``) through branch reset."""
         sets: list[str] = []
         for block in blocks:
             for role in Role:
-                layouts: dict[tuple[str, ...], list[str]] = {}
+                layouts: dict[tuple[tuple[str, ...], PamSide], list[str]] = {}
                 for signature in block.signatures:
                     if signature.role is role:
                         layout, body = _body(signature)
-                        layouts.setdefault(layout, []).append(body)
-                for layout, bodies in layouts.items():
+                        layouts.setdefault((layout, signature.pam_side), []).append(body)
+                for (layout, pam_side), bodies in layouts.items():
                     groups = {name: first + at for at, name in enumerate(layout)}
                     self.groups = max(self.groups, first + len(layout) - 1)
                     mark = len(self.checks)
@@ -315,6 +318,7 @@ class _Builder:
                             block.jails,
                             kind,
                             1 if session else 0,
+                            pam_side,
                         )
                     )
         return "|".join(sets)

@@ -42,6 +42,7 @@ __all__ = [
     "SYSLOG",
     "USER",
     "Frame",
+    "PamSide",
     "ProgramPattern",
     "Role",
     "Signature",
@@ -148,6 +149,16 @@ class Role(IntEnum):
     OPEN = 4
 
 
+class PamSide(IntEnum):
+    """Which process of a PAM conversation writes the line, where the service runs PAM in a
+    child of its own (sshd's keyboard-interactive): the child's and the parent's lines of
+    one attempt have different pids, and are paired by address instead (``_core.c``)."""
+
+    NONE = 0
+    CHILD = 1  # pam_unix's "authentication failure; … rhost=ADDR" (the child's pid)
+    PARENT = 2  # the service's own verdict of that conversation (sshd's "error: PAM: …")
+
+
 @dataclass(frozen=True)
 class Signature:
     """One recognised message. ``samples`` are real lines (after ``prog[pid]: ``) it matches.
@@ -155,6 +166,7 @@ class Signature:
     ``addressless``: the service names no client at all (an old lighttpd's failed TLS
     handshake): no ``<HOST>``; the daemon ties such a line to the one real connection that
     ended with it, or to nobody (``identity``), and a replay cannot count it.
+    ``pam_side``: see ``PamSide``.
     """
 
     name: str
@@ -162,6 +174,7 @@ class Signature:
     message: str
     samples: tuple[str, ...] = field(default=())
     addressless: bool = False
+    pam_side: PamSide = PamSide.NONE
 
     def __post_init__(self) -> None:
         hosts = self.message.count(HOST) + self.message.count(ADDR)

@@ -39,7 +39,7 @@ Variants that real hosts write (each with a sample below, and lines in tests/dat
   protocol 1's ``ssh1``: the same messages in their older words (``PAM_UNIX_SIGNATURES``).
 """
 
-from bruteguard.match.signature import Role, Signature
+from bruteguard.match.signature import PamSide, Role, Signature
 
 __all__ = [
     "BREAKIN",
@@ -149,7 +149,8 @@ SIGNATURES: tuple[Signature, ...] = (
         "pam-auth-failure",
         Role.ANNOUNCE,
         rf"pam_unix\(sshd:auth\): {_PAM_UNIX_FAILURE}",
-        (
+        pam_side=PamSide.CHILD,
+        samples=(
             "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh"
             " ruser= rhost=198.51.100.7  user=root",
             "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh"
@@ -163,7 +164,8 @@ SIGNATURES: tuple[Signature, ...] = (
         Role.ANNOUNCE,
         # The user name is sshd's "%.100s" of the client's; PAM_RHOST comes last.
         rf"error: PAM: {_PAM_FAILURE} for {_INVALID}<USER> from <HOST>",
-        (
+        pam_side=PamSide.PARENT,
+        samples=(
             "error: PAM: Authentication failure for root from 198.51.100.7",
             "error: PAM: User not known to the underlying authentication module for illegal"
             " user bobnosuch from 198.51.100.7",
