@@ -19,6 +19,7 @@ from bruteguard.config import Config, JailConfig
 from bruteguard.doctor.findings import Finding, not_checked, running_as_root
 from bruteguard.errors import BruteguardError
 from bruteguard.match.imported import is_imported
+from bruteguard.match.signature import program_regex
 from bruteguard.match.signatures import FILTERS
 from bruteguard.sources.journal import JOURNAL_DIRECTORIES, JournalSource, format_entry
 from bruteguard.sources.select import AUTH_LOGS, SourceSpec, resolve_sources
@@ -51,7 +52,7 @@ def _program_lines(programs: Sequence[str]) -> re.Pattern[bytes]:
     """A syslog line whose program is one of ``programs``: a stamp and a host (at most five
     fields, none ending in ``:``, so a message that mentions ``sshd[1]:`` does not count),
     then ``prog[pid]:`` or ``prog:``."""
-    names = b"|".join(re.escape(name.encode()) for name in programs)
+    names = "|".join(program_regex(name) for name in programs).encode()
     return re.compile(
         rb"(?m)^(?:[^\s]*[^\s:][ \t]+){1,5}?(?:" + names + rb")(?:\[[0-9]{1,10}\])?:[ \t]"
     )

@@ -27,7 +27,16 @@ from dataclasses import dataclass
 from bruteguard.identity import address_from_log
 from bruteguard.match import _core
 from bruteguard.match.imported import ImportedStream, add_to_series, imported_filter, is_imported
-from bruteguard.match.signature import COUNT, HOST, USER, Frame, Role, Signature, Stamp
+from bruteguard.match.signature import (
+    COUNT,
+    HOST,
+    USER,
+    Frame,
+    Role,
+    Signature,
+    Stamp,
+    program_regex,
+)
 from bruteguard.match.signatures import get_filter
 from bruteguard.match.timestamps import TimestampParser
 
@@ -218,7 +227,7 @@ class _Builder:
             runs.setdefault((block.programs, block.weight), []).append(block)
         for (programs, _weight), members in runs.items():
             if frame.programs:
-                names = "|".join(re.escape(p) for p in programs)
+                names = "|".join(program_regex(p) for p in programs)
                 sets = self._sets(members, frame.stamp, pid=2, repeat=3, first=4)
                 bodies.append(
                     f"(?:{names}){_PROGRAM_TAIL}"
@@ -231,7 +240,7 @@ class _Builder:
             # Most lines of a syslog file are other programs': one alternation of every
             # program name turns them away before any block is tried.
             names = sorted({p for block in blocks for p in block.programs}, key=len, reverse=True)
-            gate = f"(?=(?:{'|'.join(re.escape(p) for p in names)})[\\[: ])"
+            gate = f"(?=(?:{'|'.join(program_regex(p) for p in names)})[\\[: ])"
         self.frames.append(f"{frame.head}{gate}(?|{'|'.join(bodies)})")
 
     def _sets(self, blocks: list[_Block], kind: Stamp, *, pid: int, repeat: int, first: int) -> str:
@@ -281,12 +290,14 @@ _GROUP_OF = {HOST: "(\\S+)", USER: "(.*)", COUNT: "(\\d{1,6})"}
 
 def _body(signature: Signature) -> tuple[tuple[str, ...], str]:
     """The signature's placeholders in the order they are written, and its expression with
-    each placeholder a capture group."""
+    each placeholder a capture group (the only groups: a relative back-reference such as
+    ``\\g{-2}`` may name one, as Gitea's repeated user name does)."""
     message = signature.message
-    if _core.Pattern(_PLACEHOLDER.sub("", message).encode()).groups:
-        raise ValueError(f"signature {signature.name}: use (?:...) groups only")
     layout = tuple(found.group() for found in _PLACEHOLDER.finditer(message))
-    return layout, _PLACEHOLDER.sub(lambda found: _GROUP_OF[found.group()], message)
+    body = _PLACEHOLDER.sub(lambda found: _GROUP_OF[found.group()], message)
+    if _core.Pattern(body.encode()).groups != len(layout):
+        raise ValueError(f"signature {signature.name}: use (?:...) groups only")
+    return layout, body
 
 
 class Stream:

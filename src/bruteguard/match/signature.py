@@ -20,10 +20,22 @@ last) always wins, whatever the client typed.
   of that connection counted.
 """
 
+import re
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-__all__ = ["COUNT", "HOST", "SYSLOG", "USER", "Frame", "Role", "Signature", "Stamp"]
+__all__ = [
+    "COUNT",
+    "HOST",
+    "SYSLOG",
+    "USER",
+    "Frame",
+    "ProgramPattern",
+    "Role",
+    "Signature",
+    "Stamp",
+    "program_regex",
+]
 
 HOST = "<HOST>"
 USER = "<USER>"
@@ -92,6 +104,21 @@ SYSLOG = Frame(
     programs=True,
     example="Nov 23 06:50:01 host ",
 )
+
+
+class ProgramPattern(str):
+    """A syslog program token with a variable part, written as a regular expression.
+
+    A plain ``str`` program name is literal. Some services put more than their name in the
+    syslog tag (the WP fail2ban plugin: ``wordpress(example.com)[PID]:``); such a filter
+    lists the tag as a pattern. The pattern must not match a ``[``, ``:`` or space where the
+    tag ends, and holds no capture group.
+    """
+
+
+def program_regex(name: str) -> str:
+    """The expression for one program token: a pattern as written, a name escaped."""
+    return str(name) if isinstance(name, ProgramPattern) else re.escape(name)
 
 
 class Role(IntEnum):
