@@ -44,6 +44,7 @@ E2E_TOOLS: dict[str, str] = {
     "openssl": "openssl",
     "nsenter": "util-linux",
     "ss": "iproute2",
+    "nginx": "nginx-light",
 }
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
