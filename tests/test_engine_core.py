@@ -133,7 +133,7 @@ def test_a_catalogue_too_large_for_one_expression_is_searched_in_parts(
     whole = Matcher(every)
     monkeypatch.setattr(engine, "_compiles", lambda expression: len(expression) < 12_000)
     split = Matcher(every)
-    assert whole.pattern.parts == 1 and split.pattern.parts > 2
+    assert split.pattern.parts > whole.pattern.parts + 1
     log = every_sample_line()
     hits = whole.stream(reference=REFERENCE, keep_lines=True).feed(log)
     assert hits, "the sample lines count"

@@ -632,6 +632,89 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "journalmatch": ["_SYSTEMD_UNIT=smbd.service", "_COMM=smbd"],
         _INSTALLED: ["/etc/samba/smb.conf"],
     },
+    # Gitea/Forgejo: web sign-ins (3000, or behind a proxy on 80/443) and the built-in SSH
+    # server's refused keys (2222 by default in the docs' examples, or 22). Gitea 1.20+
+    # logs to the console (journal) unless a file log is configured.
+    "gitea": {
+        "filter": "gitea",
+        "enabled": AUTO,
+        "port": ["http", "https", 3000, "ssh", 2222],
+        "logpath": [
+            "/var/lib/gitea/log/gitea.log",
+            "/var/log/gitea/gitea.log",
+            "/var/lib/forgejo/log/forgejo.log",
+            "/var/log/forgejo/forgejo.log",
+        ],
+        "journalmatch": [
+            "_SYSTEMD_UNIT=gitea.service",
+            "_SYSTEMD_UNIT=forgejo.service",
+            "_COMM=gitea",
+            "_COMM=forgejo",
+        ],
+    },
+    # GitLab (Omnibus): failed sign-ins and Rack::Attack throttles/bans.
+    "gitlab": {
+        "filter": "gitlab",
+        "enabled": AUTO,
+        "port": ["http", "https"],
+        "logpath": [
+            "/var/log/gitlab/gitlab-rails/application_json.log",
+            "/var/log/gitlab/gitlab-rails/auth_json.log",
+        ],
+    },
+    # Grafana's remote_addr is the X-Real-IP / X-Forwarded-For header of any client: off
+    # unless a reverse proxy sets X-Real-IP (docs/signatures/grafana.md).
+    "grafana": {
+        "filter": "grafana",
+        "enabled": False,
+        "port": ["http", "https", 3000],
+        "logpath": ["/var/log/grafana/grafana.log"],
+        "journalmatch": ["_SYSTEMD_UNIT=grafana-server.service", "_COMM=grafana"],
+    },
+    "roundcube": {
+        "filter": "roundcube",
+        "enabled": AUTO,
+        "port": ["http", "https"],
+        "logpath": ["/var/log/roundcube/errors.log", "/var/log/roundcube/userlogins.log"],
+    },
+    # WordPress login floods as the web server's access log shows them: on where WordPress
+    # is installed (Debian's package, or the usual document roots).
+    "wordpress": {
+        "filter": "wordpress",
+        "enabled": AUTO,
+        "port": ["http", "https"],
+        "logpath": ["/var/log/nginx/access.log", "/var/log/apache2/access.log"],
+        "maxretry": 10,
+        "findtime": "10m",
+        _INSTALLED: [
+            "/usr/share/wordpress/wp-login.php",
+            "/var/www/html/wp-login.php",
+            "/var/www/wordpress/wp-login.php",
+            "/srv/www/wordpress/wp-login.php",
+        ],
+    },
+    # The WP fail2ban plugin's lines (facility auth).
+    "wp-fail2ban": {
+        "filter": "wp-fail2ban",
+        "enabled": AUTO,
+        "port": ["http", "https"],
+        "logpath": ["/var/log/auth.log"],
+        _INSTALLED: [
+            "/usr/share/wordpress/wp-content/plugins/wp-fail2ban",
+            "/var/www/html/wp-content/plugins/wp-fail2ban",
+            "/var/www/wordpress/wp-content/plugins/wp-fail2ban",
+            "/srv/www/wordpress/wp-content/plugins/wp-fail2ban",
+        ],
+    },
+    # 404s on well-known probe paths: 6 in 10 minutes is a scanner, never a typo.
+    "web-scanner": {
+        "filter": "web-scanner",
+        "enabled": AUTO,
+        "port": ["http", "https"],
+        "logpath": ["/var/log/nginx/access.log", "/var/log/apache2/access.log"],
+        "maxretry": 6,
+        "findtime": "10m",
+    },
     # Every port: a scanner that knocks on closed ones is banned from the open ones too.
     "kernel-firewall": {
         "filter": "kernel-firewall",

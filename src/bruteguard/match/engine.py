@@ -349,10 +349,9 @@ _GROUP_OF = {
 def _body(signature: Signature) -> tuple[tuple[str, ...], str]:
     """The signature's placeholders in the order they are written, and its expression with
     each placeholder a capture group (``<USER=>``: a back-reference to the user's group,
-    relative, since the set's groups are numbered later)."""
+    relative, since the set's groups are numbered later; a signature may also write a
+    relative back-reference such as ``\\g{-2}`` itself, as Gitea's repeated user name does)."""
     message = signature.message
-    if _core.Pattern(_PLACEHOLDER.sub("", message).encode()).groups:
-        raise ValueError(f"signature {signature.name}: use (?:...) groups only")
     layout = tuple(
         HOST if found.group() == ADDR else found.group()
         for found in _PLACEHOLDER.finditer(message)
@@ -366,7 +365,10 @@ def _body(signature: Signature) -> tuple[tuple[str, ...], str]:
         opened.append(found.group())
         return _GROUP_OF[found.group()]
 
-    return layout, _PLACEHOLDER.sub(group, message)
+    body = _PLACEHOLDER.sub(group, message)
+    if _core.Pattern(body.encode()).groups != len(layout):
+        raise ValueError(f"signature {signature.name}: use (?:...) groups only")
+    return layout, body
 
 
 class Stream:

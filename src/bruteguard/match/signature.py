@@ -125,15 +125,18 @@ SYSLOG = Frame(
 
 
 class ProgramPattern(str):
-    """A family of syslog program names, as a regular expression: Postfix writes
-    ``postfix-NAME/SERVICE/smtpd`` for each instance and master.cf service an admin names.
-    The string itself is the name shown to the admin."""
+    """A family of syslog program names, or a tag with a variable part, as a regular
+    expression: Postfix writes ``postfix-NAME/SERVICE/smtpd`` for each instance and
+    master.cf service an admin names; the WP fail2ban plugin tags ``wordpress(HOST)``. The
+    string itself is the name shown to the admin (the expression, when none is given). The
+    expression must not match a ``[``, ``:`` or blank where the tag ends, and has no
+    capture group."""
 
     regex: str
 
-    def __new__(cls, shown: str, regex: str) -> "ProgramPattern":
+    def __new__(cls, shown: str, regex: str | None = None) -> "ProgramPattern":
         name = super().__new__(cls, shown)
-        name.regex = regex
+        name.regex = shown if regex is None else regex
         return name
 
 

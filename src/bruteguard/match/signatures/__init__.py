@@ -15,6 +15,9 @@ from bruteguard.match.signatures import (
     dropbear,
     exim,
     frames,
+    gitea,
+    gitlab,
+    grafana,
     kernel,
     mysql,
     named,
@@ -27,10 +30,13 @@ from bruteguard.match.signatures import (
     proftpd,
     proxmox,
     pureftpd,
+    roundcube,
     samba,
+    scanner,
     sendmail,
     sshd,
     vsftpd,
+    wordpress,
 )
 
 __all__ = ["FILTERS", "Filter", "HostNames", "get_filter"]
@@ -230,6 +236,32 @@ FILTERS: dict[str, Filter] = {
     "named-refused": Filter("named-refused", named.PROGRAMS, named.SIGNATURES),
     # Samba's smbd: failed authentications from its auth audit, through syslog.
     "samba": Filter("samba", samba.PROGRAMS, samba.SIGNATURES),
+    # Web applications: Gitea/Forgejo (own log or journal), GitLab's JSON logs, Grafana
+    # (logfmt file or journal), Roundcube (its log files or syslog).
+    "gitea": Filter(
+        "gitea",
+        gitea.PROGRAMS,
+        gitea.SYSLOG_SIGNATURES,
+        variants=(Filter("gitea", (), gitea.SIGNATURES, frame=gitea.FRAME),),
+    ),
+    "gitlab": Filter("gitlab", (), gitlab.SIGNATURES, frame=gitlab.JSON),
+    "grafana": Filter(
+        "grafana",
+        grafana.PROGRAMS,
+        grafana.SYSLOG_SIGNATURES,
+        variants=(Filter("grafana", (), grafana.SIGNATURES, frame=grafana.FRAME),),
+    ),
+    "roundcube": Filter(
+        "roundcube",
+        roundcube.PROGRAMS,
+        roundcube.SYSLOG_SIGNATURES,
+        variants=(Filter("roundcube", (), roundcube.SIGNATURES, frame=roundcube.FRAME),),
+    ),
+    # WordPress: failed logins as the access log shows them, and the WP fail2ban plugin.
+    "wordpress": Filter("wordpress", (), wordpress.ACCESS_SIGNATURES, frame=frames.ACCESS),
+    "wp-fail2ban": Filter("wp-fail2ban", wordpress.PLUGIN_PROGRAMS, wordpress.PLUGIN_SIGNATURES),
+    # Vulnerability scanners: 404s on well-known probe paths (access logs).
+    "web-scanner": Filter("web-scanner", (), scanner.SIGNATURES, frame=frames.ACCESS),
     # Packets a firewall rule logged and dropped: port scans, and evidence for identity.
     "kernel-firewall": Filter("kernel-firewall", kernel.PROGRAMS, kernel.SIGNATURES),
 }

@@ -22,7 +22,7 @@ answered 401 or 403, one line per request.
 
 from bruteguard.match.signature import Frame, Role, Signature, Stamp
 
-__all__ = ["ACCESS", "ACCESS_DENIED", "NGINX_ERROR"]
+__all__ = ["ACCESS", "ACCESS_DENIED", "NGINX_ERROR", "access_request"]
 
 NGINX_ERROR = Frame(
     "nginx-error",
@@ -40,8 +40,13 @@ _CLF_STAMP = r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}"
 
 # The client address is the first field, written by the server ($remote_addr, %h): an
 # address, or with Apache's HostnameLookups On the PTR name (a dotted name, handed to the
-# identity stage). A syslog line ("Nov 23 …", "2026-11-23T…") is neither.
-_ADDRESS_IS = r"(?=(?:[0-9A-Fa-f:.]{2,45}|[0-9A-Za-z_-]{1,63}(?:\.[0-9A-Za-z_-]{1,63})++\.?) )"
+# identity stage). A syslog line ("Nov 23 …", "2026-11-23T…") is neither. (The labels are
+# repeated possessively, not {1,126} times: PCRE2 copies a bounded group repeat that many
+# times into the compiled pattern, and every access-log signature would pay for it.)
+_ADDRESS_IS = (
+    r"(?=(?:[0-9A-Fa-f:.]{2,45}|(?=[0-9A-Za-z_.-]{3,254} )"
+    r"[0-9A-Za-z_-]{1,63}(?:\.[0-9A-Za-z_-]{1,63})++\.?) )"
+)
 
 # Apache's vhost_combined puts "%v:%p " first: the server's own ServerName (configuration,
 # never the client's Host header) and port. It is stepped over; the client follows.
@@ -57,6 +62,18 @@ ACCESS = Frame(
     rf"(?=(?:[^\"\\\n\[]++|\\.|\[(?!{_CLF_STAMP}\] \"))*+(?<= )\[({_CLF_STAMP})\] \")",
     Stamp.CLF,
 )
+
+
+def access_request(request: str, status: str) -> str:
+    """An access-log message: the client address, then the request (the first quoted field)
+    as ``request`` says, answered with ``status``. ``request`` is matched between the
+    request's quotes and must not cross a raw ``"`` (nginx writes a client's ``"`` as
+    ``\\x22``, Apache as ``\\"``); the status is the field right after the closing quote:
+    the server's, never the client's. The first field's shape is not checked again: the
+    frame's head did that at the same place (and PCRE2 would copy its bounded repeats into
+    every signature)."""
+    return rf'<HOST> {_ESCAPED}(?<= )"{request}" {status} (?:\d{{1,20}}|-)(?: .*)?'
+
 
 ACCESS_DENIED: tuple[Signature, ...] = (
     Signature(
