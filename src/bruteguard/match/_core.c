@@ -194,7 +194,7 @@ typedef struct {
  * gave pam "198.51.100.7" and wrote "::ffff:198.51.100.7" itself): compare without the
  * "::ffff:" in front of a dotted quad. */
 static void unmapped(const char **host, Py_ssize_t *len) {
-    if (*len > 7 && *len <= 7 + 15 && strncasecmp(*host, "::ffff:", 7) == 0 &&
+    if (*len > 7 && *len <= 7 + 15 && (*host)[0] == ':' && strncasecmp(*host, "::ffff:", 7) == 0 &&
         memchr(*host + 7, '.', *len - 7)) {
         *host += 7;
         *len -= 7;
@@ -428,6 +428,7 @@ typedef struct {
     double last_moment;
     /* the last matched line's moment, host and user text (cut to 255 bytes), whatever it
      * counted: `bruteguard test` shows a line that waits for its verdict (pam's rhost=) */
+    int remember; /* keep the last match for last_match(): feed() does, collect() need not */
     int has_last_match;
     double last_match_moment;
     char last_match_host[256], last_match_user[256];
@@ -988,6 +989,7 @@ static int add_to_series(PyObject *series, Py_ssize_t jail, PyObject *address, d
 static void remember_match(StreamObject *self, const Check *check, const char *text,
                            const PCRE2_SIZE *ovector, double moment, const char *host,
                            Py_ssize_t host_len) {
+    if (!self->remember) return; /* `bruteguard test` asks, through feed(); a replay need not pay */
     self->has_last_match = 1;
     self->last_match_moment = moment;
     self->last_match_host_len = host_len < 255 ? host_len : 255;
@@ -1051,6 +1053,7 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
             self->hours_day = today;
         }
     }
+    self->remember = sink == SINK_HITS;
     PyObject *hits = sink == SINK_HITS ? PyList_New(0) : NULL;
     if (sink == SINK_HITS && !hits) goto error;
     const PatternObject *pattern = self->pattern;
@@ -1124,10 +1127,14 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
             continue;
         }
         uint64_t pid = 0;
-        for (PCRE2_SIZE i = ovector[2 * check->pid]; check->pid && i < ovector[2 * check->pid + 1]; i++) {
-            char digit = text[i]; /* a session id in hexadecimal (at most 16 digits), or a pid */
-            pid = check->keyed ? pid << 4 | (uint64_t)(digit <= '9' ? digit - '0' : (digit | 0x20) - 'a' + 10)
-                               : pid * 10 + (uint64_t)(digit - '0');
+        if (check->pid) {
+            PCRE2_SIZE i = ovector[2 * check->pid], end = ovector[2 * check->pid + 1];
+            if (check->keyed) /* a session id in hexadecimal (at most 16 digits) */
+                for (; i < end; i++)
+                    pid = pid << 4 | (uint64_t)(text[i] <= '9' ? text[i] - '0'
+                                                               : (text[i] | 0x20) - 'a' + 10);
+            else
+                for (; i < end; i++) pid = pid * 10 + (uint64_t)(text[i] - '0');
         }
         pid = pid ? pid : 1ULL << 63;
         Connection *state = table_find(&self->connections, pid);
