@@ -420,3 +420,43 @@ def test_the_admin_is_told_of_each_ban_by_webhook(tmp_path: Path) -> None:
             instance.stop()
         server.shutdown()
         server.server_close()
+
+
+def _jail(status: dict, name: str) -> dict:
+    (jail,) = [jail for jail in status["jails"] if jail["name"] == name]
+    return jail
+
+
+def test_a_jail_whose_log_is_missing_says_it_protects_nothing_until_the_log_appears(
+    daemon: Daemon,
+) -> None:
+    """Never a claim of protection that isn't there: the jail is DEGRADED in status, in the
+    log and in systemd's STATUS=; the missing log is watched, and read from its first line
+    the moment it appears."""
+    daemon.log.unlink()
+    path = daemon.tmp / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(path))
+        listener.settimeout(15)
+        daemon.start(env={"NOTIFY_SOCKET": str(path)})
+        ready = listener.recv(4096).decode()
+    assert ready.startswith("READY=1\nSTATUS=protecting ")
+    degraded_now = ready.partition("DEGRADED (no readable log): ")[2].split(", ")
+    assert "sshd" in degraded_now
+    assert "jail sshd protects nothing" in daemon.errors()
+    status = json.loads(daemon.cli("status", "--json").stdout)
+    assert "sshd" in status["degraded"]
+    jail = _jail(status, "sshd")
+    assert jail["state"] == "degraded"
+    assert [s["reading"] for s in jail["sources"]] == [False]
+    assert "does not exist" in jail["sources"][0]["detail"]
+    assert "sshd" in daemon.cli("status").stdout.partition("DEGRADED: ")[2].split(" read no")[0]
+
+    daemon.log.write_text(_failure(1, "198.51.100.7") + _failure(2, "198.51.100.8"))
+    _wait(lambda: daemon.failures() == 2, what="the new log's first lines to be read")
+    status = json.loads(daemon.cli("status", "--json").stdout)
+    assert "sshd" not in status["degraded"]
+    jail = _jail(status, "sshd")
+    assert jail["state"] == "protected"
+    assert jail["sources"][0]["lines"] == 2 and jail["sources"][0]["last_line"] is not None
+    assert f"reads file {daemon.log}: 2 lines" in daemon.cli("status", "sshd").stdout

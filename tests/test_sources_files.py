@@ -17,7 +17,7 @@ import pytest
 from bruteguard.config import JailConfig
 from bruteguard.errors import ConfigError
 from bruteguard.model import SourcePosition
-from bruteguard.sources import MAX_LINE, LineBatch, Source
+from bruteguard.sources import MAX_LINE, LineBatch, Source, select
 from bruteguard.sources.files import FileSource, file_key
 from bruteguard.sources.journal import JournalSource
 from bruteguard.sources.select import (
@@ -471,10 +471,21 @@ def test_auto_prefers_the_journal_when_there_is_one_and_the_jail_has_matches() -
     assert source_description(sshd, journal=True) == "journal (_COMM=sshd) [auto]"
 
 
-def test_auto_without_logpath_falls_back_to_the_distributions_auth_log() -> None:
-    (spec,) = resolve_sources(jail(), journal=False)
-    expected = "/var/log/auth.log" if os.path.exists("/var/log/auth.log") else "/var/log/secure"
-    assert spec == SourceSpec("file", expected)
+def test_auto_without_logpath_falls_back_to_the_distributions_auth_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The auth log this host has; with neither (a journal-only host whose journal cannot be
+    read, rsyslog not installed yet) both are watched, and whichever appears is read."""
+    debian, redhat = str(tmp_path / "auth.log"), str(tmp_path / "secure")
+    monkeypatch.setattr(select, "AUTH_LOGS", (debian, redhat))
+    assert resolve_sources(jail(), journal=False) == [
+        SourceSpec("file", debian),
+        SourceSpec("file", redhat),
+    ]
+    Path(redhat).touch()
+    assert resolve_sources(jail(), journal=False) == [SourceSpec("file", redhat)]
+    Path(debian).touch()
+    assert resolve_sources(jail(), journal=False) == [SourceSpec("file", debian)]
 
 
 def test_forced_backends(tmp_path: Path) -> None:

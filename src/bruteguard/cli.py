@@ -387,7 +387,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(msgspec.json.encode(result).decode())
         return 0
     print(f"running since {_local(result['since'])}; enforcers: {', '.join(result['enforcers'])}")
-    print(f"sources: {', '.join(result['sources']) or 'none'}")
+    degraded = result.get("degraded") or []
+    if degraded:
+        print(f"DEGRADED: {', '.join(degraded)} read no log and ban no one (see below)")
     identity = result.get("identity")
     if identity is not None:
         print(_identity_line(identity))
@@ -397,6 +399,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
             f"{jail['findtime']} → ban {jail['bantime']} on ports "
             f"{', '.join(map(str, jail['ports']))}"
         )
+        for source in jail.get("sources", []):
+            print(f"  {_source_line(source)}")
         print(
             f"  failures seen: {jail['failures']}, bans made: {jail['bans_made']}, "
             f"banned now: {len(jail['banned'])}, "
@@ -414,6 +418,17 @@ def _cmd_status(args: argparse.Namespace) -> int:
             f"{printable(failure['name'])}: {failure['reason']}; real connections: {candidates}"
         )
     return 0
+
+
+def _source_line(source: dict) -> str:
+    """One source of a jail: what it reads and whether lines arrive, or what it waits for."""
+    if not source["reading"]:
+        return f"NOT READING {source['detail']}"
+    if "lines" not in source:  # the recidive jail: bruteguard's own bans
+        return f"reads {source['detail']}"
+    last = source.get("last_line")
+    when = "no line yet" if last is None else f"last at {_local(last)}"
+    return f"reads {source['detail']}: {source['lines']} lines, {when}"
 
 
 def _identity_line(identity: dict) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from bruteguard.abuse.desk import AbuseDesk, desk_settings
-from bruteguard.config import Config, load_config, parse_networks
+from bruteguard.config import Config, JailConfig, load_config, parse_networks
 from bruteguard.control import MAX_REQUEST, peer_uid, socket_directory
 from bruteguard.detect import Detector, local_addresses
 from bruteguard.duration import format_duration, parse_duration
@@ -35,7 +35,7 @@ from bruteguard.identity.stage import IdentityStage
 from bruteguard.match.engine import Hit, Matcher, Stream
 from bruteguard.model import Ban, Failure, Unattributed, ban_view
 from bruteguard.notify import Notifier
-from bruteguard.sources import LineBatch, Source
+from bruteguard.sources import LineBatch, Source, health_of
 from bruteguard.sources.select import plan_sources, resolve_sources
 from bruteguard.store.sqlite import SqliteStore
 from bruteguard.systemd import notify
@@ -62,6 +62,13 @@ class Daemon:
         self._unban_on_stop = False
         self._tasks: list[asyncio.Task[None]] = []
         self._sources: list[Source] = []
+        # Per source key: the jails it feeds, the lines read, when the last came, and why it
+        # stopped, if it failed: what `status` and the log say about each jail's protection.
+        self._feeds: dict[str, frozenset[str]] = {}
+        self._lines_read: dict[str, int] = {}
+        self._last_line: dict[str, float] = {}
+        self._failed: dict[str, str] = {}
+        self._told_degraded: frozenset[str] | None = None
         self._lock = asyncio.Lock()
         self.detector: Detector
         self.identity: IdentityStage | None = None
@@ -99,8 +106,7 @@ class Daemon:
             # that moment can be skipped by a source that had not yet found its end.
             await self._start_pipeline()
             server = await self._serve_control()
-            notify("READY=1", f"STATUS=protecting {', '.join(j.name for j in jails)}")
-            log.info("protecting %s", ", ".join(j.name for j in jails) or "nothing")
+            self._tell_protection(jails, first=True)
             while not self._stop.is_set():
                 stop = asyncio.create_task(self._stop.wait())
                 reload = asyncio.create_task(self._reload.wait())
@@ -160,6 +166,7 @@ class Daemon:
         plans = plan_sources(jails, self.store.get_position, start)
         for source, jail_names in plans.values():
             self._sources.append(source)
+            self._feeds[source.key] = frozenset(jail_names)
             stream = matcher.stream(keep_lines=True)
             task = asyncio.create_task(self._pump(source, stream, frozenset(jail_names)))
             self._tasks.append(task)
@@ -216,6 +223,8 @@ class Daemon:
                 await task
         self._tasks.clear()
         self._sources.clear()
+        self._feeds.clear()
+        self._failed.clear()
         if self.identity is not None and not keep_identity:
             await self.identity.close()
             self.identity = None
@@ -245,14 +254,18 @@ class Daemon:
         await self._load_blocklists()
         await self._start_pipeline()
         log.info("configuration reloaded from %s", config.source_path)
-        notify("READY=1")
+        self._told_degraded = None
+        self._tell_protection(config.enabled_jails(), first=True)
 
     # -- the pipeline ------------------------------------------------------------------
 
     async def _pump(self, source: Source, stream: Stream, jails: frozenset[str]) -> None:
         since = self.since
+        key = source.key
         try:
             async for batch in source.batches():
+                self._lines_read[key] = self._lines_read.get(key, 0) + batch.data.count(b"\n")
+                self._last_line[key] = time.time()
                 hits = [h for h in stream.feed(batch.data) if h[3] in jails]
                 named = [h for h in stream.take_named() if h[3] in jails]
                 if since is not None:
@@ -264,8 +277,10 @@ class Daemon:
                     self.identity.submit(named, self._handle_attributed)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("source %s failed; restart bruteguard to resume it", source.key)
+        except Exception as error:
+            self._failed[key] = f"failed: {error}"
+            log.exception("source %s failed; restart bruteguard to resume it", key)
+            self._tell_protection(self.config.enabled_jails())
 
     async def _handle(self, hits: list, batch: LineBatch) -> None:
         async with self._lock:
@@ -398,6 +413,7 @@ class Daemon:
         while True:
             await asyncio.sleep(_HOUSEKEEPING)
             now = time.time()
+            self._tell_protection(self.config.enabled_jails())
             if self.identity is not None:
                 self.identity.tick()
             async with self._lock:
@@ -413,6 +429,60 @@ class Daemon:
                         except EnforcerError as error:
                             log.error("%s still failing: %s", enforcer.name, error)
                             self._needs_reconcile = True
+
+    def _protection(self, jails: Sequence[JailConfig]) -> dict[str, dict[str, Any]]:
+        """Per jail: what each of its sources reads (or waits for), how many lines came and
+        when the last did, and whether the jail is protected (one source reading) or
+        degraded (none: it bans no one)."""
+        by_jail: dict[str, list[dict[str, Any]]] = {jail.name: [] for jail in jails}
+        for source in self._sources:
+            health = health_of(source)
+            failed = self._failed.get(source.key)
+            view = {
+                "key": source.key,
+                "reading": health.reading and failed is None,
+                "detail": f"{health.detail}: {failed}" if failed else health.detail,
+                "lines": self._lines_read.get(source.key, 0),
+                "last_line": self._last_line.get(source.key),
+            }
+            for name in self._feeds.get(source.key, ()):
+                if name in by_jail:
+                    by_jail[name].append(view)
+        result = {}
+        for jail in jails:
+            sources = by_jail[jail.name]
+            if not jail.from_logs:
+                sources = [{"key": "bans", "reading": True, "detail": "bruteguard's own bans"}]
+            protected = any(view["reading"] for view in sources)
+            result[jail.name] = {
+                "state": "protected" if protected else "degraded",
+                "sources": sources,
+            }
+        return result
+
+    def _tell_protection(self, jails: Sequence[JailConfig], *, first: bool = False) -> None:
+        """Say, in the log and to systemd (STATUS=, with READY=1 the first time), which
+        jails protect nothing: at start, and whenever that changes (a missing log
+        appeared, a source failed)."""
+        protection = self._protection(jails)
+        degraded = frozenset(
+            name for name, view in protection.items() if view["state"] != "protected"
+        )
+        if not first and degraded == self._told_degraded:
+            return
+        before, self._told_degraded = self._told_degraded or frozenset(), degraded
+        for name, view in protection.items():
+            details = "; ".join(source["detail"] for source in view["sources"]) or "no source"
+            if name in degraded:
+                log.warning("jail %s protects nothing: %s", name, details)
+            elif first or name in before:
+                log.info("jail %s reads %s", name, details)
+        protected = [name for name in protection if name not in degraded]
+        status = f"protecting {', '.join(protected) or 'nothing'}"
+        if degraded:
+            status += f"; DEGRADED (no readable log): {', '.join(sorted(degraded))}"
+        log.info("%s", status)
+        notify(*(["READY=1"] if first else []), f"STATUS={status}")
 
     def _count(self, jail: str, what: str) -> None:
         counters = self.counters.setdefault(jail, {"failures": 0, "bans": 0, "unattributed": 0})
@@ -498,10 +568,14 @@ class Daemon:
             if not jails:
                 raise ControlError(f"no enabled jail named {jail_name!r}")
         active = self.store.active_bans(now)
+        protection = self._protection(jails)
         return {
             "since": self.started,
             "enforcers": [e.name for e in self.enforcers],
             "sources": [s.key for s in self._sources],
+            "degraded": sorted(
+                name for name, view in protection.items() if view["state"] != "protected"
+            ),
             "identity": self.identity.describe() if self.identity is not None else None,
             "jails": [
                 {
@@ -515,6 +589,7 @@ class Daemon:
                     "bans_made": self.counters.get(jail.name, {}).get("bans", 0),
                     "unattributed": self.counters.get(jail.name, {}).get("unattributed", 0),
                     "banned": sorted(b.ip for b in active if b.jail == jail.name),
+                    **protection[jail.name],
                 }
                 for jail in jails
             ],

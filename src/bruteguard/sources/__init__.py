@@ -22,6 +22,8 @@ __all__ = [
     "LineBatch",
     "LineSplitter",
     "Source",
+    "SourceHealth",
+    "health_of",
 ]
 
 CHUNK_SIZE = 1 << 20
@@ -48,6 +50,20 @@ class Source(Protocol):
     def batches(self) -> AsyncIterator[LineBatch]: ...
 
     async def aclose(self) -> None: ...
+
+
+class SourceHealth(msgspec.Struct, frozen=True):
+    """Whether a source reads its log now (a jail with none that does protects nothing),
+    and what it reads or waits for, in words for the admin."""
+
+    reading: bool
+    detail: str
+
+
+def health_of(source: Source) -> SourceHealth:
+    """A source's own account (``health()``), or: reading, as its key says."""
+    health = getattr(source, "health", None)
+    return health() if health is not None else SourceHealth(True, source.key)
 
 
 class LineSplitter:

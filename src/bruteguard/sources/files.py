@@ -28,7 +28,7 @@ from typing import Literal
 from asyncinotify import Inotify, Mask, Watch
 
 from bruteguard.model import SourcePosition
-from bruteguard.sources import CHUNK_SIZE, MAX_LINE, LineBatch, LineSplitter
+from bruteguard.sources import CHUNK_SIZE, MAX_LINE, LineBatch, LineSplitter, SourceHealth
 
 __all__ = ["FINGERPRINT_BYTES", "FileSource", "file_key", "fingerprint"]
 
@@ -146,6 +146,19 @@ class FileSource:
     def skipped_long_lines(self) -> int:
         """Lines longer than 1 MiB that were cut and skipped rather than buffered."""
         return self._splitter.skipped_long_lines
+
+    def health(self) -> SourceHealth:
+        """Reading the file, or waiting for it (and why): a missing log is watched and read
+        from its first line when it appears."""
+        if self._current is not None:
+            return SourceHealth(True, f"file {self.path}")
+        if _stat(self.directory) is None:
+            return SourceHealth(False, f"file {self.path}: its directory does not exist")
+        if os.path.lexists(self.path):
+            if not os.access(self.path, os.R_OK):
+                return SourceHealth(False, f"file {self.path} cannot be read (permission)")
+            return SourceHealth(False, f"file {self.path}: not opened yet")
+        return SourceHealth(False, f"file {self.path} does not exist (watched for)")
 
     def batches(self) -> AsyncIterator[LineBatch]:
         """Batches until closed; idle (no polling) until the file grows, appears or is replaced."""

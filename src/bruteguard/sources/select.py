@@ -3,7 +3,10 @@
 ``backend = "auto"`` (the default) picks what this host has: the journal when it can be read
 and the jail says which entries are its own (``journalmatch``), else the jail's ``logpath``
 files, else the distribution's auth log (``/var/log/auth.log`` on Debian, ``/var/log/secure``
-on Red Hat). ``"file"``, ``"journal"`` and ``"stdin"`` force one kind.
+on Red Hat; both, watched, when neither exists yet). ``"file"``, ``"journal"`` and
+``"stdin"`` force one kind. A file that does not exist is watched and read from its first
+line when it appears; until then its jail is *degraded* (``status``, the log, systemd's
+``STATUS=``).
 """
 
 from __future__ import annotations
@@ -84,8 +87,9 @@ def resolve_sources(jail: JailConfig, *, journal: bool | None = None) -> list[So
         return [SourceSpec("journal", matches=tuple(jail.journalmatch))]
     if jail.logpath:
         return [SourceSpec("file", path) for path in _expand(jail.logpath)]
-    default = next((log for log in AUTH_LOGS if os.path.exists(log)), AUTH_LOGS[-1])
-    return [SourceSpec("file", default)]
+    found = [log for log in AUTH_LOGS if os.path.exists(log)]
+    # Neither is there yet (rsyslog not installed): watch both, read whichever appears.
+    return [SourceSpec("file", log) for log in (found[:1] or AUTH_LOGS)]
 
 
 def _open(spec: SourceSpec, saved: SavedPositions, start: Start, since: float | None) -> Source:
