@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import ClassVar, Self
 
 from netns import Host
-from servicelab import NOBODY, Mode, Outcome, ServiceLab, _sha512_crypt
+from servicelab import NOBODY, Mode, Outcome, Protocol, ServiceLab, _sha512_crypt
 
 __all__ = [
     "COCKPIT_WS",
@@ -129,11 +129,15 @@ class RemoteLab(ServiceLab):
         count: int = 1,
         mode: Mode = "serial",
         timeout: float | None = None,
+        protocol: Protocol | None = None,
     ) -> list[Outcome]:
         """``count`` logins, each on its own connection, one after the other (the only
-        mode: every client here makes one attempt per connection)."""
+        mode: every client here makes one attempt per connection). Each lab speaks one
+        protocol, its own client's: ``protocol`` is there for the shared signature only."""
         if not 1 <= count <= MAX_ATTEMPTS:
             raise ValueError(f"count must be 1..{MAX_ATTEMPTS}")
+        if protocol is not None:
+            raise ValueError(f"{type(self).__name__}: speaks only its own client's protocol")
         if mode == "session":
             raise ValueError(f"{type(self).__name__}: one attempt per connection only")
         host = self._host(from_host)
