@@ -107,6 +107,52 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     ("proftpd", "User in /etc/ftpusers"): (
         "refused after the password was checked: the password was right"
     ),
+    ("apache-auth", "[evasive20:error]"): (
+        "mod_evasive refusing a client it blocks as a flood: no login; fail2ban counts it only"
+        " in its aggressive mode (the same line is innocent in its normal mode), and the 403s"
+        " are apache-http-flood's"
+    ),
+    ("apache-auth", "client denied by server configuration"): (
+        "an access rule (Require, Deny from) refused a request that carried no credentials:"
+        " no login was tried; the access log's 403 counts for apache-http-flood"
+    ),
+    ("apache-auth", "client used wrong authentication scheme"): (
+        "a non-Basic Authorization header (Negotiate, Bearer, Digest) sent to a Basic realm:"
+        " no password was looked at, and none can be guessed that way"
+    ),
+    ("apache-auth", "Authorization of user "): (
+        "mod_authz_owner, after authentication: the password was right, the account may not"
+        " see that file"
+    ),
+    ("apache-auth", ": authorization failure for "): (
+        "mod_authz_core AH01631, after authentication: the password was right, the account"
+        " may not see that page (Require user/group)"
+    ),
+    ("apache-auth", "realm mismatch - got `"): (
+        "the Digest header names another realm: refused before any password is looked at"
+        " (a browser reusing one realm's credentials on another path of the server)"
+    ),
+    ("apache-auth", "unknown algorithm `"): (
+        "the Digest header names an algorithm Apache does not offer: refused before any"
+        " password is looked at"
+    ),
+    ("apache-auth", "invalid qop `"): (
+        "the Digest header names a qop this location does not offer: refused before any"
+        " password is looked at"
+    ),
+    ("apache-auth", "received - length is not"): (
+        "mod_auth_digest checks the nonce only after the password matched"
+        " (authenticate_digest_user calls check_nonce last): the password was right"
+    ),
+    ("apache-auth", "received - user attempted time travel"): (
+        "mod_auth_digest checks the nonce only after the password matched, and a nonce from"
+        " the future has passed its hash check: the server issued it before its clock"
+        " stepped back; the password was right"
+    ),
+    ("apache-auth", "provided via SNI"): (
+        "mod_ssl: TLS SNI and the Host header disagree, no login; clients without SNI and"
+        " browsers reusing one HTTP/2 connection for two names of one certificate write it"
+    ),
 }
 
 _DIRECTIVE = re.compile(r"^#+ ?(failJSON|fileOptions|filterOptions|addFILE):(.+)$")

@@ -178,7 +178,14 @@ FILTERS: dict[str, Filter] = {
     ),
     # nginx's mail proxy: logins its auth_http server refused (error log, level info).
     "nginx-mail": Filter("nginx-mail", (), nginx_mail.SIGNATURES, frame=frames.NGINX_ERROR),
-    "apache-auth": Filter("apache-auth", (), apache.AUTH_SIGNATURES, frame=apache.APACHE_ERROR),
+    # Apache's error log, or syslog (ErrorLog syslog: the same messages without a stamp).
+    "apache-auth": Filter(
+        "apache-auth",
+        (),
+        apache.AUTH_SIGNATURES,
+        frame=apache.APACHE_ERROR,
+        variants=(Filter("apache-auth", apache.SYSLOG_PROGRAMS, apache.AUTH_SIGNATURES),),
+    ),
     "apache-http-flood": Filter(
         "apache-http-flood", (), apache.FLOOD_SIGNATURES, frame=frames.ACCESS
     ),
