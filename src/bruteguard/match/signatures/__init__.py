@@ -267,8 +267,17 @@ FILTERS: dict[str, Filter] = {
     # WordPress: failed logins as the access log shows them, and the WP fail2ban plugin.
     "wordpress": Filter("wordpress", (), wordpress.ACCESS_SIGNATURES, frame=frames.ACCESS),
     "wp-fail2ban": Filter("wp-fail2ban", wordpress.PLUGIN_PROGRAMS, wordpress.PLUGIN_SIGNATURES),
-    # Vulnerability scanners: 404s on well-known probe paths (access logs).
-    "web-scanner": Filter("web-scanner", (), scanner.SIGNATURES, frame=frames.ACCESS),
+    # Vulnerability scanners: 404s on well-known probe paths (access logs, or nginx's
+    # error log).
+    "web-scanner": Filter(
+        "web-scanner",
+        (),
+        scanner.SIGNATURES,
+        frame=frames.ACCESS,
+        variants=(
+            Filter("web-scanner", (), scanner.ERROR_SIGNATURES, frame=frames.NGINX_ERROR),
+        ),
+    ),
     # Packets a firewall rule logged and dropped: port scans, and evidence for identity.
     "kernel-firewall": Filter("kernel-firewall", kernel.PROGRAMS, kernel.SIGNATURES),
 }
