@@ -111,7 +111,8 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     ("roundcube-auth", "NO Login failed. user=admin from 127.0.0.1"): (
         "made up by fail2ban ('assume the user can manipulate the IMAP error response'): an"
         " IMAP answer repeating the user name puts client text on both sides of the address,"
-        " so no reading of the line is safe; Dovecot's and Cyrus's answers never repeat it"
+        " so no reading of the line is safe; Dovecot's answer ('[AUTHENTICATIONFAILED]"
+        " Authentication failed.') never repeats it"
     ),
     ("roundcube-auth", " from 10.1.1.47\n"): (
         "ends at the address: since the message was added (0.5, #1487626) Roundcube has"
@@ -139,8 +140,8 @@ DIFFERENCES: dict[tuple[str, str], str] = {
         " are apache-http-flood's"
     ),
     ("apache-auth", "client denied by server configuration"): (
-        "an access rule (Require, Deny from) refused a request that carried no credentials:"
-        " no login was tried; the access log's 403 counts for apache-http-flood"
+        "an access rule (Require, Deny from) refused the request before any login: no"
+        " password was checked; the access log's 403 counts for apache-http-flood"
     ),
     ("apache-auth", "client used wrong authentication scheme"): (
         "a non-Basic Authorization header (Negotiate, Bearer, Digest) sent to a Basic realm:"

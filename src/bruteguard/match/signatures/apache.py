@@ -51,7 +51,7 @@ counted, because no password was wrong:
   travel`` — ``check_nonce`` runs *after* the password matched (a nonce from before a
   restart, a clock stepped back);
 * ``AH01630``/``AH01797 client denied by server configuration`` — an access rule
-  (``Require``, ``Deny from``) refused a request that carried no credentials; mod_evasive
+  (``Require``, ``Deny from``) refused the request before any login; mod_evasive
   writes the same text for clients it blocks as a flood. The access log's 403 counts for
   apache-http-flood;
 * ``AH01631 user NAME: authorization failure`` and ``AH01637 Authorization of user NAME …

@@ -53,8 +53,9 @@ _PROBE = (
     r"|wlwmanifest\.xml"
     # appliance and router CGI, remote-access gateways
     r"|cgi-bin|boaform|HNAP1|GponForm|setup\.cgi|\+CSCOE\+|owa|ecp|autodiscover"
-    # webmail where there is none (404)
-    r"|roundcube(?:mail)?"
+    # webmail where there is none: its directory or index page alone (a site that has it
+    # may miss an asset under it, and its users must never count)
+    r"|roundcube(?:mail)?/?(?:index\.php)?(?=(?:\?[^\s\"\\]*)? HTTP/)"
     # framework consoles and debug endpoints
     r"|actuator|vendor/phpunit|phpunit|_ignition|telescope|solr|jmx-console"
     r"|manager/html|invoker|druid|debug/default|api/jsonws"
