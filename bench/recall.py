@@ -141,7 +141,8 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     ),
     ("apache-auth", "client denied by server configuration"): (
         "an access rule (Require, Deny from) refused the request before any login: no"
-        " password was checked; the access log's 403 counts for apache-http-flood"
+        " password was checked, and one page with images in a denied directory writes one"
+        " line per image; the access log's 403 counts for apache-http-flood"
     ),
     ("apache-auth", "client used wrong authentication scheme"): (
         "a non-Basic Authorization header (Negotiate, Bearer, Digest) sent to a Basic realm:"
