@@ -48,8 +48,11 @@ _PROBE = (
     # database front ends
     r"|(?i:php[-_]?my[-_]?admin[\w.-]{0,12}|pma|myadmin|mysqladmin|sqladmin|dbadmin"
     r"|adminer(?:[-\w.]{0,16})?\.php|sqlite(?:manager)?|phpliteadmin\.php)"
-    # WordPress where there is none (404)
-    r"|wp-login\.php|wp-admin|wp-includes|wp-content|xmlrpc\.php|wp-config\.php"
+    # WordPress where there is none (404); under its directories not a page's static asset
+    # (a site that runs WordPress may miss a plugin's stylesheet: its visitors never count)
+    r"|wp-login\.php|xmlrpc\.php|wp-config\.php"
+    r"|wp-(?:admin|includes|content)(?![^\s\"\\?]*\.(?i:css|js|map|png|jpe?g|gif|svg|webp|avif"
+    r"|ico|bmp|woff2?|ttf|eot|otf|mp4|webm|mp3)(?:\?[^\s\"\\]*)? HTTP/)"
     r"|wlwmanifest\.xml"
     # appliance and router CGI, remote-access gateways
     r"|cgi-bin|boaform|HNAP1|GponForm|setup\.cgi|\+CSCOE\+|owa|ecp|autodiscover"
