@@ -20,9 +20,10 @@ as_root() {
     fi
 }
 
-# nftables: the firewall; the rest builds the compiled matcher (PCRE2) in a venv.
+# nftables: the firewall; the rest builds, in a venv, the compiled matcher (PCRE2) and the
+# journal reader (systemd-python: a stock Debian 12 logs sshd to the journal only).
 missing=
-for package in nftables python3-venv python3-dev gcc libpcre2-dev; do
+for package in nftables python3-venv python3-dev gcc libpcre2-dev libsystemd-dev pkg-config; do
     if ! dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null | grep -qx 'install ok installed'; then
         missing="$missing $package"
     fi
@@ -35,7 +36,7 @@ if [ -n "$missing" ]; then
 fi
 
 python3 -m venv .venv
-.venv/bin/pip install .
+.venv/bin/pip install '.[journal]'
 
 if [ -d /run/systemd/system ]; then
     as_root "$PWD/.venv/bin/bruteguard" install

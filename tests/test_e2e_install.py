@@ -22,10 +22,10 @@ from sshlab import SSH_PORT, poll_until
 
 pytestmark = pytest.mark.netns
 
-# What `pip install .` gives on this branch cannot read the journal: that needs
-# systemd-python, the `journal` extra. Until a reader without it is merged (issue 16 item 1),
-# the venv is given the extra's distributions too; after it, this must be () (plain install).
+# The extras install.sh installs (`pip install '.[journal]'`: systemd-python reads the
+# journal); the venv is given what pip would fetch for them.
 EXTRAS = ("journal",)
+INSTALL_SH = Path(__file__).resolve().parent.parent / "install.sh"
 MAXRETRY = 5  # the built-in sshd jail's
 INSTALL_TIMEOUT = 300  # seconds: venv, building the C matcher, starting the daemon
 
@@ -33,6 +33,7 @@ INSTALL_TIMEOUT = 300  # seconds: venv, building the C matcher, starting the dae
 def test_readme_command_one_protects_sshd_on_a_journal_only_server(
     netns_root: None, tmp_path: Path
 ) -> None:
+    assert f".venv/bin/pip install '.[{','.join(EXTRAS)}]'\n" in INSTALL_SH.read_text()
     with InstallLab(tmp_path / "lab", extras=EXTRAS) as lab:
         program = str(lab.program)
         server = lab.lab.server
