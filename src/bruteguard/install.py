@@ -3,12 +3,13 @@
 ``install`` writes the unit with ``ExecStart=`` naming, by absolute path, the ``bruteguard``
 program of the Python it runs from (a venv's ``bin/``: nothing needs to be copied to where a
 packaged unit would look), writes the default configuration file (every setting commented
-out) only when there is none, and where systemd runs, reloads it and enables and starts the
-service. Where systemd does not run, nothing could start the daemon at boot: ``install``
-writes the files, says so and how to run the daemon, and exits with status 3 (``--no-start``
-makes that the plan, status 0). ``uninstall`` stops and disables the service, removes the
-unit and bruteguard's firewall objects, and keeps the configuration and the ledger unless
-``--purge``. Every command is an argv list.
+out) only when there is none, and where systemd runs, reloads it, restarts the service if it
+ran (a new version or venv takes over) and enables and starts it. Where systemd does not
+run, nothing could start the daemon at boot: ``install`` writes the files, says so and how to
+run the daemon, and exits with status 3 (``--no-start`` makes that the plan, status 0).
+``uninstall`` stops and disables the service, removes the unit and bruteguard's firewall
+objects, and keeps the configuration and the ledger unless ``--purge``. Every command is an
+argv list.
 """
 
 from __future__ import annotations
@@ -219,6 +220,8 @@ def install(layout: Layout, *, start: bool, systemd: bool, say: Say = print) -> 
             f"  {command}\nor start that from your init system or a terminal that stays open"
         )
     _systemctl("daemon-reload")
+    # A service already running restarts: it runs the program (and unit) just installed.
+    _systemctl("try-restart", UNIT_NAME)
     _systemctl("enable", "--now", layout.unit_target)
     say(
         f"{UNIT_NAME} is enabled and running: `bruteguard status` shows what it reads and"
