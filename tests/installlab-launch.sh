@@ -7,10 +7,12 @@
 #   ip netns exec SERVER unshare --mount --propagation private --pid --fork --kill-child \
 #       --mount-proc /bin/bash tests/installlab-launch.sh WORKDIR
 # WORKDIR holds what installlab.py wrote: sshd_config and host key, python-bin (the directory
-# of the python3 that install.sh must find first on PATH) and bruteguard/ (a copy of the
-# repository with its .venv prepared). Everything install.sh writes outside WORKDIR lands in
-# private layers: /etc and /var are overlays whose upper halves live in a tmpfs of this
-# namespace, /var/log and /run are empty tmpfs. The host's files are never changed.
+# of the python3 that install.sh must find first on PATH), admin ("root", or the name of the
+# lab's user, who runs install.sh with sudo rights from a clone in their home) and
+# bruteguard/ (a copy of the repository with its .venv prepared). Everything install.sh
+# writes outside WORKDIR lands in private layers: /etc and /var are overlays whose upper
+# halves live in a tmpfs of this namespace, /var/log, /run and /home are empty tmpfs. The
+# host's files are never changed.
 set -euo pipefail
 # shellcheck source=lab-launch-common.sh source-path=SCRIPTDIR
 source "$(dirname "$(readlink -f "$0")")/lab-launch-common.sh"
@@ -20,6 +22,11 @@ check_launch_args installlab-launch "$work"
 python_bin=$(<"$work/python-bin")
 if [[ $python_bin != /* || ! -x $python_bin/python3 ]]; then
     echo "installlab-launch: $python_bin has no python3" >&2
+    exit 2
+fi
+admin=$(<"$work/admin")
+if [[ ! $admin =~ ^[a-z][a-z0-9]{0,31}$ ]] || ! id -u "$admin" >/dev/null; then
+    echo "installlab-launch: no user $admin" >&2
     exit 2
 fi
 
@@ -62,12 +69,31 @@ ln -s /run/systemd/journal/dev-log /dev/log
 
 start_daemon /usr/sbin/sshd -D -f "$work/sshd_config"
 
-# The admin, as root in a fresh shell: README command 1. pip stays offline (no index; the
-# venv already holds what `pip install .` would fetch, see installlab.py).
+# The admin: root, or a user who may sudo (without a password, as on a cloud image) and
+# whose clone of the repository is in their home.
+mount -t tmpfs -o mode=0755 installlab-home /home
+if [[ $admin == root ]]; then
+    checkout=$work/bruteguard
+    as_admin=()
+    home=$work/home
+else
+    home=/home/$admin
+    checkout=$home/bruteguard
+    mkdir -p "$checkout"
+    chown "$admin:" "$home"
+    mount --bind "$work/bruteguard" "$checkout"
+    printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\n' "$admin" >/etc/sudoers.d/installlab
+    chmod 0440 /etc/sudoers.d/installlab
+    as_admin=(setpriv "--reuid=$admin" "--regid=$admin" --init-groups)
+fi
+echo "$checkout" >"$work/checkout"
+
+# README command 1 in a fresh login's environment. pip stays offline (no index; the venv
+# already holds what `pip install .` would fetch, see installlab.py).
 (
-    cd "$work/bruteguard"
-    exec env -i PATH="$python_bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME="$work/home" LANG=C.UTF-8 \
-        PIP_CONFIG_FILE=/dev/null PIP_NO_INDEX=1 PIP_NO_BUILD_ISOLATION=0 \
+    cd "$checkout"
+    exec "${as_admin[@]}" env -i PATH="$python_bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME="$home" \
+        LANG=C.UTF-8 PIP_CONFIG_FILE=/dev/null PIP_NO_INDEX=1 PIP_NO_BUILD_ISOLATION=0 \
         PIP_DISABLE_PIP_VERSION_CHECK=1 ./install.sh
 ) >"$work/install.log" 2>&1 &
 lab_pids+=("$!")

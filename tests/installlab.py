@@ -6,9 +6,13 @@ server), a real sshd logging to it, and then ``install.sh`` from a copy of this 
 as root, the way the README says. The host's /etc and /var are overlays in that namespace and
 /run is private: whatever the install writes stays there.
 
+The admin is root, or the lab's user with sudo rights running it from a clone in their
+home (``admin="sudo-user"``). The Python is the system's ``/usr/bin/python3``, as on a fresh
+Debian machine.
+
 Offline: ``pip install .`` must not reach an index, so the copy's ``.venv`` is prepared with
 what pip would have fetched: the distributions ``bruteguard`` needs (and setuptools, to
-build it without isolation), linked from the venv running the tests. ``install.sh`` then
+build it without isolation), copied from the venv running the tests. ``install.sh`` then
 re-runs ``python3 -m venv`` over it, builds and installs the copy for real, and starts it.
 """
 
@@ -21,6 +25,7 @@ import sysconfig
 from collections.abc import Iterable
 from importlib.metadata import Distribution, distribution
 from pathlib import Path
+from typing import Literal
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -56,15 +61,32 @@ def distributions_needed(roots: Iterable[str]) -> dict[str, Distribution]:
     return found
 
 
-def _link_into(site: Path, dists: Iterable[Distribution]) -> None:
-    """Each distribution's top-level files and directories, linked into ``site``."""
+def _copy_into(site: Path, dists: Iterable[Distribution]) -> None:
+    """Each distribution's top-level files and directories, copied into ``site``."""
     for dist in dists:
         if dist.files is None:
-            raise RuntimeError(f"{dist.metadata['Name']} has no RECORD: cannot link it")
+            raise RuntimeError(f"{dist.metadata['Name']} has no RECORD: cannot copy it")
         for top in {file.parts[0] for file in dist.files}:
             if top in ("..", "__pycache__") or (site / top).exists():
                 continue
-            (site / top).symlink_to(Path(str(dist.locate_file(top))))
+            source = Path(str(dist.locate_file(top)))
+            if source.is_dir():
+                shutil.copytree(source, site / top, symlinks=True)
+            else:
+                shutil.copy2(source, site / top)
+
+
+def system_python() -> Path:
+    """``/usr/bin/python3``, the one a fresh Debian machine has: the version of this one (the
+    copied distributions are built for it)."""
+    python = Path("/usr/bin/python3")
+    version = subprocess.run(
+        [str(python), "-c", "import sys; print(*sys.version_info[:2])"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.split()  # fmt: skip
+    if version != [str(part) for part in sys.version_info[:2]]:
+        raise RuntimeError(f"{python} is Python {'.'.join(version)}, the tests' {sys.version}")
+    return python
 
 
 class InstallLab(SshLab):
@@ -76,20 +98,28 @@ class InstallLab(SshLab):
     READY = "sshd's 'Server listening' lines in the journal"
     DIAGNOSED = ("journald.log", "install.log")
 
-    def __init__(self, workdir: Path, extras: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        extras: Iterable[str] = (),
+        admin: Literal["root", "sudo-user"] = "root",
+    ) -> None:
         super().__init__(workdir)
         self.extras = tuple(extras)
+        self.admin = admin
         self.checkout = self.workdir / "bruteguard"
 
     @property
-    def program(self) -> Path:
-        """The bruteguard that install.sh installs (the same path inside and outside)."""
-        return self.checkout / ".venv" / "bin" / "bruteguard"
+    def program(self) -> str:
+        """The bruteguard install.sh installs, as the server sees it (a sudo user's clone is
+        in their home)."""
+        checkout = (self.workdir / "checkout").read_text().strip()
+        return f"{checkout}/.venv/bin/bruteguard"
 
     def _prepare(self) -> None:
         super()._prepare()
         shutil.copytree(REPO, self.checkout, ignore=_NOT_COPIED)
-        python = Path(sys._base_executable)  # the interpreter this venv was made from
+        python = system_python()
         venv = self.checkout / ".venv"
         subprocess.run(
             [str(python), "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
@@ -99,8 +129,13 @@ class InstallLab(SshLab):
         extras = f"[{','.join(self.extras)}]" if self.extras else ""
         needed = distributions_needed([f"bruteguard{extras}", "setuptools"])
         del needed["bruteguard"]  # install.sh installs that one
-        _link_into(site, needed.values())
+        _copy_into(site, needed.values())
         (self.workdir / "python-bin").write_text(str(python.parent))
+        if self.admin == "root":
+            (self.workdir / "admin").write_text("root")
+        else:
+            (self.workdir / "admin").write_text(self.user)
+            subprocess.run(["chown", "-R", f"{self.user}:", str(self.checkout)], check=True)
 
     def read_journal(self) -> str:
         """The journal so far, as journalctl shows it (also kept in ``log_path``)."""

@@ -2,17 +2,20 @@
 
 The server (tests/installlab.py) is what a stock Debian 12 machine is: sshd logs to
 systemd-journald only, there is no syslog daemon and no auth.log. In its own mount, PID and
-network namespaces, root runs ``install.sh`` from a copy of this repository exactly as the
-README says (pip kept offline); systemd is not PID 1 there, so install.sh writes the unit and
-the default configuration with ``bruteguard install --no-start`` and runs the daemon in the
-foreground: the unit's own ExecStart line. Then an attacker guesses passwords over real SSH
-from another namespace and must find port 22 closed, while an innocent host still logs in.
+network namespaces, ``install.sh`` runs from a copy of this repository exactly as the README
+says (pip kept offline), once by root and once by a user who may sudo, from a clone in their
+home. systemd is not PID 1 there, so install.sh writes the unit and the default
+configuration with ``bruteguard install --no-start`` and runs the daemon in the foreground:
+the unit's own ExecStart line. Then an attacker guesses passwords over real SSH from another
+namespace and must find port 22 closed, while an innocent host still logs in.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -30,12 +33,15 @@ MAXRETRY = 5  # the built-in sshd jail's
 INSTALL_TIMEOUT = 300  # seconds: venv, building the C matcher, starting the daemon
 
 
+@pytest.mark.parametrize("admin", ["root", "sudo-user"])
 def test_readme_command_one_protects_sshd_on_a_journal_only_server(
-    netns_root: None, tmp_path: Path
+    netns_root: None, tmp_path: Path, admin: Literal["root", "sudo-user"]
 ) -> None:
     assert f".venv/bin/pip install '.[{','.join(EXTRAS)}]'\n" in INSTALL_SH.read_text()
-    with InstallLab(tmp_path / "lab", extras=EXTRAS) as lab:
-        program = str(lab.program)
+    if admin == "sudo-user" and shutil.which("sudo") is None:
+        pytest.fail("this test needs sudo (Debian package sudo)")
+    with InstallLab(tmp_path / "lab", extras=EXTRAS, admin=admin) as lab:
+        program = lab.program
         server = lab.lab.server
 
         def daemon_answers() -> bool:
