@@ -104,6 +104,16 @@ DIFFERENCES: dict[tuple[str, str], str] = {
         "client text on both sides of the host (the rejected command and the next input):"
         " no reading of the line is safe"
     ),
+    ("named-refused", " security: info: client @0x7f4e446fd6e8"): (
+        "a syslog stamp and then named's category, no host and no program: no syslog daemon"
+        " writes that by default and BIND's own file channels stamp 'dd-Mmm-YYYY' (read):"
+        " nothing says the line is named's"
+    ),
+    ("named-refused", " update-security: error: client @0x7f4e45c07a48"): (
+        "a syslog stamp and then named's category, no host and no program: no syslog daemon"
+        " writes that by default and BIND's own file channels stamp 'dd-Mmm-YYYY' (read):"
+        " nothing says the line is named's"
+    ),
     ("proftpd", "User in /etc/ftpusers"): (
         "refused after the password was checked: the password was right"
     ),
@@ -155,6 +165,13 @@ def _verdicts(filters: tuple[str, ...], lines: list[str], now: float) -> list[se
     return found
 
 
+def _journal_only(payload: str) -> bool:
+    """Whether fail2ban's options say the lines that follow are journal entries only."""
+    options = json.loads(payload)
+    options = options if isinstance(options, list) else [options]
+    return bool(options) and all(option.get("logtype") == "journal" for option in options)
+
+
 def _fail2ban_lines(name: str) -> Iterator[tuple[str, dict | None]]:
     """(line, its failJSON or None) of a fail2ban sample log and the logs it adds."""
     logs, seen = [name], set()
@@ -173,7 +190,7 @@ def _fail2ban_lines(name: str) -> Iterator[tuple[str, dict | None]]:
                     expected = json.loads(payload)
                 elif kind == "addFILE":
                     logs.append(json.loads(payload))
-                elif kind == "fileOptions" and '"journal"' in payload:
+                elif kind in ("fileOptions", "filterOptions") and _journal_only(payload):
                     # Journal entries, written without a time: bruteguard's journal source
                     # formats each entry with its own stamp first.
                     stamp = JOURNAL_STAMP

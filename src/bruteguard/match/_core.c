@@ -387,7 +387,7 @@ static Connection *table_claim(ConnectionTable *table, Connection *found, uint64
 #define STAMP_SYSLOG 0 /* "Mmm dd hh:mm:ss[.f]" or RFC 3339 */
 #define STAMP_YMD 1    /* "YYYY-MM-DD hh:mm:ss[.f|,f][ ±hhmm]", "YYYY/MM/DD hh:mm:ss" */
 #define STAMP_CTIME 2  /* "[Www ]Mmm dd hh:mm:ss[.f] YYYY" */
-#define STAMP_CLF 3    /* "dd/Mmm/YYYY:hh:mm:ss ±hhmm", "dd-Mmm-YYYY hh:mm:ss ±hhmm" */
+#define STAMP_CLF 3    /* "dd/Mmm/YYYY:hh:mm:ss ±hhmm", "dd-Mmm-YYYY hh:mm:ss[.mmm][ ±hhmm]" */
 #define STAMP_YYMMDD 4 /* "YYMMDD hh:mm:ss", the hour space-padded (MySQL <= 5.5) */
 
 /* Group numbers of one set of signatures (the stamp is group 1 in every frame); user, pid,
@@ -740,9 +740,12 @@ static Py_ssize_t as_iso(int kind, const char *s, Py_ssize_t len, char *out) {
         memcpy(year, s + len - 4, 4);
         rest = s + 15;
         rest_len = len - 5 - 15;
-    } else if (kind == STAMP_CLF) { /* dd/Mmm/YYYY:hh:mm:ss ±hhmm; dd-Mmm-YYYY hh:mm:ss ±hhmm */
-        if (len != 26 || (s[2] != '/' && s[2] != '-') || s[6] != s[2] ||
-            s[11] != (s[2] == '/' ? ':' : ' ') || s[20] != ' ')
+    } else if (kind == STAMP_CLF) {
+        /* dd/Mmm/YYYY:hh:mm:ss ±hhmm; dd-Mmm-YYYY hh:mm:ss ±hhmm (PHP); BIND's own log:
+         * dd-Mmm-YYYY hh:mm:ss.mmm, local time (no zone) */
+        int slash = len >= 3 && s[2] == '/';
+        if (len < 20 || (slash && len != 26) || (s[2] != '/' && s[2] != '-') || s[6] != s[2] ||
+            s[11] != (slash ? ':' : ' ') || (len > 20 && s[20] != ' ' && s[20] != '.'))
             return 0;
         int m = month_of(s + 3);
         if (!m) return 0;
@@ -752,7 +755,7 @@ static Py_ssize_t as_iso(int kind, const char *s, Py_ssize_t len, char *out) {
         memcpy(year, s + 7, 4);
         memcpy(clock, s + 12, 8);
         rest = s + 20;
-        rest_len = 6;
+        rest_len = len - 20;
     } else if (kind == STAMP_YYMMDD) { /* YYMMDD hh:mm:ss, " 0:04:00" for hours below 10 */
         if (len != 15 || s[6] != ' ' || s[9] != ':' || s[12] != ':') return 0;
         year[0] = '2';

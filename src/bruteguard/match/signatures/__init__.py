@@ -233,7 +233,12 @@ FILTERS: dict[str, Filter] = {
         variants=(Filter("openvpn", (), openvpn.SIGNATURES, frame=openvpn.LOG),),
     ),
     # BIND's named: queries, zone transfers and updates its ACLs refused.
-    "named-refused": Filter("named-refused", named.PROGRAMS, named.SIGNATURES),
+    "named-refused": Filter(
+        "named-refused",
+        named.PROGRAMS,
+        named.SIGNATURES,
+        variants=(Filter("named-refused", (), named.SIGNATURES, frame=named.LOG_FRAME),),
+    ),
     # Samba's smbd: failed authentications from its auth audit, through syslog.
     "samba": Filter("samba", samba.PROGRAMS, samba.SIGNATURES),
     # Web applications: Gitea/Forgejo (own log or journal), GitLab's JSON logs, Grafana
