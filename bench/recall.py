@@ -57,7 +57,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "courier-smtp": ("courier", "courier-reject"),
     "cyrus-imap": ("cyrus-imap",),
     "sendmail-auth": ("sendmail",),
-    "sendmail-reject": ("sendmail",),
+    "sendmail-reject": ("sendmail", "sendmail-reject"),
     "named-refused": ("named-refused",),
     "nginx-http-auth": ("nginx-http-auth", "nginx-tls-probe"),
     "nginx-botsearch": ("web-scanner",),
@@ -113,6 +113,12 @@ DIFFERENCES: dict[tuple[str, str], str] = {
         "a syslog stamp and then named's category, no host and no program: no syslog daemon"
         " writes that by default and BIND's own file channels stamp 'dd-Mmm-YYYY' (read):"
         " nothing says the line is named's"
+    ),
+    ("sendmail-reject", "from=<davaojk25@domain.com>, size=0, class=0, nrcpts=0"): (
+        "the envelope summary of a session whose recipients were all refused: alone it is"
+        " what a sender with one mistyped recipient writes too; fail2ban counts it only after"
+        " an address-less '<RCPT>... No such user here' line of the same queue id (and not the"
+        " same summary under another queue id), a pairing by queue id bruteguard does not make"
     ),
     ("proftpd", "User in /etc/ftpusers"): (
         "refused after the password was checked: the password was right"

@@ -163,6 +163,8 @@ FILTERS: dict[str, Filter] = {
     "courier-reject": Filter("courier-reject", courier.PROGRAMS, courier.REJECT_SIGNATURES),
     # Sendmail: SMTP AUTH failures and rude clients, "relay=NAME [ADDR]" (the bracket).
     "sendmail": Filter("sendmail", sendmail.PROGRAMS, sendmail.SIGNATURES),
+    # Clients Sendmail refused (relay attempts, recipient probes, floods, EXPN/VRFY).
+    "sendmail-reject": Filter("sendmail-reject", sendmail.PROGRAMS, sendmail.REJECT_SIGNATURES),
     # OpenSMTPD: the address on a session's "connected" line, its failures by session id.
     "opensmtpd": Filter("opensmtpd", opensmtpd.PROGRAMS, opensmtpd.SIGNATURES),
     # Cyrus: "badlogin: NAME [ADDR] …", the bracketed address (the name is PTR text).
