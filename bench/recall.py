@@ -69,6 +69,19 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "grafana": ("grafana",),
 }
 
+# Reasons shared by several lines of one service.
+_DOVECOT_AUTH_PROCESS = (
+    "Dovecot's auth process, with auth_verbose = yes (off by default): the same attempt is"
+    " counted from its connection's login-process line '(auth failed, N attempts)' (or, for"
+    " SMTP AUTH through Dovecot's auth socket, from the MTA's own SASL failure line in the"
+    " postfix/exim jails); counting this line too would count each attempt twice"
+)
+_NO_PASSWORD_CHECKED = (
+    "fail2ban's aggressive mode only (its normal mode leaves it uncounted too): the connection"
+    " ended before any password was checked — TLS scanners, clients that hung up, a proxy or"
+    " monitor"
+)
+
 # (fail2ban filter, a fragment of the line) → why the built-in filter differs on purpose.
 DIFFERENCES: dict[tuple[str, str], str] = {
     ("sshd", "POSSIBLE BREAK-IN ATTEMPT"): (
@@ -120,6 +133,18 @@ DIFFERENCES: dict[tuple[str, str], str] = {
         " an address-less '<RCPT>... No such user here' line of the same queue id (and not the"
         " same summary under another queue id), a pairing by queue id bruteguard does not make"
     ),
+    ("dovecot", "): pam_authenticate() failed: "): _DOVECOT_AUTH_PROCESS,
+    ("dovecot", "): unknown user"): _DOVECOT_AUTH_PROCESS,
+    ("dovecot", "): Password mismatch"): _DOVECOT_AUTH_PROCESS,
+    ("dovecot", "): invalid credentials"): _DOVECOT_AUTH_PROCESS,
+    ("dovecot", "pam_unix(dovecot:auth): authentication failure"): (
+        "Linux-PAM's pam_unix line for an attempt Dovecot's auth process checked through PAM:"
+        " the same attempt is counted from its connection's login-process line '(auth failed,"
+        " N attempts)' (or the MTA's SASL failure line); counting it too would count it twice"
+    ),
+    ("dovecot", "(no auth attempts"): _NO_PASSWORD_CHECKED,
+    ("dovecot", "(disconnected before auth was ready"): _NO_PASSWORD_CHECKED,
+    ("dovecot", "(client didn't finish SASL auth"): _NO_PASSWORD_CHECKED,
     ("proftpd", "User in /etc/ftpusers"): (
         "refused after the password was checked: the password was right"
     ),
