@@ -69,6 +69,7 @@ class Stamp(IntEnum):
     CLF = 3  # "23/Nov/2026:06:50:01 +0100" (access logs), "23-Nov-2026 06:50:01 +0100" (PHP),
     # "23-Nov-2026 06:50:01.123" (BIND's own log: local time)
     YYMMDD = 4  # "261123  6:50:01" (MySQL up to 5.5, MariaDB up to 10.0)
+    TAI64N = 5  # "@400000006b03e22300000000" (daemontools' multilog, s6-log: TAI64N labels)
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,12 @@ FILTERS: dict[str, Filter] = {
         "dovecot",
         dovecot.PROGRAMS,
         dovecot.SIGNATURES,
-        variants=(Filter("dovecot", dovecot.LOG_PROGRAMS, dovecot.LOG_SIGNATURES),),
+        variants=(
+            Filter("dovecot", dovecot.LOG_PROGRAMS, dovecot.LOG_SIGNATURES),
+            Filter(
+                "dovecot", dovecot.LOG_PROGRAMS, dovecot.LOG_SIGNATURES, frame=frames.MULTILOG
+            ),
+        ),
     ),
     "exim": Filter(
         "exim",

@@ -54,7 +54,9 @@ Two log forms, both with the syslog frame:
 * Dovecot's own file (``log_path``, e.g. ``/var/log/dovecot.log``, stamp
   ``log_timestamp = "%b %d %H:%M:%S "``): no host, the login process as the program and
   the level first — ``Nov 23 06:50:01 imap-login: Info: Disconnected: …`` (``LOG_PROGRAMS``,
-  ``LOG_SIGNATURES``).
+  ``LOG_SIGNATURES``); under daemontools' multilog (or s6-log) Dovecot's stderr gets a
+  TAI64N label first instead: ``@400000006b03e22300000000 imap-login: Info: …``
+  (``frames.MULTILOG``).
 """
 
 from bruteguard.match.signature import Role, Signature
