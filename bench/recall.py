@@ -72,9 +72,11 @@ SERVICES: dict[str, tuple[str, ...]] = {
 # Reasons shared by several lines of one service.
 _DOVECOT_AUTH_PROCESS = (
     "Dovecot's auth process, with auth_verbose = yes (off by default): the same attempt is"
-    " counted from its connection's login-process line '(auth failed, N attempts)' (or, for"
-    " SMTP AUTH through Dovecot's auth socket, from the MTA's own SASL failure line in the"
-    " postfix/exim jails); counting this line too would count each attempt twice"
+    " counted exactly by its connection's login-process line '(auth failed, N attempts)' (or,"
+    " for SMTP AUTH through Dovecot's auth socket, by the MTA's own SASL failure line in the"
+    " postfix/exim jails); this line cannot stand for one attempt: each passdb asked writes"
+    " its own (passwd-file's 'unknown user' and then pam's 'Password mismatch' for one"
+    " password), and a userdb lookup for mail delivery writes 'unknown user' too"
 )
 _NO_PASSWORD_CHECKED = (
     "fail2ban's aggressive mode only (its normal mode leaves it uncounted too): the connection"
@@ -243,10 +245,13 @@ def score_fail2ban(service: str) -> Score:
     found = _verdicts(filters, list(lines), FAIL2BAN_NOW)
     for text, expected, hosts in zip(lines, expectations, found, strict=True):
         why = next((r for (f, part), r in DIFFERENCES.items() if f == service and part in text), "")
-        if why:
+        failure = expected is not None and expected.get("match")
+        # A difference on a line fail2ban calls innocent is one only where bruteguard counts
+        # it; otherwise the line is checked as the innocent line it is.
+        if why and (failure or hosts):
             score.deliberate += 1
             continue
-        if expected is not None and expected.get("match"):
+        if failure:
             score.failures += 1
             wanted = _canonical(expected.get("host"))
             if hosts and (wanted is None or wanted in hosts):
