@@ -244,7 +244,10 @@ FILTERS: dict[str, Filter] = {
         "named-refused",
         named.PROGRAMS,
         named.SIGNATURES,
-        variants=(Filter("named-refused", (), named.SIGNATURES, frame=named.LOG_FRAME),),
+        variants=(
+            Filter("named-refused", (), named.SIGNATURES, frame=named.LOG_FRAME),
+            Filter("named-refused", (), named.SIGNATURES, frame=named.LOG_FRAME_ISO),
+        ),
     ),
     # Samba's smbd: failed authentications from its auth audit, through syslog.
     "samba": Filter("samba", samba.PROGRAMS, samba.SIGNATURES),

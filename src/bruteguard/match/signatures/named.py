@@ -14,8 +14,10 @@ queried with dig over UDP and TCP.
 
 Two log forms: syslog (program ``named``), and a ``logging { channel … { file …; }; }`` of
 named's own (``LOG_FRAME``): ``print-time`` writes ``dd-Mmm-YYYY hh:mm:ss.mmm`` (local time,
-isc_log), then ``print-category`` the category and ``print-severity`` the level, each
-followed by ``: `` — ``11-Aug-2013 03:36:11.372 security: error: client …``. Syslog
+isc_log; 9.16+'s ``print-time iso8601`` ``2026-12-05T00:33:30.623``, ``iso8601-utc`` with a
+``Z``: ``LOG_FRAME_ISO``), then ``print-category`` the category and ``print-severity``
+the level, each followed by ``: `` — ``11-Aug-2013 03:36:11.372 security: error: client …``.
+Syslog
 channels may print the category and level too (``named[36]: security: info: client …``).
 
 The refusals counted (category ``security``, level info or error, logged by default):
@@ -42,7 +44,7 @@ counted: ``approved`` (debug), ``query-on denied`` and lame-server or resolver e
 
 from bruteguard.match.signature import Frame, Role, Signature, Stamp
 
-__all__ = ["LOG_FRAME", "PROGRAMS", "SIGNATURES"]
+__all__ = ["LOG_FRAME", "LOG_FRAME_ISO", "PROGRAMS", "SIGNATURES"]
 
 PROGRAMS = ("named",)
 
@@ -51,12 +53,19 @@ _ADDR = r"[0-9A-Fa-f:.]{2,45}"
 _CATEGORY_LEVEL = (
     r"(?:[a-z][a-z-]{1,30}: )?(?:(?:critical|error|warning|notice|info|debug \d{1,2}): )?"
 )
-# named's own log file: print-time's "dd-Mmm-YYYY hh:mm:ss.mmm" (local time) first.
+# named's own log file: print-time's "dd-Mmm-YYYY hh:mm:ss.mmm" (local time) first, or
+# (9.16+) "print-time iso8601": "2026-12-05T00:33:30.623" (local), "iso8601-utc": with "Z".
 LOG_FRAME = Frame(
     "named-log",
     r"(\d\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d(?:\.\d{3})?) ",
     Stamp.CLF,
     example="11-Aug-2013 03:36:11.372 ",
+)
+LOG_FRAME_ISO = Frame(
+    "named-log-iso8601",
+    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z?) ",
+    Stamp.SYSLOG,
+    example="2026-12-05T00:33:30.623Z ",
 )
 # ns_client_logv's prefix: the client object, the peer, the signer, the query name, the view.
 _CLIENT = (
