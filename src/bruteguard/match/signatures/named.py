@@ -17,8 +17,8 @@ named's own (``LOG_FRAME``): ``print-time`` writes ``dd-Mmm-YYYY hh:mm:ss.mmm`` 
 isc_log; 9.16+'s ``print-time iso8601`` ``2026-12-05T00:33:30.623``, ``iso8601-utc`` with a
 ``Z``: ``LOG_FRAME_ISO``), then ``print-category`` the category and ``print-severity``
 the level, each followed by ``: `` — ``11-Aug-2013 03:36:11.372 security: error: client …``.
-Syslog
-channels may print the category and level too (``named[36]: security: info: client …``).
+Syslog channels may print the category and level too (``named[36]: security: info: client
+…``).
 
 The refusals counted (category ``security``, level info or error, logged by default):
 
