@@ -53,7 +53,11 @@ now and then too, and banning it loses mail) counts the clients Sendmail refused
   for ADDR``. RCPT is the client's, written twice, *around* the relay: the expression takes
   the longest RCPT that is written again, after ``reject=CODE <``, so the relay between
   the two copies is Sendmail's (a longer one would have to be repeated in the reason, which
-  is the server's text or, in ``Domain of sender address S``, a blank-free address).
+  is the server's text or, in ``Domain of sender address S``, a blank-free address). Every
+  reason ends the line with fixed text or, for a blocklist's, text without ``<`` and
+  ``>``: where Sendmail's own reading fails (a 4xx reply, another reason), a shorter RCPT
+  copied from the client's text cannot stand in, as its tail would hold Sendmail's
+  ``>, relay=``.
 * ``ruleset=check_relay, arg1=NAME, arg2=ADDR, relay=CLIENT, reject=421 4.3.2 Connection
   rate limit exceeded.`` (FEATURE(ratecontrol)) and ``… Too many open connections.``
   (FEATURE(conncontrol)): connection floods, one per refused connection, no client text.
@@ -142,11 +146,12 @@ SIGNATURES: tuple[Signature, ...] = (
 )
 
 # The reasons a refused RCPT's reply gives after "<RCPT>... " (Sendmail's own texts and the
-# cf features'; a blocklist's is the admin's, after "Rejected: ").
+# cf features'; a blocklist's is the admin's, after "Rejected: ", and holds no "<" or ">":
+# a shorter RCPT read from the client's copy would leave Sendmail's ">, relay=" in it).
 _RCPT_REASON = (
     r"(?:Relaying denied(?:\. Proper authentication required\.|\. IP name possibly forged"
     rf" \[{_ADDR}\]|\. IP name lookup failed \[{_ADDR}\])?|User unknown"
-    r"|Domain of sender address \S{1,320} does not exist|Rejected: [^\n]{1,400}"
+    r"|Domain of sender address \S{1,320} does not exist|Rejected: [^<>\n]{1,400}"
     rf"|Fix reverse DNS for {_ADDR})"
 )
 
