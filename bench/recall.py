@@ -57,7 +57,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "courier-smtp": ("courier", "courier-reject"),
     "cyrus-imap": ("cyrus-imap",),
     "sendmail-auth": ("sendmail",),
-    "sendmail-reject": ("sendmail",),
+    "sendmail-reject": ("sendmail", "sendmail-reject"),
     "named-refused": ("named-refused",),
     "nginx-http-auth": ("nginx-http-auth", "nginx-tls-probe"),
     "nginx-botsearch": ("web-scanner",),
@@ -68,6 +68,21 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "gitlab": ("gitlab",),
     "grafana": ("grafana",),
 }
+
+# Reasons shared by several lines of one service.
+_DOVECOT_AUTH_PROCESS = (
+    "Dovecot's auth process, with auth_verbose = yes (off by default): the same attempt is"
+    " counted exactly by its connection's login-process line '(auth failed, N attempts)' (or,"
+    " for SMTP AUTH through Dovecot's auth socket, by the MTA's own SASL failure line in the"
+    " postfix/exim jails); this line cannot stand for one attempt: each passdb asked writes"
+    " its own (passwd-file's 'unknown user' and then pam's 'Password mismatch' for one"
+    " password), and a userdb lookup for mail delivery writes 'unknown user' too"
+)
+_NO_PASSWORD_CHECKED = (
+    "fail2ban's aggressive mode only (its normal mode leaves it uncounted too): the connection"
+    " ended before any password was checked — TLS scanners, clients that hung up, a proxy or"
+    " monitor"
+)
 
 # (fail2ban filter, a fragment of the line) → why the built-in filter differs on purpose. A
 # fragment ending in a line break matches only at the line's end.
@@ -105,6 +120,34 @@ DIFFERENCES: dict[tuple[str, str], str] = {
         "client text on both sides of the host (the rejected command and the next input):"
         " no reading of the line is safe"
     ),
+    ("named-refused", " security: info: client @0x7f4e446fd6e8"): (
+        "a syslog stamp and then named's category, no host and no program: no syslog daemon"
+        " writes that by default and BIND's own file channels stamp 'dd-Mmm-YYYY' (read):"
+        " nothing says the line is named's"
+    ),
+    ("named-refused", " update-security: error: client @0x7f4e45c07a48"): (
+        "a syslog stamp and then named's category, no host and no program: no syslog daemon"
+        " writes that by default and BIND's own file channels stamp 'dd-Mmm-YYYY' (read):"
+        " nothing says the line is named's"
+    ),
+    ("sendmail-reject", "from=<davaojk25@domain.com>, size=0, class=0, nrcpts=0"): (
+        "the envelope summary of a session whose recipients were all refused: alone it is"
+        " what a sender with one mistyped recipient writes too; fail2ban counts it only after"
+        " an address-less '<RCPT>... No such user here' line of the same queue id (and not the"
+        " same summary under another queue id), a pairing by queue id bruteguard does not make"
+    ),
+    ("dovecot", "): pam_authenticate() failed: "): _DOVECOT_AUTH_PROCESS,
+    ("dovecot", "): unknown user"): _DOVECOT_AUTH_PROCESS,
+    ("dovecot", "): Password mismatch"): _DOVECOT_AUTH_PROCESS,
+    ("dovecot", "): invalid credentials"): _DOVECOT_AUTH_PROCESS,
+    ("dovecot", "pam_unix(dovecot:auth): authentication failure"): (
+        "Linux-PAM's pam_unix line for an attempt Dovecot's auth process checked through PAM:"
+        " the same attempt is counted from its connection's login-process line '(auth failed,"
+        " N attempts)' (or the MTA's SASL failure line); counting it too would count it twice"
+    ),
+    ("dovecot", "(no auth attempts"): _NO_PASSWORD_CHECKED,
+    ("dovecot", "(disconnected before auth was ready"): _NO_PASSWORD_CHECKED,
+    ("dovecot", "(client didn't finish SASL auth"): _NO_PASSWORD_CHECKED,
     ("proftpd", "User in /etc/ftpusers"): (
         "refused after the password was checked: the password was right"
     ),
@@ -229,6 +272,13 @@ def _verdicts(filters: tuple[str, ...], lines: list[str], now: float) -> list[se
     return found
 
 
+def _journal_only(payload: str) -> bool:
+    """Whether fail2ban's options say the lines that follow are journal entries only."""
+    options = json.loads(payload)
+    options = options if isinstance(options, list) else [options]
+    return bool(options) and all(option.get("logtype") == "journal" for option in options)
+
+
 def _fail2ban_lines(name: str) -> Iterator[tuple[str, dict | None]]:
     """(line, its failJSON or None) of a fail2ban sample log and the logs it adds."""
     logs, seen = [name], set()
@@ -247,7 +297,7 @@ def _fail2ban_lines(name: str) -> Iterator[tuple[str, dict | None]]:
                     expected = json.loads(payload)
                 elif kind == "addFILE":
                     logs.append(json.loads(payload))
-                elif kind == "fileOptions" and '"journal"' in payload:
+                elif kind in ("fileOptions", "filterOptions") and _journal_only(payload):
                     # Journal entries, written without a time: bruteguard's journal source
                     # formats each entry with its own stamp first.
                     stamp = JOURNAL_STAMP
@@ -272,10 +322,13 @@ def score_fail2ban(service: str) -> Score:
             (r for (f, part), r in DIFFERENCES.items() if f == service and part in f"{text}\n"),
             "",
         )
-        if why:
+        failure = expected is not None and expected.get("match")
+        # A difference on a line fail2ban calls innocent is one only where bruteguard counts
+        # it; otherwise the line is checked as the innocent line it is.
+        if why and (failure or hosts):
             score.deliberate += 1
             continue
-        if expected is not None and expected.get("match"):
+        if failure:
             score.failures += 1
             wanted = _canonical(expected.get("host"))
             if hosts and (wanted is None or wanted in hosts):

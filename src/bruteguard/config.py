@@ -486,6 +486,16 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "journalmatch": ["_SYSTEMD_UNIT=sendmail.service"],
         _INSTALLED: ["/etc/mail/sendmail.cf"],
     },
+    # Refused clients (relay attempts, recipient probes, floods, EXPN/VRFY), off until the
+    # admin turns it on: a real mail server is refused now and then, and banning it loses mail.
+    "sendmail-reject": {
+        "filter": "sendmail-reject",
+        "enabled": False,
+        "port": ["smtp", 465, "submission"],
+        "logpath": ["/var/log/mail.log"],
+        "journalmatch": ["_SYSTEMD_UNIT=sendmail.service"],
+        "maxretry": 10,
+    },
     # OpenSMTPD (Debian: syslog facility mail); on where OpenSMTPD is installed.
     "opensmtpd": {
         "filter": "opensmtpd",

@@ -143,7 +143,12 @@ FILTERS: dict[str, Filter] = {
         "dovecot",
         dovecot.PROGRAMS,
         dovecot.SIGNATURES,
-        variants=(Filter("dovecot", dovecot.LOG_PROGRAMS, dovecot.LOG_SIGNATURES),),
+        variants=(
+            Filter("dovecot", dovecot.LOG_PROGRAMS, dovecot.LOG_SIGNATURES),
+            Filter(
+                "dovecot", dovecot.LOG_PROGRAMS, dovecot.LOG_SIGNATURES, frame=frames.MULTILOG
+            ),
+        ),
     ),
     "exim": Filter(
         "exim",
@@ -163,6 +168,8 @@ FILTERS: dict[str, Filter] = {
     "courier-reject": Filter("courier-reject", courier.PROGRAMS, courier.REJECT_SIGNATURES),
     # Sendmail: SMTP AUTH failures and rude clients, "relay=NAME [ADDR]" (the bracket).
     "sendmail": Filter("sendmail", sendmail.PROGRAMS, sendmail.SIGNATURES),
+    # Clients Sendmail refused (relay attempts, recipient probes, floods, EXPN/VRFY).
+    "sendmail-reject": Filter("sendmail-reject", sendmail.PROGRAMS, sendmail.REJECT_SIGNATURES),
     # OpenSMTPD: the address on a session's "connected" line, its failures by session id.
     "opensmtpd": Filter("opensmtpd", opensmtpd.PROGRAMS, opensmtpd.SIGNATURES),
     # Cyrus: "badlogin: NAME [ADDR] …", the bracketed address (the name is PTR text).
@@ -240,7 +247,15 @@ FILTERS: dict[str, Filter] = {
         variants=(Filter("openvpn", (), openvpn.SIGNATURES, frame=openvpn.LOG),),
     ),
     # BIND's named: queries, zone transfers and updates its ACLs refused.
-    "named-refused": Filter("named-refused", named.PROGRAMS, named.SIGNATURES),
+    "named-refused": Filter(
+        "named-refused",
+        named.PROGRAMS,
+        named.SIGNATURES,
+        variants=(
+            Filter("named-refused", (), named.SIGNATURES, frame=named.LOG_FRAME),
+            Filter("named-refused", (), named.SIGNATURES, frame=named.LOG_FRAME_ISO),
+        ),
+    ),
     # Samba's smbd: failed authentications from its auth audit, through syslog.
     "samba": Filter("samba", samba.PROGRAMS, samba.SIGNATURES),
     # Web applications: Gitea/Forgejo (own log or journal), GitLab's JSON logs, Grafana
