@@ -383,7 +383,9 @@ _SSHD_JOURNAL = [
 
 # ``enabled = "auto"``: the jail runs when one of its logpath files exists.
 AUTO = "auto"
-_INSTALLED = "installed"  # BUILTIN_JAILS only: paths that say the service is here
+# BUILTIN_JAILS only: files that say the service is here (its binary, its own config).
+# Never a directory: one under /var/log outlives the package that made it.
+_INSTALLED = "installed"
 
 # Built-in jails: what a jail gets before the file says anything about it. A service's jail
 # is "auto": on where its log is, off elsewhere.
@@ -410,7 +412,7 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "port": ["ftp"],
         "logpath": ["/var/log/syslog"],
         "journalmatch": ["_COMM=pure-ftpd"],
-        _INSTALLED: ["/var/log/pure-ftpd"],
+        _INSTALLED: ["/usr/sbin/pure-ftpd"],
     },
     "vsftpd": {
         "filter": "vsftpd",
@@ -700,10 +702,10 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "port": ["http", "https"],
         "logpath": ["/var/log/auth.log"],
         _INSTALLED: [
-            "/usr/share/wordpress/wp-content/plugins/wp-fail2ban",
-            "/var/www/html/wp-content/plugins/wp-fail2ban",
-            "/var/www/wordpress/wp-content/plugins/wp-fail2ban",
-            "/srv/www/wordpress/wp-content/plugins/wp-fail2ban",
+            "/usr/share/wordpress/wp-content/plugins/wp-fail2ban/wp-fail2ban.php",
+            "/var/www/html/wp-content/plugins/wp-fail2ban/wp-fail2ban.php",
+            "/var/www/wordpress/wp-content/plugins/wp-fail2ban/wp-fail2ban.php",
+            "/srv/www/wordpress/wp-content/plugins/wp-fail2ban/wp-fail2ban.php",
         ],
     },
     # 404s on well-known probe paths: 6 in 10 minutes is a scanner, never a typo.
@@ -856,9 +858,12 @@ def _jail(settings: dict[str, Any], where: str, origin: str) -> JailConfig:
 
 
 def _log_exists(logpath: list[str]) -> bool:
-    """Whether any of a jail's log files (or glob patterns) is on this host now."""
+    """Whether any of a jail's log files (or glob patterns) is on this host now, as a file:
+    a directory of that name is neither a log nor proof that its service is installed."""
     return any(
-        glob.glob(path) if glob.has_magic(path) else os.path.exists(path) for path in logpath
+        os.path.isfile(found)
+        for path in logpath
+        for found in (glob.glob(path) if glob.has_magic(path) else [path])
     )
 
 
@@ -887,7 +892,7 @@ def _jails(raw: dict[str, Any], origin: str) -> dict[str, JailConfig]:
         settings = {**defaults, **BUILTIN_JAILS.get(name, {}), **own, "name": name}
         settings["global_ignoreip"] = global_ignoreip
         # Where a built-in jail's log is not a file of its own (pure-ftpd writes to syslog):
-        # the paths that show the service is installed.
+        # the files that show the service is installed.
         installed = settings.pop(_INSTALLED, None)
         if settings.get("enabled") == AUTO:
             # A service's built-in jail runs where the service's log is (checked at load:
