@@ -96,7 +96,7 @@ def _pick_jails(config: Config, names: Sequence[str] | None) -> list[JailConfig]
     if not names:
         jails = config.enabled_jails()
         if not jails:
-            raise ConfigError(f"{config.source_path}: no jail is enabled")
+            raise ConfigError(f"no jail is enabled ({config.read_from})")
         return jails
     missing = [name for name in names if name not in config.jails]
     if missing:
@@ -396,8 +396,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     for jail in result["jails"]:
         print(
             f"jail {jail['name']}: filter {jail['filter']}, {jail['maxretry']} failures in "
-            f"{jail['findtime']} → ban {jail['bantime']} on ports "
-            f"{', '.join(map(str, jail['ports']))}"
+            f"{jail['findtime']} → ban {jail['bantime']} {_ports_text(jail['ports'])}"
         )
         for source in jail.get("sources", []):
             print(f"  {_source_line(source)}")
@@ -418,6 +417,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
             f"{printable(failure['name'])}: {failure['reason']}; real connections: {candidates}"
         )
     return 0
+
+
+def _ports_text(ports: Sequence[int]) -> str:
+    """Where a jail's bans apply: its ports, or everywhere when it names none (recidive)."""
+    if not ports:
+        return "on every port and protocol"
+    return f"on port{'s' if len(ports) > 1 else ''} {', '.join(map(str, ports))}"
 
 
 def _source_line(source: dict) -> str:
@@ -568,12 +574,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reads service logs, finds the real attacker, bans at the firewall.",
     )
     parser.add_argument("--version", action="version", version=f"bruteguard {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     config_help = f"configuration file (default {DEFAULT_CONFIG_PATH}; built-in defaults if absent)"
+    # Before the command (`bruteguard -c FILE status`) or after it: the command's own
+    # option only sets the value when given (SUPPRESS), so it never undoes the first.
+    parser.add_argument("--config", "-c", metavar="FILE", help=config_help)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--config", "-c", metavar="FILE", help=config_help)
+        sub.add_argument(
+            "--config", "-c", metavar="FILE", default=argparse.SUPPRESS, help=config_help
+        )
         sub.set_defaults(handler=handler)
         return sub
 
@@ -642,7 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="the findings as one JSON object")
 
     add_test_command(command)
-    add_abuse_commands(command)
+    add_abuse_commands(command, config_help)
     command("version", "print the version", _cmd_version)
     return parser
 

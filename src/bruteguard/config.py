@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = Path("/etc/bruteguard/bruteguard.toml")
+_NO_FILE = "<defaults>"  # the origin of a configuration no file was read for
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 EnforcerName = Literal[
@@ -365,6 +366,22 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         parse_networks(self.ignoreip, "ignoreip")
+
+    @property
+    def read_from(self) -> str:
+        """Where these settings came from, for a message: the file, or plainly none."""
+        if self.source_path in ("", _NO_FILE):
+            return "built-in defaults: no configuration file was read"
+        return self.source_path
+
+    def where_to_set(self, setting: str) -> str:
+        """How to change ``setting``: in the file read, or in the file to write."""
+        if self.source_path in ("", _NO_FILE):
+            return (
+                f"no configuration file was read (built-in defaults): write {setting} to"
+                f" {DEFAULT_CONFIG_PATH} (or a file given with --config)"
+            )
+        return f"set {setting} in {self.source_path}"
 
     def enabled_jails(self) -> list[JailConfig]:
         return [jail for jail in self.jails.values() if jail.enabled]
@@ -992,7 +1009,7 @@ def _check_abuse(config: Config, origin: str) -> None:
         raise ConfigError(f"{origin}: abuse.mailbox.host: an IMAP mailbox needs its host")
 
 
-def config_from_dict(raw: dict[str, Any], origin: str = "<defaults>") -> Config:
+def config_from_dict(raw: dict[str, Any], origin: str = _NO_FILE) -> Config:
     """Validate a parsed TOML document (or ``{}`` for the defaults)."""
     raw = dict(raw)
     jails = _jails(raw, origin)

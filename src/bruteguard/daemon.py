@@ -253,7 +253,7 @@ class Daemon:
         self._enforced = {(ban.ip, ban.jail): ban for ban in active}
         await self._load_blocklists()
         await self._start_pipeline()
-        log.info("configuration reloaded from %s", config.source_path)
+        log.info("configuration reloaded (%s)", config.read_from)
         self._told_degraded = None
         self._tell_protection(config.enabled_jails(), first=True)
 
