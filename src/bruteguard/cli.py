@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import ipaddress
 import operator
+import os
 import socket
 import sys
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -302,11 +304,44 @@ def _check_logs(paths: Sequence[str]) -> list[str]:
     return compressed
 
 
+@contextlib.contextmanager
+def _progress_bar(paths: Sequence[str]) -> Iterator[Callable[[int], None]]:
+    """A progress bar over the logs' bytes on standard error while it is a terminal (it is
+    gone when the replay ends); when stderr is piped or a file, nothing at all."""
+    total = sum(os.stat(path).st_size for path in paths if path != "-")
+    if not sys.stderr.isatty() or not total:
+        yield lambda _done: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    files = f"{len(paths)} logs" if len(paths) > 1 else os.path.basename(paths[0])
+    columns = (
+        TextColumn(f"reading {printable(files)}", markup=False),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("read", total=total)
+        yield lambda done: progress.advance(task, done)
+
+
 def _scan_or_fail(scan: Any, paths: Sequence[str], *args: Any, **kwargs: Any) -> Any:
-    """Run ``scan`` over ``paths``; unreadable or corrupt logs become one clear error."""
+    """Run ``scan`` over ``paths`` (with a progress bar on a terminal); unreadable or
+    corrupt logs become one clear error."""
     compressed = _check_logs(paths)
     try:
-        return scan(paths, *args, **kwargs)
+        with _progress_bar(paths) as advance:
+            return scan(paths, *args, advance=advance, **kwargs)
     except BrokenPipeError:
         raise
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
@@ -314,6 +349,9 @@ def _scan_or_fail(scan: Any, paths: Sequence[str], *args: Any, **kwargs: Any) ->
         raise BruteguardError(f"{which}: corrupt or truncated compressed log ({error})") from None
     except OSError as error:
         raise BruteguardError(f"{error.filename or 'log'}: {error.strerror or error}") from None
+
+
+_UNWRAPPED = 1 << 16  # report columns when stdout is no terminal: wider than any row
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -346,7 +384,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
             _local(offender.last),
             tried,
         )
-    console = Console()
+    # On a terminal, its width; piped or in a file, never wrapped: every row one whole line.
+    console = Console() if sys.stdout.isatty() else Console(width=_UNWRAPPED)
     console.print(table, markup=False)
     console.print(_summary_text(summary), markup=False, highlight=False)
     return 0
@@ -372,8 +411,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _under_systemd() -> bool:
-    import os
-
     return "INVOCATION_ID" in os.environ or "NOTIFY_SOCKET" in os.environ
 
 
@@ -434,7 +471,19 @@ def _source_line(source: dict) -> str:
         return f"reads {source['detail']}"
     last = source.get("last_line")
     when = "no line yet" if last is None else f"last at {_local(last)}"
-    return f"reads {source['detail']}: {source['lines']} lines, {when}"
+    return f"reads {source['detail']}: {source['lines']} lines, {when}{_backlog(source)}"
+
+
+_BEHIND = 1 << 20  # bytes a source is behind its log before status calls it catching up
+
+
+def _backlog(source: dict) -> str:
+    """How far a source is through a backlog (its first reading of a big log), or ""."""
+    done, size = source.get("read_bytes"), source.get("size_bytes")
+    if done is None or size is None or size - done < _BEHIND:
+        return ""
+    mib = 1 << 20
+    return f"; catching up: {done / mib:,.1f} of {size / mib:,.1f} MiB read ({done * 100 // size}%)"
 
 
 def _identity_line(identity: dict) -> str:
@@ -669,8 +718,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # The reader went away (`| head`): not an error; keep Python from complaining at exit.
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
