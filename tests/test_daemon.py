@@ -502,3 +502,48 @@ def test_a_source_behind_its_log_says_how_far_it_has_read() -> None:
     close = {**source, "read_bytes": 12 * mib - 10, "size_bytes": 12 * mib}
     assert _source_line(close) == _source_line(source)
     assert _source_line(source) == "reads file /var/log/auth.log: 9 lines, no line yet"
+
+
+def test_status_answers_while_a_big_backlog_is_read_and_says_how_far(tmp_path: Path) -> None:
+    """`run --since` over a 14 MiB log: `status` answers between batches, its bytes read grow
+    up to the file's size, and the text says `catching up` until then."""
+    from bruteguard.cli import _source_line
+    from bruteguard.control import request
+
+    daemon = Daemon(tmp_path)
+    now = time.time()
+    with daemon.log.open("w") as log:
+        for n in range(150_000):
+            stamp = time.strftime("%b %e %H:%M:%S", time.localtime(now - 600 + n // 300))
+            log.write(
+                f"{stamp} web1 sshd[{n}]: Failed password for root from"
+                f" 198.51.{n % 200}.{n % 250 + 1} port {n % 60000} ssh2\n"
+            )
+    size = daemon.log.stat().st_size
+    with open(tmp_path / "daemon.err", "ab") as stderr:
+        process = subprocess.Popen(
+            [str(BIN), "run", "--since", "1h", "--config", str(daemon.config)], stderr=stderr
+        )
+    try:
+
+        def sshd_source() -> dict | None:
+            try:
+                status = request(str(daemon.socket), "status", jail="sshd")
+            except Exception:  # not listening yet
+                assert process.poll() is None, daemon.errors()
+                return None
+            return _jail(status, "sshd")["sources"][0]
+
+        seen = [_wait(sshd_source, what="the first status answer")]
+        while seen[-1]["read_bytes"] < size:
+            seen.append(_wait(sshd_source, timeout=60, what="status"))
+        assert seen[0]["read_bytes"] < size  # answered in the middle of the backlog
+        text = _source_line(seen[0])  # what `bruteguard status` prints for it
+        assert "catching up: " in text and f" of {size / (1 << 20):.1f} MiB read (" in text
+        reads = [source["read_bytes"] for source in seen]
+        assert reads == sorted(reads) and {s["size_bytes"] for s in seen} == {size}
+        assert _wait(lambda: daemon.failures() == 150_000, timeout=60, what="every line")
+        assert "catching up" not in daemon.cli("status", "sshd").stdout
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
