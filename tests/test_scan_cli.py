@@ -13,6 +13,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -633,9 +634,11 @@ def test_an_address_in_a_banned_network_shows_that_ban(
 # -- progress on a terminal, whole lines in a pipe -----------------------------------------
 
 
-def on_a_terminal(exe: Path, *args: str) -> tuple[subprocess.CompletedProcess[bytes], bytes]:
+def on_a_terminal(
+    exe: Path, *args: str, stdout_too: bool = False
+) -> tuple[subprocess.CompletedProcess[bytes], bytes]:
     """Run ``bruteguard ARGS`` with stderr on a pseudo-terminal (120x40, as a person's) and
-    stdout piped: the finished process and what it wrote on the terminal."""
+    stdout piped (or on the terminal too): the finished process and what the terminal got."""
     import fcntl
     import struct
     import termios
@@ -647,27 +650,35 @@ def on_a_terminal(exe: Path, *args: str) -> tuple[subprocess.CompletedProcess[by
         process = subprocess.Popen(
             [str(exe), *args],
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=terminal if stdout_too else subprocess.PIPE,
             stderr=terminal,
             env={**env, "TZ": ZONE, "TERM": "xterm-256color"},
         )
         os.close(terminal)
         terminal = -1
-        shown = b""
-        while True:  # until the child's end of the terminal closes (EIO on Linux)
-            try:
-                data = os.read(controller, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            shown += data
-        stdout, _ = process.communicate(timeout=120)
+        shown: list[bytes] = []
+
+        def read_terminal() -> None:  # until the child's end closes (EIO on Linux)
+            while True:
+                try:
+                    data = os.read(controller, 65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                shown.append(data)
+
+        reader = threading.Thread(target=read_terminal, daemon=True)
+        reader.start()
+        stdout, _ = process.communicate(timeout=120)  # meanwhile: a full pipe would block it
+        reader.join(timeout=30)
     finally:
         os.close(controller)
         if terminal >= 0:
             os.close(terminal)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, b""), shown
+    return subprocess.CompletedProcess(
+        process.args, process.returncode, stdout or b"", b""
+    ), b"".join(shown)
 
 
 @pytest.mark.parametrize("command", ["scan", "report"])
@@ -684,6 +695,21 @@ def test_a_terminal_sees_a_progress_bar_a_pipe_sees_nothing(
     piped = bruteguard(bruteguard_exe, *args)
     assert piped.returncode == 0 and piped.stderr == b""
     assert done.stdout.split(b"\n")[:-2] == piped.stdout.split(b"\n")[:-2]  # but the timing
+
+
+def test_no_bar_over_json_streaming_to_the_same_terminal(
+    bruteguard_exe: Path, jail_config: Path, tmp_path: Path
+) -> None:
+    log = write_log(tmp_path / "auth.log", ATTACK_LOG * 200)
+    args = ("scan", "--json", str(log), "-c", str(jail_config))
+    done, shown = on_a_terminal(bruteguard_exe, *args)
+    assert b"reading auth.log" in shown  # stdout piped: the bar is alone on the terminal
+    done, shown = on_a_terminal(bruteguard_exe, *args, stdout_too=True)
+    assert done.returncode == 0
+    assert b"reading auth.log" not in shown
+    summary = re.search(rb'"failures":([0-9]+)', shown)
+    assert summary is not None and int(summary[1]) > 3000
+    assert shown.count(b'{"type":"failure"') == int(summary[1])  # every line whole, in order
 
 
 def test_report_in_a_pipe_keeps_every_row_on_one_line(bruteguard_exe: Path, tmp_path: Path) -> None:

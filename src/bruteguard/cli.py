@@ -169,6 +169,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         jails,
         emit if args.json else None,
         users=False,
+        streaming=args.json,
     )
     if args.json:
         out.write(
@@ -309,7 +310,7 @@ def _progress_bar(paths: Sequence[str]) -> Iterator[Callable[[int], None]]:
     """A progress bar over the logs' bytes on standard error while it is a terminal (it is
     gone when the replay ends); when stderr is piped or a file, nothing at all."""
     total = sum(os.stat(path).st_size for path in paths if path != "-")
-    if not sys.stderr.isatty() or not total:
+    if not total or not sys.stderr.isatty():
         yield lambda _done: None
         return
     from rich.console import Console
@@ -335,12 +336,15 @@ def _progress_bar(paths: Sequence[str]) -> Iterator[Callable[[int], None]]:
         yield lambda done: progress.advance(task, done)
 
 
-def _scan_or_fail(scan: Any, paths: Sequence[str], *args: Any, **kwargs: Any) -> Any:
-    """Run ``scan`` over ``paths`` (with a progress bar on a terminal); unreadable or
-    corrupt logs become one clear error."""
+def _scan_or_fail(
+    scan: Any, paths: Sequence[str], *args: Any, streaming: bool = False, **kwargs: Any
+) -> Any:
+    """Run ``scan`` over ``paths`` (with a progress bar on a terminal, unless the results
+    stream to that terminal meanwhile); unreadable or corrupt logs become one clear error."""
     compressed = _check_logs(paths)
+    shown = paths if not (streaming and sys.stdout.isatty()) else ()
     try:
-        with _progress_bar(paths) as advance:
+        with _progress_bar(shown) as advance:
             return scan(paths, *args, advance=advance, **kwargs)
     except BrokenPipeError:
         raise
