@@ -29,7 +29,9 @@ for package in nftables python3-venv python3-dev gcc libpcre2-dev libsystemd-dev
     fi
 done
 if [ -n "$missing" ]; then
-    # A fresh cloud machine's first-boot apt may hold the lock for minutes: wait for it.
+    # A fresh cloud machine's first-boot apt may hold the locks for minutes: wait for them
+    # (apt-get update ignores DPkg::Lock::Timeout; .ci/wait-unlocked watches its lock).
+    .ci/wait-unlocked /var/lib/apt/lists/lock 600
     as_root apt-get -o DPkg::Lock::Timeout=600 update
     # shellcheck disable=SC2086 # one word per package
     as_root apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends $missing
