@@ -113,7 +113,8 @@ class Reading:
                 assert batch.key == self.source.key
                 assert batch.data.endswith(b"\n")
                 self.position = batch.position
-                lines.extend(batch.data.splitlines(keepends=True))
+                # Lines end at "\n" only: a CR inside a message is part of its line.
+                lines.extend(line + b"\n" for line in batch.data.split(b"\n")[:-1])
         return lines
 
     async def messages(self, count: int) -> list[bytes]:

@@ -355,7 +355,9 @@ class JournalSource:
                 reader.seek_cursor(cursor)
                 entry = reader.get_next()
                 if entry and not reader.test_cursor(cursor):
-                    reader.get_previous()  # the saved entry is gone: this one is new, keep it
+                    # The saved entry is gone: this one is new, read it next. (Not by
+                    # get_previous(): at the journal's first entry that does not move.)
+                    reader.seek_cursor(entry["__CURSOR"])
                 return
         if self.since is not None:
             reader.seek_realtime(float(self.since))

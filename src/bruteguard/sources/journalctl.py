@@ -384,8 +384,10 @@ class JournalctlSource:
                 # The first plan runs before the first await: positioned when started.
                 plan = self._plan() if first else await asyncio.to_thread(self._plan)
                 first = False
-                async for batch in self._run_follower(plan):
-                    yield batch
+                # aclosing: when we are closed at a yield, journalctl is stopped right away.
+                async with contextlib.aclosing(self._run_follower(plan)) as batches:
+                    async for batch in batches:
+                        yield batch
                 if self._closed:
                     return
                 reason = self._exit_reason
@@ -432,8 +434,9 @@ class JournalctlSource:
         self._health = SourceHealth(True, self._what)
         ended = False
         try:
-            async for batch in self._read(read_end):
-                yield batch
+            async with contextlib.aclosing(self._read(read_end)) as batches:
+                async for batch in batches:
+                    yield batch
             ended = not self._closed
         finally:
             self.pid = None

@@ -1,0 +1,435 @@
+"""JournalctlSource (``journalctl --output=json --follow``) against real journal files.
+
+The journal files are written by systemd-journal-remote (see ``journalkit``), and read by
+the real journalctl with ``--directory``; where the systemd bindings are installed (the
+test extra's ``journal``), the same files are read by ``JournalSource`` too, and both
+readers must produce the same lines and the same cursors. Needs the Debian packages
+systemd (journalctl) and systemd-journal-remote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bruteguard.errors import ConfigError
+from bruteguard.model import SourcePosition
+from bruteguard.sources import MAX_LINE, Source, health_of
+from bruteguard.sources.journal import JournalSource, journal_key
+from bruteguard.sources.journalctl import (
+    JournalctlSource,
+    entry_from_json,
+    find_journalctl,
+    journalctl_argv,
+)
+from journalkit import (
+    SSHD_UNIT,
+    T0,
+    TIMEOUT,
+    Reading,
+    RemoteJournal,
+    export,
+    run,
+    settle,
+)
+
+FAST_RESTART = (0.2, 0.4)  # seconds: a test waits for a restart, not a minute
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Any:
+    journal = RemoteJournal(tmp_path)
+    try:
+        yield journal
+    finally:
+        journal.close()
+
+
+def test_journalctl_is_installed() -> None:
+    """Every test here runs the real journalctl (Debian package systemd)."""
+    assert find_journalctl() is not None
+
+
+def hostile_entries(remote: RemoteJournal) -> int:
+    """Entries whose MESSAGE journalctl's JSON writes in each of its forms; returns how many
+    lines they make (one entry is too long for a line and is skipped)."""
+    remote.add("Failed password for root from 203.0.113.5 port 22 ssh2")  # a JSON string
+    remote.add(b"binary \xff\xfe message from 203.0.113.6")  # invalid UTF-8: a byte array
+    remote.add("carriage\rreturn and a tab\there")  # CR: a byte array too
+    remote.add("first line\nFailed password for x from 192.0.2.1 port 1 ssh2")
+    remote.add("quotes \" and \\ and \u2028 and {} ]")  # JSON's own syntax, escaped
+    remote.add("x" * 100_000)  # over 4096 bytes: null unless --all
+    remote.add(b"\xff" * (MAX_LINE + 10))  # too long for a line: skipped by both readers
+    remote.add("", _COMM="", _PID="", _TRANSPORT="kernel", _HOSTNAME="evil host")
+    remote.add(  # forged: the program becomes untrusted-logger, as with the bindings
+        "Failed password for root from 198.51.100.7 port 22 ssh2",
+        SYSLOG_IDENTIFIER="sshd",
+        _COMM="logger",
+        _EXE="/usr/bin/logger",
+        _UID="1000",
+        _SYSTEMD_UNIT="session-3.scope",
+    )
+    assert remote.process.stdin is not None
+    remote.count += 1
+    # A field set twice is an array of values in JSON; the first one counts, as before.
+    twice = export(
+        {
+            "__REALTIME_TIMESTAMP": str(T0 + remote.count * 1_000_000 + 123_456),
+            "__MONOTONIC_TIMESTAMP": str(remote.count * 1000),
+            "_BOOT_ID": "0123456789abcdef0123456789abcdef",
+            "_HOSTNAME": "web1",
+            "_COMM": "sshd",
+            "_EXE": "/usr/sbin/sshd",
+            "_UID": "0",
+            "_PID": "77",
+            "MESSAGE": "first value",
+        }
+    )
+    twice = twice[:-1] + b"_PID=78\nMESSAGE=second value\n\n"
+    remote.process.stdin.write(twice)
+    remote.process.stdin.flush()
+    return remote.count - 1
+
+
+async def read_all(source: Source, count: int) -> list[bytes]:
+    reading = Reading(source)
+    lines = await reading.take(count)
+    assert await reading.nothing_more()
+    await reading.close()
+    return lines
+
+
+def test_lines_are_those_of_the_bindings_reader_however_hostile_the_message(
+    remote: RemoteJournal, tmp_path: Path
+) -> None:
+    count = hostile_entries(remote)
+    remote.close()
+    source = JournalctlSource([], since=0, path=tmp_path)
+    assert isinstance(source, Source)
+    lines = run(read_all(source, count))
+    assert source.skipped_long_lines == 1 and source.bad_entries == 0
+    messages = [line.split(b": ", 1)[1] for line in lines]
+    assert messages[:5] == [
+        b"Failed password for root from 203.0.113.5 port 22 ssh2\n",
+        b"binary \xff\xfe message from 203.0.113.6\n",
+        b"carriage\rreturn and a tab\there\n",
+        b"first line#012Failed password for x from 192.0.2.1 port 1 ssh2\n",
+        "quotes \" and \\ and \u2028 and {} ]\n".encode(),
+    ]
+    assert messages[5] == b"x" * 100_000 + b"\n"
+    assert lines[6].split(b" ")[1:3] == [b"evil_host", b"kernel:"]
+    assert b" untrusted-logger[" in lines[7]
+    assert lines[8].endswith(b" web1 sshd[77]: first value\n")
+    assert lines[0].startswith(f"{remote.stamp(1)} web1 sshd[4001]: ".encode())
+
+    bindings = JournalSource([], since=0, path=tmp_path)
+    assert run(read_all(bindings, count)) == lines
+    assert bindings.skipped_long_lines == 1
+
+
+def test_matches_are_alternatives_passed_as_argv_words(
+    remote: RemoteJournal, tmp_path: Path
+) -> None:
+    remote.add("from the unit", _COMM="sshd-session", _EXE="/usr/lib/openssh/sshd-session")
+    remote.add("from sshd outside the unit", _SYSTEMD_UNIT="other.service")
+    remote.add("cron", _COMM="cron", _EXE="/usr/sbin/cron", _SYSTEMD_UNIT="cron.service")
+    remote.add("other", _COMM="other", _EXE="/usr/sbin/other", _SYSTEMD_UNIT="o.service")
+    remote.close()
+    messages = [
+        line.split(b": ", 1)[1]
+        for line in run(read_all(JournalctlSource(SSHD_UNIT, since=0, path=tmp_path), 2))
+    ]
+    assert messages == [b"from the unit\n", b"from sshd outside the unit\n"]
+    # fail2ban's form: terms AND'ed, "+" for OR, inside one journalmatch entry
+    fail2ban = ["_COMM=cron _SYSTEMD_UNIT=cron.service + _COMM=other"]
+    lines = run(read_all(JournalctlSource(fail2ban, since=0, path=tmp_path), 2))
+    assert [line.split(b": ", 1)[1] for line in lines] == [b"cron\n", b"other\n"]
+
+
+def test_the_system_journal_is_this_machines_in_every_alternative() -> None:
+    argv = journalctl_argv("journalctl", ["_COMM=sshd", "_A=1 + _B=2"], None, ["--lines=1"])
+    machine = Path("/etc/machine-id").read_text().strip()
+    tail = argv[argv.index("--") + 1 :]
+    assert tail == [
+        "_COMM=sshd", f"_MACHINE_ID={machine}", "+",
+        "_A=1", f"_MACHINE_ID={machine}", "+",
+        "_B=2", f"_MACHINE_ID={machine}",
+    ]  # fmt: skip
+    assert "--system" in argv and "--merge" in argv  # --follow alone means "this boot only"
+    files = journalctl_argv("journalctl", [], ["/j/a[1]*.journal"], [])
+    assert "--file=/j/a\\[1]\\*.journal" in files  # --file takes a glob
+    assert files[-1] == "--"  # every entry, and no _MACHINE_ID for a copied journal
+
+
+def test_default_start_is_the_end_and_appended_entries_are_followed(
+    remote: RemoteJournal, tmp_path: Path
+) -> None:
+    for i in range(3):
+        remote.add(f"before start {i}")
+
+    async def body() -> list[bytes]:
+        await settle(remote)
+        source = JournalctlSource(SSHD_UNIT, path=tmp_path)
+        reading = Reading(source)
+        assert await reading.nothing_more()
+        assert source.health().reading
+        remote.add("live 1")
+        first = await reading.messages(1)
+        remote.add("live 2")
+        remote.add("live 3")
+        rest = await reading.messages(2)
+        await reading.close()
+        return first + rest
+
+    assert run(body()) == [b"live 1\n", b"live 2\n", b"live 3\n"]
+
+
+def test_an_empty_journal_is_followed_from_its_first_entry(
+    remote: RemoteJournal, tmp_path: Path
+) -> None:
+    remote.add("not ours", _COMM="cron", _EXE="/usr/sbin/cron", _SYSTEMD_UNIT="cron.service")
+
+    async def body() -> list[bytes]:
+        await settle(remote)
+        reading = Reading(JournalctlSource(SSHD_UNIT, path=tmp_path))
+        assert await reading.nothing_more()
+        remote.add("the first of ours")
+        messages = await reading.messages(1)
+        await reading.close()
+        return messages
+
+    assert run(body()) == [b"the first of ours\n"]
+
+
+def test_following_costs_no_cpu_while_idle_or_while_the_consumer_is_busy(
+    remote: RemoteJournal, tmp_path: Path
+) -> None:
+    remote.add("first")
+
+    async def body() -> tuple[float, float]:
+        await settle(remote)
+        reading = Reading(JournalctlSource(SSHD_UNIT, path=tmp_path))
+        began = time.process_time()
+        assert await reading.nothing_more(0.5)
+        idle = time.process_time() - began
+        remote.add("live")
+        assert await reading.messages(1) == [b"live\n"]
+        began = time.process_time()
+        for i in range(5):  # entries arrive while nobody asks for the next batch
+            remote.add(f"more {i}")
+            await asyncio.sleep(0.1)
+        busy = time.process_time() - began
+        assert await reading.messages(5) == [f"more {i}\n".encode() for i in range(5)]
+        await reading.close()
+        return idle, busy
+
+    idle, busy = run(body())
+    assert idle < 0.05 and busy < 0.05, (idle, busy)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (JournalctlSource, JournalctlSource),
+        (JournalctlSource, JournalSource),  # one cursor for both readers: a host may switch
+        (JournalSource, JournalctlSource),
+    ],
+)
+def test_resume_from_cursor_neither_repeats_nor_misses(
+    remote: RemoteJournal, tmp_path: Path, first: type[Any], second: type[Any]
+) -> None:
+    for i in range(3):
+        remote.add(f"seen {i}")
+
+    async def body() -> None:
+        await settle(remote)
+        reading = Reading(first(SSHD_UNIT, since=0, path=tmp_path))
+        assert await reading.messages(3) == [b"seen 0\n", b"seen 1\n", b"seen 2\n"]
+        saved = reading.position
+        assert saved is not None
+        assert saved.key == journal_key(SSHD_UNIT) and saved.cursor.startswith("s=")
+        await reading.close()
+
+        remote.add("while stopped 1")
+        remote.add("not ours", _COMM="cron", _EXE="/usr/sbin/cron", _SYSTEMD_UNIT="cron.service")
+        remote.add("while stopped 2")
+        await settle(remote)
+        # since=0 would replay everything: the cursor must win over it
+        again = Reading(second(SSHD_UNIT, saved=saved, since=0, path=tmp_path))
+        assert await again.messages(2) == [b"while stopped 1\n", b"while stopped 2\n"]
+        assert await again.nothing_more()
+        remote.add("live")
+        assert await again.messages(1) == [b"live\n"]
+        await again.close()
+
+    run(body())
+
+
+@pytest.mark.parametrize("reader", [JournalctlSource, JournalSource])
+def test_a_vacuumed_cursor_resumes_at_the_next_entry_still_there(
+    tmp_path: Path, reader: type[Any]
+) -> None:
+    """The saved entry is gone (the old file vacuumed, a new one holds what came after):
+    the first entry after it is new and is read; an unusable cursor starts at ``since``."""
+    (tmp_path / "old").mkdir()
+    old = RemoteJournal(tmp_path / "old")
+    for i in range(3):
+        old.add(f"entry {i}")
+    old.close()
+
+    async def saved_at_entry(number: int) -> SourcePosition:
+        reading = Reading(JournalctlSource(SSHD_UNIT, since=0, path=tmp_path / "old"))
+        await reading.take(number)
+        await reading.close()
+        assert reading.position is not None
+        return reading.position
+
+    saved = run(saved_at_entry(2))
+    (tmp_path / "new").mkdir()
+    new = RemoteJournal(tmp_path / "new")
+    new.count = 2  # the old file's third entry and one more, at the same times
+    for i in range(2, 4):
+        new.add(f"entry {i}")
+    new.close()
+    again = reader(SSHD_UNIT, saved=saved, since=0, path=tmp_path / "new")
+    assert run(read_all(again, 2)) == [
+        f"{new.stamp(3)} web1 sshd[4003]: entry 2\n".encode(),
+        f"{new.stamp(4)} web1 sshd[4004]: entry 3\n".encode(),
+    ]
+    garbage = SourcePosition(key=saved.key, cursor="s=not-a-cursor")
+    fresh = reader(SSHD_UNIT, saved=garbage, since=0, path=tmp_path / "new")
+    assert len(run(read_all(fresh, 2))) == 2
+
+
+def test_since_starts_at_that_time(remote: RemoteJournal, tmp_path: Path) -> None:
+    for i in range(4):
+        remote.add(f"entry {i}")
+    remote.close()
+    since = (T0 + 3 * 1_000_000) / 1_000_000  # between entries 2 and 3
+    messages = [
+        line.split(b": ", 1)[1]
+        for line in run(read_all(JournalctlSource(SSHD_UNIT, since=since, path=tmp_path), 2))
+    ]
+    assert messages == [b"entry 2\n", b"entry 3\n"]
+
+
+def test_journalctl_that_exits_is_started_again_from_its_cursor(
+    remote: RemoteJournal, tmp_path: Path
+) -> None:
+    for i in range(2):
+        remote.add(f"before {i}")
+
+    async def body() -> None:
+        await settle(remote)
+        source = JournalctlSource(SSHD_UNIT, since=0, path=tmp_path, restart_delays=(1.0, 2.0))
+        reading = Reading(source)
+        assert await reading.messages(2) == [b"before 0\n", b"before 1\n"]
+        assert source.pid is not None and source.health().reading
+        os.kill(source.pid, signal.SIGKILL)
+        assert await reading.nothing_more(0.01)  # a read is pending, as the daemon's always is
+        async with asyncio.timeout(5):
+            while source.health().reading:
+                await asyncio.sleep(0.02)
+        health = health_of(source)
+        assert "journalctl exited with status -9; starting it again in 1 s" in health.detail
+        remote.add("while it was down")
+        assert await reading.messages(1) == [b"while it was down\n"]
+        assert source.health().reading and source.restarts == 1
+        remote.add("after")
+        assert await reading.messages(1) == [b"after\n"]
+        assert await reading.nothing_more()
+        await reading.close()
+        assert source.pid is None
+
+    run(body())
+
+
+def test_a_journalctl_that_keeps_failing_is_retried_ever_more_slowly_and_says_why(
+    tmp_path: Path,
+) -> None:
+    async def body() -> None:
+        missing = tmp_path / "no-journal-here"  # journalctl refuses a missing directory
+        source = JournalctlSource(
+            SSHD_UNIT, since=0, path=missing, restart_delays=FAST_RESTART
+        )
+        reading = Reading(source)
+        assert await reading.nothing_more(0.1)
+        health = source.health()
+        assert not health.reading
+        assert "journalctl exited with status 1" in health.detail, health.detail
+        assert str(missing) in health.detail
+        assert await reading.nothing_more(1.5)
+        assert source.restarts >= 3 and "again in 0.4 s" in source.health().detail
+        await reading.close()
+
+    run(body())
+
+
+def test_no_journalctl_is_a_clear_health_message_never_a_crash(tmp_path: Path) -> None:
+    async def body() -> None:
+        source = JournalctlSource(SSHD_UNIT, journalctl=str(tmp_path / "journalctl"))
+        reading = Reading(source)
+        assert await reading.nothing_more(0.2)
+        health = source.health()
+        assert not health.reading
+        assert f"{tmp_path}/journalctl not found" in health.detail
+        await reading.close()
+
+    run(body())
+
+    # With none on PATH and no bindings: the reader says so, and auto picks files instead.
+    program = (
+        "import asyncio, sys\n"
+        "sys.modules['systemd'] = None  # a venv without systemd-python\n"
+        "from bruteguard.config import JailConfig\n"
+        "from bruteguard.sources.journalctl import JournalctlSource\n"
+        "from bruteguard.sources.select import journal_reader, resolve_sources\n"
+        "assert journal_reader([sys.argv[1]]) is None\n"
+        "jail = JailConfig(name='sshd', backend='journal', journalmatch=['_COMM=sshd'])\n"
+        "(spec,) = resolve_sources(jail)\n"
+        "assert spec.reader == 'journalctl', spec\n"
+        "async def main():\n"
+        "    source = JournalctlSource(['_COMM=sshd'])\n"
+        "    batches = source.batches()\n"
+        "    pending = asyncio.ensure_future(anext(batches))\n"
+        "    await asyncio.sleep(0.2)\n"
+        "    print(source.health().detail)\n"
+        "    await source.aclose()\n"
+        "    await asyncio.gather(pending, return_exceptions=True)\n"
+        "asyncio.run(main())\n"
+    )
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    (journal / "system.journal").write_bytes(b"")
+    result = subprocess.run(
+        [sys.executable, "-c", program, str(journal)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**os.environ, "PATH": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "journalctl not found (it comes with systemd" in result.stdout
+
+
+def test_entry_from_json_refuses_what_is_not_an_entry() -> None:
+    cursor, fields = entry_from_json(
+        b'{"__CURSOR":"s=1","__REALTIME_TIMESTAMP":"5","MESSAGE":[104,105],"_PID":["1","2"]}'
+    )
+    assert cursor == "s=1" and fields["MESSAGE"] == b"hi" and fields["_PID"] == b"1"
+    for bad in (b"-- No entries --", b'{"MESSAGE":[300]}', b'{"MESSAGE":5}', b"[]"):
+        with pytest.raises(ValueError):
+            entry_from_json(bad)
+
+
+def test_bad_journalmatch_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="not FIELD=value"):
+        JournalctlSource(["--since=yesterday"])
