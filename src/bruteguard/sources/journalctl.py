@@ -69,6 +69,7 @@ one 6; a longer entry could not make a line under ``MAX_LINE`` anyway."""
 PROBE_TIMEOUT = 30.0  # seconds for one ``--lines=1`` probe
 RESTART_DELAYS = (1.0, 60.0)
 """First and longest wait before journalctl is started again; it doubles in between."""
+_GATHER = 0.002  # seconds: a pause this long in journalctl's output ends a batch
 _HEALTHY_RUN = 60.0  # a follower that ran this long starts the backoff afresh
 _STDERR_KEPT = 5  # journalctl's last lines on stderr, for the health report
 _PIPE_SIZE = CHUNK_SIZE  # asked for (F_SETPIPE_SZ), so a backlog arrives in big reads
@@ -472,39 +473,67 @@ class JournalctlSource:
 
     async def _read(self, fd: int) -> AsyncGenerator[LineBatch, None]:
         """Batches from the follower's stdout until it closes it (or we are closed)."""
-        loop = asyncio.get_running_loop()
         splitter = LineSplitter(JSON_LINE_MAX)
-        while not self._closed:
-            data, ended = self._read_available(fd)
-            if data:
-                lines = splitter.feed(data)
+        try:
+            while not self._closed:
+                data, ended = await self._gather(fd)
+                lines = splitter.feed(data) if data else b""
                 if lines and (batch := self._batch(lines)) is not None:
                     yield batch
-                continue
-            if ended:
-                self.skipped_long_lines += splitter.skipped_long_lines
-                return  # a partial last line is dropped: its entry is read again after restart
-            # Wake once when readable: a level-triggered reader left in place would spin
-            # while our consumer is busy with the last batch.
-            self._wake.clear()
-            loop.add_reader(fd, self._on_readable, fd)
-            await self._wake.wait()
-        self.skipped_long_lines += splitter.skipped_long_lines
+                if ended:
+                    return  # a partial last line is dropped: its entry is read after restart
+        finally:
+            self.skipped_long_lines += splitter.skipped_long_lines
+
+    async def _gather(self, fd: int) -> tuple[bytes, bool]:
+        """What journalctl writes next, and whether its output has ended: idle until it
+        writes, then as much as keeps coming without a pause of ``_GATHER`` (up to about a
+        chunk). journalctl writes a backlog 4 KiB at a time; gathered, it makes big batches,
+        each one matcher pass and one store transaction, for 2 ms more latency on a lone
+        entry."""
+        parts: list[bytes] = []
+        size = 0
+        while not self._closed:
+            data, ended = self._read_available(fd, CHUNK_SIZE - size)
+            parts.append(data)
+            size += len(data)
+            if ended or size >= CHUNK_SIZE:
+                return b"".join(parts), ended
+            if not await self._readable(fd, _GATHER if size else None):
+                break  # a pause: what came is a batch
+        return b"".join(parts), False
+
+    async def _readable(self, fd: int, timeout: float | None) -> bool:
+        """Wait until ``fd`` can be read (or we are closed); False after ``timeout``.
+
+        The reader is added for one wake-up only: left in place, a level-triggered reader
+        would spin while our consumer is busy with the last batch."""
+        loop = asyncio.get_running_loop()
+        self._wake.clear()
+        loop.add_reader(fd, self._on_readable, fd)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            return False
+        finally:
+            loop.remove_reader(fd)
+        return True
 
     def _on_readable(self, fd: int) -> None:
         asyncio.get_running_loop().remove_reader(fd)
         self._wake.set()
 
     @staticmethod
-    def _read_available(fd: int) -> tuple[bytes, bool]:
-        """What the pipe holds now, up to about a chunk, and whether it has ended."""
+    def _read_available(fd: int, limit: int) -> tuple[bytes, bool]:
+        """What the pipe holds now, up to about ``limit`` bytes, and whether it has ended."""
         parts: list[bytes] = []
         size = 0
-        while size < CHUNK_SIZE:
+        while size < limit:
             try:
                 part = os.read(fd, CHUNK_SIZE)
             except BlockingIOError:
-                return b"".join(parts), False
+                break
             if not part:
                 return b"".join(parts), True
             parts.append(part)
