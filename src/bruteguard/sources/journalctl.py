@@ -34,7 +34,6 @@ never stops because of it and no entry is lost.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import fcntl
 import os
@@ -71,7 +70,7 @@ RESTART_DELAYS = (1.0, 60.0)
 """First and longest wait before journalctl is started again; it doubles in between."""
 _GATHER = 0.002  # seconds: a pause this long in journalctl's output ends a batch
 _HEALTHY_RUN = 60.0  # a follower that ran this long starts the backoff afresh
-_STDERR_KEPT = 5  # journalctl's last lines on stderr, for the health report
+_STDERR_KEPT = 4096  # bytes of journalctl's stderr kept, for the health report
 _PIPE_SIZE = CHUNK_SIZE  # asked for (F_SETPIPE_SZ), so a backlog arrives in big reads
 _F_SETPIPE_SZ = 1031
 
@@ -308,7 +307,7 @@ class JournalctlSource:
         self._exit_reason = ""
         self._what = f"journal ({describe_matches(self.matches)}) via journalctl"
         self._health = SourceHealth(False, f"{self._what}: not started yet")
-        self._stderr: collections.deque[str] = collections.deque(maxlen=_STDERR_KEPT)
+        self._stderr = b""  # the end of journalctl's stderr
         self._wake = asyncio.Event()
         self._closed = False
         self._generator: AsyncGenerator[LineBatch, None] | None = None
@@ -405,10 +404,12 @@ class JournalctlSource:
             delay = min(delay * 2, self.restart_delays[1])
 
     async def _sleep(self, seconds: float) -> None:
-        """Wait, but return at once when closed."""
+        """Wait, but return at once when closed (the last follower's wake-up is stale)."""
+        if self._closed:
+            return
+        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
-        self._wake.clear()
 
     async def _run_follower(self, plan: list[str]) -> AsyncGenerator[LineBatch, None]:
         """One ``journalctl --follow`` from ``plan``, until it exits or we are closed."""
@@ -430,7 +431,7 @@ class JournalctlSource:
         os.close(write_end)
         os.set_blocking(read_end, False)
         self.pid = process.pid
-        self._stderr.clear()
+        self._stderr = b""
         errors = asyncio.create_task(self._keep_stderr(process))
         self._health = SourceHealth(True, self._what)
         ended = False
@@ -446,7 +447,7 @@ class JournalctlSource:
             await self._reap(process, patient=ended)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(errors, 1)
-        said = f" ({self._stderr[-1]})" if self._stderr else ""
+        said = f" ({words})" if (words := self._last_words()) else ""
         self._exit_reason = f"journalctl exited with status {process.returncode}{said}"
 
     @staticmethod
@@ -465,11 +466,17 @@ class JournalctlSource:
                 await process.wait()
 
     async def _keep_stderr(self, process: asyncio.subprocess.Process) -> None:
-        """journalctl's last words, for ``health()`` when it exits."""
+        """Drain journalctl's stderr (so it never blocks on it), keeping its last bytes for
+        ``health()`` when it exits."""
         assert process.stderr is not None
-        while line := await process.stderr.readline():
-            if text := line.decode(errors="replace").strip():
-                self._stderr.append(text[:300])
+        while chunk := await process.stderr.read(_STDERR_KEPT):
+            self._stderr = (self._stderr + chunk)[-_STDERR_KEPT:]
+
+    def _last_words(self) -> str:
+        """journalctl's last line on stderr, as printable text (or "")."""
+        lines = self._stderr.decode(errors="replace").strip().splitlines()
+        last = lines[-1].strip() if lines else ""
+        return "".join(char if char.isprintable() else "?" for char in last[:300])
 
     async def _read(self, fd: int) -> AsyncGenerator[LineBatch, None]:
         """Batches from the follower's stdout until it closes it (or we are closed)."""
