@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
@@ -44,10 +45,16 @@ JOURNAL_DAYS = 7
 JOURNAL_LIMIT = 50_000  # entries read at most, newest first
 
 
-_FASTER = (
-    "systemd-python reads it faster: pip install 'bruteguard[journal]' (needs libsystemd-dev, "
-    "pkg-config and a C compiler) or, for the system Python, apt-get install python3-systemd"
-)
+def _faster_reader() -> str:
+    """How to get the faster journal reader into the Python bruteguard runs on."""
+    if sys.prefix != sys.base_prefix:  # a venv: the system's python3-systemd is not in it
+        how = (
+            "pip install 'bruteguard[journal]' into this venv (builds systemd-python: needs "
+            "libsystemd-dev, pkg-config and a C compiler)"
+        )
+    else:
+        how = "apt-get install python3-systemd (or your distribution's systemd-python)"
+    return f"optional: systemd-python reads the journal faster than journalctl; {how}"
 
 
 def _program_lines(programs: Sequence[str]) -> re.Pattern[bytes]:
@@ -249,7 +256,7 @@ def _journal_finding(
             check=check,
             status="ok",
             detail=f"{what}: {found} {names} entries in {period}",
-            advice=_FASTER if reader == "journalctl" else "",
+            advice=_faster_reader() if reader == "journalctl" else "",
         )
     return Finding(
         check=check,
