@@ -273,6 +273,31 @@ def test_resume_from_cursor_neither_repeats_nor_misses(
     run(body())
 
 
+def test_a_cursor_saved_before_a_reboot_resumes_in_that_boot(
+    remote: RemoteJournal, tmp_path: Path
+) -> None:
+    """``journalctl --follow`` alone reads the current boot only: the rest of the boot the
+    cursor was saved in (what sshd logged before the reboot) must still be read."""
+    remote.add("boot 1, seen")
+
+    async def body() -> list[bytes]:
+        await settle(remote)
+        first = Reading(JournalctlSource(SSHD_UNIT, since=0, path=tmp_path))
+        await first.take(1)
+        await first.close()
+        remote.add("boot 1, after the cursor")
+        remote.add("boot 2", _BOOT_ID="fedcba9876543210fedcba9876543210")
+        await settle(remote)
+        again = Reading(JournalctlSource(SSHD_UNIT, saved=first.position, path=tmp_path))
+        messages = await again.messages(2)
+        remote.add("boot 2, live", _BOOT_ID="fedcba9876543210fedcba9876543210")
+        messages += await again.messages(1)
+        await again.close()
+        return messages
+
+    assert run(body()) == [b"boot 1, after the cursor\n", b"boot 2\n", b"boot 2, live\n"]
+
+
 @pytest.mark.parametrize("reader", [JournalctlSource, JournalSource])
 def test_a_vacuumed_cursor_resumes_at_the_next_entry_still_there(
     tmp_path: Path, reader: type[Any]
@@ -435,3 +460,80 @@ def test_entry_from_json_refuses_what_is_not_an_entry() -> None:
 def test_bad_journalmatch_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="not FIELD=value"):
         JournalctlSource(["--since=yesterday"])
+
+
+# Runs as root, as PID 1 of private mount and PID namespaces (see the test below): a private
+# /run (and /var/log/journal) hides the host's journal, so the journald started here is the
+# only one, keeps its journal in this /run, and dies with the namespace. The source then
+# reads *the system journal* (no directory given), as the daemon does.
+_SYSTEM_JOURNAL = r"""
+import asyncio, os, subprocess, sys, time
+from bruteguard.sources.journalctl import JournalctlSource
+
+DEVLOG = "/run/systemd/journal/dev-log"
+def run(*argv):
+    subprocess.run(argv, check=True, timeout=10)
+run("mount", "-t", "tmpfs", "-o", "mode=0755", "bruteguard-run", "/run")
+if os.path.isdir("/var/log/journal"):
+    run("mount", "-t", "tmpfs", "-o", "mode=0755", "bruteguard-journal", "/var/log/journal")
+os.makedirs("/run/systemd/journald.conf.d")
+with open("/run/systemd/journald.conf.d/private.conf", "w") as conf:
+    conf.write("[Journal]\nStorage=volatile\nReadKMsg=no\nForwardToSyslog=no\n"
+               "ForwardToKMsg=no\nForwardToConsole=no\nForwardToWall=no\n")
+journald = subprocess.Popen(["/lib/systemd/systemd-journald"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
+deadline = time.monotonic() + 10
+while not os.path.exists(DEVLOG):
+    assert time.monotonic() < deadline, "journald did not start"
+    time.sleep(0.05)
+
+def log(message):
+    run("logger", "-u", DEVLOG, "-t", "bgtest", message)
+    run("journalctl", "--sync")
+
+async def take(batches, count):
+    lines = []
+    while len(lines) < count:
+        batch = await asyncio.wait_for(anext(batches), 10)
+        lines += batch.data.split(b"\n")[:-1]
+        position = batch.position
+    return [line.split(b": ", 1)[1].decode() for line in lines], position
+
+async def main():
+    log("before the start")
+    source = JournalctlSource(["SYSLOG_IDENTIFIER=bgtest"])
+    batches = source.batches()
+    pending = asyncio.ensure_future(take(batches, 2))
+    await asyncio.sleep(0.5)
+    log("after 1")
+    log("after 2")
+    seen, position = await pending
+    print("live:", seen)
+    await source.aclose()
+    log("while stopped")
+    again = JournalctlSource(["SYSLOG_IDENTIFIER=bgtest"], saved=position)
+    seen, _ = await take(again.batches(), 1)
+    print("resumed:", seen)
+    await again.aclose()
+
+asyncio.run(main())
+journald.terminate()
+journald.wait(10)
+"""
+
+
+@pytest.mark.netns
+def test_the_system_journal_of_a_real_journald_is_followed_and_resumed() -> None:
+    """No directory given: ``--system --merge`` and this machine's ``_MACHINE_ID`` select a
+    real journald's entries; the start is the end, and a saved cursor resumes."""
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root: it starts journald in private mount namespaces")
+    unshare = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
+               "--kill-child", "--mount-proc", "--"]  # fmt: skip
+    argv = [*unshare, sys.executable, "-c", _SYSTEM_JOURNAL]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        "live: ['after 1', 'after 2']",
+        "resumed: ['while stopped']",
+    ], result.stdout + result.stderr
