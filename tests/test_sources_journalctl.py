@@ -22,7 +22,7 @@ import pytest
 
 from bruteguard.errors import ConfigError
 from bruteguard.model import SourcePosition
-from bruteguard.sources import MAX_LINE, Source, health_of
+from bruteguard.sources import MAX_LINE, Source, SourceHealth, health_of
 from bruteguard.sources.journal import JournalSource, journal_key
 from bruteguard.sources.journalctl import (
     JournalctlSource,
@@ -367,7 +367,10 @@ def test_journalctl_that_exits_is_started_again_from_its_cursor(
         assert "journalctl exited with status -9; starting it again in 1 s" in health.detail
         remote.add("while it was down")
         assert await reading.messages(1) == [b"while it was down\n"]
-        assert source.health().reading and source.restarts == 1
+        assert source.health() == SourceHealth(
+            True, "journal (_SYSTEMD_UNIT=ssh.service or _COMM=sshd) via journalctl "
+            "(journalctl restarted: 1)"
+        )
         remote.add("after")
         assert await reading.messages(1) == [b"after\n"]
         assert await reading.nothing_more()

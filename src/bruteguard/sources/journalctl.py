@@ -391,7 +391,7 @@ class JournalctlSource:
                 if self._closed:
                     return
                 reason = self._exit_reason
-            except JournalctlFailed as error:
+            except (JournalctlFailed, OSError) as error:  # OSError: no pipe (EMFILE …)
                 first = False
                 reason = str(error)
             if time.monotonic() - began >= _HEALTHY_RUN:
@@ -433,7 +433,8 @@ class JournalctlSource:
         self.pid = process.pid
         self._stderr = b""
         errors = asyncio.create_task(self._keep_stderr(process))
-        self._health = SourceHealth(True, self._what)
+        again = f" (journalctl restarted: {self.restarts})" if self.restarts else ""
+        self._health = SourceHealth(True, self._what + again)
         ended = False
         try:
             async with contextlib.aclosing(self._read(read_end)) as batches:
