@@ -103,6 +103,12 @@ class Reading:
             self._next = asyncio.ensure_future(anext(self.batches))
         return self._next
 
+    async def start(self) -> None:
+        """Ask for the first batch and let the source take its first step, as the daemon
+        does when it starts (``await asyncio.sleep(0)``)."""
+        self._pending()
+        await asyncio.sleep(0)
+
     async def take(self, count: int, timeout: float = 5.0) -> list[bytes]:
         """The next ``count`` lines."""
         lines: list[bytes] = []

@@ -178,7 +178,11 @@ def test_default_start_is_the_end_and_appended_entries_are_followed(
     async def body() -> list[bytes]:
         await settle(remote)
         source = JournalctlSource(SSHD_UNIT, path=tmp_path)
+        assert not source.health().reading
+        assert source.health().detail.endswith("via journalctl: not started yet")
         reading = Reading(source)
+        await reading.start()  # positioned: a jail reading it is protected from now on
+        assert source.health().reading
         assert await reading.nothing_more()
         assert source.health().reading
         remote.add("live 1")

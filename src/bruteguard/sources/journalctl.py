@@ -384,6 +384,9 @@ class JournalctlSource:
                 # The first plan runs before the first await: positioned when started.
                 plan = self._plan() if first else await asyncio.to_thread(self._plan)
                 first = False
+                # Positioned: what is written from now on will be read (the daemon tells
+                # its protection right after this first step, before journalctl runs).
+                self._set_reading()
                 # aclosing: when we are closed at a yield, journalctl is stopped right away.
                 async with contextlib.aclosing(self._run_follower(plan)) as batches:
                     async for batch in batches:
@@ -402,6 +405,10 @@ class JournalctlSource:
             )
             await self._sleep(delay)
             delay = min(delay * 2, self.restart_delays[1])
+
+    def _set_reading(self) -> None:
+        again = f" (journalctl restarted: {self.restarts})" if self.restarts else ""
+        self._health = SourceHealth(True, self._what + again)
 
     async def _sleep(self, seconds: float) -> None:
         """Wait, but return at once when closed (the last follower's wake-up is stale)."""
@@ -433,8 +440,6 @@ class JournalctlSource:
         self.pid = process.pid
         self._stderr = b""
         errors = asyncio.create_task(self._keep_stderr(process))
-        again = f" (journalctl restarted: {self.restarts})" if self.restarts else ""
-        self._health = SourceHealth(True, self._what + again)
         ended = False
         try:
             async with contextlib.aclosing(self._read(read_end)) as batches:
