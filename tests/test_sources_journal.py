@@ -34,6 +34,7 @@ from bruteguard.sources.journal import (
     journal_key,
     read_uid_min,
 )
+from bruteguard.sources.journalctl import JournalctlSource
 from bruteguard.sources.select import journal_reader
 from journalkit import (
     BOOT_ID,
@@ -553,15 +554,17 @@ def test_a_real_journald_records_forgeries_as_untrusted(tmp_path: Path) -> None:
     journald_log = (tmp_path / "journald.log").read_text(errors="replace")
     assert result.returncode == 0, result.stderr + journald_log
 
-    async def body() -> list[bytes]:
-        reading = Reading(JournalSource([], since=0, path=tmp_path / "journal"))
+    async def body(source: Source) -> list[bytes]:
+        reading = Reading(source)
         lines: list[bytes] = []
         while not await reading.nothing_more():
             lines += await reading.take(1)
         await reading.close()
         return lines
 
-    lines = run(body())
+    lines = run(body(JournalSource([], since=0, path=tmp_path / "journal")))
+    # journalctl's JSON carries the same fields: the same lines, the same verdicts
+    assert run(body(JournalctlSource([], since=0, path=tmp_path / "journal"))) == lines
     forged = {
         line.split(b" port ")[1][:1]: program_of(line) for line in lines if b"198.51.100.7" in line
     }

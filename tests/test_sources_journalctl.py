@@ -475,7 +475,7 @@ def test_bad_journalmatch_is_a_config_error() -> None:
 # reads *the system journal* (no directory given), as the daemon does.
 _SYSTEM_JOURNAL = r"""
 import asyncio, os, subprocess, sys, time
-from bruteguard.sources.journalctl import JournalctlSource
+from bruteguard.sources.journalctl import JournalctlSource, recent_entries
 
 DEVLOG = "/run/systemd/journal/dev-log"
 def run(*argv):
@@ -522,6 +522,8 @@ async def main():
     seen, _ = await take(again.batches(), 1)
     print("resumed:", seen)
     await again.aclose()
+    newest = recent_entries(["SYSLOG_IDENTIFIER=bgtest"], limit=2, since=time.time() - 60)
+    print("doctor sees:", [entry["MESSAGE"].decode() for entry in newest])
 
 asyncio.run(main())
 journald.terminate()
@@ -543,4 +545,5 @@ def test_the_system_journal_of_a_real_journald_is_followed_and_resumed() -> None
     assert result.stdout.splitlines() == [
         "live: ['after 1', 'after 2']",
         "resumed: ['while stopped']",
+        "doctor sees: ['while stopped', 'after 2']",  # newest first, at most the limit
     ], result.stdout + result.stderr
