@@ -18,6 +18,7 @@ import msgspec
 
 from bruteguard import __version__
 from bruteguard.cli_abuse import add_abuse_commands
+from bruteguard.cli_install import add_install_commands
 from bruteguard.cli_test import add_test_command
 from bruteguard.config import DEFAULT_CONFIG_PATH, Config, JailConfig, load_config
 from bruteguard.control import request
@@ -643,6 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_test_command(command)
     add_abuse_commands(command)
+    add_install_commands(command)
     command("version", "print the version", _cmd_version)
     return parser
 

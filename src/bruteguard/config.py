@@ -894,9 +894,10 @@ def _jails(raw: dict[str, Any], origin: str) -> dict[str, JailConfig]:
             # a reload picks up a service installed since).
             logpath = settings.get("logpath", [])
             logpath = [logpath] if isinstance(logpath, str) else logpath
-            settings["enabled"] = _log_exists(
-                installed if installed and not own.get("logpath") else logpath
-            )
+            # The built-in logpath written out again (the default file does) is no change.
+            builtin_log = BUILTIN_JAILS.get(name, {}).get("logpath")
+            own_log = own.get("logpath") not in (None, [], builtin_log)
+            settings["enabled"] = _log_exists(installed if installed and not own_log else logpath)
         jails[name] = _jail(settings, where, origin)
     return jails
 

@@ -178,7 +178,14 @@ FILTERS: dict[str, Filter] = {
     ),
     # nginx's mail proxy: logins its auth_http server refused (error log, level info).
     "nginx-mail": Filter("nginx-mail", (), nginx_mail.SIGNATURES, frame=frames.NGINX_ERROR),
-    "apache-auth": Filter("apache-auth", (), apache.AUTH_SIGNATURES, frame=apache.APACHE_ERROR),
+    # Apache's error log, or syslog (ErrorLog syslog: the same messages without a stamp).
+    "apache-auth": Filter(
+        "apache-auth",
+        (),
+        apache.AUTH_SIGNATURES,
+        frame=apache.APACHE_ERROR,
+        variants=(Filter("apache-auth", apache.SYSLOG_PROGRAMS, apache.AUTH_SIGNATURES),),
+    ),
     "apache-http-flood": Filter(
         "apache-http-flood", (), apache.FLOOD_SIGNATURES, frame=frames.ACCESS
     ),
@@ -260,8 +267,17 @@ FILTERS: dict[str, Filter] = {
     # WordPress: failed logins as the access log shows them, and the WP fail2ban plugin.
     "wordpress": Filter("wordpress", (), wordpress.ACCESS_SIGNATURES, frame=frames.ACCESS),
     "wp-fail2ban": Filter("wp-fail2ban", wordpress.PLUGIN_PROGRAMS, wordpress.PLUGIN_SIGNATURES),
-    # Vulnerability scanners: 404s on well-known probe paths (access logs).
-    "web-scanner": Filter("web-scanner", (), scanner.SIGNATURES, frame=frames.ACCESS),
+    # Vulnerability scanners: 404s on well-known probe paths (access logs, or nginx's
+    # error log).
+    "web-scanner": Filter(
+        "web-scanner",
+        (),
+        scanner.SIGNATURES,
+        frame=frames.ACCESS,
+        variants=(
+            Filter("web-scanner", (), scanner.ERROR_SIGNATURES, frame=frames.NGINX_ERROR),
+        ),
+    ),
     # Packets a firewall rule logged and dropped: port scans, and evidence for identity.
     "kernel-firewall": Filter("kernel-firewall", kernel.PROGRAMS, kernel.SIGNATURES),
 }
