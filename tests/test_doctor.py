@@ -484,10 +484,12 @@ print(json.dumps({"status": status, "report": json.loads(out.getvalue())}))
 
 
 def doctor_without_bindings(
-    journal: Path, jails: dict[str, Any], path: str | None = None
+    journal: Path, jails: dict[str, Any], path: str | None = None, as_nobody: bool = False
 ) -> tuple[int, dict[str, Any]]:
     env = {**os.environ, "PATH": path if path is not None else os.environ["PATH"]}
     argv = [sys.executable, "-c", _WITHOUT_BINDINGS, str(journal), json.dumps(jails)]
+    if as_nobody:  # util-linux's setpriv: a user who may not read root's journal files
+        argv = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", *argv]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
@@ -521,6 +523,19 @@ def test_without_the_bindings_the_journal_is_read_with_journalctl(tmp_path: Path
     how = "pip install 'bruteguard[journal]' into this venv" if in_venv else "apt-get install"
     assert source["advice"].startswith("optional: systemd-python reads the journal faster")
     assert how in source["advice"], source
+
+    # A user who may not read the journal (the suite runs as root, to become nobody): not
+    # checked, since the daemon runs as root; not a problem.
+    with tempfile.TemporaryDirectory() as visible:  # pytest's tmp_path is root's alone
+        os.chmod(visible, 0o755)
+        write_journal(Path(visible) / "journal", ["sshd"])  # the file: root's, mode 0640
+        jails = only_these_jails({"sshd": {}})
+        _, report = doctor_without_bindings(Path(visible) / "journal", jails, as_nobody=True)
+    source = one(report, "source.sshd")
+    assert source["status"] == "unknown", source
+    assert "journalctl exited with status 1: Failed to open files: Permission denied" in (
+        source["detail"]
+    )
 
     # Neither journalctl nor the bindings: a jail forced to the journal reads nothing.
     forced = only_these_jails({"sshd": {"backend": "journal"}})

@@ -29,7 +29,7 @@ from bruteguard.sources.journal import (
     format_entry,
     journal_files,
 )
-from bruteguard.sources.journalctl import find_journalctl, recent_entries
+from bruteguard.sources.journalctl import JournalctlFailed, find_journalctl, recent_entries
 from bruteguard.sources.select import (
     AUTH_LOGS,
     JournalReader,
@@ -236,6 +236,8 @@ def _journal_finding(
     except (BruteguardError, OSError) as error:
         if isinstance(error, PermissionError):
             return _unreadable(check, "journal", error)
+        if isinstance(error, JournalctlFailed) and not running_as_root():
+            return not_checked(check, f"{what}: {error}")  # journalctl's way to say EACCES
         return Finding(check=check, status="problem", detail=f"{what}: {error}")
     names = "/".join(programs)
     period = f"the last {JOURNAL_DAYS} days"
