@@ -547,3 +547,107 @@ def test_the_system_journal_of_a_real_journald_is_followed_and_resumed() -> None
         "resumed: ['while stopped']",
         "doctor sees: ['while stopped', 'after 2']",  # newest first, at most the limit
     ], result.stdout + result.stderr
+
+
+# The daemon itself, without the bindings (as after a plain `pip install .`), reading a real
+# journald's system journal: in private mount and PID namespaces as above. argv[1] is the
+# config; the daemon's and the CLI's Python cannot import `systemd`.
+_DAEMON = r"""
+import json, os, subprocess, sys, time
+
+config = sys.argv[1]
+DEVLOG = "/run/systemd/journal/dev-log"
+WITHOUT_BINDINGS = ("import sys; sys.modules['systemd'] = None; "
+                    "from bruteguard.cli import main; sys.exit(main())")
+def run(*argv):
+    subprocess.run(argv, check=True, timeout=10)
+run("mount", "-t", "tmpfs", "-o", "mode=0755", "bruteguard-run", "/run")
+if os.path.isdir("/var/log/journal"):
+    run("mount", "-t", "tmpfs", "-o", "mode=0755", "bruteguard-journal", "/var/log/journal")
+os.makedirs("/run/systemd/journald.conf.d")
+with open("/run/systemd/journald.conf.d/private.conf", "w") as conf:
+    conf.write("[Journal]\nStorage=volatile\nReadKMsg=no\nForwardToSyslog=no\n"
+               "ForwardToKMsg=no\nForwardToConsole=no\nForwardToWall=no\n")
+journald = subprocess.Popen(["/lib/systemd/systemd-journald"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
+deadline = time.monotonic() + 10
+while not os.path.exists(DEVLOG):
+    assert time.monotonic() < deadline, "journald did not start"
+    time.sleep(0.05)
+
+def log(message):
+    run("logger", "-u", DEVLOG, "-t", "bgtest", message)
+
+def bruteguard(*args, **kwargs):
+    return [sys.executable, "-c", WITHOUT_BINDINGS, *args, "--config", config]
+
+def source():
+    out = subprocess.run(bruteguard("status", "--json"), capture_output=True, text=True,
+                         timeout=30)
+    if out.returncode:
+        return None
+    (sshd,) = [jail for jail in json.loads(out.stdout)["jails"] if jail["name"] == "sshd"]
+    return sshd["sources"][0]
+
+def until(test, what):
+    deadline = time.monotonic() + 20
+    while not test():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+def daemon():
+    process = subprocess.Popen(bruteguard("run"), stdin=subprocess.DEVNULL,
+                               stdout=sys.stderr, stderr=sys.stderr)
+    until(lambda: source() is not None, "the daemon's status")
+    return process
+
+log("before the daemon ever ran")
+first = daemon()
+print("source:", json.dumps({k: source()[k] for k in ("key", "reading", "detail")}))
+for i in range(3):
+    log(f"line {i}")
+until(lambda: source()["lines"] >= 3, "3 lines")
+time.sleep(0.5)
+print("first run read:", source()["lines"])
+first.terminate()
+first.wait(20)
+log("while the daemon was down 1")
+log("while the daemon was down 2")
+second = daemon()
+until(lambda: source()["lines"] >= 2, "2 lines")
+time.sleep(0.5)
+print("second run read:", source()["lines"])
+second.terminate()
+second.wait(20)
+journald.terminate()
+journald.wait(10)
+"""
+
+
+@pytest.mark.netns
+def test_the_daemon_without_bindings_reads_the_journal_with_journalctl_across_restarts(
+    make_config: Any,
+) -> None:
+    """``bruteguard run`` where systemd-python cannot import: the sshd jail's source is
+    journalctl's, says so in ``status``, reads only what came after its start, and after a
+    restart exactly what was written while it was down (its cursor is in the store)."""
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root: it starts journald in private mount namespaces")
+    config = make_config(
+        enforcers=["dry-run"],
+        jails={"sshd": {"backend": "auto", "journalmatch": ["SYSLOG_IDENTIFIER=bgtest"]}},
+    )
+    unshare = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
+               "--kill-child", "--mount-proc", "--"]  # fmt: skip
+    argv = [*unshare, sys.executable, "-c", _DAEMON, str(config)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    source = (
+        '{"key": "journal:SYSLOG_IDENTIFIER=bgtest", "reading": true, '
+        '"detail": "journal (SYSLOG_IDENTIFIER=bgtest) via journalctl"}'
+    )
+    assert result.stdout.splitlines() == [
+        f"source: {source}",
+        "first run read: 3",
+        "second run read: 2",
+    ], result.stdout + result.stderr
