@@ -578,7 +578,7 @@ while not os.path.exists(DEVLOG):
 def log(message):
     run("logger", "-u", DEVLOG, "-t", "bgtest", message)
 
-def bruteguard(*args, **kwargs):
+def bruteguard(*args):
     return [sys.executable, "-c", WITHOUT_BINDINGS, *args, "--config", config]
 
 def source():

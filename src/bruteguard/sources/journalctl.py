@@ -72,7 +72,6 @@ _GATHER = 0.002  # seconds: a pause this long in journalctl's output ends a batc
 _HEALTHY_RUN = 60.0  # a follower that ran this long starts the backoff afresh
 _STDERR_KEPT = 4096  # bytes of journalctl's stderr kept, for the health report
 _PIPE_SIZE = CHUNK_SIZE  # asked for (F_SETPIPE_SZ), so a backlog arrives in big reads
-_F_SETPIPE_SZ = 1031
 
 
 class JournalctlFailed(BruteguardError):
@@ -423,7 +422,7 @@ class JournalctlSource:
         argv = self._argv([*plan, "--follow", "--no-tail"])
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
         with contextlib.suppress(OSError):  # only a bigger pipe; the default works
-            fcntl.fcntl(read_end, _F_SETPIPE_SZ, _PIPE_SIZE)
+            fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,
