@@ -14,6 +14,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -465,6 +466,83 @@ def test_journal_source_counts_entries_of_the_filters_programs(tmp_path: Path) -
     status, report = doctor(config, journal_directories=[str(empty)])
     assert one(report, "source.sshd")["status"] == "problem"
     assert status == 1
+
+
+# Run in a fresh interpreter where the systemd bindings cannot import, as in a venv made by
+# a plain `pip install .`: the config's jail tables are argv[2] (JSON), the journal argv[1].
+_WITHOUT_BINDINGS = """
+import io, json, sys
+sys.modules["systemd"] = None
+from bruteguard.config import config_from_dict
+from bruteguard.doctor import run_doctor
+config = config_from_dict({"enforcers": ["dry-run"], "jails": json.loads(sys.argv[2])})
+out = io.StringIO()
+status = run_doctor(config, as_json=True, out=out, sshd_argv=("/nonexistent/sshd", "-T"),
+                    sshd_config="/nonexistent/sshd_config", journal_directories=[sys.argv[1]])
+print(json.dumps({"status": status, "report": json.loads(out.getvalue())}))
+"""
+
+
+def doctor_without_bindings(
+    journal: Path, jails: dict[str, Any], path: str | None = None, as_nobody: bool = False
+) -> tuple[int, dict[str, Any]]:
+    env = {**os.environ, "PATH": path if path is not None else os.environ["PATH"]}
+    argv = [sys.executable, "-c", _WITHOUT_BINDINGS, str(journal), json.dumps(jails)]
+    if as_nobody:  # util-linux's setpriv: a user who may not read root's journal files
+        argv = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", *argv]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    return answer["status"], answer["report"]
+
+
+def test_without_the_bindings_the_journal_is_read_with_journalctl(tmp_path: Path) -> None:
+    """A venv without systemd-python: doctor reads the journal as the daemon will (with
+    journalctl), says so, and does not ask for a package a venv cannot use."""
+    journal = tmp_path / "journal"
+    write_journal(journal, ["sshd", "sshd-session", "sshd", "cron"], forged=1)
+    auto = only_these_jails({"sshd": {}})
+    status, report = doctor_without_bindings(journal, auto)
+    source = one(report, "source.sshd")
+    assert source["status"] == "advice", source  # the forged entry: advice, not a problem
+    assert source["detail"].startswith("journal (_SYSTEMD_UNIT=ssh.service or ")
+    assert " via journalctl: 3 sshd/sshd-session/sshd-auth/sshd(pam_unix) entries" in (
+        source["detail"]
+    )
+    assert "and 1 more whose _UID/_EXE do not vouch" in source["detail"]
+    assert "python3-systemd" not in json.dumps(report)
+
+    clean = tmp_path / "clean"
+    write_journal(clean, ["sshd"])
+    status, report = doctor_without_bindings(clean, only_these_jails({"sshd": {}}))
+    source = one(report, "source.sshd")
+    assert source["status"] == "ok", source
+    assert "via journalctl: 1 sshd/" in source["detail"]
+    # The faster reader is optional, and offered the way that works for this Python.
+    in_venv = sys.prefix != sys.base_prefix
+    how = "pip install 'bruteguard[journal]' into this venv" if in_venv else "apt-get install"
+    assert source["advice"].startswith("optional: systemd-python reads the journal faster")
+    assert how in source["advice"], source
+
+    # A user who may not read the journal (the suite runs as root, to become nobody): not
+    # checked, since the daemon runs as root; not a problem.
+    with tempfile.TemporaryDirectory() as visible:  # pytest's tmp_path is root's alone
+        os.chmod(visible, 0o755)
+        write_journal(Path(visible) / "journal", ["sshd"])  # the file: root's, mode 0640
+        jails = only_these_jails({"sshd": {}})
+        _, report = doctor_without_bindings(Path(visible) / "journal", jails, as_nobody=True)
+    source = one(report, "source.sshd")
+    assert source["status"] == "unknown", source
+    assert "journalctl exited with status 1: Failed to open files: Permission denied" in (
+        source["detail"]
+    )
+
+    # Neither journalctl nor the bindings: a jail forced to the journal reads nothing.
+    forced = only_these_jails({"sshd": {"backend": "journal"}})
+    status, report = doctor_without_bindings(clean, forced, path=str(tmp_path))
+    source = one(report, "source.sshd")
+    assert source["status"] == "problem" and status == 1
+    assert "no journalctl to read it with" in source["detail"], source
 
 
 def test_file_source_beside_a_journal_is_advised_against(tmp_path: Path) -> None:

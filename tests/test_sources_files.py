@@ -466,9 +466,13 @@ def jail(name: str = "sshd", **settings: Any) -> JailConfig:
 
 def test_auto_prefers_the_journal_when_there_is_one_and_the_jail_has_matches() -> None:
     sshd = jail(journalmatch=["_COMM=sshd"], logpath=["/var/log/auth.log"])
-    assert resolve_sources(sshd, journal=True) == [SourceSpec("journal", matches=("_COMM=sshd",))]
+    for reader in ("systemd-python", "journalctl"):
+        assert resolve_sources(sshd, journal=reader) == [
+            SourceSpec("journal", matches=("_COMM=sshd",), reader=reader)
+        ]
+        described = source_description(sshd, journal=reader)
+        assert described == f"journal (_COMM=sshd) via {reader} [auto]"
     assert resolve_sources(sshd, journal=False) == [SourceSpec("file", "/var/log/auth.log")]
-    assert source_description(sshd, journal=True) == "journal (_COMM=sshd) [auto]"
 
 
 def test_auto_without_logpath_falls_back_to_the_distributions_auth_log(

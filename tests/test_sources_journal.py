@@ -15,11 +15,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import time
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -27,83 +25,28 @@ import pytest
 
 from bruteguard.errors import ConfigError
 from bruteguard.match.engine import Matcher
-from bruteguard.model import SourcePosition
-from bruteguard.sources import LineBatch, Source
+from bruteguard.sources import Source
 from bruteguard.sources.journal import (
     UID_MIN,
     JournalSource,
     format_entry,
-    journal_available,
+    journal_files,
     journal_key,
     read_uid_min,
 )
-
-JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
-TIMEOUT = 20.0
-BOOT_ID = "0123456789abcdef0123456789abcdef"
-T0 = 1_795_423_801_000_000  # 2026-11-23T08:50:01Z in microseconds
-
-SSHD_UNIT = ["_SYSTEMD_UNIT=ssh.service", "_COMM=sshd"]
-
-
-def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, TIMEOUT))
-
-
-def export(fields: dict[str, str | bytes]) -> bytes:
-    """One entry in journal export format; values with newlines use the binary form."""
-    out = b""
-    for name, value in fields.items():
-        data = value if isinstance(value, bytes) else value.encode()
-        if b"\n" in data or not data.isascii():
-            out += name.encode() + b"\n" + struct.pack("<Q", len(data)) + data + b"\n"
-        else:
-            out += name.encode() + b"=" + data + b"\n"
-    return out + b"\n"
-
-
-class RemoteJournal:
-    """A running systemd-journal-remote writing ``<directory>/remote.journal``."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.count = 0
-        self.process = subprocess.Popen(
-            [JOURNAL_REMOTE, "-o", str(directory / "remote.journal"), "-"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def add(self, message: str | bytes, **fields: str | bytes) -> None:
-        """Append an entry; realtime advances one second per entry from T0."""
-        assert self.process.stdin is not None
-        self.count += 1
-        entry = {
-            "__REALTIME_TIMESTAMP": str(T0 + self.count * 1_000_000 + 123_456),
-            "__MONOTONIC_TIMESTAMP": str(self.count * 1000),
-            "_BOOT_ID": BOOT_ID,
-            "_HOSTNAME": "web1",
-            "_COMM": "sshd",
-            "_EXE": "/usr/sbin/sshd",
-            "_UID": "0",
-            "_PID": str(4000 + self.count),
-            "_SYSTEMD_UNIT": "ssh.service",
-            **fields,
-            "MESSAGE": message,
-        }
-        self.process.stdin.write(export({k: v for k, v in entry.items() if v != ""}))
-        self.process.stdin.flush()
-
-    def stamp(self, number: int) -> str:
-        """The formatted time of entry ``number`` (1-based)."""
-        seconds = 1 + number
-        return f"2026-11-23T08:50:{seconds:02d}.123456+00:00"
-
-    def close(self) -> None:
-        if self.process.stdin is not None and not self.process.stdin.closed:
-            self.process.stdin.close()
-        self.process.wait(timeout=10)
+from bruteguard.sources.journalctl import JournalctlSource
+from bruteguard.sources.select import journal_reader
+from journalkit import (
+    BOOT_ID,
+    SSHD_UNIT,
+    T0,
+    TIMEOUT,
+    Reading,
+    RemoteJournal,
+    program_of,
+    run,
+    settle,
+)
 
 
 @pytest.fixture
@@ -113,61 +56,6 @@ def remote(tmp_path: Path) -> Any:
         yield journal
     finally:
         journal.close()
-
-
-class Reading:
-    """A running ``batches()`` iterator and what it delivered last.
-
-    A pending read is kept, never cancelled: cancelling would end the generator.
-    """
-
-    def __init__(self, source: JournalSource) -> None:
-        self.source = source
-        self.batches = source.batches()
-        self.position: SourcePosition | None = None
-        self._next: asyncio.Future[LineBatch] | None = None
-
-    def _pending(self) -> asyncio.Future[LineBatch]:
-        if self._next is None:
-            self._next = asyncio.ensure_future(anext(self.batches))
-        return self._next
-
-    async def take(self, count: int, timeout: float = 5.0) -> list[bytes]:
-        """The next ``count`` lines."""
-        lines: list[bytes] = []
-        async with asyncio.timeout(timeout):
-            while len(lines) < count:
-                batch = await self._pending()
-                self._next = None
-                assert batch.key == self.source.key
-                assert batch.data.endswith(b"\n")
-                self.position = batch.position
-                lines.extend(batch.data.splitlines(keepends=True))
-        return lines
-
-    async def messages(self, count: int) -> list[bytes]:
-        """The messages of the next ``count`` lines (the part after ``program[pid]: ``)."""
-        return [line.split(b": ", 1)[1] for line in await self.take(count)]
-
-    async def nothing_more(self, wait: float = 0.3) -> bool:
-        """True when no batch arrives within ``wait`` seconds."""
-        done, _ = await asyncio.wait({self._pending()}, timeout=wait)
-        return not done
-
-    async def close(self) -> None:
-        await self.source.aclose()
-        if self._next is not None:
-            await asyncio.wait_for(asyncio.gather(self._next, return_exceptions=True), 2)
-
-
-def program_of(line: bytes) -> bytes:
-    """The program token of a formatted line, without its pid."""
-    return line.split(b" ")[2].split(b"[")[0]
-
-
-async def settle(remote: RemoteJournal) -> None:
-    """Let journal-remote write what it was sent (the file is what we read)."""
-    await asyncio.sleep(0.2)
 
 
 def test_entries_become_one_line_each_with_trusted_program_names(
@@ -347,8 +235,8 @@ def test_missing_bindings_raise_journal_unavailable() -> None:
         "import asyncio, sys\n"
         "sys.modules['systemd'] = None  # as on a host without python3-systemd\n"
         "from bruteguard.sources.journal import JournalSource, JournalUnavailable\n"
-        "from bruteguard.sources.journal import journal_available\n"
-        "assert not journal_available()\n"
+        "from bruteguard.sources.journal import bindings_available\n"
+        "assert not bindings_available()\n"
         "async def main():\n"
         "    try:\n"
         "        await anext(JournalSource(['_COMM=sshd']).batches())\n"
@@ -360,18 +248,22 @@ def test_missing_bindings_raise_journal_unavailable() -> None:
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=TIMEOUT
     )
     assert result.returncode == 0, result.stderr
-    assert "cannot read the systemd journal" in result.stdout
-    assert "python3-systemd" in result.stdout
+    assert "cannot read the systemd journal with systemd-python" in result.stdout
 
 
-def test_journal_available_needs_journal_files(tmp_path: Path) -> None:
+def test_a_journal_is_read_only_where_there_are_journal_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert not journal_available([str(empty), str(tmp_path / "missing")])
+    assert journal_files([str(empty), str(tmp_path / "missing")]) == []
+    assert journal_reader([str(empty), str(tmp_path / "missing")]) is None
     machine = tmp_path / "persistent" / BOOT_ID
     machine.mkdir(parents=True)
     (machine / "system.journal").write_bytes(b"")
-    assert journal_available([str(empty), str(tmp_path / "persistent")])
+    assert journal_files([str(empty), str(tmp_path / "persistent")]) == [
+        str(machine / "system.journal")
+    ]
+    # The bindings are installed here (the test extra's journal): the faster reader wins.
+    assert journal_reader([str(empty), str(tmp_path / "persistent")]) == "systemd-python"
 
 
 def test_bad_journalmatch_is_a_config_error() -> None:
@@ -662,15 +554,17 @@ def test_a_real_journald_records_forgeries_as_untrusted(tmp_path: Path) -> None:
     journald_log = (tmp_path / "journald.log").read_text(errors="replace")
     assert result.returncode == 0, result.stderr + journald_log
 
-    async def body() -> list[bytes]:
-        reading = Reading(JournalSource([], since=0, path=tmp_path / "journal"))
+    async def body(source: Source) -> list[bytes]:
+        reading = Reading(source)
         lines: list[bytes] = []
         while not await reading.nothing_more():
             lines += await reading.take(1)
         await reading.close()
         return lines
 
-    lines = run(body())
+    lines = run(body(JournalSource([], since=0, path=tmp_path / "journal")))
+    # journalctl's JSON carries the same fields: the same lines, the same verdicts
+    assert run(body(JournalctlSource([], since=0, path=tmp_path / "journal"))) == lines
     forged = {
         line.split(b" port ")[1][:1]: program_of(line) for line in lines if b"198.51.100.7" in line
     }

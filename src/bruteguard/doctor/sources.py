@@ -2,18 +2,19 @@
 can it be read, and does it hold lines from the jail's programs at all?
 
 A log file is judged by its last ``TAIL_BYTES``; the journal by its newest entries, read
-with the daemon's own reader so that what counts here is what the matcher would see.
+with the daemon's own reader (the systemd bindings, or journalctl) and formatted as the daemon
+formats them, so that what counts here is what the matcher would see.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import stat
+import sys
 import time
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
 from bruteguard.config import Config, JailConfig
 from bruteguard.doctor.findings import Finding, not_checked, running_as_root
@@ -21,8 +22,21 @@ from bruteguard.errors import BruteguardError
 from bruteguard.match.imported import is_imported
 from bruteguard.match.signature import program_regex
 from bruteguard.match.signatures import FILTERS
-from bruteguard.sources.journal import JOURNAL_DIRECTORIES, JournalSource, format_entry
-from bruteguard.sources.select import AUTH_LOGS, SourceSpec, resolve_sources
+from bruteguard.sources.journal import (
+    JOURNAL_DIRECTORIES,
+    JournalSource,
+    describe_matches,
+    format_entry,
+    journal_files,
+)
+from bruteguard.sources.journalctl import JournalctlFailed, find_journalctl, recent_entries
+from bruteguard.sources.select import (
+    AUTH_LOGS,
+    JournalReader,
+    SourceSpec,
+    journal_reader,
+    resolve_sources,
+)
 
 __all__ = ["JOURNAL_DAYS", "JOURNAL_LIMIT", "TAIL_BYTES", "check_sources"]
 
@@ -31,21 +45,16 @@ JOURNAL_DAYS = 7
 JOURNAL_LIMIT = 50_000  # entries read at most, newest first
 
 
-def _bindings() -> bool:
-    try:
-        from systemd import journal  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _journal_files(directories: Sequence[str]) -> list[str]:
-    return sorted(
-        name
-        for directory in directories
-        for pattern in ("*.journal", "*/*.journal")
-        for name in glob.glob(os.path.join(directory, pattern))
-    )
+def _faster_reader() -> str:
+    """How to get the faster journal reader into the Python bruteguard runs on."""
+    if sys.prefix != sys.base_prefix:  # a venv: the system's python3-systemd is not in it
+        how = (
+            "pip install 'bruteguard[journal]' into this venv (builds systemd-python: needs "
+            "libsystemd-dev, pkg-config and a C compiler)"
+        )
+    else:
+        how = "apt-get install python3-systemd (or your distribution's systemd-python)"
+    return f"optional: systemd-python reads the journal faster than journalctl; {how}"
 
 
 def _program_lines(programs: Sequence[str]) -> re.Pattern[bytes]:
@@ -171,29 +180,46 @@ class _JournalCounts(NamedTuple):
     untrusted: int  # _COMM names a program, but _UID/_EXE do not vouch for it
 
 
-def _journal_counts(
-    matches: Sequence[str], programs: Sequence[str], files: Sequence[str] | None
-) -> _JournalCounts:
+def _journal_entries(
+    reader: JournalReader, matches: Sequence[str], files: Sequence[str] | None
+) -> Iterator[dict[str, Any]]:
     """The newest entries first, at most ``JOURNAL_LIMIT`` and none older than
-    ``JOURNAL_DAYS``, read and formatted exactly as the daemon does."""
-    source = JournalSource(list(matches), path=None if files is None else list(files))
-    reader = source._open()  # the daemon's own reader: same matches, same raw fields
+    ``JOURNAL_DAYS``, read by the daemon's own ``reader`` (same matches, same raw fields)."""
+    oldest = time.time() - JOURNAL_DAYS * 86400
+    path = None if files is None else list(files)
+    if reader == "journalctl":
+        yield from recent_entries(matches, limit=JOURNAL_LIMIT, since=oldest, path=path)
+        return
+    source = JournalSource(list(matches), path=path)
+    journal = source._open()
+    try:
+        journal.seek_tail()
+        for _ in range(JOURNAL_LIMIT):
+            entry = journal.get_previous()
+            if not entry or entry.get("__REALTIME_TIMESTAMP", 0) < oldest * 1_000_000:
+                break
+            yield entry
+    finally:
+        journal.close()
+
+
+def _journal_counts(
+    reader: JournalReader,
+    matches: Sequence[str],
+    programs: Sequence[str],
+    files: Sequence[str] | None,
+) -> _JournalCounts:
+    """How many recent entries there are, and how many are the programs' own, formatted
+    exactly as the daemon does."""
     ours = _program_lines(programs)
     wanted = {name.encode() for name in programs}
-    oldest = (time.time() - JOURNAL_DAYS * 86400) * 1_000_000
     seen = found = untrusted = 0
-    try:
-        reader.seek_tail()
-        while seen < JOURNAL_LIMIT and (entry := reader.get_previous()):
-            if entry.get("__REALTIME_TIMESTAMP", 0) < oldest:
-                break
-            seen += 1
-            if ours.match(format_entry(entry)):
-                found += 1
-            elif entry.get("_COMM") in wanted:
-                untrusted += 1
-    finally:
-        reader.close()
+    for entry in _journal_entries(reader, matches, files):
+        seen += 1
+        if ours.match(format_entry(entry)):
+            found += 1
+        elif entry.get("_COMM") in wanted:
+            untrusted += 1
     return _JournalCounts(seen, found, untrusted)
 
 
@@ -202,43 +228,46 @@ def _journal_finding(
 ) -> Finding:
     """``files`` are the journal files found; ``system``: read them as the system journal."""
     check = f"source.{jail.name}"
-    matches = " or ".join(spec.matches) if spec.matches else "every entry"
+    reader: JournalReader = spec.reader or "journalctl"
+    what = f"journal ({describe_matches(spec.matches)}) via {reader}"
     service = _service_name(jail, programs)
     logpath = f" (its logpath: {', '.join(jail.logpath)})" if jail.logpath else ""
-    if not _bindings():
+    if reader == "journalctl" and find_journalctl() is None:
         return Finding(
             check=check,
             status="problem",
-            detail="reads the journal, but the Python bindings are missing",
-            advice="install python3-systemd (or pip install systemd-python), "
-            'or set backend = "file"',
+            detail="reads the journal, but there is no journalctl to read it with "
+            "(and no systemd-python)",
+            advice='is this a systemd host? journalctl comes with systemd; or set backend = "file"',
         )
     if not files:
         return Finding(
             check=check,
             status="problem",
-            detail="reads the journal, but there are no journal files",
+            detail=f"{what}: there are no journal files",
             advice="is journald running and storing logs (Storage= in journald.conf)?",
         )
     if not programs:  # a fail2ban filter: its lines can be anything
-        return Finding(
-            check=check, status="ok", detail=f"journal ({matches}): its lines are not checked"
-        )
+        return Finding(check=check, status="ok", detail=f"{what}: its lines are not checked")
     try:
-        seen, found, untrusted = _journal_counts(spec.matches, programs, None if system else files)
+        seen, found, untrusted = _journal_counts(
+            reader, spec.matches, programs, None if system else files
+        )
     except (BruteguardError, OSError) as error:
         if isinstance(error, PermissionError):
             return _unreadable(check, "journal", error)
-        return Finding(check=check, status="problem", detail=f"journal: {error}")
+        if isinstance(error, JournalctlFailed) and not running_as_root():
+            return not_checked(check, f"{what}: {error}")  # journalctl's way to say EACCES
+        return Finding(check=check, status="problem", detail=f"{what}: {error}")
     names = "/".join(programs)
     period = f"the last {JOURNAL_DAYS} days"
     if not seen and not running_as_root():
-        return not_checked(check, f"journal ({matches}): no entries visible to this user")
+        return not_checked(check, f"{what}: no entries visible to this user")
     if untrusted:
         return Finding(
             check=check,
             status="advice" if found else "problem",
-            detail=f"journal ({matches}): {found} {names} entries in {period}, and "
+            detail=f"{what}: {found} {names} entries in {period}, and "
             f"{untrusted} more whose _UID/_EXE do not vouch for their _COMM: they are "
             "ignored (forged by a local user, or a journal copied from another machine)",
             advice=f"if {service} itself wrote them, check how it runs (its binary under "
@@ -248,19 +277,20 @@ def _journal_finding(
         return Finding(
             check=check,
             status="ok",
-            detail=f"journal ({matches}): {found} {names} entries in {period}",
+            detail=f"{what}: {found} {names} entries in {period}",
+            advice=_faster_reader() if reader == "journalctl" else "",
         )
     return Finding(
         check=check,
         status="advice",
-        detail=f"journal ({matches}): no {names} entries in {period} ({seen} other entries)",
+        detail=f"{what}: no {names} entries in {period} ({seen} other entries)",
         advice=f"bruteguard's source has no {service} lines: is {service} logging to a file "
         f"only (no journal)? Check journalmatch, or set backend = \"file\"{logpath}",
     )
 
 
-def _forgery(jail: JailConfig, bindings: bool, programs: Sequence[str]) -> Finding:
-    install = "" if bindings else "install python3-systemd and "
+def _forgery(jail: JailConfig, reader: JournalReader | None, programs: Sequence[str]) -> Finding:
+    install = "" if reader else "make journalctl (it comes with systemd) available and "
     service = _service_name(jail, programs)
     return Finding(
         check=f"source.{jail.name}.trust",
@@ -289,15 +319,15 @@ def check_sources(
     jails = config.log_jails()
     if not jails:
         return [_NO_JAILS]
-    bindings = _bindings()
-    files = _journal_files(journal_directories)
-    # The system journal (flags) unless asked to look elsewhere (tests, a copied journal).
+    files = journal_files(journal_directories)
+    reader = journal_reader(journal_directories)  # the daemon's choice, for these files
+    # The system journal unless asked to look elsewhere (tests, a copied journal).
     system = tuple(journal_directories) == JOURNAL_DIRECTORIES
-    return [finding for jail in jails for finding in _jail_sources(jail, bindings, files, system)]
+    return [finding for jail in jails for finding in _jail_sources(jail, reader, files, system)]
 
 
 def _jail_sources(
-    jail: JailConfig, bindings: bool, files: list[str], system: bool
+    jail: JailConfig, reader: JournalReader | None, files: list[str], system: bool
 ) -> list[Finding]:
     """Each source one jail reads, and the warning that a file can be forged when the
     journal is there to read instead."""
@@ -305,7 +335,7 @@ def _jail_sources(
     forms = [] if is_imported(jail.filter) else FILTERS[jail.filter].forms()
     programs = [name for form in forms for name in form.programs]
     try:
-        specs = resolve_sources(jail, journal=bindings and bool(files))
+        specs = resolve_sources(jail, journal=reader or False)
     except BruteguardError as error:
         return [Finding(check=check, status="problem", detail=str(error))]
     if not specs:
@@ -326,5 +356,5 @@ def _jail_sources(
         else:
             findings.append(Finding(check=check, status="ok", detail="reads standard input of run"))
     if files and any(spec.kind == "file" for spec in specs):
-        findings.append(_forgery(jail, bindings, programs))
+        findings.append(_forgery(jail, reader, programs))
     return findings

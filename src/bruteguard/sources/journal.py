@@ -40,8 +40,10 @@ with ``_``), never from ``SYSLOG_IDENTIFIER``, which is whatever the sender clai
 Newlines inside a message are escaped as ``#012`` (as rsyslog does) so that an entry is
 exactly one line.
 
-The bindings (``python3-systemd`` / ``systemd-python``) are imported only when a journal
-source is opened, so hosts without them can still read files.
+This module reads with the bindings (``python3-systemd`` / ``systemd-python``, the
+``journal`` extra), the faster path; they are imported only when a journal source is opened.
+Without them, ``bruteguard.sources.journalctl`` reads the same entries through
+``journalctl --output=json`` into the same lines.
 """
 
 from __future__ import annotations
@@ -57,17 +59,20 @@ from typing import Any
 from bruteguard.config import check_journalmatch
 from bruteguard.errors import BruteguardError, ConfigError
 from bruteguard.model import SourcePosition
-from bruteguard.sources import CHUNK_SIZE, MAX_LINE, LineBatch
+from bruteguard.sources import CHUNK_SIZE, MAX_LINE, LineBatch, SourceHealth
 
 __all__ = [
+    "ENTRY_FIELDS",
     "JOURNAL_DIRECTORIES",
     "LOGIN_DEFS",
     "UID_MIN",
     "UNTRUSTED_PREFIX",
     "JournalSource",
     "JournalUnavailable",
+    "bindings_available",
+    "describe_matches",
     "format_entry",
-    "journal_available",
+    "journal_files",
     "journal_key",
     "read_uid_min",
 ]
@@ -87,6 +92,8 @@ _RAW_FIELDS = {
     "_UID": bytes,
     "__REALTIME_TIMESTAMP": int,
 }
+ENTRY_FIELDS = tuple(name for name in _RAW_FIELDS if not name.startswith("__"))
+"""The fields a line is made of (besides the stamp): all a reader needs to fetch."""
 # Host and program names are single tokens: spaces or control characters become "_".
 _TOKEN = bytes.maketrans(bytes([*range(33), 127]), b"_" * 34)
 
@@ -147,22 +154,34 @@ class JournalUnavailable(BruteguardError):
     """The journal cannot be read here: no bindings, or no journal to open."""
 
 
-def journal_available(directories: Sequence[str] = JOURNAL_DIRECTORIES) -> bool:
-    """True when the bindings import and a journal directory holds journal files."""
+def bindings_available() -> bool:
+    """True when the systemd Python bindings import (the faster reader)."""
     try:
         from systemd import journal  # noqa: F401
     except ImportError:
         return False
-    return any(
-        glob.glob(os.path.join(directory, pattern))
+    return True
+
+
+def journal_files(directories: Sequence[str] = JOURNAL_DIRECTORIES) -> list[str]:
+    """The journal files in ``directories`` and their machine-id subdirectories: a host
+    whose journald keeps no files has no journal to read."""
+    return sorted(
+        name
         for directory in directories
         for pattern in ("*.journal", "*/*.journal")
+        for name in glob.glob(os.path.join(directory, pattern))
     )
 
 
 def journal_key(matches: Sequence[str]) -> str:
     """The source key: jails with the same matches share one reader and one cursor."""
     return "journal:" + ",".join(sorted(matches)) if matches else "journal"
+
+
+def describe_matches(matches: Sequence[str]) -> str:
+    """The matches in words, for ``status`` and ``doctor``."""
+    return " or ".join(matches) if matches else "every entry"
 
 
 def _field(entry: dict[str, Any], name: str) -> Any:
@@ -254,9 +273,15 @@ class JournalSource:
         self.since = since
         self.path = path
         self.skipped_long_lines = 0
+        self._opened = False
         self._wake = asyncio.Event()
         self._closed = False
         self._generator: AsyncGenerator[LineBatch, None] | None = None
+
+    def health(self) -> SourceHealth:
+        """Reading once the journal is open (a failure to open it is the daemon's to tell)."""
+        what = f"journal ({describe_matches(self.matches)}) via systemd-python"
+        return SourceHealth(self._opened, what if self._opened else f"{what}: not open yet")
 
     def batches(self) -> AsyncIterator[LineBatch]:
         """Batches until closed; idle (no polling) until journald appends."""
@@ -276,6 +301,7 @@ class JournalSource:
         loop = asyncio.get_running_loop()
         fd = reader.fileno()  # before the first read, so no change goes unnoticed
         loop.add_reader(fd, self._on_change, reader)
+        self._opened = True
         try:
             self._seek(reader)
             while not self._closed:
@@ -283,6 +309,7 @@ class JournalSource:
                     yield batch
                 await self._wait(reader)
         finally:
+            self._opened = False
             loop.remove_reader(fd)
             reader.close()
 
@@ -297,8 +324,7 @@ class JournalSource:
             from systemd import journal
         except ImportError as error:
             raise JournalUnavailable(
-                f"cannot read the systemd journal: {error}; install python3-systemd "
-                '(or pip install systemd-python), or use backend = "file"'
+                f"cannot read the systemd journal with systemd-python: {error}"
             ) from None
         try:
             if self.path is None:
@@ -329,7 +355,9 @@ class JournalSource:
                 reader.seek_cursor(cursor)
                 entry = reader.get_next()
                 if entry and not reader.test_cursor(cursor):
-                    reader.get_previous()  # the saved entry is gone: this one is new, keep it
+                    # The saved entry is gone: this one is new, read it next. (Not by
+                    # get_previous(): at the journal's first entry that does not move.)
+                    reader.seek_cursor(entry["__CURSOR"])
                 return
         if self.since is not None:
             reader.seek_realtime(float(self.since))

@@ -7,13 +7,17 @@ on Red Hat; both, watched, when neither exists yet). ``"file"``, ``"journal"`` a
 ``"stdin"`` force one kind. A file that does not exist is watched and read from its first
 line when it appears; until then its jail is *degraded* (``status``, the log, systemd's
 ``STATUS=``).
+
+The journal is read by one of two readers (``journal_reader``): the systemd Python bindings
+when they import (the faster one), else ``journalctl``, which every systemd host has and a
+plain ``pip install`` needs no compiler for. Both save the same cursor.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
 import msgspec
@@ -23,12 +27,22 @@ from bruteguard.errors import ConfigError
 from bruteguard.model import SourcePosition
 from bruteguard.sources import Source
 from bruteguard.sources.files import FileSource, file_key
-from bruteguard.sources.journal import JournalSource, journal_available, journal_key
+from bruteguard.sources.journal import (
+    JOURNAL_DIRECTORIES,
+    JournalSource,
+    bindings_available,
+    describe_matches,
+    journal_files,
+    journal_key,
+)
+from bruteguard.sources.journalctl import JournalctlSource, find_journalctl
 from bruteguard.sources.stdin import STDIN_KEY, StdinSource
 
 __all__ = [
     "AUTH_LOGS",
+    "JournalReader",
     "SourceSpec",
+    "journal_reader",
     "plan_sources",
     "resolve_sources",
     "source_description",
@@ -39,14 +53,33 @@ AUTH_LOGS = ("/var/log/auth.log", "/var/log/secure")
 
 SavedPositions = Callable[[str], SourcePosition | None]
 Start = Literal["end", "start"]
+JournalReader = Literal["systemd-python", "journalctl"]
+
+
+def journal_reader(directories: Sequence[str] = JOURNAL_DIRECTORIES) -> JournalReader | None:
+    """How this host's journal is read: with the bindings when they import (faster), else
+    with ``journalctl``; None when there is no journal here (no journal files) or neither."""
+    if not journal_files(directories):
+        return None
+    if bindings_available():
+        return "systemd-python"
+    return "journalctl" if find_journalctl() is not None else None
+
+
+def _forced_reader() -> JournalReader:
+    """The reader of ``backend = "journal"``: as ``auto`` would pick, else the one whose
+    failure says best what is missing (journalctl, in its health)."""
+    return journal_reader() or ("systemd-python" if bindings_available() else "journalctl")
 
 
 class SourceSpec(msgspec.Struct, frozen=True):
-    """What to read, decided but not opened: ``kind`` plus a path or journal matches."""
+    """What to read, decided but not opened: ``kind`` plus a path, or journal matches and
+    the reader (which does not change the key: both readers share one cursor)."""
 
     kind: Literal["file", "journal", "stdin"]
     path: str = ""
     matches: tuple[str, ...] = ()
+    reader: JournalReader | Literal[""] = ""
 
     @property
     def key(self) -> str:
@@ -72,19 +105,24 @@ def _expand(logpath: Iterable[str]) -> list[str]:
     return paths
 
 
-def resolve_sources(jail: JailConfig, *, journal: bool | None = None) -> list[SourceSpec]:
-    """The sources ``jail`` reads on this host (``journal`` overrides the availability check)."""
+def resolve_sources(
+    jail: JailConfig, *, journal: JournalReader | Literal[False] | None = None
+) -> list[SourceSpec]:
+    """The sources ``jail`` reads on this host. ``journal`` overrides what ``journal_reader``
+    finds here: a reader, or False for a host without a readable journal."""
     backend = jail.backend
     if backend == "stdin":
         return [SourceSpec("stdin")]
     if backend == "journal":
-        return [SourceSpec("journal", matches=tuple(jail.journalmatch))]
+        reader = journal or _forced_reader()
+        return [SourceSpec("journal", matches=tuple(jail.journalmatch), reader=reader)]
     if backend == "file":
         if not jail.logpath:
             raise ConfigError(f'jails.{jail.name}: backend "file" needs a logpath')
         return [SourceSpec("file", path) for path in _expand(jail.logpath)]
-    if jail.journalmatch and (journal_available() if journal is None else journal):
-        return [SourceSpec("journal", matches=tuple(jail.journalmatch))]
+    reader = journal_reader() if journal is None and jail.journalmatch else journal
+    if jail.journalmatch and reader:
+        return [SourceSpec("journal", matches=tuple(jail.journalmatch), reader=reader)]
     if jail.logpath:
         return [SourceSpec("file", path) for path in _expand(jail.logpath)]
     found = [log for log in AUTH_LOGS if os.path.exists(log)]
@@ -99,7 +137,9 @@ def _open(spec: SourceSpec, saved: SavedPositions, start: Start, since: float | 
     if spec.kind == "journal":
         if since is None and start == "start":
             since = 0.0  # from the beginning, like a file read from its start
-        return JournalSource(list(spec.matches), position, since)
+        if spec.reader == "systemd-python":
+            return JournalSource(list(spec.matches), position, since)
+        return JournalctlSource(list(spec.matches), position, since)
     return StdinSource()
 
 
@@ -129,7 +169,9 @@ def plan_sources(
     return {key: (_open(spec, saved, start, since), names) for key, (spec, names) in specs.items()}
 
 
-def source_description(jail: JailConfig, *, journal: bool | None = None) -> str:
+def source_description(
+    jail: JailConfig, *, journal: JournalReader | Literal[False] | None = None
+) -> str:
     """One line for ``bruteguard status`` / ``doctor``: what the jail reads, and why."""
     try:
         specs = resolve_sources(jail, journal=journal)
@@ -143,8 +185,7 @@ def source_description(jail: JailConfig, *, journal: bool | None = None) -> str:
             missing = "" if os.path.exists(spec.path) else " (not there yet: waiting for it)"
             parts.append(f"file {spec.path}{missing}")
         elif spec.kind == "journal":
-            matches = " or ".join(spec.matches) if spec.matches else "every entry"
-            parts.append(f"journal ({matches})")
+            parts.append(f"journal ({describe_matches(spec.matches)}) via {spec.reader}")
         else:
             parts.append("standard input")
     text = ", ".join(parts)
