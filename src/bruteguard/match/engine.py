@@ -278,7 +278,7 @@ class _Builder:
                 names = "|".join(program_regex(p) for p in programs)
                 sets = self._sets(members, frame.stamp, pid=2, repeat=3, first=4)
                 body = (
-                    f"(?|(?:{names}){_PROGRAM_TAIL}|\\[(?:{names})\\]:? ){_SOLARIS_ID}"
+                    f"\\[?(?:{names}){_PROGRAM_TAIL}{_SOLARIS_ID}"
                     f"(?:message repeated (\\d{{1,6}}) times: \\[ )?(?|{sets})(?(3)\\])"
                 )
             else:
@@ -327,17 +327,18 @@ class _Builder:
 
 
 # What follows a syslog program name, its pid (if any) in group 2: "[pid]: " (and rsyslog
-# 8's "[pid] " with no colon), ": ", or RFC 5424's " PROCID MSGID STRUCTURED-DATA "
+# 8's "[pid] " with no colon), ": ", metalog's "] " (Gentoo: "[sshd] " after the stamp, no
+# host, no pid; "[sshd]: " before 2004), or RFC 5424's " PROCID MSGID STRUCTURED-DATA "
 # (PROCID "-" when none; the structured data "-" or "[…]" elements, whose quoted values
 # may hold a "]" some writers leave unescaped; a UTF-8 BOM may open the message).
 _PROGRAM_TAIL = (
     r"(?|\[(\d{1,10})\]:? |: "
     r"| (?:(\d{1,10})|-) [!-~]{1,32}"
-    r" (?:-|(?:\[(?:[^\]\"\\\n]++|\"(?:[^\"\\\n]++|\\.)*+\"|\\.)*+\])++) (?:\xef\xbb\xbf)?)"
+    r" (?:-|(?:\[(?:[^\]\"\\\n]++|\"(?:[^\"\\\n]++|\\.)*+\"|\\.)*+\])++) (?:\xef\xbb\xbf)?"
+    r"|\]:? )"
 )
 # Solaris syslogd's message id and facility.level before the message ("[ID 800047
-# auth.info] "). Metalog (Gentoo) writes "[sshd] " (before 2004 "[sshd]: ") after the stamp:
-# no host, no pid (the alternative to the program's tail, above).
+# auth.info] ").
 _SOLARIS_ID = r"(?:\[ID \d{1,10} [a-z0-9]{1,12}\.[a-z]{1,8}\] )?"
 _PLACEHOLDER = re.compile(
     "|".join(re.escape(p) for p in (HOST, ADDR, USER, COUNT, SESSION, SAME_USER))

@@ -67,6 +67,9 @@ _PORT = r" port \d{1,5}"
 # OpenSSH before 3.9 wrote "illegal user" where later ones write "invalid user".
 _INVALID = r"(?:invalid user |illegal user )?"
 _INVALID_ONLY = r"(?:invalid|illegal) user "
+# Methods after which sshd writes nothing: any but those whose line may go on with client
+# text (a key's certificate, hostbased's client names, a GSSAPI principal, protocol 1's).
+_PLAIN_METHOD = r"(?!(?:publickey|hostbased|gssapi-with-mic|rhosts-rsa|rsa) )\S+"
 _PREAUTH = r" \[preauth\]"
 # pam_strerror()'s words for a failed authentication: Linux-PAM's (0.7x misspelt
 # "exhasted" and ended in "."), then OpenPAM's (lower case before 2017).
@@ -89,13 +92,11 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "failed-auth",
         Role.CONFIRM,
-        # sshd writes " port N ssh2" right after the address, and after it only what it
-        # knows of the method (": " a key, a certificate, hostbased's client user and host,
-        # protocol 1's "ruser"): client text on both sides. Taken when " port N sshX"
-        # occurs in the line once: the address is the one before it, sshd's own (see the
-        # module's docstring). A line whose user name holds another is read below.
-        rf"Failed (?!publickey for (?!{_INVALID_ONLY}))\S+ for"
-        rf" (?!(?:.*?{_PORT} ssh[12]){{2}}){_INVALID}<USER> from <HOST>{_PORT} ssh[12](?:: .*)?",
+        # The methods after which sshd writes nothing (password, none, keyboard-interactive,
+        # a method the client named: scanners' "Failed unknown"): the line ends with sshd's
+        # own " from ADDR port N ssh2", and a greedy user name leaves it the last, whatever
+        # the name holds. The commonest line of all: tried first, and cheaply.
+        rf"Failed {_PLAIN_METHOD} for {_INVALID}<USER> from <HOST>{_PORT}(?: ssh[12])?",
         (
             "Failed password for root from 198.51.100.7 port 52311 ssh2",
             "Failed password for invalid user admin from 2001:db8::66 port 40022 ssh2",
@@ -103,6 +104,24 @@ SIGNATURES: tuple[Signature, ...] = (
             "Failed keyboard-interactive/pam for root from ::ffff:198.51.100.7 port 7 ssh2",
             "Failed password for root from 198.51.100.7 port 45416 ssh1",
             "Failed unknown for invalid user redmond from 192.0.2.1 port 59197 ssh2",
+            "Failed password for invalid user x from 203.0.113.9 port 1 ssh2 from"
+            " 198.51.100.7 port 40022 ssh2",
+            "Failed password for illegal user admin from ::ffff:198.51.100.7 port 4 ssh2",
+            "Failed password for invalid user ROOT from 198.51.100.7 port 12345",
+        ),
+    ),
+    Signature(
+        "failed-auth-info",
+        Role.CONFIRM,
+        # sshd writes " port N ssh2" right after the address, and after it only what it
+        # knows of the method (": " a key, a certificate, hostbased's client user and host,
+        # protocol 1's "ruser"): client text on both sides. Taken when " port N sshX"
+        # occurs in the line once: the address is the one before it, sshd's own (see the
+        # module's docstring). A line whose client text holds another counts nothing (its
+        # connection's close still counts).
+        rf"Failed (?!publickey for (?!{_INVALID_ONLY}))\S+ for"
+        rf" (?!(?:.*?{_PORT} ssh[12]){{2}}){_INVALID}<USER> from <HOST>{_PORT} ssh[12](?:: .*)?",
+        (
             "Failed publickey for invalid user bob from 198.51.100.7 port 5 ssh2: ECDSA-CERT"
             " SHA256:brSwHGYf75Ni9pOqBIMfLJ4UBj+GkFo5jxsFnIyDTCQ ID bob@example.org (serial"
             " 18446744073709551615) CA ED25519 SHA256:3z5l6TMthUxu7FPeDVaIKDBPd0FIvIaJpu6BgEHJ8VM",
@@ -140,20 +159,14 @@ SIGNATURES: tuple[Signature, ...] = (
         waits=True,
     ),
     Signature(
-        "failed-auth-any-user",
+        "failed-auth-no-port",
         Role.CONFIRM,
-        # A user name that holds " port N ssh2" itself: for the methods after which sshd
-        # writes nothing (password, none, keyboard-interactive, a method the client named),
-        # the line ends with sshd's own address, and a greedy user name leaves it the last.
-        # OpenSSH 2.5 to 9.x always wrote " port N"; earlier lines end at the address.
-        rf"Failed (?!(?:publickey|hostbased|gssapi-with-mic|rhosts-rsa|rsa) )\S+ for"
-        rf" {_INVALID}<USER> from <HOST>(?:{_PORT})?(?: ssh[12])?",
+        # Lines that end at the address (before OpenSSH 2.5, and as fail2ban's samples
+        # write them).
+        rf"Failed {_PLAIN_METHOD} for {_INVALID}<USER> from <HOST>",
         (
-            "Failed password for invalid user x from 203.0.113.9 port 1 ssh2 from"
-            " 198.51.100.7 port 40022 ssh2",
             "Failed password for root from 198.51.100.7",
-            "Failed password for illegal user admin from ::ffff:198.51.100.7 port 4 ssh2",
-            "Failed password for invalid user ROOT from 198.51.100.7 port 12345",
+            "Failed password for invalid user ROOT from 2001:db8::66",
         ),
     ),
     Signature(
