@@ -5,7 +5,8 @@ Message texts are OpenSSH's own (auth.c ``auth_log``, ``auth_root_allowed``, aut
 client-chosen text (user names, the client's own disconnect message, its protocol banner, a
 certificate's key ID) away from the address: either the address comes first at a fixed
 place, or a greedy field is followed by the fixed tail sshd writes last.
-Order matters only for speed: the commonest messages come first.
+Order matters: the commonest messages come first, and of the ``Failed`` lines the ones that
+end with sshd's address are read before those with client text after it.
 
 Variants that real hosts write (each with a sample below, and lines in tests/data/sshd/):
 
