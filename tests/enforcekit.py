@@ -12,6 +12,9 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import math
+import select
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,20 +42,47 @@ __all__ = [
     "ban",
     "ban_at",
     "ban_blocks_jail_ports_only",
+    "ban_without_ports_blocks_every_protocol",
     "both",
     "lab_fixture",
     "listening_lab",
     "reaches",
     "seconds_until_lifted",
     "set_up",
+    "udp_echo",
+    "udp_reaches",
 ]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 SSH = 2222  # protected by the sshd jail
 WEB = 8080  # in no jail with ports: must stay reachable for clients banned in sshd
+ECHO = 5353  # a UDP echo service in no jail: only a jail with no ports (recidive) blocks it
 NOW = 1_700_000_000.0  # the clock of tests that run no firewall
 _POLL = 0.25  # seconds between connection attempts while waiting for a ban to lift
+
+# Fixed child scripts: addresses and ports arrive as argv, never as code.
+_UDP_ECHO_SCRIPT = """
+import socket, sys
+server = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+server.bind(("::", int(sys.argv[1])))
+print("ready", flush=True)
+while True:
+    data, peer = server.recvfrom(512)
+    server.sendto(data, peer)
+"""
+_UDP_ASK_SCRIPT = """
+import socket, sys
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+with socket.socket(family, socket.SOCK_DGRAM) as ask:
+    ask.settimeout(float(sys.argv[3]))
+    try:
+        ask.sendto(b"ping", (sys.argv[1], int(sys.argv[2])))
+        sys.exit(0 if ask.recv(512) == b"ping" else 1)
+    except OSError:
+        sys.exit(1)
+"""
 
 BLOCKED = {"v4": False, "v6": False}
 OPEN = {"v4": True, "v6": True}
@@ -127,6 +157,48 @@ def reaches(client: Host, server: Host, port: int = SSH) -> dict[str, bool]:
         "v4": client.tcp_connect(server.ipv4, port, timeout=1.0),
         "v6": client.tcp_connect(server.ipv6, port, timeout=1.0),
     }
+
+
+def udp_echo(server: Host, port: int = ECHO) -> subprocess.Popen:
+    """Start a UDP echo server on ``port`` (IPv4 and IPv6) in ``server``; return when ready."""
+    process = server.popen(
+        [sys.executable, "-c", _UDP_ECHO_SCRIPT, str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    readable, _, _ = select.select([process.stdout], [], [], 10.0)
+    assert readable and process.stdout.readline().strip() == "ready", "UDP echo did not start"
+    return process
+
+
+def udp_reaches(client: Host, server: Host, port: int = ECHO) -> dict[str, bool]:
+    """Whether ``client`` gets its datagram echoed by ``server``, over IPv4 and IPv6."""
+
+    def asks(address: str) -> bool:
+        argv = [sys.executable, "-c", _UDP_ASK_SCRIPT, address, str(port), "1.0"]
+        return client.run(argv, check=False, timeout=15).returncode == 0
+
+    return {"v4": asks(server.ipv4), "v6": asks(server.ipv6)}
+
+
+def ban_without_ports_blocks_every_protocol(lab: Lab, enforcer: Enforcer) -> None:
+    """A ban in a jail with no ports (``recidive`` of ``JAILS_WITH_ALLOW``, protocol tcp)
+    refuses the address everywhere: every TCP port and UDP too, over IPv4 and IPv6; other
+    clients still reach everything; the unban lets the address back in."""
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    udp_echo(lab.server)
+    assert udp_reaches(attacker, lab.server) == OPEN
+    enforcer.ban(both(attacker, jail="recidive"), time.time())
+    assert reaches(attacker, lab.server, SSH) == BLOCKED
+    assert reaches(attacker, lab.server, WEB) == BLOCKED
+    assert udp_reaches(attacker, lab.server) == BLOCKED
+    assert udp_reaches(innocent, lab.server) == OPEN
+    assert reaches(innocent, lab.server, WEB) == OPEN
+    enforcer.unban(both(attacker, jail="recidive"))
+    assert udp_reaches(attacker, lab.server) == OPEN
+    assert reaches(attacker, lab.server, WEB) == OPEN
 
 
 def ban_blocks_jail_ports_only(lab: Lab, enforcer: Enforcer) -> None:

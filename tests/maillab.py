@@ -59,6 +59,8 @@ RUN = "/run/maillab"  # the services' state, inside the launcher's private /run
 # One child process makes every attempt of a call, each on its own connection (serial or
 # parallel) or all on one ("session"). Protocol, address, port, user and password arrive as
 # argv, never as code. It prints one JSON line: each attempt's outcome and what was said.
+# "relay" is SMTP without AUTH: MAIL FROM:<user> and RCPT TO:<password> per attempt (an
+# attempt to relay when the recipient is elsewhere; "rejected" when the RCPT is refused).
 _CLIENT_SCRIPT = """
 import imaplib, json, poplib, smtplib, sys, threading
 proto, addr, port, timeout, count, mode, user, password = sys.argv[1:9]
@@ -144,7 +146,31 @@ def smtp(tries):
             pass
     return results
 
-session = {"imap": imap, "pop3": pop3, "smtp": smtp}[proto]
+def relay(tries):
+    try:
+        client = smtplib.SMTP(addr, port, timeout=timeout)
+        client.ehlo("client.example.net")
+    except (OSError, EOFError, smtplib.SMTPException) as exc:
+        return [("unreachable", repr(exc))] * tries
+    results = []
+    try:
+        while len(results) < tries:
+            client.rset()
+            code, said = client.mail(user)
+            if code == 250:
+                code, said = client.rcpt(password)
+            outcome = "accepted" if code in (250, 251) else "rejected" if code >= 500 else "error"
+            results.append((outcome, said.decode(errors="replace")))
+    except (OSError, EOFError, smtplib.SMTPException) as exc:
+        results.append(("error", repr(exc)))
+    finally:
+        try:
+            client.quit()
+        except (OSError, EOFError, smtplib.SMTPException):
+            pass
+    return results
+
+session = {"imap": imap, "pop3": pop3, "smtp": smtp, "relay": relay}[proto]
 results = [None] * count
 
 def connection(i, tries):

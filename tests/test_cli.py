@@ -6,13 +6,14 @@ looks only at its exit status and what it printed.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -181,6 +182,104 @@ def test_bad_report_top_is_bad_usage(bruteguard_exe: Path, tmp_path: Path, top: 
     log.write_text("")
     done = bruteguard(bruteguard_exe, "report", str(log), "--top", top)
     assert_usage_error(done, "--top", repr(top))
+
+
+# Every command that reads the configuration, with what it needs besides.
+CONFIGURED = [
+    ("run",),
+    ("scan", "LOG"),
+    ("report", "LOG"),
+    ("status",),
+    ("bans",),
+    ("ban", "192.0.2.9"),
+    ("unban", "192.0.2.9"),
+    ("stop",),
+    ("doctor",),
+    ("abuse", "lookup", "192.0.2.9"),
+    ("abuse", "cases"),
+    ("abuse", "show", "x"),
+    ("abuse", "send", "x"),
+    ("abuse", "followups"),
+    ("abuse", "poll"),
+]
+
+
+@pytest.mark.parametrize("args", CONFIGURED, ids=" ".join)
+def test_config_may_come_before_the_command(
+    bruteguard_exe: Path, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """README: every command takes --config; `bruteguard -c FILE status` as well as
+    `bruteguard status -c FILE` (there the command's own wins)."""
+    log = tmp_path / "auth.log"
+    log.write_text("")
+    args = tuple(str(log) if arg == "LOG" else arg for arg in args)
+    missing = tmp_path / "nowhere.toml"
+    for argv in (("-c", str(missing), *args), ("--config", str(missing), *args)):
+        done = bruteguard(bruteguard_exe, *argv)
+        assert done.returncode == 2, (argv, done.stderr)
+        assert done.stderr == f"bruteguard: {missing}: no such configuration file\n"
+    other = tmp_path / "other.toml"
+    done = bruteguard(bruteguard_exe, "-c", str(other), *args, "--config", str(missing))
+    assert done.stderr == f"bruteguard: {missing}: no such configuration file\n"
+
+
+def test_status_with_config_first_reads_that_file(
+    bruteguard_exe: Path, make_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    done = bruteguard(bruteguard_exe, "-c", str(make_config()), "status")
+    assert_clean_error(done, "not running", str(tmp_path / "bruteguard.sock"))
+
+
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    from bruteguard.cli import build_parser
+
+    def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from parsers(sub)
+
+    silent = [
+        f"{parser.prog} {action.option_strings or action.dest}"
+        for parser in parsers(build_parser())
+        for action in parser._actions
+        if not isinstance(action, argparse._SubParsersAction) and not action.help
+    ]
+    assert silent == []
+
+
+def test_without_a_config_file_errors_say_so_plainly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No file was read: no error names a file called `<defaults>`."""
+    from bruteguard import config as config_module
+    from bruteguard.cli import main
+
+    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
+    assert main(["abuse", "send", "x"]) == 1
+    error = capsys.readouterr().err
+    assert error == (
+        "bruteguard: the abuse desk is not enabled: no configuration file was read (built-in"
+        f" defaults): write [abuse] enabled = true to {tmp_path / 'absent.toml'} (or a file"
+        " given with --config)\n"
+    )
+    plain = tmp_path / "plain.toml"
+    plain.write_text('enforcers = ["dry-run"]\n')
+    assert main(["abuse", "send", "x", "-c", str(plain)]) == 1
+    assert f"set [abuse] enabled = true in {plain}\n" in capsys.readouterr().err
+    # The same words wherever a message says where the settings came from.
+    from bruteguard.cli import _pick_jails
+    from bruteguard.config import config_from_dict
+    from bruteguard.errors import ConfigError
+    from conftest import only_these_jails
+
+    nothing = only_these_jails({name: {"enabled": False} for name in ("sshd", "recidive")})
+    with pytest.raises(ConfigError) as raised:
+        _pick_jails(config_from_dict({"jails": nothing}), None)
+    assert str(raised.value) == (
+        "no jail is enabled (built-in defaults: no configuration file was read)"
+    )
 
 
 def test_missing_config_file_is_named(bruteguard_exe: Path, tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ def test_no_config_file_at_all_protects_sshd(tmp_path: Path, monkeypatch) -> Non
         name
         for name, settings in BUILTIN_JAILS.items()
         if settings.get("enabled", True) is True
-        or any(Path(p).exists() for p in settings.get("installed", settings.get("logpath", [])))
+        or any(Path(p).is_file() for p in settings.get("installed", settings.get("logpath", [])))
     }
     assert {jail.name for jail in config.enabled_jails()} == expected
     assert {"sshd", "sshd-ddos", "recidive"} <= expected

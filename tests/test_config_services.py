@@ -66,6 +66,28 @@ logpath = "{tmp_path}/nothing-*.log"
     assert not config.jails["elsewhere"].enabled
 
 
+def test_a_directory_is_neither_a_log_nor_an_installed_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/var/log/pure-ftpd outlives the package: a directory of a log's or a service file's
+    name turns no jail on; the file does."""
+    marker = tmp_path / "pure-ftpd"
+    marker.mkdir()
+    monkeypatch.setitem(BUILTIN_JAILS["pure-ftpd"], "installed", [str(marker)])
+    (tmp_path / "app.log").mkdir()
+    text = f'[jails.mine]\nfilter = "sshd"\nenabled = "auto"\nlogpath = "{tmp_path}/app.log"\n'
+    config = load_config(write(tmp_path, text))
+    assert not config.jails["pure-ftpd"].enabled
+    assert not config.jails["mine"].enabled
+    marker.rmdir()
+    marker.write_text("")  # the service's binary
+    (tmp_path / "app.log").rmdir()
+    (tmp_path / "app.log").write_text("")
+    config = load_config(write(tmp_path, text))
+    assert config.jails["pure-ftpd"].enabled
+    assert config.jails["mine"].enabled
+
+
 def test_enabled_takes_true_false_or_auto_only(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"jails\.sshd\.enabled"):
         load_config(write(tmp_path, '[jails.sshd]\nenabled = "sometimes"\n'))

@@ -460,3 +460,90 @@ def test_a_jail_whose_log_is_missing_says_it_protects_nothing_until_the_log_appe
     assert jail["state"] == "protected"
     assert jail["sources"][0]["lines"] == 2 and jail["sources"][0]["last_line"] is not None
     assert f"reads file {daemon.log}: 2 lines" in daemon.cli("status", "sshd").stdout
+
+
+def test_status_says_where_each_jail_bans_and_how_far_its_log_is_read(daemon: Daemon) -> None:
+    """`bruteguard -c FILE status` (the option before the command); a jail with no ports
+    bans on every port and protocol; each file source says bytes read of its size."""
+    daemon.append(_failure(1, "198.51.100.7") * 3)
+    daemon.start()
+    daemon.append(_failure(2, "198.51.100.8"))
+    _wait(lambda: daemon.failures() == 1, what="the new line to be read")
+    done = subprocess.run(
+        [str(BIN), "-c", str(daemon.config), "status"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    (recidive,) = [line for line in lines if line.startswith("jail recidive:")]
+    assert recidive.endswith(" on every port and protocol")
+    (sshd,) = [line for line in lines if line.startswith("jail sshd:")]
+    assert sshd.endswith(" on port 22")
+    assert "catching up" not in done.stdout  # read to the end
+    status = json.loads(daemon.cli("status", "sshd", "--json").stdout)
+    (source,) = _jail(status, "sshd")["sources"]
+    size = daemon.log.stat().st_size
+    assert (source["read_bytes"], source["size_bytes"]) == (size, size)
+
+
+def test_a_source_behind_its_log_says_how_far_it_has_read() -> None:
+    from bruteguard.cli import _source_line
+
+    source = {"reading": True, "detail": "file /var/log/auth.log", "lines": 9, "last_line": None}
+    mib = 1 << 20
+    behind = {**source, "read_bytes": 3 * mib, "size_bytes": 12 * mib}
+    assert _source_line(behind) == (
+        "reads file /var/log/auth.log: 9 lines, no line yet;"
+        " catching up: 3.0 of 12.0 MiB read (25%)"
+    )
+    # Less than a MiB behind is following, not catching up; a journal tells no sizes.
+    close = {**source, "read_bytes": 12 * mib - 10, "size_bytes": 12 * mib}
+    assert _source_line(close) == _source_line(source)
+    assert _source_line(source) == "reads file /var/log/auth.log: 9 lines, no line yet"
+
+
+def test_status_answers_while_a_big_backlog_is_read_and_says_how_far(tmp_path: Path) -> None:
+    """`run --since` over a 14 MiB log: `status` answers between batches, its bytes read grow
+    up to the file's size, and the text says `catching up` until then."""
+    from bruteguard.cli import _source_line
+    from bruteguard.control import request
+
+    daemon = Daemon(tmp_path)
+    now = time.time()
+    with daemon.log.open("w") as log:
+        for n in range(150_000):
+            stamp = time.strftime("%b %e %H:%M:%S", time.localtime(now - 600 + n // 300))
+            log.write(
+                f"{stamp} web1 sshd[{n}]: Failed password for root from"
+                f" 198.51.{n % 200}.{n % 250 + 1} port {n % 60000} ssh2\n"
+            )
+    size = daemon.log.stat().st_size
+    with open(tmp_path / "daemon.err", "ab") as stderr:
+        process = subprocess.Popen(
+            [str(BIN), "run", "--since", "1h", "--config", str(daemon.config)], stderr=stderr
+        )
+    try:
+
+        def sshd_source() -> dict | None:
+            try:
+                status = request(str(daemon.socket), "status", jail="sshd")
+            except Exception:  # not listening yet
+                assert process.poll() is None, daemon.errors()
+                return None
+            return _jail(status, "sshd")["sources"][0]
+
+        seen = [_wait(sshd_source, what="the first status answer")]
+        while seen[-1]["read_bytes"] < size:
+            seen.append(_wait(sshd_source, timeout=60, what="status"))
+        assert seen[0]["read_bytes"] < size  # answered in the middle of the backlog
+        text = _source_line(seen[0])  # what `bruteguard status` prints for it
+        assert "catching up: " in text and f" of {size / (1 << 20):.1f} MiB read (" in text
+        reads = [source["read_bytes"] for source in seen]
+        assert reads == sorted(reads) and {s["size_bytes"] for s in seen} == {size}
+        assert _wait(lambda: daemon.failures() == 150_000, timeout=60, what="every line")
+        assert "catching up" not in daemon.cli("status", "sshd").stdout
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -489,6 +489,36 @@ def test_file_source_beside_a_journal_is_advised_against(tmp_path: Path) -> None
     assert findings(report, "source.sshd.trust") == []
 
 
+def test_advice_names_the_program_and_the_services_own_logs(tmp_path: Path) -> None:
+    """The sshd-ddos jail reads sshd's lines: a forger would run `logger -t sshd`, not
+    `logger -t sshd-ddos`; a missing pure-ftpd log is looked for among pure-ftpd's own log
+    files and the journal, never among the auth logs."""
+    log = write(tmp_path / "auth.log", (DATA / "openssh9_debian12.log").read_text())
+    journal = tmp_path / "journal"
+    write_journal(journal, ["sshd"])
+    jails = {
+        "sshd": {"enabled": False},
+        "sshd-ddos": {"backend": "file", "logpath": [str(log)]},
+        "pure-ftpd": {
+            "enabled": True,
+            "backend": "file",
+            "logpath": [str(tmp_path / "ftp.log"), str(tmp_path / "syslog")],
+        },
+    }
+    config = config_from_dict({"enforcers": ["dry-run"], "jails": only_these_jails(jails)})
+    _, report = doctor(config, journal_directories=[str(journal)])
+    trust = one(report, "source.sshd-ddos.trust")
+    assert "logger -t sshd …" in trust["detail"] and "sshd-ddos" not in trust["detail"]
+    missing = findings(report, "source.pure-ftpd")
+    assert [item["status"] for item in missing[:2]] == ["problem", "problem"]
+    assert missing[0]["advice"] == (
+        f"point logpath at the file pure-ftpd really writes (look at {tmp_path / 'syslog'},"
+        ' the journal (backend = "journal"))'
+    )
+    assert "auth.log" not in missing[0]["advice"] + missing[1]["advice"]
+    assert "pure-ftpd really writes" in missing[1]["advice"]
+
+
 # -- enforcers ----------------------------------------------------------------------------
 
 

@@ -176,6 +176,45 @@ def test_sendmail_failed_auth_bans_the_attacker(start_lab, family: str) -> None:
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_sendmail_reject_bans_a_relay_attempt_in_the_opt_in_jail(start_lab, family: str) -> None:
+    """The opt-in sendmail-reject jail, turned on: Sendmail's ``ruleset=check_rcpt …
+    reject=550 5.7.1 <RCPT>... Relaying denied`` lines, one per refused recipient elsewhere
+    (the real 8.17 wording); MAXRETRY - 1 ban no one, one more does; then the attacker's SMTP
+    connections are refused and the innocent neighbour still authenticates."""
+    lab, daemon = start_lab(SendmailLab, "sendmail-reject")
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    written = (
+        attacker_ip
+        if family == "ipv4"
+        else "IPv6:"
+        + ":".join(
+            f"{int(part, 16):x}" for part in ipaddress.IPv6Address(attacker_ip).exploded.split(":")
+        )
+    )
+    refused = (
+        r"^.* sm-mta\[\d+\]: \w+: ruleset=check_rcpt, arg1=<x@elsewhere\.test>,"
+        rf" relay=\S+ \[{re.escape(written)}\], reject=550 5\.7\.1 <x@elsewhere\.test>\.\.\."
+        r" Relaying denied"
+    )
+
+    def relay(host: Host, count: int) -> list[str]:
+        sender, recipient = f"{lab.user}@mail.example.org", "x@elsewhere.test"
+        return lab.attempts(host, server, sender, recipient, count, protocol="relay")
+
+    assert relay(attacker, MAXRETRY - 1) == ["rejected"] * (MAXRETRY - 1)
+    lab.wait_for_log(refused, count=MAXRETRY - 1)
+    counted(daemon, "sendmail-reject", MAXRETRY - 1)
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    assert relay(attacker, 1) == ["rejected"]
+    banned(lab, daemon, attacker_ip, "sendmail-reject")
+    poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
+    assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
+    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
 def test_nginx_mail_refused_logins_ban_the_attacker(start_lab, family: str) -> None:
     """nginx's mail proxy (its error log at level info): logins its auth_http server refuses,
     over IMAP and POP3, one line each; MAXRETRY - 1 ban no one, one more does; then the

@@ -18,11 +18,11 @@ from enforcekit import (
     JAILS_WITH_ALLOW,
     OPEN,
     SSH,
-    WEB,
     CountingRunner,
     Jail,
     ban,
     ban_blocks_jail_ports_only,
+    ban_without_ports_blocks_every_protocol,
     both,
     lab_fixture,
     reaches,
@@ -149,13 +149,8 @@ def test_reconcile_replaces_everything(lab: Lab, enforcer: IpsetEnforcer) -> Non
     assert list(members(lab.server, "bruteguard-sshd-6a")) == ["2001:db8::c"]
 
 
-def test_empty_ports_block_every_port(lab: Lab, enforcer: IpsetEnforcer) -> None:
-    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
-    everywhere = [ban(attacker.ipv4, jail="recidive"), ban(attacker.ipv6, jail="recidive")]
-    enforcer.ban(everywhere, time.time())
-    assert reaches(attacker, lab.server, SSH) == BLOCKED
-    assert reaches(attacker, lab.server, WEB) == BLOCKED
-    assert reaches(innocent, lab.server, WEB) == OPEN
+def test_empty_ports_block_every_port_and_protocol(lab: Lab, enforcer: IpsetEnforcer) -> None:
+    ban_without_ports_blocks_every_protocol(lab, enforcer)
 
 
 def test_teardown_leaves_exactly_the_admins_rules_and_sets(lab: Lab) -> None:

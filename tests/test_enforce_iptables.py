@@ -22,6 +22,7 @@ from enforcekit import (
     Jail,
     ban,
     ban_blocks_jail_ports_only,
+    ban_without_ports_blocks_every_protocol,
     both,
     lab_fixture,
     reaches,
@@ -135,12 +136,8 @@ def test_reconcile_replaces_everything(lab: Lab, enforcer: IptablesEnforcer) -> 
     assert reaches(innocent, lab.server) == BLOCKED
 
 
-def test_empty_ports_block_every_port(lab: Lab, enforcer: IptablesEnforcer) -> None:
-    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
-    enforcer.ban(both(attacker, jail="recidive"), time.time())
-    assert reaches(attacker, lab.server, SSH) == BLOCKED
-    assert reaches(attacker, lab.server, WEB) == BLOCKED
-    assert reaches(innocent, lab.server, WEB) == OPEN
+def test_empty_ports_block_every_port_and_protocol(lab: Lab, enforcer: IptablesEnforcer) -> None:
+    ban_without_ports_blocks_every_protocol(lab, enforcer)
 
 
 def test_teardown_leaves_exactly_the_admins_rules(lab: Lab) -> None:

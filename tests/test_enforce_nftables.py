@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import pytest
 
 from bruteguard.config import config_from_dict
+from bruteguard.enforce import describe_bans
 from bruteguard.enforce.dryrun import DryRunEnforcer
 from bruteguard.enforce.factory import make_enforcers
 from bruteguard.enforce.nftables import NftablesEnforcer, disjoint_pieces, nft_duration
@@ -21,12 +22,15 @@ from bruteguard.errors import ConfigError, EnforcerError
 from bruteguard.model import Ban
 from enforcekit import (
     BLOCKED,
+    JAILS_WITH_ALLOW,
     OPEN,
     SSH,
     WEB,
     Jail,
     ban,
+    ban_at,
     ban_blocks_jail_ports_only,
+    ban_without_ports_blocks_every_protocol,
     lab_fixture,
     reaches,
     seconds_until_lifted,
@@ -63,6 +67,37 @@ def test_ban_blocks_attacker_on_jail_ports_only(lab: Lab, enforcer: NftablesEnfo
     # The same attacker in another jail's set does not change sshd's port.
     enforcer.ban([ban(innocent.ipv4, jail="web-auth")], time.time())
     assert reaches(innocent, lab.server) == OPEN
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("blocktype", ["reject", "drop"])
+def test_jail_without_ports_blocks_every_port_and_protocol(lab: Lab, blocktype: str) -> None:
+    enforcer = set_up(NftablesEnforcer, lab.server, JAILS_WITH_ALLOW, blocktype=blocktype)
+    ban_without_ports_blocks_every_protocol(lab, enforcer)
+
+
+@pytest.mark.netns
+def test_unbanning_one_address_in_three_jails_says_so(
+    lab: Lab, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One address banned in three jails is three bans: the log names the address and the
+    jails, never "unbanned 3 targets"."""
+    enforcer = set_up(NftablesEnforcer, lab.server, JAILS_WITH_ALLOW)
+    attacker = lab.clients["attacker"]
+    everywhere = [ban(attacker.ipv4, jail=jail.name) for jail in JAILS_WITH_ALLOW]
+    enforcer.ban(everywhere, time.time())
+    caplog.set_level("INFO", logger="bruteguard.enforce.nftables")
+    enforcer.unban(everywhere)
+    assert "nftables: unbanned 192.0.2.10 in jails sshd, web-auth, recidive" in caplog.messages
+    assert reaches(attacker, lab.server, WEB) == OPEN
+
+
+def test_describe_bans_counts_addresses_not_jail_rows() -> None:
+    bans = [ban_at("192.0.2.5", jail) for jail in ("sshd", "recidive")]
+    assert describe_bans(bans) == "192.0.2.5 in jails sshd, recidive"
+    bans += [ban_at("2001:db8::5"), ban_at("198.51.100.0/24", "recidive")]
+    assert describe_bans(bans) == "2 addresses and 1 network in jails sshd, recidive"
+    assert describe_bans([ban_at("198.51.100.0/24")]) == "198.51.100.0/24 in jail sshd"
 
 
 @pytest.mark.netns

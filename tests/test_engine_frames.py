@@ -106,6 +106,55 @@ def test_day_month_year_stamps(
     assert hits({"j": "svc-dmy"}, f"[{mixed}]: login failed for bob from 198.51.100.7\n") == []
 
 
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        ("23-Nov-2026 06:50:01.372", local(2026, 11, 23, 6, 50, 1, micro=372000)),  # BIND
+        ("23-Nov-2026 06:50:01", local(2026, 11, 23, 6, 50, 1)),
+    ],
+)
+def test_bind_print_time_stamps_are_local_time(
+    monkeypatch: pytest.MonkeyPatch, stamp: str, expected: float
+) -> None:
+    frame = Frame("test-bind", r"(\d\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d(?:\.\d{3})?) ",
+                  Stamp.CLF)  # fmt: skip
+    monkeypatch.setitem(FILTERS, "svc-bind", Filter("svc-bind", (), (FAILED,), frame=frame))
+    found = hits({"j": "svc-bind"}, f"{stamp} login failed for bob from 198.51.100.7\n")
+    assert [(h[0], h[1]) for h in found] == [(pytest.approx(expected), "198.51.100.7")]
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        # 2^62 + 10 + the UTC seconds (libtai's convention), then nanoseconds
+        ("@400000006b03e22300000000", calendar.timegm((2026, 11, 23, 6, 50, 1))),
+        ("@400000006b03e2231dcd6500", calendar.timegm((2026, 11, 23, 6, 50, 1)) + 0.5),
+    ],
+)
+def test_tai64n_labels(monkeypatch: pytest.MonkeyPatch, label: str, expected: float) -> None:
+    frame = Frame("test-tai64n", r"(@[0-9a-f]{24}) ", Stamp.TAI64N)
+    monkeypatch.setitem(FILTERS, "svc-tai", Filter("svc-tai", (), (FAILED,), frame=frame))
+    found = hits({"j": "svc-tai"}, f"{label} login failed for bob from 198.51.100.7\n")
+    assert [(h[0], h[1]) for h in found] == [(pytest.approx(expected), "198.51.100.7")]
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "@000000006b03e22300000000",  # before 2^62: not a time of this era
+        "@400000006b03e2233b9aca00",  # a billion nanoseconds
+    ],
+)
+def test_impossible_tai64n_labels_count_nothing(
+    monkeypatch: pytest.MonkeyPatch, label: str
+) -> None:
+    frame = Frame("test-tai64n", r"(@[0-9a-f]{24}) ", Stamp.TAI64N)
+    monkeypatch.setitem(FILTERS, "svc-tai", Filter("svc-tai", (), (FAILED,), frame=frame))
+    stream = Matcher({"j": "svc-tai"}).stream(reference=REFERENCE)
+    assert stream.feed(f"{label} login failed for bob from 198.51.100.7\n".encode()) == []
+    assert stream.stats.bad_time == 1
+
+
 def test_access_log_stamp_sits_after_the_address(test_filters: None) -> None:
     line = '198.51.100.7 - bob [23/Nov/2026:06:50:01 +0100] "GET /admin HTTP/1.1" 401 381\n'
     found = hits({"j": "svc-clf"}, line)

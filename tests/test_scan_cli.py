@@ -13,6 +13,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -628,3 +629,130 @@ def test_an_address_in_a_banned_network_shows_that_ban(
     rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[1:4]}
     assert rows == {f"2001:db8:7::{n}": ["1", "1"] for n in range(1, 4)}
     assert "2001:db8:7::/64" in text
+
+
+# -- progress on a terminal, whole lines in a pipe -----------------------------------------
+
+
+def on_a_terminal(
+    exe: Path, *args: str, stdout_too: bool = False
+) -> tuple[subprocess.CompletedProcess[bytes], bytes]:
+    """Run ``bruteguard ARGS`` with stderr on a pseudo-terminal (120x40, as a person's) and
+    stdout piped (or on the terminal too): the finished process and what the terminal got."""
+    import fcntl
+    import struct
+    import termios
+
+    controller, terminal = os.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    env = {key: value for key, value in os.environ.items() if key not in ("FORCE_COLOR", "TERM")}
+    try:
+        process = subprocess.Popen(
+            [str(exe), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=terminal if stdout_too else subprocess.PIPE,
+            stderr=terminal,
+            env={**env, "TZ": ZONE, "TERM": "xterm-256color"},
+        )
+        os.close(terminal)
+        terminal = -1
+        shown: list[bytes] = []
+
+        def read_terminal() -> None:  # until the child's end closes (EIO on Linux)
+            while True:
+                try:
+                    data = os.read(controller, 65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                shown.append(data)
+
+        reader = threading.Thread(target=read_terminal, daemon=True)
+        reader.start()
+        stdout, _ = process.communicate(timeout=120)  # meanwhile: a full pipe would block it
+        reader.join(timeout=30)
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    return subprocess.CompletedProcess(
+        process.args, process.returncode, stdout or b"", b""
+    ), b"".join(shown)
+
+
+@pytest.mark.parametrize("command", ["scan", "report"])
+def test_a_terminal_sees_a_progress_bar_a_pipe_sees_nothing(
+    bruteguard_exe: Path, jail_config: Path, tmp_path: Path, command: str
+) -> None:
+    log = write_log(tmp_path / "auth.log", ATTACK_LOG * 2000)
+    args = (command, str(log), "-c", str(jail_config))
+    done, shown = on_a_terminal(bruteguard_exe, *args)
+    assert done.returncode == 0
+    assert b"reading auth.log" in shown
+    size = log.stat().st_size / 1e6
+    assert f"{size:.1f}/{size:.1f} MB".encode() in shown  # the bar reached the whole log
+    piped = bruteguard(bruteguard_exe, *args)
+    assert piped.returncode == 0 and piped.stderr == b""
+    assert done.stdout.split(b"\n")[:-2] == piped.stdout.split(b"\n")[:-2]  # but the timing
+
+
+def test_no_bar_over_json_streaming_to_the_same_terminal(
+    bruteguard_exe: Path, jail_config: Path, tmp_path: Path
+) -> None:
+    log = write_log(tmp_path / "auth.log", ATTACK_LOG * 200)
+    args = ("scan", "--json", str(log), "-c", str(jail_config))
+    done, shown = on_a_terminal(bruteguard_exe, *args)
+    assert b"reading auth.log" in shown  # stdout piped: the bar is alone on the terminal
+    done, shown = on_a_terminal(bruteguard_exe, *args, stdout_too=True)
+    assert done.returncode == 0
+    assert b"reading auth.log" not in shown
+    summary = re.search(rb'"failures":([0-9]+)', shown)
+    assert summary is not None and int(summary[1]) > 3000
+    assert shown.count(b'{"type":"failure"') == int(summary[1])  # every line whole, in order
+
+
+def test_report_in_a_pipe_keeps_every_row_on_one_line(bruteguard_exe: Path, tmp_path: Path) -> None:
+    """No terminal, no width to wrap at (not even COLUMNS): a row is one whole line."""
+    users = [f"user-with-a-long-name-{n}" for n in range(8)]
+    lines = [
+        f"Nov 23 06:50:{n:02d} web1 sshd[{n}]: Failed password for invalid user {user} from"
+        f" 203.0.113.5 port 4{n} ssh2"
+        for n, user in enumerate(users)
+    ]
+    log = write_log(tmp_path / "auth.log", lines)
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "COLUMNS", "LINES")}
+    done = subprocess.run(
+        [str(bruteguard_exe), "report", str(log)],
+        capture_output=True,
+        timeout=120,
+        env={**env, "TZ": ZONE},
+    )
+    assert done.returncode == 0, done.stderr
+    (row,) = report_rows(done.stdout.decode())
+    assert row[:2] == ["8", "203.0.113.5"]
+    assert sorted(row[4].split(", ")) == sorted(users)
+    assert max(map(len, done.stdout.decode().splitlines())) > 200
+
+
+def test_scan_tells_progress_in_bytes_of_the_logs_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plain, gzipped and split across worker processes: the steps add up to the files'
+    sizes (compressed bytes for a .gz), so a bar ends at 100%."""
+    from bruteguard import scan
+    from bruteguard.config import config_from_dict
+
+    plain = write_log(tmp_path / "auth.log", ATTACK_LOG * 500)
+    rotated = write_log(tmp_path / "auth.log.2.gz", ATTACK_LOG * 500)
+    config = config_from_dict({"enforcers": ["dry-run"]})
+    jails = [config.jails["sshd"]]
+    for paths, workers in (([plain, rotated], 1), ([plain], 3)):
+        monkeypatch.setattr(scan, "PARALLEL_MIN_SIZE", 1 if workers > 1 else 32 << 20)
+        for on_hits in (None, lambda hits, bans: None):
+            steps: list[int] = []
+            names = [str(path) for path in paths]
+            scan.scan_logs(names, config, jails, on_hits, workers=workers, advance=steps.append)
+            assert sum(steps) == scan.log_sizes(names) == sum(p.stat().st_size for p in paths)
+            assert all(step > 0 for step in steps)
+            assert len(steps) >= (3 if workers > 1 else 2)

@@ -543,3 +543,29 @@ def test_jails_on_one_file_share_one_source_that_resumes_from_its_saved_position
         await tail.stop()
 
     run(body())
+
+
+def test_health_tells_how_far_a_backlog_has_been_read(tmp_path: Path) -> None:
+    """A big log read from its start says, batch by batch, bytes read of its size: what
+    `status` shows while the daemon catches up."""
+    from bruteguard.sources import CHUNK_SIZE
+
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"".join(lines("old", 0, 5 * CHUNK_SIZE // 10 + 3)))
+    size = log.stat().st_size
+    assert size > 5 * CHUNK_SIZE
+
+    async def body() -> None:
+        source = FileSource(log, start="start")
+        assert source.health().progress is None  # not opened yet
+        batches = source.batches()
+        await anext(batches)
+        assert source.health().progress == (CHUNK_SIZE, size)
+        await anext(batches)
+        assert source.health().progress == (2 * CHUNK_SIZE, size)
+        for _ in range(4):
+            await anext(batches)
+        assert source.health().progress == (size, size)
+        await source.aclose()
+
+    run(body())

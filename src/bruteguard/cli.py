@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import ipaddress
 import operator
+import os
 import socket
 import sys
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -18,6 +20,7 @@ import msgspec
 
 from bruteguard import __version__
 from bruteguard.cli_abuse import add_abuse_commands
+from bruteguard.cli_install import add_install_commands
 from bruteguard.cli_test import add_test_command
 from bruteguard.config import DEFAULT_CONFIG_PATH, Config, JailConfig, load_config
 from bruteguard.control import request
@@ -96,7 +99,7 @@ def _pick_jails(config: Config, names: Sequence[str] | None) -> list[JailConfig]
     if not names:
         jails = config.enabled_jails()
         if not jails:
-            raise ConfigError(f"{config.source_path}: no jail is enabled")
+            raise ConfigError(f"no jail is enabled ({config.read_from})")
         return jails
     missing = [name for name in names if name not in config.jails]
     if missing:
@@ -167,6 +170,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         jails,
         emit if args.json else None,
         users=False,
+        streaming=args.json,
     )
     if args.json:
         out.write(
@@ -302,11 +306,47 @@ def _check_logs(paths: Sequence[str]) -> list[str]:
     return compressed
 
 
-def _scan_or_fail(scan: Any, paths: Sequence[str], *args: Any, **kwargs: Any) -> Any:
-    """Run ``scan`` over ``paths``; unreadable or corrupt logs become one clear error."""
+@contextlib.contextmanager
+def _progress_bar(paths: Sequence[str]) -> Iterator[Callable[[int], None]]:
+    """A progress bar over the logs' bytes on standard error while it is a terminal (it is
+    gone when the replay ends); when stderr is piped or a file, nothing at all."""
+    total = sum(os.stat(path).st_size for path in paths if path != "-")
+    if not total or not sys.stderr.isatty():
+        yield lambda _done: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    files = f"{len(paths)} logs" if len(paths) > 1 else os.path.basename(paths[0])
+    columns = (
+        TextColumn(f"reading {printable(files)}", markup=False),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("read", total=total)
+        yield lambda done: progress.advance(task, done)
+
+
+def _scan_or_fail(
+    scan: Any, paths: Sequence[str], *args: Any, streaming: bool = False, **kwargs: Any
+) -> Any:
+    """Run ``scan`` over ``paths`` (with a progress bar on a terminal, unless the results
+    stream to that terminal meanwhile); unreadable or corrupt logs become one clear error."""
     compressed = _check_logs(paths)
+    shown = paths if not (streaming and sys.stdout.isatty()) else ()
     try:
-        return scan(paths, *args, **kwargs)
+        with _progress_bar(shown) as advance:
+            return scan(paths, *args, advance=advance, **kwargs)
     except BrokenPipeError:
         raise
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
@@ -314,6 +354,9 @@ def _scan_or_fail(scan: Any, paths: Sequence[str], *args: Any, **kwargs: Any) ->
         raise BruteguardError(f"{which}: corrupt or truncated compressed log ({error})") from None
     except OSError as error:
         raise BruteguardError(f"{error.filename or 'log'}: {error.strerror or error}") from None
+
+
+_UNWRAPPED = 1 << 16  # report columns when stdout is no terminal: wider than any row
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -346,7 +389,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
             _local(offender.last),
             tried,
         )
-    console = Console()
+    # On a terminal, its width; piped or in a file, never wrapped: every row one whole line.
+    console = Console() if sys.stdout.isatty() else Console(width=_UNWRAPPED)
     console.print(table, markup=False)
     console.print(_summary_text(summary), markup=False, highlight=False)
     return 0
@@ -372,8 +416,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _under_systemd() -> bool:
-    import os
-
     return "INVOCATION_ID" in os.environ or "NOTIFY_SOCKET" in os.environ
 
 
@@ -396,8 +438,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     for jail in result["jails"]:
         print(
             f"jail {jail['name']}: filter {jail['filter']}, {jail['maxretry']} failures in "
-            f"{jail['findtime']} → ban {jail['bantime']} on ports "
-            f"{', '.join(map(str, jail['ports']))}"
+            f"{jail['findtime']} → ban {jail['bantime']} {_ports_text(jail['ports'])}"
         )
         for source in jail.get("sources", []):
             print(f"  {_source_line(source)}")
@@ -420,6 +461,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ports_text(ports: Sequence[int]) -> str:
+    """Where a jail's bans apply: its ports, or everywhere when it names none (recidive)."""
+    if not ports:
+        return "on every port and protocol"
+    return f"on port{'s' if len(ports) > 1 else ''} {', '.join(map(str, ports))}"
+
+
 def _source_line(source: dict) -> str:
     """One source of a jail: what it reads and whether lines arrive, or what it waits for."""
     if not source["reading"]:
@@ -428,7 +476,19 @@ def _source_line(source: dict) -> str:
         return f"reads {source['detail']}"
     last = source.get("last_line")
     when = "no line yet" if last is None else f"last at {_local(last)}"
-    return f"reads {source['detail']}: {source['lines']} lines, {when}"
+    return f"reads {source['detail']}: {source['lines']} lines, {when}{_backlog(source)}"
+
+
+_BEHIND = 1 << 20  # bytes a source is behind its log before status calls it catching up
+
+
+def _backlog(source: dict) -> str:
+    """How far a source is through a backlog (its first reading of a big log), or ""."""
+    done, size = source.get("read_bytes"), source.get("size_bytes")
+    if done is None or size is None or size - done < _BEHIND:
+        return ""
+    mib = 1 << 20
+    return f"; catching up: {done / mib:,.1f} of {size / mib:,.1f} MiB read ({done * 100 // size}%)"
 
 
 def _identity_line(identity: dict) -> str:
@@ -568,12 +628,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reads service logs, finds the real attacker, bans at the firewall.",
     )
     parser.add_argument("--version", action="version", version=f"bruteguard {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     config_help = f"configuration file (default {DEFAULT_CONFIG_PATH}; built-in defaults if absent)"
+    # Before the command (`bruteguard -c FILE status`) or after it: the command's own
+    # option only sets the value when given (SUPPRESS), so it never undoes the first.
+    parser.add_argument("--config", "-c", metavar="FILE", help=config_help)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--config", "-c", metavar="FILE", help=config_help)
+        sub.add_argument(
+            "--config", "-c", metavar="FILE", default=argparse.SUPPRESS, help=config_help
+        )
         sub.set_defaults(handler=handler)
         return sub
 
@@ -642,7 +707,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="the findings as one JSON object")
 
     add_test_command(command)
-    add_abuse_commands(command)
+    add_abuse_commands(command, config_help)
+    add_install_commands(command)
     command("version", "print the version", _cmd_version)
     return parser
 
@@ -658,8 +724,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # The reader went away (`| head`): not an error; keep Python from complaining at exit.
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 

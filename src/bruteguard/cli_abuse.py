@@ -46,7 +46,7 @@ def _desk(config: Config, *, need_enabled: bool = True) -> Any:
 
     if need_enabled and not config.abuse.enabled:
         raise AbuseCommandError(
-            f"the abuse desk is not enabled: set [abuse] enabled = true in {config.source_path}"
+            f"the abuse desk is not enabled: {config.where_to_set('[abuse] enabled = true')}"
         )
     store = SqliteStore(config.store)
 
@@ -288,39 +288,45 @@ def _cmd_poll(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_abuse_commands(command: Any) -> None:
+def add_abuse_commands(command: Any, config_help: str = "configuration file") -> None:
     """``abuse`` and its subcommands, on the main parser's ``command`` factory."""
     abuse = command("abuse", "the abuse desk: lookups, cases, complaints, follow-ups", None)
     sub = abuse.add_subparsers(dest="abuse_command", metavar="ACTION", required=True)
 
     def action(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument("--config", "-c", metavar="FILE", default=argparse.SUPPRESS)
+        parser.add_argument(
+            "--config", "-c", metavar="FILE", default=argparse.SUPPRESS, help=config_help
+        )
         parser.set_defaults(handler=handler)
         return parser
 
     lookup = action("lookup", "who runs ADDR's network and its abuse contact", _cmd_lookup)
-    lookup.add_argument("address", metavar="ADDR")
-    lookup.add_argument("--json", action="store_true")
+    lookup.add_argument("address", metavar="ADDR", help="an IPv4 or IPv6 address")
+    lookup.add_argument("--json", action="store_true", help="the contact as one JSON object")
     lookup.add_argument("--fresh", action="store_true", help="ignore the cached answer")
     lookup.add_argument("--no-cache", action="store_true", help="neither read nor write the store")
 
     cases = action("cases", "the cases, newest first", _cmd_cases)
     cases.add_argument("--open", action="store_true", help="only those still open")
-    cases.add_argument("--limit", type=int, default=100, metavar="N")
-    cases.add_argument("--json", action="store_true")
+    cases.add_argument(
+        "--limit", type=int, default=100, metavar="N", help="at most N cases (default 100)"
+    )
+    cases.add_argument("--json", action="store_true", help="the cases as a JSON array")
 
     show = action("show", "one case: addresses, history and the message", _cmd_show)
-    show.add_argument("case", metavar="CASE")
+    show.add_argument("case", metavar="CASE", help="the case's id (see `abuse cases`)")
     show.add_argument("--raw", action="store_true", help="only the message, as RFC 5322 bytes")
-    show.add_argument("--json", action="store_true")
+    show.add_argument(
+        "--json", action="store_true", help="the case, its history and message as JSON"
+    )
 
     send = action("send", "send a draft (or a queued case) now", _cmd_send)
-    send.add_argument("case", metavar="CASE")
+    send.add_argument("case", metavar="CASE", help="the case's id (see `abuse cases`)")
 
     followups = action(
         "followups", "what needs a person: calls, registry reports, drafts", _cmd_followups
     )
-    followups.add_argument("--json", action="store_true")
+    followups.add_argument("--json", action="store_true", help="the to-do list as a JSON array")
 
     action("poll", "read the mailbox for replies and bounces now", _cmd_poll)

@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = Path("/etc/bruteguard/bruteguard.toml")
+_NO_FILE = "<defaults>"  # the origin of a configuration no file was read for
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 EnforcerName = Literal[
@@ -366,6 +367,22 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         parse_networks(self.ignoreip, "ignoreip")
 
+    @property
+    def read_from(self) -> str:
+        """Where these settings came from, for a message: the file, or plainly none."""
+        if self.source_path in ("", _NO_FILE):
+            return "built-in defaults: no configuration file was read"
+        return self.source_path
+
+    def where_to_set(self, setting: str) -> str:
+        """How to change ``setting``: in the file read, or in the file to write."""
+        if self.source_path in ("", _NO_FILE):
+            return (
+                f"no configuration file was read (built-in defaults): write {setting} to"
+                f" {DEFAULT_CONFIG_PATH} (or a file given with --config)"
+            )
+        return f"set {setting} in {self.source_path}"
+
     def enabled_jails(self) -> list[JailConfig]:
         return [jail for jail in self.jails.values() if jail.enabled]
 
@@ -383,7 +400,9 @@ _SSHD_JOURNAL = [
 
 # ``enabled = "auto"``: the jail runs when one of its logpath files exists.
 AUTO = "auto"
-_INSTALLED = "installed"  # BUILTIN_JAILS only: paths that say the service is here
+# BUILTIN_JAILS only: files that say the service is here (its binary, its own config).
+# Never a directory: one under /var/log outlives the package that made it.
+_INSTALLED = "installed"
 
 # Built-in jails: what a jail gets before the file says anything about it. A service's jail
 # is "auto": on where its log is, off elsewhere.
@@ -410,7 +429,7 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "port": ["ftp"],
         "logpath": ["/var/log/syslog"],
         "journalmatch": ["_COMM=pure-ftpd"],
-        _INSTALLED: ["/var/log/pure-ftpd"],
+        _INSTALLED: ["/usr/sbin/pure-ftpd"],
     },
     "vsftpd": {
         "filter": "vsftpd",
@@ -485,6 +504,16 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "logpath": ["/var/log/mail.log"],
         "journalmatch": ["_SYSTEMD_UNIT=sendmail.service"],
         _INSTALLED: ["/etc/mail/sendmail.cf"],
+    },
+    # Refused clients (relay attempts, recipient probes, floods, EXPN/VRFY), off until the
+    # admin turns it on: a real mail server is refused now and then, and banning it loses mail.
+    "sendmail-reject": {
+        "filter": "sendmail-reject",
+        "enabled": False,
+        "port": ["smtp", 465, "submission"],
+        "logpath": ["/var/log/mail.log"],
+        "journalmatch": ["_SYSTEMD_UNIT=sendmail.service"],
+        "maxretry": 10,
     },
     # OpenSMTPD (Debian: syslog facility mail); on where OpenSMTPD is installed.
     "opensmtpd": {
@@ -700,10 +729,10 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "port": ["http", "https"],
         "logpath": ["/var/log/auth.log"],
         _INSTALLED: [
-            "/usr/share/wordpress/wp-content/plugins/wp-fail2ban",
-            "/var/www/html/wp-content/plugins/wp-fail2ban",
-            "/var/www/wordpress/wp-content/plugins/wp-fail2ban",
-            "/srv/www/wordpress/wp-content/plugins/wp-fail2ban",
+            "/usr/share/wordpress/wp-content/plugins/wp-fail2ban/wp-fail2ban.php",
+            "/var/www/html/wp-content/plugins/wp-fail2ban/wp-fail2ban.php",
+            "/var/www/wordpress/wp-content/plugins/wp-fail2ban/wp-fail2ban.php",
+            "/srv/www/wordpress/wp-content/plugins/wp-fail2ban/wp-fail2ban.php",
         ],
     },
     # 404s on well-known probe paths: 6 in 10 minutes is a scanner, never a typo.
@@ -856,9 +885,12 @@ def _jail(settings: dict[str, Any], where: str, origin: str) -> JailConfig:
 
 
 def _log_exists(logpath: list[str]) -> bool:
-    """Whether any of a jail's log files (or glob patterns) is on this host now."""
+    """Whether any of a jail's log files (or glob patterns) is on this host now, as a file:
+    a directory of that name is neither a log nor proof that its service is installed."""
     return any(
-        glob.glob(path) if glob.has_magic(path) else os.path.exists(path) for path in logpath
+        os.path.isfile(found)
+        for path in logpath
+        for found in (glob.glob(path) if glob.has_magic(path) else [path])
     )
 
 
@@ -887,16 +919,17 @@ def _jails(raw: dict[str, Any], origin: str) -> dict[str, JailConfig]:
         settings = {**defaults, **BUILTIN_JAILS.get(name, {}), **own, "name": name}
         settings["global_ignoreip"] = global_ignoreip
         # Where a built-in jail's log is not a file of its own (pure-ftpd writes to syslog):
-        # the paths that show the service is installed.
+        # the files that show the service is installed.
         installed = settings.pop(_INSTALLED, None)
         if settings.get("enabled") == AUTO:
             # A service's built-in jail runs where the service's log is (checked at load:
             # a reload picks up a service installed since).
             logpath = settings.get("logpath", [])
             logpath = [logpath] if isinstance(logpath, str) else logpath
-            settings["enabled"] = _log_exists(
-                installed if installed and not own.get("logpath") else logpath
-            )
+            # The built-in logpath written out again (the default file does) is no change.
+            builtin_log = BUILTIN_JAILS.get(name, {}).get("logpath")
+            own_log = own.get("logpath") not in (None, [], builtin_log)
+            settings["enabled"] = _log_exists(installed if installed and not own_log else logpath)
         jails[name] = _jail(settings, where, origin)
     return jails
 
@@ -987,7 +1020,7 @@ def _check_abuse(config: Config, origin: str) -> None:
         raise ConfigError(f"{origin}: abuse.mailbox.host: an IMAP mailbox needs its host")
 
 
-def config_from_dict(raw: dict[str, Any], origin: str = "<defaults>") -> Config:
+def config_from_dict(raw: dict[str, Any], origin: str = _NO_FILE) -> Config:
     """Validate a parsed TOML document (or ``{}`` for the defaults)."""
     raw = dict(raw)
     jails = _jails(raw, origin)

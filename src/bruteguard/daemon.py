@@ -253,7 +253,7 @@ class Daemon:
         self._enforced = {(ban.ip, ban.jail): ban for ban in active}
         await self._load_blocklists()
         await self._start_pipeline()
-        log.info("configuration reloaded from %s", config.source_path)
+        log.info("configuration reloaded (%s)", config.read_from)
         self._told_degraded = None
         self._tell_protection(config.enabled_jails(), first=True)
 
@@ -275,6 +275,9 @@ class Daemon:
                 if named and self.identity is not None:
                     # Evidence is read now; DNS, if it is needed, runs in the background.
                     self.identity.submit(named, self._handle_attributed)
+                # A backlog is read batch after batch without waiting: let `status` (and
+                # the other sources) in between, so it can say how far the reading is.
+                await asyncio.sleep(0)
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -445,6 +448,8 @@ class Daemon:
                 "lines": self._lines_read.get(source.key, 0),
                 "last_line": self._last_line.get(source.key),
             }
+            if health.progress is not None:
+                view["read_bytes"], view["size_bytes"] = health.progress
             for name in self._feeds.get(source.key, ()):
                 if name in by_jail:
                     by_jail[name].append(view)

@@ -29,7 +29,10 @@ from bruteguard.match.engine import Hit, Matcher, Series, Stream, StreamStats
 from bruteguard.model import Ban
 from bruteguard.sources import LineSplitter
 
-__all__ = ["Chunks", "Offender", "ScanSummary", "open_log", "scan_logs"]
+__all__ = ["Advance", "Chunks", "Offender", "ScanSummary", "log_sizes", "open_log", "scan_logs"]
+
+Advance = Callable[[int], None]
+"""Told how many more bytes of the logs (as they lie on disk) have been read: a progress bar."""
 
 CHUNK_SIZE = 8 << 20
 _START = operator.attrgetter("start")
@@ -67,6 +70,35 @@ class ScanSummary:
     too_long: int = 0
     match_errors: int = 0
     offenders: dict[str, Offender] = field(default_factory=dict)
+
+
+def _ignore(_done: int) -> None:
+    """No progress bar."""
+
+
+def log_sizes(paths: Sequence[str]) -> int:
+    """The bytes a replay of ``paths`` reads from disk: the files' sizes (standard input has
+    none to know)."""
+    return sum(os.stat(path).st_size for path in paths if path != "-")
+
+
+class _Reading:
+    """How far into a log file (on disk: compressed bytes for a .gz) reading has come,
+    passed on to ``advance`` in steps."""
+
+    def __init__(self, handle: BinaryIO, path: str, advance: Advance) -> None:
+        self.raw = getattr(handle, "fileobj", handle)  # a GzipFile reads its file ahead
+        self.piped = path == "-"  # no size to tell, nor a position (a pipe cannot seek)
+        self.advance = advance
+        self.done = 0 if self.piped else self.raw.tell()
+
+    def step(self) -> None:
+        if self.piped:
+            return
+        position = self.raw.tell()
+        if position > self.done:
+            self.advance(position - self.done)
+            self.done = position
 
 
 def open_log(path: str) -> BinaryIO:
@@ -109,6 +141,7 @@ def scan_logs(
     on_hits: Callable[[list[Hit], list[Ban]], None] | None = None,
     workers: int | None = None,
     users: bool = True,
+    advance: Advance = _ignore,
 ) -> ScanSummary:
     """Match every line of ``paths`` for ``jails`` and decide the bans, log time as clock.
 
@@ -117,6 +150,7 @@ def scan_logs(
     users tried, unless ``users`` is false) and fills ``ScanSummary.offenders``: the fast
     path. Either way large plain files are matched by ``workers`` processes (default: one
     per core), each on a segment, and the decisions are those of a sequential read.
+    ``advance`` hears how many bytes of ``log_sizes(paths)`` each step has read.
     Raises OSError (with the path) for a log that cannot be read.
     """
     started = time.perf_counter()
@@ -132,7 +166,8 @@ def scan_logs(
         reference = time.time() if path == "-" else os.stat(path).st_mtime
         parallel = workers > 1 and path != "-" and _splittable(path)
         if on_hits is not None:
-            for hits, stats in _hits_of(path, matcher, reference, workers if parallel else 1):
+            chunks_of = _hits_of(path, matcher, reference, workers if parallel else 1, advance)
+            for hits, stats in chunks_of:
                 bans = detector.observe(hits)
                 summary.bans.extend(bans)
                 on_hits(hits, bans)
@@ -140,7 +175,9 @@ def scan_logs(
                 for hit in hits:
                     summary.per_jail[hit[3]] = summary.per_jail.get(hit[3], 0) + 1
             continue
-        series, stats = _series_of(path, matcher, reference, workers if parallel else 1, users)
+        series, stats = _series_of(
+            path, matcher, reference, workers if parallel else 1, users, advance
+        )
         _add_stats(summary, stats)
         bans: list[Ban] = []
         offenders = summary.offenders
@@ -191,30 +228,33 @@ def _count_users(into: dict[Any, int], tried: Iterable[tuple[Any, int]]) -> None
 
 
 def _hits_of(
-    path: str, matcher: Matcher, reference: float, workers: int
+    path: str, matcher: Matcher, reference: float, workers: int, advance: Advance
 ) -> Iterator[tuple[list[Hit], StreamStats]]:
     """The attempts of ``path`` chunk by chunk (or segment by segment), in file order."""
     if workers > 1:
-        yield from _in_parallel(path, matcher, reference, workers, _hits_here)
+        yield from _in_parallel(path, matcher, reference, workers, advance, _hits_here)
         return
     stream = matcher.stream(reference=reference)
     with open_log(path) as handle:
         chunks = Chunks(handle)
+        reading = _Reading(handle, path, advance)
         for chunk in chunks:
             hits = stream.feed(chunk)
+            reading.step()
             yield hits, stream.stats
             stream.stats = StreamStats()
     yield [], _skipped(StreamStats(), chunks)
 
 
 def _series_of(
-    path: str, matcher: Matcher, reference: float, workers: int, users: bool
+    path: str, matcher: Matcher, reference: float, workers: int, users: bool, advance: Advance
 ) -> tuple[Series, StreamStats]:
     """Every attempt of ``path`` as per-address series (see ``Stream.collect``)."""
     if workers > 1:
         merged: Series = []
         total = StreamStats()
-        for series, stats in _in_parallel(path, matcher, reference, workers, _series_here, users):
+        segments = _in_parallel(path, matcher, reference, workers, advance, _series_here, users)
+        for series, stats in segments:
             if merged:
                 _merge(merged, series)
             else:  # the first segment's, matched here: its times are bytearrays to extend
@@ -225,8 +265,10 @@ def _series_of(
     stream = matcher.stream(reference=reference)
     with open_log(path) as handle:
         chunks = Chunks(handle)
+        reading = _Reading(handle, path, advance)
         for chunk in chunks:
             stream.collect(chunk, series, users)
+            reading.step()
     return series, _skipped(stream.stats, chunks)
 
 
@@ -284,21 +326,26 @@ def _in_parallel(
     matcher: Matcher,
     reference: float,
     workers: int,
+    advance: Advance,
     here: Callable[..., tuple[Any, StreamStats]],
     *options: Any,
 ) -> Iterator[tuple[Any, StreamStats]]:
     """``here``'s result for each segment of ``path``, in file order: this process matches
-    the first segment while forked workers match the others."""
+    the first segment (telling ``advance`` as it reads) while forked workers match the
+    others (each told whole when its result arrives: a worker never draws on the screen)."""
     segments = _segments(path, workers)
 
-    def segment(start: int, end: int) -> tuple[Any, StreamStats]:
-        return here(matcher.stream(reference=reference), path, start, end, *options)
+    def segment(start: int, end: int, told: Advance = _ignore) -> tuple[Any, StreamStats]:
+        stream = matcher.stream(reference=reference)
+        return here(stream, path, start, end, told, *options)
 
     forked = [_Worker(functools.partial(segment, start, end)) for start, end in segments[1:]]
     try:
-        yield segment(*segments[0])
-        for worker in forked:
-            yield worker.result()
+        yield segment(*segments[0], advance)
+        for worker, (start, end) in zip(forked, segments[1:], strict=True):
+            result = worker.result()
+            advance(end - start)
+            yield result
     finally:
         for worker in forked:
             worker.abandon()
@@ -359,7 +406,9 @@ class _Worker:
         self._done = True
 
 
-def _segment_chunks(stream: Stream, path: str, start: int, end: int) -> Iterator[bytes]:
+def _segment_chunks(
+    stream: Stream, path: str, start: int, end: int, advance: Advance
+) -> Iterator[bytes]:
     """The chunks of ``path[start:end]``, after warming ``stream`` up on what precedes it."""
     with open(path, "rb") as handle:
         if start:
@@ -368,7 +417,10 @@ def _segment_chunks(stream: Stream, path: str, start: int, end: int) -> Iterator
             for chunk in Chunks(_Limited(handle, start - warm_from)):
                 stream.skim(chunk)
         chunks = Chunks(_Limited(handle, end - start))
-        yield from chunks
+        reading = _Reading(handle, path, advance)
+        for chunk in chunks:
+            yield chunk
+            reading.step()
         _skipped(stream.stats, chunks)
 
 
@@ -378,18 +430,20 @@ def _skipped(stats: StreamStats, chunks: Chunks) -> StreamStats:
     return stats
 
 
-def _hits_here(stream: Stream, path: str, start: int, end: int) -> tuple[list[Hit], StreamStats]:
+def _hits_here(
+    stream: Stream, path: str, start: int, end: int, advance: Advance
+) -> tuple[list[Hit], StreamStats]:
     hits: list[Hit] = []
-    for chunk in _segment_chunks(stream, path, start, end):
+    for chunk in _segment_chunks(stream, path, start, end, advance):
         hits.extend(stream.feed(chunk))
     return hits, stream.stats
 
 
 def _series_here(
-    stream: Stream, path: str, start: int, end: int, users: bool
+    stream: Stream, path: str, start: int, end: int, advance: Advance, users: bool
 ) -> tuple[Series, StreamStats]:
     series = stream.matcher.new_series()
-    for chunk in _segment_chunks(stream, path, start, end):
+    for chunk in _segment_chunks(stream, path, start, end, advance):
         stream.collect(chunk, series, users)
     return series, stream.stats
 

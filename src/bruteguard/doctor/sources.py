@@ -98,17 +98,35 @@ def _tail(path: str) -> bytes:
     return data
 
 
-def _file_finding(jail: JailConfig, path: str, journal: bool) -> Finding:
+def _service_name(jail: JailConfig, programs: Sequence[str]) -> str:
+    """The program whose lines a jail reads (its filter's first), as the admin knows it:
+    ``sshd`` for the sshd-ddos jail, not the jail's name (a fail2ban filter: its name)."""
+    return programs[0].split("(")[0] if programs else jail.filter
+
+
+def _elsewhere(jail: JailConfig, path: str, journal: bool) -> str:
+    """Where else the jail's service may log on this host: the jail's other log files (the
+    distribution's auth logs for a jail that names none), then the journal."""
+    candidates = [candidate for candidate in (jail.logpath or AUTH_LOGS) if candidate != path]
+    if journal:
+        candidates.append('the journal (backend = "journal")')
+    return f" (look at {', '.join(candidates)})" if candidates else ""
+
+
+def _file_finding(
+    jail: JailConfig, path: str, journal: bool, programs: Sequence[str] = ()
+) -> Finding:
     check = f"source.{jail.name}"
+    service = _service_name(jail, programs)
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        where = f"the journal, or {', '.join(AUTH_LOGS)}" if journal else ", ".join(AUTH_LOGS)
         return Finding(
             check=check,
             status="problem",
             detail=f"file {path} does not exist: the jail waits for it and bans no one",
-            advice=f"point logpath at the file {jail.filter} really writes (look at {where})",
+            advice=f"point logpath at the file {service} really writes"
+            + _elsewhere(jail, path, journal),
         )
     except OSError as error:
         return _unreadable(check, f"file {path}", error)
@@ -142,7 +160,7 @@ def _file_finding(jail: JailConfig, path: str, journal: bool) -> Finding:
         check=check,
         status="advice",
         detail=f"file {path}: no {names} lines in its last {len(data) // 1024} KiB",
-        advice=f"bruteguard's source has no {jail.filter} lines: is {jail.filter} logging "
+        advice=f"bruteguard's source has no {service} lines: is {service} logging "
         f"elsewhere ({elsewhere})?",
     )
 
@@ -185,6 +203,8 @@ def _journal_finding(
     """``files`` are the journal files found; ``system``: read them as the system journal."""
     check = f"source.{jail.name}"
     matches = " or ".join(spec.matches) if spec.matches else "every entry"
+    service = _service_name(jail, programs)
+    logpath = f" (its logpath: {', '.join(jail.logpath)})" if jail.logpath else ""
     if not _bindings():
         return Finding(
             check=check,
@@ -221,7 +241,7 @@ def _journal_finding(
             detail=f"journal ({matches}): {found} {names} entries in {period}, and "
             f"{untrusted} more whose _UID/_EXE do not vouch for their _COMM: they are "
             "ignored (forged by a local user, or a journal copied from another machine)",
-            advice=f"if {jail.filter} itself wrote them, check how it runs (its binary under "
+            advice=f"if {service} itself wrote them, check how it runs (its binary under "
             "/usr, a system uid, not in a user's session)",
         )
     if found:
@@ -234,19 +254,20 @@ def _journal_finding(
         check=check,
         status="advice",
         detail=f"journal ({matches}): no {names} entries in {period} ({seen} other entries)",
-        advice=f"bruteguard's source has no {jail.filter} lines: is {jail.filter} logging "
-        'to a file only (no journal)? Check journalmatch, or set backend = "file"',
+        advice=f"bruteguard's source has no {service} lines: is {service} logging to a file "
+        f"only (no journal)? Check journalmatch, or set backend = \"file\"{logpath}",
     )
 
 
-def _forgery(jail: JailConfig, bindings: bool) -> Finding:
+def _forgery(jail: JailConfig, bindings: bool, programs: Sequence[str]) -> Finding:
     install = "" if bindings else "install python3-systemd and "
+    service = _service_name(jail, programs)
     return Finding(
         check=f"source.{jail.name}.trust",
         status="advice",
         detail="reads a log file although this host has the systemd journal: any local user "
-        f"can write lines into the file that look like {jail.filter}'s (logger -t "
-        f"{jail.filter} …) and get an innocent address banned; journal entries are checked "
+        f"can write lines into the file that look like {service}'s (logger -t "
+        f"{service} …) and get an innocent address banned; journal entries are checked "
         "against _COMM/_UID, which the kernel vouches for",
         advice=f'{install}set backend = "journal" (with a journalmatch) in [jails.{jail.name}]',
     )
@@ -299,11 +320,11 @@ def _jail_sources(
     findings = []
     for spec in specs:
         if spec.kind == "file":
-            findings.append(_file_finding(jail, spec.path, bool(files)))
+            findings.append(_file_finding(jail, spec.path, bool(files), programs))
         elif spec.kind == "journal":
             findings.append(_journal_finding(jail, spec, programs, files, system))
         else:
             findings.append(Finding(check=check, status="ok", detail="reads standard input of run"))
     if files and any(spec.kind == "file" for spec in specs):
-        findings.append(_forgery(jail, bindings))
+        findings.append(_forgery(jail, bindings, programs))
     return findings

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from bruteguard.model import Ban
 
-__all__ = ["Enforcer", "JailRule"]
+__all__ = ["Enforcer", "JailRule", "describe_bans"]
 
 
 class JailRule(Protocol):
@@ -45,3 +45,21 @@ class Enforcer(Protocol):
 
     def teardown(self) -> None:
         """Remove everything this enforcer created (``bruteguard stop --unban``)."""
+
+
+def describe_bans(bans: Sequence[Ban]) -> str:
+    """What a batch of bans is about, for the log: one ban per address *and jail*, so
+    unbanning one address in three jails is "203.0.113.5 in jails sshd, sshd-ddos,
+    recidive", not "3 targets"."""
+    targets = dict.fromkeys(ban.ip for ban in bans)
+    jails = dict.fromkeys(ban.jail for ban in bans)
+    if len(targets) == 1:
+        what = next(iter(targets))
+    else:
+        networks = sum("/" in target for target in targets)
+        parts = [
+            (len(targets) - networks, "address", "addresses"),
+            (networks, "network", "networks"),
+        ]
+        what = " and ".join(f"{n} {one if n == 1 else many}" for n, one, many in parts if n)
+    return f"{what} in {'jail' if len(jails) == 1 else 'jails'} {', '.join(jails)}"

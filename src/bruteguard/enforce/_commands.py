@@ -146,9 +146,10 @@ class XtJail:
         ]  # fmt: skip
 
     def port_matches(self) -> list[str]:
-        """Match texts for the jail's ports: multiport takes 15 ports, so one per 15."""
+        """Match texts for the jail's ports: multiport takes 15 ports, so one per 15. A jail
+        with no ports matches everything: every port of every protocol (recidive)."""
         if not self.ports:
-            return [f"-p {self.protocol}"]
+            return [""]
         ports = sorted(set(self.ports))
         return [
             f"-p {self.protocol} -m multiport --dports "
@@ -158,14 +159,29 @@ class XtJail:
 
     def block(self, match: str, blocktype: str) -> str:
         """A blocking rule body for ``match``: a TCP reset (refused at once), an ICMP
-        port-unreachable for UDP, or a silent drop."""
+        port-unreachable for UDP, or a silent drop. With no ports, any protocol: one ICMP
+        port-unreachable refuses a TCP connect at once too, and one rule per ban is what
+        the plain iptables enforcer can afford."""
         if blocktype == "drop":
             target = "-j DROP"
-        elif self.protocol == "tcp":
+        elif self.protocol == "tcp" and self.ports:
             target = "-j REJECT --reject-with tcp-reset"
         else:
             target = "-j REJECT"
+        if not self.ports:
+            return f"{match} {target}"
         return f"{match} -p {self.protocol} {target}"
+
+    def passes(self, family: Family) -> list[str]:
+        """Rule bodies that RETURN before any ban rule: for a jail with no ports, IPv6
+        neighbour discovery (blocking it only breaks address resolution with an on-link
+        neighbour, which then needs seconds to recover once unbanned)."""
+        if self.ports or family.version != 6:
+            return []
+        return [
+            f"-p ipv6-icmp -m icmp6 --icmpv6-type {kind} -j RETURN"
+            for kind in ("neighbour-solicitation", "neighbour-advertisement")
+        ]
 
 
 class Layout:
@@ -201,7 +217,10 @@ class Layout:
         lines += [f"-F {chain}" for chain in chains]
         for jail in jails:
             chain = self.jail_chain(jail.name)
-            lines += [f"-A {self.main} {match} -j {chain}" for match in jail.port_matches()]
+            lines += [
+                " ".join(filter(None, ["-A", self.main, match, "-j", chain]))
+                for match in jail.port_matches()
+            ]
             lines += [f"-A {chain} {rule}" for rule in jail_rules(jail)]
         if self.jump not in table.rules:
             lines.append(f"-I INPUT 1 -j {self.main}")

@@ -35,7 +35,7 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import partial
 
-from bruteguard.enforce import JailRule
+from bruteguard.enforce import JailRule, describe_bans
 from bruteguard.enforce._commands import (
     FAMILIES,
     Family,
@@ -141,7 +141,7 @@ class IpsetEnforcer(XtEnforcer):
         ]
         if lines:
             self._ipset(lines)
-            log.info("ipset: banned %d targets", len(lines))
+            log.info("ipset: banned %s", describe_bans(bans))
 
     def unban(self, bans: Sequence[Ban]) -> None:
         """Remove bans in one restore; entries that are not there are not an error.
@@ -156,7 +156,7 @@ class IpsetEnforcer(XtEnforcer):
             lines += [f"del {name} {part}" for part in target_parts(target)]
         if lines:
             self._ipset(lines)
-            log.info("ipset: unbanned %d targets", len(bans))
+            log.info("ipset: unbanned %s", describe_bans(bans))
 
     def teardown(self) -> None:
         """Remove the jump rule, own chains and own sets (and nothing else); idempotent."""
@@ -217,6 +217,7 @@ class IpsetEnforcer(XtEnforcer):
             return f"-m set --match-set {self.set_name(jail.name, family.version, kind)} src"
 
         return [
+            *jail.passes(family),
             f"{match('a')} -j RETURN",
             jail.block(match(""), self.blocktype),
             jail.block(match("n"), self.blocktype),

@@ -28,7 +28,7 @@ import logging
 import re
 from collections.abc import Sequence
 
-from bruteguard.enforce import JailRule
+from bruteguard.enforce import JailRule, describe_bans
 from bruteguard.enforce._commands import (
     FAMILIES,
     Family,
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 MAX_BANS_PER_JAIL = 20_000
 # A ban rule as ``iptables -S`` prints it back (allow rules end in RETURN and do not match).
 _BAN_RULE = re.compile(
-    r"\A-A (?P<chain>\S+) -s (?P<source>[0-9A-Fa-f:.]+/\d{1,3}) -p (?:tcp|udp)"
+    r"\A-A (?P<chain>\S+) -s (?P<source>[0-9A-Fa-f:.]+/\d{1,3})(?: -p (?:tcp|udp))?"
     r" -j (?:REJECT|DROP)(?: --reject-with [a-z0-9-]+)?\Z"
 )
 _BY_VERSION = {family.version: family for family in FAMILIES}
@@ -127,7 +127,7 @@ class IptablesEnforcer(XtEnforcer):
         for family, (table, touched) in changed.items():
             self._restore(family, self._rebuild(family, table, touched))
         if changed:
-            log.info("iptables: banned %d targets", len(bans))
+            log.info("iptables: banned %s", describe_bans(bans))
 
     def unban(self, bans: Sequence[Ban]) -> None:
         """Remove bans; ones that are not there are not an error (and run nothing)."""
@@ -143,7 +143,7 @@ class IptablesEnforcer(XtEnforcer):
                     touched[jail] = {e: None for e in current if e not in entries}
             if touched:
                 self._restore(family, self._rebuild(family, table, touched))
-        log.info("iptables: unbanned %d targets", len(bans))
+        log.info("iptables: unbanned %s", describe_bans(bans))
 
     def teardown(self) -> None:
         """Remove the jump rule and every own chain (and nothing else); idempotent."""
@@ -154,7 +154,8 @@ class IptablesEnforcer(XtEnforcer):
     # -- rules ---------------------------------------------------------------------------
 
     def _jail_rules(self, family: Family, jail: XtJail, entries: dict[str, None]) -> list[str]:
-        rules = [f"-s {allowed} -j RETURN" for allowed in jail.allowed(family.version)]
+        rules = jail.passes(family)
+        rules += [f"-s {allowed} -j RETURN" for allowed in jail.allowed(family.version)]
         return rules + [jail.block(f"-s {entry}", self.blocktype) for entry in entries]
 
     def _rebuild(self, family: Family, table: Table, chains: Chains) -> list[str]:

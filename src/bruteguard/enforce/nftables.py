@@ -16,6 +16,9 @@ first one keeps::
 and a base chain ``input`` at priority ``filter - 1`` (before the admin's own filter chains)
 with one rule per ban set, e.g.
 ``ip saddr @sshd_v4 ip saddr != @sshd_a4 tcp dport { 22 } counter reject with tcp reset``.
+A jail with no ports (recidive) bans every port of every protocol: its rules match any
+packet from a banned source and ``goto block``, a chain that lets IPv6 neighbour discovery
+pass and rejects (or drops) the rest, as the blocklists' ``block`` chain does.
 The allow check sits in every rule (not in an earlier ``accept``/``return`` rule): a verdict
 in a base chain would end the chain for *all* jails, not just this one.
 
@@ -67,7 +70,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from bruteguard.enforce import JailRule
+from bruteguard.enforce import JailRule, describe_bans
 from bruteguard.errors import EnforcerError
 from bruteguard.model import Ban
 
@@ -404,7 +407,7 @@ class NftablesEnforcer:
             lines += self._rewrite_networks(set_name, merged, now)
         if lines:
             self._apply(lines)
-            log.info("nftables: banned %d targets", len(bans))
+            log.info("nftables: banned %s", describe_bans(bans))
 
     def unban(self, bans: Sequence[Ban]) -> None:
         """Remove bans in one transaction; targets that are not banned are not an error.
@@ -436,7 +439,7 @@ class NftablesEnforcer:
             lines += self._rewrite_networks(set_name, kept, 0.0)
         if lines:
             self._apply(lines)
-            log.info("nftables: unbanned %d targets", len(bans))
+            log.info("nftables: unbanned %s", describe_bans(bans))
 
     def teardown(self) -> None:
         """Delete ``inet <table>`` and ``inet <table>_bl`` (and nothing else); fine if gone."""
@@ -519,16 +522,18 @@ class NftablesEnforcer:
                 lines.append(f"flush set {table} allow{version}")
                 lines.append(self._allow_elements(table, f"allow{version}", allow, version))
         lines += [f"add chain {table} block", f"flush chain {table} block"]
-        # Neighbour discovery passes: blocking it only breaks address resolution with an
-        # on-link neighbour (which then needs seconds to recover once unblocked).
-        nd = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept"
-        lines.append(f"add rule {table} block {nd}")
-        if self.blocktype == "reject":
-            lines.append(f"add rule {table} block meta l4proto tcp reject with tcp reset")
-            lines.append(f"add rule {table} block reject")
-        else:
-            lines.append(f"add rule {table} block drop")
+        lines += [f"add rule {table} block {rule}" for rule in self._block_rules()]
         return [line for line in lines if line]
+
+    def _block_rules(self) -> list[str]:
+        """The ``block`` chain's rules: every port and protocol, for blocklists and jails
+        with no ports. Neighbour discovery passes: blocking it only breaks address
+        resolution with an on-link neighbour (which then needs seconds to recover once
+        unblocked)."""
+        rules = ["icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept"]
+        if self.blocktype == "reject":
+            return [*rules, "meta l4proto tcp reject with tcp reset", "reject"]
+        return [*rules, "drop"]
 
     def _drop_lines(self, name: str) -> list[str]:
         """Delete blocklist ``name``'s chain and sets, whether they exist or not.
@@ -585,14 +590,22 @@ class NftablesEnforcer:
         lines = [f"add table {table}"]
         rules = []
         limits = []
+        jails = list(jails)
+        if not all(jail.ports for jail in jails):
+            lines += [f"add chain {table} block", f"flush chain {table} block"]
+            lines += [f"add rule {table} block {rule}" for rule in self._block_rules()]
         for jail in jails:
+            # A jail with no ports bans every port of every protocol (recidive): its rules
+            # match any packet from the address and go to the shared ``block`` chain.
             match = (
-                f"{jail.protocol} dport {{ {', '.join(map(str, jail.ports))} }}"
+                f" {jail.protocol} dport {{ {', '.join(map(str, jail.ports))} }}"
                 if jail.ports
-                else f"meta l4proto {jail.protocol}"
+                else ""
             )
             verdict = "drop"
-            if self.blocktype == "reject":
+            if not jail.ports:
+                verdict = "goto block"
+            elif self.blocktype == "reject":
                 verdict = "reject with tcp reset" if jail.protocol == "tcp" else "reject"
             for family, suffix, kind in _FAMILIES:
                 allow_set = f"{jail.name}_a{suffix[1]}"
@@ -603,7 +616,7 @@ class NftablesEnforcer:
                 for set_suffix, flags in (("", "timeout"), ("net", "interval, timeout")):
                     set_name = f"{jail.name}_{suffix}{set_suffix}"
                     lines.append(f"add set {table} {set_name} {{ type {kind}; flags {flags}; }}")
-                    rule = f"{family} saddr @{set_name} {unless_allowed} {match} counter {verdict}"
+                    rule = f"{family} saddr @{set_name} {unless_allowed}{match} counter {verdict}"
                     rules.append(f"add rule {table} input {rule}")
                 if jail.ratelimit is not None:
                     meter = f"{jail.name}_r{suffix[1]}"
@@ -612,8 +625,9 @@ class NftablesEnforcer:
                         f" {{ type {kind}; size {_METER_SIZE}; flags dynamic, timeout; }}"
                     )
                     lines.append(f"flush set {table} {meter}")
+                    limited = match or f" meta l4proto {jail.protocol}"
                     limits.append(
-                        f"add rule {table} input {match} {_new_connection(jail.protocol)}"
+                        f"add rule {table} input{limited} {_new_connection(jail.protocol)}"
                         f" {unless_allowed} {self._meter_update(meter, family, jail.ratelimit)}"
                         f" counter {verdict}"
                     )

@@ -33,7 +33,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from bruteguard.enforce import JailRule
+from bruteguard.enforce import JailRule, describe_bans
 from bruteguard.enforce.command import Network, TableJail, active_targets, allow_networks
 from bruteguard.enforce.nftables import validate_name
 from bruteguard.errors import EnforcerError
@@ -169,7 +169,7 @@ class RouteEnforcer:
             with self._socket() as ipr:
                 for key in keys:
                     self._route(ipr, "replace", key)
-            log.info("route: banned %d targets", len(keys))
+            log.info("route: banned %s", describe_bans(bans))
 
     def unban(self, bans: Sequence[Ban]) -> None:
         """Delete the bans' blackhole routes; missing ones are not an error."""
@@ -178,7 +178,7 @@ class RouteEnforcer:
             with self._socket() as ipr:
                 for key in keys:
                     self._route(ipr, "del", key, missing_ok=True)
-            log.info("route: unbanned %d targets", len(keys))
+            log.info("route: unbanned %s", describe_bans(bans))
 
     def teardown(self) -> None:
         """Delete every route and rule with bruteguard's protocol number, and nothing else."""

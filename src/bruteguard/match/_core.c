@@ -362,8 +362,9 @@ static Connection *table_claim(ConnectionTable *table, Connection *found, uint64
 #define STAMP_SYSLOG 0 /* "Mmm dd hh:mm:ss[.f]" or RFC 3339 */
 #define STAMP_YMD 1    /* "YYYY-MM-DD hh:mm:ss[.f|,f][ ±hhmm]", "YYYY/MM/DD hh:mm:ss" */
 #define STAMP_CTIME 2  /* "[Www ]Mmm dd hh:mm:ss[.f] YYYY" */
-#define STAMP_CLF 3    /* "dd/Mmm/YYYY:hh:mm:ss ±hhmm", "dd-Mmm-YYYY hh:mm:ss ±hhmm" */
+#define STAMP_CLF 3    /* "dd/Mmm/YYYY:hh:mm:ss ±hhmm", "dd-Mmm-YYYY hh:mm:ss[.mmm][ ±hhmm]" */
 #define STAMP_YYMMDD 4 /* "YYMMDD hh:mm:ss", the hour space-padded (MySQL <= 5.5) */
+#define STAMP_TAI64N 5 /* "@" and 24 lowercase hex digits: a TAI64N label (multilog, s6-log) */
 
 /* How a check's connection is keyed (signature.py): by the syslog pid alone; by a session id
  * (hexadecimal) whose OPEN line names the address; by the pid, whose OPEN line (or, failing
@@ -483,7 +484,7 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
                 return -1;
             }
         }
-        if (check->stamp_kind < STAMP_SYSLOG || check->stamp_kind > STAMP_YYMMDD) {
+        if (check->stamp_kind < STAMP_SYSLOG || check->stamp_kind > STAMP_TAI64N) {
             PyErr_SetString(PyExc_ValueError, "unknown stamp kind");
             return -1;
         }
@@ -714,9 +715,12 @@ static Py_ssize_t as_iso(int kind, const char *s, Py_ssize_t len, char *out) {
         memcpy(year, s + len - 4, 4);
         rest = s + 15;
         rest_len = len - 5 - 15;
-    } else if (kind == STAMP_CLF) { /* dd/Mmm/YYYY:hh:mm:ss ±hhmm; dd-Mmm-YYYY hh:mm:ss ±hhmm */
-        if (len != 26 || (s[2] != '/' && s[2] != '-') || s[6] != s[2] ||
-            s[11] != (s[2] == '/' ? ':' : ' ') || s[20] != ' ')
+    } else if (kind == STAMP_CLF) {
+        /* dd/Mmm/YYYY:hh:mm:ss ±hhmm; dd-Mmm-YYYY hh:mm:ss ±hhmm (PHP); BIND's own log:
+         * dd-Mmm-YYYY hh:mm:ss.mmm, local time (no zone) */
+        int slash = len >= 3 && s[2] == '/';
+        if (len < 20 || (slash && len != 26) || (s[2] != '/' && s[2] != '-') || s[6] != s[2] ||
+            s[11] != (slash ? ':' : ' ') || (len > 20 && s[20] != ' ' && s[20] != '.'))
             return 0;
         int m = month_of(s + 3);
         if (!m) return 0;
@@ -726,7 +730,7 @@ static Py_ssize_t as_iso(int kind, const char *s, Py_ssize_t len, char *out) {
         memcpy(year, s + 7, 4);
         memcpy(clock, s + 12, 8);
         rest = s + 20;
-        rest_len = 6;
+        rest_len = len - 20;
     } else if (kind == STAMP_YYMMDD) { /* YYMMDD hh:mm:ss, " 0:04:00" for hours below 10 */
         if (len != 15 || s[6] != ' ' || s[9] != ':' || s[12] != ':') return 0;
         year[0] = '2';
@@ -780,6 +784,26 @@ static Py_ssize_t syslog_spelling(const char *s, Py_ssize_t len, char *out) {
     return 0;
 }
 
+/* A TAI64N label: 16 hex digits of seconds, 2^62 + 10 + the UTC time (djb's libtai and
+ * tai64nlocal count TAI's 10 s lead of 1972, not the leap seconds since), then 8 of
+ * nanoseconds. */
+static int tai64n_time(const char *s, Py_ssize_t len, double *out) {
+    if (len != 25 || s[0] != '@') return 0;
+    uint64_t seconds = 0, nanoseconds = 0;
+    for (Py_ssize_t i = 1; i < len; i++) {
+        int digit = is_digit(s[i]) ? s[i] - '0' : (s[i] >= 'a' && s[i] <= 'f') ? s[i] - 'a' + 10 : -1;
+        if (digit < 0) return 0;
+        if (i <= 16)
+            seconds = seconds << 4 | (uint64_t)digit;
+        else
+            nanoseconds = nanoseconds << 4 | (uint64_t)digit;
+    }
+    const uint64_t epoch = 4611686018427387914ULL; /* 2^62 + 10 */
+    if (seconds < epoch || seconds - epoch > 253402300799ULL || nanoseconds > 999999999) return 0;
+    *out = (double)(seconds - epoch) + (double)nanoseconds / 1e9;
+    return 1;
+}
+
 static int stamp_time(StreamObject *self, int kind, const char *s, Py_ssize_t len, double *out) {
     if (len == self->last_stamp_len && memcmp(s, self->last_stamp, len) == 0) {
         *out = self->last_moment;
@@ -787,7 +811,9 @@ static int stamp_time(StreamObject *self, int kind, const char *s, Py_ssize_t le
     }
     int found;
     char spelled[48];
-    if (kind != STAMP_SYSLOG) {
+    if (kind == STAMP_TAI64N) {
+        found = tai64n_time(s, len, out);
+    } else if (kind != STAMP_SYSLOG) {
         Py_ssize_t iso_len = as_iso(kind, s, len, spelled);
         found = iso_len ? iso_time(self, spelled, iso_len, out) : 0;
     } else {

@@ -75,8 +75,10 @@ class Stamp(IntEnum):
     SYSLOG = 0  # "Nov 23 06:50:01[.f]" or RFC 3339 "2026-11-23T06:50:01[.f][Z|+hh:mm]"
     YMD = 1  # "2026-11-23 06:50:01[.f|,f][ +hhmm]", "2026/11/23 06:50:01" (nginx, exim, MariaDB)
     CTIME = 2  # "[Mon ]Nov 23 06:50:01[.f] 2026" (apache's error log, vsftpd's own log)
-    CLF = 3  # "23/Nov/2026:06:50:01 +0100" (access logs), "23-Nov-2026 06:50:01 +0100" (PHP)
+    CLF = 3  # "23/Nov/2026:06:50:01 +0100" (access logs), "23-Nov-2026 06:50:01 +0100" (PHP),
+    # "23-Nov-2026 06:50:01.123" (BIND's own log: local time)
     YYMMDD = 4  # "261123  6:50:01" (MySQL up to 5.5, MariaDB up to 10.0)
+    TAI64N = 5  # "@400000006b03e22300000000" (daemontools' multilog, s6-log: TAI64N labels)
 
 
 @dataclass(frozen=True)

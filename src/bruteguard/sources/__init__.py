@@ -54,10 +54,12 @@ class Source(Protocol):
 
 class SourceHealth(msgspec.Struct, frozen=True):
     """Whether a source reads its log now (a jail with none that does protects nothing),
-    and what it reads or waits for, in words for the admin."""
+    and what it reads or waits for, in words for the admin. ``progress``: bytes read and
+    the log's size, where a source can tell (a file), so a big backlog shows how far it is."""
 
     reading: bool
     detail: str
+    progress: tuple[int, int] | None = None
 
 
 def health_of(source: Source) -> SourceHealth:

@@ -150,7 +150,11 @@ class FileSource:
     def health(self) -> SourceHealth:
         """Reading the file, or waiting for it (and why): a missing log is watched and read
         from its first line when it appears."""
-        if self._current is not None:
+        current = self._current
+        if current is not None:
+            with contextlib.suppress(OSError):
+                size = os.fstat(current.fd).st_size
+                return SourceHealth(True, f"file {self.path}", (current.read_pos, size))
             return SourceHealth(True, f"file {self.path}")
         if _stat(self.directory) is None:
             return SourceHealth(False, f"file {self.path}: its directory does not exist")

@@ -143,7 +143,12 @@ FILTERS: dict[str, Filter] = {
         "dovecot",
         dovecot.PROGRAMS,
         dovecot.SIGNATURES,
-        variants=(Filter("dovecot", dovecot.LOG_PROGRAMS, dovecot.LOG_SIGNATURES),),
+        variants=(
+            Filter("dovecot", dovecot.LOG_PROGRAMS, dovecot.LOG_SIGNATURES),
+            Filter(
+                "dovecot", dovecot.LOG_PROGRAMS, dovecot.LOG_SIGNATURES, frame=frames.MULTILOG
+            ),
+        ),
     ),
     "exim": Filter(
         "exim",
@@ -163,6 +168,8 @@ FILTERS: dict[str, Filter] = {
     "courier-reject": Filter("courier-reject", courier.PROGRAMS, courier.REJECT_SIGNATURES),
     # Sendmail: SMTP AUTH failures and rude clients, "relay=NAME [ADDR]" (the bracket).
     "sendmail": Filter("sendmail", sendmail.PROGRAMS, sendmail.SIGNATURES),
+    # Clients Sendmail refused (relay attempts, recipient probes, floods, EXPN/VRFY).
+    "sendmail-reject": Filter("sendmail-reject", sendmail.PROGRAMS, sendmail.REJECT_SIGNATURES),
     # OpenSMTPD: the address on a session's "connected" line, its failures by session id.
     "opensmtpd": Filter("opensmtpd", opensmtpd.PROGRAMS, opensmtpd.SIGNATURES),
     # Cyrus: "badlogin: NAME [ADDR] …", the bracketed address (the name is PTR text).
@@ -178,7 +185,14 @@ FILTERS: dict[str, Filter] = {
     ),
     # nginx's mail proxy: logins its auth_http server refused (error log, level info).
     "nginx-mail": Filter("nginx-mail", (), nginx_mail.SIGNATURES, frame=frames.NGINX_ERROR),
-    "apache-auth": Filter("apache-auth", (), apache.AUTH_SIGNATURES, frame=apache.APACHE_ERROR),
+    # Apache's error log, or syslog (ErrorLog syslog: the same messages without a stamp).
+    "apache-auth": Filter(
+        "apache-auth",
+        (),
+        apache.AUTH_SIGNATURES,
+        frame=apache.APACHE_ERROR,
+        variants=(Filter("apache-auth", apache.SYSLOG_PROGRAMS, apache.AUTH_SIGNATURES),),
+    ),
     "apache-http-flood": Filter(
         "apache-http-flood", (), apache.FLOOD_SIGNATURES, frame=frames.ACCESS
     ),
@@ -233,7 +247,15 @@ FILTERS: dict[str, Filter] = {
         variants=(Filter("openvpn", (), openvpn.SIGNATURES, frame=openvpn.LOG),),
     ),
     # BIND's named: queries, zone transfers and updates its ACLs refused.
-    "named-refused": Filter("named-refused", named.PROGRAMS, named.SIGNATURES),
+    "named-refused": Filter(
+        "named-refused",
+        named.PROGRAMS,
+        named.SIGNATURES,
+        variants=(
+            Filter("named-refused", (), named.SIGNATURES, frame=named.LOG_FRAME),
+            Filter("named-refused", (), named.SIGNATURES, frame=named.LOG_FRAME_ISO),
+        ),
+    ),
     # Samba's smbd: failed authentications from its auth audit, through syslog.
     "samba": Filter("samba", samba.PROGRAMS, samba.SIGNATURES),
     # Web applications: Gitea/Forgejo (own log or journal), GitLab's JSON logs, Grafana
@@ -260,8 +282,17 @@ FILTERS: dict[str, Filter] = {
     # WordPress: failed logins as the access log shows them, and the WP fail2ban plugin.
     "wordpress": Filter("wordpress", (), wordpress.ACCESS_SIGNATURES, frame=frames.ACCESS),
     "wp-fail2ban": Filter("wp-fail2ban", wordpress.PLUGIN_PROGRAMS, wordpress.PLUGIN_SIGNATURES),
-    # Vulnerability scanners: 404s on well-known probe paths (access logs).
-    "web-scanner": Filter("web-scanner", (), scanner.SIGNATURES, frame=frames.ACCESS),
+    # Vulnerability scanners: 404s on well-known probe paths (access logs, or nginx's
+    # error log).
+    "web-scanner": Filter(
+        "web-scanner",
+        (),
+        scanner.SIGNATURES,
+        frame=frames.ACCESS,
+        variants=(
+            Filter("web-scanner", (), scanner.ERROR_SIGNATURES, frame=frames.NGINX_ERROR),
+        ),
+    ),
     # Packets a firewall rule logged and dropped: port scans, and evidence for identity.
     "kernel-firewall": Filter("kernel-firewall", kernel.PROGRAMS, kernel.SIGNATURES),
 }

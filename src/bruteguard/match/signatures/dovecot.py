@@ -30,6 +30,13 @@ no failure line: its failures are not counted (the client knew the password). ``
 failed`` (the password was right, the login refused) and ``no auth attempts`` are not
 failures.
 
+Two more of the login process's verdicts count, once each: ``(tried to use disabled
+plaintext auth)`` (2.0/2.1; ``disallowed`` since 2.2) — the client sent a password over an
+unencrypted connection where ``disable_plaintext_auth`` forbids it, as guessers on ports
+110 and 143 do (a real client reads ``LOGINDISABLED``) — and ``(proxy dest auth failed)``,
+a proxy whose backend refused the client's password. 2.0 to 2.2 leave ``user=<…>`` out
+when the client sent no user name (``(auth failed, 1 attempts): method=PLAIN, rip=…``).
+
 USER is the last user name the client tried, written unescaped (``>``, ``,``, spaces and
 all), *before* the address; ``rip`` is the connection's address. A greedy user name
 followed by ``, rip=ADDR`` and the rest of the line leaves the *last* ``, rip=`` to
@@ -47,7 +54,9 @@ Two log forms, both with the syslog frame:
 * Dovecot's own file (``log_path``, e.g. ``/var/log/dovecot.log``, stamp
   ``log_timestamp = "%b %d %H:%M:%S "``): no host, the login process as the program and
   the level first — ``Nov 23 06:50:01 imap-login: Info: Disconnected: …`` (``LOG_PROGRAMS``,
-  ``LOG_SIGNATURES``).
+  ``LOG_SIGNATURES``); under daemontools' multilog (or s6-log) Dovecot's stderr gets a
+  TAI64N label first instead: ``@400000006b03e22300000000 imap-login: Info: …``
+  (``frames.MULTILOG``).
 """
 
 from bruteguard.match.signature import Role, Signature
@@ -62,18 +71,30 @@ _LOGIN = r"(?:imap|pop3|submission|managesieve)-login: "
 # through stderr: "Dec 04 22:20:22 " (log_timestamp's default) or "2026-12-04 22:20:22 ".
 _STDERR_STAMP = r"(?:(?:[A-Z][a-z]{2} [ 0-3]\d|\d{4}-\d\d-\d\d) \d\d:\d\d:\d\d(?:\.\d{1,6})? )?"
 _LEVEL = r"(?:Info: )?"
-# Dovecot's reason, then its own "(auth failed, N attempts[ in S secs])": the first one (the
-# user name comes after it), committed to by the atomic group.
-_VERDICT = (
-    r"(?>[A-Z].{0,400}? \(auth failed, <COUNT> attempts(?: in \d{1,10} secs)?\)"
-    r"(?: \([a-z_]{1,40}\))?: user=<)"
-)
-# The last "rip=" is Dovecot's; what may follow it is Dovecot's too (lip, mpid, TLS, session).
+
+
+def _verdict(reason: str) -> str:
+    """Dovecot's text, then its own ``(REASON)`` (``reason`` an expression): the first one,
+    committed to by the atomic group. Dovecot's text holds no ``<``: the search stops at
+    ``user=<``, so a user name that spells a reason is never read as Dovecot's (also on a
+    line whose own reason is another, as ``no auth attempts``)."""
+    return rf"(?>[A-Z][^<\n]{{0,400}}? \({reason}\)(?: \([a-z_]{{1,40}}\))?: )"
+
+
+# Then the login_log_format_elements that are set: "user=<USER>, " (2.0 to 2.2 leave it
+# out when no user name was sent), "method=MECH, ", "rip=ADDR". The last "rip=" is Dovecot's;
+# what may follow it is Dovecot's too (lip, mpid, TLS, session).
+_MECH = r"method=[A-Za-z0-9_-]{1,40}"
 _CLIENT = (
-    r"<USER>>(?:, method=[A-Za-z0-9_-]{1,40})?, rip=(?=[0-9A-Fa-f:.]{2,45}(?:, |\]?$))<HOST>"
-    r"(?:, .*)?"
+    rf"(?:user=<<USER>>(?:, {_MECH})?, |{_MECH}, )?"
+    r"rip=(?=[0-9A-Fa-f:.]{2,45}(?:, |\]?$))<HOST>(?:, .*)?"
 )
-_MESSAGE = f"{_VERDICT}{_CLIENT}"
+_MESSAGE = _verdict(r"auth failed, <COUNT> attempts(?: in \d{1,10} secs)?") + _CLIENT
+# A client that sent its password where Dovecot forbids plaintext (disable_plaintext_auth,
+# 2.0-2.3; 2.4 auth_allow_cleartext): "disabled" (2.0, 2.1), "disallowed" (2.2+).
+_PLAINTEXT = _verdict(r"tried to use (?:disabled|disallowed) plaintext auth") + _CLIENT
+# A proxy (proxy=y in the passdb) whose backend refused the client's password.
+_PROXY = _verdict(r"proxy dest auth failed") + _CLIENT
 
 _SAMPLES = (
     "Disconnected: Aborted login by logging out (auth failed, 1 attempts in 2 secs):"
@@ -96,9 +117,11 @@ _SAMPLES = (
     " method=LOGIN, rip=2001:db8::66, lip=2001:db8::1, session=<XtqcfPNgqJ1/AAAB>",
     "Disconnected (auth failed, 2 attempts): user=<bob>, method=PLAIN, rip=198.51.100.7,"
     " lip=192.0.2.1",
+    "Disconnected (auth failed, 1 attempts): method=PLAIN, rip=198.51.100.7, lip=192.0.2.1,"
+    " TLS: Disconnected",
 )
 _LOGINS = ("imap", "pop3", "submission", "managesieve", "imap", "imap", "submission",
-           "submission", "pop3")  # fmt: skip
+           "submission", "pop3", "imap")  # fmt: skip
 
 SIGNATURES: tuple[Signature, ...] = (
     Signature(
@@ -117,11 +140,47 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
 )
 
+_PLAINTEXT_SAMPLES = (
+    "Aborted login (tried to use disabled plaintext auth): rip=198.51.100.7, lip=192.0.2.1",
+    "Disconnected: Too many invalid commands (tried to use disallowed plaintext auth):"
+    " user=<bob>, rip=2001:db8::66, lip=2001:db8::1, session=<S5dIdTFCDKUWWMbU>",
+)
+_PROXY_SAMPLES = (
+    "Disconnected (proxy dest auth failed): user=<bob>, method=PLAIN, rip=198.51.100.7,"
+    " lip=192.0.2.1, session=<NTI4FiZxcQCSud4G>",
+)
+SIGNATURES += (
+    Signature(
+        "plaintext-refused",
+        Role.CONFIRM,
+        f"{_STDERR_STAMP}{_LOGIN}{_LEVEL}{_PLAINTEXT}",
+        tuple(f"pop3-login: {text}" for text in _PLAINTEXT_SAMPLES),
+    ),
+    Signature(
+        "proxy-auth-failed",
+        Role.CONFIRM,
+        f"{_STDERR_STAMP}{_LOGIN}{_LEVEL}{_PROXY}",
+        tuple(f"imap-login: {text}" for text in _PROXY_SAMPLES),
+    ),
+)
+
 LOG_SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "auth-failed-log",
         Role.CONFIRM,
         f"Info: {_MESSAGE}",
         tuple(f"Info: {text}" for text in _SAMPLES),
+    ),
+    Signature(
+        "plaintext-refused-log",
+        Role.CONFIRM,
+        f"Info: {_PLAINTEXT}",
+        tuple(f"Info: {text}" for text in _PLAINTEXT_SAMPLES),
+    ),
+    Signature(
+        "proxy-auth-failed-log",
+        Role.CONFIRM,
+        f"Info: {_PROXY}",
+        tuple(f"Info: {text}" for text in _PROXY_SAMPLES),
     ),
 )

@@ -7,6 +7,8 @@ same ``Frame`` object: they live here.
   ``2026/11/23 06:50:01 [error] 1234#1234: *5 MESSAGE, client: ADDR, server: NAME…``: the
   time (``ngx_cached_err_log_time``), the level, ``pid#tid: `` and, inside a connection,
   ``*N `` (the connection number). Plesk's ``sw-cp-server`` is nginx and writes the same.
+* ``MULTILOG`` — daemontools' multilog (s6-log too) with the ``t`` action: ``@`` and a
+  TAI64N label in hexadecimal, a blank, then what the service wrote to stderr.
 * ``ACCESS`` — the Common/Combined Log Format of nginx (``combined``) and Apache (``%h %l
   %u %t \\"%r\\" %>s %b``): ``ADDR IDENT USER [23/Nov/2026:06:50:01 +0100] "REQUEST"
   STATUS SIZE "REFERER" "AGENT"``, and Apache's ``vhost_combined`` with ``SERVERNAME:PORT``
@@ -22,7 +24,18 @@ answered 401 or 403, one line per request.
 
 from bruteguard.match.signature import Frame, Role, Signature, Stamp
 
-__all__ = ["ACCESS", "ACCESS_DENIED", "NGINX_ERROR", "access_request"]
+__all__ = ["ACCESS", "ACCESS_DENIED", "MULTILOG", "NGINX_ERROR", "access_request"]
+
+# daemontools' multilog (and s6-log) with the "t" action: a TAI64N label, then the line the
+# service wrote to stderr — for Dovecot its own form, "imap-login: Info: …" (a program, then
+# the message).
+MULTILOG = Frame(
+    "multilog",
+    r"(@[0-9a-f]{24}) ",
+    Stamp.TAI64N,
+    programs=True,
+    example="@400000006b03e22300000000 ",
+)
 
 NGINX_ERROR = Frame(
     "nginx-error",

@@ -30,6 +30,9 @@ bundled nginx appends the real client; ``gitlab_rails['trusted_proxies']`` lists
 others). A client on a network Rails trusts by default (loopback, RFC 1918, fc00::/7) can
 choose the address it is logged under: put such networks in ``ignoreip``.
 
+Not read: the text ``application.log`` (``Gitlab::AppTextLogger``: ``TIME: MESSAGE``, the
+message as it is), where a login name holding a line break writes a whole forged line.
+
 Not counted: ``"env":"track"`` (Rack::Attack's dry-run mode), the per-request
 ``production_json.log`` (a failed sign-in is a ``POST /users/sign_in`` answered 200, a
 success 302, with no failure field), ``Successful Login`` and ``User Logout``.

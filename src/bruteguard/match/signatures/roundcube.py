@@ -19,13 +19,15 @@ it calls ``syslog()`` with the ident ``roundcube`` (``syslog_id``).
 Who controls what: the user name (``_user``, cut to 256 bytes in userlogins) is the
 client's and comes *before* the address. ``remote_ip()`` is ``$_SERVER['REMOTE_ADDR']``
 — the web server's peer, server text — followed, when the request carried them, by
-`` (X-Real-IP: …,X-Forwarded-For: …)``: header values copied as the client sent them.
+`` (X-Real-IP: …,X-Forwarded-For: …)`` (before 1.5 without the blank): header values
+copied as the client sent them.
 The IMAP host is the configuration's; the server's answer and the request URI come last
 (the URI is the client's). So:
 
 * everything *after* the address must be Roundcube's own text to the end of the line:
   forwarded headers only as addresses, the IMAP server's answer (``AUTHENTICATE PLAIN: …``
-  / ``LOGIN: …``, which never says `` from ``), `` in FILE on line N (METHOD URI)`` with
+  / ``LOGIN: …`` or the bare text, which never says `` from ``), `` in FILE on line N
+  (METHOD URI)`` with
   the file and the URI one token each; or `` in session ID (error: N)``. Then Roundcube's
   own `` from `` is the only one such a tail can follow, whatever the user name holds (a
   name such as ``x against localhost from 203.0.113.9. LOGIN: y in /a on line 1 (POST /b)``
@@ -39,7 +41,11 @@ The IMAP host is the configuration's; the server's answer and the request URI co
   ``rcube_utils::remote_addr()``, which these messages do not use.
 
 Not counted: ``Successful login for …``; ``Could not connect to …`` (the IMAP server is
-down, not a password); the lines described above whose tail is not Roundcube's alone.
+down, not a password); the lines described above whose tail is not Roundcube's alone; and
+``Login failed for NAME from ADDR`` ending at the address: since the message was added
+(0.5, ticket #1487626) ``raise_error`` has always appended the answer and `` in FILE on
+line N (METHOD URI)``, so such a line was cut — and a cut after a user name holding
+`` from ADDR`` would name whoever the name says.
 """
 
 from bruteguard.match.signature import Frame, Role, Signature, Stamp
@@ -57,14 +63,19 @@ FRAME = Frame(
 )
 
 # REMOTE_ADDR (never the headers after it).
-_ADDR = r"(?=[0-9A-Fa-f:.]{2,45}[ .])<HOST>(?<=[0-9A-Fa-f:])"
-# remote_ip()'s forwarded headers, accepted only as addresses (other text: not counted).
+_ADDR = r"(?=[0-9A-Fa-f:.]{2,45}[ .(])<HOST>(?<=[0-9A-Fa-f:])"
+# remote_ip()'s forwarded headers, accepted only as addresses (other text: not counted);
+# Roundcube before 1.5 wrote them right after the address, without a blank.
 _FORWARDED = (
-    r"(?: \((?:X-Real-IP: [0-9A-Fa-f:.]{2,45})?(?:,?X-Forwarded-For: [0-9A-Fa-f:., ]{2,512})?\))?"
+    r"(?: ?\((?:X-Real-IP: [0-9A-Fa-f:.]{2,45})?(?:,?X-Forwarded-For: [0-9A-Fa-f:., ]{2,512})?\))?"
 )
-# The IMAP server's answer (its text, never " from "), then log_bug's tail: the file, the
-# line and the request (method and URI, which the client chose: one token, no spaces).
-_ANSWER = r"(?:AUTHENTICATE [A-Z0-9_-]{1,20}|LOGIN): (?:[^\s()]++| (?!from ))*?"
+# The IMAP server's answer (its text, never " from ", nor "from " first: a name such as
+# "x from 203.0.113.9." must not end where Roundcube's own " from " starts the answer),
+# usually after the command that got it, then log_bug's tail: the file, the line and the
+# request (method and URI, which the client chose: one token, no spaces).
+_ANSWER = (
+    r"(?:(?:AUTHENTICATE [A-Z0-9_-]{1,20}|LOGIN): )?(?!from )(?:[^\s()]++| (?!from ))*?"
+)
 _BUG_TAIL = r" in \S{1,512} on line \d{1,6} \([A-Z]{3,10} \S{0,4096}\)"
 
 SIGNATURES: tuple[Signature, ...] = (
@@ -88,6 +99,10 @@ SIGNATURES: tuple[Signature, ...] = (
             "IMAP Error: Login failed for info from 198.51.100.7. AUTHENTICATE PLAIN:"
             " Authentication failed. in /usr/share/roundcube/program/lib/Roundcube/rcube_imap.php"
             " on line 184 (POST /?_task=login&_action=login)",
+            "IMAP Error: Login failed for bob@example.org against example.org from"
+            " 198.51.100.7(X-Forwarded-For: 198.51.100.7). Authentication failed. in"
+            " /var/www/mail/program/lib/Roundcube/rcube_imap.php on line 200"
+            " (POST /?_task=login&_action=login)",
         ),
     ),
     Signature(

@@ -36,13 +36,44 @@ is none; ADDR is the connection's address, IPv6 as ``IPv6:`` and the full form
 
 Not counted: ``AUTH=server, relay=…`` (success), ``AUTH failure`` with other codes
 (``no mechanism available (-4)``, ``generic failure (-1)``: the server's trouble),
-``ruleset=check_rcpt … reject=…`` (relay and recipient policy, not a login),
-``lost input channel``, ``starting daemon``.
+``ruleset=check_rcpt … reject=…`` (relay and recipient policy, not a login: the
+sendmail-reject jail's), ``lost input channel``, ``starting daemon``.
+
+**sendmail-reject** (``REJECT_SIGNATURES``, an opt-in jail: a real mail server is refused
+now and then too, and banning it loses mail) counts the clients Sendmail refused:
+
+* ``ruleset=check_rcpt, arg1=<RCPT>, relay=CLIENT, reject=CODE X.Y.Z <RCPT>... REASON`` —
+  ``rscheck`` (parseaddr.c: ``ruleset=%s, arg1=%s[, arg2=%s][, relay=%s], reject=%s``, the
+  reject text being the reply the client got), one per refused ``RCPT``: relaying denied
+  (``Relaying denied. Proper authentication required.``, ``… IP name possibly forged
+  [ADDR]``, ``… IP name lookup failed [ADDR]``, proto.m4's plain ``Relaying denied``),
+  ``User unknown`` (recipient probing),
+  ``Domain of sender address S does not exist``, a DNS blocklist's ``Rejected: …`` (the
+  admin's text of FEATURE(dnsbl)/(enhdnsbl)) and FEATURE(require_rdns)'s ``Fix reverse DNS
+  for ADDR``. RCPT is the client's, written twice, *around* the relay: the expression takes
+  the longest RCPT that is written again, after ``reject=CODE <``, so the relay between
+  the two copies is Sendmail's (a longer one would have to be repeated in the reason, which
+  is the server's text or, in ``Domain of sender address S``, a blank-free address). Every
+  reason ends the line with fixed text or, for a blocklist's, text without ``<`` and
+  ``>``: where Sendmail's own reading fails (a 4xx reply, another reason), a shorter RCPT
+  copied from the client's text cannot stand in, as its tail would hold Sendmail's
+  ``>, relay=``.
+* ``ruleset=check_relay, arg1=NAME, arg2=ADDR, relay=CLIENT, reject=421 4.3.2 Connection
+  rate limit exceeded.`` (FEATURE(ratecontrol)) and ``… Too many open connections.``
+  (FEATURE(conncontrol)): connection floods, one per refused connection, no client text.
+* ``CLIENT: EXPN ARG [rejected]`` and ``VRFY`` (srvrsmtp.c, ``PrivacyOptions`` noexpn /
+  novrfy, LogLevel > 5): address harvesting, one per command. The command follows the
+  address; the first bracket of the line is Sendmail's.
+
+The pre-greeting refusal counts in the sendmail jail already. Not counted: ``from=…,
+nrcpts=0, …`` (every session whose recipients were all refused writes it: a sender with
+one mistyped recipient too), ``check_mail`` refusals of a sender domain (``451 4.1.8``:
+temporary DNS trouble), ``check_relay`` refusals of other kinds (access-map policy).
 """
 
-from bruteguard.match.signature import Role, Signature
+from bruteguard.match.signature import SAME_USER, USER, Role, Signature
 
-__all__ = ["PROGRAMS", "SIGNATURES"]
+__all__ = ["PROGRAMS", "REJECT_SIGNATURES", "SIGNATURES"]
 
 PROGRAMS = ("sm-mta", "sendmail", "sm-acceptingconnections")
 
@@ -110,6 +141,70 @@ SIGNATURES: tuple[Signature, ...] = (
             " MAIL/EXPN/VRFY/ETRN during connection to MTA-v4",
             "v27K4Vj8018624: host.example.net [198.51.100.7] (may be forged) did not issue"
             " MAIL/EXPN/VRFY/ETRN during connection to MSP-v4",
+        ),
+    ),
+)
+
+# The reasons a refused RCPT's reply gives after "<RCPT>... " (Sendmail's own texts and the
+# cf features'; a blocklist's is the admin's, after "Rejected: ", and holds no "<" or ">":
+# a shorter RCPT read from the client's copy would leave Sendmail's ">, relay=" in it).
+_RCPT_REASON = (
+    r"(?:Relaying denied(?:\. Proper authentication required\.|\. IP name possibly forged"
+    rf" \[{_ADDR}\]|\. IP name lookup failed \[{_ADDR}\])?|User unknown"
+    r"|Domain of sender address \S{1,320} does not exist|Rejected: [^<>\n]{1,400}"
+    rf"|Fix reverse DNS for {_ADDR})"
+)
+
+REJECT_SIGNATURES: tuple[Signature, ...] = (
+    Signature(
+        "rcpt-reject",
+        Role.CONFIRM,
+        # <USER> (the recipient, greedy) and its copy in the reply pin the relay between.
+        rf"{_QUEUE_ID}ruleset=check_rcpt, arg1=<{USER}>, relay={_CLIENT},"
+        rf" reject=5\d\d 5\.\d{{1,3}}\.\d{{1,3}} <{SAME_USER}>\.\.\. {_RCPT_REASON}",
+        (
+            "s1P819mk027713: ruleset=check_rcpt, arg1=<x@example.org>,"
+            " relay=client.example.net [198.51.100.7], reject=550 5.7.1 <x@example.org>..."
+            " Relaying denied. Proper authentication required.",
+            "s1NLaDQT022248: ruleset=check_rcpt, arg1=<x@example.org>,"
+            " relay=client.example.net [198.51.100.7] (may be forged), reject=550 5.7.1"
+            " <x@example.org>... Relaying denied. IP name possibly forged [198.51.100.7]",
+            "s1REn1un088377: ruleset=check_rcpt, arg1=<nosuch@example.com>,"
+            " relay=[IPv6:2001:db8:0:0:0:0:0:66], reject=550 5.1.1 <nosuch@example.com>..."
+            " User unknown",
+            "s1N7vR47006519: ruleset=check_rcpt, arg1=<bob@example.com>, relay=[198.51.100.7],"
+            " reject=553 5.1.8 <bob@example.com>... Domain of sender address a@b.example does"
+            " not exist",
+            "s1N706jo003992: ruleset=check_rcpt, arg1=<bob@example.com>, relay=[198.51.100.7],"
+            " reject=550 5.7.1 <bob@example.com>... Rejected: 198.51.100.7 listed at"
+            " zen.spamhaus.org",
+            "13O9Ixhq275631: ruleset=check_rcpt, arg1=<bob@example.com>, relay=[198.51.100.7],"
+            " reject=550 5.7.1 <bob@example.com>... Fix reverse DNS for 198.51.100.7",
+        ),
+    ),
+    Signature(
+        "rate-limit",
+        Role.CONFIRM,
+        rf"ruleset=check_relay, arg1=\S{{1,255}}, arg2={_ADDR}, relay={_CLIENT},"
+        r" reject=421 4\.3\.2 (?:Connection rate limit exceeded|Too many open connections)\.",
+        (
+            "ruleset=check_relay, arg1=client.example.net, arg2=198.51.100.7,"
+            " relay=client.example.net [198.51.100.7], reject=421 4.3.2 Connection rate limit"
+            " exceeded.",
+            "ruleset=check_relay, arg1=[198.51.100.7], arg2=198.51.100.7, relay=[198.51.100.7],"
+            " reject=421 4.3.2 Too many open connections.",
+        ),
+    ),
+    Signature(
+        "expn-vrfy",
+        Role.CONFIRM,
+        # The client's command (cut to 203 bytes) follows the address.
+        rf"{_QUEUE_ID}{_CLIENT}: (?:[Ee][Xx][Pp][Nn]|[Vv][Rr][Ff][Yy])(?: [^\n]{{0,210}})?"
+        r" \[rejected\]",
+        (
+            "s1NKIkZa093301: [198.51.100.7]: EXPN root [rejected]",
+            "s1MD2hsd004030: client.example.net [198.51.100.7]: vrfy info [rejected]",
+            "s1MD2hsd004030: [IPv6:2001:db8:0:0:0:0:0:66]: VRFY root [rejected]",
         ),
     ),
 )
