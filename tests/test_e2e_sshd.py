@@ -277,7 +277,8 @@ def test_certificates_and_refused_root_logins_count_once_each(start_lab, tmp_pat
     VERBOSE``: a root certificate from the trusted CA is refused (``ROOT LOGIN REFUSED``,
     written twice, and ``Failed publickey … ED25519-CERT …``): one attempt. A certificate
     from an unknown CA fails (``Failed publickey … ED25519-CERT … ID … CA …``), then the
-    plain key ssh offers next: two attempts. The third bans; the innocent still logs in."""
+    plain key ssh offers next: a valid user's refused keys, one attempt when the connection
+    ends with none accepted. The third attempt bans; the innocent still logs in."""
     keys = tmp_path / "keys"
     keys.mkdir()
     for name in ("trusted-ca", "unknown-ca", "root", "user"):
@@ -313,6 +314,10 @@ def test_certificates_and_refused_root_logins_count_once_each(start_lab, tmp_pat
         rf" ED25519-CERT SHA256:\S+ ID {re.escape(ssh.user)}@lab \(serial 1\) CA ED25519"
         rf" SHA256:\S+$"
     )
+    poll_until(lambda: counted(daemon) >= 2, 10, "the refused keys' connection counted", daemon.log)
+    time.sleep(1.5)  # the certificate and the plain key: one connection, one attempt
+    assert counted(daemon) == 2, daemon.log()
+    assert not certificate_attempt(ssh, attacker, server, ssh.user, keys / "user")
     ban = poll_until(lambda: daemon.ban_of(attacker_ip), 15, f"a ban of {attacker_ip}", daemon.log)
     assert ban["jail"] == "sshd", ban
     poll_until(lambda: refused(attacker, server), 10, "the firewall to drop the attacker")

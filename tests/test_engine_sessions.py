@@ -96,8 +96,14 @@ def test_signatures_say_where_their_address_comes_from() -> None:
         Signature("x", Role.CONFIRM, "no address here")
     with pytest.raises(ValueError, match="needs exactly one <HOST>"):
         Signature("x", Role.OPEN, "<SESSION> opened")
-    with pytest.raises(ValueError, match="names its <SESSION>"):
-        Signature("x", Role.OPEN, "opened from <HOST>")
+    Signature("x", Role.OPEN, "opened from <HOST>")  # a connection's (pid's) first line
+    Signature("x", Role.CLOSE, "closed, no client named")  # the pid's OPEN line names it
+    with pytest.raises(ValueError, match="needs exactly one <HOST>"):
+        Signature("x", Role.CONFIRM, "failed, no client named")
+    with pytest.raises(ValueError, match="only a pid's CLOSE line settles"):
+        Signature("x", Role.CONFIRM, "closed by <HOST>", settles=True)
+    with pytest.raises(ValueError, match="a waiting line names its <HOST>"):
+        Signature("x", Role.CLOSE, "refused, no client named", waits=True)
     with pytest.raises(ValueError, match="at most one <SESSION>"):
         Signature("x", Role.CONFIRM, "<SESSION> <SESSION> failed from <HOST>")
     Signature("x", Role.CONFIRM, "<SESSION> failed")

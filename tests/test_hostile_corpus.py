@@ -101,7 +101,9 @@ def test_corpus_is_large_enough() -> None:
     assert sum(by_file.values()) >= 40
     assert by_file["pureftpd.txt"] >= 12
     kinds = {
-        "named" if case.expected.startswith("named:") else as_address(case.expected) or "none"
+        case.expected.split(":", 1)[0]
+        if case.expected.startswith(("named:", "waits:"))
+        else as_address(case.expected) or "none"
         for case in CASES
     }
     assert {"named", "none"} <= kinds and len(kinds) >= 4
@@ -109,7 +111,7 @@ def test_corpus_is_large_enough() -> None:
 
 def test_expectations_are_well_formed() -> None:
     for case in CASES:
-        if case.expected == "none" or case.expected.startswith("named:"):
+        if case.expected == "none" or case.expected.startswith(("named:", "waits:")):
             continue
         assert as_address(case.expected) == case.expected, (case.file, case.number)
         assert case.expected not in case.decoys
@@ -138,10 +140,17 @@ def test_case_reports_only_what_it_may(case: Case) -> None:
             assert not [name for name in named if as_address(name)], case.why
         elif case.expected.startswith("named:"):
             assert (counted, named) == ([], [case.expected[6:]]), case.why
+        elif case.expected.startswith("waits:"):
+            assert (counted, named) == ([], []), case.why
         else:
             assert {as_address(host) for host in counted + named} == {case.expected}, case.why
     if as_address(case.expected):
         assert replayed[0] and not replayed[1], case.why  # replayed, an address is counted
+    if case.expected.startswith("waits:"):  # the address it names for its attempt's verdict
+        stream = MATCHER.stream(reference=REFERENCE)
+        reported(stream, case.line)
+        shown = stream.last_match()
+        assert shown is not None and as_address(shown[1]) == case.expected[6:], case.why
 
 
 @pytest.mark.parametrize("path", FILES, ids=[path.name for path in FILES])

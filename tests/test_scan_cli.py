@@ -116,8 +116,8 @@ ATTACK_LOG = [
     "Nov 23 06:51:22 web1 sshd[1104]: Failed password for root from 198.51.100.7 port 52313 ssh2",
     "Nov 23 06:51:23 web1 sshd[1105]: Failed password for ubuntu from 198.51.100.7 port 52314 ssh2",
     # 192.0.2.44 (IPv4-mapped in one line): three in exactly findtime → ban.
-    "Nov 23 06:52:00 web1 sshd[1201]: Failed publickey for git from ::ffff:192.0.2.44 port 4022"
-    " ssh2: RSA SHA256:AbCd+/9",
+    "Nov 23 06:52:00 web1 sshd[1201]: Failed publickey for invalid user git from"
+    " ::ffff:192.0.2.44 port 4022 ssh2: RSA SHA256:AbCd+/9",
     "Nov 23 06:52:30 web1 sshd[1202]: Connection closed by 192.0.2.44 port 4023 [preauth]",
     "Nov 23 06:53:00 web1 sshd[1203]: Did not receive identification string from 192.0.2.44"
     " port 4024",

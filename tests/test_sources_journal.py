@@ -342,7 +342,7 @@ GENUINE: list[tuple[str, dict[str, str]]] = [
         },
     ),
     (  # the listener after an upgrade replaced its binary, started outside systemd
-        "Failed publickey for git from 2001:db8::66 port 4022 ssh2",
+        "Failed publickey for invalid user git from 2001:db8::66 port 4022 ssh2",
         {"_COMM": "sshd", "_EXE": "/usr/sbin/sshd (deleted)", "_UID": "0", "_SYSTEMD_UNIT": ""},
     ),
 ]

@@ -188,6 +188,8 @@ typedef struct {
     char announced;
     char counted;
     char named; /* an announcement named a host: the verdict's address takes over */
+    char opened; /* the host is the one the connection's OPEN line named (its first line) */
+    char owed;   /* a line naming no client waits for the pid's next line with an address */
 } Connection;
 
 /* One connection's lines may write its IPv4 peer both plainly and IPv4-mapped (OpenSSH 3.9
@@ -218,33 +220,6 @@ static void set_host(Connection *state, const char *host, Py_ssize_t len, uint64
         state->host_hash = hash;
     }
 }
-
-/* ---------------------------------------------------------- PAM pairing */
-
-/* sshd's keyboard-interactive runs PAM in a child process: pam_unix's line of an attempt has
- * the child's pid, sshd's own verdict ("error: PAM: …") the connection's. The two are paired
- * by address (and jail), per address the latest: a child's line counts and waits, for
- * PAM_WINDOW seconds, for its parent's verdict, which then counts nothing; a child's line
- * whose address has an attempt already announced and not yet decided in another pid
- * ("Invalid user", then PAM's child) counts nothing either, and leaves its pid free to
- * count a verdict of its own. Every pairing leaves one count per attempt; an address whose
- * slot another took is counted as before pairing (once per pid). */
-#define PAM_NONE 0
-#define PAM_CHILD 1
-#define PAM_PARENT 2
-#define PAM_PAIRS 1024 /* a power of two */
-#define PAM_WINDOW 10.0 /* pam_faildelay's delay, and then some */
-
-typedef struct {
-    unsigned char host_len; /* 0: empty */
-    char host[HOST_INLINE];
-    Py_ssize_t jail;
-    uint64_t announce_pid; /* the latest announce (not a PAM child's) and its moment */
-    double announce_moment;
-    uint64_t child_pid; /* the latest PAM child's line still waiting for its verdict */
-    double child_moment;
-    int children; /* how many are waiting */
-} PamPair;
 
 /* ------------------------------------------------------------ address cache */
 
@@ -391,14 +366,23 @@ static Connection *table_claim(ConnectionTable *table, Connection *found, uint64
 #define STAMP_YYMMDD 4 /* "YYMMDD hh:mm:ss", the hour space-padded (MySQL <= 5.5) */
 #define STAMP_TAI64N 5 /* "@" and 24 lowercase hex digits: a TAI64N label (multilog, s6-log) */
 
+/* How a check's connection is keyed (signature.py): by the syslog pid alone; by a session id
+ * (hexadecimal) whose OPEN line names the address; by the pid, whose OPEN line (or, failing
+ * that, its next line with an address) names the address of lines that name no client; a
+ * pid's line with an address that counts only for such a waiting line. */
+#define KEY_PID 0
+#define KEY_SESSION 1
+#define KEY_PID_OPENED 2
+#define KEY_PID_SETTLES 3
+
 /* Group numbers of one set of signatures (the stamp is group 1 in every frame); user, pid,
  * repeat and count are 0 when the set has no such group (a log without pids, a signature
  * without a user or a count). */
 typedef struct {
     int host, user, pid, repeat, count, role, weight, stamp_kind;
     int ptr_host; /* the service may write a PTR's text here, even one that reads as an address */
-    int keyed;    /* `pid` is a session id group (hexadecimal); `host` 0: the session's address */
-    int pam_side; /* PamSide: the PAM child's line, or the parent's verdict of it */
+    int keyed;    /* KEY_*: what tells connections apart, and where a host-less line's is */
+    int waits;    /* counts nothing: the attempt's verdict, or its connection's close, will */
     Py_ssize_t njails;
     Py_ssize_t *jails;
 } Check;
@@ -416,7 +400,6 @@ typedef struct {
     PyObject *named;      /* list of (time, name, user, jail, line): attempts naming a host */
     AddressCache addresses;
     ConnectionTable connections;
-    PamPair *pairs; /* NULL: no check pairs PAM lines */
     uint64_t seed; /* of the hash for long host texts */
     double hours[12 * 32 * 24]; /* syslog hour starts; NAN: not known yet */
     long hours_day;             /* the clock's day the hour cache belongs to (live logs) */
@@ -449,7 +432,6 @@ static void Stream_dealloc(StreamObject *self) {
     for (Py_ssize_t i = 0; i < self->nchecks; i++) PyMem_Free(self->checks[i].jails);
     PyMem_Free(self->checks);
     PyMem_Free(self->connections.slots);
-    PyMem_Free(self->pairs);
     Py_XDECREF(self->pattern);
     Py_XDECREF(self->jail_names);
     Py_XDECREF(self->hour_start);
@@ -481,21 +463,15 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
         return -1;
     }
     self->nchecks = n;
-    int pam_pairing = 0;
     Py_ssize_t njails = PyTuple_GET_SIZE(jails);
     for (Py_ssize_t i = 0; i < n; i++) {
         Check *check = &self->checks[i];
         PyObject *jail_indices;
-        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(checks, i), "iiiiiiipO!ipi", &check->host,
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(checks, i), "iiiiiiipO!iii", &check->host,
                               &check->user, &check->pid, &check->repeat, &check->count,
                               &check->role, &check->weight, &check->ptr_host, &PyTuple_Type,
-                              &jail_indices, &check->stamp_kind, &check->keyed, &check->pam_side))
+                              &jail_indices, &check->stamp_kind, &check->keyed, &check->waits))
             return -1;
-        if (check->pam_side < PAM_NONE || check->pam_side > PAM_PARENT) {
-            PyErr_SetString(PyExc_ValueError, "unknown PAM side");
-            return -1;
-        }
-        pam_pairing = pam_pairing || check->pam_side != PAM_NONE;
         if (check->weight < 1 || check->weight > MAX_REPEAT) {
             PyErr_SetString(PyExc_ValueError, "a check's weight must be 1..1000");
             return -1;
@@ -513,7 +489,9 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
             return -1;
         }
         if (check->role < ROLE_ANNOUNCE || check->role > ROLE_OPEN ||
-            (check->role == ROLE_OPEN && !(check->keyed && check->pid && check->host))) {
+            check->keyed < KEY_PID || check->keyed > KEY_PID_SETTLES ||
+            (check->role == ROLE_OPEN && !(check->keyed && check->pid && check->host)) ||
+            (check->keyed == KEY_PID_SETTLES && !(check->pid && check->host))) {
             PyErr_SetString(PyExc_ValueError, "unknown role");
             return -1;
         }
@@ -532,10 +510,6 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kwds) {
             }
             check->jails[j] = index;
         }
-    }
-    if (pam_pairing && !(self->pairs = PyMem_Calloc(PAM_PAIRS, sizeof(PamPair)))) {
-        PyErr_NoMemory();
-        return -1;
     }
     int matches = 1;
     for (int k = 0; k < compiled->nparts; k++)
@@ -863,24 +837,6 @@ static uint64_t hash_bytes(uint64_t seed, const char *s, Py_ssize_t len) {
     return h;
 }
 
-/* The pairing slot of an address (an inline host) and jail: the one found, a fresh one
- * (`create`: taking over whatever address had it), or NULL. */
-static PamPair *pair_of(StreamObject *self, const char *host, Py_ssize_t len, Py_ssize_t jail,
-                        int create) {
-    unmapped(&host, &len);
-    if (!self->pairs || len > HOST_INLINE || len < 1) return NULL;
-    PamPair *pair = &self->pairs[(hash_bytes(self->seed, host, len) ^ (uint64_t)jail) &
-                                 (PAM_PAIRS - 1)];
-    if (pair->host_len == len && pair->jail == jail && memcmp(pair->host, host, len) == 0)
-        return pair;
-    if (!create) return NULL;
-    memset(pair, 0, sizeof *pair);
-    pair->host_len = (unsigned char)len;
-    memcpy(pair->host, host, len);
-    pair->jail = jail;
-    return pair;
-}
-
 /* The canonical address for raw host text (borrowed; Py_None if not an address). */
 static PyObject *address_for(StreamObject *self, const char *host, Py_ssize_t len) {
     /* No address is written in more than 64 characters (IPv6 with a zone at most). */
@@ -1153,9 +1109,14 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
             continue;
         }
         uint64_t pid = 0;
+        if (check->keyed >= KEY_PID_OPENED &&
+            (!check->pid || ovector[2 * check->pid] == PCRE2_UNSET)) {
+            remember_match(self, check, text, ovector, moment, text, 0);
+            continue; /* a line without a pid can't be tied to its connection */
+        }
         if (check->pid) {
             PCRE2_SIZE i = ovector[2 * check->pid], end = ovector[2 * check->pid + 1];
-            if (check->keyed) /* a session id in hexadecimal (at most 16 digits) */
+            if (check->keyed == KEY_SESSION) /* hexadecimal (at most 16 digits) */
                 for (; i < end; i++)
                     pid = pid << 4 | (uint64_t)(text[i] <= '9' ? text[i] - '0'
                                                                : (text[i] | 0x20) - 'a' + 10);
@@ -1173,34 +1134,69 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
             host_len = ovector[2 * check->host + 1] - ovector[2 * check->host];
         } else {
             /* A session's later line: the address its OPEN line named (a name or an unseen
-             * opening leaves nobody to count it for). */
-            if (!open || !state->host_len || state->host_len > HOST_INLINE) {
+             * opening leaves nobody to count it for). A pid's: only an address its OPEN line
+             * named (a pid's older address may be another connection's, the pid reused);
+             * without one, the line waits for the pid's next line with an address. */
+            int usable = open && state->host_len && state->host_len <= HOST_INLINE &&
+                         (check->keyed == KEY_SESSION || state->opened);
+            if (!usable) {
                 remember_match(self, check, text, ovector, moment, text, 0);
+                if (check->keyed == KEY_PID_OPENED && check->role == ROLE_CLOSE &&
+                    !(open && state->host_len)) {
+                    state = table_claim(&self->connections, state, pid, moment);
+                    if (!state) {
+                        PyErr_NoMemory();
+                        goto error;
+                    }
+                    state->host_len = 0;
+                    state->announced = state->counted = state->named = state->opened = 0;
+                    state->owed = 1;
+                    state->last = moment;
+                }
                 continue;
             }
             host_len = state->host_len;
             memcpy(session_host, state->host, host_len);
             host = session_host;
         }
-        remember_match(self, check, text, ovector, moment, host, host_len);
+        /* `bruteguard test` shows what a line counts for: a pid's first line ("Connection
+         * from") and a close no line waited for count nothing, and are no failures. */
+        int shown = check->keyed == KEY_PID_SETTLES
+                        ? open && state->owed && !state->host_len
+                        : !(check->role == ROLE_OPEN && check->keyed == KEY_PID_OPENED);
+        if (shown) remember_match(self, check, text, ovector, moment, host, host_len);
         uint64_t host_hash = host_len > HOST_INLINE ? hash_bytes(self->seed, host, host_len) : 0;
         if (check->role == ROLE_OPEN) {
-            state = table_claim(&self->connections, state, pid, moment);
-            if (!state) {
-                PyErr_NoMemory();
-                goto error;
+            /* A connection's own later opening line (a patched sshd's session log writes
+             * one per phase) keeps what the connection counted. */
+            if (!(open && state->opened && same_host(state, host, host_len, host_hash))) {
+                state = table_claim(&self->connections, state, pid, moment);
+                if (!state) {
+                    PyErr_NoMemory();
+                    goto error;
+                }
+                set_host(state, host, host_len, host_hash);
+                state->announced = state->counted = state->named = state->owed = 0;
+                state->opened = 1;
             }
-            set_host(state, host, host_len, host_hash);
-            state->announced = state->counted = state->named = 0;
             state->last = moment;
             continue;
         }
-        if (check->role == ROLE_ANNOUNCE && sink != SINK_NONE) {
+        if (check->keyed == KEY_PID_SETTLES) {
+            /* Counts only for the line before it that named no client and waited. */
+            if (!(open && state->owed && !state->host_len)) continue;
+            set_host(state, host, host_len, host_hash);
+            state->owed = 0; /* and counts as a close of the connection, below */
+        }
+        if (check->waits || (check->role == ROLE_ANNOUNCE && sink != SINK_NONE)) {
             PyObject *address = address_for(self, host, host_len);
             if (!address) goto error;
-            if (address == Py_None) {
-                /* pam's rhost= with a name (sshd's UseDNS): the verdict sshd writes next
-                 * carries the address, so the announcement waits for it and counts nothing. */
+            if (check->waits || address == Py_None) {
+                /* The attempt's verdict comes next and counts; this line counts nothing:
+                 * pam's rhost= with a name (sshd's UseDNS: the verdict carries the
+                 * address), or a refusal that may yet be overturned (pam_unix before
+                 * pam_sss or pam_ldap, a valid user's agent offering its keys in turn). */
+                int named = address == Py_None;
                 if (!open) {
                     state = table_claim(&self->connections, state, pid, moment);
                     if (!state) {
@@ -1208,39 +1204,17 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
                         goto error;
                     }
                     set_host(state, host, host_len, host_hash);
-                    state->announced = state->counted = 0;
-                }
-                state->named = 1;
-                state->last = moment;
-                continue;
-            }
-        }
-        Py_ssize_t pair_jail = check->njails ? check->jails[0] : -1;
-        if (check->pam_side == PAM_CHILD && check->role == ROLE_ANNOUNCE && !open) {
-            PamPair *pair = pair_of(self, host, host_len, pair_jail, 0);
-            if (pair && pair->announce_pid != pid && moment >= pair->announce_moment - 1 &&
-                moment - pair->announce_moment <= PAM_WINDOW) {
-                Connection *owner = table_find(&self->connections, pair->announce_pid);
-                if (owner->pid == pair->announce_pid && owner->announced &&
-                    same_host(owner, host, host_len, host_hash))
-                    continue; /* PAM's child for an attempt another pid counted already */
-            }
-        }
-        if (check->pam_side == PAM_PARENT) {
-            PamPair *pair = pair_of(self, host, host_len, pair_jail, 0);
-            if (pair && pair->children > 0 && pair->child_pid != pid &&
-                moment >= pair->child_moment - 1 && moment - pair->child_moment <= PAM_WINDOW) {
-                pair->children--; /* the verdict of the attempt PAM's child counted */
-                if (!(open && same_host(state, host, host_len, host_hash))) {
-                    state = table_claim(&self->connections, state, pid, moment);
-                    if (!state) {
-                        PyErr_NoMemory();
-                        goto error;
-                    }
+                    state->announced = state->counted = state->opened = state->owed = 0;
+                    state->named = named;
+                } else if (named) {
+                    state->named = 1;
+                } else if (state->named) { /* the named connection, now with its address */
                     set_host(state, host, host_len, host_hash);
                     state->named = 0;
+                } else if (!same_host(state, host, host_len, host_hash)) {
+                    set_host(state, host, host_len, host_hash); /* the pid reused */
+                    state->announced = state->counted = state->opened = state->owed = 0;
                 }
-                state->announced = state->counted = 1;
                 state->last = moment;
                 continue;
             }
@@ -1263,9 +1237,8 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
                 goto error;
             }
             set_host(state, host, host_len, host_hash);
-            state->announced = 0;
-            state->counted = 0;
-            state->named = 0;
+            state->announced = state->counted = state->named = 0;
+            state->opened = state->owed = 0;
         }
         state->last = moment;
         if (check->role == ROLE_CONFIRM) {
@@ -1276,16 +1249,6 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
         } else if (check->role == ROLE_ANNOUNCE) {
             if (state->announced) continue;
             state->announced = 1;
-            PamPair *pair = self->pairs ? pair_of(self, host, host_len, pair_jail, 1) : NULL;
-            if (pair && check->pam_side == PAM_CHILD && !known) {
-                int waiting = pair->children && moment - pair->child_moment <= PAM_WINDOW;
-                pair->children = waiting ? pair->children + 1 : 1;
-                pair->child_pid = pid;
-                pair->child_moment = moment;
-            } else if (pair && check->pam_side != PAM_CHILD) {
-                pair->announce_pid = pid;
-                pair->announce_moment = moment;
-            }
         } else if (state->counted) {
             continue;
         } else {
@@ -1356,6 +1319,7 @@ static PyObject *Stream_feed(StreamObject *self, PyObject *args) {
     PyObject *chunk;
     int keep_lines = 0;
     if (!PyArg_ParseTuple(args, "O|p", &chunk, &keep_lines)) return NULL;
+    self->has_last_match = 0; /* last_match() tells of this chunk's lines only */
     return run(self, chunk, SINK_HITS, keep_lines, NULL, 1);
 }
 

@@ -35,7 +35,6 @@ from bruteguard.match.signature import (
     SESSION,
     USER,
     Frame,
-    PamSide,
     Role,
     Signature,
     Stamp,
@@ -132,7 +131,7 @@ class Matcher:
                 tuple(index[jail] for jail in c.jails),
                 int(c.stamp_kind),
                 c.keyed,
-                int(c.pam_side),
+                int(c.waits),
             )
             for c in builder.checks
         )
@@ -171,8 +170,8 @@ class _Check:
     ptr_hosts: bool
     jails: tuple[str, ...]
     stamp_kind: Stamp
-    keyed: int = 0  # 1: ``pid`` is a <SESSION> group (hexadecimal), not the syslog pid
-    pam_side: PamSide = PamSide.NONE
+    keyed: int = 0  # Signature.keyed: 1: ``pid`` is a <SESSION> group (hexadecimal)
+    waits: bool = False
 
 
 def _plan(jail_filters: Mapping[str, str], weights: Mapping[str, int]) -> dict[Frame, list[_Block]]:
@@ -234,7 +233,7 @@ def _expression(units: Sequence[_Unit]) -> str:
         gate = ""
         if frame.programs:
             names = sorted({p for unit in members for p in unit.programs}, key=len, reverse=True)
-            gate = f"(?=(?:{'|'.join(program_regex(p) for p in names)})[\\[: ])"
+            gate = f"(?=\\[?(?:{'|'.join(program_regex(p) for p in names)})[\\[: \\]])"
         bodies = "|".join(unit.body for unit in members)
         alternatives.append(f"{frame.head}{gate}(?|{bodies})")
     # Blanks some relays leave at a line's end are no part of any message.
@@ -279,7 +278,7 @@ class _Builder:
                 names = "|".join(program_regex(p) for p in programs)
                 sets = self._sets(members, frame.stamp, pid=2, repeat=3, first=4)
                 body = (
-                    f"(?:{names}){_PROGRAM_TAIL}"
+                    f"\\[?(?:{names}){_PROGRAM_TAIL}{_SOLARIS_ID}"
                     f"(?:message repeated (\\d{{1,6}}) times: \\[ )?(?|{sets})(?(3)\\])"
                 )
             else:
@@ -287,17 +286,20 @@ class _Builder:
             self.units.append(_Unit(frame, programs, body))
 
     def _sets(self, blocks: list[_Block], kind: Stamp, *, pid: int, repeat: int, first: int) -> str:
-        """One set per block, role, placeholder layout and PAM side, as alternatives; a
+        """One set per block, role, placeholder layout, waiting and keying, as alternatives; a
         set's signatures share its groups (numbered from ``first``) through branch reset."""
         sets: list[str] = []
         for block in blocks:
             for role in Role:
-                layouts: dict[tuple[tuple[str, ...], PamSide], list[str]] = {}
+                layouts: dict[tuple[tuple[str, ...], bool, int], list[str]] = {}
                 for signature in block.signatures:
                     if signature.role is role:
                         layout, body = _body(signature)
-                        layouts.setdefault((layout, signature.pam_side), []).append(body)
-                for (layout, pam_side), bodies in layouts.items():
+                        key = (layout, signature.waits, signature.keyed)
+                        layouts.setdefault(key, []).append(body)
+                for (layout, waits, keyed), bodies in layouts.items():
+                    if keyed >= 2 and not pid:
+                        raise ValueError(f"{role.name} lines keyed by a pid, in a log without")
                     groups = {name: first + at for at, name in enumerate(layout)}
                     self.groups = max(self.groups, first + len(layout) - 1)
                     mark = len(self.checks)
@@ -317,21 +319,27 @@ class _Builder:
                             block.ptr_hosts,
                             block.jails,
                             kind,
-                            1 if session else 0,
-                            pam_side,
+                            keyed,
+                            waits,
                         )
                     )
         return "|".join(sets)
 
 
 # What follows a syslog program name, its pid (if any) in group 2: "[pid]: " (and rsyslog
-# 8's "[pid] " with no colon), ": ", or RFC 5424's " PROCID MSGID STRUCTURED-DATA "
-# (PROCID "-" when none; the structured data "-" or "[…]" elements; a UTF-8 BOM may open
-# the message).
+# 8's "[pid] " with no colon), ": ", metalog's "] " (Gentoo: "[sshd] " after the stamp, no
+# host, no pid; "[sshd]: " before 2004), or RFC 5424's " PROCID MSGID STRUCTURED-DATA "
+# (PROCID "-" when none; the structured data "-" or "[…]" elements, whose quoted values
+# may hold a "]" some writers leave unescaped; a UTF-8 BOM may open the message).
 _PROGRAM_TAIL = (
     r"(?|\[(\d{1,10})\]:? |: "
-    r"| (?:(\d{1,10})|-) [!-~]{1,32} (?:-|(?:\[(?:[^\]\\\n]++|\\.)*+\])++) (?:\xef\xbb\xbf)?)"
+    r"| (?:(\d{1,10})|-) [!-~]{1,32}"
+    r" (?:-|(?:\[(?:[^\]\"\\\n]++|\"(?:[^\"\\\n]++|\\.)*+\"|\\.)*+\])++) (?:\xef\xbb\xbf)?"
+    r"|\]:? )"
 )
+# Solaris syslogd's message id and facility.level before the message ("[ID 800047
+# auth.info] ").
+_SOLARIS_ID = r"(?:\[ID \d{1,10} [a-z0-9]{1,12}\.[a-z]{1,8}\] )?"
 _PLACEHOLDER = re.compile(
     "|".join(re.escape(p) for p in (HOST, ADDR, USER, COUNT, SESSION, SAME_USER))
 )

@@ -21,12 +21,22 @@ last) always wins, whatever the client typed.
   of that connection counted.
 * ``OPEN``      — a session's first line, which names its client (OpenSMTPD's
   ``SESSION smtp connected address=ADDR``): counts nothing; it ties the session id
-  (``<SESSION>``) to the address.
+  (``<SESSION>``) to the address. Without ``<SESSION>``, the connection's (the syslog
+  pid's) first line: sshd's ``Connection from ADDR port N`` (``LogLevel VERBOSE``).
 
 A service whose later lines carry only a session id (never the address) writes them with
 ``<SESSION>`` and no ``<HOST>``: the address is the one the session's ``OPEN`` line named,
 and a line of a session whose opening was not seen (or went quiet for ten minutes) counts
 nothing. With ``<SESSION>`` the session id, not the syslog pid, tells connections apart.
+
+A ``CLOSE`` line with neither ``<HOST>`` nor ``<SESSION>`` (sshd's ``Disconnecting: Too
+many authentication failures [preauth]``) is a later line of its pid's connection: it
+counts for the address the pid's ``OPEN`` line named; without such a line, for nobody, but
+it waits: the pid's next line with an address settles it. A ``settles`` signature (sshd's
+``Connection closed by ADDR port N`` after a failed banner exchange) is such a line that
+counts only then: for the waiting line, once per connection, and otherwise never (the same
+words end innocent connections too). An older address of the pid is never taken: a pid is
+reused, and its earlier connection may be anyone's.
 """
 
 import re
@@ -42,7 +52,6 @@ __all__ = [
     "SYSLOG",
     "USER",
     "Frame",
-    "PamSide",
     "ProgramPattern",
     "Role",
     "Signature",
@@ -154,16 +163,6 @@ class Role(IntEnum):
     OPEN = 4
 
 
-class PamSide(IntEnum):
-    """Which process of a PAM conversation writes the line, where the service runs PAM in a
-    child of its own (sshd's keyboard-interactive): the child's and the parent's lines of
-    one attempt have different pids, and are paired by address instead (``_core.c``)."""
-
-    NONE = 0
-    CHILD = 1  # pam_unix's "authentication failure; … rhost=ADDR" (the child's pid)
-    PARENT = 2  # the service's own verdict of that conversation (sshd's "error: PAM: …")
-
-
 @dataclass(frozen=True)
 class Signature:
     """One recognised message. ``samples`` are real lines (after ``prog[pid]: ``) it matches.
@@ -171,7 +170,12 @@ class Signature:
     ``addressless``: the service names no client at all (an old lighttpd's failed TLS
     handshake): no ``<HOST>``; the daemon ties such a line to the one real connection that
     ended with it, or to nobody (``identity``), and a replay cannot count it.
-    ``pam_side``: see ``PamSide``.
+    ``waits``: the line names the attempt's client but not its outcome, which another module
+    or key may still turn (pam_unix refuses a password that pam_sss or pam_ldap, next in
+    the stack, accepts; a valid user's agent offers its keys in turn, the last accepted):
+    it counts nothing, and ties its connection (pid) to the address, so that the attempt's
+    verdict line, or the connection's close, counts it once. ``settles``: see the module's
+    docstring.
     """
 
     name: str
@@ -179,7 +183,8 @@ class Signature:
     message: str
     samples: tuple[str, ...] = field(default=())
     addressless: bool = False
-    pam_side: PamSide = PamSide.NONE
+    waits: bool = False
+    settles: bool = False
 
     def __post_init__(self) -> None:
         hosts = self.message.count(HOST) + self.message.count(ADDR)
@@ -187,11 +192,17 @@ class Signature:
         if self.addressless:
             if hosts or sessions:
                 raise ValueError(f"signature {self.name}: no {HOST} (addressless)")
-        # Without a host, the address is the one the session's OPEN line named.
-        elif hosts != 1 and not (hosts == 0 and sessions == 1 and self.role is not Role.OPEN):
+        # Without a host, the address is the one the session's (or the pid's) OPEN line named.
+        elif hosts != 1 and not (
+            hosts == 0
+            and self.role is not Role.OPEN
+            and (sessions == 1 or (self.role is Role.CLOSE and not self.settles))
+        ):
             raise ValueError(f"signature {self.name}: needs exactly one {HOST} (or {ADDR})")
-        if self.role is Role.OPEN and sessions != 1:
-            raise ValueError(f"signature {self.name}: an OPEN line names its {SESSION}")
+        if self.settles and (self.role is not Role.CLOSE or sessions):
+            raise ValueError(f"signature {self.name}: only a pid's CLOSE line settles")
+        if self.waits and (hosts != 1 or sessions or self.settles or self.role is Role.OPEN):
+            raise ValueError(f"signature {self.name}: a waiting line names its {HOST}")
         if SAME_USER in self.message and USER not in self.message.split(SAME_USER, 1)[0]:
             raise ValueError(f"signature {self.name}: {SAME_USER} repeats an earlier {USER}")
         for placeholder in (USER, COUNT, SESSION, SAME_USER):
@@ -199,3 +210,18 @@ class Signature:
                 raise ValueError(f"signature {self.name}: at most one {placeholder}")
         if self.message.startswith("^") or self.message.endswith("$"):
             raise ValueError(f"signature {self.name}: the engine anchors; drop ^ and $")
+
+    @property
+    def keyed(self) -> int:
+        """How the compiled pass keys this line's connection (``_core``'s ``KEY_*``): by
+        the pid (0), a session id (1), the pid whose OPEN line names a host-less line's
+        address (2), or a pid's line that settles a waiting one (3)."""
+        if SESSION in self.message:
+            return 1
+        if self.settles:
+            return 3
+        if self.role is Role.OPEN or (
+            not self.addressless and HOST not in self.message and ADDR not in self.message
+        ):
+            return 2
+        return 0

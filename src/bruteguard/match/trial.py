@@ -101,7 +101,7 @@ def _try_builtin(
         first = (hits or named or [None])[0]
         if first is None:  # it names a host and waits for the verdict line (pam's rhost=)
             waiting = alone.last_match()
-            if waiting is None:  # its stamp is no real time: the daemon drops such lines
+            if waiting is None:  # no real time (dropped), or no failure (a "Connection from")
                 yield Verdict(number, False, text=text)
                 continue
             summary.matched += 1
