@@ -2,7 +2,7 @@
 # Puts real server binaries where tests/maillab.py looks for them, without installing them.
 #
 # Some servers' Debian packages conflict with packages the tests need installed: Cyrus IMAP
-# with Dovecot (both provide imap-server), Sendmail (and OpenSMTPD) with every other MTA. So
+# with Dovecot (both provide imap-server), Sendmail and OpenSMTPD with every other MTA. So
 # their packages are only downloaded (apt checks them against the signed archive index) and
 # unpacked into a private prefix each:
 #   tests/fetch-unpacked.sh                  every lab's set (below)
@@ -90,4 +90,5 @@ else
     unpack cyrus-imapd "$cyrus/master,$cyrus/imapd,$cyrus/pop3d" \
         cyrus-common cyrus-imapd cyrus-pop3d
     unpack sendmail usr/libexec/sendmail/sendmail sendmail-bin sendmail-cf
+    unpack opensmtpd usr/sbin/smtpd opensmtpd
 fi

@@ -30,17 +30,19 @@ from pathlib import Path
 from typing import ClassVar
 
 from netns import Host
-from servicelab import MAX_ATTEMPTS, NOBODY, Outcome, ServiceLab, _nul_words
+from servicelab import MAX_ATTEMPTS, NOBODY, Outcome, ServiceLab, _nul_words, _sha512_crypt
 
 __all__ = [
     "CYRUS",
     "FETCH_UNPACKED",
+    "OPENSMTPD",
     "SENDMAIL",
     "UNPACKED",
     "BindLab",
     "CyrusLab",
     "MailLab",
     "NginxMailLab",
+    "OpenSmtpdLab",
     "SambaLab",
     "SendmailLab",
     "require_unpacked",
@@ -59,10 +61,11 @@ RUN = "/run/maillab"  # the services' state, inside the launcher's private /run
 # One child process makes every attempt of a call, each on its own connection (serial or
 # parallel) or all on one ("session"). Protocol, address, port, user and password arrive as
 # argv, never as code. It prints one JSON line: each attempt's outcome and what was said.
+# "starttls" is SMTP AUTH after STARTTLS (the server's certificate is not verified).
 # "relay" is SMTP without AUTH: MAIL FROM:<user> and RCPT TO:<password> per attempt (an
 # attempt to relay when the recipient is elsewhere; "rejected" when the RCPT is refused).
 _CLIENT_SCRIPT = """
-import imaplib, json, poplib, smtplib, sys, threading
+import imaplib, json, poplib, smtplib, ssl, sys, threading
 proto, addr, port, timeout, count, mode, user, password = sys.argv[1:9]
 port, timeout, count = int(port), float(timeout), int(count)
 
@@ -117,10 +120,23 @@ def pop3(tries):
             pass
     return results
 
-def smtp(tries):
+def smtp(tries, tls=False):
     try:
         client = smtplib.SMTP(addr, port, timeout=timeout)
         client.ehlo("client.example.net")
+        if tls:
+            # The lab's certificate is self-signed: encryption without verification.
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            # Anonymous ECDH (TLS 1.2): Debian 12's OpenSMTPD 6.8 cannot use its private key
+            # under OpenSSL 3 (the key lives in its privilege-separated "ca" process, and
+            # OpenSSL 3 no longer routes the handshake's signature or decryption there:
+            # OpenSMTPD issues 1171, 1239); a handshake that needs no key still works.
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+            context.set_ciphers("AECDH-AES256-SHA:@SECLEVEL=0")
+            client.starttls(context=context)
+            client.ehlo("client.example.net")
         # One AUTH command per attempt (smtplib would try the next mechanism after a 535).
         client.esmtp_features["auth"] = "PLAIN"
     except (OSError, EOFError, smtplib.SMTPException) as exc:
@@ -170,7 +186,8 @@ def relay(tries):
             pass
     return results
 
-session = {"imap": imap, "pop3": pop3, "smtp": smtp, "relay": relay}[proto]
+session = {"imap": imap, "pop3": pop3, "smtp": smtp, "relay": relay,
+           "starttls": lambda tries: smtp(tries, tls=True)}[proto]
 results = [None] * count
 
 def connection(i, tries):
@@ -469,6 +486,112 @@ class SendmailLab(MailLab):
             capture_output=True, text=True, timeout=30, check=True,
         ).stdout  # fmt: skip
         (work / "sendmail.cf").write_text(cf)
+
+
+OPENSMTPD = UNPACKED / "opensmtpd"
+OPENSMTPD_BIN = OPENSMTPD / "usr/sbin/smtpd"
+# Debian's build: the privilege-separation users, and the paths compiled into smtpd.
+OPENSMTPD_USERS = (("opensmtpd", 60125), ("opensmtpq", 60126))
+OPENSMTPD_CHROOT = "/var/lib/opensmtpd/empty"
+OPENSMTPD_SPOOL = "/var/spool/smtpd"
+OPENSMTPD_USER_ID = 60127  # the lab's mail user: in the lab's passwd and shadow only
+
+
+class OpenSmtpdLab(MailLab):
+    """OpenSMTPD 6.8 (Debian's opensmtpd, unpacked): ``smtpd -F`` (foreground, syslog) on
+    the submission port for IPv4 and IPv6, STARTTLS required before AUTH (OpenSMTPD offers
+    AUTH only over TLS) with a fresh self-signed certificate; AUTH checks the system's
+    accounts through PAM (Debian builds it with PAM, service ``smtpd``: pam_unix against the
+    lab's shadow). Its compiled-in spool and chroot directories live under tmpfs covers of
+    /var/spool and /var/lib; its users are in the lab's passwd only. Syslog ident
+    ``smtpd``, facility mail.
+
+    Debian 12's build cannot finish a handshake that uses its private key under OpenSSL 3
+    (OpenSMTPD issues 1171, 1239: ``missing private key``), so the lab also allows
+    anonymous ECDH (``smtp ciphers``) and the clients ask for it; the TLS session, and
+    everything OpenSMTPD logs after it, are the same as with a certificate."""
+
+    PREFIX = "bgosm"
+    READY = "smtpd to listen on port 587"
+    PORT = 587
+    PROTOCOL = "starttls"
+    SERVICE_LOG = "smtpd.log"  # unused: OpenSMTPD logs to syslog only
+    SYSLOG_SELECTOR = "mail,auth,authpriv.*"
+    LOG_TO = "syslog"
+    DOMAIN = "mail.example.org"
+
+    def __enter__(self) -> OpenSmtpdLab:
+        require_unpacked(OPENSMTPD_BIN)
+        super().__enter__()
+        return self
+
+    def _daemon_argv(self) -> list[str]:
+        return [str(OPENSMTPD_BIN), "-F", "-f", f"{RUN}/smtpd.conf"]
+
+    def _covers(self) -> list[str]:
+        return ["/var/spool", "/var/lib"]
+
+    def _run_dirs(self) -> list[tuple[str, str, int]]:
+        return [(RUN, "0755", 0), ("/var/lib/opensmtpd", "0755", 0),
+                (OPENSMTPD_CHROOT, "0755", 0), (OPENSMTPD_SPOOL, "0711", 0)]  # fmt: skip
+
+    def _copies(self) -> list[tuple[str, str, str, int]]:
+        return [("smtpd.conf", f"{RUN}/smtpd.conf", "0644", 0),
+                ("cert.pem", f"{RUN}/cert.pem", "0644", 0),
+                ("key.pem", f"{RUN}/key.pem", "0600", 0)]  # fmt: skip
+
+    def _etc_binds(self) -> list[tuple[Path, str]]:
+        etc = self.workdir / "etc"
+        return [*super()._etc_binds(), (etc / "shadow", "/etc/shadow"),
+                (etc / "pam.d", "/etc/pam.d")]  # fmt: skip
+
+    def _write_service_config(self) -> None:
+        work = self.workdir
+        uid = OPENSMTPD_USER_ID
+        users = "".join(
+            f"{name}:x:{id_}:{id_}::{OPENSMTPD_CHROOT}:/usr/sbin/nologin\n"
+            for name, id_ in OPENSMTPD_USERS
+        )
+        groups = "".join(f"{name}:x:{id_}:\n" for name, id_ in OPENSMTPD_USERS)
+        self._lab_accounts(
+            users + f"{self.user}:x:{uid}:{uid}::{RUN}:/bin/sh\n",
+            groups + f"{self.user}:x:{uid}:\n",
+        )
+        etc = work / "etc"
+        shadow = etc / "shadow"
+        shadow.write_text(
+            "root:*:19000:0:99999:7:::\n"
+            f"{self.user}:{_sha512_crypt(self.password)}:19000:0:99999:7:::\n"
+        )
+        shadow.chmod(0o600)
+        # Debian's common-auth/common-account, reduced to pam_unix; nothing else may log in.
+        # nodelay: no 2 s pause after a wrong password (OpenSMTPD pauses on its own).
+        pam = etc / "pam.d"
+        pam.mkdir(exist_ok=True)
+        (pam / "smtpd").write_text(
+            "auth required pam_unix.so nodelay\naccount required pam_unix.so\n"
+        )
+        (pam / "other").write_text(
+            "auth required pam_deny.so\naccount required pam_deny.so\n"
+            "password required pam_deny.so\nsession required pam_deny.so\n"
+        )
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", f"/CN={self.DOMAIN}", "-keyout", str(work / "key.pem"),
+             "-out", str(work / "cert.pem")],
+            capture_output=True, timeout=60, check=True,
+        )  # fmt: skip
+        pki = f"pki {self.DOMAIN}"
+        listen = f"port {self.PORT} tls-require pki {self.DOMAIN} auth"
+        (work / "smtpd.conf").write_text(
+            f'{pki} cert "{RUN}/cert.pem"\n'
+            f'{pki} key "{RUN}/key.pem"\n'
+            'smtp ciphers "HIGH:!MD5:AECDH-AES256-SHA:@SECLEVEL=0"\n'
+            f"listen on {self.server.ipv4} {listen}\n"
+            f"listen on {self.server.ipv6} {listen}\n"
+            'action "relay" relay\n'
+            'match auth from any for any action "relay"\n'
+        )
 
 
 NGINX = "/usr/sbin/nginx"

@@ -23,7 +23,15 @@ import pytest
 
 from bgdaemon import Bruteguard
 from labkit import poll_until
-from maillab import BindLab, CyrusLab, MailLab, NginxMailLab, SambaLab, SendmailLab
+from maillab import (
+    BindLab,
+    CyrusLab,
+    MailLab,
+    NginxMailLab,
+    OpenSmtpdLab,
+    SambaLab,
+    SendmailLab,
+)
 from netns import Host, existing_namespaces
 
 pytestmark = pytest.mark.netns
@@ -173,6 +181,40 @@ def test_sendmail_failed_auth_bans_the_attacker(start_lab, family: str) -> None:
     assert lab.attempts(attacker, server, lab.user, lab.password, timeout=3) == ["unreachable"]
     assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
     assert daemon.ban_of(_address(innocent, family)) is None, (ban, daemon.log())
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_opensmtpd_failed_auth_bans_the_attacker(start_lab, family: str) -> None:
+    """OpenSMTPD's session lines (the address only on a session's ``connected`` line; a
+    refused AUTH writes ``result=permfail`` and then its 535, one attempt): MAXRETRY - 1
+    refused AUTHs after STARTTLS on one connection ban no one, one more on another
+    connection does; then the attacker's submission connections are refused, the right
+    password too, and the innocent neighbour still authenticates."""
+    lab, daemon = start_lab(OpenSmtpdLab, "opensmtpd")
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    written = attacker_ip if family == "ipv4" else f"[{attacker_ip}]"
+    session = r"^.* smtpd\[\d+\]: [0-9a-f]{16} smtp "
+    connected = rf"{session}connected address={re.escape(written)} host=attacker\.example\.net$"
+    refused = rf"{session}authentication user={re.escape(lab.user)} result=permfail$"
+    answered = rf'{session}failed-command command="AUTH PLAIN \(\.\.\.\)" result="535 [^"]*"$'
+
+    assert lab.fail_logins(attacker, server, MAXRETRY - 1, mode="session") == ["rejected"] * (
+        MAXRETRY - 1
+    )
+    lab.wait_for_log(answered, count=MAXRETRY - 1)
+    assert len(lab.find_lines(connected)) == 1
+    assert len(lab.find_lines(refused)) == MAXRETRY - 1
+    counted(daemon, "opensmtpd", MAXRETRY - 1)
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+
+    assert lab.fail_logins(attacker, server, 1) == ["rejected"]
+    ban = banned(lab, daemon, attacker_ip, "opensmtpd")
+    poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
+    assert lab.attempts(attacker, server, lab.user, lab.password, timeout=3) == ["unreachable"]
+    assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
+    assert daemon.ban_of(_address(innocent, family)) is None, (ban, daemon.log())
+    counted(daemon, "opensmtpd", MAXRETRY)
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
