@@ -581,6 +581,10 @@ class OpenSmtpdLab(MailLab):
              "-out", str(work / "cert.pem")],
             capture_output=True, timeout=60, check=True,
         )  # fmt: skip
+        # A listener with TLS needs a pki (loaded, though the anonymous handshake never uses
+        # it); "smtp ciphers" adds anonymous ECDH to OpenSMTPD's default list (see above).
+        # "auth" without a table: the system's accounts (PAM). Mail is relayed for
+        # authenticated clients only (the tests never send any).
         pki = f"pki {self.DOMAIN}"
         listen = f"port {self.PORT} tls-require pki {self.DOMAIN} auth"
         (work / "smtpd.conf").write_text(
