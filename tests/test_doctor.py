@@ -547,6 +547,7 @@ def test_without_the_bindings_the_journal_is_read_with_journalctl(tmp_path: Path
 
 def test_file_source_beside_a_journal_is_advised_against(tmp_path: Path) -> None:
     log = write(tmp_path / "auth.log", (DATA / "openssh9_debian12.log").read_text())
+    write(tmp_path / "syslog", "")
     journal = tmp_path / "journal"
     write_journal(journal, ["sshd"])
 
@@ -572,6 +573,7 @@ def test_advice_names_the_program_and_the_services_own_logs(tmp_path: Path) -> N
     `logger -t sshd-ddos`; a missing pure-ftpd log is looked for among pure-ftpd's own log
     files and the journal, never among the auth logs."""
     log = write(tmp_path / "auth.log", (DATA / "openssh9_debian12.log").read_text())
+    write(tmp_path / "syslog", "")
     journal = tmp_path / "journal"
     write_journal(journal, ["sshd"])
     jails = {
@@ -588,13 +590,32 @@ def test_advice_names_the_program_and_the_services_own_logs(tmp_path: Path) -> N
     trust = one(report, "source.sshd-ddos.trust")
     assert "logger -t sshd …" in trust["detail"] and "sshd-ddos" not in trust["detail"]
     missing = findings(report, "source.pure-ftpd")
-    assert [item["status"] for item in missing[:2]] == ["problem", "problem"]
+    assert missing[0]["status"] == "problem"
     assert missing[0]["advice"] == (
         f"point logpath at the file pure-ftpd really writes (look at {tmp_path / 'syslog'},"
         ' the journal (backend = "journal"))'
     )
-    assert "auth.log" not in missing[0]["advice"] + missing[1]["advice"]
-    assert "pure-ftpd really writes" in missing[1]["advice"]
+    assert "auth.log" not in missing[0]["advice"]
+
+
+def test_advice_for_a_missing_log_never_points_at_another_missing_one(tmp_path: Path) -> None:
+    """Neither auth log and no journal (a host without rsyslog whose journald keeps
+    nothing): each finding says that nothing keeps sshd's lines, not "look at" the other
+    missing file."""
+    jails = {
+        "sshd": {
+            "backend": "file",
+            "logpath": [str(tmp_path / "auth.log"), str(tmp_path / "secure")],
+        },
+    }
+    config = config_from_dict({"enforcers": ["dry-run"], "jails": only_these_jails(jails)})
+    _, report = doctor(config, journal_directories=[str(tmp_path / "no-journal")])
+    missing = findings(report, "source.sshd")
+    assert [item["status"] for item in missing] == ["problem", "problem"]
+    for item in missing:
+        assert "look at" not in item["advice"]
+        assert "install a syslog daemon" in item["advice"]
+        assert "journald" in item["advice"]
 
 
 # -- enforcers ----------------------------------------------------------------------------

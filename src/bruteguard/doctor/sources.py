@@ -114,12 +114,23 @@ def _service_name(jail: JailConfig, programs: Sequence[str]) -> str:
 
 
 def _elsewhere(jail: JailConfig, path: str, journal: bool) -> str:
-    """Where else the jail's service may log on this host: the jail's other log files (the
-    distribution's auth logs for a jail that names none), then the journal."""
-    candidates = [candidate for candidate in (jail.logpath or AUTH_LOGS) if candidate != path]
+    """Where else the jail's service may log on this host: the jail's other log files that
+    exist (the distribution's auth logs for a jail that names none), then the journal; when
+    there is neither, that nothing keeps its lines."""
+    candidates = [
+        candidate
+        for candidate in (jail.logpath or AUTH_LOGS)
+        if candidate != path and os.path.isfile(candidate)
+    ]
     if journal:
         candidates.append('the journal (backend = "journal")')
-    return f" (look at {', '.join(candidates)})" if candidates else ""
+    if candidates:
+        return f" (look at {', '.join(candidates)})"
+    return (
+        "; no other log file of the jail and no journal exists here: install a syslog"
+        " daemon (rsyslog writes /var/log/auth.log) or let journald keep logs"
+        " (Storage= in journald.conf)"
+    )
 
 
 def _file_finding(
