@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import mailbox
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -145,3 +149,42 @@ def test_unknown_case_and_disabled_desk_are_clear_errors(
     plain.write_text(f'store = "{tmp_path / "bg.db"}"\n')
     assert main(["abuse", "send", "x", "--config", str(plain)]) == 1
     assert "the abuse desk is not enabled" in capsys.readouterr().err
+
+
+def test_a_killed_send_is_listed_in_followups_until_the_daemon_marks_it(
+    setup: Any, capsys: Any, tmp_path: Path
+) -> None:
+    """`abuse send` killed while the relay has the mail: the case stays "sending", which the
+    daemon only turns into "unsure" when it starts; followups shows it meanwhile."""
+    config, _, _ = setup
+    case_id = _draft(config)
+    # A relay that takes the connection and never greets: the sender waits in the session.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        text = config.read_text()
+        port = load_config(config).abuse.smtp.port  # type: ignore[union-attr]
+        config.write_text(text.replace(f"port = {port}", f"port = {silent.getsockname()[1]}"))
+        sender = subprocess.Popen(
+            [str(Path(sys.executable).with_name("bruteguard")), "abuse", "send", case_id,
+             "--config", str(config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            silent.settimeout(20)
+            peer, _ = silent.accept()  # the claim (→ sending) is made before connecting
+            with peer:
+                sender.kill()
+                assert sender.wait(timeout=20) == -signal.SIGKILL
+        finally:
+            if sender.poll() is None:
+                sender.kill()
+                sender.wait(timeout=20)
+
+    with SqliteStore(load_config(config).store) as store:
+        assert CaseBook(store).get(case_id).state == "sending"
+    assert main(["abuse", "followups", "--json", "--config", str(config)]) == 0
+    (item,) = [i for i in json.loads(capsys.readouterr().out) if i["case"] == case_id]
+    assert item["what"] == "sending" and item["contact"] == CONTACT
+    assert main(["abuse", "followups", "--config", str(config)]) == 0
+    listed = capsys.readouterr().out
+    assert f"case {case_id} has been handed to the relay for {CONTACT}" in listed
+    assert "stopped mid-way" in listed

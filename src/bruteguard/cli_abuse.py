@@ -229,6 +229,13 @@ def _cmd_followups(args: argparse.Namespace) -> int:
             })  # fmt: skip
         if case.state in ("draft", "unsure", "rejected"):
             todo.append({"case": case.id, "what": str(case.state), "contact": case.contact})
+        elif case.state == "sending":
+            # A sender (daemon or `abuse send`) is at it now, or was killed mid-way: only the
+            # daemon's restart turns the latter into "unsure", so the admin sees it here.
+            todo.append({
+                "case": case.id, "what": "sending", "contact": case.contact,
+                "since": case.updated,
+            })  # fmt: skip
     if args.json:
         print(msgspec.json.encode(todo).decode())
         return 0
@@ -252,6 +259,13 @@ def _cmd_followups(args: argparse.Namespace) -> int:
             print(
                 f"case {item['case']} may or may not have reached {item['contact']} (stopped while"
                 " sending): check the relay's log; `bruteguard abuse send` would send it again"
+            )
+        elif what == "sending":
+            print(
+                f"case {item['case']} has been handed to the relay for {item['contact']} since"
+                f" {_when(item['since'])}: if no `bruteguard abuse send` or daemon is sending it"
+                " now, it was stopped mid-way: check the relay's log (the daemon's next start"
+                " marks it unsure)"
             )
         else:
             print(f"case {item['case']}: the relay refused the mail to {item['contact']}")
