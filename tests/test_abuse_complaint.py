@@ -137,8 +137,9 @@ def test_complaint_arrives_with_headers_text_and_xarf(smtp_server: Any) -> None:
         case_id="2026-0042",
         network="EXAMPLE-NET-1",
         now=T0 + timedelta(hours=1),
+        log_zone=UTC,
     )
-    send(msg, relay)
+    send(msg, relay, now=T0 + timedelta(days=2))
 
     assert len(handler.received) == 1
     envelope = handler.received[0]
@@ -152,17 +153,21 @@ def test_complaint_arrives_with_headers_text_and_xarf(smtp_server: Any) -> None:
     assert got["Subject"] == (
         f"[bruteguard case 2026-0042] login attacks from {A} and 1 more (EXAMPLE-NET-1)"
     )
-    assert parsedate_to_datetime(got["Date"]) == T0 + timedelta(hours=1)
+    assert parsedate_to_datetime(got["Date"]) == T0 + timedelta(days=2), "sent, not drafted"
     assert got["Message-ID"] == "<bg-2026-0042@example.org>"
     assert got["X-Bruteguard-Case"] == "2026-0042"
     assert got["Auto-Submitted"] == "auto-generated"
-    assert got.get_content_type() == "multipart/mixed"
+    assert got.get_content_type() == "multipart/report"
+    assert got.get_param("report-type") == "feedback-report"
+    (feedback,) = [p for p in got.iter_parts() if p.get_content_type() == "message/feedback-report"]
+    assert feedback.get_payload(0)["Feedback-Type"] == "xarf"
 
     text, reports = parts(got)
     assert f"Address:   {A}" in text and "Address:   2001:db8::17" in text
     assert "Attempts:  3" in text
-    assert "First:     2026-11-23T09:00:00Z (UTC)" in text
-    assert "Last:      2026-11-23T09:00:02Z (UTC)" in text
+    assert "First:     2026-11-23 09:00:00 UTC+00:00 = 2026-11-23T09:00:00Z" in text
+    assert "Last:      2026-11-23 09:00:02 UTC+00:00 = 2026-11-23T09:00:02Z" in text
+    assert "The host behind each is probably compromised" in text
     assert "sshd, port 22/tcp" in text
     assert "admin@example.org" in text and "+1 555 0100" in text and "2026-0042" in text
     for i in range(3):
@@ -171,15 +176,16 @@ def test_complaint_arrives_with_headers_text_and_xarf(smtp_server: Any) -> None:
     # OTHER's lines mention A (attacker-chosen user name) but were matched to OTHER: left out.
     assert OTHER not in text and "-other-" not in text
 
-    assert [r["source_identifier"] for r in reports] == [A, "2001:db8::17"]
-    first = reports[0]
-    assert first["xarf_version"] == "4.0.0"
-    assert first["class"] == "connection" and first["type"] == "login_attack"
-    assert first["reporter"] == {
-        "org": "Example Hosting",
-        "contact": "admin@example.org",
-        "type": "automated",
-    }
+    # B's only line carries no source port, which X-ARF v4 requires: no report, and the
+    # text says why (its lines are in the text all the same).
+    assert [r["source_identifier"] for r in reports] == [A]
+    assert "No X-ARF report for 2001:db8::17: the log does not record the source port" in text
+    (first,) = reports
+    assert first["xarf_version"] == "4.2.0"
+    assert first["category"] == "connection" and first["type"] == "login_attack"
+    assert "class" not in first
+    who = {"org": "Example Hosting", "contact": "admin@example.org", "domain": "example.org"}
+    assert first["reporter"] == who and first["sender"] == who
     assert first["protocol"] == "tcp"
     assert first["destination_port"] == 22
     assert first["source_port"] == 5212
@@ -187,8 +193,6 @@ def test_complaint_arrives_with_headers_text_and_xarf(smtp_server: Any) -> None:
     assert first["last_seen"] == "2026-11-23T09:00:02Z"
     assert first["timestamp"] == first["first_seen"]
     assert "3 failed login attempts on sshd" in first["description"]
-    assert "source_port" not in reports[1]  # unknown: omitted, not invented
-    assert reports[0]["report_id"] != reports[1]["report_id"]
     (evidence,) = first["evidence"]
     payload = base64.b64decode(evidence["payload"])
     assert evidence["content_type"] == "text/plain"

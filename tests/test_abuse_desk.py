@@ -211,7 +211,7 @@ def test_two_addresses_of_one_contact_make_one_complaint_with_only_their_lines(
     assert case.id in message["Subject"] and "EXAMPLE-NET" in message["Subject"]
     reports = {r["source_identifier"]: r for r in _xarf(message)}
     assert set(reports) == {A1, A2}
-    assert all(r["type"] == "login_attack" and r["class"] == "connection" for r in reports.values())
+    assert all(r["type"] == "login_attack" and r["category"] == "connection" for r in reports.values())
     import base64
 
     evidence = {

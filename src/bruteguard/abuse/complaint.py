@@ -1,5 +1,9 @@
 """The complaint an abuse desk receives: a short human text plus one X-ARF v4 report per source.
 
+The mail follows the XARF-over-SMTP convention (github.com/abusix/xarf, "XARF via SMTP", an
+extension of RFC 5965): ``multipart/report; report-type=feedback-report`` with the text, a
+``message/feedback-report`` part saying ``Feedback-Type: xarf``, then the JSON reports.
+
 Everything that came from whois/RDAP (the contact address, the network name) is hostile input:
 it is validated and refused when unsafe, never "cleaned" into some other value that would then
 be trusted. Log lines are hostile too; they only ever go into a body part, never a header.
@@ -15,11 +19,12 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from bruteguard import __version__
 from bruteguard.abuse.case import CASE_ID
 from bruteguard.errors import BruteguardError
 from bruteguard.safe_text import printable
@@ -54,6 +59,10 @@ _TERM_ESC_RE = re.compile(
     r"|[\x90\x9d\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
     r"|\x1b[ -/]*[0-~]"
 )
+# The peer's port as sshd writes it, the last "from ADDRESS port N" of a line (a user name
+# comes before it, so an attacker's "from 192.0.2.9 port 1" in a name is never the last one).
+_FROM_PORT_RE = re.compile(r"\A.*\bfrom (?P<address>[0-9A-Fa-f.:]+) port (?P<port>[0-9]{1,5})\b")
+XARF_VERSION = "4.2.0"  # xarf-spec schemas/v4 as of 2026-03 (commit 37820da)
 
 
 class UnsafeHeader(BruteguardError, ValueError):
@@ -141,7 +150,8 @@ class Offence:
     service: str  # the jail, e.g. "sshd"
     port: int | None = None  # destination port
     protocol: str = "tcp"
-    source_port: int | None = None  # the last one seen; CGNAT operators need it
+    source_port: int | None = None  # the last one seen; CGNAT operators need it; else
+    # taken from the offence's log lines (see :func:`source_port_of`)
 
     def normalised(self) -> str:
         """The address in canonical form (so ``2001:DB8::1`` matches ``2001:db8::1``)."""
@@ -156,6 +166,43 @@ def _utc(moment: datetime) -> datetime:
 
 def _iso(moment: datetime) -> str:
     return _utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _zone_name(moment: datetime) -> str:
+    """``CET (UTC+01:00)``: the zone's name where it has one, always with its offset."""
+    offset = moment.utcoffset()
+    assert offset is not None
+    minutes = int(offset.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    utc = f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    name = moment.tzname() or ""
+    return f"{name} ({utc})" if name and not name.startswith(("UTC", "+", "-")) else utc
+
+
+def _local_and_utc(moment: datetime, zone: tzinfo | None) -> str:
+    """``2026-11-23 10:00:00 CET (UTC+01:00) = 2026-11-23T09:00:00Z``: the log's own clock,
+    which its lines show, and UTC beside it."""
+    local = _utc(moment).astimezone(zone)  # zone None: this host's zone, which syslog uses
+    return f"{local:%Y-%m-%d %H:%M:%S} {_zone_name(local)} = {_iso(moment)}"
+
+
+def source_port_of(address: str, lines: Sequence[str]) -> int | None:
+    """The peer's port in the last of ``lines`` that names it (sshd's ``from A port N``).
+
+    Only a line whose ``from`` names ``address`` itself counts, and only 1..65535.
+    """
+    for line in reversed(lines):
+        found = _FROM_PORT_RE.match(line)
+        if found is None:
+            continue
+        try:
+            named = str(ipaddress.ip_address(found["address"]))
+        except ValueError:
+            continue
+        port = int(found["port"])
+        if named == address and 0 < port < 65536:
+            return port
+    return None
 
 
 def _clean_line(line: str) -> str:
@@ -186,27 +233,42 @@ def _lines_by_address(
 
 
 def xarf_report(
-    offence: Offence, lines: Sequence[str], reporter: Reporter, *, report_id: str | None = None
+    offence: Offence,
+    lines: Sequence[str],
+    reporter: Reporter,
+    *,
+    report_id: str | None = None,
+    zone: str = "UTC",
 ) -> dict[str, object]:
     """One X-ARF v4 ``connection``/``login_attack`` report for one source address.
 
-    Field names follow the X-ARF v4 schemas in github.com/xarf/xarf-spec:
-    schemas/v4/xarf-core.json (xarf_version, report_id, timestamp, reporter{org, contact, type},
-    source_identifier, source_port, class, type, evidence_source, evidence[{content_type,
-    description, payload, hash, size}], description) and schemas/v4/types/
-    connection-login-attack.json (protocol, destination_port, first_seen, last_seen).
-    The CamelCase "ReportClass: Activity / ReportType: LoginAttack" layout is the older
-    format that v4 parsers convert as legacy; it is not produced here.
+    Valid against github.com/xarf/xarf-spec schemas/v4 (xarf-v4-master.json, xarf-core.json
+    and types/connection-login-attack.json, as tests/test_abuse_xarf_schema.py checks):
+    ``category`` (not v4-draft's ``class``), ``reporter`` and ``sender`` each exactly
+    {org, contact, domain}, and ``source_port``, which the login-attack type requires for an
+    address: raises :class:`ValueError` when it is unknown (see :func:`render_complaint`).
+    ``zone`` names the evidence lines' clock. The CamelCase "ReportClass: Activity" layout is
+    the older format that v4 parsers convert as legacy; it is not produced here.
     """
+    source_port = offence.source_port or source_port_of(offence.normalised(), lines)
+    if source_port is None:
+        raise ValueError(f"no source port known for {offence.normalised()}")
     evidence_text = "\n".join(lines) + ("\n" if lines else "")
     payload = evidence_text.encode("utf-8")
+    who = {
+        "org": reporter.org,
+        "contact": reporter.reply_address,
+        "domain": reporter.reply_address.rsplit("@", 1)[1],
+    }
     report: dict[str, object] = {
-        "xarf_version": "4.0.0",
+        "xarf_version": XARF_VERSION,
         "report_id": report_id or str(uuid.uuid4()),
         "timestamp": _iso(offence.first_seen),
-        "reporter": {"org": reporter.org, "contact": reporter.reply_address, "type": "automated"},
+        "reporter": who,
+        "sender": dict(who),  # we file our own report: no third party in between
         "source_identifier": offence.normalised(),
-        "class": "connection",
+        "source_port": source_port,
+        "category": "connection",
         "type": "login_attack",
         "protocol": offence.protocol,
         "first_seen": _iso(offence.first_seen),
@@ -219,18 +281,24 @@ def xarf_report(
         "evidence": [
             {
                 "content_type": "text/plain",
-                "description": f"{len(lines)} log lines for {offence.normalised()} (UTC)",
+                "description": (
+                    f"{len(lines)} log lines for {offence.normalised()}"
+                    f" (times as logged, {zone})"
+                )[:500],
                 "payload": base64.b64encode(payload).decode("ascii"),
                 "hash": "sha256:" + hashlib.sha256(payload).hexdigest(),
                 "size": len(payload),
             }
         ],
     }
-    if offence.source_port:
-        report["source_port"] = offence.source_port
     if offence.port:
         report["destination_port"] = offence.port
     return report
+
+
+def _sentence(text: str) -> str:
+    """``text`` ended by one full stop: "Example B.V." must not become "Example B.V.."."""
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _text_body(
@@ -239,6 +307,8 @@ def _text_body(
     reporter: Reporter,
     network: str | None,
     case_id: str,
+    zone: tzinfo | None,
+    without_xarf: Sequence[str],
 ) -> str:
     many = len(offences) > 1
     where = f" in your network {network}" if network else " in your network"
@@ -250,32 +320,40 @@ def _text_body(
             if many
             else f"The address {offences[0].normalised()}{where} tried to log in to our servers"
         )
-        + " by guessing passwords (a brute-force login attack). The host behind "
-        + ("them is" if not many else "each is")
+        + " by guessing passwords (a brute-force login attack). "
+        + ("The host behind each is" if many else "The host behind it is")
         + " probably compromised. Please stop the activity.",
         "",
     ]
     for offence in offences:
         lines, left_out = shown[offence.normalised()]
         port = f", port {offence.port}/{offence.protocol}" if offence.port else ""
+        clock = _zone_name(_utc(offence.last_seen).astimezone(zone))
         out += [
             f"Address:   {offence.normalised()}",
             f"Service:   {printable(offence.service)}{port}",
             f"Attempts:  {offence.attempts}",
-            f"First:     {_iso(offence.first_seen)} (UTC)",
-            f"Last:      {_iso(offence.last_seen)} (UTC)",
+            f"First:     {_local_and_utc(offence.first_seen, zone)}",
+            f"Last:      {_local_and_utc(offence.last_seen, zone)}",
             "",
-            f"Log lines for {offence.normalised()} (times as logged):",
+            f"Log lines for {offence.normalised()} (times as logged, in {clock}):",
             *(f"  {line}" for line in lines),
         ]
         if left_out:
             out.append(f"  [{left_out} more lines left out]")
         out.append("")
     who = f"{reporter.name}, {reporter.org}" if reporter.name else reporter.org
+    if len(without_xarf) < len(offences):
+        out.append("A machine-readable X-ARF v4 report for each address is attached.")
+    if without_xarf:
+        out.append(
+            "No X-ARF report for "
+            + ", ".join(without_xarf)
+            + ": the log does not record the source port, which X-ARF v4 requires."
+        )
     out += [
-        "A machine-readable X-ARF v4 report for each address is attached.",
         "",
-        f"Reported automatically by bruteguard for {who}.",
+        _sentence(f"Reported automatically by bruteguard for {who}"),
         f"Reach us at {reporter.reply_address}"
         + (f" or {reporter.phone}" if reporter.phone else "")
         + f"; please keep case {case_id} in the subject when replying.",
@@ -293,13 +371,19 @@ def render_complaint(
     network: str | None = None,
     now: datetime | None = None,
     max_lines: int = MAX_LINES,
+    log_zone: tzinfo | None = None,
 ) -> EmailMessage:
     """The complaint to ``contact`` about ``offences`` (all from one network contact).
 
     ``log_lines`` are ``(address, line)`` pairs as the detector matched them; they may cover
     more addresses than ``offences`` (a whole batch): only each offence's own lines are used.
     One message per contact keeps mail volume down; X-ARF wants one report per source, so each
-    address gets its own ``application/json`` attachment.
+    address gets its own ``application/json`` attachment, unless no line records its source
+    port (X-ARF v4 requires one): the text then says so, and with no report at all the mail
+    is plain text without the feedback-report marker. ``log_zone`` is the clock the log lines
+    were written in (``None``: this host's zone); the text gives it with UTC beside it.
+    ``now`` is the draft's ``Date:``; :func:`bruteguard.abuse.smtp.send` sets it again when
+    the mail actually goes out.
 
     Raises :class:`BadContact` / :class:`UnsafeHeader` before building anything if a value
     from whois/RDAP or the configuration is unsafe for a header.
@@ -332,21 +416,43 @@ def render_complaint(
     if network:
         subject += f" ({network})"
 
-    msg = _envelope(reporter, contact, subject, case_id, now)
-    # The X-ARF mail convention (from X-ARF 0.2) that abuse-desk parsers still route on.
-    msg["X-XARF"] = "PLAIN"
-
-    msg.set_content(_text_body(offences, shown, reporter, network, case_id))
-    msg.make_mixed()
+    reports: list[tuple[str, dict[str, object]]] = []
+    without_xarf: list[str] = []
     for offence in offences:
         key = offence.normalised()
-        report = xarf_report(offence, shown[key][0], reporter)
-        msg.add_attachment(
+        lines = shown[key][0]
+        zone = _zone_name(_utc(offence.last_seen).astimezone(log_zone))
+        try:
+            reports.append((key, xarf_report(offence, lines, reporter, zone=zone)))
+        except ValueError:  # no source port: a report X-ARF v4 parsers would refuse
+            without_xarf.append(key)
+
+    msg = _envelope(reporter, contact, subject, case_id, now)
+    msg.set_content(
+        _text_body(offences, shown, reporter, network, case_id, log_zone, without_xarf)
+    )
+    if not reports:
+        return _finished(msg)
+    msg.make_mixed()
+    # XARF via SMTP: the RFC 5965 feedback report whose Feedback-Type says JSON follows.
+    msg.set_type("multipart/report")
+    msg.set_param("report-type", "feedback-report")
+    feedback = EmailMessage()
+    feedback.set_payload(f"Feedback-Type: xarf\nUser-Agent: bruteguard/{__version__}\nVersion: 1\n")
+    feedback["Content-Type"] = "message/feedback-report"
+    feedback["Content-Disposition"] = "inline"
+    msg.attach(feedback)
+    for key, report in reports:
+        part = EmailMessage()  # attached by hand: add_attachment would re-wrap in mixed
+        part.set_content(
             json.dumps(report, indent=2, ensure_ascii=True).encode("ascii"),
             maintype="application",
             subtype="json",
+            disposition="attachment",
             filename=f"xarf-{key.replace(':', '_')}.json",
         )
+        del part["MIME-Version"]
+        msg.attach(part)
     return _finished(msg)
 
 
@@ -416,7 +522,7 @@ def render_postmaster_notice(
                 "the abuse mailbox or correct the contact in your registry record, so that",
                 "reports of attacks from your network reach you.",
                 "",
-                f"Sent once, automatically, by bruteguard for {who}.",
+                _sentence(f"Sent once, automatically, by bruteguard for {who}"),
                 f"Reach us at {reporter.reply_address}"
                 + (f" or {reporter.phone}" if reporter.phone else "")
                 + f"; case {case_id}.",

@@ -507,7 +507,7 @@ class AbuseDesk:
             return None
         message = email.message_from_bytes(case.message, policy=email.policy.default)
         try:
-            await send_async(message, self.settings.relay)  # type: ignore[arg-type]
+            await send_async(message, self.settings.relay, now=_utc(now))  # type: ignore[arg-type]
         except RelayUnavailable as error:
             delay = _RETRY[min(case.attempts, len(_RETRY) - 1)]
             self.book.transition(

@@ -10,7 +10,9 @@ import asyncio
 import smtplib
 import ssl
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import format_datetime
 from enum import StrEnum
 
 from bruteguard.abuse.complaint import BadContact, check_mailbox
@@ -116,14 +118,21 @@ def _session(relay: Relay, smtp: smtplib.SMTP) -> None:
         smtp.login(relay.username, relay.password)
 
 
-def send(message: EmailMessage, relay: Relay) -> None:
+def send(message: EmailMessage, relay: Relay, *, now: datetime | None = None) -> None:
     """Deliver ``message`` to its one recipient through ``relay`` (blocking).
 
+    ``Date:`` is set to ``now`` (default: the present), the moment it is sent: a draft may
+    wait days for the admin, and RFC 5322 wants the time the message was ready to go.
     Raises :class:`RelayUnavailable` when a later retry may succeed, :class:`Rejected` when it
     will not, and :class:`BadContact` (before connecting) if the envelope is not one sender
     and one recipient.
     """
     sender, recipient = _check_envelope(message)
+    moment = now or datetime.now(UTC)
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: the Date: header needs a zone")
+    del message["Date"]
+    message["Date"] = format_datetime(moment.astimezone(UTC))
     where = f"smtp relay {relay.host}:{relay.port}"
     try:
         with smtplib.SMTP(
@@ -155,6 +164,8 @@ def send(message: EmailMessage, relay: Relay) -> None:
         raise _code_error(f"{where} refused {recipient}", code, reply)
 
 
-async def send_async(message: EmailMessage, relay: Relay) -> None:
+async def send_async(
+    message: EmailMessage, relay: Relay, *, now: datetime | None = None
+) -> None:
     """:func:`send` in a worker thread, so the daemon's event loop never waits on a relay."""
-    await asyncio.to_thread(send, message, relay)
+    await asyncio.to_thread(send, message, relay, now=now)
