@@ -15,6 +15,7 @@ import mailbox
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.policy import default
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +212,9 @@ def test_two_addresses_of_one_contact_make_one_complaint_with_only_their_lines(
     assert case.id in message["Subject"] and "EXAMPLE-NET" in message["Subject"]
     reports = {r["source_identifier"]: r for r in _xarf(message)}
     assert set(reports) == {A1, A2}
-    assert all(r["type"] == "login_attack" and r["category"] == "connection" for r in reports.values())
+    assert all(
+        r["type"] == "login_attack" and r["category"] == "connection" for r in reports.values()
+    )
     import base64
 
     evidence = {
@@ -238,13 +241,15 @@ def test_draft_mode_writes_the_case_and_sends_nothing_until_the_admin_says_so(
     assert case.state is CaseState.DRAFT and case.message is not None
     draft = email.message_from_bytes(case.message, policy=default)
     assert draft["To"] == CONTACT
+    assert parsedate_to_datetime(draft["Date"]).timestamp() == T0 + 601
     env.at(7200)
     env.run(env.desk.tick())
     assert env.mails() == [], "a draft is never sent on its own"
 
     assert env.run(env.desk.send_case(case_id, drafts=True)) is CaseState.SENT
     assert env.run(env.desk.send_case(case_id, drafts=True)) is None, "a sent case is sent once"
-    assert len(env.mails()) == 1
+    ((_, sent),) = env.mails()
+    assert parsedate_to_datetime(sent["Date"]).timestamp() == T0 + 7200, "dated when sent"
 
 
 def test_an_allow_listed_address_is_never_reported_or_even_looked_up(make_env: Any) -> None:
