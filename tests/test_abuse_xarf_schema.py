@@ -1,15 +1,15 @@
 """Complaints' X-ARF reports against xarf-spec's own v4 schemas, read with jsonschema.
 
-The schemas are not in this repository: tests/fetch-xarf-schemas.sh (run by .ci/run) puts a
-pinned, checksummed copy in /var/cache/bruteguard-tests/xarf-spec; BRUTEGUARD_XARF_SPEC
-names another directory holding ``schemas/v4``. Without them the tests fail, saying so.
+The schemas are not in this repository: the X-ARF project's own Python library (``xarf`` on
+PyPI, in the test extra) ships xarf-spec's v4 schema files (v4.2.0 in xarf 1.0.0), and they
+are read from where it is installed. Nothing is fetched at test time.
 """
 
 from __future__ import annotations
 
 import email
+import importlib.util
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from email.policy import default
@@ -29,10 +29,11 @@ from bruteguard.abuse.complaint import (
     source_port_of,
 )
 
-SPEC = Path(os.environ.get("BRUTEGUARD_XARF_SPEC", "/var/cache/bruteguard-tests/xarf-spec"))
-MASTER = "schemas/v4/xarf-v4-master.json"
-LOGIN_ATTACK = "schemas/v4/types/connection-login-attack.json"
-CORE = "schemas/v4/xarf-core.json"
+# The X-ARF project's library ships the spec's schema files (xarf/schemas/).
+SPEC = Path(importlib.util.find_spec("xarf").submodule_search_locations[0]) / "schemas"
+MASTER = "xarf-v4-master.json"
+LOGIN_ATTACK = "types/connection-login-attack.json"
+CORE = "xarf-core.json"
 
 A = "198.51.100.7"
 B = "2001:db8::17"
@@ -49,9 +50,7 @@ def validators() -> dict[str, Draft202012Validator]:
     for name in (MASTER, LOGIN_ATTACK, CORE):
         path = SPEC / name
         if not path.is_file():
-            pytest.fail(
-                f"{path} is missing: run tests/fetch-xarf-schemas.sh (or set BRUTEGUARD_XARF_SPEC)"
-            )
+            pytest.fail(f"{path} is missing: the xarf package (test extra) ships it")
         schemas[name] = json.loads(path.read_text())
     registry: Registry = Registry().with_resources(
         (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
