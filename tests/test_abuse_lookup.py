@@ -17,9 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from bruteguard.abuse.contact import NetworkContact, clean_email, clean_phone
+from bruteguard.abuse.contact import (
+    NetworkContact,
+    clean_email,
+    clean_network,
+    clean_phone,
+    pick_email,
+    remark_email,
+)
 from bruteguard.abuse.lookup import REGISTRIES, Servers, lookup
-from bruteguard.abuse.rdap import TooLarge, fetch
+from bruteguard.abuse.rdap import TooLarge, fetch, parse_rdap
 from bruteguard.abuse.whois import query_whois
 
 DATA = Path(__file__).parent / "data" / "abuse"
@@ -33,6 +40,9 @@ RDAP_ROUTES = {
     "/ripe/ip/192.0.2.70": "rdap-ripe-192.0.2.70.json",
     "/ripe/ip/203.0.113.10": "rdap-ripe-203.0.113.10.json",
     "/arin/ip/203.0.113.70": "rdap-arin-203.0.113.70.json",
+    "/ripe/ip/192.0.2.200": "rdap-ripe-192.0.2.200.json",
+    "/ripe/ip/192.0.2.210": "rdap-ripe-192.0.2.210.json",
+    "/apnic/ip/2001:db8:3::5": "rdap-apnic-2001-db8-3.json",
 }
 WHOIS_REPLIES = {
     "ARIN": {
@@ -43,10 +53,21 @@ WHOIS_REPLIES = {
         "192.0.2.70": "whois-ripe-192.0.2.70.txt",
         "192.0.2.130": "whois-ripe-192.0.2.130.txt",
         "203.0.113.10": "whois-ripe-203.0.113.10.txt",
+        "192.0.2.200": "whois-ripe-192.0.2.192.txt",
+        "192.0.2.210": "whois-ripe-192.0.2.192.txt",
     },
-    "APNIC": {"198.51.100.10": "whois-apnic-198.51.100.10.txt"},
-    "LACNIC": {"198.51.100.70": "whois-lacnic-198.51.100.70.txt"},
-    "AFRINIC": {"198.51.100.130": "whois-afrinic-198.51.100.130.txt"},
+    "APNIC": {
+        "198.51.100.10": "whois-apnic-198.51.100.10.txt",
+        "2001:db8:3::5": "whois-apnic-2001-db8-3.txt",
+    },
+    "LACNIC": {
+        "198.51.100.70": "whois-lacnic-198.51.100.70.txt",
+        "203.0.113.200": "whois-lacnic-203.0.113.200.txt",
+    },
+    "AFRINIC": {
+        "198.51.100.130": "whois-afrinic-198.51.100.130.txt",
+        "203.0.113.130": "whois-afrinic-203.0.113.130.txt",
+    },
 }
 
 
@@ -256,6 +277,49 @@ def test_afrinic_format(rdap_url: str) -> None:
     assert result.abuse_phone == "+27-21-555-0199"
 
 
+def test_rdap_staff_mailboxes_only_whois_names_the_role(rdap_url: str) -> None:
+    result, queries, _ = run("192.0.2.200", rdap_url)  # RDAP: two people's addresses
+    assert queries["RIPE"] == ["192.0.2.200"], "RDAP in doubt, whois not asked"
+    assert result.source == "whois"
+    assert result.abuse_email == "abuse@example.co.uk"
+    assert result.network == "192.0.2.192/26"
+
+
+def test_rdap_several_mailboxes_abuse_first_cross_checked(rdap_url: str) -> None:
+    result, queries, _ = run("192.0.2.210", rdap_url)  # staff listed before abuse@
+    assert queries["RIPE"] == ["192.0.2.210"]
+    assert result.source == "rdap"  # whois named no better mailbox
+    assert result.abuse_email == "abuse@example.co.uk"
+    assert result.abuse_phone == "+44 20 5550 0100"
+
+
+def test_national_registry_address_refused_most_specific_network(rdap_url: str) -> None:
+    result, queries, _ = run("2001:db8:3::5", rdap_url)  # APNIC RDAP: JPNIC's /32 only
+    assert queries["APNIC"] == ["2001:db8:3::5"]
+    assert result.source == "whois"
+    assert result.network == "2001:db8:3::/48"
+    assert result.name == "EXAMPLE-CUST-JP"
+    assert result.abuse_email == "abuse@example-cust.jp"
+    assert result.abuse_phone == "+81-3-5550-0199"
+    assert "nic.ad.jp" not in repr(result)
+
+
+def test_afrinic_remarks_address_before_rfc2142(rdap_url: str) -> None:
+    result, queries, _ = run("203.0.113.130", rdap_url)
+    assert queries["AFRINIC"] == ["203.0.113.130"]
+    assert (result.source, result.registry, result.country) == ("remarks", "AFRINIC", "KE")
+    assert result.abuse_email == "spam@example.co.ke"  # not the RFC 2142 abuse@example.co.ke
+    assert result.network == "203.0.113.128/26"
+
+
+def test_lacnic_short_form_network(rdap_url: str) -> None:
+    result, _, _ = run("203.0.113.200", rdap_url)
+    assert (result.source, result.registry, result.country) == ("whois", "LACNIC", "MX")
+    assert result.network == "203.0.113.0/24"
+    assert result.abuse_email == "noc@example.com.mx"
+    assert result.asn == 64501
+
+
 def test_no_contact_anywhere_gives_rfc2142(rdap_url: str) -> None:
     result, queries, _ = run("203.0.113.10", rdap_url)
     assert queries["RIPE"] == ["203.0.113.10"]
@@ -384,3 +448,63 @@ def test_clean_email_accepts(value: str, expected: str) -> None:
 )
 def test_clean_phone(value: str, expected: str | None) -> None:
     assert clean_phone(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("200.57.128/19", "200.57.128.0/19"),
+        ("200.57/16", "200.57.0.0/16"),
+        ("203.0.113/24", "203.0.113.0/24"),
+        ("203.0.113.0/24", "203.0.113.0/24"),
+        ("203.0.113/33", None),
+        ("203.0.113.7.1/24", None),
+        ("203.0.113/", None),
+    ],
+)
+def test_clean_network_lacnic_short_form(value: str, expected: str | None) -> None:
+    assert clean_network(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "expected", "doubt"),
+    [
+        (["abuse@example.net"], "abuse@example.net", False),
+        (["jane@example.net", "noc@example.net", "abuse@example.net"], "abuse@example.net", True),
+        (["jane@example.net", "security@example.net"], "security@example.net", True),
+        (["jane@example.net"], "jane@example.net", True),
+        (["hostmaster@nic.ad.jp", "ip-abuse@example.jp"], "ip-abuse@example.jp", False),
+        (["abuse@nic.or.kr", "helpdesk@apnic.net", "abuse@registro.br"], None, False),
+        (["abuse@example.net\r\nBcc: x@example.org", "noc@example.net"], "noc@example.net", False),
+    ],
+)
+def test_pick_email(values: list[str], expected: str | None, doubt: bool) -> None:
+    assert pick_email(values) == (expected, doubt)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Please send abuse reports to abuse@example.co.za", "abuse@example.co.za"),
+        ("please send spam and abuse reports to: <spam@example.co.ke>.", "spam@example.co.ke"),
+        ("Abuse contact: abuse@example.net", "abuse@example.net"),
+        ("abuse e-mail is abuse@example.net", "abuse@example.net"),
+        ("Report abuse to noc@example.net", "noc@example.net"),
+        ("Our office: info@example.net; abuse contact below", None),
+        ("Please send abuse reports to abuse@example.net, noc@example.org", None),
+        ("Please send abuse reports to abuse@example.net or call", None),
+        ("Please send abuse reports to the NOC", None),
+        ("Report abuse to hostmaster@nic.ad.jp", None),
+        ("x" * 300 + " report abuse to abuse@example.net", None),
+    ],
+)
+def test_remark_email(text: str, expected: str | None) -> None:
+    assert remark_email(text) == expected
+
+
+def test_rdap_remarks_give_address_only_as_remarks_email() -> None:
+    data = json.loads((DATA / "rdap-ripe-203.0.113.10.json").read_text())
+    data["remarks"] = [{"description": ["Example net", "Abuse contact: abuse@example.org"]}]
+    facts = parse_rdap(data, "RIPE")
+    assert facts.abuse_email is None
+    assert facts.remarks_email == "abuse@example.org"

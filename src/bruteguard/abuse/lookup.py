@@ -1,4 +1,5 @@
-"""Find the network an address is in and its abuse contact: RDAP, then whois, then RFC 2142.
+"""Find the network an address is in and its abuse contact: RDAP, then whois, then an
+address the network's remarks name, then RFC 2142.
 
 Asynchronous because the daemon is asyncio and a lookup is a few slow network round trips
 that must never hold up banning; the CLI runs it with ``asyncio.run``. Each step is bounded
@@ -15,7 +16,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bruteguard.abuse.contact import Facts, NetworkContact, clean_email
+from bruteguard.abuse.contact import Facts, NetworkContact, clean_email, role_rank
 from bruteguard.abuse.rdap import RDAP_HOSTS, bootstrap_base, fetch, parse_rdap
 from bruteguard.abuse.whois import WhoisFacts, parse_whois, query_whois
 from bruteguard.clock import Clock, system_clock
@@ -151,13 +152,23 @@ async def _lookup(
 ) -> NetworkContact:
     rdap, registry = await _rdap(address, servers)
     partial.append(rdap)
-    if rdap is not None and rdap.abuse_email:
+    if rdap is not None and rdap.abuse_email and not rdap.doubt:
         return _result(address, rdap, None, "rdap", now)
     start = (rdap.registry if rdap else None) or registry or servers.whois_first
     whois = await _whois(address, start, servers)
     partial.append(whois)
+    if rdap is not None and rdap.abuse_email:  # in doubt: whois may name the role mailbox
+        better = whois is not None and whois.abuse_email and (
+            role_rank(whois.abuse_email) < role_rank(rdap.abuse_email)
+        )
+        if not better:
+            return _result(address, rdap, whois, "rdap", now)
     if whois is not None and whois.abuse_email:
         return _result(address, whois, rdap, "whois", now)
+    for facts in (whois, rdap):
+        if facts is not None and facts.remarks_email:
+            base = _result(address, whois or rdap, rdap, "remarks", now)
+            return _with_email(base, facts.remarks_email)
     return _rfc2142(address, whois, rdap, now)
 
 
