@@ -27,7 +27,7 @@ from bruteguard.abuse.contact import (
 )
 from bruteguard.abuse.lookup import REGISTRIES, Servers, lookup
 from bruteguard.abuse.rdap import TooLarge, fetch, parse_rdap
-from bruteguard.abuse.whois import query_whois
+from bruteguard.abuse.whois import parse_whois, query_whois
 
 DATA = Path(__file__).parent / "data" / "abuse"
 BIG = 10 * 1024 * 1024
@@ -59,7 +59,11 @@ WHOIS_REPLIES = {
     "APNIC": {
         "198.51.100.10": "whois-apnic-198.51.100.10.txt",
         "2001:db8:3::5": "whois-apnic-2001-db8-3.txt",
+        "198.51.100.40": "whois-apnic-198.51.100.40.txt",
+        "2001:db8:4::9": "whois-apnic-2001-db8-4.txt",
     },
+    "JPNIC": {"2001:db8:4::9/e": "whois-jpnic-2001-db8-4.txt"},
+    "KRNIC": {"198.51.100.40": "whois-krnic-198.51.100.40.txt"},
     "LACNIC": {
         "198.51.100.70": "whois-lacnic-198.51.100.70.txt",
         "203.0.113.200": "whois-lacnic-203.0.113.200.txt",
@@ -154,7 +158,7 @@ async def whois_servers(mode: str = "files") -> AsyncIterator[dict[str, _Whois]]
     found: dict[str, _Whois] = {}
     servers: list[asyncio.Server] = []
     try:
-        for registry in REGISTRIES:
+        for registry in (*REGISTRIES, "JPNIC", "KRNIC"):
             one = _Whois(WHOIS_REPLIES.get(registry, {}), mode)
             server = await asyncio.start_server(one.handle, "127.0.0.1", 0)
             one.port = server.sockets[0].getsockname()[1]
@@ -302,6 +306,33 @@ def test_national_registry_address_refused_most_specific_network(rdap_url: str) 
     assert result.abuse_email == "abuse@example-cust.jp"
     assert result.abuse_phone == "+81-3-5550-0199"
     assert "nic.ad.jp" not in repr(result)
+
+
+def test_apnic_refers_korean_space_to_krnic(rdap_url: str) -> None:
+    result, queries, _ = run("198.51.100.40", rdap_url)
+    assert queries["APNIC"] == ["198.51.100.40"]
+    assert queries["KRNIC"] == ["198.51.100.40"]
+    assert (result.source, result.registry, result.country) == ("whois", "KRNIC", "KR")
+    assert result.network == "198.51.100.32/28"  # the customer's, not the ISP's /26
+    assert result.name == "Example Customer Co"
+    assert result.abuse_email == "ip-manager@example-cust.co.kr"
+    assert result.abuse_phone == "+82-2-555-0199"
+
+
+def test_apnic_refers_japanese_space_to_jpnic(rdap_url: str) -> None:
+    result, queries, _ = run("2001:db8:4::9", rdap_url)
+    assert queries["APNIC"] == ["2001:db8:4::9"]
+    assert queries["JPNIC"] == ["2001:db8:4::9/e"]  # /e: English output
+    assert (result.source, result.registry, result.country) == ("whois", "JPNIC", "JP")
+    assert result.network == "2001:db8:4::/48"
+    assert result.name == "Example Customer, Inc."
+    assert result.abuse_email == "abuse@example-isp.jp"
+
+
+def test_no_national_referral_outside_apnic_or_with_a_contact(rdap_url: str) -> None:
+    result, queries, _ = run("2001:db8:3::5", rdap_url)  # the /48 has its own abuse-c
+    assert queries["JPNIC"] == [] and queries["KRNIC"] == []
+    assert result.abuse_email == "abuse@example-cust.jp"
 
 
 def test_afrinic_remarks_address_before_rfc2142(rdap_url: str) -> None:
@@ -508,3 +539,26 @@ def test_rdap_remarks_give_address_only_as_remarks_email() -> None:
     facts = parse_rdap(data, "RIPE")
     assert facts.abuse_email is None
     assert facts.remarks_email == "abuse@example.org"
+
+
+_JP_NET = b"a. [Network Number]  2001:db8:4::/48\n"
+_KR_NET = b"[ Network Information ]\nIPv4 Address : 198.51.100.0 - 198.51.100.63 (/26)\n"
+
+
+@pytest.mark.parametrize(
+    ("registry", "reply"),
+    [
+        ("JPNIC", _JP_NET + b"o. [Abuse]  abuse@example.jp\rBcc: x@y.example\n"),
+        ("JPNIC", _JP_NET + b"o. [Abuse]  abuse@example.jp, noc@example.jp\n"),
+        ("JPNIC", b"a. [Network Number]  not-a-net\no. [Abuse]  Abuse <abuse@example.jp>\n"),
+        ("JPNIC", b"[" * 100_000),
+        ("KRNIC", _KR_NET + b"E-Mail : a@example.kr\n"),  # no "# ENGLISH" section
+        ("KRNIC", b"# ENGLISH\nE-Mail : a@example.kr\n" + _KR_NET.replace(b"198", b"x")),
+        ("KRNIC", b"# ENGLISH\n" + b"[ Network Information ]\nName : n\n" * 5000),
+    ],
+)
+def test_hostile_national_replies_give_no_contact(registry: str, reply: bytes) -> None:
+    facts = parse_whois(reply, registry)
+    assert facts.abuse_email is None
+    assert facts.registry == registry
+    assert all(str(v).isprintable() for v in vars(facts).values())

@@ -29,6 +29,7 @@ __all__ = [
     "clean_phone",
     "email_domain",
     "is_registry_email",
+    "network_size",
     "pick_email",
     "remark_email",
     "role_rank",
@@ -247,6 +248,13 @@ def clean_network(first: object, last: object = None) -> str | None:
     except (ValueError, TypeError):
         return None
     return ", ".join(str(net) for net in nets[:8])
+
+
+def network_size(network: str | None) -> int:
+    """How many addresses ``network`` (:func:`clean_network` text) holds; unknown: most."""
+    if network is None:
+        return 1 << 129
+    return sum(ipaddress.ip_network(part).num_addresses for part in network.split(", "))
 
 
 @dataclass

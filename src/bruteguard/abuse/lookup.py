@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bruteguard.abuse.contact import Facts, NetworkContact, clean_email, role_rank
+from bruteguard.abuse.national import NATIONAL_WHOIS, national_query
 from bruteguard.abuse.rdap import RDAP_HOSTS, bootstrap_base, fetch, parse_rdap
 from bruteguard.abuse.whois import WhoisFacts, parse_whois, query_whois
 from bruteguard.clock import Clock, system_clock
@@ -32,6 +33,7 @@ DEFAULT_WHOIS: dict[str, tuple[str, int]] = {
     "APNIC": ("whois.apnic.net", 43),
     "LACNIC": ("whois.lacnic.net", 43),
     "AFRINIC": ("whois.afrinic.net", 43),
+    **NATIONAL_WHOIS,  # reached only by APNIC's referral for their national space
 }
 
 
@@ -101,7 +103,7 @@ async def _whois(address: str, registry: str, servers: Servers) -> WhoisFacts | 
         endpoint = servers.whois.get(current)
         if endpoint is None:
             break
-        query = f"n + {address}" if current == "ARIN" else address
+        query = f"n + {address}" if current == "ARIN" else national_query(current, address)
         try:
             data = await query_whois(
                 *endpoint, query, timeout=servers.timeout, max_bytes=servers.max_bytes

@@ -4,14 +4,14 @@ The fallback when RDAP has no abuse contact. Replies are plain text in each regi
 format: ARIN's ``Key: value`` blocks with ``OrgAbuseEmail``/``ReferralServer``, and the RPSL
 of RIPE, APNIC and AFRINIC (``abuse-c`` pointing at a role with ``abuse-mailbox``, APNIC's
 ``mnt-irt`` pointing at an IRT object) and LACNIC (``abuse-c`` pointing at a person's
-``e-mail``). Every reply is bounded in size and time; referrals go only to the five registry
-servers named in the configuration, never to a host the reply names.
+``e-mail``); APNIC's copies of JPNIC/KRNIC blocks refer on to those (see ``national``).
+Every reply is bounded in size and time; referrals go only to the registry servers named
+in the configuration, never to a host the reply names.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -26,9 +26,11 @@ from bruteguard.abuse.contact import (
     clean_phone,
     email_domain,
     is_registry_email,
+    network_size,
     pick_email,
     remark_email,
 )
+from bruteguard.abuse.national import parse_jpnic, parse_krnic, referral_of
 
 __all__ = ["WHOIS_HOSTS", "WhoisFacts", "parse_whois", "query_whois", "referral_registry"]
 
@@ -169,7 +171,7 @@ def _parse_rpsl(
             by_handle.setdefault(handle.upper(), obj)
     nets = sorted(
         (o for o in objects if o[0][0] in ("inetnum", "inet6num")),
-        key=lambda o: _size(clean_network(o[0][1])),
+        key=lambda o: network_size(clean_network(o[0][1])),
     )  # the most specific first: a /48 customer's block, not its provider's /32
     if nets:
         net = nets[0]
@@ -193,6 +195,8 @@ def _parse_rpsl(
                 facts.remarks_email = facts.remarks_email or remark_email(remark)
         if facts.abuse_email:
             break
+    if facts.abuse_email is None and nets:  # national space: the holder is at JPNIC/KRNIC
+        facts.referral = referral_of(nets[0])
     if facts.abuse_email is None:  # RIPE/APNIC/AFRINIC print the resolved contact up front
         for line in comments:
             match = _ABUSE_NOTE.match(line)
@@ -200,13 +204,6 @@ def _parse_rpsl(
             if email and not is_registry_email(email):
                 facts.abuse_email = email
                 break
-
-
-def _size(network: str | None) -> int:
-    """How many addresses ``network`` (CIDR text, maybe comma-joined) holds; unknown: most."""
-    if network is None:
-        return 1 << 129
-    return sum(ipaddress.ip_network(part).num_addresses for part in network.split(", "))
 
 
 def _contact_from(contacts: list[list[tuple[str, str]]], facts: WhoisFacts) -> None:
@@ -227,10 +224,14 @@ def parse_whois(data: bytes, registry: str) -> WhoisFacts:
     text = data.decode("utf-8", errors="replace")
     objects, comments = _objects(text)
     facts = WhoisFacts(registry=registry, domains=_domains(objects))
-    if any(k in ("netrange", "orgabuseemail", "referralserver") for o in objects for k, _ in o):
+    if registry in ("JPNIC", "KRNIC"):
+        (parse_jpnic if registry == "JPNIC" else parse_krnic)(text, facts)
+    elif any(k in ("netrange", "orgabuseemail", "referralserver") for o in objects for k, _ in o):
         _parse_arin(objects, facts)
         facts.registry = "ARIN"
     else:
         _parse_rpsl(objects, comments, facts)
         facts.registry = facts.registry or registry
+        if registry != "APNIC":  # only APNIC's copies of national blocks refer onwards
+            facts.referral = None
     return facts
