@@ -562,3 +562,22 @@ def test_hostile_national_replies_give_no_contact(registry: str, reply: bytes) -
     assert facts.abuse_email is None
     assert facts.registry == registry
     assert all(str(v).isprintable() for v in vars(facts).values())
+
+
+@pytest.mark.parametrize(
+    ("remarks", "expected"),
+    [
+        (["Please send abuse reports to abuse@example.co.ke"], "abuse@example.co.ke"),
+        (["Please send abuse reports to", "abuse@example.co.ke"], "abuse@example.co.ke"),
+        (["Send abuse reports to", "abuse@example.co.ke", "Thank you"], "abuse@example.co.ke"),
+        (["Welcome", "abuse contact: see our web site"], None),
+        (["Please send abuse reports to", "our NOC", "noc@example.co.ke"], None),
+    ],
+)
+def test_whois_remarks_one_line_or_wrapped(remarks: list[str], expected: str | None) -> None:
+    lines = "".join(f"remarks:        {r}\n" for r in remarks)
+    reply = f"inetnum:        203.0.113.128 - 203.0.113.191\n{lines}source: AFRINIC\n"
+    facts = parse_whois(reply.encode(), "AFRINIC")
+    assert facts.network == "203.0.113.128/26"
+    assert facts.abuse_email is None
+    assert facts.remarks_email == expected

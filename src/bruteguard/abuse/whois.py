@@ -191,8 +191,7 @@ def _parse_rpsl(
         contacts = [by_handle[r.upper()] for r in refs if r.upper() in by_handle]
         _contact_from(contacts, facts)
         for obj in [net] + ([org] if org is not None else []):
-            for remark in _all(obj, "remarks"):
-                facts.remarks_email = facts.remarks_email or remark_email(remark)
+            facts.remarks_email = facts.remarks_email or _remarks_email(_all(obj, "remarks"))
         if facts.abuse_email:
             break
     if facts.abuse_email is None and nets:  # national space: the holder is at JPNIC/KRNIC
@@ -204,6 +203,16 @@ def _parse_rpsl(
             if email and not is_registry_email(email):
                 facts.abuse_email = email
                 break
+
+
+def _remarks_email(remarks: list[str]) -> str | None:
+    """The abuse address a remark names, the sentence on one line or wrapped onto two."""
+    for index, remark in enumerate(remarks[:100]):
+        pair = " ".join(remarks[index : index + 2])
+        email = remark_email(remark) or (remark_email(pair) if pair != remark else None)
+        if email:
+            return email
+    return None
 
 
 def _contact_from(contacts: list[list[tuple[str, str]]], facts: WhoisFacts) -> None:
