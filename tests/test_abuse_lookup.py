@@ -17,10 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from bruteguard.abuse.contact import NetworkContact, clean_email, clean_phone
+from bruteguard.abuse.contact import (
+    NetworkContact,
+    clean_email,
+    clean_network,
+    clean_phone,
+    pick_email,
+    remark_email,
+)
 from bruteguard.abuse.lookup import REGISTRIES, Servers, lookup
-from bruteguard.abuse.rdap import TooLarge, fetch
-from bruteguard.abuse.whois import query_whois
+from bruteguard.abuse.rdap import TooLarge, fetch, parse_rdap
+from bruteguard.abuse.whois import parse_whois, query_whois
 
 DATA = Path(__file__).parent / "data" / "abuse"
 BIG = 10 * 1024 * 1024
@@ -33,6 +40,9 @@ RDAP_ROUTES = {
     "/ripe/ip/192.0.2.70": "rdap-ripe-192.0.2.70.json",
     "/ripe/ip/203.0.113.10": "rdap-ripe-203.0.113.10.json",
     "/arin/ip/203.0.113.70": "rdap-arin-203.0.113.70.json",
+    "/ripe/ip/192.0.2.200": "rdap-ripe-192.0.2.200.json",
+    "/ripe/ip/192.0.2.210": "rdap-ripe-192.0.2.210.json",
+    "/apnic/ip/2001:db8:3::5": "rdap-apnic-2001-db8-3.json",
 }
 WHOIS_REPLIES = {
     "ARIN": {
@@ -43,10 +53,25 @@ WHOIS_REPLIES = {
         "192.0.2.70": "whois-ripe-192.0.2.70.txt",
         "192.0.2.130": "whois-ripe-192.0.2.130.txt",
         "203.0.113.10": "whois-ripe-203.0.113.10.txt",
+        "192.0.2.200": "whois-ripe-192.0.2.192.txt",
+        "192.0.2.210": "whois-ripe-192.0.2.192.txt",
     },
-    "APNIC": {"198.51.100.10": "whois-apnic-198.51.100.10.txt"},
-    "LACNIC": {"198.51.100.70": "whois-lacnic-198.51.100.70.txt"},
-    "AFRINIC": {"198.51.100.130": "whois-afrinic-198.51.100.130.txt"},
+    "APNIC": {
+        "198.51.100.10": "whois-apnic-198.51.100.10.txt",
+        "2001:db8:3::5": "whois-apnic-2001-db8-3.txt",
+        "198.51.100.40": "whois-apnic-198.51.100.40.txt",
+        "2001:db8:4::9": "whois-apnic-2001-db8-4.txt",
+    },
+    "JPNIC": {"2001:db8:4::9/e": "whois-jpnic-2001-db8-4.txt"},
+    "KRNIC": {"198.51.100.40": "whois-krnic-198.51.100.40.txt"},
+    "LACNIC": {
+        "198.51.100.70": "whois-lacnic-198.51.100.70.txt",
+        "203.0.113.200": "whois-lacnic-203.0.113.200.txt",
+    },
+    "AFRINIC": {
+        "198.51.100.130": "whois-afrinic-198.51.100.130.txt",
+        "203.0.113.130": "whois-afrinic-203.0.113.130.txt",
+    },
 }
 
 
@@ -133,7 +158,7 @@ async def whois_servers(mode: str = "files") -> AsyncIterator[dict[str, _Whois]]
     found: dict[str, _Whois] = {}
     servers: list[asyncio.Server] = []
     try:
-        for registry in REGISTRIES:
+        for registry in (*REGISTRIES, "JPNIC", "KRNIC"):
             one = _Whois(WHOIS_REPLIES.get(registry, {}), mode)
             server = await asyncio.start_server(one.handle, "127.0.0.1", 0)
             one.port = server.sockets[0].getsockname()[1]
@@ -254,6 +279,76 @@ def test_afrinic_format(rdap_url: str) -> None:
     assert result.name == "EXAMPLE-ZA-NET"
     assert result.abuse_email == "abuse@example.co.za"
     assert result.abuse_phone == "+27-21-555-0199"
+
+
+def test_rdap_staff_mailboxes_only_whois_names_the_role(rdap_url: str) -> None:
+    result, queries, _ = run("192.0.2.200", rdap_url)  # RDAP: two people's addresses
+    assert queries["RIPE"] == ["192.0.2.200"], "RDAP in doubt, whois not asked"
+    assert result.source == "whois"
+    assert result.abuse_email == "abuse@example.co.uk"
+    assert result.network == "192.0.2.192/26"
+
+
+def test_rdap_several_mailboxes_abuse_first_cross_checked(rdap_url: str) -> None:
+    result, queries, _ = run("192.0.2.210", rdap_url)  # staff listed before abuse@
+    assert queries["RIPE"] == ["192.0.2.210"]
+    assert result.source == "rdap"  # whois named no better mailbox
+    assert result.abuse_email == "abuse@example.co.uk"
+    assert result.abuse_phone == "+44 20 5550 0100"
+
+
+def test_national_registry_address_refused_most_specific_network(rdap_url: str) -> None:
+    result, queries, _ = run("2001:db8:3::5", rdap_url)  # APNIC RDAP: JPNIC's /32 only
+    assert queries["APNIC"] == ["2001:db8:3::5"]
+    assert result.source == "whois"
+    assert result.network == "2001:db8:3::/48"
+    assert result.name == "EXAMPLE-CUST-JP"
+    assert result.abuse_email == "abuse@example-cust.jp"
+    assert result.abuse_phone == "+81-3-5550-0199"
+    assert "nic.ad.jp" not in repr(result)
+
+
+def test_apnic_refers_korean_space_to_krnic(rdap_url: str) -> None:
+    result, queries, _ = run("198.51.100.40", rdap_url)
+    assert queries["APNIC"] == ["198.51.100.40"]
+    assert queries["KRNIC"] == ["198.51.100.40"]
+    assert (result.source, result.registry, result.country) == ("whois", "KRNIC", "KR")
+    assert result.network == "198.51.100.32/28"  # the customer's, not the ISP's /26
+    assert result.name == "Example Customer Co"
+    assert result.abuse_email == "ip-manager@example-cust.co.kr"
+    assert result.abuse_phone == "+82-2-555-0199"
+
+
+def test_apnic_refers_japanese_space_to_jpnic(rdap_url: str) -> None:
+    result, queries, _ = run("2001:db8:4::9", rdap_url)
+    assert queries["APNIC"] == ["2001:db8:4::9"]
+    assert queries["JPNIC"] == ["2001:db8:4::9/e"]  # /e: English output
+    assert (result.source, result.registry, result.country) == ("whois", "JPNIC", "JP")
+    assert result.network == "2001:db8:4::/48"
+    assert result.name == "Example Customer, Inc."
+    assert result.abuse_email == "abuse@example-isp.jp"
+
+
+def test_no_national_referral_outside_apnic_or_with_a_contact(rdap_url: str) -> None:
+    result, queries, _ = run("2001:db8:3::5", rdap_url)  # the /48 has its own abuse-c
+    assert queries["JPNIC"] == [] and queries["KRNIC"] == []
+    assert result.abuse_email == "abuse@example-cust.jp"
+
+
+def test_afrinic_remarks_address_before_rfc2142(rdap_url: str) -> None:
+    result, queries, _ = run("203.0.113.130", rdap_url)
+    assert queries["AFRINIC"] == ["203.0.113.130"]
+    assert (result.source, result.registry, result.country) == ("remarks", "AFRINIC", "KE")
+    assert result.abuse_email == "spam@example.co.ke"  # not the RFC 2142 abuse@example.co.ke
+    assert result.network == "203.0.113.128/26"
+
+
+def test_lacnic_short_form_network(rdap_url: str) -> None:
+    result, _, _ = run("203.0.113.200", rdap_url)
+    assert (result.source, result.registry, result.country) == ("whois", "LACNIC", "MX")
+    assert result.network == "203.0.113.0/24"
+    assert result.abuse_email == "noc@example.com.mx"
+    assert result.asn == 64501
 
 
 def test_no_contact_anywhere_gives_rfc2142(rdap_url: str) -> None:
@@ -384,3 +479,105 @@ def test_clean_email_accepts(value: str, expected: str) -> None:
 )
 def test_clean_phone(value: str, expected: str | None) -> None:
     assert clean_phone(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("200.57.128/19", "200.57.128.0/19"),
+        ("200.57/16", "200.57.0.0/16"),
+        ("203.0.113/24", "203.0.113.0/24"),
+        ("203.0.113.0/24", "203.0.113.0/24"),
+        ("203.0.113/33", None),
+        ("203.0.113.7.1/24", None),
+        ("203.0.113/", None),
+    ],
+)
+def test_clean_network_lacnic_short_form(value: str, expected: str | None) -> None:
+    assert clean_network(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "expected", "doubt"),
+    [
+        (["abuse@example.net"], "abuse@example.net", False),
+        (["jane@example.net", "noc@example.net", "abuse@example.net"], "abuse@example.net", True),
+        (["jane@example.net", "security@example.net"], "security@example.net", True),
+        (["jane@example.net"], "jane@example.net", True),
+        (["hostmaster@nic.ad.jp", "ip-abuse@example.jp"], "ip-abuse@example.jp", False),
+        (["abuse@nic.or.kr", "helpdesk@apnic.net", "abuse@registro.br"], None, False),
+        (["abuse@example.net\r\nBcc: x@example.org", "noc@example.net"], "noc@example.net", False),
+    ],
+)
+def test_pick_email(values: list[str], expected: str | None, doubt: bool) -> None:
+    assert pick_email(values) == (expected, doubt)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Please send abuse reports to abuse@example.co.za", "abuse@example.co.za"),
+        ("please send spam and abuse reports to: <spam@example.co.ke>.", "spam@example.co.ke"),
+        ("Abuse contact: abuse@example.net", "abuse@example.net"),
+        ("abuse e-mail is abuse@example.net", "abuse@example.net"),
+        ("Report abuse to noc@example.net", "noc@example.net"),
+        ("Our office: info@example.net; abuse contact below", None),
+        ("Please send abuse reports to abuse@example.net, noc@example.org", None),
+        ("Please send abuse reports to abuse@example.net or call", None),
+        ("Please send abuse reports to the NOC", None),
+        ("Report abuse to hostmaster@nic.ad.jp", None),
+        ("x" * 300 + " report abuse to abuse@example.net", None),
+    ],
+)
+def test_remark_email(text: str, expected: str | None) -> None:
+    assert remark_email(text) == expected
+
+
+def test_rdap_remarks_give_address_only_as_remarks_email() -> None:
+    data = json.loads((DATA / "rdap-ripe-203.0.113.10.json").read_text())
+    data["remarks"] = [{"description": ["Example net", "Abuse contact: abuse@example.org"]}]
+    facts = parse_rdap(data, "RIPE")
+    assert facts.abuse_email is None
+    assert facts.remarks_email == "abuse@example.org"
+
+
+_JP_NET = b"a. [Network Number]  2001:db8:4::/48\n"
+_KR_NET = b"[ Network Information ]\nIPv4 Address : 198.51.100.0 - 198.51.100.63 (/26)\n"
+
+
+@pytest.mark.parametrize(
+    ("registry", "reply"),
+    [
+        ("JPNIC", _JP_NET + b"o. [Abuse]  abuse@example.jp\rBcc: x@y.example\n"),
+        ("JPNIC", _JP_NET + b"o. [Abuse]  abuse@example.jp, noc@example.jp\n"),
+        ("JPNIC", b"a. [Network Number]  not-a-net\no. [Abuse]  Abuse <abuse@example.jp>\n"),
+        ("JPNIC", b"[" * 100_000),
+        ("KRNIC", _KR_NET + b"E-Mail : a@example.kr\n"),  # no "# ENGLISH" section
+        ("KRNIC", b"# ENGLISH\nE-Mail : a@example.kr\n" + _KR_NET.replace(b"198", b"x")),
+        ("KRNIC", b"# ENGLISH\n" + b"[ Network Information ]\nName : n\n" * 5000),
+    ],
+)
+def test_hostile_national_replies_give_no_contact(registry: str, reply: bytes) -> None:
+    facts = parse_whois(reply, registry)
+    assert facts.abuse_email is None
+    assert facts.registry == registry
+    assert all(str(v).isprintable() for v in vars(facts).values())
+
+
+@pytest.mark.parametrize(
+    ("remarks", "expected"),
+    [
+        (["Please send abuse reports to abuse@example.co.ke"], "abuse@example.co.ke"),
+        (["Please send abuse reports to", "abuse@example.co.ke"], "abuse@example.co.ke"),
+        (["Send abuse reports to", "abuse@example.co.ke", "Thank you"], "abuse@example.co.ke"),
+        (["Welcome", "abuse contact: see our web site"], None),
+        (["Please send abuse reports to", "our NOC", "noc@example.co.ke"], None),
+    ],
+)
+def test_whois_remarks_one_line_or_wrapped(remarks: list[str], expected: str | None) -> None:
+    lines = "".join(f"remarks:        {r}\n" for r in remarks)
+    reply = f"inetnum:        203.0.113.128 - 203.0.113.191\n{lines}source: AFRINIC\n"
+    facts = parse_whois(reply.encode(), "AFRINIC")
+    assert facts.network == "203.0.113.128/26"
+    assert facts.abuse_email is None
+    assert facts.remarks_email == expected

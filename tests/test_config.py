@@ -467,6 +467,8 @@ _DESK = '[abuse]\nenabled = true\nsender = "bg@example.org"\norg = "Example"\n'
          "abuse.smtp.starttls: a password is never sent without STARTTLS"),
         (_DESK + "[abuse.lookup]\nwhois = { ARIN = 'whois.arin.net' }\n",
          "abuse.lookup.whois: the entry ARIN = 'whois.arin.net' is not host:port"),
+        (_DESK + "[abuse.lookup]\nrdap = { JPNIC = 'https://rdap.example.net/' }\n",
+         "abuse.lookup: rdap/whois: unknown registry 'JPNIC'"),
         (_DESK + "[abuse.mailbox]\nkind = 'maildir'\n", "abuse.mailbox.path: a maildir needs"),
         (_DESK + "hold = '-1m'\n", "abuse.hold"),
         ("[jails.sshd]\nabuse = 'always'\n", "jails.sshd.abuse"),
@@ -477,6 +479,12 @@ def test_abuse_desk_settings_are_checked(tmp_path: Path, text: str, message: str
     path.write_text(text)
     with pytest.raises(ConfigError, match=f"^{path}: " + message.replace("(", r"\(")[:60]):
         load_config(path)
+
+
+def test_abuse_lookup_national_whois_override(tmp_path: Path) -> None:
+    path = tmp_path / "bruteguard.toml"
+    path.write_text(_DESK + "[abuse.lookup]\nwhois = { KRNIC = '127.0.0.1:4343' }\n")
+    assert load_config(path).abuse.lookup.whois == {"KRNIC": "127.0.0.1:4343"}
 
 
 def test_abuse_desk_zero_means_never_and_jails_choose_their_mode(tmp_path: Path) -> None:

@@ -255,8 +255,9 @@ class LookupConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         registries = {"ARIN", "RIPE", "APNIC", "LACNIC", "AFRINIC"}
+        national = {"JPNIC", "KRNIC"}  # whois only: APNIC refers there for national space
         for key in (*self.rdap, *self.whois):
-            if key not in registries:
+            if key not in registries | (national if key in self.whois else set()):
                 raise ValueError(f"rdap/whois: unknown registry {key!r} (one of ARIN, RIPE, ...)")
         for registry, endpoint in self.whois.items():
             host, colon, port = endpoint.rpartition(":")

@@ -45,6 +45,7 @@ _GRACE = 0.5  # seconds past ``timeout`` before send() stops waiting on apprise 
 _SOURCES = {
     "rdap": "RDAP",
     "whois": "whois",
+    "remarks": "the network's whois/RDAP remarks",
     "rfc2142": "RFC 2142 guess: abuse@ the network's domain",
 }
 

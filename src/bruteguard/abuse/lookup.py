@@ -1,4 +1,5 @@
-"""Find the network an address is in and its abuse contact: RDAP, then whois, then RFC 2142.
+"""Find the network an address is in and its abuse contact: RDAP, then whois, then an
+address the network's remarks name, then RFC 2142.
 
 Asynchronous because the daemon is asyncio and a lookup is a few slow network round trips
 that must never hold up banning; the CLI runs it with ``asyncio.run``. Each step is bounded
@@ -15,7 +16,8 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bruteguard.abuse.contact import Facts, NetworkContact, clean_email
+from bruteguard.abuse.contact import Facts, NetworkContact, clean_email, role_rank
+from bruteguard.abuse.national import NATIONAL_WHOIS, national_query
 from bruteguard.abuse.rdap import RDAP_HOSTS, bootstrap_base, fetch, parse_rdap
 from bruteguard.abuse.whois import WhoisFacts, parse_whois, query_whois
 from bruteguard.clock import Clock, system_clock
@@ -31,6 +33,7 @@ DEFAULT_WHOIS: dict[str, tuple[str, int]] = {
     "APNIC": ("whois.apnic.net", 43),
     "LACNIC": ("whois.lacnic.net", 43),
     "AFRINIC": ("whois.afrinic.net", 43),
+    **NATIONAL_WHOIS,  # reached only by APNIC's referral for their national space
 }
 
 
@@ -100,7 +103,7 @@ async def _whois(address: str, registry: str, servers: Servers) -> WhoisFacts | 
         endpoint = servers.whois.get(current)
         if endpoint is None:
             break
-        query = f"n + {address}" if current == "ARIN" else address
+        query = f"n + {address}" if current == "ARIN" else national_query(current, address)
         try:
             data = await query_whois(
                 *endpoint, query, timeout=servers.timeout, max_bytes=servers.max_bytes
@@ -151,13 +154,23 @@ async def _lookup(
 ) -> NetworkContact:
     rdap, registry = await _rdap(address, servers)
     partial.append(rdap)
-    if rdap is not None and rdap.abuse_email:
+    if rdap is not None and rdap.abuse_email and not rdap.doubt:
         return _result(address, rdap, None, "rdap", now)
     start = (rdap.registry if rdap else None) or registry or servers.whois_first
     whois = await _whois(address, start, servers)
     partial.append(whois)
+    if rdap is not None and rdap.abuse_email:  # in doubt: whois may name the role mailbox
+        better = whois is not None and whois.abuse_email and (
+            role_rank(whois.abuse_email) < role_rank(rdap.abuse_email)
+        )
+        if not better:
+            return _result(address, rdap, whois, "rdap", now)
     if whois is not None and whois.abuse_email:
         return _result(address, whois, rdap, "whois", now)
+    for facts in (whois, rdap):
+        if facts is not None and facts.remarks_email:
+            base = _result(address, whois or rdap, rdap, "remarks", now)
+            return _with_email(base, facts.remarks_email)
     return _rfc2142(address, whois, rdap, now)
 
 

@@ -28,6 +28,8 @@ from bruteguard.abuse.contact import (
     clean_network,
     clean_phone,
     email_domain,
+    pick_email,
+    remark_email,
 )
 from bruteguard.abuse.whois import WHOIS_HOSTS
 
@@ -172,6 +174,7 @@ def parse_rdap(data: Any, registry: str | None) -> Facts:
     if isinstance(port43, str) and port43.lower() in WHOIS_HOSTS:
         facts.registry = WHOIS_HOSTS[port43.lower()]
     fallback_phone: str | None = None  # a technical/NOC number, for a network to call
+    abuse: list[tuple[str, list[tuple[str, list[str]]]]] = []  # each abuse e-mail, its phones
     for entity in _walk(data.get("entities")):
         roles = entity.get("roles")
         emails, phones = _vcard(entity)
@@ -183,13 +186,25 @@ def parse_rdap(data: Any, registry: str | None) -> Facts:
             domain = email_domain(email) if email else ""
             if domain and domain not in RIR_DOMAINS and domain not in facts.domains:
                 facts.domains.append(domain)
-        if facts.abuse_email or not (isinstance(roles, list) and "abuse" in roles):
-            continue
-        email = next((e for e in map(clean_email, emails) if e), None)
-        if email:
-            facts.abuse_email = email
-            voice = [v for v, kinds in phones if "fax" not in kinds]
-            facts.abuse_phone = next((p for p in map(clean_phone, voice) if p), None)
+        if isinstance(roles, list) and "abuse" in roles:
+            abuse.extend((value, phones) for value in emails)
+    facts.abuse_email, facts.doubt = pick_email([value for value, _ in abuse])
+    if facts.abuse_email:
+        phones = next(p for v, p in abuse if clean_email(v) == facts.abuse_email)
+        voice = [v for v, kinds in phones if "fax" not in kinds]
+        facts.abuse_phone = next((p for p in map(clean_phone, voice) if p), None)
     if facts.abuse_phone is None:
         facts.abuse_phone = fallback_phone
+    facts.remarks_email = _remarks_email(data.get("remarks"))
     return facts
+
+
+def _remarks_email(remarks: Any) -> str | None:
+    """An abuse address the network's own remarks name (RFC 9083 ``remarks`` objects)."""
+    for remark in remarks[:20] if isinstance(remarks, list) else ():
+        lines = remark.get("description") if isinstance(remark, dict) else None
+        for line in lines[:50] if isinstance(lines, list) else ():
+            email = remark_email(line) if isinstance(line, str) else None
+            if email:
+                return email
+    return None

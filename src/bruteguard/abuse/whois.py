@@ -4,8 +4,9 @@ The fallback when RDAP has no abuse contact. Replies are plain text in each regi
 format: ARIN's ``Key: value`` blocks with ``OrgAbuseEmail``/``ReferralServer``, and the RPSL
 of RIPE, APNIC and AFRINIC (``abuse-c`` pointing at a role with ``abuse-mailbox``, APNIC's
 ``mnt-irt`` pointing at an IRT object) and LACNIC (``abuse-c`` pointing at a person's
-``e-mail``). Every reply is bounded in size and time; referrals go only to the five registry
-servers named in the configuration, never to a host the reply names.
+``e-mail``); APNIC's copies of JPNIC/KRNIC blocks refer on to those (see ``national``).
+Every reply is bounded in size and time; referrals go only to the registry servers named
+in the configuration, never to a host the reply names.
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ from bruteguard.abuse.contact import (
     clean_network,
     clean_phone,
     email_domain,
+    is_registry_email,
+    network_size,
+    pick_email,
+    remark_email,
 )
+from bruteguard.abuse.national import parse_jpnic, parse_krnic, referral_of
 
 __all__ = ["WHOIS_HOSTS", "WhoisFacts", "parse_whois", "query_whois", "referral_registry"]
 
@@ -140,7 +146,8 @@ def _parse_arin(objects: list[list[tuple[str, str]]], facts: WhoisFacts) -> None
         for prefix in ("orgabuse", "rabuse"):
             if f"{prefix}email" in keys:
                 email = clean_email(_get(obj, f"{prefix}email"))
-                if email:  # a hostile reassignment must not erase its parent's contact
+                # a hostile reassignment must not erase its parent's contact
+                if email and not is_registry_email(email):
                     facts.abuse_email = email
                     facts.abuse_phone = clean_phone(_get(obj, f"{prefix}phone"))
         if "referralserver" in keys:
@@ -162,37 +169,63 @@ def _parse_rpsl(
         )
         if handle:
             by_handle.setdefault(handle.upper(), obj)
-    net = next((o for o in objects if o[0][0] in ("inetnum", "inet6num")), None)
-    refs: list[str] = []
-    if net is not None:
+    nets = sorted(
+        (o for o in objects if o[0][0] in ("inetnum", "inet6num")),
+        key=lambda o: network_size(clean_network(o[0][1])),
+    )  # the most specific first: a /48 customer's block, not its provider's /32
+    if nets:
+        net = nets[0]
         facts.network = clean_network(net[0][1])
         facts.name = clean_name(_get(net, "netname") or _get(net, "owner"))
         facts.country = clean_country(_get(net, "country"))
         facts.asn = clean_asn(_get(net, "aut-num") or _get(net, "origin") or "")
         source = (_get(net, "source") or "").split("#")[0].strip().upper()
         facts.registry = source if source in _SOURCES else None
-        refs = _all(net, "mnt-irt") + _all(net, "abuse-c")  # APNIC's IRT is the real one
-        org = by_handle.get((_get(net, "org") or "").upper())
-        if org is not None:
-            refs += _all(org, "abuse-c")
     route = next((o for o in objects if o[0][0] in ("route", "route6")), None)
     if facts.asn is None and route is not None:
         facts.asn = clean_asn(_get(route, "origin") or "")
-    for ref in refs:
-        obj = by_handle.get(ref.upper())
-        if obj is None:
-            continue
-        email = clean_email(_get(obj, "abuse-mailbox") or _get(obj, "e-mail"))
-        if email:
-            facts.abuse_email = email
-            facts.abuse_phone = clean_phone(_get(obj, "phone"))
+    for net in nets:  # a block without a contact of its own inherits its parent's
+        org = by_handle.get((_get(net, "org") or "").upper())
+        refs = _all(net, "mnt-irt") + _all(net, "abuse-c")  # APNIC's IRT is the real one
+        refs += _all(org, "abuse-c") if org is not None else []
+        contacts = [by_handle[r.upper()] for r in refs if r.upper() in by_handle]
+        _contact_from(contacts, facts)
+        for obj in [net] + ([org] if org is not None else []):
+            facts.remarks_email = facts.remarks_email or _remarks_email(_all(obj, "remarks"))
+        if facts.abuse_email:
             break
+    if facts.abuse_email is None and nets:  # national space: the holder is at JPNIC/KRNIC
+        facts.referral = referral_of(nets[0])
     if facts.abuse_email is None:  # RIPE/APNIC/AFRINIC print the resolved contact up front
         for line in comments:
             match = _ABUSE_NOTE.match(line)
-            if match and clean_email(match.group(1)):
-                facts.abuse_email = clean_email(match.group(1))
+            email = clean_email(match.group(1)) if match else None
+            if email and not is_registry_email(email):
+                facts.abuse_email = email
                 break
+
+
+def _remarks_email(remarks: list[str]) -> str | None:
+    """The abuse address a remark names, the sentence on one line or wrapped onto two."""
+    for index, remark in enumerate(remarks[:100]):
+        pair = " ".join(remarks[index : index + 2])
+        email = remark_email(remark) or (remark_email(pair) if pair != remark else None)
+        if email:
+            return email
+    return None
+
+
+def _contact_from(contacts: list[list[tuple[str, str]]], facts: WhoisFacts) -> None:
+    """The best mailbox of the referenced objects: ``abuse-mailbox`` over a plain
+    ``e-mail``, role mailboxes over people's (see :func:`pick_email`), and its phone."""
+    for key in ("abuse-mailbox", "e-mail"):
+        values = [(v, obj) for obj in contacts for v in _all(obj, key)]
+        email, doubt = pick_email([v for v, _ in values])
+        if email:
+            owner = next(obj for v, obj in values if clean_email(v) == email)
+            facts.abuse_email, facts.doubt = email, doubt
+            facts.abuse_phone = clean_phone(_get(owner, "phone"))
+            return
 
 
 def parse_whois(data: bytes, registry: str) -> WhoisFacts:
@@ -200,10 +233,14 @@ def parse_whois(data: bytes, registry: str) -> WhoisFacts:
     text = data.decode("utf-8", errors="replace")
     objects, comments = _objects(text)
     facts = WhoisFacts(registry=registry, domains=_domains(objects))
-    if any(k in ("netrange", "orgabuseemail", "referralserver") for o in objects for k, _ in o):
+    if registry in ("JPNIC", "KRNIC"):
+        (parse_jpnic if registry == "JPNIC" else parse_krnic)(text, facts)
+    elif any(k in ("netrange", "orgabuseemail", "referralserver") for o in objects for k, _ in o):
         _parse_arin(objects, facts)
         facts.registry = "ARIN"
     else:
         _parse_rpsl(objects, comments, facts)
         facts.registry = facts.registry or registry
+        if registry != "APNIC":  # only APNIC's copies of national blocks refer onwards
+            facts.referral = None
     return facts

@@ -1,0 +1,149 @@
+"""The national registries APNIC refers to: JPNIC (Japan) and KRNIC (Korea).
+
+APNIC holds only the national registry's block for their space (its contact is the
+registry's own hostmaster); the network's holder and its abuse mailbox are in the national
+whois. Neither speaks RPSL: JPNIC answers ``a. [Network Number]   192.0.2.0/24``-style lines
+(English with the ``/e`` query suffix), KRNIC a Korean section then an ``# ENGLISH`` one of
+``[ Network Information ]`` blocks with ``Key : value`` lines, the registry's own block first
+and the user's after it. Both parsers fill the same :class:`Facts` as RPSL and keep to the
+same rules: values pass the ``clean_*`` checks, the smallest network wins, a registry's own
+address is never the contact.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bruteguard.abuse.contact import (
+    Facts,
+    clean_email,
+    clean_name,
+    clean_network,
+    clean_phone,
+    email_domain,
+    is_registry_email,
+    network_size,
+    pick_email,
+)
+
+__all__ = ["NATIONAL_WHOIS", "national_query", "parse_jpnic", "parse_krnic", "referral_of"]
+
+NATIONAL_WHOIS = {"JPNIC": ("whois.nic.ad.jp", 43), "KRNIC": ("whois.kisa.or.kr", 43)}
+
+_JP_LINE = re.compile(r"\A(?:[a-z]\.\s)?\s*\[([A-Za-z][A-Za-z -]{0,40})\]\s*(.*)\Z")
+_KR_LINE = re.compile(r"\A([A-Za-z][A-Za-z0-9 -]{0,40}?)\s*:\s(.*)\Z")
+_KR_HEADER = re.compile(r"\A\[\s*([A-Za-z][A-Za-z -]{0,60}?)\s*\]\Z")
+_KR_RANGE = re.compile(
+    r"\A([0-9a-fA-F.:]{2,45})\s*-\s*([0-9a-fA-F.:]{2,45})(?:\s*\(/[0-9+/]{1,40}\))?\Z"
+)
+# What marks APNIC's copy of a national block: the source, the registry's IRT or maintainer,
+# or the remark naming the national whois server.
+_MARKS = {
+    "JPNIC": ("jpnic", "whois.nic.ad.jp"),
+    "KRNIC": ("krnic", "whois.kisa.or.kr"),
+}
+
+
+def referral_of(net: list[tuple[str, str]]) -> str | None:
+    """``JPNIC``/``KRNIC`` when APNIC's network object is the national registry's copy."""
+    text = " ".join(
+        value.lower() for key, value in net if key in ("source", "mnt-irt", "mnt-by", "remarks")
+    )
+    return next((nir for nir, marks in _MARKS.items() if any(m in text for m in marks)), None)
+
+
+def national_query(registry: str, address: str) -> str:
+    """JPNIC answers in Japanese unless the query ends in ``/e``."""
+    return f"{address}/e" if registry == "JPNIC" else address
+
+
+def _fill(facts: Facts, emails: list[str], phones: list[str | None]) -> None:
+    """Contact from the e-mails in order of preference (see :func:`pick_email`)."""
+    email, doubt = pick_email(emails)
+    if email:
+        facts.abuse_email, facts.doubt = email, doubt
+        index = next(i for i, v in enumerate(emails) if clean_email(v) == email)
+        facts.abuse_phone = phones[index] if index < len(phones) else None
+    for value in emails:
+        clean = clean_email(value)
+        if clean and not is_registry_email(clean) and email_domain(clean) not in facts.domains:
+            facts.domains.append(email_domain(clean))
+
+
+def parse_jpnic(text: str, facts: Facts) -> None:
+    """JPNIC's ``/e`` answer: ``[Network Number]``, ``[Network Name]``, ``[Organization]``,
+    and the contact from ``[Abuse]`` (else ``[E-Mail]``), up to the "Less Specific Info."
+    list that follows the network (it names other networks)."""
+    fields: dict[str, list[str]] = {}
+    for raw in text.split("\n")[:2000]:
+        line = raw.removesuffix("\r").strip()
+        if line.startswith(("Less Specific Info", "More Specific Info")):
+            break
+        match = _JP_LINE.match(line)
+        if match:
+            fields.setdefault(match.group(1).lower(), []).append(match.group(2).strip())
+    network = (fields.get("network number") or [""])[0]
+    facts.network = clean_network(network.replace(" ", ""))
+    facts.name = clean_name((fields.get("organization") or fields.get("network name") or [""])[0])
+    facts.country = "JP" if facts.network else None
+    for key in ("abuse", "e-mail"):
+        values = fields.get(key, [])
+        if values:
+            _fill(facts, values, [])  # its network record holds no phone of the contact
+        if facts.abuse_email:
+            break
+
+
+@dataclass
+class _KrBlock:
+    """One ``[ Network Information ]`` block and the contact blocks that follow it."""
+
+    network: str | None = None
+    name: str | None = None
+    contacts: list[dict[str, str]] = field(default_factory=list)  # kind, e-mail, phone
+
+
+def parse_krnic(text: str, facts: Facts) -> None:
+    """KRNIC's ``# ENGLISH`` section: each ``[ Network Information ]`` block with the
+    contact blocks after it; the smallest network and its own contacts win, an abuse
+    block's address over a technical or admin one's."""
+    _, marker, english = text.partition("# ENGLISH")
+    blocks: list[_KrBlock] = []
+    section = ""
+    for raw in (english if marker else "").split("\n")[:2000]:
+        line = raw.removesuffix("\r").strip()
+        header = _KR_HEADER.match(line)
+        if header:
+            section = header.group(1).lower()
+            if section == "network information":
+                blocks.append(_KrBlock())
+            elif "contact" in section and blocks:  # older replies head each contact
+                blocks[-1].contacts.append({"kind": section})
+            continue
+        match = _KR_LINE.match(line)
+        if not match or not blocks:
+            continue
+        key, value = match.group(1).lower(), match.group(2).strip()
+        block = blocks[-1]
+        if section == "network information" and key in ("ipv4 address", "ipv6 address"):
+            span = _KR_RANGE.match(value)
+            block.network = span and clean_network(span.group(1), span.group(2))
+            block.network = block.network or clean_network(value)
+        elif section == "network information" and key == "organization name":
+            block.name = clean_name(value)
+        elif section == "network information" and key == "name":  # today's: no heading
+            block.contacts.append({"kind": "network"})
+        elif key in ("e-mail", "phone") and block.contacts and len(block.contacts) <= 20:
+            block.contacts[-1].setdefault(key, value)
+    usable = [b for b in blocks if b.network]
+    if not usable:
+        return
+    best = min(usable, key=lambda b: network_size(b.network))
+    facts.network, facts.name, facts.country = best.network, best.name, "KR"
+    ordered = sorted(best.contacts, key=lambda c: 0 if "abuse" in c["kind"] else 1)
+    _fill(
+        facts,
+        [c.get("e-mail", "") for c in ordered],
+        [clean_phone(c.get("phone")) for c in ordered],
+    )
