@@ -392,35 +392,44 @@ def _sent_case(env: Env) -> tuple[str, bytes]:
     return case_id, env.desk.book.get(case_id).message
 
 
-def test_a_permanent_bounce_blocks_the_network_and_tells_postmaster_once(make_env: Any) -> None:
+def test_a_dead_contact_needs_two_bounces_from_separate_complaints_to_escalate(
+    make_env: Any,
+) -> None:
     env = make_env("send")
     case_id, sent = _sent_case(env)
     env.deliver(postfix_bounce(sent, CONTACT, "5.1.1"))
     result = env.run(env.desk.poll())
     assert (result.read, result.matched) == (1, 1)
-    case = env.desk.book.get(case_id)
-    assert case.state is CaseState.BOUNCED
+    assert env.desk.book.get(case_id).state is CaseState.BOUNCED
+    # One bounce is one signal: no block, no postmaster notice, the next complaint still goes.
+    assert env.blocks == []
+    assert [c for c in env.desk.book.cases() if c.kind == "notice"] == []
+    assert "dead_once" in [e.kind for e in env.desk.book.events(case_id)]
+    env.deliver(postfix_bounce(sent, CONTACT, "5.1.1"))  # the same bounce again: same case
+    env.run(env.desk.poll())
+    assert env.blocks == []
+
+    # A period later, a new complaint to the same contact bounces too: the second signal.
+    env.at(86400 + 60)
+    (second,) = env.run(env.desk.report(_ban(A2, T0 + 86400 + 60)))
+    assert second != case_id
+    env.at(86400 + 700)
+    env.run(env.desk.tick())
+    again = env.desk.book.get(second).message
+    env.deliver(postfix_bounce(again, CONTACT, "5.1.1"))
+    env.run(env.desk.poll())
     (block,) = env.blocks
     assert block.ip == NET and block.until - block.start == 30 * 86400
-    assert "5.1.1" in block.reason or "dead" in block.reason
-
     notices = [c for c in env.desk.book.cases() if c.kind == "notice"]
     assert len(notices) == 1 and notices[0].contact == "postmaster@example.net"
-    env.at(700)
+    env.at(86400 + 800)
     env.run(env.desk.tick())
     to_postmaster = [m for rcpts, m in env.mails() if rcpts == ["postmaster@example.net"]]
     assert len(to_postmaster) == 1 and CONTACT in _text(to_postmaster[0])
 
-    # The same bounce again, and a second one: nothing more happens.
-    env.deliver(postfix_bounce(sent, CONTACT, "5.1.1"))
-    env.run(env.desk.poll())
-    assert env.run(env.desk.poll()).read == 0, "mail already read is not read again"
-    assert len(env.blocks) == 1
-    assert len([c for c in env.desk.book.cases() if c.kind == "notice"]) == 1
-
     # The dead contact gets no more complaints.
-    env.at(2 * 86400)
-    assert env.run(env.desk.report(_ban(A2, T0 + 2 * 86400))) == []
+    env.at(3 * 86400)
+    assert env.run(env.desk.report(_ban(A1, T0 + 3 * 86400))) == []
 
 
 def test_mailbox_full_pauses_the_contact_and_blocks_the_network(make_env: Any) -> None:
