@@ -466,3 +466,57 @@ def test_a_network_ban_reports_the_addresses_that_failed_in_it(make_env: Any) ->
     touched = env.run(env.desk.report(_ban("198.51.100.0/28", T0)))
     (case_id,) = set(touched)
     assert {a.address for a in env.desk.book.addresses(case_id)} == {A1, A2}
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "flag"),
+    [
+        ("5.7.1", "554 5.7.1 Service unavailable; Client host [192.0.2.25] blocked using"
+         " zen.spamhaus.org", "refused"),
+        ("5.7.26", "550 5.7.26 Unauthenticated email is not accepted due to domain's DMARC"
+         " policy", "refused"),
+        ("5.0.0", "550 Requested action not taken", "decide"),
+        ("4.4.1", "connect to mx.example.net[192.0.2.30]:25: Connection timed out", None),
+        ("2.0.0", "250 2.0.0 Ok: queued", None),
+    ],
+)
+def test_a_bounce_that_is_not_a_dead_contact_never_blocks_or_tells_postmaster(
+    make_env: Any, status: str, diagnostic: str, flag: str | None
+) -> None:
+    env = make_env("send")
+    case_id, sent = _sent_case(env)
+    env.deliver(postfix_bounce(sent, CONTACT, status, diagnostic))
+    env.run(env.desk.poll())
+    env.deliver(postfix_bounce(sent, CONTACT, status, diagnostic))  # twice: still nothing
+    env.run(env.desk.poll())
+    case = env.desk.book.get(case_id)
+    assert env.blocks == []
+    assert [c for c in env.desk.book.cases() if c.kind == "notice"] == []
+    assert env.desk.book.held(f"contact:{CONTACT}", env.now[0]) is None, "never blamed"
+    told = [title for title, _ in env.notes if title.startswith("bruteguard: abuse desk")]
+    if flag is None:
+        assert case.state is CaseState.SENT and told == []
+    else:
+        assert case.state is CaseState.BOUNCED and flag in case.flags
+        assert told == [f"bruteguard: abuse desk: case {case_id}"], "the admin is told once"
+
+
+def test_our_mail_refused_pauses_the_relay_until_the_period_ends(make_env: Any) -> None:
+    env = make_env("send")
+    _, sent = _sent_case(env)
+    env.deliver(postfix_bounce(sent, CONTACT, "5.7.1", "554 5.7.1 blocked using zen.spamhaus.org"))
+    env.run(env.desk.poll())
+    assert env.desk.relay_paused(env.now[0]) is not None
+    # Another complaint, to another contact, waits while the relay is paused.
+    env.rdap.add_network("198.51.100.128/25", [QUIET], name="QUIET-NET", country="NL",
+                         email_address="abuse@quiet.example")  # fmt: skip
+    (other,) = env.run(env.desk.report(_ban(QUIET, T0 + 700)))
+    env.at(2000)
+    env.run(env.desk.tick())
+    assert env.desk.book.get(other).state is CaseState.QUEUED
+    assert [rcpts for rcpts, _ in env.mails()] == [[CONTACT]], "nothing more went out"
+    env.at(86400 + 2000)  # the pause ends with the period, then the queue moves
+    assert env.desk.relay_paused(env.now[0]) is None
+    env.run(env.desk.tick())
+    assert env.desk.book.get(other).state is CaseState.SENT
+    assert [rcpts for rcpts, _ in env.mails()] == [[CONTACT], ["abuse@quiet.example"]]
