@@ -36,6 +36,7 @@ __all__ = [
     "Classified",
     "MailKind",
     "classify",
+    "failure_kind",
     "find_case_ids",
 ]
 
@@ -226,6 +227,24 @@ def classify(message: Message) -> Classified:
             "",
             None,
         )
+
+
+def failure_kind(message: Message) -> MailKind | None:
+    """The class a bounce would get if it answered one of our cases; None if no bounce.
+
+    For evaluating the classifier over public bounce corpora, whose mails name no case.
+    """
+    try:
+        mail = _Mail(message)
+        subject = mail.subject()
+        if _is_challenge(mail, subject):
+            return MailKind.AUTO_REPLY
+        bounce = _bounce(mail, subject)
+    except Exception:
+        return None
+    if bounce is None:
+        return MailKind.AUTO_REPLY if _is_auto_reply(mail, subject) else None
+    return bounce[0].kind or MailKind.AUTO_REPLY
 
 
 def find_case_ids(message: Message) -> list[str]:
