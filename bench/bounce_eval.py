@@ -41,7 +41,6 @@ REASONS: dict[str, MailKind] = {
     "securityerror": MailKind.OUR_MAIL_REFUSED,
     "authfailure": MailKind.OUR_MAIL_REFUSED,
     "rejected": MailKind.OUR_MAIL_REFUSED,
-    "filtered": MailKind.OUR_MAIL_REFUSED,
     "mesgtoobig": MailKind.OUR_MAIL_REFUSED,
     "exceedlimit": MailKind.OUR_MAIL_REFUSED,
     "badreputation": MailKind.OUR_MAIL_REFUSED,
@@ -59,6 +58,9 @@ REASONS: dict[str, MailKind] = {
     "feedback": MailKind.AUTO_REPLY,
 }
 # Everything else (undefined, onhold, mailererror, systemerror, syntaxerror, ...): UNKNOWN.
+# "filtered" too: sisimai's name for a refusal by the recipient's filter after DATA, which in
+# the corpus is mostly "550 Unknown user" at the end of DATA (Japanese carriers' sender
+# filters answer so): neither clearly dead nor clearly our fault.
 
 _FILE = re.compile(r"\A((?:lhost|rhost|arf|rfc\d+)-[a-z0-9]+)(?:-test)?\.rb\Z")
 _ENTRY = re.compile(r"\A\s*'(\d{2,4})'\s*=>\s*\[(.*)\Z")

@@ -94,7 +94,15 @@ _OUR_MAIL_REFUSED = re.compile(
     r"|exceeds (?:the )?(?:maximum |max )?(?:message )?size|\bspam\b|junk ?mail|\bvirus"
     r"|content (?:rejected|filter)|rejected (?:for|due to|because of) (?:policy|content)"
     r"|policy (?:reasons|violation|rejection)|message (?:rejected|refused|blocked) (?:as|due|by)"
-    r"|poor reputation|bad reputation|reputation|rate limit|too many (?:messages|connections)",
+    r"|poor reputation|bad reputation|reputation|access denied|sender (?:address )?(?:rejected"
+    r"|domain|verif)|unroutable sender|sender address",
+    re.IGNORECASE,
+)
+# Rate limits, ours or the recipient's: wait, whatever the code says (Gmail sends 5.2.1 and
+# GoDaddy 5.1.1 for them).
+_RATE_LIMITED = re.compile(
+    r"rate limit|receiving mail at a rate|too many (?:messages|connections|recipients|mails)"
+    r"|(?:sending|sent) (?:to )?too many|try again later|temporar(?:il)?y",
     re.IGNORECASE,
 )
 # The contact's mailbox or domain does not exist (RFC 3463 X.1.1, X.1.2, X.1.10, X.1.6, X.2.1,
@@ -108,7 +116,8 @@ _DEAD_CONTACT = re.compile(
     r"|no longer|has been moved|moved)|invalid (?:recipient|mailbox|address)"
     r"|host (?:or domain name )?(?:unknown|not found)|unknown host|domain (?:not found"
     r"|does not exist|unknown)|(?:couldn't|could not|cannot|can't) be found|address not found"
-    r"|unrouteable|unroutable|unable to route|no mx|nxdomain|not our customer",
+    r"|unrouteable|unroutable|unable to route|no mx|nxdomain|not our customer"
+    r"|does not accept mail|null mx",
     re.IGNORECASE,
 )
 _EXPIRED = re.compile(
@@ -567,6 +576,8 @@ def _verdict(status: str | None, text: str, action: str = "") -> MailKind:
     if status and status[0] == "4":
         return MailKind.MAILBOX_FULL if status == "4.2.2" else MailKind.TRANSIENT
     if status in ("5.4.7",) or (status is None and _EXPIRED.search(text)):
+        return MailKind.TRANSIENT
+    if _RATE_LIMITED.search(text):
         return MailKind.TRANSIENT
     if (status and (status.startswith("5.7.") or status in ("5.3.4", "5.2.3"))) or (
         _OUR_MAIL_REFUSED.search(text)
