@@ -85,7 +85,8 @@ _MAILBOX_FULL = re.compile(
 # "dead contact": when a refusal may be about our mail, the recipient is never blamed.
 _OUR_MAIL_REFUSED = re.compile(
     r"spamhaus|spamcop|barracuda|sorbs|uceprotect|spamrats|surbl|\bdnsbl|\brbl\b"
-    r"|black ?list|block ?list|blocked (?:using|by|because|for|due)|listed (?:at|in|on|by)"
+    r"|black ?list|block ?list|blocked (?:using|by|because|for|due)"
+    r"|(?<!not )listed (?:at|in|on|by)|after mail from|domain of sender|permission to post"
     r"|\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|authenticat(?:ion|ed) (?:fail|requir)"
     r"|reverse (?:dns|lookup|hostname)|\bptr\b|rdns|no (?:dns|reverse)|client host rejected"
     r"|relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)"
@@ -98,15 +99,17 @@ _OUR_MAIL_REFUSED = re.compile(
     r"|domain|verif)|unroutable sender|sender address",
     re.IGNORECASE,
 )
-# Rate limits, ours or the recipient's: wait, whatever the code says (Gmail sends 5.2.1 and
-# GoDaddy 5.1.1 for them).
-_RATE_LIMITED = re.compile(
+# Rate limits, ours or the recipient's, and DNS trouble: wait, whatever the code says (Gmail
+# sends 5.2.1 and GoDaddy 5.1.1 for rate limits).
+_WAIT_WORDS = re.compile(
     r"rate limit|receiving mail at a rate|too many (?:messages|connections|recipients|mails)"
-    r"|(?:sending|sent) (?:to )?too many|try again later|temporar(?:il)?y",
+    r"|(?:sending|sent) (?:to )?too many|try again later|temporar(?:il)?y"
+    r"|malformed or unexpected name server reply|servfail|name server (?:failure|timeout)",
     re.IGNORECASE,
 )
 # The contact's mailbox or domain does not exist (RFC 3463 X.1.1, X.1.2, X.1.10, X.1.6, X.2.1,
 # X.4.4 "unable to route"), and the words servers use for it.
+_OUR_STATUS = frozenset({"5.3.4", "5.2.3", "5.1.7", "5.1.8"})  # too big; our sender address
 _DEAD_STATUS = frozenset({"5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1", "5.4.4"})
 _DEAD_CONTACT = re.compile(
     r"user ?unknown|unknown (?:user|recipient|local|mailbox|address)|no such (?:user|mailbox"
@@ -117,7 +120,10 @@ _DEAD_CONTACT = re.compile(
     r"|host (?:or domain name )?(?:unknown|not found)|unknown host|domain (?:not found"
     r"|does not exist|unknown)|(?:couldn't|could not|cannot|can't) be found|address not found"
     r"|unrouteable|unroutable|unable to route|no mx|nxdomain|not our customer"
-    r"|does not accept mail|null mx",
+    r"|does not accept mail|null mx|not accepting (?:network )?(?:messages|mail)"
+    r"|(?:does not|doesn't|not) exist|invalid (?:final delivery )?user ?id|invalid user"
+    r"|(?:host|domain) \S{1,255} not found|dns lookup fail|domain is not reachable|is frozen"
+    r"|(?:does not|doesn't) have an? \S{1,100} account",
     re.IGNORECASE,
 )
 _EXPIRED = re.compile(
@@ -125,6 +131,18 @@ _EXPIRED = re.compile(
     r"|could not be delivered (?:with|within)|giving up|gave up|maximum time",
     re.IGNORECASE,
 )
+# A refusal at the end of DATA comes after the server has seen our whole message: a "user
+# unknown" there is often a content or sender filter in disguise (sisimai calls it
+# "filtered"), so words alone do not make it a dead contact.
+_AFTER_DATA = re.compile(r"end of data|after data|at data|in reply to data", re.IGNORECASE)
+
+
+def _doubted(kind: MailKind, status: str | None, notice: str) -> MailKind:
+    if kind is MailKind.DEAD_CONTACT and status not in _DEAD_STATUS and _AFTER_DATA.search(notice):
+        return MailKind.UNKNOWN
+    return kind
+
+
 # Challenge-response systems (TMDA, ASK, SpamArrest, Boxbe, ...): a robot, never a bounce.
 _CHALLENGE_SUBJECT = re.compile(
     r"please confirm|confirm your (?:message|mail|e-?mail)|\(confirm\b|verification required"
@@ -577,9 +595,9 @@ def _verdict(status: str | None, text: str, action: str = "") -> MailKind:
         return MailKind.MAILBOX_FULL if status == "4.2.2" else MailKind.TRANSIENT
     if status in ("5.4.7",) or (status is None and _EXPIRED.search(text)):
         return MailKind.TRANSIENT
-    if _RATE_LIMITED.search(text):
+    if _WAIT_WORDS.search(text):
         return MailKind.TRANSIENT
-    if (status and (status.startswith("5.7.") or status in ("5.3.4", "5.2.3"))) or (
+    if (status and (status.startswith("5.7.") or status in _OUR_STATUS)) or (
         _OUR_MAIL_REFUSED.search(text)
     ):
         return MailKind.OUR_MAIL_REFUSED
@@ -683,6 +701,8 @@ def _recipient_failure(fields: dict[str, str], notice: str = "") -> _Failure:
     kind: MailKind | None = _verdict(status, diagnostic, action)
     if kind is MailKind.UNKNOWN and notice:  # no diagnostic words: the report's own text
         kind = _verdict(status, notice, action)
+    if kind is not None:
+        kind = _doubted(kind, status, f"{diagnostic}\n{notice}")
     if kind is MailKind.UNKNOWN and not action.startswith(("fail", "error")) and not status:
         kind = None  # a block with neither an action nor a status: no verdict
     reason = _diagnostic_text(diagnostic) or (f"action {action}" if action else "")
@@ -821,7 +841,7 @@ def _text_failure(mail: _Mail, temporary: list[str], permanent: list[str], notic
     elif _WARNING.search(notice) or _WARNING.search(mail.subject()):
         kind, addresses = MailKind.TRANSIENT, permanent
     else:
-        kind, addresses = _verdict(status, notice), permanent
+        kind, addresses = _doubted(_verdict(status, notice), status, notice), permanent
     recipient = _first_clean(addresses)
     shown = recipient or (addresses[0] if addresses else "")
     return _Failure(kind, status, recipient, shown, _reason_line(notice, status, shown))
