@@ -165,3 +165,24 @@ def test_a_tmda_challenge_is_an_auto_reply() -> None:
     )
     result = classify(email.message_from_string(raw, policy=default))
     assert (result.case_id, result.kind) == (CASE, AUTO)
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "kind"),
+    [
+        # Given up after temporary refusals of our relay: the admin must hear of it.
+        (
+            "450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.25]",
+            REFUSED,
+        ),
+        ("421 4.7.0 Messages from 192.0.2.25 temporarily deferred due to poor reputation", REFUSED),
+        # Given up after greylisting, or a plain timeout: only waiting was possible.
+        ("450 4.7.1 <{rcpt}>: Recipient address rejected: Greylisted, see postgrey", TEMP),
+        ("connect to mx.example.net[192.0.2.30]:25: Connection timed out", TEMP),
+    ],
+)
+def test_given_up_after_temporary_failures(diagnostic: str, kind: MailKind) -> None:
+    raw = postfix_bounce(ORIGINAL, "abuse@example.net", "5.4.7", diagnostic)
+    raw = raw.replace(b"Status: 5.4.7", b"Status: 4.4.7")
+    result = classify(email.message_from_bytes(raw, policy=default))
+    assert (result.case_id, result.kind) == (CASE, kind)

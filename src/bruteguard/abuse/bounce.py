@@ -87,6 +87,7 @@ _OUR_MAIL_REFUSED = re.compile(
     r"spamhaus|spamcop|barracuda|sorbs|uceprotect|spamrats|surbl|\bdnsbl|\brbl\b"
     r"|black ?list|block ?list|blocked (?:using|by|because|for|due)"
     r"|(?<!not )listed (?:at|in|on|by)|after mail from|domain of sender|permission to post"
+    r"|ip source bloqu|may not be mail exchanger"
     r"|\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|authenticat(?:ion|ed) (?:fail|requir)"
     r"|reverse (?:dns|lookup|hostname)|\bptr\b|rdns|no (?:dns|reverse)|client host rejected"
     r"|relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)"
@@ -99,6 +100,7 @@ _OUR_MAIL_REFUSED = re.compile(
     r"|domain|verif)|unroutable sender|sender address",
     re.IGNORECASE,
 )
+_GREYLISTED = re.compile(r"grey ?list|gray ?list", re.IGNORECASE)
 # Rate limits, ours or the recipient's, and DNS trouble: wait, whatever the code says (Gmail
 # sends 5.2.1 and GoDaddy 5.1.1 for rate limits).
 _WAIT_WORDS = re.compile(
@@ -592,7 +594,12 @@ def _verdict(status: str | None, text: str, action: str = "") -> MailKind:
     if action.startswith("delay"):
         return MailKind.TRANSIENT
     if status and status[0] == "4":
-        return MailKind.MAILBOX_FULL if status == "4.2.2" else MailKind.TRANSIENT
+        if status == "4.2.2":
+            return MailKind.MAILBOX_FULL
+        # Given up after temporary refusals of our relay (a blocklist, no PTR): the admin
+        # must hear of it, though nothing is wrong at the recipient.
+        refused = _OUR_MAIL_REFUSED.search(text) and not _GREYLISTED.search(text)
+        return MailKind.OUR_MAIL_REFUSED if refused else MailKind.TRANSIENT
     if status in ("5.4.7",) or (status is None and _EXPIRED.search(text)):
         return MailKind.TRANSIENT
     if _WAIT_WORDS.search(text):
