@@ -124,6 +124,13 @@ def test_a_failed_action_with_a_temporary_status_is_an_expiry_not_a_dead_contact
             FULL,
         ),
         ("Your message could not be delivered to abuse@example.net.", UNKNOWN),
+        # Lotus Domino's and Mail.Ru's wording (sisimai: lhost-domino-01, lhost-mailru-05).
+        (
+            "was not delivered to:\n\n  abuse@example.net\n\nbecause:\n\n  User abuse"
+            " (abuse@example.net) not listed in Domino Directory",
+            DEAD,
+        ),
+        ("  abuse@example.net\n    an MX or SRV record indicated no SMTP service", DEAD),
     ],
 )
 def test_text_bounces(body: str, kind: MailKind) -> None:

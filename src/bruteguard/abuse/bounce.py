@@ -125,7 +125,9 @@ _DEAD_CONTACT = re.compile(
     r"|does not accept mail|null mx|not accepting (?:network )?(?:messages|mail)"
     r"|(?:does not|doesn't|not) exist|invalid (?:final delivery )?user ?id|invalid user"
     r"|(?:host|domain) \S{1,255} not found|dns lookup fail|domain is not reachable|is frozen"
-    r"|(?:does not|doesn't) have an? \S{1,100} account",
+    r"|(?:does not|doesn't) have an? \S{1,100} account|not listed in (?:the )?(?:domino"
+    r" directory|public name & address book|directory)|recipient name is not recognized"
+    r"|indicated no smtp service|no valid recipients",
     re.IGNORECASE,
 )
 _EXPIRED = re.compile(
