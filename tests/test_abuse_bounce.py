@@ -34,7 +34,8 @@ DATA = Path(__file__).parent / "data" / "abuse" / "mail"
 CASE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 POLICIES = [pytest.param(compat32, id="compat32"), pytest.param(default, id="default")]
 
-P, FULL, TRANS = MailKind.PERMANENT, MailKind.MAILBOX_FULL, MailKind.TRANSIENT
+P, FULL, TRANS = MailKind.DEAD_CONTACT, MailKind.MAILBOX_FULL, MailKind.TRANSIENT
+REFUSED, UNKNOWN = MailKind.OUR_MAIL_REFUSED, MailKind.UNKNOWN
 AUTO, HUMAN, NONE = MailKind.AUTO_REPLY, MailKind.HUMAN_REPLY, MailKind.UNRELATED
 
 # file -> (case_id, kind, status, recipient)
@@ -47,7 +48,7 @@ SAMPLES: dict[str, tuple[str | None, MailKind, str | None, str | None]] = {
         "abuse@nonexistent.example.net",
     ),
     "postfix-5.1.2-domain-not-found.eml": ("20261123-a1b2c5", P, "5.1.2", "abuse@gone.example.com"),
-    "postfix-4.4.1-given-up.eml": ("20261118-5e6f70", P, "4.4.1", "abuse@example.net"),
+    "postfix-4.4.1-given-up.eml": ("20261118-5e6f70", TRANS, "4.4.1", "abuse@example.net"),
     "postfix-delayed-4.4.1.eml": ("20261122-77aa01", TRANS, "4.4.1", "abuse@example.net"),
     "exim-dsn-5.1.1.eml": ("20261123-b4c5d6", P, "5.1.1", "abuse@example.net"),
     "exim-classic-5.1.1.eml": ("20261123-c7d8e9", P, "5.1.1", "abuse@example.net"),
@@ -357,8 +358,8 @@ def test_worst_recipient_wins(
     [
         ("Action: failed\nStatus: 4.2.2\n", FULL, "4.2.2"),  # given up on a full mailbox
         ("Action: delayed\nStatus: 4.2.2\n", TRANS, "4.2.2"),  # still trying
-        ("Action: failed\nStatus: 4.4.2\n", P, "4.4.2"),  # lost connection, given up
-        ("Action: failed\nStatus: 5.7.1\n", P, "5.7.1"),
+        ("Action: failed\nStatus: 4.4.2\n", TRANS, "4.4.2"),  # lost connection: temporary
+        ("Action: failed\nStatus: 5.7.1\n", REFUSED, "5.7.1"),  # policy: our mail
         (
             "Action: failed\nStatus: 5.0.0\nDiagnostic-Code: smtp; 552 quota exceeded\n",
             FULL,
@@ -367,7 +368,7 @@ def test_worst_recipient_wins(
         ("Action: error\nStatus: 5.1.1\n", P, "5.1.1"),  # OpenSMTPD's non-standard action
         ("Status: 5.1.1\n", P, "5.1.1"),  # no Action: the status decides
         ("Action: failed (permanent)\nStatus: 5.1.1 (bad mailbox)\n", P, "5.1.1"),
-        ("Action: delivered\nStatus: 2.0.0\n", TRANS, "2.0.0"),  # a success notice: nothing to do
+        ("Action: delivered\nStatus: 2.0.0\n", AUTO, "2.0.0"),  # a success notice: nothing to do
     ],
 )
 def test_action_and_status(fields: str, kind: MailKind, status: str) -> None:
@@ -412,7 +413,7 @@ def test_unknown_bounce_format_from_mailer_daemon() -> None:
         "  abuse@example.net: 550 5.7.1 Message rejected by local policy"
     )
     result = classify(parse(text_bounce("MAILER-DAEMON@mail.example.net", body)))
-    assert (result.case_id, result.kind, result.status) == ("20261123-c7d8e9", P, "5.7.1")
+    assert (result.case_id, result.kind, result.status) == ("20261123-c7d8e9", REFUSED, "5.7.1")
     assert result.summary == "5.7.1 Message rejected by local policy"
 
 

@@ -397,35 +397,44 @@ def _sent_case(env: Env) -> tuple[str, bytes]:
     return case_id, env.desk.book.get(case_id).message
 
 
-def test_a_permanent_bounce_blocks_the_network_and_tells_postmaster_once(make_env: Any) -> None:
+def test_a_dead_contact_needs_two_bounces_from_separate_complaints_to_escalate(
+    make_env: Any,
+) -> None:
     env = make_env("send")
     case_id, sent = _sent_case(env)
     env.deliver(postfix_bounce(sent, CONTACT, "5.1.1"))
     result = env.run(env.desk.poll())
     assert (result.read, result.matched) == (1, 1)
-    case = env.desk.book.get(case_id)
-    assert case.state is CaseState.BOUNCED
+    assert env.desk.book.get(case_id).state is CaseState.BOUNCED
+    # One bounce is one signal: no block, no postmaster notice, the next complaint still goes.
+    assert env.blocks == []
+    assert [c for c in env.desk.book.cases() if c.kind == "notice"] == []
+    assert "dead_once" in [e.kind for e in env.desk.book.events(case_id)]
+    env.deliver(postfix_bounce(sent, CONTACT, "5.1.1"))  # the same bounce again: same case
+    env.run(env.desk.poll())
+    assert env.blocks == []
+
+    # A period later, a new complaint to the same contact bounces too: the second signal.
+    env.at(86400 + 60)
+    (second,) = env.run(env.desk.report(_ban(A2, T0 + 86400 + 60)))
+    assert second != case_id
+    env.at(86400 + 700)
+    env.run(env.desk.tick())
+    again = env.desk.book.get(second).message
+    env.deliver(postfix_bounce(again, CONTACT, "5.1.1"))
+    env.run(env.desk.poll())
     (block,) = env.blocks
     assert block.ip == NET and block.until - block.start == 30 * 86400
-    assert "5.1.1" in block.reason or "dead" in block.reason
-
     notices = [c for c in env.desk.book.cases() if c.kind == "notice"]
     assert len(notices) == 1 and notices[0].contact == "postmaster@example.net"
-    env.at(700)
+    env.at(86400 + 800)
     env.run(env.desk.tick())
     to_postmaster = [m for rcpts, m in env.mails() if rcpts == ["postmaster@example.net"]]
     assert len(to_postmaster) == 1 and CONTACT in _text(to_postmaster[0])
 
-    # The same bounce again, and a second one: nothing more happens.
-    env.deliver(postfix_bounce(sent, CONTACT, "5.1.1"))
-    env.run(env.desk.poll())
-    assert env.run(env.desk.poll()).read == 0, "mail already read is not read again"
-    assert len(env.blocks) == 1
-    assert len([c for c in env.desk.book.cases() if c.kind == "notice"]) == 1
-
     # The dead contact gets no more complaints.
-    env.at(2 * 86400)
-    assert env.run(env.desk.report(_ban(A2, T0 + 2 * 86400))) == []
+    env.at(3 * 86400)
+    assert env.run(env.desk.report(_ban(A1, T0 + 3 * 86400))) == []
 
 
 def test_mailbox_full_pauses_the_contact_and_blocks_the_network(make_env: Any) -> None:
@@ -462,3 +471,57 @@ def test_a_network_ban_reports_the_addresses_that_failed_in_it(make_env: Any) ->
     touched = env.run(env.desk.report(_ban("198.51.100.0/28", T0)))
     (case_id,) = set(touched)
     assert {a.address for a in env.desk.book.addresses(case_id)} == {A1, A2}
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "flag"),
+    [
+        ("5.7.1", "554 5.7.1 Service unavailable; Client host [192.0.2.25] blocked using"
+         " zen.spamhaus.org", "refused"),
+        ("5.7.26", "550 5.7.26 Unauthenticated email is not accepted due to domain's DMARC"
+         " policy", "refused"),
+        ("5.0.0", "550 Requested action not taken", "decide"),
+        ("4.4.1", "connect to mx.example.net[192.0.2.30]:25: Connection timed out", None),
+        ("2.0.0", "250 2.0.0 Ok: queued", None),
+    ],
+)
+def test_a_bounce_that_is_not_a_dead_contact_never_blocks_or_tells_postmaster(
+    make_env: Any, status: str, diagnostic: str, flag: str | None
+) -> None:
+    env = make_env("send")
+    case_id, sent = _sent_case(env)
+    env.deliver(postfix_bounce(sent, CONTACT, status, diagnostic))
+    env.run(env.desk.poll())
+    env.deliver(postfix_bounce(sent, CONTACT, status, diagnostic))  # twice: still nothing
+    env.run(env.desk.poll())
+    case = env.desk.book.get(case_id)
+    assert env.blocks == []
+    assert [c for c in env.desk.book.cases() if c.kind == "notice"] == []
+    assert env.desk.book.held(f"contact:{CONTACT}", env.now[0]) is None, "never blamed"
+    told = [title for title, _ in env.notes if title.startswith("bruteguard: abuse desk")]
+    if flag is None:
+        assert case.state is CaseState.SENT and told == []
+    else:
+        assert case.state is CaseState.BOUNCED and flag in case.flags
+        assert told == [f"bruteguard: abuse desk: case {case_id}"], "the admin is told once"
+
+
+def test_our_mail_refused_pauses_the_relay_until_the_period_ends(make_env: Any) -> None:
+    env = make_env("send")
+    _, sent = _sent_case(env)
+    env.deliver(postfix_bounce(sent, CONTACT, "5.7.1", "554 5.7.1 blocked using zen.spamhaus.org"))
+    env.run(env.desk.poll())
+    assert env.desk.relay_paused(env.now[0]) is not None
+    # Another complaint, to another contact, waits while the relay is paused.
+    env.rdap.add_network("198.51.100.128/25", [QUIET], name="QUIET-NET", country="NL",
+                         email_address="abuse@quiet.example")  # fmt: skip
+    (other,) = env.run(env.desk.report(_ban(QUIET, T0 + 700)))
+    env.at(2000)
+    env.run(env.desk.tick())
+    assert env.desk.book.get(other).state is CaseState.QUEUED
+    assert [rcpts for rcpts, _ in env.mails()] == [[CONTACT]], "nothing more went out"
+    env.at(86400 + 2000)  # the pause ends with the period, then the queue moves
+    assert env.desk.relay_paused(env.now[0]) is None
+    env.run(env.desk.tick())
+    assert env.desk.book.get(other).state is CaseState.SENT
+    assert [rcpts for rcpts, _ in env.mails()] == [[CONTACT], ["abuse@quiet.example"]]

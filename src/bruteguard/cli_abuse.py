@@ -227,6 +227,20 @@ def _cmd_followups(args: argparse.Namespace) -> int:
                 "invalid": case.contact or "no abuse contact",
                 "remarks": (case.error or _last_bounce(book, case.id))[:250],
             })  # fmt: skip
+        if "refused" in case.flags:
+            todo.append({
+                "case": case.id,
+                "what": "refused",
+                "contact": case.contact,
+                "remarks": _last_bounce(book, case.id)[:250],
+            })  # fmt: skip
+        if "decide" in case.flags:
+            todo.append({
+                "case": case.id,
+                "what": "decide",
+                "contact": case.contact,
+                "remarks": _last_bounce(book, case.id)[:250],
+            })  # fmt: skip
         if case.state in ("draft", "unsure", "rejected"):
             todo.append({"case": case.id, "what": str(case.state), "contact": case.contact})
         elif case.state == "sending":
@@ -253,6 +267,17 @@ def _cmd_followups(args: argparse.Namespace) -> int:
                 f"report the inaccurate contact of {item['object']} ({item['invalid']}) at"
                 f" {item['form']}: case {item['case']}\n    remarks: {printable(item['remarks'])}"
             )
+        elif what == "refused":
+            print(
+                f"our mail to {item['contact']} was refused (our relay, not their fault);"
+                f" sending is paused: case {item['case']}"
+                f"\n    remarks: {printable(item['remarks'])}"
+            )
+        elif what == "decide":
+            print(
+                f"a bounce from {item['contact']} was not understood; decide by hand:"
+                f" case {item['case']}\n    remarks: {printable(item['remarks'])}"
+            )
         elif what == "draft":
             print(f"draft to {item['contact']}: `bruteguard abuse show {item['case']}`, then send")
         elif what == "unsure":
@@ -274,7 +299,7 @@ def _cmd_followups(args: argparse.Namespace) -> int:
 
 def _last_bounce(book: Any, case_id: str) -> str:
     for event in reversed(book.events(case_id)):
-        if event.kind in ("permanent", "mailbox_full"):
+        if event.kind in ("dead_contact", "mailbox_full", "our_mail_refused", "unknown"):
             return printable(event.detail.split("\n", 1)[0])
     return ""
 

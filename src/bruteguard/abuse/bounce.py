@@ -36,6 +36,7 @@ __all__ = [
     "Classified",
     "MailKind",
     "classify",
+    "failure_kind",
     "find_case_ids",
 ]
 
@@ -79,6 +80,80 @@ _MAILBOX_FULL = re.compile(
     r"|out of storage",
     re.IGNORECASE,
 )
+# Our own mail refused (RFC 3463 X.7.x security/policy, X.3.4 / X.2.3 too big, and the words
+# servers use for blocklists, SPF/DKIM/DMARC, reverse DNS, relaying, content). Checked before
+# "dead contact": when a refusal may be about our mail, the recipient is never blamed.
+_OUR_MAIL_REFUSED = re.compile(
+    r"spamhaus|spamcop|barracuda|sorbs|uceprotect|spamrats|surbl|\bdnsbl|\brbl\b"
+    r"|black ?list|block ?list|blocked (?:using|by|because|for|due)"
+    r"|(?<!not )listed (?:at|in|on|by)|after mail from|domain of sender|permission to post"
+    r"|ip source bloqu|may not be mail exchanger"
+    r"|\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|authenticat(?:ion|ed) (?:fail|requir)"
+    r"|reverse (?:dns|lookup|hostname)|\bptr\b|rdns|no (?:dns|reverse)|client host rejected"
+    r"|relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)"
+    r"|not (?:permitted|allowed) to relay|unable to relay|we do not relay|relay not"
+    r"|message (?:size|length) exceeds|message (?:is )?too (?:big|large)|size limit"
+    r"|exceeds (?:the )?(?:maximum |max )?(?:message )?size|\bspam\b|junk ?mail|\bvirus"
+    r"|content (?:rejected|filter)|rejected (?:for|due to|because of) (?:policy|content)"
+    r"|policy (?:reasons|violation|rejection)|message (?:rejected|refused|blocked) (?:as|due|by)"
+    r"|poor reputation|bad reputation|reputation|access denied|sender (?:address )?(?:rejected"
+    r"|domain|verif)|unroutable sender|sender address",
+    re.IGNORECASE,
+)
+_GREYLISTED = re.compile(r"grey ?list|gray ?list", re.IGNORECASE)
+# Rate limits, ours or the recipient's, and DNS trouble: wait, whatever the code says (Gmail
+# sends 5.2.1 and GoDaddy 5.1.1 for rate limits).
+_WAIT_WORDS = re.compile(
+    r"rate limit|receiving mail at a rate|too many (?:messages|connections|recipients|mails)"
+    r"|(?:sending|sent) (?:to )?too many|try again later|temporar(?:il)?y"
+    r"|malformed or unexpected name server reply|servfail|name server (?:failure|timeout)",
+    re.IGNORECASE,
+)
+# The contact's mailbox or domain does not exist (RFC 3463 X.1.1, X.1.2, X.1.10, X.1.6, X.2.1,
+# X.4.4 "unable to route"), and the words servers use for it.
+_OUR_STATUS = frozenset({"5.3.4", "5.2.3", "5.1.7", "5.1.8"})  # too big; our sender address
+_DEAD_STATUS = frozenset({"5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1", "5.4.4"})
+_DEAD_CONTACT = re.compile(
+    r"user ?unknown|unknown (?:user|recipient|local|mailbox|address)|no such (?:user|mailbox"
+    r"|recipient|address|account|domain)|(?:user|recipient|mailbox|address|account)"
+    r" (?:does not|doesn't|did not) exist|(?:mailbox|recipient|user|address|account)"
+    r"[^.\n]{0,20}(?:not found|unavailable|invalid|disabled|deactivated|suspended|inactive"
+    r"|no longer|has been moved|moved)|invalid (?:recipient|mailbox|address)"
+    r"|host (?:or domain name )?(?:unknown|not found)|unknown host|domain (?:not found"
+    r"|does not exist|unknown)|(?:couldn't|could not|cannot|can't) be found|address not found"
+    r"|unrouteable|unroutable|unable to route|no mx|nxdomain|not our customer"
+    r"|does not accept mail|null mx|not accepting (?:network )?(?:messages|mail)"
+    r"|(?:does not|doesn't|not) exist|invalid (?:final delivery )?user ?id|invalid user"
+    r"|(?:host|domain) \S{1,255} not found|dns lookup fail|domain is not reachable|is frozen"
+    r"|(?:does not|doesn't) have an? \S{1,100} account|not listed in (?:the )?(?:domino"
+    r" directory|public name & address book|directory)|recipient name is not recognized"
+    r"|indicated no smtp service|no valid recipients",
+    re.IGNORECASE,
+)
+_EXPIRED = re.compile(
+    r"expired|retry (?:time(?:out)?|limit) (?:exceeded|reached)|too long in (?:the )?queue"
+    r"|could not be delivered (?:with|within)|giving up|gave up|maximum time",
+    re.IGNORECASE,
+)
+# A refusal at the end of DATA comes after the server has seen our whole message: a "user
+# unknown" there is often a content or sender filter in disguise (sisimai calls it
+# "filtered"), so words alone do not make it a dead contact.
+_AFTER_DATA = re.compile(r"end of data|after data|at data|in reply to data", re.IGNORECASE)
+
+
+def _doubted(kind: MailKind, status: str | None, notice: str) -> MailKind:
+    if kind is MailKind.DEAD_CONTACT and status not in _DEAD_STATUS and _AFTER_DATA.search(notice):
+        return MailKind.UNKNOWN
+    return kind
+
+
+# Challenge-response systems (TMDA, ASK, SpamArrest, Boxbe, ...): a robot, never a bounce.
+_CHALLENGE_SUBJECT = re.compile(
+    r"please confirm|confirm your (?:message|mail|e-?mail)|\(confirm\b|verification required"
+    r"|verify your (?:message|e-?mail|address)|approve your (?:message|e-?mail)",
+    re.IGNORECASE,
+)
+_CHALLENGE_HEADERS = ("x-delivery-agent", "x-tmda-confirm-done", "x-challenge", "x-boxbe")
 _WARNING = re.compile(
     r"warning only|this is (?:just )?a warning|not (?:yet )?been delivered|will be retried"
     r"|will (?:continue to )?(?:retry|try)|still (?:being )?(?:trying|retried)|delivery delayed"
@@ -137,12 +212,18 @@ _HEADER_LINE = re.compile(r"\A([!-9;-~]{1,76})[ \t]*:(.*)\Z", re.DOTALL)
 
 
 class MailKind(StrEnum):
-    """What a mail that came back means for the case it answers."""
+    """What a mail that came back means for the case it answers.
 
-    PERMANENT = "permanent"  # the contact cannot be reached: 5.x.x, or 4.x.x given up on
-    MAILBOX_FULL = "mailbox_full"  # 5.2.2 / over quota: reachable in principle, not now
-    TRANSIENT = "transient"  # delayed, still being retried: nothing to do
-    AUTO_REPLY = "auto_reply"  # out of office, autoresponder, ticket acknowledgement
+    Only DEAD_CONTACT can ever lead to a network block; anything the reader does not
+    understand is UNKNOWN, which the admin decides (the safe default).
+    """
+
+    DEAD_CONTACT = "dead_contact"  # 5.1.1/5.1.2/5.1.10, host unknown, mailbox disabled/moved
+    MAILBOX_FULL = "mailbox_full"  # 5.2.2 / 4.2.2 / over quota: reachable in principle, not now
+    OUR_MAIL_REFUSED = "our_mail_refused"  # policy, DNSBL, SPF/DKIM/DMARC, PTR, size, spam
+    TRANSIENT = "transient"  # temporary: delayed, 4.x.x, expired; nothing to do but wait
+    UNKNOWN = "unknown"  # a failure not understood: the admin decides
+    AUTO_REPLY = "auto_reply"  # out of office, challenge-response, ticket ack, 2.x.x notice
     HUMAN_REPLY = "human_reply"  # anything else answering a case: a person should read it
     UNRELATED = "unrelated"  # names no case of ours
 
@@ -177,6 +258,24 @@ def classify(message: Message) -> Classified:
             "",
             None,
         )
+
+
+def failure_kind(message: Message) -> MailKind | None:
+    """The class a bounce would get if it answered one of our cases; None if no bounce.
+
+    For evaluating the classifier over public bounce corpora, whose mails name no case.
+    """
+    try:
+        mail = _Mail(message)
+        subject = mail.subject()
+        if _is_challenge(mail, subject):
+            return MailKind.AUTO_REPLY
+        bounce = _bounce(mail, subject)
+    except Exception:
+        return None
+    if bounce is None:
+        return MailKind.AUTO_REPLY if _is_auto_reply(mail, subject) else None
+    return bounce[0].kind or MailKind.AUTO_REPLY
 
 
 def find_case_ids(message: Message) -> list[str]:
@@ -471,7 +570,53 @@ class _Failure:
     reason: str
 
 
-_RANK = {MailKind.PERMANENT: 3, MailKind.MAILBOX_FULL: 2, MailKind.TRANSIENT: 1, None: 0}
+# Several recipients in one report: the one that asks most of the admin wins; a refusal of our
+# mail or a failure not understood outranks a dead contact (the safe side).
+_RANK = {
+    MailKind.OUR_MAIL_REFUSED: 6,
+    MailKind.UNKNOWN: 5,
+    MailKind.DEAD_CONTACT: 4,
+    MailKind.MAILBOX_FULL: 3,
+    MailKind.TRANSIENT: 2,
+    MailKind.AUTO_REPLY: 1,
+    None: 0,
+}
+
+
+def _verdict(status: str | None, text: str, action: str = "") -> MailKind:
+    """One failure's class from its action, RFC 3463 status and words; UNKNOWN if unsure.
+
+    Order is by harm: a delay or temporary code never escalates, a possible refusal of our
+    own mail is never blamed on the recipient, and only an explicit dead mailbox or domain
+    (by code or by words) is DEAD_CONTACT.
+    """
+    full = bool(status and status[1:] == ".2.2") or bool(_MAILBOX_FULL.search(text))
+    if action.startswith(("deliver", "relay", "expand")) or (status and status[0] == "2"):
+        return MailKind.AUTO_REPLY
+    if action.startswith("delay"):
+        return MailKind.TRANSIENT
+    if status and status[0] == "4":
+        if status == "4.2.2":
+            return MailKind.MAILBOX_FULL
+        # Given up after temporary refusals of our relay (a blocklist, no PTR): the admin
+        # must hear of it, though nothing is wrong at the recipient.
+        refused = _OUR_MAIL_REFUSED.search(text) and not _GREYLISTED.search(text)
+        return MailKind.OUR_MAIL_REFUSED if refused else MailKind.TRANSIENT
+    if status in ("5.4.7",) or (status is None and _EXPIRED.search(text)):
+        return MailKind.TRANSIENT
+    if _WAIT_WORDS.search(text):
+        return MailKind.TRANSIENT
+    if (status and (status.startswith("5.7.") or status in _OUR_STATUS)) or (
+        _OUR_MAIL_REFUSED.search(text)
+    ):
+        return MailKind.OUR_MAIL_REFUSED
+    if full:
+        return MailKind.MAILBOX_FULL
+    if status in _DEAD_STATUS or _DEAD_CONTACT.search(text):
+        return MailKind.DEAD_CONTACT
+    if _EXPIRED.search(text):
+        return MailKind.TRANSIENT
+    return MailKind.UNKNOWN
 
 
 def _status_blocks(mail: _Mail, part: Message) -> list[list[tuple[str, str]]]:
@@ -506,6 +651,7 @@ def _is_dsn(mail: _Mail) -> bool:
 
 def _dsn_failures(mail: _Mail) -> list[_Failure]:
     failures = []
+    notice = _notification_text(mail)
     for part in mail.parts:
         if _ctype(part) not in ("message/delivery-status", "message/global-delivery-status"):
             continue
@@ -514,7 +660,7 @@ def _dsn_failures(mail: _Mail) -> list[_Failure]:
             for name, value in block:
                 fields.setdefault(name, value)
             if "action" in fields or "final-recipient" in fields:
-                failures.append(_recipient_failure(fields))
+                failures.append(_recipient_failure(fields, notice))
     return failures
 
 
@@ -542,7 +688,7 @@ def _refined_status(status: str | None, diagnostic: str) -> str | None:
     return status
 
 
-def _recipient_failure(fields: dict[str, str]) -> _Failure:
+def _recipient_failure(fields: dict[str, str], notice: str = "") -> _Failure:
     action = (fields.get("action", "").strip().lower().split() or [""])[0]
     diagnostic = fields.get("diagnostic-code", "")
     status = _refined_status(_status_of(fields.get("status"), allow_success=True), diagnostic)
@@ -561,22 +707,13 @@ def _recipient_failure(fields: dict[str, str]) -> _Failure:
         if recipient:
             shown = recipient
             break
-    full = bool(status and status[2:] == "2.2")
-    if not full and (status is None or status.endswith(".0.0")):
-        full = bool(_MAILBOX_FULL.search(diagnostic))
-    kind: MailKind | None
-    if action.startswith(("fail", "error")):  # opensmtpd writes "error"
-        kind = MailKind.MAILBOX_FULL if full else MailKind.PERMANENT
-    elif action.startswith("delay"):
-        kind = MailKind.TRANSIENT
-    elif action.startswith(("deliver", "relay", "expand")):
-        kind = None
-    elif status and status[0] == "5":
-        kind = MailKind.MAILBOX_FULL if full else MailKind.PERMANENT
-    elif status and status[0] == "4":
-        kind = MailKind.TRANSIENT
-    else:
-        kind = None
+    kind: MailKind | None = _verdict(status, diagnostic, action)
+    if kind is MailKind.UNKNOWN and notice:  # no diagnostic words: the report's own text
+        kind = _verdict(status, notice, action)
+    if kind is not None:
+        kind = _doubted(kind, status, f"{diagnostic}\n{notice}")
+    if kind is MailKind.UNKNOWN and not action.startswith(("fail", "error")) and not status:
+        kind = None  # a block with neither an action nor a status: no verdict
     reason = _diagnostic_text(diagnostic) or (f"action {action}" if action else "")
     return _Failure(kind, status, recipient, shown, reason)
 
@@ -682,9 +819,11 @@ def _bounce_sender(mail: _Mail) -> tuple[bool, bool]:
     addresses = _from_addresses(mail)
     for name, address in addresses[:5]:
         local = address.rpartition("@")[0].lower() if "@" in address else address.lower()
-        if local in _BOUNCE_LOCALS or name.strip().lower() in (
-            "mail delivery system",
-            "mail delivery subsystem",
+        display = name.strip().lower()
+        if (
+            local in _BOUNCE_LOCALS
+            or display in ("mail delivery system", "mail delivery subsystem")
+            or (not address.strip() and display in _BOUNCE_LOCALS)  # MAILER-DAEMON <> (DMA)
         ):
             strong = True
         elif local == "postmaster":
@@ -706,17 +845,12 @@ def _text_failure(mail: _Mail, temporary: list[str], permanent: list[str], notic
         status = match.group(1)
         if not permanent or status[0] == "5":
             break
-    if permanent:
-        kind = MailKind.MAILBOX_FULL if _MAILBOX_FULL.search(notice) else MailKind.PERMANENT
-        addresses = permanent
-    elif temporary:
+    if temporary and not permanent:
         kind, addresses = MailKind.TRANSIENT, temporary
     elif _WARNING.search(notice) or _WARNING.search(mail.subject()):
-        kind, addresses = MailKind.TRANSIENT, []
-    elif _MAILBOX_FULL.search(notice):
-        kind, addresses = MailKind.MAILBOX_FULL, []
+        kind, addresses = MailKind.TRANSIENT, permanent
     else:
-        kind, addresses = MailKind.PERMANENT, []
+        kind, addresses = _doubted(_verdict(status, notice), status, notice), permanent
     recipient = _first_clean(addresses)
     shown = recipient or (addresses[0] if addresses else "")
     return _Failure(kind, status, recipient, shown, _reason_line(notice, status, shown))
@@ -850,9 +984,20 @@ def _is_ticket_system(mail: _Mail, subject: str) -> bool:
     )
 
 
-def _is_auto_reply(mail: _Mail, subject: str) -> bool:
-    """RFC 3834 and its older cousins; a ticket system's acknowledgement."""
+def _is_challenge(mail: _Mail, subject: str) -> bool:
+    """A challenge-response robot (TMDA and its kind) asking us to confirm: not a bounce."""
     top = mail.message
+    agent = (mail.header(top, "x-delivery-agent") or "").lower()
+    if "tmda" in agent or any(mail.header(top, n) is not None for n in _CHALLENGE_HEADERS[1:]):
+        return True
+    return bool(_CHALLENGE_SUBJECT.search(subject))
+
+
+def _is_auto_reply(mail: _Mail, subject: str) -> bool:
+    """RFC 3834 and its older cousins; a ticket system's acknowledgement; a challenge."""
+    top = mail.message
+    if _is_challenge(mail, subject):
+        return True
     submitted = (mail.header(top, "auto-submitted") or "").strip().lower()
     if submitted and submitted.split(";")[0].split("(")[0].strip() != "no":
         return True
@@ -903,11 +1048,11 @@ def _classify(mail: _Mail) -> Classified:
     message_id = _message_id(mail)
     subject = mail.subject()
 
-    bounce = _bounce(mail, subject)
+    bounce = None if _is_challenge(mail, subject) else _bounce(mail, subject)
     if bounce is not None:
         failure, others = bounce
         summary = _failure_summary(failure, others)
-        kind = failure.kind or MailKind.TRANSIENT
+        kind = failure.kind or MailKind.AUTO_REPLY
         if failure.kind is None:
             summary = f"delivery report, no failure: {summary}"
         if case_id is None:

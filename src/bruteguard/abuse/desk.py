@@ -429,6 +429,8 @@ class AbuseDesk:
             now = self.clock()
             for case in self.book.due(CaseState.COLLECTING, now):
                 self.finalise(case, now)
+        if self.relay_paused(self.clock()) is not None:
+            return  # our mail was refused: nothing goes out until the pause ends
         for case in self.book.due(CaseState.QUEUED, self.clock()):
             await self.send_case(case.id)
 
@@ -584,6 +586,14 @@ class AbuseDesk:
             if not self.book.transition(case.id, _BOUNCEABLE, event, state=CaseState.BOUNCED):
                 self.book.add_event(case.id, event)  # escalated already
                 return True
+            if mail.kind is MailKind.OUR_MAIL_REFUSED:
+                await self._our_mail_refused(case, mail, now)
+                return True
+            if mail.kind is not MailKind.DEAD_CONTACT and mail.kind is not MailKind.MAILBOX_FULL:
+                await self._admin_decides(case, mail, now)  # UNKNOWN: never a block
+                return True
+            if mail.kind is MailKind.DEAD_CONTACT and not self._second_dead_signal(case, now):
+                return True
             full = mail.kind is MailKind.MAILBOX_FULL
             contact = case.lookup or NetworkContact(
                 "0.0.0.0", None, None, None, None, None, case.contact, None, "none", now
@@ -599,6 +609,67 @@ class AbuseDesk:
             )
             await self._escalate(case, decision, bounce=mail.summary)
         return True
+
+    def _second_dead_signal(self, case: Case, now: float) -> bool:
+        """Whether a dead-contact bounce is the second independent one for its contact.
+
+        One bounce may be a passing misconfiguration at the recipient; a network block and
+        a postmaster notice need the contact's mailbox found dead again by a later,
+        separate complaint (another case). The first is remembered for three periods.
+        """
+        key = f"dead:{case.contact}"
+        first = self.book.held(key, now)
+        if first is not None and first[1] != case.id:
+            return True
+        if first is None:
+            self.book.hold(key, now + 3 * self.settings.period, case.id)
+            self.book.add_event(
+                case.id,
+                CaseEvent(
+                    now,
+                    "dead_once",
+                    f"first sign that {case.contact} is dead; a block needs a second one"
+                    " (the next complaint's bounce)",
+                ),
+            )
+        return False
+
+    async def _our_mail_refused(self, case: Case, mail: Classified, now: float) -> None:
+        """Our own mail was refused: the admin is told and the relay paused for a period;
+        the recipient is never blamed (no block, no postmaster notice, no contact hold)."""
+        relay = self.settings.relay
+        key = f"relay:{relay.host}:{relay.port}"
+        until = now + self.settings.period
+        self.book.hold(key, until, f"case {case.id}: {mail.summary}"[:300])
+        said = [
+            f"our mail was refused ({mail.summary})",
+            f"no complaint goes through the relay {relay.host} until {_utc(until):%Y-%m-%d %H:%M}"
+            " UTC (fix the cause, then `bruteguard abuse send CASE` sends by hand)",
+        ]
+        await self._tell_admin(case, "refused", said)
+
+    async def _admin_decides(self, case: Case, mail: Classified, now: float) -> None:
+        """A failure not understood: shown in `abuse followups`, nothing automatic."""
+        said = [f"a bounce not understood; decide by hand ({mail.summary})"]
+        await self._tell_admin(case, "decide", said)
+
+    async def _tell_admin(self, case: Case, flag: str, said: list[str]) -> None:
+        fresh = self.book.get(case.id) or case
+        self.book.update(
+            case.id,
+            CaseEvent(self.clock(), flag, "; ".join(said)),
+            flags=tuple(dict.fromkeys((*fresh.flags, flag))),
+        )
+        log.warning("abuse desk: case %s: %s", case.id, "; ".join(said))
+        if self.notify is not None and self.settings.notify_abuse:
+            from bruteguard.notify import escalation_message
+
+            await self.notify(*escalation_message(f"abuse desk: case {case.id}", said))
+
+    def relay_paused(self, now: float) -> tuple[float, str] | None:
+        """Until when, and why, the desk sends nothing through its relay on its own."""
+        relay = self.settings.relay
+        return self.book.held(f"relay:{relay.host}:{relay.port}", now)
 
     async def _escalate(self, case: Case, decision: Escalation, bounce: str = "") -> None:
         now = self.clock()

@@ -1,7 +1,8 @@
 """What the desk does when a network cannot be reached: pure decisions, no I/O.
 
 The defaults are what careful admins do by hand. A network with no abuse contact, or one
-whose abuse mailbox bounces for good, is blocked for a month, unless it is in a country
+whose abuse mailbox two separate complaints found dead (the desk counts the signals, see
+``AbuseDesk._second_dead_signal``), is blocked for a month, unless it is in a country
 where a phone call comes first. Its registry's inaccurate-contact form is prepared, and
 ``postmaster@`` its domain hears once that the abuse mailbox is broken (RFC 2142). A full
 mailbox pauses complaints to that contact and blocks the network for a month.
@@ -86,7 +87,7 @@ def escalate(
     full: bool = False,
     bounced: str | None = None,
 ) -> Escalation:
-    """What to do about ``contact``: dead (no contact, a permanent bounce, a 5xx) unless
+    """What to do about ``contact``: dead (no contact, or a dead-contact bounce confirmed) unless
     ``full`` (mailbox full). ``bounced`` is the mailbox that bounced, if any."""
     if full:
         return Escalation(
