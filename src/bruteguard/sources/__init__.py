@@ -9,7 +9,8 @@ resumes there: no line is counted twice and none is missed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Protocol, runtime_checkable
 
 import msgspec
@@ -19,6 +20,7 @@ from bruteguard.model import SourcePosition
 __all__ = [
     "CHUNK_SIZE",
     "MAX_LINE",
+    "FollowingSource",
     "LineBatch",
     "LineSplitter",
     "Source",
@@ -60,6 +62,33 @@ class SourceHealth(msgspec.Struct, frozen=True):
     reading: bool
     detail: str
     progress: tuple[int, int] | None = None
+
+
+class FollowingSource:
+    """What the sources that follow a log share: one generator of batches (``_follow``)
+    that idles on ``_wake`` instead of polling, and a close that ends a waiting
+    ``batches()`` at once (the generator's own cleanup stops what it started)."""
+
+    def __init__(self) -> None:
+        self._wake = asyncio.Event()
+        self._closed = False
+        self._generator: AsyncGenerator[LineBatch, None] | None = None
+
+    def _follow(self) -> AsyncGenerator[LineBatch, None]:
+        raise NotImplementedError
+
+    def batches(self) -> AsyncIterator[LineBatch]:
+        """Batches until closed; idle until the log has news."""
+        self._generator = self._follow()
+        return self._generator
+
+    async def aclose(self) -> None:
+        """Stop following; a ``batches()`` waiting for news returns at once."""
+        self._closed = True
+        self._wake.set()
+        generator, self._generator = self._generator, None
+        if generator is not None and not generator.ag_running:
+            await generator.aclose()
 
 
 def health_of(source: Source) -> SourceHealth:

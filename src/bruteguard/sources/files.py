@@ -22,13 +22,20 @@ import asyncio
 import contextlib
 import hashlib
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Literal
 
 from asyncinotify import Inotify, Mask, Watch
 
 from bruteguard.model import SourcePosition
-from bruteguard.sources import CHUNK_SIZE, MAX_LINE, LineBatch, LineSplitter, SourceHealth
+from bruteguard.sources import (
+    CHUNK_SIZE,
+    MAX_LINE,
+    FollowingSource,
+    LineBatch,
+    LineSplitter,
+    SourceHealth,
+)
 
 __all__ = ["FINGERPRINT_BYTES", "FileSource", "file_key", "fingerprint"]
 
@@ -114,7 +121,7 @@ class _OpenFile:
         )
 
 
-class FileSource:
+class FileSource(FollowingSource):
     """Complete-line batches from the file at ``path``, across rotations and restarts.
 
     ``saved`` is the position of the last batch fully processed before a restart; without it
@@ -138,9 +145,7 @@ class FileSource:
         self._inotify: Inotify | None = None
         self._directory_watch: tuple[Watch, int, int] | None = None
         self._successor_watch: Watch | None = None
-        self._wake = asyncio.Event()
-        self._closed = False
-        self._generator: AsyncGenerator[LineBatch, None] | None = None
+        super().__init__()
 
     @property
     def skipped_long_lines(self) -> int:
@@ -163,19 +168,6 @@ class FileSource:
                 return SourceHealth(False, f"file {self.path} cannot be read (permission)")
             return SourceHealth(False, f"file {self.path}: not opened yet")
         return SourceHealth(False, f"file {self.path} does not exist (watched for)")
-
-    def batches(self) -> AsyncIterator[LineBatch]:
-        """Batches until closed; idle (no polling) until the file grows, appears or is replaced."""
-        self._generator = self._follow()
-        return self._generator
-
-    async def aclose(self) -> None:
-        """Stop and release the file; a ``batches()`` waiting for news returns at once."""
-        self._closed = True
-        self._wake.set()
-        generator, self._generator = self._generator, None
-        if generator is not None and not generator.ag_running:
-            await generator.aclose()
 
     async def _follow(self) -> AsyncGenerator[LineBatch, None]:
         loop = asyncio.get_running_loop()

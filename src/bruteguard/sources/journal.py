@@ -53,13 +53,13 @@ import contextlib
 import datetime
 import glob
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from typing import Any
 
 from bruteguard.config import check_journalmatch
 from bruteguard.errors import BruteguardError, ConfigError
 from bruteguard.model import SourcePosition
-from bruteguard.sources import CHUNK_SIZE, MAX_LINE, LineBatch, SourceHealth
+from bruteguard.sources import CHUNK_SIZE, MAX_LINE, FollowingSource, LineBatch, SourceHealth
 
 __all__ = [
     "ENTRY_FIELDS",
@@ -246,7 +246,7 @@ def format_entry(entry: dict[str, Any]) -> bytes:
     )
 
 
-class JournalSource:
+class JournalSource(FollowingSource):
     """Batches of formatted entries matching any of ``matches``, followed as they arrive.
 
     Starts after ``saved.cursor`` when there is one (neither repeating nor skipping), else at
@@ -274,27 +274,12 @@ class JournalSource:
         self.path = path
         self.skipped_long_lines = 0
         self._opened = False
-        self._wake = asyncio.Event()
-        self._closed = False
-        self._generator: AsyncGenerator[LineBatch, None] | None = None
+        super().__init__()
 
     def health(self) -> SourceHealth:
         """Reading once the journal is open (a failure to open it is the daemon's to tell)."""
         what = f"journal ({describe_matches(self.matches)}) via systemd-python"
         return SourceHealth(self._opened, what if self._opened else f"{what}: not open yet")
-
-    def batches(self) -> AsyncIterator[LineBatch]:
-        """Batches until closed; idle (no polling) until journald appends."""
-        self._generator = self._follow()
-        return self._generator
-
-    async def aclose(self) -> None:
-        """Stop and close the journal; a ``batches()`` waiting for entries returns at once."""
-        self._closed = True
-        self._wake.set()
-        generator, self._generator = self._generator, None
-        if generator is not None and not generator.ag_running:
-            await generator.aclose()
 
     async def _follow(self) -> AsyncGenerator[LineBatch, None]:
         reader = self._open()

@@ -40,7 +40,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -48,7 +48,14 @@ import msgspec
 from bruteguard.config import check_journalmatch
 from bruteguard.errors import BruteguardError, ConfigError
 from bruteguard.model import SourcePosition
-from bruteguard.sources import CHUNK_SIZE, MAX_LINE, LineBatch, LineSplitter, SourceHealth
+from bruteguard.sources import (
+    CHUNK_SIZE,
+    MAX_LINE,
+    FollowingSource,
+    LineBatch,
+    LineSplitter,
+    SourceHealth,
+)
 from bruteguard.sources.journal import ENTRY_FIELDS, describe_matches, format_entry, journal_key
 
 __all__ = [
@@ -267,7 +274,7 @@ def recent_entries(
 # -- the source ------------------------------------------------------------------------------
 
 
-class JournalctlSource:
+class JournalctlSource(FollowingSource):
     """Batches of formatted entries matching any of ``matches``, read from ``journalctl
     --follow``; the same contract as ``JournalSource`` (see the module docstring).
 
@@ -307,26 +314,11 @@ class JournalctlSource:
         self._what = f"journal ({describe_matches(self.matches)}) via journalctl"
         self._health = SourceHealth(False, f"{self._what}: not started yet")
         self._stderr = b""  # the end of journalctl's stderr
-        self._wake = asyncio.Event()
-        self._closed = False
-        self._generator: AsyncGenerator[LineBatch, None] | None = None
+        super().__init__()
 
     def health(self) -> SourceHealth:
         """Reading (journalctl runs), or why not and when it is tried again."""
         return self._health
-
-    def batches(self) -> AsyncIterator[LineBatch]:
-        """Batches until closed; idle (no polling) until journalctl writes."""
-        self._generator = self._follow()
-        return self._generator
-
-    async def aclose(self) -> None:
-        """Stop journalctl; a ``batches()`` waiting for entries returns at once."""
-        self._closed = True
-        self._wake.set()
-        generator, self._generator = self._generator, None
-        if generator is not None and not generator.ag_running:
-            await generator.aclose()
 
     # -- where to start ----------------------------------------------------------------------
 
@@ -572,4 +564,3 @@ class JournalctlSource:
             return None
         position = SourcePosition(key=self.key, cursor=self._cursor)
         return LineBatch(self.key, b"".join(out), position)
-
