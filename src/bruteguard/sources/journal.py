@@ -179,6 +179,16 @@ def journal_key(matches: Sequence[str]) -> str:
     return "journal:" + ",".join(sorted(matches)) if matches else "journal"
 
 
+def checked_matches(matches: Sequence[str]) -> list[str]:
+    """``matches`` as a list, or a ``ConfigError`` saying what is wrong with them: both
+    journal readers take only what ``journalmatch`` allows."""
+    try:
+        check_journalmatch(list(matches))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return list(matches)
+
+
 def describe_matches(matches: Sequence[str]) -> str:
     """The matches in words, for ``status`` and ``doctor``."""
     return " or ".join(matches) if matches else "every entry"
@@ -263,11 +273,7 @@ class JournalSource(FollowingSource):
         *,
         path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     ) -> None:
-        try:
-            check_journalmatch(list(matches))
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
-        self.matches = list(matches)
+        self.matches = checked_matches(matches)
         self.key = journal_key(self.matches)
         self.saved = saved
         self.since = since

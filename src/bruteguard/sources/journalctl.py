@@ -45,8 +45,7 @@ from typing import Any
 
 import msgspec
 
-from bruteguard.config import check_journalmatch
-from bruteguard.errors import BruteguardError, ConfigError
+from bruteguard.errors import BruteguardError
 from bruteguard.model import SourcePosition
 from bruteguard.sources import (
     CHUNK_SIZE,
@@ -56,7 +55,13 @@ from bruteguard.sources import (
     LineSplitter,
     SourceHealth,
 )
-from bruteguard.sources.journal import ENTRY_FIELDS, describe_matches, format_entry, journal_key
+from bruteguard.sources.journal import (
+    ENTRY_FIELDS,
+    checked_matches,
+    describe_matches,
+    format_entry,
+    journal_key,
+)
 
 __all__ = [
     "MACHINE_ID",
@@ -293,11 +298,7 @@ class JournalctlSource(FollowingSource):
         journalctl: str | None = None,
         restart_delays: tuple[float, float] = RESTART_DELAYS,
     ) -> None:
-        try:
-            check_journalmatch(list(matches))
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
-        self.matches = list(matches)
+        self.matches = checked_matches(matches)
         self.key = journal_key(self.matches)
         self.saved = saved
         self.since = since
