@@ -11,6 +11,11 @@ Benign lines (CRON, systemd-logind, a deploy user's key logins, sudo) are mixed 
 It is a file: no traffic is sent to any of the addresses.
 
     python bench/gen_authlog.py --lines 1000000 --out bench/data/auth.log
+
+Issue 18's second log (40 % IPv6 attackers, RFC 3339 stamps, OpenSSH 9.8's sshd-session):
+
+    python bench/gen_authlog.py --lines 1000000 --ipv6 0.4 --format rfc3339 \
+        --program sshd-session --out bench/data/auth-v6.log
 """
 
 from __future__ import annotations
@@ -110,21 +115,23 @@ def _public_v4(rng: random.Random) -> int:
             return value
 
 
-def attacker_addresses(rng: random.Random, count: int) -> list[str]:
-    """Distinct public-looking addresses as sshd logs them; some share a /24 (botnets)."""
+def attacker_addresses(rng: random.Random, count: int, ipv6: float = 0.03) -> list[str]:
+    """Distinct public-looking addresses as sshd logs them; some share a /24 (botnets).
+
+    ``ipv6`` is the share of IPv6 attackers; 2 % of all are IPv4 logged IPv4-mapped."""
     seen: set[str] = set()
     out: list[str] = []
     v4: list[int] = []
     while len(out) < count:
         roll = rng.random()
-        if roll < 0.03:
+        if roll < ipv6:
             text = str(
                 ipaddress.IPv6Address(
                     (rng.choice(_V6_PREFIXES) << 96) | rng.getrandbits(64 + 16 * rng.randint(0, 1))
                 )
             )
         else:
-            if v4 and roll < 0.15:  # a neighbour of an earlier attacker: same hoster's /24
+            if v4 and roll < ipv6 + 0.12:  # a neighbour of an earlier attacker: same hoster's /24
                 value = (rng.choice(v4) & 0xFFFFFF00) | rng.randint(1, 254)
             else:
                 value = _public_v4(rng)
@@ -466,13 +473,19 @@ def generate(
     per_day: int = 40_000,
     host: str = "web1",
     start: datetime | None = None,
+    ipv6: float = 0.03,
+    program: str = "sshd",
 ) -> dict[str, object]:
-    """Write exactly ``lines`` lines to ``out``; return a summary of what was written."""
+    """Write exactly ``lines`` lines to ``out``; return a summary of what was written.
+
+    ``program`` names the process of an attacking connection's lines: ``sshd``, or
+    ``sshd-session`` as OpenSSH 9.8+ (Debian 13, Fedora 41) logs them."""
     rng = random.Random(seed)
     began = (start or datetime(2024, 11, 4, tzinfo=UTC)).timestamp()
     span = lines / per_day * 86400
     attackers = max(1, min(attackers, lines // 40))
-    addresses = attacker_addresses(rng, attackers)
+    addresses = attacker_addresses(rng, attackers, ipv6)
+    attack_program = program
     builder = _Connections(rng)
     kinds: dict[str, Callable[[str, int], list[tuple[float, str]]]] = {
         name: getattr(builder, name) for name in ("invalid_user", "valid_user", "probe", "scan")
@@ -516,7 +529,7 @@ def generate(
                 seen.add(index)
                 kind = _pick(rng, habits[index])
                 conn = [
-                    (when + dt, "sshd", pid, text)
+                    (when + dt, attack_program, pid, text)
                     for dt, text in kinds[kind](ip, rng.randint(1024, 65535))
                 ]
                 conn.sort(key=lambda line: line[0])
@@ -552,6 +565,8 @@ def generate(
         "connections": connections,
         "seed": seed,
         "format": fmt,
+        "ipv6": ipv6,
+        "program": program,
         "first": datetime.fromtimestamp(began, UTC).isoformat(),
         "days": round(span / 86400, 1),
     }
@@ -588,7 +603,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attackers", type=int, default=20_000)
     parser.add_argument("--per-day", type=int, default=40_000, help="lines per day (sets span)")
     parser.add_argument("--host", default="web1")
+    parser.add_argument(
+        "--ipv6", type=float, default=0.03, help="share of IPv6 attacker addresses (0..1)"
+    )
+    parser.add_argument(
+        "--program",
+        choices=("sshd", "sshd-session"),
+        default="sshd",
+        help="process name of attack lines (sshd-session: OpenSSH 9.8+)",
+    )
     args = parser.parse_args(argv)
+    if not 0 <= args.ipv6 <= 1:
+        parser.error("--ipv6 is a share between 0 and 1")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     summary = generate(
@@ -599,6 +625,8 @@ def main(argv: list[str] | None = None) -> int:
         attackers=args.attackers,
         per_day=args.per_day,
         host=args.host,
+        ipv6=args.ipv6,
+        program=args.program,
     )
     summary["seconds"] = round(time.perf_counter() - began, 2)
     summary["out"] = str(args.out)
