@@ -4,9 +4,15 @@ The real ``bruteguard run`` runs in a lab's server namespace with nftables. Besi
 the same namespace, ``abusekit.py`` serves a registry (RDAP on loopback) and an SMTP relay
 (aiosmtpd) that writes what it receives to files. An attacker's failure gets it banned;
 the registry records the firewall's ruleset the moment the lookup arrives (the ban must be
-in it already); the complaint reaches the relay; a Postfix bounce of it delivered into the
-desk's Maildir then gets the attacker's whole network blocked: a bystander in that network
-who never failed is refused. A dead mailbox's postmaster@ is told once; a full one is not.
+in it already); the complaint reaches the relay; a Postfix "mailbox full" bounce of it
+delivered into the desk's Maildir then gets the attacker's whole network blocked: a
+bystander in that network who never failed is refused. One "user unknown" bounce is only
+recorded (a block needs a second, from a later complaint): nothing blocked, no postmaster.
+
+Replies that say nothing against the contact (issue 17) go the other way: Postfix's bounce
+for our relay on a DNS blocklist, its delayed-mail warning and the final failure after it,
+and a TMDA challenge block no network and write to no postmaster; the admin, notified by
+mail through the relay (apprise), hears once, of the refusal.
 """
 
 from __future__ import annotations
