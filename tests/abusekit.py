@@ -9,6 +9,7 @@ network namespace for the end-to-end tests: see ``serve_in_namespace``.
 from __future__ import annotations
 
 import email
+import email.utils
 import json
 import socket
 import sys
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage, Message
 from email.mime.base import MIMEBase
+from email.mime.message import MIMEMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import default
@@ -33,8 +35,10 @@ __all__ = [
     "bootstrap",
     "free_port",
     "postfix_bounce",
+    "postfix_delay_warning",
     "rdap_network",
     "reply_to",
+    "tmda_challenge",
 ]
 
 UNREACHABLE_WHOIS = {r: "127.0.0.1:9" for r in ("ARIN", "RIPE", "APNIC", "LACNIC", "AFRINIC")}
@@ -169,8 +173,12 @@ class _Keep:
         message = email.message_from_bytes(envelope.content, policy=default)
         self.sink.received.append((list(envelope.rcpt_tos), message))
         if self.sink.directory is not None:
-            name = f"{time.time_ns()}.eml"
-            (self.sink.directory / name).write_bytes(envelope.content)
+            stem = str(time.time_ns())
+            # The envelope's recipients beside the message: who it really went to.
+            (self.sink.directory / f"{stem}.rcpt").write_text(json.dumps(envelope.rcpt_tos))
+            partial = self.sink.directory / f"{stem}.part"
+            partial.write_bytes(envelope.content)
+            partial.replace(self.sink.directory / f"{stem}.eml")  # whole, or not there
         return "250 2.0.0 queued"
 
 
@@ -201,29 +209,106 @@ class SmtpSink:
         self.stop()
 
 
+_POSTFIX_SORRY = (
+    "I'm sorry to have to inform you that your message could not\n"
+    "be delivered to one or more recipients. It's attached below.\n"
+)
+_POSTFIX_WARNING = (
+    "####################################################################\n"
+    "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\n"
+    "####################################################################\n\n"
+    "Your message could not be delivered for more than 4 hour(s).\n"
+    "It will be retried until it is 5 day(s) old.\n"
+)
+_POSTFIX_HELP = (
+    "For further assistance, please send mail to postmaster.\n\n"
+    "If you do so, please include this problem report. You can\n"
+    "delete your own text from the attached returned message.\n\n"
+    "                   The mail system\n"
+)
+
+
 def postfix_bounce(
     original: bytes,
     recipient: str,
     status: str = "5.1.1",
     diagnostic: str = "550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown",
     reporting_mta: str = "mail.example.org",
+    *,
+    action: str | None = None,
+    problem: str | None = None,
+    diagnostic_type: str = "smtp",
 ) -> bytes:
     """A non-delivery report as Postfix's bounce(8) writes it: a multipart/report with the
-    human text, the message/delivery-status part and the returned message's headers."""
+    human text, the message/delivery-status part and the returned message's headers.
+
+    ``action`` defaults to ``failed`` for a 5.x.x status and ``delayed`` otherwise;
+    ``problem`` is the text after ``<recipient>:`` (default: the remote server's reply).
+    """
     diagnostic = diagnostic.format(rcpt=recipient)
+    action = action or ("failed" if status.startswith("5") else "delayed")
+    return _postfix_report(
+        original,
+        recipient,
+        reporting_mta,
+        subject="Undelivered Mail Returned to Sender",
+        notice=_POSTFIX_SORRY,
+        problem=problem or f"host mx.example.net said: {diagnostic}",
+        fields={
+            "Action": action,
+            "Status": status,
+            "Remote-MTA": "dns; mx.example.net",
+            "Diagnostic-Code": f"{diagnostic_type}; {diagnostic}",
+        },
+    )
+
+
+def postfix_delay_warning(
+    original: bytes,
+    recipient: str,
+    problem: str = "connect to mx.example.net[192.0.2.30]:25: Connection timed out",
+    status: str = "4.4.1",
+    reporting_mta: str = "mail.example.org",
+) -> bytes:
+    """Postfix's delayed-mail notice (``delay_warning_time``, RFC 3464 ``Action: delayed``):
+    the message is still queued and will be retried; the sender need do nothing."""
+    return _postfix_report(
+        original,
+        recipient,
+        reporting_mta,
+        subject="Delayed Mail (still being retried)",
+        notice=_POSTFIX_WARNING,
+        problem=problem,
+        fields={
+            "Action": "delayed",
+            "Status": status,
+            "Diagnostic-Code": f"X-Postfix; {problem}",
+            "Will-Retry-Until": "Sat, 28 Nov 2026 09:00:00 +0000 (UTC)",
+        },
+    )
+
+
+def _postfix_report(
+    original: bytes,
+    recipient: str,
+    reporting_mta: str,
+    *,
+    subject: str,
+    notice: str,
+    problem: str,
+    fields: dict[str, str],
+) -> bytes:
     head = original.partition(b"\n\n")[0].decode("utf-8", "replace").replace("\r", "")
     report = MIMEMultipart("report", report_type="delivery-status")
     report["From"] = f"MAILER-DAEMON@{reporting_mta} (Mail Delivery System)"
     report["To"] = str(email.message_from_bytes(original, policy=default)["From"])
-    report["Subject"] = "Undelivered Mail Returned to Sender"
+    report["Subject"] = subject
     report["Auto-Submitted"] = "auto-replied"
     report["Message-ID"] = f"<{time.time_ns()}.bounce@{reporting_mta}>"
     report.attach(
         MIMEText(
-            f"This is the mail system at host {reporting_mta}.\n\n"
-            "I'm sorry to have to inform you that your message could not\n"
-            "be delivered to one or more recipients. It's attached below.\n\n"
-            f"<{recipient}>: host mx.example.net said: {diagnostic}\n"
+            f"This is the mail system at host {reporting_mta}.\n\n{notice}\n{_POSTFIX_HELP}\n"
+            f"<{recipient}>: {problem}\n"
         )
     )
     per_message = Message()
@@ -233,10 +318,8 @@ def postfix_bounce(
     per_recipient = Message()
     per_recipient["Final-Recipient"] = f"rfc822; {recipient}"
     per_recipient["Original-Recipient"] = f"rfc822;{recipient}"
-    per_recipient["Action"] = "failed" if status.startswith("5") else "delayed"
-    per_recipient["Status"] = status
-    per_recipient["Remote-MTA"] = "dns; mx.example.net"
-    per_recipient["Diagnostic-Code"] = f"smtp; {diagnostic}"
+    for name, value in fields.items():
+        per_recipient[name] = value
     delivery = MIMEBase("message", "delivery-status")
     delivery.set_payload([per_message, per_recipient])
     delivery["Content-Description"] = "Delivery report"
@@ -245,6 +328,48 @@ def postfix_bounce(
     headers["Content-Description"] = "Undelivered Message Headers"
     report.attach(headers)
     return report.as_bytes()
+
+
+def tmda_challenge(original: bytes, pending: str = "14 days") -> bytes:
+    """A TMDA confirmation request, as TMDA's ``AutoResponse`` builds it from its
+    ``confirm_request.txt`` template: the robot holds our mail until we confirm."""
+    first = email.message_from_bytes(original, policy=default)
+    protected = str(first["To"])
+    local, _, domain = protected.partition("@")
+    accept = f"{local}-confirm-1795420800.4711.c0ffee@{domain}"
+    text = MIMEText(
+        "This message was created automatically by mail delivery software (TMDA).\n\n"
+        "Your message attached below is being held because the address\n"
+        f"<{first['From']}> has not been verified.\n\n"
+        "To release your message for delivery, please send an empty message\n"
+        'to the following address, or use your mailer\'s "Reply" feature.\n\n'
+        f"   {accept}\n\n"
+        "This confirmation verifies that your message is legitimate and not\n"
+        "junk-mail. You should only have to confirm your address once.\n\n"
+        f"If you do not respond to this confirmation request within {pending},\n"
+        "your message will not be delivered.\n"
+    )
+    text["Content-Description"] = "Confirmation Request"
+    text["Content-Disposition"] = "inline"
+    copy = MIMEMessage(email.message_from_bytes(original))
+    copy["Content-Description"] = "Original Message"
+    copy["Content-Disposition"] = "inline"
+    challenge = MIMEMultipart("mixed")
+    challenge.attach(text)
+    challenge.attach(copy)
+    challenge["Content-Disposition"] = "inline"
+    challenge["From"] = f'"Abuse Desk" <{protected}>'
+    challenge["Subject"] = "Please confirm your message"
+    challenge["Reply-To"] = accept
+    challenge["Date"] = email.utils.formatdate()
+    challenge["Message-ID"] = f"<{time.time_ns()}.TMDA@{domain}>"
+    challenge["References"] = str(first["Message-ID"])
+    challenge["In-Reply-To"] = str(first["Message-ID"])
+    challenge["To"] = str(first["From"])
+    challenge["Precedence"] = "bulk"
+    challenge["Auto-Submitted"] = "auto-replied"
+    challenge["X-Delivery-Agent"] = "TMDA/1.1.13.20190604.0 (Nikka-TMDAretro)"
+    return challenge.as_bytes()
 
 
 def reply_to(original: bytes, text: str, auto: bool = False) -> bytes:
