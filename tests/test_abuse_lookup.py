@@ -380,6 +380,7 @@ def test_referral_keeps_the_referring_replys_smaller_network(rdap_url: str) -> N
     assert queries["CNNIC"] == ["198.51.100.45"]
     assert result.abuse_email == "abuse@example-cloud.cn"  # the contact from CNNIC
     assert result.network == "198.51.100.40/29"  # an escalation blocks the /29, not the /26
+    assert result.name == "EXAMPLE-CN-ASSIGNED"  # the /29's name goes with it
     assert result.registry == "CNNIC"
 
 
@@ -392,10 +393,11 @@ def test_apnic_refers_indonesian_space_to_idnic(rdap_url: str) -> None:
     assert result.name == "EXAMPLE-ID-CUSTOMER-BLOCK"
 
 
-def test_vnnic_referral_without_an_answer_keeps_apnic_facts(rdap_url: str) -> None:
+def test_vietnamese_space_stays_with_apnic_facts(rdap_url: str) -> None:
     result, queries, _ = run("198.51.100.35", rdap_url)  # IRT-VNNIC-AP only: refused
-    assert queries["VNNIC"] == ["198.51.100.35"]  # asked; answers "No entries found"
-    assert (result.source, result.country) == ("rfc2142", "VN")
+    assert queries["APNIC"] == ["198.51.100.35"]
+    assert all(queries[nir] == [] for nir in NATIONAL_WHOIS)  # VNNIC has no whois server
+    assert (result.source, result.country, result.registry) == ("rfc2142", "VN", "APNIC")
     assert result.network == "198.51.100.32/28"  # APNIC's assignment stays the network
     assert result.abuse_email == "abuse@example-telecom.vn"  # the holder's, never VNNIC's
     assert "vnnic" not in repr(result)
@@ -676,7 +678,7 @@ _APNIC_NET = "inetnum:        198.51.100.0 - 198.51.100.63\ncountry:        {cc}
         ("mnt-by:         MAINT-TW-TWNIC\nmnt-irt:        IRT-TWNIC-AP\n", "TWNIC"),
         ("mnt-by:         MAINT-CNNIC-AP\nmnt-irt:        IRT-CNNIC-CN\n", "CNNIC"),
         ("mnt-by:         MNT-APJII-ID\n", "IDNIC"),
-        ("mnt-by:         MAINT-VN-EXAMPLE\nmnt-irt:        IRT-VNNIC-AP\n", "VNNIC"),
+        ("mnt-by:         MAINT-VN-EXAMPLE\nmnt-irt:        IRT-VNNIC-AP\n", None),
         ("mnt-irt:        IRT-KRNIC-KR\nsource:         KRNIC\n", "KRNIC"),
         ("remarks:        whois.nic.ad.jp for WHOIS client\n", "JPNIC"),
         ("mnt-by:         MAINT-EXAMPLE-AP\n", None),  # an ordinary APNIC member

@@ -123,12 +123,13 @@ async def _whois(address: str, registry: str, servers: Servers) -> WhoisFacts | 
 
 def _carry(referring: WhoisFacts, referred: WhoisFacts) -> None:
     """What a referral must not lose: the referring reply's domains (for RFC 2142), and its
-    network when that is the more specific one (a customer's block the national registry's
-    answer only covers with its provider's), so an escalation never takes a whole provider."""
+    network (with its name) when that is the more specific one (a customer's block the
+    national registry's answer only covers with its provider's), so an escalation never
+    takes a whole provider."""
     referred.domains.extend(d for d in referring.domains if d not in referred.domains)
     mine, theirs = referred.network, referring.network
     if theirs and (mine is None or network_size(theirs) < network_size(mine)):
-        referred.network = theirs
+        referred.network, referred.name = theirs, referring.name or referred.name
 
 
 def _result(

@@ -1,19 +1,20 @@
-"""The national registries APNIC refers to (JPNIC, KRNIC, TWNIC, CNNIC, IDNIC, VNNIC) and
-LACNIC's NIC.br.
+"""The national registries APNIC refers to (JPNIC, KRNIC, TWNIC, CNNIC, IDNIC) and LACNIC's
+NIC.br.
 
 For their space the regional reply often names only the national registry's IRT or
 hostmaster (refused: a complaint there reaches the registry, not the network); the holder
 and its abuse mailbox are in the national whois. How the regional reply marks such a block:
 APNIC by the national registry's ``source`` (JPNIC, KRNIC), maintainer (``MAINT-TW-TWNIC``,
-``MAINT-CNNIC-AP``, ``MNT-APJII-ID``, ``MAINT-VN-VNNIC``), IRT (``IRT-TWNIC-AP``, ...) or the
-remark naming its whois server; LACNIC by the "LACNIC resource: whois.registro.br" /
-"Copyright (c) Nic.br" comments and NIC.br's ``nic-hdl-br`` handles.
+``MAINT-CNNIC-AP``, ``MNT-APJII-ID``), IRT (``IRT-TWNIC-AP``, ...) or the remark naming its
+whois server; LACNIC by the "LACNIC resource: whois.registro.br" / "Copyright (c) Nic.br"
+comments and NIC.br's ``nic-hdl-br`` handles. VNNIC runs no whois server at all (web only):
+its members' objects, and their own contacts, are APNIC's, so there is nowhere to refer to.
 
 Three of the national formats are not RPSL: JPNIC answers ``a. [Network Number]
 192.0.2.0/24``-style lines (English with the ``/e`` query suffix), KRNIC a Korean section
 then an ``# ENGLISH`` one of ``[ Network Information ]`` blocks with ``Key : value`` lines,
 TWNIC ``Netname:``/``Netblock:`` lines and indented ``Administrator contact:``-style
-sections; CNNIC, IDNIC, VNNIC and NIC.br answer RPSL, read by ``whois``. All parsers fill the
+sections; CNNIC, IDNIC and NIC.br answer RPSL, read by ``whois``. All parsers fill the
 same :class:`Facts` and keep to the same rules: values pass the ``clean_*`` checks, the
 smallest network wins, a registry's own address is never the contact.
 """
@@ -51,7 +52,6 @@ NATIONAL_WHOIS = {
     "TWNIC": ("whois.twnic.net.tw", 43),
     "CNNIC": ("whois.cnnic.cn", 43),
     "IDNIC": ("whois.idnic.net", 43),
-    "VNNIC": ("whois.vnnic.vn", 43),
     "NIC.br": ("whois.registro.br", 43),
 }
 
@@ -64,7 +64,7 @@ _KR_RANGE = re.compile(
 _TW_FIELD = re.compile(r"\A(Netname|Netblock)\s*:\s*(\S.{0,200})\Z", re.IGNORECASE)
 _TW_CONTACT = re.compile(r"\A([A-Za-z][A-Za-z -]{0,40}?)\s+contact\s*:\Z", re.IGNORECASE)
 # What marks APNIC's copy of a national block: the source, the registry's IRT or maintainer
-# (MAINT-TW-TWNIC, MAINT-CNNIC-AP, MNT-APJII-ID, MAINT-VN-VNNIC, IRT-*NIC-*), or the remark
+# (MAINT-TW-TWNIC, MAINT-CNNIC-AP, MNT-APJII-ID, IRT-*NIC-*), or the remark
 # naming the national whois server.
 _MARKS = {
     "JPNIC": ("jpnic", "whois.nic.ad.jp"),
@@ -72,7 +72,6 @@ _MARKS = {
     "TWNIC": ("twnic",),
     "CNNIC": ("cnnic",),
     "IDNIC": ("idnic", "apjii"),
-    "VNNIC": ("vnnic",),
 }
 # NIC.br's data as LACNIC's joint whois serves it: its resource line and copyright comment.
 _BR_COMMENTS = ("whois.registro.br", "copyright (c) nic.br")
