@@ -45,6 +45,8 @@ RDAP_ROUTES = {
     "/ripe/ip/192.0.2.210": "rdap-ripe-192.0.2.210.json",
     "/apnic/ip/2001:db8:3::5": "rdap-apnic-2001-db8-3.json",
     "/apnic/ip/198.51.100.20": "rdap-apnic-198.51.100.20.json",
+    "/lacnic/ip/203.0.113.220": "rdap-lacnic-203.0.113.220.json",
+    "/afrinic/ip/198.51.100.140": "rdap-afrinic-198.51.100.140.json",
 }
 WHOIS_REPLIES = {
     "ARIN": {
@@ -240,6 +242,25 @@ def test_rdap_ipv6_top_level_abuse_role(rdap_url: str) -> None:
     assert result.network == "2001:db8:1::/48"
     assert result.abuse_email == "abuse-v6@example.net"
     assert result.abuse_phone == "+31 20 555 0199"
+
+
+def test_rdap_lacnic_abuse_entity_nested_in_registrant(rdap_url: str) -> None:
+    result, queries, _ = run("203.0.113.220", rdap_url)
+    assert all(not q for q in queries.values()), "whois asked although RDAP had the contact"
+    assert (result.source, result.registry, result.country) == ("rdap", "LACNIC", "MX")
+    assert result.network == "203.0.113.192/26"
+    assert result.name == "Ejemplo Cable S.A. de C.V."
+    assert result.abuse_email == "abuse@example.com.mx"  # the abuse role, not NIC TECH's
+    assert result.abuse_phone == "+52 33 5550 0020"
+
+
+def test_rdap_afrinic_abuse_role(rdap_url: str) -> None:
+    result, queries, _ = run("198.51.100.140", rdap_url)
+    assert all(not q for q in queries.values())
+    assert (result.source, result.registry, result.country) == ("rdap", "AFRINIC", "EG")
+    assert result.network == "198.51.100.128/26"
+    assert result.abuse_email == "abuse@example.com.eg"  # the abuse role before the remark
+    assert result.abuse_phone == "+20 2 5550 0700"  # voice, not fax
 
 
 def test_rdap_without_abuse_falls_back_to_whois(rdap_url: str) -> None:
@@ -600,6 +621,9 @@ def test_pick_email(values: list[str], expected: str | None, doubt: bool) -> Non
         ("Abuse contact: abuse@example.net", "abuse@example.net"),
         ("abuse e-mail is abuse@example.net", "abuse@example.net"),
         ("Report abuse to noc@example.net", "noc@example.net"),
+        ("For Internet Abuse & Spam reports : admins@example.com.eg", "admins@example.com.eg"),
+        ("For abuse complaints: abuse@example.net", "abuse@example.net"),
+        ("For abuse reports see admins@example.com.eg", None),
         ("Our office: info@example.net; abuse contact below", None),
         ("Please send abuse reports to abuse@example.net, noc@example.org", None),
         ("Please send abuse reports to abuse@example.net or call", None),
