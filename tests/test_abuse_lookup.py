@@ -712,7 +712,8 @@ _APNIC_NET = "inetnum:        198.51.100.0 - 198.51.100.63\ncountry:        {cc}
 def test_apnic_national_marks(marks: str, expected: str | None) -> None:
     reply = _APNIC_NET.format(cc="XX", marks=marks) + "source:         APNIC\n"
     assert parse_whois(reply.encode(), "APNIC").referral == expected
-    assert parse_whois(reply.encode(), "RIPE").referral is None  # only APNIC refers there
+    for other in ("RIPE", "LACNIC", "IDNIC", "CNNIC", "NIC.br"):  # only APNIC refers there
+        assert parse_whois(reply.encode(), other).referral is None
 
 
 def test_lacnic_refers_to_nic_br_only_without_a_contact() -> None:

@@ -52,8 +52,9 @@ WHOIS_HOSTS = {
 _LINE = re.compile(r"\A([A-Za-z][A-Za-z0-9_-]{0,40}):[ \t]*(.*)\Z")
 _ABUSE_NOTE = re.compile(r"\A% Abuse contact for '[^']{1,100}' is '([^']{1,254})'\Z")
 _REFERRAL = re.compile(r"\A(?:whois://)?([A-Za-z0-9.-]{1,253})(?::([0-9]{1,5}))?/?\Z")
+# The registries an object's ``source`` may name (APNIC's replies carry JPNIC's, KRNIC's and
+# IDNIC's mirrored objects under their own source).
 _SOURCES = {"RIPE", "APNIC", "AFRINIC", "LACNIC", "ARIN", "JPNIC", "KRNIC", "IDNIC", "CNNIC"}
-# (APNIC's reply carries IDNIC's and the others' mirrored objects under their own source.)
 _OWN_FORMAT = {"JPNIC": parse_jpnic, "KRNIC": parse_krnic, "TWNIC": parse_twnic}
 
 
