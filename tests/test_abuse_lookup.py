@@ -26,6 +26,7 @@ from bruteguard.abuse.contact import (
     remark_email,
 )
 from bruteguard.abuse.lookup import REGISTRIES, Servers, lookup
+from bruteguard.abuse.national import NATIONAL_WHOIS
 from bruteguard.abuse.rdap import TooLarge, fetch, parse_rdap
 from bruteguard.abuse.whois import parse_whois, query_whois
 
@@ -43,6 +44,9 @@ RDAP_ROUTES = {
     "/ripe/ip/192.0.2.200": "rdap-ripe-192.0.2.200.json",
     "/ripe/ip/192.0.2.210": "rdap-ripe-192.0.2.210.json",
     "/apnic/ip/2001:db8:3::5": "rdap-apnic-2001-db8-3.json",
+    "/apnic/ip/198.51.100.20": "rdap-apnic-198.51.100.20.json",
+    "/lacnic/ip/203.0.113.220": "rdap-lacnic-203.0.113.220.json",
+    "/afrinic/ip/198.51.100.140": "rdap-afrinic-198.51.100.140.json",
 }
 WHOIS_REPLIES = {
     "ARIN": {
@@ -61,12 +65,25 @@ WHOIS_REPLIES = {
         "2001:db8:3::5": "whois-apnic-2001-db8-3.txt",
         "198.51.100.40": "whois-apnic-198.51.100.40.txt",
         "2001:db8:4::9": "whois-apnic-2001-db8-4.txt",
+        "198.51.100.20": "whois-apnic-198.51.100.20.txt",
+        "198.51.100.25": "whois-apnic-198.51.100.25.txt",
+        "198.51.100.30": "whois-apnic-198.51.100.30.txt",
+        "198.51.100.35": "whois-apnic-198.51.100.35.txt",
+        "198.51.100.45": "whois-apnic-198.51.100.45.txt",
     },
     "JPNIC": {"2001:db8:4::9/e": "whois-jpnic-2001-db8-4.txt"},
     "KRNIC": {"198.51.100.40": "whois-krnic-198.51.100.40.txt"},
+    "TWNIC": {"198.51.100.20": "whois-twnic-198.51.100.20.txt"},
+    "CNNIC": {
+        "198.51.100.25": "whois-cnnic-198.51.100.25.txt",
+        "198.51.100.45": "whois-cnnic-198.51.100.45.txt",
+    },
+    "IDNIC": {"198.51.100.30": "whois-idnic-198.51.100.30.txt"},
+    "NIC.br": {"198.51.100.100": "whois-nicbr-198.51.100.100.txt"},
     "LACNIC": {
         "198.51.100.70": "whois-lacnic-198.51.100.70.txt",
         "203.0.113.200": "whois-lacnic-203.0.113.200.txt",
+        "198.51.100.100": "whois-lacnic-198.51.100.100.txt",
     },
     "AFRINIC": {
         "198.51.100.130": "whois-afrinic-198.51.100.130.txt",
@@ -158,7 +175,7 @@ async def whois_servers(mode: str = "files") -> AsyncIterator[dict[str, _Whois]]
     found: dict[str, _Whois] = {}
     servers: list[asyncio.Server] = []
     try:
-        for registry in (*REGISTRIES, "JPNIC", "KRNIC"):
+        for registry in (*REGISTRIES, *NATIONAL_WHOIS):
             one = _Whois(WHOIS_REPLIES.get(registry, {}), mode)
             server = await asyncio.start_server(one.handle, "127.0.0.1", 0)
             one.port = server.sockets[0].getsockname()[1]
@@ -225,6 +242,25 @@ def test_rdap_ipv6_top_level_abuse_role(rdap_url: str) -> None:
     assert result.network == "2001:db8:1::/48"
     assert result.abuse_email == "abuse-v6@example.net"
     assert result.abuse_phone == "+31 20 555 0199"
+
+
+def test_rdap_lacnic_abuse_entity_nested_in_registrant(rdap_url: str) -> None:
+    result, queries, _ = run("203.0.113.220", rdap_url)
+    assert all(not q for q in queries.values()), "whois asked although RDAP had the contact"
+    assert (result.source, result.registry, result.country) == ("rdap", "LACNIC", "MX")
+    assert result.network == "203.0.113.192/26"
+    assert result.name == "Ejemplo Cable S.A. de C.V."
+    assert result.abuse_email == "abuse@example.com.mx"  # the abuse role, not NIC TECH's
+    assert result.abuse_phone == "+52 33 5550 0020"
+
+
+def test_rdap_afrinic_abuse_role(rdap_url: str) -> None:
+    result, queries, _ = run("198.51.100.140", rdap_url)
+    assert all(not q for q in queries.values())
+    assert (result.source, result.registry, result.country) == ("rdap", "AFRINIC", "EG")
+    assert result.network == "198.51.100.128/26"
+    assert result.abuse_email == "abuse@example.com.eg"  # the abuse role before the remark
+    assert result.abuse_phone == "+20 2 5550 0700"  # voice, not fax
 
 
 def test_rdap_without_abuse_falls_back_to_whois(rdap_url: str) -> None:
@@ -331,8 +367,72 @@ def test_apnic_refers_japanese_space_to_jpnic(rdap_url: str) -> None:
 
 def test_no_national_referral_outside_apnic_or_with_a_contact(rdap_url: str) -> None:
     result, queries, _ = run("2001:db8:3::5", rdap_url)  # the /48 has its own abuse-c
-    assert queries["JPNIC"] == [] and queries["KRNIC"] == []
+    assert all(queries[nir] == [] for nir in NATIONAL_WHOIS)
     assert result.abuse_email == "abuse@example-cust.jp"
+    result, queries, _ = run("198.51.100.70", rdap_url)  # LACNIC's own data, with a contact
+    assert all(queries[nir] == [] for nir in NATIONAL_WHOIS)
+    assert result.registry == "LACNIC"
+
+
+def test_apnic_refers_taiwanese_space_to_twnic(rdap_url: str) -> None:
+    result, queries, _ = run("198.51.100.20", rdap_url)  # RDAP: IRT-TWNIC-AP, refused
+    assert queries["APNIC"] == ["198.51.100.20"]  # whois: MAINT-TW-TWNIC, IRT-TWNIC-AP
+    assert queries["TWNIC"] == ["198.51.100.20"]
+    assert (result.source, result.registry, result.country) == ("whois", "TWNIC", "TW")
+    assert result.network == "198.51.100.16/28"  # the customer's, not the provider's /26
+    assert result.name == "EXAMPLE-CUSTOMER-TW"
+    assert result.abuse_email == "noc@example-cust.com.tw"  # the role before the person
+    assert result.abuse_phone == "+886-2-5550-0198"
+    assert "twnic" not in repr(result)
+
+
+def test_apnic_refers_chinese_space_to_cnnic(rdap_url: str) -> None:
+    result, queries, _ = run("198.51.100.25", rdap_url)  # IRT-CNNIC-CN only: refused
+    assert queries["CNNIC"] == ["198.51.100.25"]
+    assert (result.source, result.registry, result.country) == ("whois", "CNNIC", "CN")
+    assert result.network == "198.51.100.24/29"
+    assert result.name == "EXAMPLE-CN-CUSTOMER"
+    assert result.abuse_email == "abuse@example-cloud.cn"  # abuse-mailbox, not the staff's
+    assert result.abuse_phone == "+86-571-5550-2000"
+
+
+def test_referral_keeps_the_referring_replys_smaller_network(rdap_url: str) -> None:
+    result, queries, _ = run("198.51.100.45", rdap_url)  # APNIC: a /29; CNNIC: its /26
+    assert queries["CNNIC"] == ["198.51.100.45"]
+    assert result.abuse_email == "abuse@example-cloud.cn"  # the contact from CNNIC
+    assert result.network == "198.51.100.40/29"  # an escalation blocks the /29, not the /26
+    assert result.name == "EXAMPLE-CN-ASSIGNED"  # the /29's name goes with it
+    assert result.registry == "CNNIC"
+
+
+def test_apnic_refers_indonesian_space_to_idnic(rdap_url: str) -> None:
+    result, queries, _ = run("198.51.100.30", rdap_url)  # MNT-APJII-ID, IRT-IDNIC-ID
+    assert queries["IDNIC"] == ["198.51.100.30"]
+    assert (result.source, result.registry, result.country) == ("whois", "IDNIC", "ID")
+    assert result.network == "198.51.100.24/29"
+    assert result.abuse_email == "abuse@example-net.id"  # the IRT's abuse-mailbox
+    assert result.name == "EXAMPLE-ID-CUSTOMER-BLOCK"
+
+
+def test_vietnamese_space_stays_with_apnic_facts(rdap_url: str) -> None:
+    result, queries, _ = run("198.51.100.35", rdap_url)  # IRT-VNNIC-AP only: refused
+    assert queries["APNIC"] == ["198.51.100.35"]
+    assert all(queries[nir] == [] for nir in NATIONAL_WHOIS)  # VNNIC has no whois server
+    assert (result.source, result.country, result.registry) == ("rfc2142", "VN", "APNIC")
+    assert result.network == "198.51.100.32/28"  # APNIC's assignment stays the network
+    assert result.abuse_email == "abuse@example-telecom.vn"  # the holder's, never VNNIC's
+    assert "vnnic" not in repr(result)
+
+
+def test_lacnic_refers_brazilian_space_to_nic_br(rdap_url: str) -> None:
+    result, queries, _ = run("198.51.100.100", rdap_url)  # LACNIC's copy: no e-mail
+    assert queries["LACNIC"] == ["198.51.100.100"]
+    assert queries["NIC.br"] == ["198.51.100.100"]
+    assert (result.source, result.registry, result.country) == ("whois", "NIC.br", "BR")
+    assert result.network == "198.51.100.96/27"
+    assert result.name == "EXEMPLO SERVICOS DE TELECOMUNICACOES LTDA"
+    assert result.asn == 64502
+    assert result.abuse_email == "abuse@example.com.br"
 
 
 def test_afrinic_remarks_address_before_rfc2142(rdap_url: str) -> None:
@@ -521,6 +621,9 @@ def test_pick_email(values: list[str], expected: str | None, doubt: bool) -> Non
         ("Abuse contact: abuse@example.net", "abuse@example.net"),
         ("abuse e-mail is abuse@example.net", "abuse@example.net"),
         ("Report abuse to noc@example.net", "noc@example.net"),
+        ("For Internet Abuse & Spam reports : admins@example.com.eg", "admins@example.com.eg"),
+        ("For abuse complaints: abuse@example.net", "abuse@example.net"),
+        ("For abuse reports see admins@example.com.eg", None),
         ("Our office: info@example.net; abuse contact below", None),
         ("Please send abuse reports to abuse@example.net, noc@example.org", None),
         ("Please send abuse reports to abuse@example.net or call", None),
@@ -543,6 +646,7 @@ def test_rdap_remarks_give_address_only_as_remarks_email() -> None:
 
 _JP_NET = b"a. [Network Number]  2001:db8:4::/48\n"
 _KR_NET = b"[ Network Information ]\nIPv4 Address : 198.51.100.0 - 198.51.100.63 (/26)\n"
+_TW_NET = b"   Netname: EXAMPLE-TW\n   Netblock: 198.51.100.0/26\n\n"
 
 
 @pytest.mark.parametrize(
@@ -555,6 +659,12 @@ _KR_NET = b"[ Network Information ]\nIPv4 Address : 198.51.100.0 - 198.51.100.63
         ("KRNIC", _KR_NET + b"E-Mail : a@example.kr\n"),  # no "# ENGLISH" section
         ("KRNIC", b"# ENGLISH\nE-Mail : a@example.kr\n" + _KR_NET.replace(b"198", b"x")),
         ("KRNIC", b"# ENGLISH\n" + b"[ Network Information ]\nName : n\n" * 5000),
+        ("TWNIC", _TW_NET + b"Technical contact:\n  noc@example.tw\rBcc: x@example.org\n"),
+        ("TWNIC", _TW_NET + b"Technical contact:\n  NOC <noc@example.tw>\n"),
+        ("TWNIC", _TW_NET + b"Technical contact:\n  noc@example.tw, abuse@example.tw\n"),
+        ("TWNIC", b"Technical contact:\n  noc@example.tw\n" + _TW_NET),  # before any block
+        ("TWNIC", b"Netblock: not-a-net\nTechnical contact:\n  noc@example.tw\n"),
+        ("TWNIC", _TW_NET + b"Technical contact:\n" * 50_000),
     ],
 )
 def test_hostile_national_replies_give_no_contact(registry: str, reply: bytes) -> None:
@@ -581,3 +691,36 @@ def test_whois_remarks_one_line_or_wrapped(remarks: list[str], expected: str | N
     assert facts.network == "203.0.113.128/26"
     assert facts.abuse_email is None
     assert facts.remarks_email == expected
+
+
+_APNIC_NET = "inetnum:        198.51.100.0 - 198.51.100.63\ncountry:        {cc}\n{marks}"
+
+
+@pytest.mark.parametrize(
+    ("marks", "expected"),
+    [
+        ("mnt-by:         MAINT-TW-TWNIC\nmnt-irt:        IRT-TWNIC-AP\n", "TWNIC"),
+        ("mnt-by:         MAINT-CNNIC-AP\nmnt-irt:        IRT-CNNIC-CN\n", "CNNIC"),
+        ("mnt-by:         MNT-APJII-ID\n", "IDNIC"),
+        ("mnt-by:         MAINT-VN-EXAMPLE\nmnt-irt:        IRT-VNNIC-AP\n", None),
+        ("mnt-irt:        IRT-KRNIC-KR\nsource:         KRNIC\n", "KRNIC"),
+        ("remarks:        whois.nic.ad.jp for WHOIS client\n", "JPNIC"),
+        ("mnt-by:         MAINT-EXAMPLE-AP\n", None),  # an ordinary APNIC member
+        ("descr:          TWNIC member\n", None),  # descr is the holder's free text
+    ],
+)
+def test_apnic_national_marks(marks: str, expected: str | None) -> None:
+    reply = _APNIC_NET.format(cc="XX", marks=marks) + "source:         APNIC\n"
+    assert parse_whois(reply.encode(), "APNIC").referral == expected
+    for other in ("RIPE", "LACNIC", "IDNIC", "CNNIC", "NIC.br"):  # only APNIC refers there
+        assert parse_whois(reply.encode(), other).referral is None
+
+
+def test_lacnic_refers_to_nic_br_only_without_a_contact() -> None:
+    reply = (DATA / "whois-lacnic-198.51.100.100.txt").read_text()
+    assert parse_whois(reply.encode(), "LACNIC").referral == "NIC.br"
+    with_email = reply.replace("person:      Exemplo Reis", "person: X\ne-mail: abuse@example.br")
+    facts = parse_whois(with_email.encode(), "LACNIC")
+    assert (facts.abuse_email, facts.referral) == ("abuse@example.br", None)
+    plain = (DATA / "whois-lacnic-198.51.100.70.txt").read_bytes()
+    assert parse_whois(plain, "LACNIC").referral is None

@@ -485,6 +485,8 @@ def test_abuse_lookup_national_whois_override(tmp_path: Path) -> None:
     path = tmp_path / "bruteguard.toml"
     path.write_text(_DESK + "[abuse.lookup]\nwhois = { KRNIC = '127.0.0.1:4343' }\n")
     assert load_config(path).abuse.lookup.whois == {"KRNIC": "127.0.0.1:4343"}
+    path.write_text(_DESK + "[abuse.lookup]\nwhois = { TWNIC = 'h:43', 'NIC.br' = 'b:43' }\n")
+    assert load_config(path).abuse.lookup.whois == {"TWNIC": "h:43", "NIC.br": "b:43"}
 
 
 def test_abuse_desk_zero_means_never_and_jails_choose_their_mode(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from typing import Any, Literal, get_args
 
 import msgspec
 
+from bruteguard.abuse.national import NATIONAL_WHOIS
 from bruteguard.duration import parse_duration
 from bruteguard.errors import BruteguardError, ConfigError
 from bruteguard.match.imported import imported_filter, is_imported
@@ -255,7 +256,7 @@ class LookupConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         registries = {"ARIN", "RIPE", "APNIC", "LACNIC", "AFRINIC"}
-        national = {"JPNIC", "KRNIC"}  # whois only: APNIC refers there for national space
+        national = set(NATIONAL_WHOIS)  # whois only: APNIC/LACNIC refer there
         for key in (*self.rdap, *self.whois):
             if key not in registries | (national if key in self.whois else set()):
                 raise ValueError(f"rdap/whois: unknown registry {key!r} (one of ARIN, RIPE, ...)")

@@ -68,12 +68,14 @@ RIR_DOMAINS = frozenset(
 # Mailboxes a network runs as a function, not a person's, best first (RFC 2142 names them).
 _ROLES = (("abuse",), ("noc", "security", "hostmaster", "cert", "csirt", "irt", "soc"))
 _WORDS = re.compile(r"[._+-]")
-# "please send abuse reports to X", "abuse contact: X", "report abuse to X" and the like,
-# the whole remark anchored; X is then checked like every other address.
+# "please send abuse reports to X", "abuse contact: X", "report abuse to X", "for internet
+# abuse & spam reports: X" (an AFRINIC member's form) and the like, the whole remark
+# anchored; X is then checked like every other address.
 _REMARK = re.compile(
     r"\A(?:(?:please\s+)?(?:send|direct|forward|report|e-?mail)\s+(?:all\s+)?"
     r"(?:(?:spam|network)\s+(?:and|&|or|/)\s+)?abuse(?:\s+(?:reports?|complaints?|issues?))?"
     r"\s+to|abuse\s+(?:contact|e-?mail|mailbox|reports?|desk)(?:\s+(?:is|to|at))?"
+    r"|for\s+(?:internet\s+)?abuse(?:\s+(?:and|&|/)\s+spam)?\s+(?:reports?|complaints?)"
     r"|report\s+abuse\s+to)\s*:?\s*<?(?:mailto:)?([^\s<>,;()\"']{3,254}?)>?\s*\.?\Z",
     re.IGNORECASE,
 )

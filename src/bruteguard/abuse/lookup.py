@@ -16,7 +16,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bruteguard.abuse.contact import Facts, NetworkContact, clean_email, role_rank
+from bruteguard.abuse.contact import Facts, NetworkContact, clean_email, network_size, role_rank
 from bruteguard.abuse.national import NATIONAL_WHOIS, national_query
 from bruteguard.abuse.rdap import RDAP_HOSTS, bootstrap_base, fetch, parse_rdap
 from bruteguard.abuse.whois import WhoisFacts, parse_whois, query_whois
@@ -33,7 +33,7 @@ DEFAULT_WHOIS: dict[str, tuple[str, int]] = {
     "APNIC": ("whois.apnic.net", 43),
     "LACNIC": ("whois.lacnic.net", 43),
     "AFRINIC": ("whois.afrinic.net", 43),
-    **NATIONAL_WHOIS,  # reached only by APNIC's referral for their national space
+    **NATIONAL_WHOIS,  # reached only by APNIC's (LACNIC's for NIC.br) referral
 }
 
 
@@ -112,11 +112,24 @@ async def _whois(address: str, registry: str, servers: Servers) -> WhoisFacts | 
             log.info("whois %s for %s failed: %s", current, address, type(error).__name__)
             break
         step = parse_whois(data, current)
-        if facts is not None:  # keep the referring reply's domains for RFC 2142
-            step.domains.extend(d for d in facts.domains if d not in step.domains)
-        facts = step if step.network or step.abuse_email or facts is None else facts
+        if facts is None:
+            facts = step
+        elif step.network or step.abuse_email:  # an empty answer keeps what we had
+            _carry(facts, step)
+            facts = step
         current = step.referral
     return facts
+
+
+def _carry(referring: WhoisFacts, referred: WhoisFacts) -> None:
+    """What a referral must not lose: the referring reply's domains (for RFC 2142), and its
+    network (with its name) when that is the more specific one (a customer's block the
+    national registry's answer only covers with its provider's), so an escalation never
+    takes a whole provider."""
+    referred.domains.extend(d for d in referring.domains if d not in referred.domains)
+    mine, theirs = referred.network, referring.network
+    if theirs and (mine is None or network_size(theirs) < network_size(mine)):
+        referred.network, referred.name = theirs, referring.name or referred.name
 
 
 def _result(

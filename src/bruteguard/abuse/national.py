@@ -1,13 +1,22 @@
-"""The national registries APNIC refers to: JPNIC (Japan) and KRNIC (Korea).
+"""The national registries APNIC refers to (JPNIC, KRNIC, TWNIC, CNNIC, IDNIC) and LACNIC's
+NIC.br.
 
-APNIC holds only the national registry's block for their space (its contact is the
-registry's own hostmaster); the network's holder and its abuse mailbox are in the national
-whois. Neither speaks RPSL: JPNIC answers ``a. [Network Number]   192.0.2.0/24``-style lines
-(English with the ``/e`` query suffix), KRNIC a Korean section then an ``# ENGLISH`` one of
-``[ Network Information ]`` blocks with ``Key : value`` lines, the registry's own block first
-and the user's after it. Both parsers fill the same :class:`Facts` as RPSL and keep to the
-same rules: values pass the ``clean_*`` checks, the smallest network wins, a registry's own
-address is never the contact.
+For their space the regional reply often names only the national registry's IRT or
+hostmaster (refused: a complaint there reaches the registry, not the network); the holder
+and its abuse mailbox are in the national whois. How the regional reply marks such a block:
+APNIC by the national registry's ``source`` (JPNIC, KRNIC), maintainer (``MAINT-TW-TWNIC``,
+``MAINT-CNNIC-AP``, ``MNT-APJII-ID``), IRT (``IRT-TWNIC-AP``, ...) or the remark naming its
+whois server; LACNIC by the "LACNIC resource: whois.registro.br" / "Copyright (c) Nic.br"
+comments and NIC.br's ``nic-hdl-br`` handles. VNNIC runs no whois server at all (web only):
+its members' objects, and their own contacts, are APNIC's, so there is nowhere to refer to.
+
+Three of the national formats are not RPSL: JPNIC answers ``a. [Network Number]
+192.0.2.0/24``-style lines (English with the ``/e`` query suffix), KRNIC a Korean section
+then an ``# ENGLISH`` one of ``[ Network Information ]`` blocks with ``Key : value`` lines,
+TWNIC ``Netname:``/``Netblock:`` lines and indented ``Administrator contact:``-style
+sections; CNNIC, IDNIC and NIC.br answer RPSL, read by ``whois``. All parsers fill the
+same :class:`Facts` and keep to the same rules: values pass the ``clean_*`` checks, the
+smallest network wins, a registry's own address is never the contact.
 """
 
 from __future__ import annotations
@@ -27,9 +36,24 @@ from bruteguard.abuse.contact import (
     pick_email,
 )
 
-__all__ = ["NATIONAL_WHOIS", "national_query", "parse_jpnic", "parse_krnic", "referral_of"]
+__all__ = [
+    "NATIONAL_WHOIS",
+    "brazil_referral",
+    "national_query",
+    "parse_jpnic",
+    "parse_krnic",
+    "parse_twnic",
+    "referral_of",
+]
 
-NATIONAL_WHOIS = {"JPNIC": ("whois.nic.ad.jp", 43), "KRNIC": ("whois.kisa.or.kr", 43)}
+NATIONAL_WHOIS = {
+    "JPNIC": ("whois.nic.ad.jp", 43),
+    "KRNIC": ("whois.kisa.or.kr", 43),
+    "TWNIC": ("whois.twnic.net.tw", 43),
+    "CNNIC": ("whois.cnnic.cn", 43),
+    "IDNIC": ("whois.idnic.net", 43),
+    "NIC.br": ("whois.registro.br", 43),
+}
 
 _JP_LINE = re.compile(r"\A(?:[a-z]\.\s)?\s*\[([A-Za-z][A-Za-z -]{0,40})\]\s*(.*)\Z")
 _KR_LINE = re.compile(r"\A([A-Za-z][A-Za-z0-9 -]{0,40}?)\s*:\s(.*)\Z")
@@ -37,20 +61,35 @@ _KR_HEADER = re.compile(r"\A\[\s*([A-Za-z][A-Za-z -]{0,60}?)\s*\]\Z")
 _KR_RANGE = re.compile(
     r"\A([0-9a-fA-F.:]{2,45})\s*-\s*([0-9a-fA-F.:]{2,45})(?:\s*\(/[0-9+/]{1,40}\))?\Z"
 )
-# What marks APNIC's copy of a national block: the source, the registry's IRT or maintainer,
-# or the remark naming the national whois server.
+_TW_FIELD = re.compile(r"\A(Netname|Netblock)\s*:\s*(\S.{0,200})\Z", re.IGNORECASE)
+_TW_CONTACT = re.compile(r"\A([A-Za-z][A-Za-z -]{0,40}?)\s+contact\s*:\Z", re.IGNORECASE)
+# What marks APNIC's copy of a national block: the source, the registry's IRT or maintainer
+# (MAINT-TW-TWNIC, MAINT-CNNIC-AP, MNT-APJII-ID, IRT-*NIC-*), or the remark
+# naming the national whois server.
 _MARKS = {
     "JPNIC": ("jpnic", "whois.nic.ad.jp"),
     "KRNIC": ("krnic", "whois.kisa.or.kr"),
+    "TWNIC": ("twnic",),
+    "CNNIC": ("cnnic",),
+    "IDNIC": ("idnic", "apjii"),
 }
+# NIC.br's data as LACNIC's joint whois serves it: its resource line and copyright comment.
+_BR_COMMENTS = ("whois.registro.br", "copyright (c) nic.br")
 
 
 def referral_of(net: list[tuple[str, str]]) -> str | None:
-    """``JPNIC``/``KRNIC`` when APNIC's network object is the national registry's copy."""
+    """The national registry whose block APNIC's network object is, if it is one."""
     text = " ".join(
         value.lower() for key, value in net if key in ("source", "mnt-irt", "mnt-by", "remarks")
     )
     return next((nir for nir, marks in _MARKS.items() if any(m in text for m in marks)), None)
+
+
+def brazil_referral(objects: list[list[tuple[str, str]]], comments: list[str]) -> bool:
+    """Whether a LACNIC reply is NIC.br's data (its comments, or its ``nic-hdl-br`` handles)."""
+    if any(mark in line.lower() for line in comments[:200] for mark in _BR_COMMENTS):
+        return True
+    return any(obj[0][0] == "nic-hdl-br" for obj in objects[:500] if obj)
 
 
 def national_query(registry: str, address: str) -> str:
@@ -96,8 +135,8 @@ def parse_jpnic(text: str, facts: Facts) -> None:
 
 
 @dataclass
-class _KrBlock:
-    """One ``[ Network Information ]`` block and the contact blocks that follow it."""
+class _Block:
+    """One network block of a KRNIC/TWNIC reply and the contact blocks that follow it."""
 
     network: str | None = None
     name: str | None = None
@@ -109,7 +148,7 @@ def parse_krnic(text: str, facts: Facts) -> None:
     contact blocks after it; the smallest network and its own contacts win, an abuse
     block's address over a technical or admin one's."""
     _, marker, english = text.partition("# ENGLISH")
-    blocks: list[_KrBlock] = []
+    blocks: list[_Block] = []
     section = ""
     for raw in (english if marker else "").split("\n")[:2000]:
         line = raw.removesuffix("\r").strip()
@@ -117,7 +156,7 @@ def parse_krnic(text: str, facts: Facts) -> None:
         if header:
             section = header.group(1).lower()
             if section == "network information":
-                blocks.append(_KrBlock())
+                blocks.append(_Block())
             elif "contact" in section and blocks:  # older replies head each contact
                 blocks[-1].contacts.append({"kind": section})
             continue
@@ -136,11 +175,60 @@ def parse_krnic(text: str, facts: Facts) -> None:
             block.contacts.append({"kind": "network"})
         elif key in ("e-mail", "phone") and block.contacts and len(block.contacts) <= 20:
             block.contacts[-1].setdefault(key, value)
+    _best_block(blocks, facts, "KR")
+
+
+def parse_twnic(text: str, facts: Facts) -> None:
+    """TWNIC's answer: ``Netname:`` and ``Netblock:`` lines (a provider's block, then a
+    customer's), each followed by ``Administrator contact:``/``Technical contact:``
+    sections whose indented lines hold a name, an e-mail and a phone; the smallest block
+    and its own contacts win, an abuse section's address first."""
+    blocks: list[_Block] = []
+    section = False
+    for raw in text.split("\n")[:2000]:
+        line = raw.removesuffix("\r").strip()
+        netline = _TW_FIELD.match(line)
+        heading = _TW_CONTACT.match(line)
+        if not line:
+            section = False
+        elif netline:
+            key, value = netline.group(1).lower(), netline.group(2).strip()
+            if key == "netname" or not blocks or blocks[-1].network:
+                blocks.append(_Block())
+            if key == "netname":
+                blocks[-1].name = clean_name(value)
+            else:
+                blocks[-1].network = clean_network(value)
+            section = False
+        elif heading and blocks and len(blocks[-1].contacts) < 20:
+            blocks[-1].contacts.append({"kind": heading.group(1).lower()})
+            section = True
+        elif section and blocks and line.isprintable():  # no CR/controls inside a line
+            contact = blocks[-1].contacts[-1]
+            email = _tw_email(line)
+            if email:
+                contact.setdefault("e-mail", email)
+            elif clean_phone(line):
+                contact.setdefault("phone", line)
+    _best_block(blocks[:200], facts, "TW")
+
+
+def _tw_email(line: str) -> str | None:
+    """The address a contact line ends with (``Name  addr`` or ``addr``); ``None`` for a
+    list of several (another ``@`` before it, or a separator just before it)."""
+    *before, last = line.split()
+    if any("@" in word for word in before) or (before and before[-1][-1] in ",;"):
+        return None
+    return last if clean_email(last) else None
+
+
+def _best_block(blocks: list[_Block], facts: Facts, country: str) -> None:
+    """The smallest block with its contacts, an abuse contact's address before the others'."""
     usable = [b for b in blocks if b.network]
     if not usable:
         return
     best = min(usable, key=lambda b: network_size(b.network))
-    facts.network, facts.name, facts.country = best.network, best.name, "KR"
+    facts.network, facts.name, facts.country = best.network, best.name, country
     ordered = sorted(best.contacts, key=lambda c: 0 if "abuse" in c["kind"] else 1)
     _fill(
         facts,

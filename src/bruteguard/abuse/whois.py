@@ -4,7 +4,8 @@ The fallback when RDAP has no abuse contact. Replies are plain text in each regi
 format: ARIN's ``Key: value`` blocks with ``OrgAbuseEmail``/``ReferralServer``, and the RPSL
 of RIPE, APNIC and AFRINIC (``abuse-c`` pointing at a role with ``abuse-mailbox``, APNIC's
 ``mnt-irt`` pointing at an IRT object) and LACNIC (``abuse-c`` pointing at a person's
-``e-mail``); APNIC's copies of JPNIC/KRNIC blocks refer on to those (see ``national``).
+``e-mail``); APNIC's copies of national registries' blocks and LACNIC's of NIC.br's refer
+on to those (see ``national``).
 Every reply is bounded in size and time; referrals go only to the registry servers named
 in the configuration, never to a host the reply names.
 """
@@ -30,7 +31,13 @@ from bruteguard.abuse.contact import (
     pick_email,
     remark_email,
 )
-from bruteguard.abuse.national import parse_jpnic, parse_krnic, referral_of
+from bruteguard.abuse.national import (
+    brazil_referral,
+    parse_jpnic,
+    parse_krnic,
+    parse_twnic,
+    referral_of,
+)
 
 __all__ = ["WHOIS_HOSTS", "WhoisFacts", "parse_whois", "query_whois", "referral_registry"]
 
@@ -45,7 +52,10 @@ WHOIS_HOSTS = {
 _LINE = re.compile(r"\A([A-Za-z][A-Za-z0-9_-]{0,40}):[ \t]*(.*)\Z")
 _ABUSE_NOTE = re.compile(r"\A% Abuse contact for '[^']{1,100}' is '([^']{1,254})'\Z")
 _REFERRAL = re.compile(r"\A(?:whois://)?([A-Za-z0-9.-]{1,253})(?::([0-9]{1,5}))?/?\Z")
-_SOURCES = {"RIPE", "APNIC", "AFRINIC", "LACNIC", "ARIN"}
+# The registries an object's ``source`` may name (APNIC's replies carry JPNIC's, KRNIC's and
+# IDNIC's mirrored objects under their own source).
+_SOURCES = {"RIPE", "APNIC", "AFRINIC", "LACNIC", "ARIN", "JPNIC", "KRNIC", "IDNIC", "CNNIC"}
+_OWN_FORMAT = {"JPNIC": parse_jpnic, "KRNIC": parse_krnic, "TWNIC": parse_twnic}
 
 
 @dataclass
@@ -194,7 +204,7 @@ def _parse_rpsl(
             facts.remarks_email = facts.remarks_email or _remarks_email(_all(obj, "remarks"))
         if facts.abuse_email:
             break
-    if facts.abuse_email is None and nets:  # national space: the holder is at JPNIC/KRNIC
+    if facts.abuse_email is None and nets:  # national space: the holder is at its registry
         facts.referral = referral_of(nets[0])
     if facts.abuse_email is None:  # RIPE/APNIC/AFRINIC print the resolved contact up front
         for line in comments:
@@ -233,14 +243,17 @@ def parse_whois(data: bytes, registry: str) -> WhoisFacts:
     text = data.decode("utf-8", errors="replace")
     objects, comments = _objects(text)
     facts = WhoisFacts(registry=registry, domains=_domains(objects))
-    if registry in ("JPNIC", "KRNIC"):
-        (parse_jpnic if registry == "JPNIC" else parse_krnic)(text, facts)
+    if registry in _OWN_FORMAT:
+        _OWN_FORMAT[registry](text, facts)
     elif any(k in ("netrange", "orgabuseemail", "referralserver") for o in objects for k, _ in o):
         _parse_arin(objects, facts)
         facts.registry = "ARIN"
     else:
         _parse_rpsl(objects, comments, facts)
         facts.registry = facts.registry or registry
-        if registry != "APNIC":  # only APNIC's copies of national blocks refer onwards
+        if registry == "LACNIC":  # NIC.br's space: its own whois may say more
+            brazil = facts.abuse_email is None and brazil_referral(objects, comments)
+            facts.referral = "NIC.br" if brazil else None
+        elif registry != "APNIC":  # only APNIC's and LACNIC's copies refer onwards
             facts.referral = None
     return facts
