@@ -79,11 +79,15 @@ WHOIS_REPLIES = {
         "198.51.100.45": "whois-cnnic-198.51.100.45.txt",
     },
     "IDNIC": {"198.51.100.30": "whois-idnic-198.51.100.30.txt"},
-    "NIC.br": {"198.51.100.100": "whois-nicbr-198.51.100.100.txt"},
+    "NIC.br": {
+        "198.51.100.100": "whois-nicbr-198.51.100.100.txt",
+        "198.51.100.110": "whois-nicbr-198.51.100.110.txt",  # e-mail withheld (LGPD)
+    },
     "LACNIC": {
         "198.51.100.70": "whois-lacnic-198.51.100.70.txt",
         "203.0.113.200": "whois-lacnic-203.0.113.200.txt",
         "198.51.100.100": "whois-lacnic-198.51.100.100.txt",
+        "198.51.100.110": "whois-lacnic-198.51.100.100.txt",
     },
     "AFRINIC": {
         "198.51.100.130": "whois-afrinic-198.51.100.130.txt",
@@ -433,6 +437,37 @@ def test_lacnic_refers_brazilian_space_to_nic_br(rdap_url: str) -> None:
     assert result.name == "EXEMPLO SERVICOS DE TELECOMUNICACOES LTDA"
     assert result.asn == 64502
     assert result.abuse_email == "abuse@example.com.br"
+
+
+def test_nic_br_withholding_every_e_mail_leaves_cert_br(rdap_url: str) -> None:
+    """NIC.br leaves persons' e-mail out under the LGPD: its reply's own closing comment
+    names CERT.br for security issues, so the report goes there, not to "no contact"."""
+    result, queries, _ = run("198.51.100.110", rdap_url)
+    assert queries["NIC.br"] == ["198.51.100.110"]
+    assert (result.source, result.abuse_email) == ("csirt", "cert@cert.br")
+    assert (result.network, result.registry) == ("198.51.100.104/29", "NIC.br")
+
+
+@pytest.mark.parametrize(
+    "closing",
+    [
+        # a different mailbox where CERT.br's stands: not NIC.br's text, never taken
+        "% Security and mail abuse issues should also be addressed to\n"
+        "% cert.br, http://www.cert.br/ , respectivelly to attacker@example.org\n"
+        "% and mail-abuse@cert.br\n",
+        # the sentence in a holder's remarks is not the registry's comment
+        "remarks:     Security and mail abuse issues should also be addressed to cert.br,"
+        " http://www.cert.br/ , respectivelly to cert@cert.br and mail-abuse@cert.br\n",
+        "",
+    ],
+)
+def test_cert_br_only_from_nic_br_s_own_comment(closing: str) -> None:
+    reply = (DATA / "whois-nicbr-198.51.100.110.txt").read_text()
+    reply = reply[: reply.index("% Security")] + closing
+    assert parse_whois(reply.encode(), "NIC.br").csirt_email is None
+    whole = (DATA / "whois-nicbr-198.51.100.110.txt").read_bytes()
+    assert parse_whois(whole, "NIC.br").csirt_email == "cert@cert.br"
+    assert parse_whois(whole, "RIPE").csirt_email is None  # only NIC.br's own text counts
 
 
 def test_afrinic_remarks_address_before_rfc2142(rdap_url: str) -> None:

@@ -35,7 +35,7 @@ __all__ = [
     "role_rank",
 ]
 
-Source = Literal["rdap", "whois", "remarks", "rfc2142", "none"]
+Source = Literal["rdap", "whois", "remarks", "rfc2142", "csirt", "none"]
 
 # Boilerplate in every reply names the registries themselves; they never run the network.
 # The national registries under APNIC and LACNIC (JPNIC, KRNIC, TWNIC, CNNIC, IDNIC, VNNIC,
@@ -274,4 +274,5 @@ class Facts:
     domains: list[str] = field(default_factory=list)
     doubt: bool = False  # several addresses or none a role mailbox: ask a second source
     remarks_email: str | None = None  # named only in free-text remarks
+    csirt_email: str | None = None  # the national CSIRT the registry's reply names
 

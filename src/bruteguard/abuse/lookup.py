@@ -125,8 +125,9 @@ def _carry(referring: WhoisFacts, referred: WhoisFacts) -> None:
     """What a referral must not lose: the referring reply's domains (for RFC 2142), and its
     network (with its name) when that is the more specific one (a customer's block the
     national registry's answer only covers with its provider's), so an escalation never
-    takes a whole provider."""
+    takes a whole provider. The national CSIRT either named stays too."""
     referred.domains.extend(d for d in referring.domains if d not in referred.domains)
+    referred.csirt_email = referred.csirt_email or referring.csirt_email
     mine, theirs = referred.network, referring.network
     if theirs and (mine is None or network_size(theirs) < network_size(mine)):
         referred.network, referred.name = theirs, referring.name or referred.name
@@ -197,6 +198,9 @@ def _rfc2142(
             if email:
                 base = _result(address, whois or rdap, rdap, "rfc2142", now)
                 return _with_email(base, email)
+    csirt = getattr(whois, "csirt_email", None)
+    if csirt:  # NIC.br withheld the holder's contacts: its national CSIRT takes reports
+        return _with_email(_result(address, whois, rdap, "csirt", now), csirt)
     if whois or rdap:
         return _result(address, None, whois or rdap, "none", now)
     return _empty(address, now)

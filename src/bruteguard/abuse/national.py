@@ -92,6 +92,28 @@ def brazil_referral(objects: list[list[tuple[str, str]]], comments: list[str]) -
     return any(obj[0][0] == "nic-hdl-br" for obj in objects[:500] if obj)
 
 
+# NIC.br's replies end with the national CSIRT for security issues (its comment, wrapped over
+# three lines): "Security and mail abuse issues should also be addressed to cert.br,
+# http://www.cert.br/ , respectivelly to cert@cert.br and mail-abuse@cert.br".
+_BR_CSIRT = re.compile(
+    r"\ASecurity and mail abuse issues should also be addressed to cert\.br, \S{1,60} ?, "
+    r"respectivelly to (cert@cert\.br) and \S{1,60}\Z",
+    re.IGNORECASE,
+)
+
+
+def brazil_csirt(comments: list[str]) -> str | None:
+    """CERT.br's security address, when NIC.br's closing comment names it (the reply's
+    own server text, not the holder's): where a brute-force report goes when NIC.br
+    withholds the network's contacts (Brazil's LGPD)."""
+    lines = [line.lstrip("%").strip() for line in comments[-20:]]
+    for index in range(len(lines)):
+        match = _BR_CSIRT.match(" ".join(lines[index : index + 3]))
+        if match:
+            return match.group(1).lower()
+    return None
+
+
 def national_query(registry: str, address: str) -> str:
     """JPNIC answers in Japanese unless the query ends in ``/e``."""
     return f"{address}/e" if registry == "JPNIC" else address

@@ -32,6 +32,7 @@ from bruteguard.abuse.contact import (
     remark_email,
 )
 from bruteguard.abuse.national import (
+    brazil_csirt,
     brazil_referral,
     parse_jpnic,
     parse_krnic,
@@ -256,4 +257,6 @@ def parse_whois(data: bytes, registry: str) -> WhoisFacts:
             facts.referral = "NIC.br" if brazil else None
         elif registry != "APNIC":  # only APNIC's and LACNIC's copies refer onwards
             facts.referral = None
+        if registry in ("LACNIC", "NIC.br"):
+            facts.csirt_email = brazil_csirt(comments)
     return facts
