@@ -34,8 +34,11 @@ REFUSED, TEMP = MailKind.OUR_MAIL_REFUSED, MailKind.TRANSIENT
 AUTO, UNKNOWN = MailKind.AUTO_REPLY, MailKind.UNKNOWN
 
 
-def dsn(status: str, diagnostic: str) -> Message:
+def dsn(status: str, diagnostic: str, *edits: tuple[bytes, bytes]) -> Message:
+    """Postfix's report of ``status``/``diagnostic``, with ``(old, new)`` byte edits made."""
     raw = postfix_bounce(ORIGINAL, "abuse@example.net", status, diagnostic)
+    for old, new in edits:
+        raw = raw.replace(old, new)
     return email.message_from_bytes(raw, policy=default)
 
 
@@ -189,9 +192,7 @@ def test_a_tmda_challenge_is_an_auto_reply() -> None:
     ],
 )
 def test_given_up_after_temporary_failures(diagnostic: str, kind: MailKind) -> None:
-    raw = postfix_bounce(ORIGINAL, "abuse@example.net", "5.4.7", diagnostic)
-    raw = raw.replace(b"Status: 5.4.7", b"Status: 4.4.7")
-    result = classify(email.message_from_bytes(raw, policy=default))
+    result = classify(dsn("5.4.7", diagnostic, (b"Status: 5.4.7", b"Status: 4.4.7")))
     assert (result.case_id, result.kind) == (CASE, kind)
 
 
@@ -261,9 +262,8 @@ def test_the_recipient_account_gone(status: str, diagnostic: str, kind: MailKind
     ],
 )
 def test_a_local_delivery_programs_words(diagnostic: str, kind: MailKind) -> None:
-    raw = postfix_bounce(ORIGINAL, "abuse@example.net", "5.1.1", diagnostic)
-    raw = raw.replace(b"Diagnostic-Code: smtp;", b"Diagnostic-Code: x-unix;")
-    result = classify(email.message_from_bytes(raw, policy=default))
+    edit = (b"Diagnostic-Code: smtp;", b"Diagnostic-Code: x-unix;")
+    result = classify(dsn("5.1.1", diagnostic, edit))
     assert (result.case_id, result.kind) == (CASE, kind)
 
 
@@ -353,9 +353,7 @@ def test_text_bounces_of_issue_17(body: str, kind: MailKind) -> None:
 def test_temporary_codes_about_our_relay(
     status: str, action: str, diagnostic: str, kind: MailKind
 ) -> None:
-    raw = postfix_bounce(ORIGINAL, "abuse@example.net", status, diagnostic)
-    raw = raw.replace(b"Action: delayed", f"Action: {action}".encode())
-    result = classify(email.message_from_bytes(raw, policy=default))
+    result = classify(dsn(status, diagnostic, (b"Action: delayed", f"Action: {action}".encode())))
     assert (result.case_id, result.kind) == (CASE, kind)
 
 
