@@ -8,6 +8,10 @@ are fetched, never kept in this repository:
     git clone https://github.com/sisimai/rb-sisimai
     python bench/bounce_eval.py set-of-emails/maildir/bsd rb-sisimai/test/public
 
+``maildir/dos`` and ``maildir/mac`` (a subset of the same mails with CRLF and CR-only line
+ends) can be given instead of ``maildir/bsd``; mails missing from a folder are counted and
+left out. ``--show EXPECTED:GOT`` (e.g. ``dead_contact:unknown``) lists one cell's mails.
+
 It prints, per expected class, how the desk classified the mails, and the issue 17 floor:
 no mail that is not a dead contact read as one (only DEAD_CONTACT can lead to a block),
 at least 95 % of dead-contact bounces recognised, and every our-mail-refused bounce ending
@@ -98,7 +102,7 @@ def expected_class(reasons: list[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("maildir", type=Path, help="set-of-emails/maildir/bsd")
+    parser.add_argument("maildir", type=Path, help="set-of-emails/maildir/bsd (or dos, mac)")
     parser.add_argument("tests", type=Path, help="rb-sisimai/test/public")
     parser.add_argument("--show", metavar="EXPECTED:GOT", help="list the mails of one cell")
     args = parser.parse_args(argv)

@@ -437,19 +437,72 @@ def test_a_dead_contact_needs_two_bounces_from_separate_complaints_to_escalate(
     assert env.run(env.desk.report(_ban(A1, T0 + 3 * 86400))) == []
 
 
-def test_mailbox_full_pauses_the_contact_and_blocks_the_network(make_env: Any) -> None:
+FULL = "552 5.2.2 <{rcpt}>: Mailbox full, quota exceeded"
+
+
+def _complaint_after(env: Env, day: float, address: str) -> tuple[str, bytes]:
+    """A new complaint to CONTACT about ``address``, ``day`` days in, sent."""
+    env.at(day * 86400 + 60)
+    (case_id,) = env.run(env.desk.report(_ban(address, T0 + day * 86400 + 60)))
+    env.at(day * 86400 + 700)
+    env.run(env.desk.tick())
+    return case_id, env.desk.book.get(case_id).message
+
+
+def test_a_full_mailbox_pauses_the_contact_and_blocks_nothing(make_env: Any) -> None:
     env = make_env("send")
     case_id, sent = _sent_case(env)
-    env.deliver(
-        postfix_bounce(sent, CONTACT, "5.2.2", "552 5.2.2 <{rcpt}>: Mailbox full, quota exceeded")
-    )
+    env.deliver(postfix_bounce(sent, CONTACT, "5.2.2", FULL))
     env.run(env.desk.poll())
     assert env.desk.book.get(case_id).state is CaseState.BOUNCED
-    (block,) = env.blocks
-    assert block.ip == NET
+    assert env.blocks == []
     assert [c for c in env.desk.book.cases() if c.kind == "notice"] == []
+    assert "full_once" in [e.kind for e in env.desk.book.events(case_id)]
+    # No complaint to the full mailbox for mailbox_full_pause (30 days) ...
     env.at(29 * 86400)
     assert env.run(env.desk.report(_ban(A2, T0 + 29 * 86400))) == []
+    # ... and the first one after it is sent as usual.
+    second, _ = _complaint_after(env, 31, A2)
+    assert env.desk.book.get(second).state is CaseState.SENT
+    assert env.blocks == []
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "postmaster"),
+    [("5.2.2", FULL, False), ("5.1.1", "550 5.1.1 <{rcpt}>: User unknown", True)],
+)
+def test_full_then_unreachable_again_after_the_pause_escalates(
+    make_env: Any, status: str, diagnostic: str, postmaster: bool
+) -> None:
+    """A full mailbox is a first sign; the complaint after the pause bouncing full or dead is
+    the second: a block, and a postmaster notice only when a bounce said "dead"."""
+    env = make_env("send")
+    _, sent = _sent_case(env)
+    env.deliver(postfix_bounce(sent, CONTACT, "5.2.2", FULL))
+    env.run(env.desk.poll())
+    _, again = _complaint_after(env, 31, A2)
+    env.deliver(postfix_bounce(again, CONTACT, status, diagnostic))
+    env.run(env.desk.poll())
+    (block,) = env.blocks
+    assert block.ip == NET and block.until - block.start == 30 * 86400
+    notices = [c.contact for c in env.desk.book.cases() if c.kind == "notice"]
+    assert notices == (["postmaster@example.net"] if postmaster else [])
+    assert env.desk.book.held(f"contact:{CONTACT}", env.now[0]) is not None
+
+
+def test_a_dead_sign_then_a_full_mailbox_escalates_as_dead(make_env: Any) -> None:
+    env = make_env("send")
+    _, sent = _sent_case(env)
+    env.deliver(postfix_bounce(sent, CONTACT, "5.1.1"))
+    env.run(env.desk.poll())
+    assert env.blocks == []
+    _, again = _complaint_after(env, 1, A2)
+    env.deliver(postfix_bounce(again, CONTACT, "5.2.2", FULL))
+    env.run(env.desk.poll())
+    (block,) = env.blocks
+    assert block.ip == NET
+    notices = [c.contact for c in env.desk.book.cases() if c.kind == "notice"]
+    assert notices == ["postmaster@example.net"]
 
 
 def test_a_human_reply_ends_the_case_and_an_auto_reply_does_not(make_env: Any) -> None:

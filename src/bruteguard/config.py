@@ -306,6 +306,7 @@ class AbuseConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     dead_contact_block: SecondsOrNever = SecondsOrNever(
         30 * 86400
     )  # 0: never block for a dead contact
+    # A first full-mailbox bounce: no complaint to that contact this long, nothing blocked.
     mailbox_full_pause: SecondsOrNever = SecondsOrNever(30 * 86400)
     call_first: list[str] = msgspec.field(default_factory=lambda: ["US", "CA"])
     postmaster_notice: bool = True

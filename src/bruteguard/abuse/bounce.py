@@ -127,8 +127,32 @@ _DEAD_CONTACT = re.compile(
     r"|(?:host|domain) \S{1,255} not found|dns lookup fail|domain is not reachable|is frozen"
     r"|(?:does not|doesn't) have an? \S{1,100} account|not listed in (?:the )?(?:domino"
     r" directory|public name & address book|directory)|recipient name is not recognized"
-    r"|indicated no smtp service|no valid recipients",
+    r"|indicated no smtp service|no valid recipients"
+    # Lotus Notes / Domino in Japanese: "not in the directory's list", "not found in the
+    # Domino Directory" (their English "not listed in ... directory" is above).
+    r"|ディレクトリのリストにありません|ディレクトリには見つかりません",
     re.IGNORECASE,
+)
+# The recipient's own account named as gone, disabled or locked: words no policy or content
+# filter uses of our mail, so they stand even beside a 5.7.x status that servers pick for
+# any refusal (sendmail "525 5.7.13 Disabled recipient address", Postfix access maps'
+# "Recipient address rejected: User account disabled", vpopmail's "account is locked",
+# qmail's "This account has been disabled or discontinued", La Poste's "The recipient
+# account is blocked", "553 Invalid recipient"), and RFC 7504's 521 text for a host
+# that takes no mail at all (sendmail says it with 5.7.27 for a null MX).
+_ACCOUNT_GONE = re.compile(
+    r"disabled recipient(?: address)?\b|recipient address rejected: (?:user )?account"
+    r" (?:is )?disabled|\b(?:recipient|user)(?:'s)? account (?:is|has been) (?:blocked|locked"
+    r"|disabled|suspended|closed|deactivated)|\baccount is locked\b"
+    r"|\baccount has been disabled or discontinued|\binvalid recipient\b(?! domain)"
+    r"|\bhost does not accept mail\b",
+    re.IGNORECASE,
+)
+# Exchange Online's directory-based edge blocking: "550 5.4.1 Recipient address rejected:
+# Access denied" means the address is not in the receiving organisation's directory
+# (Microsoft's NDR reference), not a refusal of our mail; only with that status.
+_EXCHANGE_NO_SUCH_RECIPIENT = re.compile(
+    r"recipient\s+address\s+rejected:\s+access\s+denied", re.IGNORECASE
 )
 _EXPIRED = re.compile(
     r"expired|retry (?:time(?:out)?|limit) (?:exceeded|reached)|too long in (?:the )?queue"
@@ -138,11 +162,26 @@ _EXPIRED = re.compile(
 # A refusal at the end of DATA comes after the server has seen our whole message: a "user
 # unknown" there is often a content or sender filter in disguise (sisimai calls it
 # "filtered"), so words alone do not make it a dead contact.
+# The receiving server would not talk to our relay at all (Postfix's "refused to talk to
+# me" for a greeting that is not 220; "Service refused"): after a whole retry period of
+# that it blocks our relay or is gone, and only the admin can tell which.
+_REFUSED_TO_TALK = re.compile(r"refused to talk to me|service refused", re.IGNORECASE)
+_LOCAL_PROGRAM = re.compile(r"\A\s*x-unix\s*;", re.IGNORECASE)
 _AFTER_DATA = re.compile(r"end of data|after data|at data|in reply to data", re.IGNORECASE)
 
 
 def _doubted(kind: MailKind, status: str | None, notice: str) -> MailKind:
-    if kind is MailKind.DEAD_CONTACT and status not in _DEAD_STATUS and _AFTER_DATA.search(notice):
+    """DEAD_CONTACT only when the refusal may not be a filter's disguise.
+
+    qmail and its kin check recipients only at the end of DATA, so an account named closed
+    there (:data:`_ACCOUNT_GONE`) still counts; a bare "user unknown" there does not.
+    """
+    if (
+        kind is MailKind.DEAD_CONTACT
+        and status not in _DEAD_STATUS
+        and _AFTER_DATA.search(notice)
+        and not _ACCOUNT_GONE.search(notice)
+    ):
         return MailKind.UNKNOWN
     return kind
 
@@ -201,6 +240,12 @@ _TICKET_ACK_BODY = re.compile(
     r"|received)|has been assigned (?:a |an |the )?(?:ticket|id|number|reference)"
     r"|no need to reply|do not reply to this",
     re.IGNORECASE,
+)
+_LIST_HEADERS = (
+    "list-id", "list-post", "list-subscribe", "mailing-list", "x-mlserver", "x-mailman-version",
+)  # fmt: skip
+_NOT_MEMBER = re.compile(
+    r"\bnot (?:a )?(?:list )?member\b|\bnon-?members?\b|\bmembers[- ]only\b", re.IGNORECASE
 )
 _BOUNCE_LOCALS = frozenset({"mailer-daemon", "mailer_daemon", "mailerdaemon", "mail-daemon"})
 _UNSAFE_CODECS = frozenset(  # quadratic decoders, and ones that interpret escapes
@@ -342,6 +387,8 @@ class _Mail:
             limit = min(MAX_PART_TEXT, self.left)
             text = _decode_bytes(_payload_bytes(self, part, limit), _param(part, "charset"))
             text = _SURROGATE.sub("\ufffd", text[:limit])  # UTF-7 can decode to lone ones
+            # One line end for every pattern: old Mac mail ends its lines with CR alone.
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
             self.left -= len(text)
             self._texts[key] = text
         return self._texts[key]
@@ -523,6 +570,10 @@ def _find_case_ids(mail: _Mail) -> list[str]:
             for match in _QUOTED_CASE.finditer(mail.text(part)):
                 add(match.group(1) or match.group(2))
 
+    inner = _wrapped_report(mail)
+    for candidate in _find_case_ids(inner) if inner is not None else []:
+        add(candidate)
+
     subject = mail.subject()
     for pattern in (_SUBJECT_OUR_CASE, _SUBJECT_CASE):
         for match in pattern.finditer(subject):
@@ -593,22 +644,31 @@ def _verdict(status: str | None, text: str, action: str = "") -> MailKind:
     full = bool(status and status[1:] == ".2.2") or bool(_MAILBOX_FULL.search(text))
     if action.startswith(("deliver", "relay", "expand")) or (status and status[0] == "2"):
         return MailKind.AUTO_REPLY
-    if action.startswith("delay"):
-        return MailKind.TRANSIENT
-    if status and status[0] == "4":
-        if status == "4.2.2":
+    delayed = action.startswith("delay")
+    if delayed or (status and status[0] == "4"):
+        if status == "4.2.2" and not delayed:
             return MailKind.MAILBOX_FULL
-        # Given up after temporary refusals of our relay (a blocklist, no PTR): the admin
-        # must hear of it, though nothing is wrong at the recipient.
-        refused = _OUR_MAIL_REFUSED.search(text) and not _GREYLISTED.search(text)
-        return MailKind.OUR_MAIL_REFUSED if refused else MailKind.TRANSIENT
+        # Deferred or given up after temporary refusals of our relay (a blocklist, no PTR,
+        # an X.7 security/policy code such as Yahoo's "4.7.0 [TSS04] ... user complaints"):
+        # the admin must hear of it, though nothing is wrong at the recipient. Greylisting
+        # is the one policy answer that only asks us to wait.
+        policy = bool(status and status[1:4] == ".7.") or bool(_OUR_MAIL_REFUSED.search(text))
+        if policy and not _GREYLISTED.search(text):
+            return MailKind.OUR_MAIL_REFUSED
+        if action.startswith("fail") and _REFUSED_TO_TALK.search(text):
+            return MailKind.UNKNOWN  # refused at every connection until our relay gave up
+        return MailKind.TRANSIENT
     if status in ("5.4.7",) or (status is None and _EXPIRED.search(text)):
         return MailKind.TRANSIENT
     if _WAIT_WORDS.search(text):
         return MailKind.TRANSIENT
-    if (status and (status.startswith("5.7.") or status in _OUR_STATUS)) or (
-        _OUR_MAIL_REFUSED.search(text)
-    ):
+    if status == "5.4.1" and _EXCHANGE_NO_SUCH_RECIPIENT.search(text):
+        return MailKind.DEAD_CONTACT
+    if _OUR_MAIL_REFUSED.search(text):
+        return MailKind.OUR_MAIL_REFUSED
+    if _ACCOUNT_GONE.search(text):
+        return MailKind.DEAD_CONTACT
+    if status and (status.startswith("5.7.") or status in _OUR_STATUS):
         return MailKind.OUR_MAIL_REFUSED
     if full:
         return MailKind.MAILBOX_FULL
@@ -691,7 +751,8 @@ def _refined_status(status: str | None, diagnostic: str) -> str | None:
 def _recipient_failure(fields: dict[str, str], notice: str = "") -> _Failure:
     action = (fields.get("action", "").strip().lower().split() or [""])[0]
     diagnostic = fields.get("diagnostic-code", "")
-    status = _refined_status(_status_of(fields.get("status"), allow_success=True), diagnostic)
+    status = _status_of(fields.get("status"), allow_success=True)
+    status = _refined_status(status, diagnostic or notice)  # no diagnostic: the report's text
     recipient = None
     shown = ""
     for key in ("original-recipient", "final-recipient", "x-actual-recipient"):
@@ -712,6 +773,11 @@ def _recipient_failure(fields: dict[str, str], notice: str = "") -> _Failure:
         kind = _verdict(status, notice, action)
     if kind is not None:
         kind = _doubted(kind, status, f"{diagnostic}\n{notice}")
+    if kind is MailKind.DEAD_CONTACT and _LOCAL_PROGRAM.match(diagnostic):
+        # A local delivery program's words (procmail, maildrop run by Postfix's local or
+        # pipe, sendmail's prog mailer): its "no such user" is about its own set-up on a
+        # host that took our mail for the address, not a verdict on the address.
+        kind = MailKind.UNKNOWN
     if kind is MailKind.UNKNOWN and not action.startswith(("fail", "error")) and not status:
         kind = None  # a block with neither an action nor a status: no verdict
     reason = _diagnostic_text(diagnostic) or (f"action {action}" if action else "")
@@ -826,7 +892,7 @@ def _bounce_sender(mail: _Mail) -> tuple[bool, bool]:
             or (not address.strip() and display in _BOUNCE_LOCALS)  # MAILER-DAEMON <> (DMA)
         ):
             strong = True
-        elif local == "postmaster":
+        elif local in ("postmaster", "post_master"):  # post_master@: Verizon's gateways
             weak = True
     return strong, weak or null_sender
 
@@ -845,12 +911,13 @@ def _text_failure(mail: _Mail, temporary: list[str], permanent: list[str], notic
         status = match.group(1)
         if not permanent or status[0] == "5":
             break
-    if temporary and not permanent:
-        kind, addresses = MailKind.TRANSIENT, temporary
-    elif _WARNING.search(notice) or _WARNING.search(mail.subject()):
-        kind, addresses = MailKind.TRANSIENT, permanent
-    else:
-        kind, addresses = _doubted(_verdict(status, notice), status, notice), permanent
+    if (temporary and not permanent) or _WARNING.search(notice) or _WARNING.search(mail.subject()):
+        # Still being retried: temporary, unless what holds it up is a refusal of our mail.
+        kind = _verdict(status or "4.0.0", notice, "delayed")
+        kind = kind if kind is MailKind.OUR_MAIL_REFUSED else MailKind.TRANSIENT
+        addresses = temporary if temporary and not permanent else permanent
+    else:  # the sender gave up: a permanent failure, whatever code the reply had
+        kind, addresses = _doubted(_verdict(status, notice, "failed"), status, notice), permanent
     recipient = _first_clean(addresses)
     shown = recipient or (addresses[0] if addresses else "")
     return _Failure(kind, status, recipient, shown, _reason_line(notice, status, shown))
@@ -1098,10 +1165,15 @@ def _bounce(mail: _Mail, subject: str) -> tuple[_Failure, int] | None:
         if failures:
             worst = max(failures, key=lambda f: _RANK[f.kind])
             return worst, len(failures) - 1
+    if (inner := _wrapped_report(mail)) is not None:
+        return _bounce(inner, inner.subject())
     temporary, permanent = _flufl_failures(mail)
     notice = _notification_text(mail)
     if temporary or permanent:
         return _text_failure(mail, temporary, permanent, notice), 0
+    if _is_list_refusal(mail, subject, notice):
+        reason = _one_line(subject or notice, 120)
+        return _Failure(MailKind.UNKNOWN, None, None, "", f"mailing list refused: {reason}"), 0
     strong, weak = _bounce_sender(mail)
     if (
         _is_dsn(mail)
@@ -1109,6 +1181,39 @@ def _bounce(mail: _Mail, subject: str) -> tuple[_Failure, int] | None:
         or (weak and (_BOUNCE_WORDS.search(subject) or _BOUNCE_WORDS.search(notice)))
     ):
         return _text_failure(mail, [], [], notice), 0
+    return None
+
+
+def _is_list_refusal(mail: _Mail, subject: str, notice: str) -> bool:
+    """A list manager (fml, ezmlm, Mailman, ...) refusing or holding a non-member's post.
+
+    The abuse address is a members-only list: our mail did not reach a person, and no
+    one at the network is to blame; only the admin can find a way in.
+    """
+    top = mail.message
+    if not any(mail.header(top, name) is not None for name in _LIST_HEADERS):
+        return False
+    return bool(_NOT_MEMBER.search(subject) or _NOT_MEMBER.search(notice[:4000]))
+
+
+def _wrapped_report(mail: _Mail) -> _Mail | None:
+    """A mail gateway's bounce that carries the real server's DSN as an attached message.
+
+    Mail-filter gateways (Trend Micro's, for one) send their own short notice from
+    MAILER-DAEMON and attach the DSN they received. Only one level is opened, only from a
+    MAILER-DAEMON sender, and only a multipart/report: our complaint, the other attached
+    message such a bounce may hold, is never one.
+    """
+    if _is_dsn(mail) or not _bounce_sender(mail)[0]:
+        return None  # a DSN is read as it is; the report found is one, so one level only
+    for part in mail.parts:
+        if _ctype(part) not in ("message/rfc822", "message/global"):
+            continue
+        payload = _raw_payload(part)
+        if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+            inner = _Mail(payload[0], left=mail.left)
+            if _ctype(inner.message) == "multipart/report" and _is_dsn(inner):
+                return inner
     return None
 
 

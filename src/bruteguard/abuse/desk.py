@@ -592,9 +592,9 @@ class AbuseDesk:
             if mail.kind is not MailKind.DEAD_CONTACT and mail.kind is not MailKind.MAILBOX_FULL:
                 await self._admin_decides(case, mail, now)  # UNKNOWN: never a block
                 return True
-            if mail.kind is MailKind.DEAD_CONTACT and not self._second_dead_signal(case, now):
+            evidence = self._second_unreachable_signal(case, mail, now)
+            if evidence is None:
                 return True
-            full = mail.kind is MailKind.MAILBOX_FULL
             contact = case.lookup or NetworkContact(
                 "0.0.0.0", None, None, None, None, None, case.contact, None, "none", now
             )
@@ -604,35 +604,52 @@ class AbuseDesk:
                 addresses,
                 self.settings.policy,
                 cause=mail.summary or str(mail.kind),
-                full=full,
+                full=evidence == "full",
                 bounced=case.contact,
             )
             await self._escalate(case, decision, bounce=mail.summary)
         return True
 
-    def _second_dead_signal(self, case: Case, now: float) -> bool:
-        """Whether a dead-contact bounce is the second independent one for its contact.
+    def _second_unreachable_signal(self, case: Case, mail: Classified, now: float) -> str | None:
+        """Whether a dead-contact or mailbox-full bounce is the second independent sign that
+        its contact cannot be reached: ``"dead"`` (a dead-contact bounce among the two),
+        ``"full"`` (two full mailboxes), or None for a first sign, which is only remembered.
 
-        One bounce may be a passing misconfiguration at the recipient; a network block and
-        a postmaster notice need the contact's mailbox found dead again by a later,
-        separate complaint (another case). The first is remembered for three periods.
+        One bounce may be a passing misconfiguration or a mailbox that fills for a day; a
+        network block needs the contact found unreachable again by a later, separate
+        complaint (another case). A first dead sign is remembered for three periods. A
+        first full one also pauses complaints to the contact for ``mailbox_full_pause``
+        and is remembered for that long and three periods more: the first complaint after
+        the pause is the one that can confirm it. Nothing is blocked on a first sign.
         """
-        key = f"dead:{case.contact}"
-        first = self.book.held(key, now)
-        if first is not None and first[1] != case.id:
-            return True
-        if first is None:
-            self.book.hold(key, now + 3 * self.settings.period, case.id)
-            self.book.add_event(
-                case.id,
-                CaseEvent(
-                    now,
-                    "dead_once",
-                    f"first sign that {case.contact} is dead; a block needs a second one"
-                    " (the next complaint's bounce)",
-                ),
+        full = mail.kind is MailKind.MAILBOX_FULL
+        contact = case.contact
+        signs = {kind: self.book.held(f"{kind}:{contact}", now) for kind in ("dead", "full")}
+        others = {kind for kind, held in signs.items() if held and held[1] != case.id}
+        if others:
+            return "full" if full and "dead" not in others else "dead"
+        if any(signs.values()):
+            return None  # this case's own first sign, noted already
+        pause = self.settings.policy.mailbox_full_pause if full else 0.0
+        remember = now + pause + 3 * self.settings.period
+        self.book.hold(f"{'full' if full else 'dead'}:{contact}", remember, case.id)
+        if pause and contact:
+            why = f"abuse mailbox full ({mail.summary})"
+            self.book.hold(f"contact:{contact}", now + pause, why)
+        if full:
+            paused = f"no complaint to it for {pause / 86400:g} days, " if pause else ""
+            said = (
+                f"first sign that {contact} is full: {paused}nothing blocked; a block needs"
+                " a full or dead bounce of a later complaint"
             )
-        return False
+        else:
+            said = (
+                f"first sign that {contact} is dead; a block needs a second one"
+                " (the next complaint's bounce)"
+            )
+        self.book.add_event(case.id, CaseEvent(now, "full_once" if full else "dead_once", said))
+        log.info("abuse desk: case %s: %s", case.id, said)
+        return None
 
     async def _our_mail_refused(self, case: Case, mail: Classified, now: float) -> None:
         """Our own mail was refused: the admin is told and the relay paused for a period;

@@ -1,11 +1,13 @@
 """What the desk does when a network cannot be reached: pure decisions, no I/O.
 
 The defaults are what careful admins do by hand. A network with no abuse contact, or one
-whose abuse mailbox two separate complaints found dead (the desk counts the signals, see
-``AbuseDesk._second_dead_signal``), is blocked for a month, unless it is in a country
-where a phone call comes first. Its registry's inaccurate-contact form is prepared, and
-``postmaster@`` its domain hears once that the abuse mailbox is broken (RFC 2142). A full
-mailbox pauses complaints to that contact and blocks the network for a month.
+whose abuse mailbox two separate complaints found unreachable (dead or full; the desk
+counts the signals, see ``AbuseDesk._second_unreachable_signal``), is blocked for a month,
+unless it is in a country where a phone call comes first. Its registry's inaccurate-contact
+form is prepared, and, when a bounce said the mailbox is dead, ``postmaster@`` its domain
+hears once that the abuse mailbox is broken (RFC 2142). A full mailbox alone is no
+evidence of a broken one: the desk only pauses complaints to it (``mailbox_full_pause``)
+and blocks nothing until a later complaint finds it unreachable again.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class Policy:
     """The ``[abuse]`` settings escalation depends on (0 seconds: never)."""
 
     dead_contact_block: float = 30 * 86400.0
-    mailbox_full_pause: float = 30 * 86400.0
+    mailbox_full_pause: float = 30 * 86400.0  # a first full bounce: no complaint this long
     call_first: frozenset[str] = frozenset({"US", "CA"})
     postmaster_notice: bool = True
     largest_block_ipv4: int = 16
@@ -87,24 +89,19 @@ def escalate(
     full: bool = False,
     bounced: str | None = None,
 ) -> Escalation:
-    """What to do about ``contact``: dead (no contact, or a dead-contact bounce confirmed) unless
-    ``full`` (mailbox full). ``bounced`` is the mailbox that bounced, if any."""
-    if full:
-        return Escalation(
-            reason=f"abuse mailbox full ({cause})",
-            block=block_targets(contact, addresses, policy) if policy.mailbox_full_pause else (),
-            block_for=policy.mailbox_full_pause,
-            pause_contact_for=policy.mailbox_full_pause,
-        )
+    """What to do about an unreachable ``contact``: no contact, or two bounces of separate
+    complaints. ``full``: both said the mailbox is full, which escalates like a dead contact
+    except that no postmaster is told its mailbox is broken. ``bounced`` is the mailbox that
+    bounced, if any."""
     call_first = contact.country is not None and contact.country in policy.call_first
     block = ()
     if not call_first and policy.dead_contact_block:
         block = block_targets(contact, addresses, policy)
     postmaster = None
-    if bounced and policy.postmaster_notice:
+    if bounced and policy.postmaster_notice and not full:
         postmaster = email_domain(bounced)
     return Escalation(
-        reason=f"abuse contact dead ({cause})",
+        reason=f"abuse mailbox full again ({cause})" if full else f"abuse contact dead ({cause})",
         block=block,
         block_for=policy.dead_contact_block if block else 0.0,
         pause_contact_for=policy.dead_contact_block or policy.mailbox_full_pause,
