@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
+import stat
 import statistics
 import time
 from collections.abc import Callable, Coroutine
@@ -573,3 +575,121 @@ def test_health_tells_how_far_a_backlog_has_been_read(tmp_path: Path) -> None:
         await source.aclose()
 
     run(body())
+
+
+@contextlib.contextmanager
+def _interrupted_after(seconds: int):
+    """SIGALRM raises in the main thread even inside a blocking open() (the handler runs
+    when the call is interrupted), so a source that blocks the loop fails the test instead
+    of hanging it: asyncio's own timeouts need the loop to be free."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise AssertionError(f"the event loop was blocked for {seconds}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _descriptors_on(path: Path) -> list[str]:
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(FileNotFoundError):
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                found.append(fd)
+    return found
+
+
+@pytest.mark.parametrize("start", ["end", "start"])
+def test_a_fifo_at_the_path_is_refused_without_blocking_then_a_real_file_is_read(
+    tmp_path: Path, start: str
+) -> None:
+    """A FIFO with no writer would block a plain open() (and the whole daemon) forever."""
+    log = tmp_path / "auth.log"
+    os.mkfifo(log)
+
+    async def body() -> None:
+        source = FileSource(log, start=start)  # type: ignore[arg-type]
+        tail = await Follower(source).start()
+        await asyncio.sleep(0.1)
+        health = source.health()
+        assert not health.reading
+        assert health.detail == (
+            f"file {log} is a FIFO (named pipe), not a regular file: refused"
+            " (watched until a log file is there)"
+        )
+        assert _descriptors_on(log) == []  # not even held open
+        log.unlink()
+        log.write_bytes(b"real 1\n")
+        assert await tail.until_lines(1) == [b"real 1\n"]  # read from its start
+        assert source.health().reading
+        await tail.stop()
+
+    with _interrupted_after(10):
+        run(body())
+
+
+def test_a_directory_at_the_path_is_refused_then_the_file_replacing_it_is_read(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "auth.log"
+    log.mkdir()
+
+    async def body() -> None:
+        source = FileSource(log)
+        tail = await Follower(source).start()
+        await asyncio.sleep(0.1)
+        assert "is a directory, not a regular file: refused" in source.health().detail
+        assert not source.health().reading
+        log.rmdir()
+        log.write_bytes(b"after 1\nafter 2\n")
+        assert await tail.until_lines(2) == [b"after 1\n", b"after 2\n"]
+        assert tail._task is not None and not tail._task.done()  # no traceback ended it
+        await tail.stop()
+
+    run(body())
+
+
+def test_a_device_at_the_path_is_refused_and_never_opened(tmp_path: Path) -> None:
+    """A character device like /dev/zero (made here with mknod: same major/minor) would
+    give endless bytes; some devices act when merely opened. It is looked at, not opened."""
+    log = tmp_path / "auth.log"
+    os.mknod(log, 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+
+    async def body() -> None:
+        source = FileSource(log, start="start")
+        tail = await Follower(source).start()
+        await asyncio.sleep(0.1)
+        assert "is a character device, not a regular file: refused" in source.health().detail
+        assert _descriptors_on(log) == [] and tail.batches == []
+        await tail.stop()
+
+    with _interrupted_after(10):
+        run(body())
+
+
+def test_a_followed_log_replaced_by_a_fifo_is_read_out_and_the_fifo_refused(
+    tmp_path: Path,
+) -> None:
+    """Rotation to a FIFO: the old file is finished, the FIFO is never opened."""
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+
+    async def body() -> None:
+        source = FileSource(log)
+        tail = await Follower(source).start()
+        append(log, b"old 1\n")
+        await tail.until_lines(1)
+        log.unlink()
+        os.mkfifo(log)
+        await asyncio.sleep(0.1)
+        assert "FIFO" in source.health().detail and not source.health().reading
+        assert _descriptors_on(log) == []
+        await tail.stop()
+
+    with _interrupted_after(10):
+        run(body())
