@@ -621,8 +621,8 @@ def test_sigterm_stops_within_5s_even_while_the_enforcer_hangs(tmp_path: Path) -
         time.sleep(0.3)
         assert instance.process is not None
         code, took = _timed_stop(instance.process)
-        assert took < 5.5, (took, instance.errors())
-        assert code == 1 and "not stopped 5s after the signal" in instance.errors()
+        assert took < 5, (took, instance.errors())
+        assert code == 1 and "not stopped 4.5s after the signal" in instance.errors()
     finally:
         if instance.process is not None and instance.process.poll() is None:
             instance.process.kill()

@@ -50,6 +50,7 @@ _HOUSEKEEPING = 30.0
 _EVIDENCE_DAYS = 30
 STOP_WITHIN = 5.0
 """Seconds from SIGTERM (or SIGINT) to the process's end, whatever is still running then."""
+_GIVE_UP_AFTER = STOP_WITHIN - 0.5  # the rest is for leaving: closing files, the kernel's part
 
 
 class Daemon:
@@ -136,13 +137,13 @@ class Daemon:
             log.info("stopped%s", " and lifted every ban" if self._unban_on_stop else "")
 
     def _stop_by_signal(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Ask the loop to stop cleanly, and make sure the process ends ``STOP_WITHIN``
-        seconds from now even if it cannot: every ban is in the store before any firewall
+        """Ask the loop to stop cleanly, and make sure the process ends within
+        ``STOP_WITHIN`` seconds even if it cannot: every ban is in the store before any firewall
         hears of it, and the next start reconciles the firewall, so nothing is lost."""
         with contextlib.suppress(RuntimeError):  # the loop is already closed: stopping anyway
             loop.call_soon_threadsafe(self._stop.set)
         if self._deadline is None:
-            self._deadline = threading.Timer(STOP_WITHIN, _stop_now)
+            self._deadline = threading.Timer(_GIVE_UP_AFTER, _stop_now)
             self._deadline.daemon = True
             self._deadline.start()
 
@@ -704,10 +705,10 @@ def _refuse_if_running(path: str) -> None:
 
 
 def _stop_now() -> None:
-    """The clean stop overran ``STOP_WITHIN``: leave now. Written straight to stderr, not
-    through ``logging``, whose lock the stuck thread may hold."""
+    """The clean stop is about to overrun ``STOP_WITHIN``: leave now. Written straight to
+    stderr, not through ``logging``, whose lock the stuck thread may hold."""
     message = (
-        f"bruteguard: not stopped {STOP_WITHIN:g}s after the signal; exiting now (the bans are"
+        f"bruteguard: not stopped {_GIVE_UP_AFTER:g}s after the signal; exiting now (the bans are"
         " in the store: the next start puts the firewall in line with it)\n"
     )
     with contextlib.suppress(OSError):
