@@ -506,6 +506,11 @@ def test_forced_backends(tmp_path: Path) -> None:
     missing = tmp_path / "later.log"
     described = source_description(jail(backend="file", logpath=[str(missing)]))
     assert described == f"file {missing} (not there yet: waiting for it)"
+    described = source_description(jail(backend="file", logpath=[str(tmp_path)]))
+    assert described == (
+        f"file {tmp_path} is a directory, not a regular file: refused (watched until a log file"
+        " is there)"
+    )
 
 
 def test_logpath_globs_expand_to_the_files_there_now(tmp_path: Path) -> None:
