@@ -419,6 +419,12 @@ ERRORS = [
         id="relative-password-file",
     ),
     pytest.param(
+        '[jails.app]\nfilter = "filter.d/app.conf[mode=aggressive]"\n',
+        "jails.app.filter",
+        "must be an absolute path (starting with /), got 'filter.d/app.conf'",
+        id="relative-filter-file",
+    ),
+    pytest.param(
         '[abuse.mailbox]\nkind = "maildir"\npath = "Maildir"\n',
         "abuse.mailbox.path",
         "absolute path",

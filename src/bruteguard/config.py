@@ -33,7 +33,7 @@ from bruteguard.abuse.national import NATIONAL_WHOIS
 from bruteguard.duration import format_duration, parse_duration
 from bruteguard.enforce.names import NAME_FORM, is_safe_name
 from bruteguard.errors import BruteguardError, ConfigError
-from bruteguard.match.imported import imported_filter, is_imported
+from bruteguard.match.imported import FAIL2BAN_PREFIX, imported_filter, is_imported
 from bruteguard.match.signatures import FILTERS
 
 __all__ = [
@@ -928,6 +928,12 @@ def _jail(settings: dict[str, Any], where: str, origin: str) -> JailConfig:
     except msgspec.ValidationError as error:
         raise _explain(error, origin, where, JailConfig) from None
     if is_imported(jail.filter):
+        name = jail.filter.removeprefix(FAIL2BAN_PREFIX).partition("[")[0].strip()
+        if "/" in name or name.endswith((".conf", ".local")):  # a file, not a filter's name
+            try:
+                check_absolute("filter", os.path.expanduser(name))
+            except ValueError as error:
+                raise ConfigError(f"{origin}: {where}.{error}") from None
         try:
             imported = imported_filter(jail.filter)
         except (BruteguardError, OSError) as error:
