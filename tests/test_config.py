@@ -331,7 +331,10 @@ ERRORS = [
         "[jails.sshd]\nbantime = 1e300\n", "jails.sshd.bantime", "must be 1s to 3650d", id="ban"
     ),
     pytest.param(
-        '[jails.sshd]\nmaxtime = "3651d"\n', "jails.sshd.maxtime", "must be 0 to 3650d", id="max"
+        '[jails.sshd]\nmaxtime = "3651d"\n',
+        "jails.sshd.maxtime",
+        "must be 0 or 1s to 3650d",
+        id="long-maxtime",
     ),
     pytest.param(
         '[jails.sshd]\nsubnet_findtime = "400d"\n',
@@ -352,13 +355,16 @@ ERRORS = [
         '[abuse.lookup]\ncache = "400d"\n', "abuse.lookup.cache", "must be 1s to 365d", id="cache"
     ),
     pytest.param(
-        '[abuse]\nhold = "2d"\n', "abuse.hold", "must be 0 to 1d", id="abuse-hold"
+        '[abuse]\nhold = "2d"\n', "abuse.hold", "must be 0 or 1s to 1d", id="abuse-hold"
     ),
     pytest.param(
         '[abuse]\ndead_contact_block = "4000d"\n',
         "abuse.dead_contact_block",
-        "must be 0 to 3650d",
+        "must be 0 or 1s to 3650d",
         id="dead-contact-block",
+    ),
+    pytest.param(
+        "[jails.sshd]\nmaxtime = 0.5\n", "jails.sshd.maxtime", "0 or 1s to", id="maxtime-half"
     ),
     pytest.param("[jails.sshd]\nport = [0]\n", "jails.sshd.port", "got 0", id="port-zero"),
     pytest.param(

@@ -30,7 +30,18 @@ from typing import Any, Literal, get_args
 import msgspec
 
 from bruteguard.abuse.national import NATIONAL_WHOIS
-from bruteguard.duration import format_duration, parse_duration
+from bruteguard.bounds import (
+    MAX_BAN,
+    MAX_COUNT,
+    MAX_IPFW_TABLE,
+    MAX_NETWORK_WAIT,
+    MAX_PORT,
+    MAX_WINDOW,
+    check_absolute,
+    check_duration,
+    check_range,
+)
+from bruteguard.duration import parse_duration
 from bruteguard.enforce.names import NAME_FORM, is_safe_name
 from bruteguard.errors import BruteguardError, ConfigError
 from bruteguard.match.imported import FAIL2BAN_PREFIX, imported_filter, is_imported
@@ -75,39 +86,6 @@ RECIDIVE_JAIL = "recidive"
 
 class Seconds(float):
     """A duration in seconds, written in the file as ``90s``/``10m``/``1h``/``7d`` or a number."""
-
-
-# Bounds of the numbers a file may hold: every one has a range, so no value can be too big
-# to ever act on (maxretry = 2**70 never bans) or to hold in a firewall's timeout.
-MAX_COUNT = 10_000  # maxretry, subnet_maxretry
-MAX_WINDOW = 365 * 86400.0  # findtime, subnet_findtime, caches, the abuse period
-MAX_BAN = 3650 * 86400.0  # bantime, maxtime, blocklists, the desk's blocks and pauses
-MAX_NETWORK_WAIT = 600.0  # SMTP and lookup timeouts and deadline
-MAX_PORT = 65535
-MAX_IPFW_TABLE = 65534
-
-
-def check_range(key: str, value: float, low: float, high: float) -> None:
-    """ValueError naming ``key`` and its range unless ``low <= value <= high``."""
-    if not low <= value <= high:
-        raise ValueError(f"{key}: must be {low:g} to {high:g}, got {value!r}")
-
-
-def check_duration(key: str, value: float, high: float, *, zero: bool = False) -> None:
-    """A duration within 1s (0 too, if ``zero`` means "never") and ``high``."""
-    low = 0.0 if zero else 1.0
-    if not (low <= value <= high or (zero and value == 0)):
-        raise ValueError(
-            f"{key}: must be {format_duration(low) if low else '0'} to {format_duration(high)},"
-            f" got {value!r} seconds"
-        )
-
-
-def check_absolute(key: str, path: str) -> None:
-    """Paths are absolute: the daemon's working directory is not the admin's (systemd runs
-    it in /), so a relative path would name another file than the one meant."""
-    if path and not os.path.isabs(path):
-        raise ValueError(f"{key}: must be an absolute path (starting with /), got {path!r}")
 
 
 class SecondsOrNever(Seconds):
