@@ -609,13 +609,29 @@ def _descriptors_on(path: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("start", ["end", "start"])
-def test_a_fifo_at_the_path_is_refused_without_blocking_then_a_real_file_is_read(
-    tmp_path: Path, start: str
+def _make_fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _make_zero_device(path: Path) -> None:
+    """A character device like /dev/zero (same major and minor): endless bytes if read."""
+    os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+
+
+@pytest.mark.parametrize(
+    ("make", "kind", "start"),
+    [
+        (_make_fifo, "a FIFO (named pipe)", "end"),  # no writer: a plain open() blocks forever
+        (_make_fifo, "a FIFO (named pipe)", "start"),
+        (Path.mkdir, "a directory", "end"),  # read: EISDIR, which used to end the source
+        (_make_zero_device, "a character device", "start"),  # some devices act when opened
+    ],
+)
+def test_what_is_not_a_regular_file_is_refused_unopened_until_a_log_file_replaces_it(
+    tmp_path: Path, make: Callable[[Path], None], kind: str, start: str
 ) -> None:
-    """A FIFO with no writer would block a plain open() (and the whole daemon) forever."""
     log = tmp_path / "auth.log"
-    os.mkfifo(log)
+    make(log)
 
     async def body() -> None:
         source = FileSource(log, start=start)  # type: ignore[arg-type]
@@ -624,53 +640,14 @@ def test_a_fifo_at_the_path_is_refused_without_blocking_then_a_real_file_is_read
         health = source.health()
         assert not health.reading
         assert health.detail == (
-            f"file {log} is a FIFO (named pipe), not a regular file: refused"
-            " (watched until a log file is there)"
+            f"file {log} is {kind}, not a regular file: refused (watched until a log file is"
+            " there)"
         )
-        assert _descriptors_on(log) == []  # not even held open
-        log.unlink()
-        log.write_bytes(b"real 1\n")
-        assert await tail.until_lines(1) == [b"real 1\n"]  # read from its start
+        assert _descriptors_on(log) == [] and tail.batches == []  # looked at, never opened
+        log.rmdir() if log.is_dir() else log.unlink()
+        log.write_bytes(b"real 1\nreal 2\n")
+        assert await tail.until_lines(2) == [b"real 1\n", b"real 2\n"]  # from its start
         assert source.health().reading
-        await tail.stop()
-
-    with _interrupted_after(10):
-        run(body())
-
-
-def test_a_directory_at_the_path_is_refused_then_the_file_replacing_it_is_read(
-    tmp_path: Path,
-) -> None:
-    log = tmp_path / "auth.log"
-    log.mkdir()
-
-    async def body() -> None:
-        source = FileSource(log)
-        tail = await Follower(source).start()
-        await asyncio.sleep(0.1)
-        assert "is a directory, not a regular file: refused" in source.health().detail
-        assert not source.health().reading
-        log.rmdir()
-        log.write_bytes(b"after 1\nafter 2\n")
-        assert await tail.until_lines(2) == [b"after 1\n", b"after 2\n"]
-        assert tail._task is not None and not tail._task.done()  # no traceback ended it
-        await tail.stop()
-
-    run(body())
-
-
-def test_a_device_at_the_path_is_refused_and_never_opened(tmp_path: Path) -> None:
-    """A character device like /dev/zero (made here with mknod: same major/minor) would
-    give endless bytes; some devices act when merely opened. It is looked at, not opened."""
-    log = tmp_path / "auth.log"
-    os.mknod(log, 0o600 | stat.S_IFCHR, os.makedev(1, 5))
-
-    async def body() -> None:
-        source = FileSource(log, start="start")
-        tail = await Follower(source).start()
-        await asyncio.sleep(0.1)
-        assert "is a character device, not a regular file: refused" in source.health().detail
-        assert _descriptors_on(log) == [] and tail.batches == []
         await tail.stop()
 
     with _interrupted_after(10):
