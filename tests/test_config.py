@@ -138,6 +138,7 @@ def test_ipv4_mapped_ignoreip_is_the_ipv4_network() -> None:
 
 # -- errors: file, key path, and what is wrong -------------------------------------------------
 
+LONG_NAME = "j" * 31  # one more than the rule allows
 ERRORS = [
     pytest.param("bogus = 1\n", "bogus", "unknown setting", id="unknown-top-level-key"),
     pytest.param(
@@ -184,17 +185,17 @@ ERRORS = [
     pytest.param(
         "[jails.sshd]\nmaxretry = 0\n",
         "jails.sshd.maxretry",
-        "must be at least 1, got 0",
+        "must be 1 to 10000, got 0",
         id="zero-maxretry",
     ),
     pytest.param(
         "[jails.sshd]\nmaxretry = -3\n",
         "jails.sshd.maxretry",
-        "must be at least 1, got -3",
+        "must be 1 to 10000, got -3",
         id="negative-maxretry",
     ),
     pytest.param(
-        "[defaults]\nmaxretry = 0\n", "defaults.maxretry", "at least 1", id="maxretry-default"
+        "[defaults]\nmaxretry = 0\n", "defaults.maxretry", "1 to 10000", id="maxretry-default"
     ),
     pytest.param(
         '[jails.sshd]\nignoreip = ["192.0.2.1", "192.0.2.300"]\n',
@@ -304,6 +305,148 @@ ERRORS = [
         "[jails.sshd]\nipv6_prefix = 8\n", "jails.sshd.ipv6_prefix", "16 to 128", id="v6-prefix"
     ),
     pytest.param('[blocklists.drop]\nbantime = "1d"\n', "blocklists.drop", "path", id="bl-path"),
+    # Every number has bounds: counts, durations, ports, prefix lengths, table numbers.
+    pytest.param(
+        f"[jails.sshd]\nmaxretry = {2**62}\n",
+        "jails.sshd.maxretry",
+        f"must be 1 to 10000, got {2**62}",
+        id="huge-maxretry",
+    ),
+    pytest.param(
+        "[jails.sshd]\nsubnet_maxretry = 10001\n",
+        "jails.sshd.subnet_maxretry",
+        "must be 0 to 10000, got 10001",
+        id="huge-subnet-maxretry",
+    ),
+    pytest.param(
+        '[jails.sshd]\nfindtime = "366d"\n',
+        "jails.sshd.findtime",
+        "must be 1s to 365d, got 31622400.0 seconds",
+        id="long-findtime",
+    ),
+    pytest.param(
+        "[jails.sshd]\nfindtime = 0.5\n", "jails.sshd.findtime", "must be 1s to 365d", id="short"
+    ),
+    pytest.param(
+        "[jails.sshd]\nbantime = 1e300\n", "jails.sshd.bantime", "must be 1s to 3650d", id="ban"
+    ),
+    pytest.param(
+        '[jails.sshd]\nmaxtime = "3651d"\n',
+        "jails.sshd.maxtime",
+        "must be 0 or 1s to 3650d",
+        id="long-maxtime",
+    ),
+    pytest.param(
+        '[jails.sshd]\nsubnet_findtime = "400d"\n',
+        "jails.sshd.subnet_findtime",
+        "must be 1s to 365d",
+        id="subnet-findtime",
+    ),
+    pytest.param(
+        '[blocklists.drop]\npath = "/etc/drop.txt"\nbantime = "5000d"\n',
+        "blocklists.drop.bantime",
+        "must be 1s to 3650d",
+        id="blocklist-bantime",
+    ),
+    pytest.param(
+        '[abuse.smtp]\ntimeout = "1h"\n', "abuse.smtp.timeout", "must be 1s to 10m", id="smtp-t"
+    ),
+    pytest.param(
+        '[abuse.lookup]\ncache = "400d"\n', "abuse.lookup.cache", "must be 1s to 365d", id="cache"
+    ),
+    pytest.param(
+        '[abuse]\nhold = "2d"\n', "abuse.hold", "must be 0 or 1s to 1d", id="abuse-hold"
+    ),
+    pytest.param(
+        '[abuse]\ndead_contact_block = "4000d"\n',
+        "abuse.dead_contact_block",
+        "must be 0 or 1s to 3650d",
+        id="dead-contact-block",
+    ),
+    pytest.param(
+        "[jails.sshd]\nmaxtime = 0.5\n", "jails.sshd.maxtime", "0 or 1s to", id="maxtime-half"
+    ),
+    pytest.param("[jails.sshd]\nport = [0]\n", "jails.sshd.port", "got 0", id="port-zero"),
+    pytest.param(
+        "[abuse.smtp]\nport = 65536\n", "abuse.smtp.port", "must be 1 to 65535", id="smtp-port"
+    ),
+    pytest.param(
+        '[abuse.mailbox]\nkind = "imap"\nhost = "localhost"\nport = 0\n',
+        "abuse.mailbox.port",
+        "must be 1 to 65535, got 0",
+        id="mailbox-port",
+    ),
+    pytest.param(
+        "[identity]\ndns_port = 70000\n", "identity.dns_port", "must be 1 to 65535", id="dns-port"
+    ),
+    pytest.param(
+        "[jails.sshd]\nipv4_prefix = 33\n", "jails.sshd.ipv4_prefix", "8 to 32", id="v4-prefix"
+    ),
+    pytest.param(
+        "[abuse]\nlargest_block_ipv6 = 129\n",
+        "abuse.largest_block_ipv4",
+        "largest_block_ipv6: 16 to 128",
+        id="largest-block",
+    ),
+    pytest.param(
+        "ipfw_table_base = 65535\n", "ipfw_table_base", "must be 0 to 65534", id="ipfw-base"
+    ),
+    pytest.param(
+        "[ipfw_tables]\nsshd = -1\n", "ipfw_tables.sshd", "must be 0 to 65534", id="ipfw-table"
+    ),
+    # Paths are absolute: the daemon runs in / (systemd), not where the admin stood.
+    pytest.param(
+        '[jails.sshd]\nlogpath = "auth.log"\n',
+        "jails.sshd.logpath",
+        "must be an absolute path (starting with /), got 'auth.log'",
+        id="relative-logpath",
+    ),
+    pytest.param(
+        '[defaults]\nlogpath = ["logs/*.log"]\n',
+        "defaults.logpath",
+        "absolute path",
+        id="relative-glob",
+    ),
+    pytest.param('store = "bg.db"\n', "store", "absolute path", id="relative-store"),
+    pytest.param('socket = "bg.sock"\n', "socket", "absolute path", id="relative-socket"),
+    pytest.param(
+        'hostsdeny_path = "hosts.deny"\n', "hostsdeny_path", "absolute path", id="hostsdeny"
+    ),
+    pytest.param(
+        '[blocklists.drop]\npath = "drop.txt"\n',
+        "blocklists.drop.path",
+        "absolute path",
+        id="relative-blocklist",
+    ),
+    pytest.param(
+        '[abuse.smtp]\nusername = "u"\npassword_file = "secret"\n',
+        "abuse.smtp.password_file",
+        "absolute path",
+        id="relative-password-file",
+    ),
+    pytest.param(
+        '[jails.app]\nfilter = "filter.d/app.conf[mode=aggressive]"\n',
+        "jails.app.filter",
+        "must be an absolute path (starting with /), got 'filter.d/app.conf'",
+        id="relative-filter-file",
+    ),
+    pytest.param(
+        '[abuse.mailbox]\nkind = "maildir"\npath = "Maildir"\n',
+        "abuse.mailbox.path",
+        "absolute path",
+        id="relative-maildir",
+    ),
+    # A jail's name ends up in firewall set names: checked at load, not first at `run`.
+    pytest.param(
+        '[jails."a b; flush ruleset"]\nfilter = "sshd"\n',
+        "jails.'a b; flush ruleset'",
+        "a jail name is 1-30 letters, digits, '_' or '-', starting with a letter or '_'",
+        id="jail-name-injection",
+    ),
+    pytest.param(
+        f'[jails.{LONG_NAME}]\nfilter = "sshd"\n', f"jails.'{LONG_NAME}'", "1-30", id="long-name"
+    ),
+    pytest.param('[jails.1st]\nfilter = "sshd"\n', "jails.'1st'", "starting", id="digit-first"),
 ]
 
 
@@ -367,6 +510,9 @@ def run_cli(bruteguard_exe: Path, tmp_path: Path):
         ('[jails.sshd]\nfilter = "nope"\n', "jails.sshd.filter"),
         ('enforcers = ["firewalld"]\n', "enforcers[0]"),
         ("[jails.sshd\n", "not valid TOML"),
+        ('[jails."a b; flush ruleset"]\nfilter = "sshd"\n', "jails.'a b; flush ruleset'"),
+        ("[jails.sshd]\nmaxretry = 100000\n", "jails.sshd.maxretry"),
+        ('[jails.sshd]\nlogpath = "auth.log"\n', "jails.sshd.logpath"),
     ],
 )
 @pytest.mark.parametrize("command", [["run"], ["scan", "x.log"]])

@@ -547,3 +547,83 @@ def test_status_answers_while_a_big_backlog_is_read_and_says_how_far(tmp_path: P
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _timed_stop(process: subprocess.Popen[bytes]) -> tuple[int, float]:
+    """SIGTERM; the exit status and how long the process took to end."""
+    began = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=30)
+    return code, time.monotonic() - began
+
+
+def test_a_fifo_at_a_log_path_stalls_nothing_and_sigterm_still_stops_within_5s(
+    daemon: Daemon,
+) -> None:
+    """Whoever can write in a watched log directory used to switch bruteguard off with a
+    FIFO (a blocking open in the event loop: no `status`, no bans, SIGTERM ignored)."""
+    pipe = daemon.tmp / "trap.log"
+    os.mkfifo(pipe)
+    daemon.config.write_text(
+        daemon.config.read_text()
+        + f'[jails.trap]\nfilter = "sshd"\nbackend = "file"\nlogpath = ["{pipe}"]\n'
+    )
+    daemon.start()
+    status = json.loads(daemon.cli("status", "--json").stdout)
+    assert "trap" in status["degraded"] and "sshd" not in status["degraded"]
+    (source,) = _jail(status, "trap")["sources"]
+    assert not source["reading"]
+    assert source["detail"] == (
+        f"file {pipe} is a FIFO (named pipe), not a regular file: refused"
+        " (watched until a log file is there)"
+    )
+    assert "is a FIFO (named pipe)" in daemon.cli("status", "trap").stdout
+    daemon.append(_failure(1, "198.51.100.7") * 3)  # the other source bans as ever
+    assert [b["ip"] for b in _wait(daemon.bans, what="a ban from auth.log")] == ["198.51.100.7"]
+    assert daemon.process is not None
+    code, took = _timed_stop(daemon.process)
+    assert code == 0 and took < 5, (code, took, daemon.errors())
+    assert "Traceback" not in daemon.errors()
+
+
+def test_a_directory_at_the_log_path_is_refused_until_a_log_file_replaces_it(
+    daemon: Daemon,
+) -> None:
+    daemon.log.unlink()
+    daemon.log.mkdir()
+    daemon.start()
+    status = json.loads(daemon.cli("status", "--json").stdout)
+    assert "sshd" in status["degraded"]
+    (source,) = _jail(status, "sshd")["sources"]
+    assert "is a directory, not a regular file: refused" in source["detail"]
+    daemon.log.rmdir()
+    daemon.log.write_text(_failure(1, "203.0.113.9") * 3)
+    assert [b["ip"] for b in _wait(daemon.bans, what="the new file's lines")] == ["203.0.113.9"]
+    status = json.loads(daemon.cli("status", "--json").stdout)
+    assert "sshd" not in status["degraded"] and daemon.failures() == 3
+    assert daemon.stop() == 0
+    assert "Traceback" not in daemon.errors()
+
+
+def test_sigterm_stops_within_5s_even_while_the_enforcer_hangs(tmp_path: Path) -> None:
+    """A firewall command that does not return (here: a ban command that sleeps) cannot
+    hold the daemon past 5 s: the ban is in the store already, and the next start hands
+    it to the firewall again."""
+    instance = Daemon(tmp_path)
+    instance.config.write_text(
+        'command_ban = ["sleep", "9"]\ncommand_unban = ["true"]\n'
+        + instance.config.read_text().replace('"dry-run"', '"command"')
+    )
+    instance.start()
+    try:
+        instance.append(_failure(1, "198.51.100.20") * 3)
+        _wait(instance.bans, what="the ban in the store (the ban command now sleeps)")
+        time.sleep(0.3)
+        assert instance.process is not None
+        code, took = _timed_stop(instance.process)
+        assert took < 5, (took, instance.errors())
+        assert code == 1 and "not stopped 4.5s after the signal" in instance.errors()
+    finally:
+        if instance.process is not None and instance.process.poll() is None:
+            instance.process.kill()
+            instance.process.wait(timeout=20)

@@ -360,9 +360,10 @@ def test_directory_logpath_and_no_enabled_jail(tmp_path: Path) -> None:
 
     fifo = tmp_path / "auth.fifo"  # opening a FIFO to read would wait for a writer forever
     os.mkfifo(fifo)
-    _, report = doctor(file_jail_config(fifo))
+    status, report = doctor(file_jail_config(fifo))
     source = one(report, "source.sshd")
-    assert source["status"] == "unknown" and "not a regular file" in source["detail"]
+    assert status == 1 and source["status"] == "problem"
+    assert f"{fifo} is a FIFO (named pipe), not a regular file: refused" in source["detail"]
 
     config = config_from_dict(
         {"enforcers": ["dry-run"], "jails": only_these_jails({"sshd": {"enabled": False}})}

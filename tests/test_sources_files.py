@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
+import stat
 import statistics
 import time
 from collections.abc import Callable, Coroutine
@@ -504,6 +506,11 @@ def test_forced_backends(tmp_path: Path) -> None:
     missing = tmp_path / "later.log"
     described = source_description(jail(backend="file", logpath=[str(missing)]))
     assert described == f"file {missing} (not there yet: waiting for it)"
+    described = source_description(jail(backend="file", logpath=[str(tmp_path)]))
+    assert described == (
+        f"file {tmp_path} is a directory, not a regular file: refused (watched until a log file"
+        " is there)"
+    )
 
 
 def test_logpath_globs_expand_to_the_files_there_now(tmp_path: Path) -> None:
@@ -573,3 +580,98 @@ def test_health_tells_how_far_a_backlog_has_been_read(tmp_path: Path) -> None:
         await source.aclose()
 
     run(body())
+
+
+@contextlib.contextmanager
+def _interrupted_after(seconds: int):
+    """SIGALRM raises in the main thread even inside a blocking open() (the handler runs
+    when the call is interrupted), so a source that blocks the loop fails the test instead
+    of hanging it: asyncio's own timeouts need the loop to be free."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise AssertionError(f"the event loop was blocked for {seconds}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _descriptors_on(path: Path) -> list[str]:
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(FileNotFoundError):
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                found.append(fd)
+    return found
+
+
+def _make_fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _make_zero_device(path: Path) -> None:
+    """A character device like /dev/zero (same major and minor): endless bytes if read."""
+    os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+
+
+@pytest.mark.parametrize(
+    ("make", "kind", "start"),
+    [
+        (_make_fifo, "a FIFO (named pipe)", "end"),  # no writer: a plain open() blocks forever
+        (_make_fifo, "a FIFO (named pipe)", "start"),
+        (Path.mkdir, "a directory", "end"),  # read: EISDIR, which used to end the source
+        (_make_zero_device, "a character device", "start"),  # some devices act when opened
+    ],
+)
+def test_what_is_not_a_regular_file_is_refused_unopened_until_a_log_file_replaces_it(
+    tmp_path: Path, make: Callable[[Path], None], kind: str, start: str
+) -> None:
+    log = tmp_path / "auth.log"
+    make(log)
+
+    async def body() -> None:
+        source = FileSource(log, start=start)  # type: ignore[arg-type]
+        tail = await Follower(source).start()
+        await asyncio.sleep(0.1)
+        health = source.health()
+        assert not health.reading
+        assert health.detail == (
+            f"file {log} is {kind}, not a regular file: refused (watched until a log file is"
+            " there)"
+        )
+        assert _descriptors_on(log) == [] and tail.batches == []  # looked at, never opened
+        log.rmdir() if log.is_dir() else log.unlink()
+        log.write_bytes(b"real 1\nreal 2\n")
+        assert await tail.until_lines(2) == [b"real 1\n", b"real 2\n"]  # from its start
+        assert source.health().reading
+        await tail.stop()
+
+    with _interrupted_after(10):
+        run(body())
+
+
+def test_a_followed_log_replaced_by_a_fifo_is_read_out_and_the_fifo_refused(
+    tmp_path: Path,
+) -> None:
+    """Rotation to a FIFO: the old file is finished, the FIFO is never opened."""
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+
+    async def body() -> None:
+        source = FileSource(log)
+        tail = await Follower(source).start()
+        append(log, b"old 1\n")
+        await tail.until_lines(1)
+        log.unlink()
+        os.mkfifo(log)
+        await asyncio.sleep(0.1)
+        assert "FIFO" in source.health().detail and not source.health().reading
+        assert _descriptors_on(log) == []
+        await tail.stop()
+
+    with _interrupted_after(10):
+        run(body())

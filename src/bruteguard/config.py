@@ -30,9 +30,21 @@ from typing import Any, Literal, get_args
 import msgspec
 
 from bruteguard.abuse.national import NATIONAL_WHOIS
+from bruteguard.bounds import (
+    MAX_BAN,
+    MAX_COUNT,
+    MAX_IPFW_TABLE,
+    MAX_NETWORK_WAIT,
+    MAX_PORT,
+    MAX_WINDOW,
+    check_absolute,
+    check_duration,
+    check_range,
+)
 from bruteguard.duration import parse_duration
+from bruteguard.enforce.names import NAME_FORM, is_safe_name
 from bruteguard.errors import BruteguardError, ConfigError
-from bruteguard.match.imported import imported_filter, is_imported
+from bruteguard.match.imported import FAIL2BAN_PREFIX, imported_filter, is_imported
 from bruteguard.match.signatures import FILTERS
 
 __all__ = [
@@ -119,8 +131,10 @@ class JailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     global_ignoreip: list[str] = []
 
     def __post_init__(self) -> None:
-        if self.maxretry < 1:
-            raise ValueError(f"maxretry: must be at least 1, got {self.maxretry}")
+        check_range("maxretry", self.maxretry, 1, MAX_COUNT)
+        check_duration("findtime", self.findtime, MAX_WINDOW)
+        check_duration("bantime", self.bantime, MAX_BAN)
+        check_duration("maxtime", self.maxtime, MAX_BAN, zero=True)
         if not 0 <= self.breakin_weight <= 1000:
             raise ValueError(f"breakin_weight: must be 0 to 1000, got {self.breakin_weight}")
         if not 1.0 <= self.bantime_factor <= 100.0:
@@ -131,8 +145,10 @@ class JailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError(f"ipv6_prefix: must be 16 to 128, got {self.ipv6_prefix}")
         if not 8 <= self.ipv4_prefix <= 32:
             raise ValueError(f"ipv4_prefix: must be 8 to 32, got {self.ipv4_prefix}")
-        if self.subnet_maxretry < 0:
-            raise ValueError(f"subnet_maxretry: must be 0 or more, got {self.subnet_maxretry}")
+        check_range("subnet_maxretry", self.subnet_maxretry, 0, MAX_COUNT)
+        check_duration("subnet_findtime", self.subnet_findtime, MAX_WINDOW)
+        for path in self.logpath:
+            check_absolute("logpath", path)
         if self.ratelimit:
             _parse_ratelimit(self.ratelimit)
         parse_networks(self.ignoreip, "ignoreip")
@@ -184,6 +200,10 @@ class BlocklistConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     path: str
     bantime: Seconds = Seconds(30 * 86400)
 
+    def __post_init__(self) -> None:
+        check_absolute("path", self.path)
+        check_duration("bantime", self.bantime, MAX_BAN)
+
 
 class IdentityConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """How a failure that names a host (not an address) is tied to a real connection.
@@ -205,8 +225,7 @@ class IdentityConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 ipaddress.ip_address(server)
             except ValueError:
                 raise ValueError(f"nameservers: {server!r} is not an IP address") from None
-        if not 0 < self.dns_port < 65536:
-            raise ValueError(f"dns_port: must be 1 to 65535, got {self.dns_port}")
+        check_range("dns_port", self.dns_port, 1, MAX_PORT)
         if not 0 < self.dns_timeout <= 30:
             raise ValueError("dns_timeout: must be a positive duration of at most 30s")
 
@@ -226,16 +245,15 @@ class SmtpConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     timeout: Seconds = Seconds(30)
 
     def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ValueError(f"port: must be 1 to 65535, got {self.port}")
+        check_range("port", self.port, 1, MAX_PORT)
+        check_absolute("password_file", self.password_file)
         if self.password and self.password_file:
             raise ValueError("password: give password or password_file, not both")
         if (self.password or self.password_file) and not self.username:
             raise ValueError("username: a password needs a username")
         if self.username and self.starttls == "off":
             raise ValueError("starttls: a password is never sent without STARTTLS")
-        if self.timeout <= 0:
-            raise ValueError("timeout: must be a positive duration")
+        check_duration("timeout", self.timeout, MAX_NETWORK_WAIT)
 
 
 class LookupConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -264,8 +282,11 @@ class LookupConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             host, colon, port = endpoint.rpartition(":")
             if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"whois: the entry {registry} = {endpoint!r} is not host:port")
-        if self.timeout <= 0 or self.deadline <= 0:
-            raise ValueError("timeout and deadline: must be positive durations")
+        check_duration("timeout", self.timeout, MAX_NETWORK_WAIT)
+        check_duration("deadline", self.deadline, MAX_NETWORK_WAIT)
+        check_duration("cache", self.cache, MAX_WINDOW)
+        check_duration("cache_fallback", self.cache_fallback, MAX_WINDOW)
+        check_duration("cache_failure", self.cache_failure, MAX_WINDOW)
 
 
 class MailboxSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -280,6 +301,11 @@ class MailboxSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     password: str = ""
     password_file: str = ""
     folder: str = "INBOX"
+
+    def __post_init__(self) -> None:
+        check_range("port", self.port, 1, MAX_PORT)
+        check_absolute("path", self.path)
+        check_absolute("password_file", self.password_file)
 
 
 class AbuseConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -327,8 +353,11 @@ class AbuseConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 raise ValueError(f"call_first: {country!r} is not an ISO country code like US")
         if not 8 <= self.largest_block_ipv4 <= 32 or not 16 <= self.largest_block_ipv6 <= 128:
             raise ValueError("largest_block_ipv4: must be 8 to 32 (largest_block_ipv6: 16 to 128)")
-        if self.period <= 0 or self.poll_interval <= 0 or self.hold < 0:
-            raise ValueError("period: period and poll_interval must be positive, hold not negative")
+        check_duration("period", self.period, MAX_WINDOW)
+        check_duration("poll_interval", self.poll_interval, 86400)
+        check_duration("hold", self.hold, 86400, zero=True)
+        check_duration("dead_contact_block", self.dead_contact_block, MAX_BAN, zero=True)
+        check_duration("mailbox_full_pause", self.mailbox_full_pause, MAX_BAN, zero=True)
 
 
 class NotifyConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -369,6 +398,12 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         parse_networks(self.ignoreip, "ignoreip")
+        check_absolute("store", self.store)
+        check_absolute("socket", self.socket)
+        check_absolute("hostsdeny_path", self.hostsdeny_path)
+        check_range("ipfw_table_base", self.ipfw_table_base, 0, MAX_IPFW_TABLE)
+        for jail, table in self.ipfw_tables.items():
+            check_range(f"ipfw_tables.{jail}", table, 0, MAX_IPFW_TABLE)
 
     @property
     def read_from(self) -> str:
@@ -872,6 +907,12 @@ def _jail(settings: dict[str, Any], where: str, origin: str) -> JailConfig:
     except msgspec.ValidationError as error:
         raise _explain(error, origin, where, JailConfig) from None
     if is_imported(jail.filter):
+        name = jail.filter.removeprefix(FAIL2BAN_PREFIX).partition("[")[0].strip()
+        if "/" in name or name.endswith((".conf", ".local")):  # a file, not a filter's name
+            try:
+                check_absolute("filter", os.path.expanduser(name))
+            except ValueError as error:
+                raise ConfigError(f"{origin}: {where}.{error}") from None
         try:
             imported = imported_filter(jail.filter)
         except (BruteguardError, OSError) as error:
@@ -916,6 +957,7 @@ def _jails(raw: dict[str, Any], origin: str) -> dict[str, JailConfig]:
     jails: dict[str, JailConfig] = {}
     for name in names:
         where = f"jails.{name}"
+        _check_jail_name(name, origin)
         own = _jail_table(tables.get(name, {}), where, origin)
         # A built-in jail's own settings beat [defaults] (recidive's week beats a default
         # hour), as jail.conf's do fail2ban's [DEFAULT]; the file's jail table beats both.
@@ -935,6 +977,17 @@ def _jails(raw: dict[str, Any], origin: str) -> dict[str, JailConfig]:
             settings["enabled"] = _log_exists(installed if installed and not own_log else logpath)
         jails[name] = _jail(settings, where, origin)
     return jails
+
+
+def _check_jail_name(name: str, origin: str) -> None:
+    """A jail's name becomes part of firewall object names (nftables sets ``NAME_v4``,
+    ``NAME_v6net``, …; ipset, iptables chains, pf tables), so it is checked when the file is
+    loaded, not first when the firewall is set up."""
+    if not is_safe_name(name):
+        raise ConfigError(
+            f"{origin}: jails.{name!r}: a jail name is {NAME_FORM} (it names the jail's"
+            " firewall sets)"
+        )
 
 
 def _explain(

@@ -16,6 +16,8 @@ import logging
 import os
 import signal
 import socket
+import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -46,6 +48,9 @@ log = logging.getLogger("bruteguard")
 
 _HOUSEKEEPING = 30.0
 _EVIDENCE_DAYS = 30
+STOP_WITHIN = 5.0
+"""Seconds from SIGTERM (or SIGINT) to the process's end, whatever is still running then."""
+_GIVE_UP_AFTER = STOP_WITHIN - 0.5  # the rest is for leaving: closing files, the kernel's part
 
 
 class Daemon:
@@ -81,13 +86,16 @@ class Daemon:
         if self.config.abuse.enabled:
             desk_settings(self.config)  # refuse bad desk settings before any firewall work
         self._background: set[asyncio.Task[Any]] = set()
+        self._deadline: threading.Timer | None = None
 
     # -- life cycle --------------------------------------------------------------------
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self._stop.set)
+            # Not loop.add_signal_handler: its handler waits for the loop, and a stop must
+            # not depend on the loop being free (a blocking call, a stuck firewall command).
+            signal.signal(signum, lambda *_: self._stop_by_signal(loop))
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
         jails = self.config.enabled_jails()
         _refuse_if_running(self.config.socket)  # before touching the firewall
@@ -127,6 +135,22 @@ class Daemon:
                 await self._lift_everything()
             self.store.close()
             log.info("stopped%s", " and lifted every ban" if self._unban_on_stop else "")
+
+    def _stop_by_signal(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Ask the loop to stop cleanly, and make sure the process ends within
+        ``STOP_WITHIN`` seconds even if it cannot: every ban is in the store before any firewall
+        hears of it, and the next start reconciles the firewall, so nothing is lost."""
+        with contextlib.suppress(RuntimeError):  # the loop is already closed: stopping anyway
+            loop.call_soon_threadsafe(self._stop.set)
+        if self._deadline is None:
+            self._deadline = threading.Timer(_GIVE_UP_AFTER, _stop_now)
+            self._deadline.daemon = True
+            self._deadline.start()
+
+    def disarm(self) -> None:
+        """The clean stop has finished: no forced exit."""
+        if self._deadline is not None:
+            self._deadline.cancel()
 
     async def _start_pipeline(self) -> None:
         config = self.config
@@ -680,8 +704,23 @@ def _refuse_if_running(path: str) -> None:
     raise BruteguardError(f"another bruteguard is already running on {path}")
 
 
+def _stop_now() -> None:
+    """The clean stop is about to overrun ``STOP_WITHIN``: leave now. Written straight to
+    stderr, not through ``logging``, whose lock the stuck thread may hold."""
+    message = (
+        f"bruteguard: not stopped {_GIVE_UP_AFTER:g}s after the signal; exiting now (the bans are"
+        " in the store: the next start puts the firewall in line with it)\n"
+    )
+    with contextlib.suppress(OSError):
+        os.write(sys.stderr.fileno(), message.encode())
+    os._exit(1)
+
+
 def run_daemon(config_path: str | None, since: float | None) -> int:
     """Run in the foreground until stopped; ``since``: replay lines newer than this time."""
     daemon = Daemon(config_path, since)
-    asyncio.run(daemon.run())
+    try:
+        asyncio.run(daemon.run())
+    finally:
+        daemon.disarm()
     return 0

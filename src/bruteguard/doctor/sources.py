@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -22,6 +21,7 @@ from bruteguard.errors import BruteguardError
 from bruteguard.match.imported import is_imported
 from bruteguard.match.signature import program_regex
 from bruteguard.match.signatures import FILTERS
+from bruteguard.sources.files import refusal
 from bruteguard.sources.journal import (
     JOURNAL_DIRECTORIES,
     JournalSource,
@@ -150,11 +150,13 @@ def _file_finding(
         )
     except OSError as error:
         return _unreadable(check, f"file {path}", error)
-    if stat.S_ISDIR(mode):
-        return Finding(check=check, status="problem", detail=f"{path} is a directory")
-    if not stat.S_ISREG(mode):
+    if refused := refusal(path, mode):
         return Finding(
-            check=check, status="unknown", detail=f"{path} is not a regular file: not read"
+            check=check,
+            status="problem",
+            detail=f"{refused}; the jail bans no one",
+            advice=f"remove it and point logpath at the file {service} really writes"
+            + _elsewhere(jail, path, journal),
         )
     try:
         data = _tail(path)

@@ -60,7 +60,6 @@ import ipaddress
 import json
 import logging
 import math
-import re
 import shutil
 import socket
 import subprocess
@@ -71,6 +70,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from bruteguard.enforce import JailRule, describe_bans
+from bruteguard.enforce.names import NAME_FORM, is_safe_name
 from bruteguard.errors import EnforcerError
 from bruteguard.model import Ban
 
@@ -91,7 +91,6 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Blocktype = Literal["reject", "drop"]
 
 # An nft identifier starts with a letter or "_" (a leading digit or "-" is a syntax error).
-_NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_-]{0,29}\Z")
 _STDERR_LIMIT = 2000
 _FAMILIES = (("ip", "v4", "ipv4_addr"), ("ip6", "v6", "ipv6_addr"))
 _SOCKET_FAMILIES = ((socket.AF_INET, 4), (socket.AF_INET6, 6))
@@ -108,11 +107,8 @@ _MAPPED_PREFIX = bytes(10) + b"\xff\xff"
 
 def validate_name(name: str, what: str = "jail name") -> str:
     """Return ``name`` if it is safe as an nft identifier part, else raise EnforcerError."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise EnforcerError(
-            f"{what} {name!r} cannot be used in nftables: use 1-30 letters, digits, '_' or '-',"
-            " starting with a letter or '_'"
-        )
+    if not is_safe_name(name):
+        raise EnforcerError(f"{what} {name!r} cannot be used in nftables: use {NAME_FORM}")
     return name
 
 

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import stat
 from collections.abc import AsyncGenerator, Iterator
 from typing import Literal
 
@@ -37,7 +38,7 @@ from bruteguard.sources import (
     SourceHealth,
 )
 
-__all__ = ["FINGERPRINT_BYTES", "FileSource", "file_key", "fingerprint"]
+__all__ = ["FINGERPRINT_BYTES", "FileSource", "file_key", "fingerprint", "refusal"]
 
 FINGERPRINT_BYTES = 256
 _DIRECTORY_EVENTS = Mask.CREATE | Mask.MOVED_TO | Mask.MOVED_FROM | Mask.DELETE
@@ -66,10 +67,30 @@ def _matches(fd: int, stored: str) -> bool:
     return count.isdigit() and fingerprint(fd, int(count)) == stored
 
 
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def refusal(path: str, mode: int) -> str:
+    """Why the thing at ``path`` is not read ("" for a regular file): anything else could
+    block the event loop (a FIFO with no writer), never end (a device) or not be readable
+    at all (a directory), and whoever can create it in a log directory must not be able to
+    switch bruteguard off that way."""
+    if stat.S_ISREG(mode):
+        return ""
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return f"file {path} is {kind}, not a regular file: refused (watched until a log file is there)"
+
+
 def _stat(path: str) -> os.stat_result | None:
     try:
         return os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # missing, or not to be looked at (permission, a symlink loop)
         return None
 
 
@@ -78,18 +99,28 @@ class _OpenFile:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        stat = os.fstat(fd)
-        self.device, self.inode = stat.st_dev, stat.st_ino
+        opened = os.fstat(fd)
+        self.device, self.inode = opened.st_dev, opened.st_ino
         self.watch: Watch | None = None
         self.move_to(0)
 
     @classmethod
     def open(cls, path: str) -> _OpenFile | None:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY)
-        except (FileNotFoundError, NotADirectoryError):
+        """The regular file at ``path``, or None (missing, unreadable, or anything else:
+        ``FileSource.health`` says which). Never blocks: what is there is looked at before
+        it is opened (a device is never even opened), opened with O_NONBLOCK (a FIFO swapped
+        in meanwhile does not wait for a writer) and checked again on the descriptor."""
+        found = _stat(path)
+        if found is None or refusal(path, found.st_mode):
             return None
         try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:  # gone, no permission, a socket (ENXIO): health tells
+            return None
+        try:
+            if refusal(path, os.fstat(fd).st_mode):
+                os.close(fd)
+                return None
             return cls(fd)
         except BaseException:
             os.close(fd)
@@ -108,8 +139,8 @@ class _OpenFile:
             self.fingerprint = fingerprint(self.fd, offset)
             self.fingerprinted = min(offset, FINGERPRINT_BYTES)
 
-    def same_file(self, stat: os.stat_result) -> bool:
-        return (stat.st_dev, stat.st_ino) == (self.device, self.inode)
+    def same_file(self, found: os.stat_result) -> bool:
+        return (found.st_dev, found.st_ino) == (self.device, self.inode)
 
     def position(self, key: str) -> SourcePosition:
         return SourcePosition(
@@ -163,7 +194,10 @@ class FileSource(FollowingSource):
             return SourceHealth(True, f"file {self.path}")
         if _stat(self.directory) is None:
             return SourceHealth(False, f"file {self.path}: its directory does not exist")
-        if os.path.lexists(self.path):
+        found = _stat(self.path)
+        if found is not None:
+            if refused := refusal(self.path, found.st_mode):
+                return SourceHealth(False, refused)
             if not os.access(self.path, os.R_OK):
                 return SourceHealth(False, f"file {self.path} cannot be read (permission)")
             return SourceHealth(False, f"file {self.path}: not opened yet")
@@ -211,20 +245,20 @@ class FileSource(FollowingSource):
     def _watch_directory(self) -> None:
         """Watch the log's directory, re-adding the watch if the directory was replaced."""
         assert self._inotify is not None
-        stat = _stat(self.directory)
-        if stat is None:
+        found = _stat(self.directory)
+        if found is None:
             self._directory_watch = None
             return
         if self._directory_watch is not None:
             _, device, inode = self._directory_watch
-            if (device, inode) == (stat.st_dev, stat.st_ino):
+            if (device, inode) == (found.st_dev, found.st_ino):
                 return
         try:
             watch = self._inotify.add_watch(self.directory, _DIRECTORY_EVENTS | Mask.ONLYDIR)
         except (FileNotFoundError, NotADirectoryError):
             self._directory_watch = None
             return
-        self._directory_watch = (watch, stat.st_dev, stat.st_ino)
+        self._directory_watch = (watch, found.st_dev, found.st_ino)
 
     # -- choosing the file -------------------------------------------------------------------
 
@@ -315,19 +349,19 @@ class FileSource(FollowingSource):
         the writer has switched, and one last read of the old file then finds everything it
         wrote there. Returns True when there is something to read right away.
         """
-        stat = _stat(self.path)
+        found = _stat(self.path)
         current = self._current
-        if stat is None:
+        if found is None or refusal(self.path, found.st_mode):
             if current is not None and os.fstat(current.fd).st_nlink == 0:
                 self._close_current()  # deleted and read out: do not pin its disk space
             return False
         if current is not None:
-            if current.same_file(stat):
+            if current.same_file(found):
                 return False
             old = os.fstat(current.fd)
             if old.st_size > current.read_pos:
                 return True  # the last lines written to the old file come first
-            if stat.st_size == 0 and old.st_nlink > 0:
+            if found.st_size == 0 and old.st_nlink > 0:
                 self._watch_successor()
                 return False
         opened = _OpenFile.open(self.path)

@@ -26,7 +26,7 @@ from bruteguard.config import JailConfig
 from bruteguard.errors import ConfigError
 from bruteguard.model import SourcePosition
 from bruteguard.sources import Source
-from bruteguard.sources.files import FileSource, file_key
+from bruteguard.sources.files import FileSource, file_key, refusal
 from bruteguard.sources.journal import (
     JOURNAL_DIRECTORIES,
     JournalSource,
@@ -182,8 +182,11 @@ def source_description(
     parts = []
     for spec in specs:
         if spec.kind == "file":
-            missing = "" if os.path.exists(spec.path) else " (not there yet: waiting for it)"
-            parts.append(f"file {spec.path}{missing}")
+            try:
+                refused = refusal(spec.path, os.stat(spec.path).st_mode)
+            except OSError:
+                refused = f"file {spec.path} (not there yet: waiting for it)"
+            parts.append(refused or f"file {spec.path}")
         elif spec.kind == "journal":
             parts.append(f"journal ({describe_matches(spec.matches)}) via {spec.reader}")
         else:
