@@ -45,6 +45,7 @@ __all__ = ["Daemon", "run_daemon"]
 log = logging.getLogger("bruteguard")
 
 _HOUSEKEEPING = 30.0
+_BANS_PAGE = 10_000  # bans per streamed line of the control socket's `bans` answer
 _EVIDENCE_DAYS = 30
 
 
@@ -526,6 +527,9 @@ class Daemon:
             line = await asyncio.wait_for(reader.readline(), timeout=10)
             if uid not in (0, os.geteuid()):
                 reply: dict[str, Any] = {"ok": False, "error": "the control socket is root only"}
+            elif _is_bans_request(line):
+                await self._stream_bans(writer)
+                return
             else:
                 try:
                     reply = {"ok": True, "result": await self._command(msgspec.json.decode(line))}
@@ -547,8 +551,6 @@ class Daemon:
         now = time.time()
         if command == "status":
             return self._status(message.get("jail"), now)
-        if command == "bans":
-            return [ban_view(ban, now) for ban in self.store.active_bans(now)]
         if command == "ban":
             return await self._manual_ban(message, now)
         if command == "unban":
@@ -565,6 +567,24 @@ class Daemon:
                 raise ControlError("the abuse desk is not enabled ([abuse] enabled = true)")
             return dataclasses.asdict(await self.desk.poll())
         raise ControlError(f"unknown command {command!r}")
+
+    async def _stream_bans(self, writer: asyncio.StreamWriter) -> None:
+        """``bans`` as streamed JSON lines (see ``control``): one page of the ledger at a
+        time, each written and drained before the next is read, so a million bans never
+        sit in memory as one reply nor hold the event loop for the whole list."""
+        now = time.time()
+        writer.write(b'{"ok":true,"stream":true}\n')
+        count = 0
+        try:
+            for page in self.store.active_ban_pages(now, _BANS_PAGE):
+                writer.write(msgspec.json.encode([ban_view(ban, now) for ban in page]) + b"\n")
+                count += len(page)
+                await writer.drain()
+        except BruteguardError as error:
+            writer.write(msgspec.json.encode({"end": False, "error": str(error)}) + b"\n")
+        else:
+            writer.write(msgspec.json.encode({"end": True, "count": count}) + b"\n")
+        await writer.drain()
 
     def _status(self, jail_name: str | None, now: float) -> dict[str, Any]:
         jails = self.config.enabled_jails()
@@ -655,6 +675,15 @@ class Daemon:
             for enforcer in self.enforcers:
                 await asyncio.to_thread(enforcer.unban, everywhere)
         return {"ip": target, "lifted": len(lifted), "targets": targets}
+
+
+def _is_bans_request(line: bytes) -> bool:
+    """Whether a request line asks for ``bans`` (answered streamed, not as one reply)."""
+    try:
+        message = msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        return False
+    return isinstance(message, dict) and message.get("command") == "bans"
 
 
 def _covers(banned: ipaddress.IPv4Network | ipaddress.IPv6Network, wanted: Any) -> bool:

@@ -298,6 +298,26 @@ class SqliteStore:
             ).fetchall()
         return [Ban(*row) for row in rows]
 
+    def active_ban_pages(self, now: float, size: int = 10_000) -> Iterator[list[Ban]]:
+        """``active_bans`` a page of ``size`` at a time, each page its own short read.
+
+        Pages continue after the last id seen (not an OFFSET), so a million bans cost one
+        pass, and a writer may commit between pages: the control socket streams ``bans``
+        page by page while the daemon goes on banning.
+        """
+        after = 0
+        while True:
+            with self.read("read active bans") as db:
+                rows = db.execute(
+                    "SELECT id, ip, jail, start, until, failures, reason, step FROM bans"
+                    " WHERE id > ? AND until > ? AND lifted IS NULL ORDER BY id LIMIT ?",
+                    (after, now, size),
+                ).fetchall()
+            if not rows:
+                return
+            after = rows[-1][0]
+            yield [Ban(*fields) for _id, *fields in rows]
+
     def ban_history(self, ip: str) -> list[Ban]:
         """Every ban of ``ip`` as it was decided (lifted or replaced ones too), oldest first."""
         with self.read("read ban history") as db:
