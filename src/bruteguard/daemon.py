@@ -37,6 +37,7 @@ from bruteguard.model import Ban, Failure, Unattributed, ban_view
 from bruteguard.notify import Notifier
 from bruteguard.sources import LineBatch, Source, health_of
 from bruteguard.sources.select import plan_sources, resolve_sources
+from bruteguard.store.retention import Retention
 from bruteguard.store.sqlite import SqliteStore
 from bruteguard.systemd import notify
 
@@ -46,7 +47,6 @@ log = logging.getLogger("bruteguard")
 
 _HOUSEKEEPING = 30.0
 _BANS_PAGE = 10_000  # bans per streamed line of the control socket's `bans` answer
-_EVIDENCE_DAYS = 30
 
 
 class Daemon:
@@ -420,9 +420,9 @@ class Daemon:
             self._tell_protection(self.config.enabled_jails())
             if self.identity is not None:
                 self.identity.tick()
+            await self._retain()
             async with self._lock:
                 self.detector.expire(now)
-                self.store.prune(now - _EVIDENCE_DAYS * 86400)
                 await self._unban_expired(now)
                 if self._needs_reconcile:
                     self._needs_reconcile = False
@@ -433,6 +433,23 @@ class Daemon:
                         except EnforcerError as error:
                             log.error("%s still failing: %s", enforcer.name, error)
                             self._needs_reconcile = True
+
+    async def _retain(self) -> None:
+        """Failures past ``[store]`` retention deleted and the file shrunk, in a thread: the
+        store has its own lock, so batches wait for one short transaction at most."""
+        retention = Retention(self.config.store_settings, self.config.enabled_jails(), time.time)
+        try:
+            done = await asyncio.to_thread(retention.run, self.store)
+        except BruteguardError as error:
+            log.error("store retention failed (tried again in %gs): %s", _HOUSEKEEPING, error)
+            return
+        if done.expired or done.trimmed:
+            log.info(
+                "store: forgot %d expired failures and %d over the per-address cap; %d pages freed",
+                done.expired,
+                done.trimmed,
+                done.freed_pages,
+            )
 
     def _protection(self, jails: Sequence[JailConfig]) -> dict[str, dict[str, Any]]:
         """Per jail: what each of its sources reads (or waits for), how many lines came and

@@ -52,6 +52,12 @@ class Store(Protocol):
     def prune(self, before: float) -> int:
         """Forget failures (attributed or not) older than ``before``; returns how many."""
 
+    def trim_evidence(self, keep: int) -> int:
+        """Keep the newest ``keep`` failure lines per address (of those that got new ones)."""
+
+    def compact(self) -> int:
+        """Give freed space back to the file system; returns how much (in the store's units)."""
+
     def add_unattributed(self, failures: Iterable[Unattributed]) -> None:
         """Record failures that named a host no real connection could be tied to."""
 
