@@ -692,7 +692,8 @@ class NftablesEnforcer:
             names = [
                 item["set"]["name"]
                 for item in items
-                if "set" in item and item["set"].get("table") == self.table
+                if "set" in item
+                and (item["set"].get("family"), item["set"].get("table")) == ("inet", self.table)
             ]
         except (ValueError, KeyError, TypeError) as error:
             raise EnforcerError(f"could not read the sets of inet {self.table}: {error}") from None
