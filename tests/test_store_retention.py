@@ -162,3 +162,10 @@ def test_store_table_settings_and_their_errors() -> None:
     ):
         with pytest.raises(ConfigError, match=says):
             config_from_dict({"store": bad})
+
+
+def test_prune_deletes_in_chunks_and_stops_at_the_cut(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "ledger.db", Clock(T0)) as store:
+        store.add_failures(failures(50, T0, 50))  # one a second
+        assert store.prune(T0 + 30, chunk=7) == 30
+        assert [f.time for f in store.failures_since(0)] == [T0 + i for i in range(30, 50)]

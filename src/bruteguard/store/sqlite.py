@@ -225,13 +225,26 @@ class SqliteStore:
             ).fetchall()
         return [Failure(*row) for row in rows]
 
-    def prune(self, before: float) -> int:
-        """Forget failures (attributed or not) older than ``before``; returns how many."""
-        with self.write("prune failures", durable=False) as db:
-            removed = db.execute("DELETE FROM failures WHERE time < ?", (before,)).rowcount
-            return (
-                removed + db.execute("DELETE FROM unattributed WHERE time < ?", (before,)).rowcount
-            )
+    def prune(self, before: float, chunk: int = 20_000) -> int:
+        """Forget failures (attributed or not) older than ``before``; returns how many.
+
+        Oldest first through the time indexes, ``chunk`` rows per transaction: the first
+        pass over a ledger that kept everything may delete millions, and a batch of new
+        failures must never wait for more than one chunk.
+        """
+        removed = 0
+        for table in ("failures", "unattributed"):
+            while True:
+                with self.write("prune failures", durable=False) as db:
+                    deleted = db.execute(
+                        f"DELETE FROM {table} WHERE rowid IN"  # noqa: S608 (a fixed name)
+                        f" (SELECT rowid FROM {table} WHERE time < ? ORDER BY time LIMIT ?)",
+                        (before, chunk),
+                    ).rowcount
+                removed += deleted
+                if deleted < chunk:
+                    break
+        return removed
 
     def trim_evidence(self, keep: int, chunk: int = 1000) -> int:
         """Keep only the newest ``keep`` failure lines of each address that got failures
