@@ -169,3 +169,14 @@ def test_prune_deletes_in_chunks_and_stops_at_the_cut(tmp_path: Path) -> None:
         store.add_failures(failures(50, T0, 50))  # one a second
         assert store.prune(T0 + 30, chunk=7) == 30
         assert [f.time for f in store.failures_since(0)] == [T0 + i for i in range(30, 50)]
+
+
+def test_compact_frees_at_most_what_it_is_asked_per_call(tmp_path: Path) -> None:
+    clock = Clock(T0 + 40 * DAY)
+    with SqliteStore(tmp_path / "ledger.db", clock) as store:
+        store.add_failures(failures(5_000, T0, DAY))
+        store.prune(T0 + DAY)
+        first = store.compact(most=100)
+        rest = store.compact()
+        assert first == 100 and rest > 100
+        assert store.compact() == 0

@@ -443,7 +443,7 @@ class Daemon:
         except BruteguardError as error:
             log.error("store retention failed (tried again in %gs): %s", _HOUSEKEEPING, error)
             return
-        if done.expired or done.trimmed:
+        if done.expired or done.trimmed or done.freed_pages:
             log.info(
                 "store: forgot %d expired failures and %d over the per-address cap; %d pages freed",
                 done.expired,

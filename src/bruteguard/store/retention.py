@@ -45,5 +45,4 @@ class Retention:
         """Delete expired failures and evidence over the cap, then shrink the file."""
         expired = store.prune(self.clock() - self.keep_seconds)
         trimmed = store.trim_evidence(self.keep_lines)
-        freed = store.compact() if expired or trimmed else 0
-        return Retained(expired, trimmed, freed)
+        return Retained(expired, trimmed, store.compact())  # also what earlier passes left
