@@ -24,7 +24,7 @@ from bruteguard.cli_abuse import add_abuse_commands
 from bruteguard.cli_install import add_install_commands
 from bruteguard.cli_test import add_test_command
 from bruteguard.config import DEFAULT_CONFIG_PATH, Config, JailConfig, load_config
-from bruteguard.control import request, request_stream
+from bruteguard.control import request, request_pages
 from bruteguard.duration import parse_duration
 from bruteguard.errors import BruteguardError, ConfigError, NotRunningError
 from bruteguard.identity import canonical_target
@@ -506,12 +506,12 @@ def _identity_line(identity: dict) -> str:
 def _cmd_bans(args: argparse.Namespace) -> int:
     """The active bans, printed page by page as the daemon streams them (a million bans
     never sit in memory as one list), or from the ledger when no daemon runs."""
-    pages: Iterable[list[dict[str, Any]]]
+    pages: Iterable[bytes]
     try:
-        stream = request_stream(_socket(args), "bans")
-        pages = itertools.chain([next(stream, [])], stream)  # connects: may be not running
+        stream = request_pages(_socket(args), "bans")
+        pages = itertools.chain([next(stream, b"[]")], stream)  # connects: may be not running
     except NotRunningError:
-        pages = [_bans_from_store(args)]
+        pages = [msgspec.json.encode(_bans_from_store(args))]
         if not args.json:
             store = load_config(args.config).store
             print(f"bruteguard is not running; bans from its ledger {store}", file=sys.stderr)
@@ -520,7 +520,7 @@ def _cmd_bans(args: argparse.Namespace) -> int:
         return 0
     shown = 0
     for page in pages:
-        for ban in page:
+        for ban in msgspec.json.decode(page):
             if not shown:
                 print(
                     f"{'ADDRESS OR NETWORK':<43} {'JAIL':<10} {'FAILURES':>8} {'STEP':>4}"
@@ -537,16 +537,18 @@ def _cmd_bans(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_json_array(pages: Iterable[list[Any]]) -> None:
-    """One JSON array of every page's items, written a page at a time."""
-    out = sys.stdout
-    out.write("[")
-    separator = ""
+def _print_json_array(pages: Iterable[bytes]) -> None:
+    """One JSON array of the pages' items (each page a JSON array), a page at a time."""
+    out = sys.stdout.buffer
+    out.write(b"[")
+    separator = b""
     for page in pages:
-        if page:
-            out.write(separator + msgspec.json.encode(page)[1:-1].decode())
-            separator = ","
-    out.write("]\n")
+        items = page.strip()[1:-1]
+        if items:
+            out.write(separator + items)
+            separator = b","
+    out.write(b"]\n")
+    out.flush()
 
 
 def _bans_from_store(args: argparse.Namespace) -> list[dict[str, Any]]:
