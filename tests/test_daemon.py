@@ -581,4 +581,3 @@ def test_status_answers_while_a_big_backlog_is_read_and_says_how_far(tmp_path: P
     finally:
         process.terminate()
         process.wait(timeout=30)
-
