@@ -223,6 +223,40 @@ def test_bad_control_requests_get_clear_errors(daemon: Daemon) -> None:
     assert daemon.stop() == 0
 
 
+def test_bans_with_50k_in_the_ledger_are_streamed_whole(daemon: Daemon) -> None:
+    """`bans` through the socket: the answer comes as pages (JSON lines), every active ban
+    exactly once, the expired and lifted ones not at all; the CLI prints all of them."""
+    from bruteguard.model import Ban
+    from bruteguard.store.sqlite import SqliteStore
+
+    now = time.time()
+    active = [f"198.51.{i >> 8 & 255}.{i & 255}" for i in range(25_000)]
+    active += [f"2001:db8:{i >> 16:x}:{i & 0xFFFF:x}::/64" for i in range(25_000)]
+    with SqliteStore(daemon.tmp / "bg.db") as store:
+        store.add_bans(Ban(ip, "sshd", now - 10, now + 3600, 3, "3 failures") for ip in active)
+        store.add_bans([Ban("203.0.113.1", "sshd", now - 99, now - 9, 3, "over")])
+        store.add_bans([Ban("203.0.113.2", "sshd", now - 9, now + 3600, 3, "lifted")])
+        store.lift_bans(["203.0.113.2"], now)
+    daemon.start()
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(30)
+        client.connect(str(daemon.socket))
+        client.sendall(b'{"command": "bans"}\n')
+        lines = client.makefile("rb").read().splitlines()
+    head, *pages, end = map(json.loads, lines)
+    assert head == {"ok": True, "stream": True}
+    assert len(pages) == 5 and all(len(page) == 10_000 for page in pages)
+    assert end == {"end": True, "count": 50_000}
+    streamed = [ban["ip"] for page in pages for ban in page]
+    assert streamed == active, "every active ban once, oldest first"
+
+    assert [ban["ip"] for ban in daemon.bans()] == active
+    table = daemon.cli("bans").stdout.splitlines()
+    assert len(table) == 1 + 50_000 and table[1].startswith("198.51.0.0 ")
+    assert daemon.stop() == 0
+
+
 def _evidence(daemon: Daemon) -> dict:
     return json.loads(daemon.cli("status", "--json").stdout)["identity"]
 

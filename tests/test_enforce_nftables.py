@@ -17,7 +17,7 @@ from bruteguard.config import config_from_dict
 from bruteguard.enforce import describe_bans
 from bruteguard.enforce.dryrun import DryRunEnforcer
 from bruteguard.enforce.factory import make_enforcers
-from bruteguard.enforce.nftables import NftablesEnforcer, disjoint_pieces, nft_duration
+from bruteguard.enforce.nftables import NftablesEnforcer, nft_duration
 from bruteguard.errors import ConfigError, EnforcerError
 from bruteguard.model import Ban
 from enforcekit import (
@@ -189,11 +189,11 @@ def test_second_instance_setup_keeps_elements_and_rules(
         again.reconcile([], time.time())  # would wipe sets it does not know yet
     again.setup(JAILS)
     again.setup(JAILS)
-    assert rule_count() == before == 4 * len(JAILS)
+    assert rule_count() == before == 2 * len(JAILS)
     assert not attacker.tcp_connect(lab.server.ipv4, SSH, timeout=1.0)
     # A rule set for fewer jails drops the other jail's rules but keeps every element.
     again.setup(JAILS[:1])
-    assert rule_count() == 4
+    assert rule_count() == 2
     assert [e["val"] for e in elements(lab.server, "sshd_v4")] == [attacker.ipv4]
 
 
@@ -226,36 +226,103 @@ def test_cidr_bans_block_whole_networks(lab: Lab, enforcer: NftablesEnforcer) ->
     assert reaches(innocent, lab.server) == {"v4": False, "v6": True}
     enforcer.ban([ban("2001:db8::/64", seconds=60), ban("2001:db8::/48", seconds=30)], time.time())
     assert reaches(innocent, lab.server) == BLOCKED
+    # Unbanning a network lifts that ban only; the daemon passes every overlapping one.
     enforcer.unban([ban("192.0.2.0/24"), ban("2001:db8::/48")])
+    assert reaches(innocent, lab.server) == {"v4": True, "v6": False}
+    enforcer.unban([ban("2001:db8::/64")])
     assert reaches(innocent, lab.server) == OPEN
     assert reaches(attacker, lab.server) == BLOCKED
 
 
 @pytest.mark.netns
-def test_overlapping_networks_keep_the_longest_ban(lab: Lab, enforcer: NftablesEnforcer) -> None:
-    enforcer.ban([ban("198.51.100.0/24", seconds=3000)], time.time())
-    enforcer.ban([ban("198.51.0.0/16", seconds=100)], time.time())
-    pieces = {
-        ipaddress.ip_network(
-            f"{e['val']['prefix']['addr']}/{e['val']['prefix']['len']}"
-            if isinstance(e["val"], dict)
-            else e["val"]
-        ): e["timeout"]
-        for e in elements(lab.server, "sshd_v4net")
+def test_nested_networks_each_keep_their_own_ban(lab: Lab, enforcer: NftablesEnforcer) -> None:
+    """A /24 and a /28 inside it are two elements in two sets: the address stays banned
+    while either covers it, whichever ends first."""
+    attacker = lab.clients["attacker"]
+    enforcer.ban([ban("192.0.2.0/24", seconds=2), ban("192.0.2.0/28", seconds=600)], time.time())
+    enforcer.ban([ban("2001:db8::/48", seconds=600), ban("2001:db8::/64", seconds=2)], time.time())
+    (outer,) = elements(lab.server, "sshd_v4n24")
+    (inner,) = elements(lab.server, "sshd_v4n28")
+    assert outer["val"] == inner["val"] == "192.0.2.0"
+    assert outer["timeout"] <= 2 and 590 < inner["timeout"] <= 600
+    time.sleep(3)
+    assert elements(lab.server, "sshd_v4n24") == elements(lab.server, "sshd_v6n64") == []
+    assert reaches(attacker, lab.server) == BLOCKED
+
+
+def ipv6_networks(count: int, prefix: int = 64, base: str = "2001:db8:100::") -> list[str]:
+    """``count`` distinct documentation networks of ``prefix`` bits, none holding a lab host."""
+    start = int(ipaddress.ip_address(base)) >> (128 - prefix)
+    return [
+        str(ipaddress.IPv6Network(((start + i) << (128 - prefix), prefix))) for i in range(count)
+    ]
+
+
+class _WatchedNftables(NftablesEnforcer):
+    """The real enforcer that also keeps every nft argv and script it ran."""
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.calls: list[tuple[list[str], str | None]] = []
+
+    def _run(self, args: list[str], script: str | None) -> str:
+        self.calls.append((args, script))
+        return super()._run(args, script)
+
+
+@pytest.mark.netns
+def test_network_bans_among_thousands_change_only_their_elements(lab: Lab) -> None:
+    """Adding and deleting /64s among 20,000: one small script each, nothing read back,
+    no interval set for nft to read before it adds, and the set holds exactly what is
+    banned; connections follow the bans."""
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    enforcer = set_up(_WatchedNftables, lab.server, JAILS)
+    many = ipv6_networks(20_000)
+    enforcer.ban([ban(network) for network in many], time.time())
+    lab_net = "2001:db8::/64"  # every lab host's /64
+    enforcer.calls.clear()
+    enforcer.ban([ban(lab_net)], time.time())
+    assert len(enforcer.calls) == 1, "one nft run, nothing listed"
+    ((args, script),) = enforcer.calls
+    assert args == ["-f", "-"] and script is not None and len(script) < 400
+    assert reaches(attacker, lab.server) == {"v4": True, "v6": False}
+    assert reaches(innocent, lab.server) == {"v4": True, "v6": False}
+
+    lifted = set(random.Random(18).sample(many, 5_000))
+    enforcer.calls.clear()
+    enforcer.unban([ban(network) for network in sorted(lifted)][:1])
+    assert len(enforcer.calls) == 1 and len(enforcer.calls[0][1] or "") < 400
+    enforcer.unban([ban(network) for network in sorted(lifted)] + [ban(lab_net)])
+    assert reaches(attacker, lab.server) == OPEN
+    expected = {network.split("/")[0] for network in many if network not in lifted}
+    assert {e["val"] for e in elements(lab.server, "sshd_v6n64")} == expected
+    listing = lab.server.run(["nft", "-t", "-j", "list", "sets", "table", "inet", "bruteguard"])
+    interval_sets = {
+        item["set"]["name"]
+        for item in json.loads(listing.stdout)["nftables"]
+        if "set" in item and "interval" in item["set"].get("flags", [])
+        if item["set"]["table"] == "bruteguard"
     }
-    assert sum(net.num_addresses for net in pieces) == 65536
-    assert 2900 < pieces[ipaddress.ip_network("198.51.100.0/24")] <= 3000
-    assert all(t <= 100 for net, t in pieces.items() if net.prefixlen != 24)
+    assert interval_sets == {"sshd_a4", "sshd_a6", "web-auth_a4", "web-auth_a6"}
 
-
-def test_disjoint_pieces_take_the_longest_covering_ban() -> None:
-    net = ipaddress.ip_network
-    pieces = dict(disjoint_pieces({net("10.0.0.0/8"): 10.0, net("10.1.0.0/16"): 99.0}))
-    assert pieces[net("10.1.0.0/16")] == 99.0
-    assert sum(n.num_addresses for n in pieces) == 2**24
-    assert {t for n, t in pieces.items() if n != net("10.1.0.0/16")} == {10.0}
-    inner_shorter = disjoint_pieces({net("10.0.0.0/8"): 99.0, net("10.1.0.0/16"): 10.0})
-    assert inner_shorter == [(net("10.0.0.0/8"), 99.0)]
+    # A restart: a new instance's setup keeps the network sets and their rules (once) ...
+    again = set_up(_WatchedNftables, lab.server, JAILS)
+    rules = lab.server.run(["nft", "list", "chain", "inet", "bruteguard", "input"]).stdout
+    assert rules.count("@sshd_v6n64") == 1
+    again.ban([ban(lab_net)], time.time())
+    assert reaches(attacker, lab.server) == {"v4": True, "v6": False}
+    rules = lab.server.run(["nft", "list", "chain", "inet", "bruteguard", "input"]).stdout
+    assert rules.count("@sshd_v6n64") == 1
+    # ... and reconcile from the ledger leaves exactly the ledger's bans.
+    kept = many[:100]
+    again.reconcile([ban(network) for network in kept] + [ban("198.51.100.0/24")], time.time())
+    assert {e["val"] for e in elements(lab.server, "sshd_v6n64")} == {
+        network.split("/")[0] for network in kept
+    }
+    assert [e["val"] for e in elements(lab.server, "sshd_v4n24")] == ["198.51.100.0"]
+    assert reaches(attacker, lab.server) == OPEN
+    again.ban([ban("192.0.2.0/24")], time.time())
+    assert reaches(innocent, lab.server) == {"v4": False, "v6": True}
 
 
 @pytest.mark.netns

@@ -29,6 +29,7 @@ from bruteguard.config import (
     LookupConfig,
     NotifyConfig,
     SmtpConfig,
+    StoreConfig,
     config_from_dict,
 )
 from bruteguard.default_config import commented_defaults
@@ -53,13 +54,18 @@ def test_the_default_file_uncommented_means_the_defaults() -> None:
     assert config_from_dict(tomllib.loads(changed), "file").jails["sshd-ddos"].maxretry == 2
 
 
+# The ledger's path is written as [store] path (a table since it holds retention too).
+STORE = {"store", "store_settings"}
+
+
 def test_the_default_file_shows_every_setting_and_builtin_jail() -> None:
     text = commented_defaults()
     shown = set(re.findall(r"^#([a-z_0-9]+) = ", text, re.MULTILINE))
     shown |= set(re.findall(r"^# ([a-z_0-9]+): ", text, re.MULTILINE))  # said in words
     tables = set(re.findall(r"^#\[([a-z0-9_.-]+)\]$", text, re.MULTILINE))
     kinds: list[tuple[type[msgspec.Struct], set[str]]] = [
-        (Config, {"jails", "source_path", "blocklists", "identity", "abuse", "notify"}),
+        (Config, {"jails", "source_path", "blocklists", "identity", "abuse", "notify"} | STORE),
+        (StoreConfig, set()),
         (JailConfig, {"name", "global_ignoreip"}),
         (IdentityConfig, set()),
         (NotifyConfig, set()),
@@ -71,7 +77,8 @@ def test_the_default_file_shows_every_setting_and_builtin_jail() -> None:
         missing = set(kind.__struct_fields__) - not_settings - shown
         assert not missing, (kind.__name__, missing)
     assert {f"jails.{name}" for name in BUILTIN_JAILS} <= tables
-    assert {"identity", "notify", "abuse", "abuse.smtp", "abuse.lookup", "defaults"} <= tables
+    assert {"store", "identity", "notify", "abuse", "abuse.smtp", "abuse.lookup"} <= tables
+    assert "defaults" in tables
     # blocklists and the abuse mailbox have no default: explained, never a setting line
     assert "#   [blocklists.drop]" in text and "#   [abuse.mailbox]" in text
 

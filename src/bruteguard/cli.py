@@ -6,13 +6,14 @@ import argparse
 import contextlib
 import gzip
 import ipaddress
+import itertools
 import operator
 import os
 import socket
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -23,7 +24,7 @@ from bruteguard.cli_abuse import add_abuse_commands
 from bruteguard.cli_install import add_install_commands
 from bruteguard.cli_test import add_test_command
 from bruteguard.config import DEFAULT_CONFIG_PATH, Config, JailConfig, load_config
-from bruteguard.control import request
+from bruteguard.control import request, request_pages
 from bruteguard.duration import parse_duration
 from bruteguard.errors import BruteguardError, ConfigError, NotRunningError
 from bruteguard.identity import canonical_target
@@ -503,29 +504,51 @@ def _identity_line(identity: dict) -> str:
 
 
 def _cmd_bans(args: argparse.Namespace) -> int:
+    """The active bans, printed page by page as the daemon streams them (a million bans
+    never sit in memory as one list), or from the ledger when no daemon runs."""
+    pages: Iterable[bytes]
     try:
-        bans = request(_socket(args), "bans")
+        stream = request_pages(_socket(args), "bans")
+        pages = itertools.chain([next(stream, b"[]")], stream)  # connects: may be not running
     except NotRunningError:
-        bans = _bans_from_store(args)
+        pages = [msgspec.json.encode(_bans_from_store(args))]
         if not args.json:
             store = load_config(args.config).store
             print(f"bruteguard is not running; bans from its ledger {store}", file=sys.stderr)
     if args.json:
-        print(msgspec.json.encode(bans).decode())
+        _print_json_array(pages)
         return 0
-    if not bans:
+    shown = 0
+    for page in pages:
+        for ban in msgspec.json.decode(page):
+            if not shown:
+                print(
+                    f"{'ADDRESS OR NETWORK':<43} {'JAIL':<10} {'FAILURES':>8} {'STEP':>4}"
+                    f"  {'UNTIL':<19}  WHY"
+                )
+            shown += 1
+            failures = ban["failures"] or "-"  # 0: made by hand
+            print(
+                f"{ban['ip']:<43} {ban['jail']:<10} {failures:>8} {ban.get('step', 1):>4}  "
+                f"{_local(ban['until']):<19}  {printable(ban['reason'])}"
+            )
+    if not shown:
         print("no active bans")
-        return 0
-    print(
-        f"{'ADDRESS OR NETWORK':<43} {'JAIL':<10} {'FAILURES':>8} {'STEP':>4}  {'UNTIL':<19}  WHY"
-    )
-    for ban in bans:
-        failures = ban["failures"] or "-"  # 0: made by hand
-        print(
-            f"{ban['ip']:<43} {ban['jail']:<10} {failures:>8} {ban.get('step', 1):>4}  "
-            f"{_local(ban['until']):<19}  {printable(ban['reason'])}"
-        )
     return 0
+
+
+def _print_json_array(pages: Iterable[bytes]) -> None:
+    """One JSON array of the pages' items (each page a JSON array), a page at a time."""
+    out = sys.stdout.buffer
+    out.write(b"[")
+    separator = b""
+    for page in pages:
+        items = page.strip()[1:-1]
+        if items:
+            out.write(separator + items)
+            separator = b","
+    out.write(b"]\n")
+    out.flush()
 
 
 def _bans_from_store(args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -64,6 +64,7 @@ __all__ = [
     "NotifyConfig",
     "Seconds",
     "SmtpConfig",
+    "StoreConfig",
     "check_journalmatch",
     "config_from_dict",
     "load_config",
@@ -71,6 +72,7 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = Path("/etc/bruteguard/bruteguard.toml")
+DEFAULT_STORE = "/var/lib/bruteguard/bruteguard.db"
 _NO_FILE = "<defaults>"  # the origin of a configuration no file was read for
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -368,10 +370,35 @@ class NotifyConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     abuse: bool = True  # a message per abuse-desk escalation (blocks, calls to make)
 
 
-class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """The whole configuration: global settings, jail defaults already applied, jails."""
+class StoreConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``[store]``: where the ledger lives and how long its evidence is kept (docs/store.md).
 
-    store: str = "/var/lib/bruteguard/bruteguard.db"
+    Failure lines are evidence (for reports and complaints) and the memory the detector is
+    rebuilt from after a restart; bans are kept apart and never removed by these settings.
+    """
+
+    path: str = DEFAULT_STORE
+    # Failures older than this are deleted (the longest log jail's findtime is always kept).
+    keep_failures: Seconds = Seconds(30 * 86400)
+    # The newest lines kept per address (never fewer than the largest maxretry).
+    evidence_per_address: int = 1000
+
+    def __post_init__(self) -> None:
+        if not 3600 <= self.keep_failures <= 3650 * 86400:
+            raise ValueError("keep_failures: must be 1h to 10 years")
+        if not 10 <= self.evidence_per_address <= 1_000_000:
+            raise ValueError("evidence_per_address: must be 10 to 1000000")
+
+
+class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The whole configuration: global settings, jail defaults already applied, jails.
+
+    ``store`` is the ledger's path, written ``store = "PATH"`` or as ``[store] path``;
+    ``store_settings`` holds the whole ``[store]`` table (retention).
+    """
+
+    store: str = DEFAULT_STORE
+    store_settings: StoreConfig = msgspec.field(default_factory=StoreConfig)
     socket: str = "/run/bruteguard/control.sock"
     enforcers: list[EnforcerName] = msgspec.field(default_factory=lambda: ["nftables"])
     nftables_table: str = "bruteguard"
@@ -1006,7 +1033,9 @@ def _explain(
     if unknown != message:
         parts.append(unknown.rstrip("`"))
         dotted = ".".join(part for part in parts if part)
-        message = _REMOVED.get(dotted) or _unknown(parts[-1], fields - {"name", "source_path"})
+        message = _REMOVED.get(dotted) or _unknown(
+            parts[-1], fields - {"name", "source_path", "store_settings"}
+        )
     elif colon and ((field in fields and not parts[1]) or (parts[1] and field.isidentifier())):
         # a nested table's own check (``identity``) names its field the same way
         parts.append(field)
@@ -1082,12 +1111,18 @@ def config_from_dict(raw: dict[str, Any], origin: str = _NO_FILE) -> Config:
     jails = _jails(raw, origin)
     blocklists = _blocklists(raw.pop("blocklists", {}), origin)
     _check_enforcers(raw, origin)
-    if "source_path" in raw:  # set from where the file was read, never written in it
-        raise ConfigError(f"{origin}: source_path: unknown setting")
+    for derived in ("source_path", "store_settings"):  # set here, never written in a file
+        if derived in raw:
+            raise ConfigError(f"{origin}: {derived}: unknown setting")
+    if isinstance(raw.get("store"), dict):  # [store] path, keep_failures, …
+        raw["store_settings"] = raw["store"]
+        raw["store"] = raw["store"].get("path", DEFAULT_STORE)
     try:
         config = msgspec.convert(raw, Config, dec_hook=_dec_hook)
     except msgspec.ValidationError as error:
-        raise _explain(error, origin) from None
+        explained = str(_explain(error, origin))  # [store] is read as store_settings
+        raise ConfigError(explained.replace(": store_settings.", ": store.", 1)) from None
+    config.store_settings.path = config.store
     config.jails = jails
     config.blocklists = blocklists
     _check_abuse(config, origin)

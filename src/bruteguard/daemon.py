@@ -39,6 +39,7 @@ from bruteguard.model import Ban, Failure, Unattributed, ban_view
 from bruteguard.notify import Notifier
 from bruteguard.sources import LineBatch, Source, health_of
 from bruteguard.sources.select import plan_sources, resolve_sources
+from bruteguard.store.retention import Retention
 from bruteguard.store.sqlite import SqliteStore
 from bruteguard.systemd import notify
 
@@ -47,10 +48,10 @@ __all__ = ["Daemon", "run_daemon"]
 log = logging.getLogger("bruteguard")
 
 _HOUSEKEEPING = 30.0
-_EVIDENCE_DAYS = 30
 STOP_WITHIN = 5.0
 """Seconds from SIGTERM (or SIGINT) to the process's end, whatever is still running then."""
 _GIVE_UP_AFTER = STOP_WITHIN - 0.5  # the rest is for leaving: closing files, the kernel's part
+_BANS_PAGE = 10_000  # bans per streamed line of the control socket's `bans` answer
 
 
 class Daemon:
@@ -443,9 +444,9 @@ class Daemon:
             self._tell_protection(self.config.enabled_jails())
             if self.identity is not None:
                 self.identity.tick()
+            await self._retain()
             async with self._lock:
                 self.detector.expire(now)
-                self.store.prune(now - _EVIDENCE_DAYS * 86400)
                 await self._unban_expired(now)
                 if self._needs_reconcile:
                     self._needs_reconcile = False
@@ -456,6 +457,23 @@ class Daemon:
                         except EnforcerError as error:
                             log.error("%s still failing: %s", enforcer.name, error)
                             self._needs_reconcile = True
+
+    async def _retain(self) -> None:
+        """Failures past ``[store]`` retention deleted and the file shrunk, in a thread: the
+        store has its own lock, so batches wait for one short transaction at most."""
+        retention = Retention(self.config.store_settings, self.config.enabled_jails(), time.time)
+        try:
+            done = await asyncio.to_thread(retention.run, self.store)
+        except BruteguardError as error:
+            log.error("store retention failed (tried again in %gs): %s", _HOUSEKEEPING, error)
+            return
+        if done.expired or done.trimmed or done.freed_pages:
+            log.info(
+                "store: forgot %d expired failures and %d over the per-address cap; %d pages freed",
+                done.expired,
+                done.trimmed,
+                done.freed_pages,
+            )
 
     def _protection(self, jails: Sequence[JailConfig]) -> dict[str, dict[str, Any]]:
         """Per jail: what each of its sources reads (or waits for), how many lines came and
@@ -550,6 +568,9 @@ class Daemon:
             line = await asyncio.wait_for(reader.readline(), timeout=10)
             if uid not in (0, os.geteuid()):
                 reply: dict[str, Any] = {"ok": False, "error": "the control socket is root only"}
+            elif _is_bans_request(line):
+                await self._stream_bans(writer)
+                return
             else:
                 try:
                     reply = {"ok": True, "result": await self._command(msgspec.json.decode(line))}
@@ -571,8 +592,6 @@ class Daemon:
         now = time.time()
         if command == "status":
             return self._status(message.get("jail"), now)
-        if command == "bans":
-            return [ban_view(ban, now) for ban in self.store.active_bans(now)]
         if command == "ban":
             return await self._manual_ban(message, now)
         if command == "unban":
@@ -589,6 +608,24 @@ class Daemon:
                 raise ControlError("the abuse desk is not enabled ([abuse] enabled = true)")
             return dataclasses.asdict(await self.desk.poll())
         raise ControlError(f"unknown command {command!r}")
+
+    async def _stream_bans(self, writer: asyncio.StreamWriter) -> None:
+        """``bans`` as streamed JSON lines (see ``control``): one page of the ledger at a
+        time, each written and drained before the next is read, so a million bans never
+        sit in memory as one reply nor hold the event loop for the whole list."""
+        now = time.time()
+        writer.write(b'{"ok":true,"stream":true}\n')
+        count = 0
+        try:
+            for page in self.store.active_ban_pages(now, _BANS_PAGE):
+                writer.write(msgspec.json.encode([ban_view(ban, now) for ban in page]) + b"\n")
+                count += len(page)
+                await writer.drain()
+        except BruteguardError as error:
+            writer.write(msgspec.json.encode({"end": False, "error": str(error)}) + b"\n")
+        else:
+            writer.write(msgspec.json.encode({"end": True, "count": count}) + b"\n")
+        await writer.drain()
 
     def _status(self, jail_name: str | None, now: float) -> dict[str, Any]:
         jails = self.config.enabled_jails()
@@ -679,6 +716,15 @@ class Daemon:
             for enforcer in self.enforcers:
                 await asyncio.to_thread(enforcer.unban, everywhere)
         return {"ip": target, "lifted": len(lifted), "targets": targets}
+
+
+def _is_bans_request(line: bytes) -> bool:
+    """Whether a request line asks for ``bans`` (answered streamed, not as one reply)."""
+    try:
+        message = msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        return False
+    return isinstance(message, dict) and message.get("command") == "bans"
 
 
 def _covers(banned: ipaddress.IPv4Network | ipaddress.IPv6Network, wanted: Any) -> bool:

@@ -27,6 +27,7 @@ from bruteguard.config import (
     Seconds,
     SecondsOrNever,
     SmtpConfig,
+    StoreConfig,
 )
 from bruteguard.duration import format_duration
 
@@ -44,12 +45,22 @@ _HEADER = """\
 # Tables of the file, in order, with what they hold. Blocklists and the abuse mailbox have
 # no default: they are shown as explained examples.
 _TABLES: list[tuple[str, type[msgspec.Struct], str]] = [
+    ("store", StoreConfig, "The ledger (docs/store.md): where it is, what it keeps how long."),
     ("identity", IdentityConfig, "How a failure naming a host is tied to a real connection."),
     ("notify", NotifyConfig, "Messages to the admin (apprise URLs; the `notify` extra)."),
     ("abuse", AbuseConfig, "The abuse desk (docs/abuse.md): off unless enabled."),
 ]
 _NESTED = {"smtp", "lookup", "mailbox"}  # AbuseConfig's own tables
-_TOP_TABLES = {"identity", "notify", "abuse", "blocklists", "jails", "source_path"}
+_TOP_TABLES = {
+    "store",
+    "store_settings",
+    "identity",
+    "notify",
+    "abuse",
+    "blocklists",
+    "jails",
+    "source_path",
+}
 # Jail settings that belong to one jail, not to [defaults].
 _PER_JAIL = ("enabled", "filter", "logpath", "journalmatch", "port")
 _NOT_WRITTEN = {"name", "global_ignoreip"}

@@ -6,8 +6,8 @@ first one keeps::
 
     <jail>_v4     ipv4_addr, flags timeout            single IPv4 addresses (hash: fast, exact)
     <jail>_v6     ipv6_addr, flags timeout            single IPv6 addresses
-    <jail>_v4net  ipv4_addr, flags interval, timeout  IPv4 networks (CIDR)
-    <jail>_v6net  ipv6_addr, flags interval, timeout  IPv6 networks
+    <jail>_v4n24  ipv4_addr, flags timeout            IPv4 /24 networks, one set per prefix
+    <jail>_v6n64  ipv6_addr, flags timeout            IPv6 /64 networks    length in use
     <jail>_a4     ipv4_addr, flags interval           allowed networks ("allow wins")
     <jail>_a6     ipv6_addr, flags interval
     <jail>_r4     ipv4_addr, dynamic, timeout         per-source rate-limit state (ratelimit)
@@ -15,17 +15,23 @@ first one keeps::
 
 and a base chain ``input`` at priority ``filter - 1`` (before the admin's own filter chains)
 with one rule per ban set, e.g.
-``ip saddr @sshd_v4 ip saddr != @sshd_a4 tcp dport { 22 } counter reject with tcp reset``.
+``ip saddr @sshd_v4 ip saddr != @sshd_a4 tcp dport { 22 } counter reject with tcp reset`` or
+``ip6 saddr & ffff:ffff:ffff:ffff:: @sshd_v6n64 ip6 saddr != @sshd_a6 …`` for a network set.
 A jail with no ports (recidive) bans every port of every protocol: its rules match any
 packet from a banned source and ``goto block``, a chain that lets IPv6 neighbour discovery
 pass and rejects (or drops) the rest, as the blocklists' ``block`` chain does.
 The allow check sits in every rule (not in an earlier ``accept``/``return`` rule): a verdict
 in a base chain would end the chain for *all* jails, not just this one.
 
-Why addresses and networks live apart: an interval set refuses overlapping elements, and a
-subnet ban (``198.51.100.0/24``) usually arrives while some of its addresses are banned
-already. In separate sets they never overlap. Networks that overlap each other are stored as
-disjoint pieces, each carrying the longest ban that covers it (see ``disjoint_pieces``).
+Why networks live in hash sets, one per prefix length, and not in one interval set: nft
+1.0.6 reads every element of every interval set in the ruleset before it adds a single
+element anywhere (its cache, for overlap checks), so with 200,000 /64s in an interval set
+each ban -- even of one IPv4 address -- cost seconds of kernel time. A hash set keyed by the
+network address, matched as ``saddr & mask``, is never read: a ban is one element add,
+whatever the sets hold. It also drops the interval set's rule that elements must not
+overlap: a /16 and a /24 inside it are two elements in two sets, each with its own timeout,
+and an address is banned while any element covers it. The sets and their rules appear when
+a jail first bans a network of that length (usually /64 and /24, so a few rules per jail).
 
 Rate limit (a jail's ``ratelimit = "HITS/DURATION"``, the nftables form of ``iptables -m
 recent --hitcount HITS --seconds DURATION``): new connections to the jail's ports are
@@ -60,6 +66,7 @@ import ipaddress
 import json
 import logging
 import math
+import re
 import shutil
 import socket
 import subprocess
@@ -78,7 +85,6 @@ __all__ = [
     "NftablesEnforcer",
     "Target",
     "check_jail_rule",
-    "disjoint_pieces",
     "nft_duration",
     "parse_target",
     "run_nft",
@@ -149,43 +155,6 @@ def parse_target(text: str) -> Target:
     if network.num_addresses == 1:
         return Target(network.version, str(network.network_address))
     return Target(network.version, str(network), network)
-
-
-def disjoint_pieces(bans: dict[Network, float]) -> list[tuple[Network, float]]:
-    """Split overlapping networks into disjoint CIDRs, each with the longest covering ``until``.
-
-    An interval set cannot hold ``198.51.0.0/16`` and ``198.51.100.0/24`` at once; storing
-    the /16 minus the /24 plus the /24 keeps every address banned exactly as long as the
-    longest ban that covers it. CIDRs either nest or are disjoint, so after sorting the
-    work is done per nest (usually a single network).
-    """
-    ordered = sorted(bans.items(), key=lambda item: (item[0].network_address, item[0].prefixlen))
-    nests: list[list[tuple[Network, float]]] = []
-    for network, until in ordered:
-        if nests and network.subnet_of(nests[-1][0][0]):
-            nests[-1].append((network, until))
-        else:
-            nests.append([(network, until)])
-    pieces: list[tuple[Network, float]] = []
-    for nest in nests:
-        placed: list[tuple[Network, float]] = []
-        for network, until in sorted(nest, key=lambda item: -item[1]):
-            parts = [network]
-            for taken, _ in placed:
-                parts = list(_subtract(parts, taken))
-            placed.extend((part, until) for part in parts)
-        pieces.extend(placed)
-    return pieces
-
-
-def _subtract(parts: Iterable[Network], taken: Network) -> Iterable[Network]:
-    for part in parts:
-        if part.subnet_of(taken):
-            continue
-        if taken.subnet_of(part):
-            yield from part.address_exclude(taken)
-        else:
-            yield part
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +289,52 @@ def _element_text(network: Network) -> str:
     return str(network)
 
 
+def _port_match(jail: _Jail) -> str:
+    """`` tcp dport { 22 }``, or ``""`` for a jail with no ports (every port)."""
+    if not jail.ports:
+        return ""
+    return f" {jail.protocol} dport {{ {', '.join(map(str, jail.ports))} }}"
+
+
+_NETWORK_SET = re.compile(r"\A(?P<jail>.+)_v(?P<version>[46])n(?P<prefix>[0-9]{1,3})\Z")
+
+
+class _NetworkSet(NamedTuple):
+    """One jail's hash set for networks of one prefix length: ``sshd_v6n64``."""
+
+    jail: str
+    version: int
+    prefix: int
+
+    @classmethod
+    def of(cls, jail: str, target: Target) -> _NetworkSet | None:
+        """The set that holds ``target``, or None for a single address."""
+        if target.network is None:
+            return None
+        return cls(jail, target.version, target.network.prefixlen)
+
+    @classmethod
+    def parse(cls, name: str) -> _NetworkSet | None:
+        """The network set a set name stands for, or None for any other set."""
+        found = _NETWORK_SET.match(name)
+        if found is None:
+            return None
+        version, prefix = int(found["version"]), int(found["prefix"])
+        if prefix >= (32 if version == 4 else 128):
+            return None
+        return cls(found["jail"], version, prefix)
+
+    @property
+    def name(self) -> str:
+        return f"{self.jail}_v{self.version}n{self.prefix}"
+
+    @property
+    def mask(self) -> str:
+        """The prefix as an address mask, as ``saddr & mask`` needs it."""
+        network = ipaddress.ip_network(("::" if self.version == 6 else "0.0.0.0", self.prefix))
+        return str(network.netmask)
+
+
 class NftablesEnforcer:
     """Bans in ``inet <table>`` sets, blocklists in ``inet <table>_bl``; one ``nft -f -``
     transaction per call.
@@ -349,6 +364,8 @@ class NftablesEnforcer:
         self.argv_prefix = tuple(argv_prefix)
         self.timeout = timeout
         self._jails: dict[str, _Jail] = {}
+        # The network sets (jail, IP version, prefix length) the table holds, with their rules.
+        self._network_sets: set[_NetworkSet] = set()
         self._is_set_up = False
 
     # -- Enforcer protocol ---------------------------------------------------------------
@@ -357,13 +374,16 @@ class NftablesEnforcer:
         """Create the tables, sets and chains if missing; rebuild the rules and allow sets.
 
         Ban elements and loaded blocklists are kept, so a restart or a second instance does
-        not unban anyone; ``reconcile`` is what replaces bans. The blocklists' allow sets get
-        the union of every jail's ``allow``; rate-limit state starts afresh.
+        not unban anyone; ``reconcile`` is what replaces bans. The network sets already in
+        the table (listed without their elements) get their rules back. The blocklists'
+        allow sets get the union of every jail's ``allow``; rate-limit state starts afresh.
         """
         specs = {spec.name: spec for spec in map(_Jail.from_rule, jails)}
         allow = _allow_networks(network for spec in specs.values() for network in spec.allow)
-        self._apply(self._definition(specs.values()) + self._blocklist_base(allow))
+        present = {each for each in self._listed_network_sets() if each.jail in specs}
+        self._apply(self._definition(specs.values(), present) + self._blocklist_base(allow))
         self._jails = specs
+        self._network_sets = present
         self._is_set_up = True
         log.info("nftables: table inet %s ready for jails %s", self.table, ", ".join(specs))
 
@@ -375,64 +395,56 @@ class NftablesEnforcer:
         """
         if not self._is_set_up:
             raise EnforcerError("nftables: setup() must run before reconcile() rebuilds the table")
-        addresses, networks = self._sort(bans, now)
+        elements, needed = self._sort(bans, now)
         lines = [f"add table inet {self.table}", f"delete table inet {self.table}"]
-        lines += self._definition(self._jails.values())
-        for set_name, elements in addresses.items():
-            lines.append(self._add_elements(set_name, elements.items()))
-        for set_name, nets in networks.items():
-            lines.append(self._add_networks(set_name, disjoint_pieces(nets), now))
+        lines += self._definition(self._jails.values(), needed)
+        for set_name, members in elements.items():
+            lines.append(self._add_elements(set_name, members.items()))
         self._apply([line for line in lines if line])
-        count = sum(map(len, addresses.values())) + sum(map(len, networks.values()))
-        log.info("nftables: reconciled %d bans", count)
+        self._network_sets = needed
+        log.info("nftables: reconciled %d bans", sum(map(len, elements.values())))
 
     def ban(self, bans: Sequence[Ban], now: float) -> None:
-        """Add or refresh bans in one transaction.
+        """Add or refresh bans in one transaction: only the elements of ``bans`` change.
 
         ``add element`` leaves an existing element's timeout alone on older kernels, so each
-        address is added (so it surely exists), deleted and added again with its new
-        timeout, all inside the same transaction. Network sets are read and rewritten.
+        target is added (so it surely exists), deleted and added again with its new
+        timeout, all inside the same transaction. A network of a prefix length the jail has
+        not banned before brings its set and rule along.
         """
-        addresses, networks = self._sort(bans, now)
-        lines = []
-        for set_name, elements in addresses.items():
-            lines += self._replace_elements(set_name, elements)
-        for set_name, nets in networks.items():
-            merged = self._read_networks(set_name, now)
-            merged.update(nets)
-            lines += self._rewrite_networks(set_name, merged, now)
+        elements, needed = self._sort(bans, now)
+        new_sets = needed - self._network_sets
+        lines = self._network_set_lines(new_sets)
+        for set_name, members in elements.items():
+            lines += self._replace_elements(set_name, members)
         if lines:
             self._apply(lines)
+            self._network_sets |= new_sets
             log.info("nftables: banned %s", describe_bans(bans))
 
     def unban(self, bans: Sequence[Ban]) -> None:
         """Remove bans in one transaction; targets that are not banned are not an error.
 
         ``delete element`` fails the whole transaction for a missing element, so each
-        address is first added with a short timeout: then the delete always succeeds.
+        target is first added with a short timeout: then the delete always succeeds. A
+        network ban removes that network's element only, not narrower bans inside it (the
+        daemon's unban passes every stored ban that overlaps what it lifts).
         """
-        addresses: dict[str, set[str]] = {}
-        networks: dict[str, list[Network]] = {}
+        members: dict[str, set[str]] = {}
         for ban in bans:
             target = parse_target(ban.ip)
             set_name = self._set_name(ban.jail, target)
-            if target.network is None:
-                addresses.setdefault(set_name, set()).add(target.text)
-            else:
-                networks.setdefault(set_name, []).append(target.network)
+            network_set = _NetworkSet.of(ban.jail, target)
+            if network_set is not None and network_set not in self._network_sets:
+                continue  # no set for that prefix length: nothing of that length is banned
+            text = target.text if target.network is None else str(target.network.network_address)
+            members.setdefault(set_name, set()).add(text)
         lines = []
-        for set_name, members in addresses.items():
-            joined = ", ".join(sorted(members))
-            placeholders = ", ".join(f"{member} timeout 1s" for member in sorted(members))
+        for set_name, texts in members.items():
+            joined = ", ".join(sorted(texts))
+            placeholders = ", ".join(f"{text} timeout 1s" for text in sorted(texts))
             lines.append(f"add element inet {self.table} {set_name} {{ {placeholders} }}")
             lines.append(f"delete element inet {self.table} {set_name} {{ {joined} }}")
-        for set_name, removed in networks.items():
-            kept = {
-                piece: until
-                for piece, until in self._read_networks(set_name, 0.0).items()
-                if not any(piece.subnet_of(gone) for gone in removed)
-            }
-            lines += self._rewrite_networks(set_name, kept, 0.0)
         if lines:
             self._apply(lines)
             log.info("nftables: unbanned %s", describe_bans(bans))
@@ -444,6 +456,7 @@ class NftablesEnforcer:
             lines += [f"add table inet {table}", f"delete table inet {table}"]
         self._apply(lines)
         self._jails = {}
+        self._network_sets = set()
         self._is_set_up = False
         log.info("nftables: tables inet %s and inet %s removed", self.table, self.blocklist_table)
 
@@ -576,7 +589,7 @@ class NftablesEnforcer:
 
     # -- script building -----------------------------------------------------------------
 
-    def _definition(self, jails: Iterable[_Jail]) -> list[str]:
+    def _definition(self, jails: Iterable[_Jail], network_sets: Iterable[_NetworkSet]) -> list[str]:
         """The jail table: sets (allow sets refilled, meters emptied), chain, rules.
 
         Ban rules come first and rate-limit rules after them, so a source that is banned
@@ -591,29 +604,15 @@ class NftablesEnforcer:
             lines += [f"add chain {table} block", f"flush chain {table} block"]
             lines += [f"add rule {table} block {rule}" for rule in self._block_rules()]
         for jail in jails:
-            # A jail with no ports bans every port of every protocol (recidive): its rules
-            # match any packet from the address and go to the shared ``block`` chain.
-            match = (
-                f" {jail.protocol} dport {{ {', '.join(map(str, jail.ports))} }}"
-                if jail.ports
-                else ""
-            )
-            verdict = "drop"
-            if not jail.ports:
-                verdict = "goto block"
-            elif self.blocktype == "reject":
-                verdict = "reject with tcp reset" if jail.protocol == "tcp" else "reject"
             for family, suffix, kind in _FAMILIES:
                 allow_set = f"{jail.name}_a{suffix[1]}"
                 lines.append(f"add set {table} {allow_set} {{ type {kind}; flags interval; }}")
                 lines.append(f"flush set {table} {allow_set}")
                 lines.append(self._allow_elements(table, allow_set, jail.allow, int(suffix[1])))
-                unless_allowed = f"{family} saddr != @{allow_set}"
-                for set_suffix, flags in (("", "timeout"), ("net", "interval, timeout")):
-                    set_name = f"{jail.name}_{suffix}{set_suffix}"
-                    lines.append(f"add set {table} {set_name} {{ type {kind}; flags {flags}; }}")
-                    rule = f"{family} saddr @{set_name} {unless_allowed}{match} counter {verdict}"
-                    rules.append(f"add rule {table} input {rule}")
+                set_name = f"{jail.name}_{suffix}"
+                lines.append(f"add set {table} {set_name} {{ type {kind}; flags timeout; }}")
+                rule = self._ban_rule(jail, int(suffix[1]), set_name)
+                rules.append(f"add rule {table} input {rule}")
                 if jail.ratelimit is not None:
                     meter = f"{jail.name}_r{suffix[1]}"
                     lines.append(
@@ -621,18 +620,81 @@ class NftablesEnforcer:
                         f" {{ type {kind}; size {_METER_SIZE}; flags dynamic, timeout; }}"
                     )
                     lines.append(f"flush set {table} {meter}")
-                    limited = match or f" meta l4proto {jail.protocol}"
+                    limited = _port_match(jail) or f" meta l4proto {jail.protocol}"
+                    unless_allowed = f"{family} saddr != @{allow_set}"
                     limits.append(
                         f"add rule {table} input{limited} {_new_connection(jail.protocol)}"
                         f" {unless_allowed} {self._meter_update(meter, family, jail.ratelimit)}"
-                        f" counter {verdict}"
+                        f" counter {self._verdict(jail)}"
                     )
         lines.append(
             f"add chain {table} input"
             " { type filter hook input priority filter - 1; policy accept; }"
         )
         lines.append(f"flush chain {table} input")
+        by_name = {jail.name: jail for jail in jails}
+        for network_set in sorted(network_sets):
+            if network_set.jail in by_name:
+                lines.append(self._network_set_definition(network_set))
+                rule = self._network_rule(by_name[network_set.jail], network_set)
+                rules.append(f"add rule {table} input {rule}")
         return [line for line in lines if line] + rules + limits
+
+    def _verdict(self, jail: _Jail) -> str:
+        """A jail with no ports bans every port of every protocol (recidive): its rules go
+        to the shared ``block`` chain."""
+        if not jail.ports:
+            return "goto block"
+        if self.blocktype == "reject":
+            return "reject with tcp reset" if jail.protocol == "tcp" else "reject"
+        return "drop"
+
+    def _ban_rule(self, jail: _Jail, version: int, set_name: str, key: str = "") -> str:
+        """The rule for one ban set: source in the set (``key``: ``& mask`` for a network
+        set), not allowed, on the jail's ports."""
+        family = "ip" if version == 4 else "ip6"
+        return (
+            f"{family} saddr{key} @{set_name} {family} saddr != @{jail.name}_a{version}"
+            f"{_port_match(jail)} counter {self._verdict(jail)}"
+        )
+
+    def _network_set_definition(self, network_set: _NetworkSet) -> str:
+        kind = "ipv4_addr" if network_set.version == 4 else "ipv6_addr"
+        return f"add set inet {self.table} {network_set.name} {{ type {kind}; flags timeout; }}"
+
+    def _network_rule(self, jail: _Jail, network_set: _NetworkSet) -> str:
+        return self._ban_rule(jail, network_set.version, network_set.name, f" & {network_set.mask}")
+
+    def _network_set_lines(self, network_sets: Iterable[_NetworkSet]) -> list[str]:
+        """Create network sets the table lacks, each with its rule at the top of the chain
+        (``insert``: before the rate-limit rules, which a banned source must not reach)."""
+        lines = []
+        for network_set in sorted(network_sets):
+            lines.append(self._network_set_definition(network_set))
+            rule = self._network_rule(self._jails[network_set.jail], network_set)
+            lines.append(f"insert rule inet {self.table} input {rule}")
+        return lines
+
+    def _listed_network_sets(self) -> set[_NetworkSet]:
+        """The network sets in the jail table, listed without their elements (``-t``)."""
+        try:
+            output = self._run(["-t", "-j", "list", "sets", "table", "inet", self.table], None)
+        except EnforcerError as error:
+            if "No such file or directory" in str(error):
+                return set()  # no table yet
+            raise
+        try:
+            items = json.loads(output)["nftables"]
+            # nft 1.0.6 lists the sets of every table here, whatever table is named.
+            names = [
+                item["set"]["name"]
+                for item in items
+                if "set" in item
+                and (item["set"].get("family"), item["set"].get("table")) == ("inet", self.table)
+            ]
+        except (ValueError, KeyError, TypeError) as error:
+            raise EnforcerError(f"could not read the sets of inet {self.table}: {error}") from None
+        return {each for each in map(_NetworkSet.parse, names) if each is not None}
 
     @staticmethod
     def _meter_update(meter: str, family: str, ratelimit: tuple[int, float]) -> str:
@@ -648,23 +710,27 @@ class NftablesEnforcer:
             raise EnforcerError(
                 f"jail {jail!r} is not set up in nftables table {self.table} (run setup() with it)"
             )
-        suffix = "v4" if target.version == 4 else "v6"
-        return f"{jail}_{suffix}" if target.network is None else f"{jail}_{suffix}net"
+        network_set = _NetworkSet.of(jail, target)
+        if network_set is not None:
+            return network_set.name
+        return f"{jail}_v{target.version}"
 
     def _sort(
         self, bans: Sequence[Ban], now: float
-    ) -> tuple[dict[str, dict[str, str]], dict[str, dict[Network, float]]]:
-        """Validate ``bans`` and group them by set: addresses → timeout text, networks → until.
+    ) -> tuple[dict[str, dict[str, str]], set[_NetworkSet]]:
+        """Validate ``bans`` and group them by set (element text → timeout text); also the
+        network sets they need.
 
-        Expired bans are left out; of two bans for the same address the longer one wins.
+        Expired bans are left out; of two bans for the same target the longer one wins.
         """
-        addresses: dict[str, dict[str, str]] = {}
+        elements: dict[str, dict[str, str]] = {}
         untils: dict[tuple[str, str], float] = {}
-        networks: dict[str, dict[Network, float]] = {}
-        set_names: dict[tuple[str, int, bool], str] = {}
+        needed: set[_NetworkSet] = set()
+        set_names: dict[tuple[str, int, int], str] = {}
         for ban in bans:
             target = parse_target(ban.ip)
-            kind = (ban.jail, target.version, target.network is None)
+            prefix = -1 if target.network is None else target.network.prefixlen
+            kind = (ban.jail, target.version, prefix)
             set_name = set_names.get(kind) or set_names.setdefault(
                 kind, self._set_name(ban.jail, target)
             )
@@ -672,14 +738,13 @@ class NftablesEnforcer:
             if timeout is None:
                 continue
             if target.network is not None:
-                nets = networks.setdefault(set_name, {})
-                nets[target.network] = max(ban.until, nets.get(target.network, ban.until))
-                continue
-            key = (set_name, target.text)
+                needed.add(_NetworkSet(ban.jail, target.version, prefix))
+            text = target.text if target.network is None else str(target.network.network_address)
+            key = (set_name, text)
             if untils.get(key, -math.inf) < ban.until:
                 untils[key] = ban.until
-                addresses.setdefault(set_name, {})[target.text] = timeout
-        return addresses, networks
+                elements.setdefault(set_name, {})[text] = timeout
+        return elements, needed
 
     def _add_elements(self, set_name: str, elements: Iterable[tuple[str, str]]) -> str:
         body = ", ".join([f"{text}{timeout}" for text, timeout in elements])
@@ -692,40 +757,6 @@ class NftablesEnforcer:
             f"delete element inet {self.table} {set_name} {{ {', '.join(texts)} }}",
             self._add_elements(set_name, elements.items()),
         ]
-
-    def _add_networks(
-        self, set_name: str, pieces: Iterable[tuple[Network, float]], now: float
-    ) -> str:
-        elements = []
-        for network, until in pieces:
-            timeout = _timeout(until, now)
-            if timeout is not None:
-                elements.append((_element_text(network), timeout))
-        return self._add_elements(set_name, elements)
-
-    def _rewrite_networks(self, set_name: str, nets: dict[Network, float], now: float) -> list[str]:
-        lines = [f"flush set inet {self.table} {set_name}"]
-        added = self._add_networks(set_name, disjoint_pieces(nets), now)
-        return [*lines, added] if added else lines
-
-    def _read_networks(self, set_name: str, now: float) -> dict[Network, float]:
-        """The network set's current pieces with their expiry times (``now`` + expires)."""
-        output = self._run(["-j", "list", "set", "inet", self.table, set_name], None)
-        try:
-            document = json.loads(output)
-            found = [item["set"] for item in document["nftables"] if "set" in item]
-            elements = found[0].get("elem", []) if found else []
-        except (ValueError, KeyError, TypeError, IndexError) as error:
-            raise EnforcerError(f"could not read nft set {set_name}: {error}") from None
-        pieces: dict[Network, float] = {}
-        for element in elements:
-            # {"elem": {"val": …, "timeout": s, "expires": s}}, or the bare value if permanent.
-            is_wrapped = isinstance(element, dict) and "elem" in element
-            data = element["elem"] if is_wrapped else {"val": element}
-            until = now + data["expires"] if "timeout" in data else math.inf
-            for network in _json_networks(data["val"]):
-                pieces[network] = until
-        return pieces
 
     # -- running nft ---------------------------------------------------------------------
 
@@ -891,16 +922,3 @@ class _NftStream:
             self._stderr.seek(0)
             stderr = self._stderr.read(_STDERR_LIMIT * 2).decode("utf-8", "replace")
             raise _nft_failure(returncode, stderr)
-
-
-def _json_networks(value: object) -> list[Network]:
-    """Networks of one element value in ``nft -j`` output: address, prefix or range."""
-    if isinstance(value, str):
-        return [ipaddress.ip_network(value)]
-    if isinstance(value, dict) and "prefix" in value:
-        prefix = value["prefix"]
-        return [ipaddress.ip_network(f"{prefix['addr']}/{prefix['len']}")]
-    if isinstance(value, dict) and "range" in value:
-        first, last = map(ipaddress.ip_address, value["range"])
-        return list(ipaddress.summarize_address_range(first, last))
-    raise EnforcerError(f"unexpected element in nft output: {value!r}")

@@ -7,7 +7,7 @@ committed when they return, so a ban is durable before any firewall is told abou
 so a crash neither counts a line twice nor loses a decided ban.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from bruteguard.model import Ban, Failure, SourcePosition, Unattributed
@@ -34,6 +34,9 @@ class Store(Protocol):
     def active_bans(self, now: float) -> list[Ban]:
         """Bans whose ``until`` is after ``now``."""
 
+    def active_ban_pages(self, now: float, size: int = 10_000) -> Iterator[list[Ban]]:
+        """``active_bans`` in pages of ``size``, oldest first, each page its own read."""
+
     def ban_history(self, ip: str) -> list[Ban]:
         """Every ban of ``ip``, oldest first."""
 
@@ -48,6 +51,12 @@ class Store(Protocol):
 
     def prune(self, before: float) -> int:
         """Forget failures (attributed or not) older than ``before``; returns how many."""
+
+    def trim_evidence(self, keep: int) -> int:
+        """Keep the newest ``keep`` failure lines per address (of those that got new ones)."""
+
+    def compact(self) -> int:
+        """Give freed space back to the file system; returns how much (in the store's units)."""
 
     def add_unattributed(self, failures: Iterable[Unattributed]) -> None:
         """Record failures that named a host no real connection could be tied to."""

@@ -10,6 +10,7 @@ re-read anyway. The schema is versioned with ``PRAGMA user_version`` and upgrade
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import threading
@@ -120,6 +121,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 SCHEMA_VERSION = len(_MIGRATIONS)
 
+log = logging.getLogger(__name__)
+
 _BUSY_TIMEOUT = 10.0  # seconds; a CLI and the daemon may write at the same moment
 _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1
@@ -174,6 +177,9 @@ class SqliteStore:
         self.clock = clock
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        # Addresses with failures recorded since the last ``trim_evidence``: only their
+        # evidence can have grown past the cap.
+        self._touched: set[str] = set()
         try:
             _open_file(self.path)
             db = sqlite3.connect(
@@ -196,7 +202,7 @@ class SqliteStore:
     def add_failures(self, failures: Iterable[Failure]) -> None:
         """Record failures (evidence, and the memory the detector is rebuilt from)."""
         with self.write("record failures", durable=False) as db:
-            _insert_failures(db, failures)
+            self._touched |= _insert_failures(db, failures)
 
     def failures_since(self, since: float) -> list[Failure]:
         """Failures at or after ``since``, oldest first (re-primes the detector on start)."""
@@ -219,13 +225,61 @@ class SqliteStore:
             ).fetchall()
         return [Failure(*row) for row in rows]
 
-    def prune(self, before: float) -> int:
-        """Forget failures (attributed or not) older than ``before``; returns how many."""
-        with self.write("prune failures", durable=False) as db:
-            removed = db.execute("DELETE FROM failures WHERE time < ?", (before,)).rowcount
-            return (
-                removed + db.execute("DELETE FROM unattributed WHERE time < ?", (before,)).rowcount
-            )
+    def prune(self, before: float, chunk: int = 20_000) -> int:
+        """Forget failures (attributed or not) older than ``before``; returns how many.
+
+        Oldest first through the time indexes, ``chunk`` rows per transaction: the first
+        pass over a ledger that kept everything may delete millions, and a batch of new
+        failures must never wait for more than one chunk.
+        """
+        removed = 0
+        for table in ("failures", "unattributed"):
+            while True:
+                with self.write("prune failures", durable=False) as db:
+                    deleted = db.execute(
+                        f"DELETE FROM {table} WHERE rowid IN"  # noqa: S608 (a fixed name)
+                        f" (SELECT rowid FROM {table} WHERE time < ? ORDER BY time LIMIT ?)",
+                        (before, chunk),
+                    ).rowcount
+                removed += deleted
+                if deleted < chunk:
+                    break
+        return removed
+
+    def trim_evidence(self, keep: int, chunk: int = 1000) -> int:
+        """Keep only the newest ``keep`` failure lines of each address that got failures
+        since the last call; returns how many older lines were deleted.
+
+        Only touched addresses are looked at (one indexed query each, ``chunk`` addresses per
+        transaction, so writers wait for one chunk at most), never the whole table.
+        """
+        with self._lock:
+            touched, self._touched = list(self._touched), set()
+        removed = 0
+        for start in range(0, len(touched), chunk):
+            with self.write("trim evidence", durable=False) as db:
+                for ip in touched[start : start + chunk]:
+                    removed += db.execute(
+                        "DELETE FROM failures WHERE rowid IN (SELECT rowid FROM failures"
+                        " WHERE ip = ? ORDER BY time DESC, rowid DESC LIMIT -1 OFFSET ?)",
+                        (ip, keep),
+                    ).rowcount
+        return removed
+
+    def compact(self, most: int = 25_000) -> int:
+        """Give up to ``most`` pages that deleted rows freed back to the file system (the
+        file shrinks): ``incremental_vacuum``, then a checkpoint that truncates the WAL.
+        Returns the pages freed. Bounded (100 MB of 4 KiB pages) so one call never holds
+        the store for long; the next housekeeping pass frees the rest."""
+        with self.read("compact the store") as db:
+            ((free,),) = db.execute("PRAGMA freelist_count").fetchall()  # (ends the read)
+            pages = min(int(free), most)
+            if pages:
+                # executescript: it steps the pragma to the end (each step frees one page,
+                # and execute() would stop after the first).
+                db.executescript(f"PRAGMA incremental_vacuum({pages});")
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return pages
 
     def add_unattributed(self, failures: Iterable[Unattributed]) -> None:
         """Record failures that named a host no real connection could be tied to."""
@@ -297,6 +351,26 @@ class SqliteStore:
                 (now,),
             ).fetchall()
         return [Ban(*row) for row in rows]
+
+    def active_ban_pages(self, now: float, size: int = 10_000) -> Iterator[list[Ban]]:
+        """``active_bans`` a page of ``size`` at a time, each page its own short read.
+
+        Pages continue after the last id seen (not an OFFSET), so a million bans cost one
+        pass, and a writer may commit between pages: the control socket streams ``bans``
+        page by page while the daemon goes on banning.
+        """
+        after = 0
+        while True:
+            with self.read("read active bans") as db:
+                rows = db.execute(
+                    "SELECT id, ip, jail, start, until, failures, reason, step FROM bans"
+                    " WHERE id > ? AND until > ? AND lifted IS NULL ORDER BY id LIMIT ?",
+                    (after, now, size),
+                ).fetchall()
+            if not rows:
+                return
+            after = rows[-1][0]
+            yield [Ban(*fields) for _id, *fields in rows]
 
     def ban_history(self, ip: str) -> list[Ban]:
         """Every ban of ``ip`` as it was decided (lifted or replaced ones too), oldest first."""
@@ -384,7 +458,7 @@ class SqliteStore:
         no line counts twice, no decided ban is lost. Durable (fsynced) when there are bans.
         """
         with self.write("record a batch", durable=bool(bans)) as db:
-            _insert_failures(db, failures)
+            self._touched |= _insert_failures(db, failures)
             _insert_bans(db, bans)
             _upsert_positions(db, positions, self.clock())
 
@@ -452,9 +526,11 @@ def _reason(error: BaseException) -> str:
 
 
 def _prepare(db: sqlite3.Connection, path: Path) -> None:
-    """Switch to WAL and bring the schema to ``SCHEMA_VERSION`` (refusing newer ones)."""
+    """Switch to WAL and incremental auto-vacuum; bring the schema to ``SCHEMA_VERSION``
+    (refusing newer ones)."""
     with _translated(path, "open the store"):
         db.execute("PRAGMA journal_mode = WAL")
+        _incremental_vacuum(db, path)
         if _version(db, path) == SCHEMA_VERSION:
             return
         db.execute("BEGIN IMMEDIATE")  # re-read under the lock: another process may migrate
@@ -465,6 +541,26 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
             if db.in_transaction:
                 db.rollback()
             raise
+
+
+def _incremental_vacuum(db: sqlite3.Connection, path: Path) -> None:
+    """Make the file able to shrink (``compact``): auto_vacuum = INCREMENTAL.
+
+    Only VACUUM applies it (a rewrite of the file, once; instant for a new file, whose
+    header the switch to WAL has already written). If another process holds the file then,
+    it stays as it is and the next open tries again: the store works either way, it just
+    does not shrink.
+    """
+    (mode,) = db.execute("PRAGMA auto_vacuum").fetchone()
+    if mode == 2:  # INCREMENTAL
+        return
+    db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    try:
+        db.execute("VACUUM")
+    except sqlite3.OperationalError as error:
+        log.warning("%s: not converted to incremental vacuum yet: %s", path, error)
+    else:
+        log.info("%s: converted to incremental vacuum (the file can now shrink)", path)
 
 
 def _version(db: sqlite3.Connection, path: Path) -> int:
@@ -485,14 +581,18 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
         db.execute(f"PRAGMA user_version = {number + 1}")
 
 
-def _insert_failures(db: sqlite3.Connection, failures: Iterable[Failure]) -> None:
-    db.executemany(
-        "INSERT INTO failures VALUES (?, ?, ?, ?, ?)",
-        (
-            (f.time, f.ip, f.jail, None if f.user is None else storable(f.user), storable(f.line))
-            for f in failures
-        ),
-    )
+def _insert_failures(db: sqlite3.Connection, failures: Iterable[Failure]) -> set[str]:
+    """Insert ``failures``; the addresses they are about."""
+    addresses: set[str] = set()
+
+    def rows() -> Iterator[tuple[object, ...]]:
+        for f in failures:
+            addresses.add(f.ip)
+            user = None if f.user is None else storable(f.user)
+            yield (f.time, f.ip, f.jail, user, storable(f.line))
+
+    db.executemany("INSERT INTO failures VALUES (?, ?, ?, ?, ?)", rows())
+    return addresses
 
 
 def _insert_bans(db: sqlite3.Connection, bans: Iterable[Ban]) -> None:
