@@ -225,3 +225,30 @@ def test_lines_within_the_budget_are_all_matched(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert lane.budget.dropped == 0 and not lane.budget.over and recorder.changes == 0
+
+
+def test_named_hosts_of_an_imported_filter_reach_its_lane_not_the_source(
+    tmp_path: Path,
+) -> None:
+    """The lane's thread alone takes its filter's host names (for the identity stage): the
+    source's own take leaves them, so no name is lost between two threads."""
+    recorder = Recorder()
+    own = tmp_path / "evil.conf"
+    own.write_text(EVIL_FILTER)
+    stream = Matcher({"sshd": "sshd", "evil": str(own)}).stream(reference=REFERENCE)
+    (imported,) = stream.imported_streams
+    lane = SlowLane(imported, recorder.handle, recorder.changed, BatchBudget(0.5, 60.0))
+    line = b"2026-11-23 06:50:01 login failed for bob from scanner.example.net\n"
+
+    async def scenario() -> None:
+        runner = asyncio.create_task(lane.run())
+        assert stream.feed(line, imported=False) == []
+        lane.submit(line)
+        await _until(lambda: recorder.named, 10, "the named attempt")
+        assert stream.take_named(imported=False) == []
+        runner.cancel()
+        lane.close()
+
+    asyncio.run(scenario())
+    assert [(n[1], n[2], n[3]) for n in recorder.named] == [("scanner.example.net", None, "evil")]
+    assert recorder.hits == []

@@ -282,7 +282,7 @@ class Daemon:
                 self._lines_read[key] = self._lines_read.get(key, 0) + batch.data.count(b"\n")
                 self._last_line[key] = time.time()
                 hits = stream.feed(batch.data, imported=False)
-                await self._take(hits, stream.take_named(), jails, batch.position)
+                await self._take(hits, stream.take_named(imported=False), jails, batch.position)
                 for lane in lanes:
                     lane.submit(batch.data)
                 # A backlog is read batch after batch without waiting: let `status` (and

@@ -441,14 +441,16 @@ class Stream:
             imported.run(chunk, _series_sink(series, imported, users))
         self._count()
 
-    def take_named(self) -> list[NamedHit]:
+    def take_named(self, imported: bool = True) -> list[NamedHit]:
         """The attempts ``feed`` met since the last call whose line names a host instead of
         an address (pure-ftpd or pam with name resolution on): for the identity stage, which
         ties them to a real connection or reports them unattributed. At most 10,000 are
-        kept between calls; all are counted in ``stats.unattributed``."""
+        kept between calls; all are counted in ``stats.unattributed``. ``imported=False``:
+        the compiled pass's only (the imported filters' are their own thread's to take)."""
         named: list[NamedHit] = self._core.take_named() if self._core else []
-        for imported in self._imported:
-            named += imported.take_named()
+        if imported:
+            for stream in self._imported:
+                named += stream.take_named()
         return named
 
     def last_match(self) -> tuple[float, str, str | None] | None:

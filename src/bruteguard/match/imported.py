@@ -83,7 +83,6 @@ class ImportedStream:
         builtin = FILTERS.get(service.name)
         self._ptr_hosts = reference is None and builtin is not None and builtin.ptr_hosts
         self._named: list[tuple[float, str, str | None, str, str]] = []
-        self._timeouts_seen = 0
         self.lines = self.matched = self.attempts = self.unattributed = 0
         self.bad_time = self.match_errors = 0
 
@@ -140,9 +139,10 @@ class ImportedStream:
         return left
 
     def _count_timeouts(self) -> None:
-        timeouts = len(self._matcher.timeouts)
-        self.match_errors += timeouts - self._timeouts_seen
-        self._timeouts_seen = timeouts
+        """Count the lines a pattern ran out of time on, and forget them: a live jail meets
+        a hostile flood's worth over its life."""
+        self.match_errors += len(self._matcher.timeouts)
+        self._matcher.timeouts.clear()
 
     @property
     def jails(self) -> tuple[tuple[int, str], ...]:
