@@ -49,6 +49,18 @@ def test_a_batch_is_spent_once_its_seconds_have_passed() -> None:
     assert not budget.start()(), "each batch gets its own seconds"
 
 
+def test_a_big_batch_gets_time_for_each_of_its_lines() -> None:
+    clock = FakeClock()
+    budget = BatchBudget(seconds=1.0, quiet=60.0, clock=clock, per_line=0.001)
+    small, big = budget.start(100), budget.start(10_000)
+    clock.now += 1.0
+    assert small() and not big()
+    clock.now += 8.99
+    assert not big()
+    clock.now += 0.01
+    assert big()
+
+
 def test_dropping_makes_the_filter_over_budget_until_a_batch_is_matched_whole() -> None:
     clock = FakeClock()
     budget = BatchBudget(seconds=1.0, quiet=60.0, clock=clock)

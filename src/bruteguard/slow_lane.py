@@ -83,7 +83,7 @@ class SlowLane:
         def sink(index: int, moment: float, address: str, user: str | None, line: str) -> None:
             hits.append((moment, address, user, jail_of[index], line))
 
-        dropped = self._stream.run(chunk, sink, self.budget.start())
+        dropped = self._stream.run(chunk, sink, self.budget.start(chunk.count(b"\n")))
         self._stream.take_counts()
         return hits, self._stream.take_named(), dropped
 
