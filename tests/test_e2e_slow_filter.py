@@ -22,7 +22,7 @@ import pytest
 
 from bgdaemon import Bruteguard
 from bruteguard.control import request
-from sshlab import SSH_PORT, SshLab, poll_until
+from sshlab import SSH_PORT, SshLab, poll_until, sshd_jail
 
 pytestmark = pytest.mark.netns
 
@@ -76,13 +76,7 @@ def test_a_backtracking_filter_under_a_flood_leaves_sshd_banning_within_a_second
     with SshLab(tmp_path / "sshlab") as ssh:
         config = make_config(
             jails={
-                "sshd": {
-                    "backend": "file",
-                    "logpath": [str(ssh.auth_log)],
-                    "maxretry": MAXRETRY,
-                    "findtime": "10m",
-                    "bantime": "300s",
-                },
+                "sshd": sshd_jail(ssh.auth_log, MAXRETRY, 300),
                 "slowapp": {
                     "filter": str(evil),
                     "backend": "file",

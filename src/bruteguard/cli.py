@@ -435,8 +435,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"DEGRADED: {', '.join(unread)} read no log and ban no one (see below)")
     if slow:
         print(
-            f"DEGRADED: {', '.join(slow)} cannot match their log in time and drop lines"
-            " (see below)"
+            f"DEGRADED: {', '.join(slow)} cannot match their log in time and drop lines (see below)"
         )
     identity = result.get("identity")
     if identity is not None:
