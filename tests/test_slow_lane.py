@@ -11,6 +11,8 @@ import calendar
 import time
 from pathlib import Path
 
+import pytest
+
 from bruteguard.match.budget import BatchBudget
 from bruteguard.match.engine import Hit, Matcher, NamedHit
 from bruteguard.slow_lane import BACKLOG, SlowLane
@@ -264,3 +266,34 @@ def test_named_hosts_of_an_imported_filter_reach_its_lane_not_the_source(
     asyncio.run(scenario())
     assert [(n[1], n[2], n[3]) for n in recorder.named] == [("scanner.example.net", None, "evil")]
     assert recorder.hits == []
+
+
+def test_a_batch_that_fails_is_logged_and_the_lane_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = Recorder()
+    failures = [RuntimeError("the store is locked")]
+
+    async def handle(hits: list[Hit], named: list[NamedHit]) -> None:
+        if failures:
+            raise failures.pop()
+        await recorder.handle(hits, named)
+
+    own = tmp_path / "evil.conf"
+    own.write_text(EVIL_FILTER)
+    stream = Matcher({"evil": str(own)}).stream(reference=REFERENCE)
+    (imported,) = stream.imported_streams
+    lane = SlowLane(imported, handle, recorder.changed, BatchBudget(0.5, 60.0))
+
+    async def scenario() -> None:
+        runner = asyncio.create_task(lane.run())
+        lane.submit(good(1))
+        lane.submit(good(2))
+        await _until(lambda: recorder.hits, 10, "the second batch's attempt")
+        runner.cancel()
+        lane.close()
+
+    asyncio.run(scenario())
+    assert [h[1] for h in recorder.hits] == ["198.51.100.2"]
+    assert "jail evil: a batch could not be matched" in caplog.text
+    assert "the store is locked" in caplog.text

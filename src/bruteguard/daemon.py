@@ -170,8 +170,7 @@ class Daemon:
         plans = plan_sources(jails, self.store.get_position, start)
         for source, jail_names in plans.values():
             self._sources.append(source)
-            self._feeds[source.key] = frozenset(jail_names)
-            wanted = frozenset(jail_names)
+            wanted = self._feeds[source.key] = frozenset(jail_names)
             stream = matcher.stream(keep_lines=True)
             lanes = [self._lane(imported, wanted) for imported in stream.imported_streams]
             lanes = [lane for lane in lanes if wanted.intersection(lane.jails)]
@@ -319,7 +318,8 @@ class Daemon:
         since = self.since
         hits = [h for h in hits if h[3] in jails and (since is None or h[0] >= since)]
         named = [h for h in named if h[3] in jails and (since is None or h[0] >= since)]
-        await self._handle(hits, position)
+        if hits or position is not None:
+            await self._handle(hits, position)
         if named and self.identity is not None:
             # Evidence is read now; DNS, if it is needed, runs in the background.
             self.identity.submit(named, self._handle_attributed)

@@ -18,6 +18,7 @@ of the batches in flight (at most ``BACKLOG`` + 1), never a ban that was decided
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,6 +27,8 @@ from bruteguard.match.engine import Hit, NamedHit
 from bruteguard.match.imported import ImportedStream
 
 __all__ = ["BACKLOG", "SlowLane"]
+
+log = logging.getLogger("bruteguard")
 
 # Batches that may wait for the thread; more are dropped (counted) rather than queued, so
 # the lane's memory and lag stay bounded whatever the flood.
@@ -66,10 +69,13 @@ class SlowLane:
         loop = asyncio.get_running_loop()
         while True:
             chunk = await self._queue.get()
-            hits, named, dropped = await loop.run_in_executor(self._thread, self._match, chunk)
-            self._tell(self.budget.finish(dropped))
-            if hits or named:
-                await self._handle(hits, named)
+            try:
+                hits, named, dropped = await loop.run_in_executor(self._thread, self._match, chunk)
+                self._tell(self.budget.finish(dropped))
+                if hits or named:
+                    await self._handle(hits, named)
+            except Exception:  # a bug on one batch must not end the jail's matching
+                log.exception("jail %s: a batch could not be matched", ", ".join(self.jails))
 
     def close(self) -> None:
         """Stop taking batches; the thread ends after the one it holds (within budget)."""
