@@ -450,6 +450,29 @@ def test_catastrophic_pattern_times_out_and_the_matcher_goes_on(
     )
 
 
+def test_a_flood_of_timeouts_is_counted_each_but_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Hostile lines must not fill the log as well as the CPU: one warning a minute."""
+    write(
+        tmp_path,
+        "slow.conf",
+        """
+        [Definition]
+        failregex = ^login from <HOST> user (a|aa)+$
+        datepattern = {NONE}
+        """,
+    )
+    matcher = load_filter("slow", dirs=[tmp_path]).matcher(now=lambda: NOW, timeout=0.02)
+    caplog.set_level(logging.WARNING, logger="bruteguard.fail2ban")
+    for n in range(5):
+        matcher.process(f"login from 192.0.2.{n} user " + "a" * 60 + "!")
+    assert [number for number, _ in matcher.timeouts] == [1, 2, 3, 4, 5]
+    warnings = [rec.getMessage() for rec in caplog.records]
+    assert len(warnings) == 1 and "line 1" in warnings[0]
+    assert "counted, not logged, for 60 s" in warnings[0]
+
+
 def test_catastrophic_datepattern_times_out_and_the_matcher_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
