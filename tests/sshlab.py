@@ -27,13 +27,24 @@ from pathlib import Path
 from labkit import DaemonLab, Timestamps, poll_until
 from netns import Host
 
-__all__ = ["SSH_PORT", "SshLab", "Timestamps", "poll_until", "user_exists"]
+__all__ = ["SSH_PORT", "SshLab", "Timestamps", "poll_until", "sshd_jail", "user_exists"]
 
 SSH_PORT = 22
 
 
 def _run(argv: list[str], **kw: object) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True, **kw)
+
+
+def sshd_jail(auth_log: Path, maxretry: int, bantime: int) -> dict[str, object]:
+    """The config table of an sshd jail reading the lab's auth.log (findtime 10 minutes)."""
+    return {
+        "backend": "file",
+        "logpath": [str(auth_log)],
+        "maxretry": maxretry,
+        "findtime": "10m",
+        "bantime": f"{bantime}s",
+    }
 
 
 def user_exists(name: str) -> bool:

@@ -661,3 +661,50 @@ def test_sigterm_stops_within_5s_even_while_the_enforcer_hangs(tmp_path: Path) -
         if instance.process is not None and instance.process.poll() is None:
             instance.process.kill()
             instance.process.wait(timeout=20)
+
+
+def test_a_backtracking_filter_on_the_same_log_as_sshd_leaves_sshd_deciding_at_once(
+    daemon: Daemon,
+) -> None:
+    """One auth.log read for the built-in sshd jail and for a jail whose imported filter
+    backtracks: a flood of hostile lines in that log costs the sshd jail nothing (the
+    compiled pass decides on the event loop, the imported filter works on its own thread
+    and drops what it cannot match in time), and status says which jail is degraded."""
+    from bruteguard.control import request
+
+    evil = daemon.tmp / "evil.conf"
+    evil.write_text(
+        "[Definition]\nfailregex = ^\\s*\\S+ slowapp: login failed for (?:\\w|\\w\\w)+ "
+        "from <HOST>$\n"
+    )
+    daemon.config.write_text(
+        daemon.config.read_text()
+        + f'[jails.slowapp]\nfilter = "{evil}"\nbackend = "file"\nlogpath = ["{daemon.log}"]\n'
+        'port = [8080]\nmaxretry = 3\nbantime = "1h"\n'
+    )
+    daemon.start()
+    hostile = f"{_stamp()} host slowapp: login failed for {'a' * 40}!\n"
+    daemon.append(hostile * 400)  # 20 s of backtracking, were it matched line by line
+    started = time.monotonic()
+    daemon.append(_failure(1, "198.51.100.7") * 3)
+    # Asked through the socket itself: a CLI process's start-up is no part of the delay.
+    bans = _wait(lambda: request(str(daemon.socket), "bans"), what="the sshd ban")
+    took = time.monotonic() - started
+    assert [(b["ip"], b["jail"]) for b in bans] == [("198.51.100.7", "sshd")]
+    assert took < 1.0, f"the sshd ban took {took:.1f}s behind the hostile flood"
+    # The hostile batch ran over its budget (the lane may have recovered already, if the
+    # sshd lines came as a batch of their own): the log and the count tell the story.
+    degraded = "jail slowapp degraded: its filter is over its time budget"
+    _wait(lambda: degraded in daemon.errors(), what="the log to say slowapp is degraded")
+    status = request(str(daemon.socket), "status")
+    slow = _jail(status, "slowapp")
+    assert 0 < slow["matching"]["dropped_lines"] < 400 and slow["failures"] == 0
+    assert _jail(status, "sshd")["state"] == "protected"
+
+    def keeps_up() -> bool:  # ordinary lines go on after the flood
+        daemon.append(f"{_stamp()} host cron[9]: (root) CMD (true)\n")
+        time.sleep(0.5)
+        return not request(str(daemon.socket), "status")["over_budget"]
+
+    _wait(keeps_up, what="the slow jail to keep up again after the flood")
+    assert daemon.stop() == 0

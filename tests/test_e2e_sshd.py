@@ -21,7 +21,7 @@ import pytest
 
 from bgdaemon import Bruteguard
 from netns import Host, existing_namespaces
-from sshlab import SSH_PORT, SshLab, Timestamps, poll_until, user_exists
+from sshlab import SSH_PORT, SshLab, Timestamps, poll_until, sshd_jail, user_exists
 
 pytestmark = pytest.mark.netns
 
@@ -52,17 +52,7 @@ def start_lab(
         ssh = SshLab(tmp_path / "sshlab", timestamps=timestamps, extra_config=extra_config)
         ssh.__enter__()
         labs.append(ssh)
-        config = make_config(
-            jails={
-                "sshd": {
-                    "backend": "file",
-                    "logpath": [str(ssh.auth_log)],
-                    "maxretry": MAXRETRY,
-                    "findtime": "10m",
-                    "bantime": f"{bantime}s",
-                }
-            }
-        )
+        config = make_config(jails={"sshd": sshd_jail(ssh.auth_log, MAXRETRY, bantime)})
         daemon = Bruteguard(bruteguard_exe, config, ssh.lab.server, tmp_path / "bruteguard.log")
         daemon.start()
         return ssh, daemon

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bruteguard.errors import ConfigError
-from bruteguard.fail2ban import FilterError, LineResult, load_filter
+from bruteguard.fail2ban import Fail2banFilter, FilterError, LineResult, load_filter
 from bruteguard.fail2ban.conffile import parse_spec
 from bruteguard.fail2ban.tags import translate
 
@@ -419,9 +419,8 @@ def test_dateless_line_takes_a_recent_date_and_journal_time_is_used(tmp_path: Pa
 # --- hostile patterns -----------------------------------------------------------------------
 
 
-def test_catastrophic_pattern_times_out_and_the_matcher_goes_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def _catastrophic_filter(tmp_path: Path) -> Fail2banFilter:
+    """A filter whose first pattern backtracks on a long run of a's not followed by $."""
     write(
         tmp_path,
         "slow.conf",
@@ -432,8 +431,13 @@ def test_catastrophic_pattern_times_out_and_the_matcher_goes_on(
         datepattern = {NONE}
         """,
     )
-    flt = load_filter("slow", dirs=[tmp_path])
-    matcher = flt.matcher(now=lambda: NOW, timeout=0.05)
+    return load_filter("slow", dirs=[tmp_path])
+
+
+def test_catastrophic_pattern_times_out_and_the_matcher_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    matcher = _catastrophic_filter(tmp_path).matcher(now=lambda: NOW, timeout=0.05)
     lines = [
         "login from 192.0.2.1 user " + "a" * 60 + "!",
         "bad key from 192.0.2.2",
@@ -448,6 +452,20 @@ def test_catastrophic_pattern_times_out_and_the_matcher_goes_on(
     assert any(
         "line 1" in rec.getMessage() and "(a|aa)+" in rec.getMessage() for rec in caplog.records
     )
+
+
+def test_a_flood_of_timeouts_is_counted_each_but_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Hostile lines must not fill the log as well as the CPU: one warning a minute."""
+    matcher = _catastrophic_filter(tmp_path).matcher(now=lambda: NOW, timeout=0.02)
+    caplog.set_level(logging.WARNING, logger="bruteguard.fail2ban")
+    for n in range(5):
+        matcher.process(f"login from 192.0.2.{n} user " + "a" * 60 + "!")
+    assert [number for number, _ in matcher.timeouts] == [1, 2, 3, 4, 5]
+    warnings = [rec.getMessage() for rec in caplog.records]
+    assert len(warnings) == 1 and "line 1" in warnings[0]
+    assert "counted, not logged, for 60 s" in warnings[0]
 
 
 def test_catastrophic_datepattern_times_out_and_the_matcher_goes_on(

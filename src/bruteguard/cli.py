@@ -430,9 +430,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(msgspec.json.encode(result).decode())
         return 0
     print(f"running since {_local(result['since'])}; enforcers: {', '.join(result['enforcers'])}")
-    degraded = result.get("degraded") or []
-    if degraded:
-        print(f"DEGRADED: {', '.join(degraded)} read no log and ban no one (see below)")
+    slow = result.get("over_budget") or []
+    unread = [name for name in result.get("degraded") or [] if name not in slow]
+    if unread:
+        print(f"DEGRADED: {', '.join(unread)} read no log and ban no one (see below)")
+    if slow:
+        print(
+            f"DEGRADED: {', '.join(slow)} cannot match their log in time and drop lines (see below)"
+        )
     identity = result.get("identity")
     if identity is not None:
         print(_identity_line(identity))
@@ -443,6 +448,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         )
         for source in jail.get("sources", []):
             print(f"  {_source_line(source)}")
+        matching = jail.get("matching")
+        if matching is not None:
+            print(f"  {_matching_line(matching)}")
         print(
             f"  failures seen: {jail['failures']}, bans made: {jail['bans_made']}, "
             f"banned now: {len(jail['banned'])}, "
@@ -467,6 +475,15 @@ def _ports_text(ports: Sequence[int]) -> str:
     if not ports:
         return "on every port and protocol"
     return f"on port{'s' if len(ports) > 1 else ''} {', '.join(map(str, ports))}"
+
+
+def _matching_line(matching: dict) -> str:
+    """An imported filter's time budget, and whether it keeps within it."""
+    state = "OVER BUDGET, dropping lines" if matching["over_budget"] else "keeps up"
+    return (
+        f"filter matched off the main loop, {matching['budget_seconds']:g} s a batch: {state}"
+        f" ({matching['dropped_lines']} lines dropped so far)"
+    )
 
 
 def _source_line(source: dict) -> str:

@@ -34,10 +34,12 @@ from bruteguard.enforce.factory import make_enforcers
 from bruteguard.errors import BruteguardError, ControlError, EnforcerError
 from bruteguard.identity import canonical_target
 from bruteguard.identity.stage import IdentityStage
-from bruteguard.match.engine import Hit, Matcher, Stream
-from bruteguard.model import Ban, Failure, Unattributed, ban_view
+from bruteguard.match.engine import Hit, Matcher, NamedHit, Stream
+from bruteguard.match.imported import ImportedStream
+from bruteguard.model import Ban, Failure, SourcePosition, Unattributed, ban_view
 from bruteguard.notify import Notifier
-from bruteguard.sources import LineBatch, Source, health_of
+from bruteguard.slow_lane import SlowLane
+from bruteguard.sources import Source, health_of
 from bruteguard.sources.select import plan_sources, resolve_sources
 from bruteguard.store.retention import Retention
 from bruteguard.store.sqlite import SqliteStore
@@ -68,6 +70,8 @@ class Daemon:
         self._unban_on_stop = False
         self._tasks: list[asyncio.Task[None]] = []
         self._sources: list[Source] = []
+        # Imported filters, each matched on a thread of its own (per source).
+        self._lanes: list[SlowLane] = []
         # Per source key: the jails it feeds, the lines read, when the last came, and why it
         # stopped, if it failed: what `status` and the log say about each jail's protection.
         self._feeds: dict[str, frozenset[str]] = {}
@@ -191,9 +195,13 @@ class Daemon:
         plans = plan_sources(jails, self.store.get_position, start)
         for source, jail_names in plans.values():
             self._sources.append(source)
-            self._feeds[source.key] = frozenset(jail_names)
+            wanted = self._feeds[source.key] = frozenset(jail_names)
             stream = matcher.stream(keep_lines=True)
-            task = asyncio.create_task(self._pump(source, stream, frozenset(jail_names)))
+            lanes = [self._lane(imported, wanted) for imported in stream.imported_streams]
+            lanes = [lane for lane in lanes if wanted.intersection(lane.jails)]
+            self._lanes += lanes
+            self._tasks += [asyncio.create_task(lane.run()) for lane in lanes]
+            task = asyncio.create_task(self._pump(source, stream, wanted, lanes))
             self._tasks.append(task)
         self._tasks.append(asyncio.create_task(self._housekeeping()))
         self._start_desk()
@@ -246,6 +254,9 @@ class Daemon:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for lane in self._lanes:
+            lane.close()
+        self._lanes.clear()
         self._tasks.clear()
         self._sources.clear()
         self._feeds.clear()
@@ -284,22 +295,20 @@ class Daemon:
 
     # -- the pipeline ------------------------------------------------------------------
 
-    async def _pump(self, source: Source, stream: Stream, jails: frozenset[str]) -> None:
-        since = self.since
+    async def _pump(
+        self, source: Source, stream: Stream, jails: frozenset[str], lanes: Sequence[SlowLane]
+    ) -> None:
+        """Read a source: the compiled pass here, on the loop (it is C and fast), each
+        imported filter handed the same batch on its lane's thread."""
         key = source.key
         try:
             async for batch in source.batches():
                 self._lines_read[key] = self._lines_read.get(key, 0) + batch.data.count(b"\n")
                 self._last_line[key] = time.time()
-                hits = [h for h in stream.feed(batch.data) if h[3] in jails]
-                named = [h for h in stream.take_named() if h[3] in jails]
-                if since is not None:
-                    hits = [h for h in hits if h[0] >= since]
-                    named = [h for h in named if h[0] >= since]
-                await self._handle(hits, batch)
-                if named and self.identity is not None:
-                    # Evidence is read now; DNS, if it is needed, runs in the background.
-                    self.identity.submit(named, self._handle_attributed)
+                hits = stream.feed(batch.data, imported=False)
+                await self._take(hits, stream.take_named(imported=False), jails, batch.position)
+                for lane in lanes:
+                    lane.submit(batch.data)
                 # A backlog is read batch after batch without waiting: let `status` (and
                 # the other sources) in between, so it can say how far the reading is.
                 await asyncio.sleep(0)
@@ -310,7 +319,37 @@ class Daemon:
             log.exception("source %s failed; restart bruteguard to resume it", key)
             self._tell_protection(self.config.enabled_jails())
 
-    async def _handle(self, hits: list, batch: LineBatch) -> None:
+    def _lane(self, imported: ImportedStream, jails: frozenset[str]) -> SlowLane:
+        """A lane for one imported filter of a source feeding ``jails``."""
+
+        async def handle(hits: list[Hit], named: list[NamedHit]) -> None:
+            await self._take(hits, named, jails, None)
+
+        def changed() -> None:
+            self._tell_protection(self.config.enabled_jails())
+
+        return SlowLane(imported, handle, changed)
+
+    async def _take(
+        self,
+        hits: list[Hit],
+        named: list[NamedHit],
+        jails: frozenset[str],
+        position: SourcePosition | None,
+    ) -> None:
+        """A source's attempts for its own jails (since ``--since``): those naming an
+        address decided now (with the source's position, if given), the named ones handed
+        to the identity stage."""
+        since = self.since
+        hits = [h for h in hits if h[3] in jails and (since is None or h[0] >= since)]
+        named = [h for h in named if h[3] in jails and (since is None or h[0] >= since)]
+        if hits or position is not None:
+            await self._handle(hits, position)
+        if named and self.identity is not None:
+            # Evidence is read now; DNS, if it is needed, runs in the background.
+            self.identity.submit(named, self._handle_attributed)
+
+    async def _handle(self, hits: list, position: SourcePosition | None) -> None:
         async with self._lock:
             for _, _, _, jail, _ in hits:
                 self._count(jail, "failures")
@@ -320,7 +359,7 @@ class Daemon:
             self.store.record_batch(
                 (Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits),
                 bans,
-                [batch.position],
+                [] if position is None else [position],
             )
             if bans:
                 await self._enforce(bans)
@@ -478,7 +517,8 @@ class Daemon:
     def _protection(self, jails: Sequence[JailConfig]) -> dict[str, dict[str, Any]]:
         """Per jail: what each of its sources reads (or waits for), how many lines came and
         when the last did, and whether the jail is protected (one source reading) or
-        degraded (none: it bans no one)."""
+        degraded (none: it bans no one; or its imported filter is over its time budget and
+        drops lines: ``matching``)."""
         by_jail: dict[str, list[dict[str, Any]]] = {jail.name: [] for jail in jails}
         for source in self._sources:
             health = health_of(source)
@@ -501,10 +541,18 @@ class Daemon:
             if not jail.from_logs:
                 sources = [{"key": "bans", "reading": True, "detail": "bruteguard's own bans"}]
             protected = any(view["reading"] for view in sources)
-            result[jail.name] = {
-                "state": "protected" if protected else "degraded",
-                "sources": sources,
-            }
+            result[jail.name] = {"state": "protected" if protected else "degraded"}
+            lanes = [lane for lane in self._lanes if jail.name in lane.jails]
+            if lanes:
+                over = any(lane.budget.over for lane in lanes)
+                result[jail.name]["matching"] = {
+                    "over_budget": over,
+                    "budget_seconds": lanes[0].budget.seconds,
+                    "dropped_lines": sum(lane.budget.dropped for lane in lanes),
+                }
+                if over:
+                    result[jail.name]["state"] = "degraded"
+            result[jail.name]["sources"] = sources
         return result
 
     def _tell_protection(self, jails: Sequence[JailConfig], *, first: bool = False) -> None:
@@ -515,19 +563,31 @@ class Daemon:
         degraded = frozenset(
             name for name, view in protection.items() if view["state"] != "protected"
         )
+        slow = frozenset(_over_budget(protection))
         if not first and degraded == self._told_degraded:
             return
         before, self._told_degraded = self._told_degraded or frozenset(), degraded
         for name, view in protection.items():
             details = "; ".join(source["detail"] for source in view["sources"]) or "no source"
-            if name in degraded:
+            if name in slow:
+                log.warning(
+                    "jail %s degraded: its filter is over its time budget (%.2f s a batch); "
+                    "the lines it cannot match in time are dropped (%d so far), other jails "
+                    "go on",
+                    name,
+                    view["matching"]["budget_seconds"],
+                    view["matching"]["dropped_lines"],
+                )
+            elif name in degraded:
                 log.warning("jail %s protects nothing: %s", name, details)
             elif first or name in before:
                 log.info("jail %s reads %s", name, details)
         protected = [name for name in protection if name not in degraded]
         status = f"protecting {', '.join(protected) or 'nothing'}"
-        if degraded:
-            status += f"; DEGRADED (no readable log): {', '.join(sorted(degraded))}"
+        if degraded - slow:
+            status += f"; DEGRADED (no readable log): {', '.join(sorted(degraded - slow))}"
+        if slow:
+            status += f"; DEGRADED (filter over its time budget): {', '.join(sorted(slow))}"
         log.info("%s", status)
         notify(*(["READY=1"] if first else []), f"STATUS={status}")
 
@@ -642,6 +702,7 @@ class Daemon:
             "degraded": sorted(
                 name for name, view in protection.items() if view["state"] != "protected"
             ),
+            "over_budget": _over_budget(protection),
             "identity": self.identity.describe() if self.identity is not None else None,
             "jails": [
                 {
@@ -725,6 +786,13 @@ def _is_bans_request(line: bytes) -> bool:
     except msgspec.DecodeError:
         return False
     return isinstance(message, dict) and message.get("command") == "bans"
+
+
+def _over_budget(protection: dict[str, dict[str, Any]]) -> list[str]:
+    """The jails whose imported filter drops lines it cannot match in time."""
+    return sorted(
+        name for name, view in protection.items() if view.get("matching", {}).get("over_budget")
+    )
 
 
 def _covers(banned: ipaddress.IPv4Network | ipaddress.IPv6Network, wanted: Any) -> bool:

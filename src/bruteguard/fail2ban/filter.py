@@ -10,8 +10,9 @@ address or a name); nothing is ever resolved here.
 
 Imported patterns are not ours: every search has a time budget (the ``regex`` module's
 ``timeout``). A pattern that runs out of time on a line is reported (line number and
-pattern, also to the ``bruteguard.fail2ban`` logger) and the line counts as not matched;
-the matcher goes on with the next line.
+pattern, also to the ``bruteguard.fail2ban`` logger, at most once a minute per matcher so
+that a hostile flood does not flood the log too) and the line counts as not matched; the
+matcher goes on with the next line.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ _Line = tuple[str, str, str]
 _MLFID_ENTRIES = 100  # connections remembered per matcher (fail2ban's numbers)
 _MLFID_SECONDS = 300.0
 _LAST_DATE_SECONDS = 60  # a line without a date inherits a date this recent
+_TIMEOUT_LOG_SECONDS = 60.0  # after a timeout warning, the next are only counted this long
 # Groups that are bookkeeping, not data about the failure.
 _INTERNAL = {
     "content",
@@ -202,6 +204,8 @@ class LineMatcher:
         self._last_date: float | None = None
         self._last_text = ""
         self._mlfid: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
+        self._quiet_until = float("-inf")  # monotonic: timeout warnings resume then
+        self._unlogged = 0
 
     def process(self, text: str, *, when: float | None = None) -> list[LineResult]:
         """Match one line; ``when`` is its time when the source knows it (journal).
@@ -219,17 +223,29 @@ class LineMatcher:
             found = self._find(line, date, number)
         except PatternTimeout as exc:
             self.timeouts.append((number, exc.pattern))
-            log.warning(
-                "filter %s: line %d: a pattern ran out of time (%.3f s), line not matched; "
-                "pattern: %s; line: %s",
-                self.filter.name,
-                number,
-                self._timeout,
-                printable(exc.pattern),
-                printable(text[:500]),
-            )
+            self._warn_timeout(number, exc.pattern, text)
             found = None
         return [found or LineResult(number, False, None, None, date, None)]
+
+    def _warn_timeout(self, number: int, pattern: str, text: str) -> None:
+        now = time.monotonic()
+        if now < self._quiet_until:
+            self._unlogged += 1
+            return
+        since = f" ({self._unlogged} more since the last warning)" if self._unlogged else ""
+        log.warning(
+            "filter %s: line %d: a pattern ran out of time (%.3f s), line not matched%s; "
+            "pattern: %s; line: %s; the next such lines are counted, not logged, for %d s",
+            self.filter.name,
+            number,
+            self._timeout,
+            since,
+            printable(pattern),
+            printable(text[:500]),
+            _TIMEOUT_LOG_SECONDS,
+        )
+        self._unlogged = 0
+        self._quiet_until = now + _TIMEOUT_LOG_SECONDS
 
     # -- the date --------------------------------------------------------------------------
 

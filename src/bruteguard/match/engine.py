@@ -408,18 +408,26 @@ class Stream:
             for service, jails in matcher.imported
         ]
 
-    def feed(self, chunk: bytes) -> list[Hit]:
-        """Attempts in ``chunk`` (whole lines), oldest first, each counted once per jail."""
+    def feed(self, chunk: bytes, imported: bool = True) -> list[Hit]:
+        """Attempts in ``chunk`` (whole lines), oldest first, each counted once per jail.
+
+        ``imported=False``: the compiled pass only; the caller runs ``imported_streams``
+        itself (the daemon, on threads of their own: ``slow_lane``)."""
         hits: list[Hit] = self._core.feed(chunk, self.keep_lines) if self._core else []
-        if self._imported:
+        if imported and self._imported:
             more: list[Hit] = []
             jails = self.matcher.jails
             for imported in self._imported:
                 imported.run(chunk, lambda i, t, a, u, line: more.append((t, a, u, jails[i], line)))
             if more:
                 hits = sorted([*hits, *more], key=_time_of)
-        self._count()
+        self._count(imported)
         return hits
+
+    @property
+    def imported_streams(self) -> tuple[ImportedStream, ...]:
+        """The fail2ban filters that run beside the compiled pass (one per filter)."""
+        return tuple(self._imported)
 
     def collect(self, chunk: bytes, series: Series, users: bool = True) -> None:
         """Like ``feed``, but adds each attempt to ``series`` (see ``Matcher.new_series``).
@@ -433,14 +441,16 @@ class Stream:
             imported.run(chunk, _series_sink(series, imported, users))
         self._count()
 
-    def take_named(self) -> list[NamedHit]:
+    def take_named(self, imported: bool = True) -> list[NamedHit]:
         """The attempts ``feed`` met since the last call whose line names a host instead of
         an address (pure-ftpd or pam with name resolution on): for the identity stage, which
         ties them to a real connection or reports them unattributed. At most 10,000 are
-        kept between calls; all are counted in ``stats.unattributed``."""
+        kept between calls; all are counted in ``stats.unattributed``. ``imported=False``:
+        the compiled pass's only (the imported filters' are their own thread's to take)."""
         named: list[NamedHit] = self._core.take_named() if self._core else []
-        for imported in self._imported:
-            named += imported.take_named()
+        if imported:
+            for stream in self._imported:
+                named += stream.take_named()
         return named
 
     def last_match(self) -> tuple[float, str, str | None] | None:
@@ -464,9 +474,14 @@ class Stream:
             imported.take_named()
             imported.take_counts()
 
-    def _count(self) -> None:
+    def _count(self, imported: bool = True) -> None:
+        """Add what the passes counted to ``stats`` (the imported filters' counts are theirs
+        to take when they run elsewhere)."""
         counts = [self._core.take_counts()] if self._core else []
-        counts += [imported.take_counts() for imported in self._imported]
+        if imported:
+            counts += [stream.take_counts() for stream in self._imported]
+        if not counts:
+            return
         stats = self.stats
         # Every matcher reads every line: count the lines once.
         stats.lines += counts[0][0]

@@ -7,7 +7,8 @@ the same chunks, through ``bruteguard.fail2ban``. What comes out is what the com
 gives: attempts ``(time, address, user, jail, line)``, and host *names* handed to the
 identity stage instead of being resolved — the same rules as for our own signatures.
 Each pattern has a time budget per line (``regex``'s timeout): a line that runs out is
-skipped and counted in ``match_errors``, and the jail keeps going.
+skipped and counted in ``match_errors``, and the jail keeps going. The daemon also gives each
+batch a budget and runs the filter off its event loop (``match.budget``, ``slow_lane``).
 """
 
 from __future__ import annotations
@@ -82,18 +83,26 @@ class ImportedStream:
         builtin = FILTERS.get(service.name)
         self._ptr_hosts = reference is None and builtin is not None and builtin.ptr_hosts
         self._named: list[tuple[float, str, str | None, str, str]] = []
-        self._timeouts_seen = 0
         self.lines = self.matched = self.attempts = self.unattributed = 0
         self.bad_time = self.match_errors = 0
 
-    def run(self, chunk: bytes, sink: Callable[[int, float, str, str | None, str], None]) -> None:
-        """Match every line of ``chunk``; ``sink(jail index, time, address, user, line)``
-        receives each attempt whose host is an address."""
-        for raw in chunk.split(b"\n"):
+    def run(
+        self,
+        chunk: bytes,
+        sink: Callable[[int, float, str, str | None, str], None],
+        spent: Callable[[], bool] | None = None,
+    ) -> int:
+        """Match the lines of ``chunk``; ``sink(jail index, time, address, user, line)``
+        receives each attempt whose host is an address. Once ``spent()`` says the batch's
+        time is up, the lines left are not matched: their number is returned."""
+        rows = chunk.split(b"\n")
+        for at, raw in enumerate(rows):
             if raw.endswith(b"\r"):  # CRLF line ends, as the compiled pass takes them
                 raw = raw[:-1]
             if not raw:
                 continue
+            if spent is not None and spent():
+                return self._leave(rows[at:])
             self.lines += 1
             text = raw.decode("utf-8", "backslashreplace")
             for result in self._matcher.process(text):
@@ -119,9 +128,26 @@ class ImportedStream:
                             self._named.append((result.time, result.host, result.user, jail, text))
                         continue
                     sink(index, result.time, address, result.user, line)
-        timeouts = len(self._matcher.timeouts)
-        self.match_errors += timeouts - self._timeouts_seen
-        self._timeouts_seen = timeouts
+        self._count_timeouts()
+        return 0
+
+    def _leave(self, rows: list[bytes]) -> int:
+        """Count ``rows`` as read but not matched."""
+        left = sum(1 for raw in rows if raw and raw != b"\r")
+        self.lines += left
+        self._count_timeouts()
+        return left
+
+    def _count_timeouts(self) -> None:
+        """Count the lines a pattern ran out of time on, and forget them: a live jail meets
+        a hostile flood's worth over its life."""
+        self.match_errors += len(self._matcher.timeouts)
+        self._matcher.timeouts.clear()
+
+    @property
+    def jails(self) -> tuple[tuple[int, str], ...]:
+        """The jails this filter's lines count for: (series index, name)."""
+        return self._jails
 
     @property
     def jail_count(self) -> int:
