@@ -43,7 +43,14 @@ def peer_uid(sock: socket.socket) -> int:
 
 
 def request(path: str, command: str, **arguments: Any) -> Any:
-    """Send one command to the daemon at ``path``; its result, or ControlError with its text."""
+    """Send one command to the daemon at ``path``; its result, or ControlError with its text.
+    A streamed answer (``bans``) comes back whole, as one list."""
+    if command == "bans":
+        return [
+            item
+            for page in request_pages(path, command, **arguments)
+            for item in msgspec.json.decode(page)
+        ]
     with _reply(path, command, arguments) as next_line:
         return _result(_decoded(next_line(), path), path)
 
