@@ -87,10 +87,16 @@ def test_a_whole_jails_series_decides_like_hits(seed: int) -> None:
     one, other = Detector([settings]), Detector([settings])
     addresses = [*ADDRESSES, "2001:db8::67", "2001:db8:1::5", "127.0.0.1"]
     series = {address: [array("d", history(rng, True)).tobytes(), {}] for address in addresses}
-    expected = []
-    for address, (packed, _) in series.items():
-        times = array("d", packed).tolist()
-        expected += per_hit(one, address, times)
+    # The log's order: by time (the addresses of one /64 interleave), not address by address.
+    log = sorted(
+        (
+            (moment, address)
+            for address, (packed, _) in series.items()
+            for moment in array("d", packed)
+        ),
+        key=operator.itemgetter(0),
+    )
+    expected = one.observe([(moment, address, None, "sshd", "") for moment, address in log])
     got = other.observe_jail("sshd", series)
     order = operator.attrgetter("ip", "start")
     assert sorted(got, key=order) == sorted(expected, key=order)

@@ -21,9 +21,11 @@ Escalation, each step a plain rule on the bans already decided:
 from __future__ import annotations
 
 import functools
+import heapq
 import ipaddress
 import math
 import socket
+from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -257,6 +259,16 @@ def _step(window: _Window, address: str, moment: float) -> Ban | None:
     return None
 
 
+def _in_time_order(parts: list[bytes]) -> bytes:
+    """One target's attempts gathered from several addresses (an IPv6 prefix's), as the
+    times in the order they happened: each address's series is in arrival order, but one
+    after the other they are not, and a window steps through time, not through addresses.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    return array("d", heapq.merge(*(memoryview(part).cast("d") for part in parts))).tobytes()
+
+
 class Detector:
     """Feeds hits through every jail's window; returns the bans they trigger, in order,
     with the escalations (network bans, recidive) they complete right after them."""
@@ -316,14 +328,15 @@ class Detector:
             series, window.rule(), window.state(), window.ignore.screen(group_v6)
         )
         self.ignored += ignored
-        prefixes: dict[str, list[bytearray]] = {}
+        parts: dict[str, list[bytes]] = {}
         stepwise: list[tuple[str, bytes]] = []
         for address, packed in deferred:
             if group_v6 and ":" in address:
-                prefixes.setdefault(_key(window, address), [bytearray()])[0] += packed
+                parts.setdefault(_key(window, address), []).append(packed)
             else:  # known to the jail already, or times out of order
                 stepwise.append((address, packed))
-        if prefixes:
+        if parts:
+            prefixes = {target: [_in_time_order(times)] for target, times in parts.items()}
             more, _, later = _windows.decide(prefixes, window.rule(), window.state(), None)
             decided += more
             stepwise += later
@@ -385,13 +398,40 @@ class Detector:
             if window is not None:
                 window.bans[target] = max(window.bans.get(target, 0), count)
 
-    def prime(self, hits: Iterable[Hit]) -> None:
-        """Replay recent failures (the store's) to rebuild the windows after a restart. What
-        they decide is in the store already, so ban counts are left as the store said."""
-        saved = [(window, dict(window.bans)) for window in self._all()]
-        self.observe(hits, escalate=False)
-        for window, bans in saved:
+    def prime(self, hits: Iterable[Hit], lifts: Sequence[tuple[str, float]] = ()) -> None:
+        """Replay recent failures (the store's, in time order) to rebuild the windows after
+        a restart.
+
+        What they decide is in the store already, and the store is the truth about it: ban
+        counts stay as it said, and so do the bans in force (``remember_bans`` gave them
+        first). ``lifts`` (target, when; in time order) are the bans it lifted (``unban``,
+        ``stop --unban``): the replay forgets each target at that moment as the live daemon
+        did, so the failures that made a lifted ban never revive it, those after the lift
+        count, and a late line from before the lift is still ignored.
+        """
+        saved = [(window, dict(window.bans), dict(window.banned_until)) for window in self._all()]
+        pending = iter(lifts)
+        lift = next(pending, None)
+        batch: list[Hit] = []
+        for hit in hits:
+            while lift is not None and lift[1] <= hit[0]:
+                self.observe(batch, escalate=False)
+                batch.clear()
+                self.forget(lift[0])
+                lift = next(pending, None)
+            batch.append(hit)
+        self.observe(batch, escalate=False)
+        if lift is not None:
+            self.forget(lift[0])
+        for target, _ in pending:
+            self.forget(target)
+        last_lift = dict(lifts)
+        for window, bans, banned_until in saved:
             window.bans = bans
+            for target, lifted in last_lift.items():
+                if target not in banned_until:  # a newer ban in force wins
+                    banned_until[target] = lifted
+            window.banned_until = banned_until
 
     def prime_recidive(self, bans: Iterable[Ban]) -> None:
         """Feed the recidive jail the bans already made (the store's recent ones), without

@@ -34,6 +34,10 @@ class Store(Protocol):
     def active_bans(self, now: float) -> list[Ban]:
         """Bans whose ``until`` is after ``now``."""
 
+    def lifts_since(self, since: float) -> list[tuple[str, float]]:
+        """(target, when) of each ban lifted before its end at or after ``since``, oldest
+        first: a restart's replay of the failures that made them must not revive them."""
+
     def ban_history(self, ip: str) -> list[Ban]:
         """Every ban of ``ip``, oldest first."""
 
