@@ -7,6 +7,7 @@ one /64 interleave in the log; IPv4 neighbours of one /24 add network bans (esca
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import random
@@ -147,3 +148,8 @@ def test_eleven_lines_with_one_v6_prefix_ban_alike_in_text_and_json(
         ("198.51.100.7", "2026-11-23T06:00:12Z"),
         ("2001:db8:0:1::/64", "2026-11-23T06:11:42Z"),
     ]
+    # Each ban right after the failure that completed it (for a /64: one of its addresses).
+    for before, event in zip(events, events[1:], strict=False):
+        if event["type"] == "ban":
+            assert before["type"] == "failure" and before["time"] == event["time"], before
+            assert ipaddress.ip_address(before["ip"]) in ipaddress.ip_network(event["ip"])

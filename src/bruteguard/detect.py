@@ -36,7 +36,7 @@ from bruteguard.duration import describe_duration
 from bruteguard.match.engine import Hit
 from bruteguard.model import Ban
 
-__all__ = ["Detector", "IgnoreList", "local_addresses"]
+__all__ = ["Detector", "IgnoreList", "local_addresses", "network_of"]
 
 
 def local_addresses() -> list[str]:
@@ -204,7 +204,7 @@ def _key(window: _Window, address: str) -> str:
     prefix (a LAN shared with the attacker: then each address stands alone)."""
     if window.v6_prefix >= 128 or ":" not in address:
         return address
-    prefix = _prefix(address, window.v6_prefix)
+    prefix = network_of(address, window.v6_prefix)
     shared = window.own_prefixes.get(prefix)
     if shared is None:
         shared = window.own_prefixes[prefix] = window.ignore.holds_own_address(
@@ -214,7 +214,7 @@ def _key(window: _Window, address: str) -> str:
 
 
 @functools.lru_cache(maxsize=65536)
-def _prefix(address: str, length: int) -> str:
+def network_of(address: str, length: int) -> str:
     """``address``'s network of prefix ``length``, as CIDR text (integer arithmetic on the
     packed address: a replay asks this for every ban)."""
     family, bits = (socket.AF_INET6, 128) if ":" in address else (socket.AF_INET, 32)
@@ -374,7 +374,7 @@ class Detector:
         threshold, findtime = window.subnet
         if threshold <= 0:
             return None
-        network = _prefix(ban.ip, window.v4_prefix)
+        network = network_of(ban.ip, window.v4_prefix)
         seen = window.net_bans.setdefault(network, {})
         seen[ban.ip] = ban.start
         for address in [a for a, at in seen.items() if at < ban.start - findtime]:
