@@ -263,6 +263,11 @@ def _in_time_order(parts: list[bytes]) -> bytes:
     """One target's attempts gathered from several addresses (an IPv6 prefix's), as the
     times in the order they happened: each address's series is in arrival order, but one
     after the other they are not, and a window steps through time, not through addresses.
+
+    The series keep no order across addresses, so a line that came late (its time before
+    one of another address of the prefix that was read earlier) is stepped at its time
+    here, where the daemon and ``scan --json`` step it when it arrived; in a log whose
+    times never go back the two are the same.
     """
     if len(parts) == 1:
         return parts[0]
