@@ -269,13 +269,19 @@ def test_after_stop_unban_and_a_restart_new_failures_ban_again(start_lab, family
         rf"from {re.escape(attacker_ip)} port \d+ ssh2$"
     )
     seen = len(ssh.find_lines(failed))
+
+    def counted() -> int:
+        """Failures the restarted daemon has read: its counter moves in the same step as
+        its decision on them, so a ban they made is listed by then."""
+        status = json.loads(daemon.cli("status", "--json").stdout)
+        return sum(jail["failures"] for jail in status["jails"] if jail["name"] == "sshd")
+
     attempts = 0
     while attempts < MAXRETRY and daemon.ban_of(attacker_ip) is None:
         attempts += 1
         assert not ssh.ssh_password_attempt(attacker, server, password="wrong-password")
         ssh.wait_for_log(failed, timeout=10, count=seen + attempts)
-        if attempts == MAXRETRY - 1:
-            time.sleep(1)  # the daemon has read that line: a ban now is for the end line
+        poll_until(lambda n=attempts: counted() >= n, 10, "the daemon to count it", daemon.log)
     assert attempts >= MAXRETRY - 1, f"banned again after {attempts} new failures"
     poll_until(
         lambda: refused(attacker, server),
