@@ -403,7 +403,7 @@ class Detector:
             if window is not None:
                 window.bans[target] = max(window.bans.get(target, 0), count)
 
-    def prime(self, hits: Iterable[Hit], lifts: Sequence[tuple[str, float]] = ()) -> None:
+    def prime(self, hits: Iterable[Hit], lifts: Iterable[tuple[str, float]] = ()) -> None:
         """Replay recent failures (the store's, in time order) to rebuild the windows after
         a restart.
 
@@ -415,6 +415,7 @@ class Detector:
         count, and a late line from before the lift is still ignored.
         """
         saved = [(window, dict(window.bans), dict(window.banned_until)) for window in self._all()]
+        replayed: dict[str, float] = {}  # lifted targets the replay knew: when
         pending = iter(lifts)
         lift = next(pending, None)
         batch: list[Hit] = []
@@ -422,21 +423,28 @@ class Detector:
             while lift is not None and lift[1] <= hit[0]:
                 self.observe(batch, escalate=False)
                 batch.clear()
-                self.forget(lift[0])
+                self._lift(*lift, replayed)
                 lift = next(pending, None)
             batch.append(hit)
         self.observe(batch, escalate=False)
         if lift is not None:
-            self.forget(lift[0])
-        for target, _ in pending:
-            self.forget(target)
-        last_lift = dict(lifts)
+            self._lift(*lift, replayed)
+        for target, when in pending:
+            self._lift(target, when, replayed)
         for window, bans, banned_until in saved:
             window.bans = bans
-            for target, lifted in last_lift.items():
+            for target, when in replayed.items():
                 if target not in banned_until:  # a newer ban in force wins
-                    banned_until[target] = lifted
+                    banned_until[target] = when  # a late line from before the lift: ignored
             window.banned_until = banned_until
+
+    def _lift(self, target: str, when: float, replayed: dict[str, float]) -> None:
+        """A lift met in ``prime``'s replay: ``forget``, noting the target if it was known
+        (one unknown to the replay has no late lines to ignore: nothing is kept for it)."""
+        for window in self._all():
+            known = window.banned_until.pop(target, None) is not None
+            if window.times.pop(target, None) is not None or known:
+                replayed[target] = when
 
     def prime_recidive(self, bans: Iterable[Ban]) -> None:
         """Feed the recidive jail the bans already made (the store's recent ones), without
