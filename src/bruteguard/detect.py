@@ -21,11 +21,9 @@ Escalation, each step a plain rule on the bans already decided:
 from __future__ import annotations
 
 import functools
-import heapq
 import ipaddress
 import math
 import socket
-from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -271,7 +269,7 @@ def _in_time_order(parts: list[bytes]) -> bytes:
     """
     if len(parts) == 1:
         return parts[0]
-    return array("d", heapq.merge(*(memoryview(part).cast("d") for part in parts))).tobytes()
+    return _windows.merge(parts)
 
 
 class Detector:
