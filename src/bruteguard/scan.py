@@ -397,7 +397,9 @@ class _Worker:
             message = msgspec.msgpack.decode(payload)
         except msgspec.DecodeError:
             message = None
-        return message if isinstance(message, list) and message else ["error", "it died"]
+        if isinstance(message, list) and message:
+            return message
+        return ["error", "the worker process died"]
 
     def abandon(self) -> None:
         """Stop a worker whose parts are no longer wanted (the scan failed, was stopped, or
