@@ -148,6 +148,25 @@ def test_restart_resumes_exactly_where_it_stopped(daemon: Daemon) -> None:
     assert daemon.errors().count("ban 203.0.113.5 in sshd") == 1
 
 
+def test_an_unban_holds_across_a_restart(daemon: Daemon) -> None:
+    """The failures behind a ban lifted by ``unban`` are replayed from the ledger on start;
+    they must not revive it: the next maxretry failures ban again at once, not after the
+    lifted ban's hour."""
+    daemon.start()
+    daemon.append("".join(_failure(pid, "198.51.100.7") for pid in (1, 2, 3)))
+    _wait(daemon.bans, what="the first ban")
+    daemon.cli("unban", "198.51.100.7")
+    assert daemon.stop() == 0
+    daemon.start()
+    daemon.append(_failure(4, "198.51.100.7") + _failure(5, "198.51.100.7"))
+    _wait(lambda: daemon.failures() == 2, what="two new failures read")
+    assert daemon.bans() == []  # not before maxretry new ones
+    daemon.append(_failure(6, "198.51.100.7"))
+    bans = _wait(daemon.bans, what="the ban after the restart")
+    assert [(b["ip"], b["failures"]) for b in bans] == [("198.51.100.7", 3)]
+    assert daemon.stop() == 0
+
+
 def test_stop_keeps_bans_and_stop_unban_lifts_them(daemon: Daemon) -> None:
     daemon.start()
     daemon.cli("ban", "198.51.100.9", "--for", "1h")

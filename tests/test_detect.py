@@ -421,3 +421,30 @@ def test_an_ipv6_prefix_this_host_lives_in_is_never_banned_whole() -> None:
     assert ban.ip == "2001:db8:bad::5"
     (other,) = detector.observe(hits("2001:db8:cafe::5", 1, 2, 3))
     assert other.ip == "2001:db8:cafe::/64"
+
+
+def test_a_restart_after_an_unban_keeps_the_ban_lifted() -> None:
+    """The store lifted the ban at 130 (``unban``, ``stop --unban``): the replay of the
+    failures that made it must not revive it, so new failures ban again at once (not only
+    after the lifted ban's old end)."""
+    detector = Detector([jail()])
+    detector.remember_bans([])  # the store: no ban in force
+    detector.prime(hits(ATTACKER, 100, 110, 120), lifts=[(ATTACKER, 130.0)])
+    bans = detector.observe(hits(ATTACKER, 200, 210, 220))
+    assert [(ban.ip, ban.start) for ban in bans] == [(ATTACKER, 220.0)]
+
+
+def test_a_restart_counts_failures_after_a_lift_and_ignores_late_lines_before_it() -> None:
+    detector = Detector([jail()])
+    detector.prime(hits(ATTACKER, 100, 110, 120, 140, 150), lifts=[(ATTACKER, 130.0)])
+    assert detector.observe(hits(ATTACKER, 125)) == []  # banned when it was written
+    (ban,) = detector.observe(hits(ATTACKER, 160))  # the third since the lift
+    assert (ban.start, ban.reason) == (160.0, "3 failures in 20s")
+
+
+def test_a_restart_keeps_the_bans_the_store_holds() -> None:
+    detector = Detector([jail()])
+    detector.remember_bans([Ban(ATTACKER, "sshd", 120, 120 + 3600, 3, "3 failures in 20s")])
+    detector.prime(hits(ATTACKER, 100, 110, 120))
+    assert detector.observe(hits(ATTACKER, 200, 210, 220)) == []  # still banned
+    assert [ban.start for ban in detector.observe(hits(ATTACKER, 3730, 3731, 3732))] == [3732.0]

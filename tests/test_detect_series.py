@@ -4,6 +4,7 @@ several files, with bans already in force."""
 
 from __future__ import annotations
 
+import heapq
 import operator
 import random
 from array import array
@@ -87,10 +88,16 @@ def test_a_whole_jails_series_decides_like_hits(seed: int) -> None:
     one, other = Detector([settings]), Detector([settings])
     addresses = [*ADDRESSES, "2001:db8::67", "2001:db8:1::5", "127.0.0.1"]
     series = {address: [array("d", history(rng, True)).tobytes(), {}] for address in addresses}
-    expected = []
-    for address, (packed, _) in series.items():
-        times = array("d", packed).tolist()
-        expected += per_hit(one, address, times)
+    # The log's order: by time (the addresses of one /64 interleave), not address by address.
+    log = sorted(
+        (
+            (moment, address)
+            for address, (packed, _) in series.items()
+            for moment in array("d", packed)
+        ),
+        key=operator.itemgetter(0),
+    )
+    expected = one.observe([(moment, address, None, "sshd", "") for moment, address in log])
     got = other.observe_jail("sshd", series)
     order = operator.attrgetter("ip", "start")
     assert sorted(got, key=order) == sorted(expected, key=order)
@@ -141,3 +148,21 @@ def test_decide_screens_addresses_and_refuses_bad_input() -> None:
         _windows.decide({}, (0, *RULE[1:]), state, None)
     with pytest.raises(ValueError, match="pairs"):
         _windows.in_networks("192.0.2.1", b"\xc0\x00\x02", b"")
+
+
+def test_merge_keeps_each_parts_order_and_steps_through_time() -> None:
+    """An IPv6 prefix's addresses' times, merged as ``heapq.merge`` does: in time order,
+    each address's own order kept (a late line stays where it came), ties to the first."""
+    rng = random.Random(7)
+    for _ in range(500):
+        parts = []
+        for _ in range(rng.randint(0, 6)):
+            times = [float(rng.randint(0, 40)) for _ in range(rng.randint(0, 8))]
+            if rng.random() < 0.7:
+                times.sort()
+            parts.append(array("d", times).tobytes())
+        views = [array("d", part) for part in parts]
+        assert _windows.merge(parts) == array("d", heapq.merge(*views)).tobytes()
+    assert _windows.merge([]) == b""
+    with pytest.raises(ValueError, match="whole packed doubles"):
+        _windows.merge([packed(1.0), b"1234567"])

@@ -229,6 +229,61 @@ def test_sigterm_keeps_the_ban_and_stop_unban_lifts_it(start_lab, family: str) -
     )
 
 
+def test_after_stop_unban_and_a_restart_new_failures_ban_again(start_lab, family: str) -> None:
+    """The failures that made the lifted ban are still in the store and are replayed on
+    start: they must not revive it, or the attacker could fail on until its old end."""
+    ssh, daemon = start_lab(bantime=LONG_BANTIME)
+    server, attacker_ip = addresses(ssh, family)
+    attacker = ssh.lab.clients["attacker"]
+    first = fail_logins_until_banned(ssh, daemon, family)
+
+    daemon.cli("stop", "--unban")
+    assert daemon.process is not None
+    assert daemon.process.wait(timeout=20) == 0, daemon.log()
+    # The ban froze the last attempt's connection; once lifted, sshd logs its end. That
+    # line comes after the lift and may count once (written in the lift's second, it is
+    # ignored): so the new ban needs MAXRETRY - 1 or MAXRETRY new failed passwords.
+    ended = (
+        rf"^.* sshd\[\d+\]: Connection (?:closed|reset) by (?:authenticating user \S+ )?"
+        rf"{re.escape(attacker_ip)} port \d+(?: \[preauth\])?$"
+    )
+    ssh.wait_for_log(ended, timeout=20, count=MAXRETRY)
+
+    daemon.start()
+    assert daemon.ban_of(attacker_ip) is None, daemon.log()
+    # No bare TCP probe until the end: sshd logs a connection closed before its banner,
+    # and those lines count too. Each attempt's own ``Failed password`` line proves it got
+    # through the firewall.
+    failed = (
+        rf"^.* sshd\[\d+\]: Failed password for {re.escape(ssh.user)} "
+        rf"from {re.escape(attacker_ip)} port \d+ ssh2$"
+    )
+    seen = len(ssh.find_lines(failed))
+
+    def counted() -> int:
+        """Failures the restarted daemon has read: its counter moves in the same step as
+        its decision on them, so a ban they made is listed by then."""
+        status = json.loads(daemon.cli("status", "--json").stdout)
+        return sum(jail["failures"] for jail in status["jails"] if jail["name"] == "sshd")
+
+    attempts = 0
+    while attempts < MAXRETRY and daemon.ban_of(attacker_ip) is None:
+        attempts += 1
+        assert not ssh.ssh_password_attempt(attacker, server, password="wrong-password")
+        ssh.wait_for_log(failed, timeout=10, count=seen + attempts)
+        poll_until(lambda n=attempts: counted() >= n, 10, "the daemon to count it", daemon.log)
+    assert attempts >= MAXRETRY - 1, f"banned again after {attempts} new failures"
+    poll_until(
+        lambda: refused(attacker, server),
+        10,
+        f"the restarted daemon to ban {attacker_ip} again",
+        daemon.log,
+    )
+    again = daemon.ban_of(attacker_ip)
+    assert again is not None and again["start"] > first["start"], again
+    assert ssh.innocent_can_login(server), f"{ssh.diagnostics()}\n{daemon.log()}"
+
+
 def test_rfc3339_syslog_timestamps_are_read_too(start_lab) -> None:
     ssh, daemon = start_lab(bantime=LONG_BANTIME, timestamps="rfc3339")
     assert ssh.find_lines(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d \S+ sshd\[")

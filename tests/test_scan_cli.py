@@ -528,6 +528,74 @@ def test_a_large_log_split_across_cores_counts_like_a_sequential_read(
     assert file_summary["bans"] == stdin_summary["bans"] > 0
 
 
+def test_a_split_log_streams_its_attempts_chunk_by_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``scan --json`` memory must not grow with the log: a worker hands its segment's
+    attempts over a chunk at a time (waiting in its pipe), never as one list, and the
+    attempts and bans are those of a sequential read, in the same order."""
+    from bruteguard import scan
+    from bruteguard.config import config_from_dict
+
+    log = write_log(tmp_path / "auth.log", ATTACK_LOG * 400)
+    config = config_from_dict({"enforcers": ["dry-run"]})
+    jails = [config.jails["sshd"]]
+    monkeypatch.setattr(scan, "CHUNK_SIZE", 16 << 10)
+    runs = {}
+    for workers in (1, 3):
+        monkeypatch.setattr(scan, "PARALLEL_MIN_SIZE", 1 if workers > 1 else 1 << 40)
+        calls: list[tuple[list, list]] = []
+        summary = scan.scan_logs(
+            [str(log)],
+            config,
+            jails,
+            lambda hits, bans, calls=calls: calls.append((hits, bans)),
+            workers=workers,
+        )
+        runs[workers] = calls, summary
+    (sequential, alone), (split, together) = runs[1], runs[3]
+    hits_of = lambda calls: [tuple(hit) for hits, _ in calls for hit in hits]  # noqa: E731
+    assert hits_of(split) == hits_of(sequential)
+    assert [ban for _, bans in split for ban in bans] == together.bans == alone.bans
+    assert (together.lines, together.failures) == (alone.lines, alone.failures)
+    per_chunk = max(len(hits) for hits, _ in sequential)
+    assert len(split) > 3 * 2  # several parts from every segment…
+    assert max(len(hits) for hits, _ in split) <= per_chunk  # …none bigger than a chunk's
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_worker_that_fails_fails_the_scan_clearly_and_leaves_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streaming: bool
+) -> None:
+    """An OSError in a worker (a log gone unreadable mid-scan) comes back as that OSError,
+    any other failure as a RuntimeError naming it; every worker is reaped either way."""
+    from bruteguard import scan
+    from bruteguard.config import config_from_dict
+
+    log = write_log(tmp_path / "auth.log", ATTACK_LOG * 400)
+    config = config_from_dict({"enforcers": ["dry-run"]})
+    jails = [config.jails["sshd"]]
+    monkeypatch.setattr(scan, "CHUNK_SIZE", 16 << 10)
+    monkeypatch.setattr(scan, "PARALLEL_MIN_SIZE", 1)
+    chunks_of = scan._segment_chunks
+    on_hits = (lambda hits, bans: None) if streaming else None
+    for error in (OSError(5, "Input/output error", str(log)), ValueError("bad")):
+
+        def failing(stream, path, start, end, advance, error=error):
+            for number, chunk in enumerate(chunks_of(stream, path, start, end, advance)):
+                if start and number == 2:  # a worker's segment, a few chunks in
+                    raise error
+                yield chunk
+
+        monkeypatch.setattr(scan, "_segment_chunks", failing)
+        expected = OSError if isinstance(error, OSError) else RuntimeError
+        with pytest.raises(expected) as raised:
+            scan.scan_logs([str(log)], config, jails, on_hits, workers=3)
+        assert str(log) in str(raised.value) or "ValueError: bad" in str(raised.value)
+        with pytest.raises(ChildProcessError):
+            os.waitpid(-1, os.WNOHANG)  # no child left, not even a zombie
+
+
 # -- logs that cannot be read --------------------------------------------------------------
 
 

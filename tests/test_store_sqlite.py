@@ -178,6 +178,20 @@ def test_lift_bans_ends_every_active_jail_of_an_address(store: SqliteStore) -> N
     assert store.ban_history("192.0.2.7") == [expired, ssh, mail]
 
 
+def test_lifts_since_tells_which_bans_were_lifted_early_and_when(store: SqliteStore) -> None:
+    lifted = ban(ip="192.0.2.7", start=1000.0, until=5000.0)
+    old = ban(ip="192.0.2.8", start=0.0, until=400.0)
+    expired = ban(ip="192.0.2.9", start=1000.0, until=1100.0)
+    store.add_bans([lifted, old, expired])
+    store.lift_bans(["192.0.2.8"], now=100.0)  # before ``since``
+    store.lift_bans(["192.0.2.7"], now=1200.0)
+    store.lift_bans(["192.0.2.9"], now=1300.0)  # ended already: nothing to lift
+    store.add_bans([ban(ip="192.0.2.7", jail="mail", start=1000.0, until=5000.0)])
+    store.add_bans([ban(ip="192.0.2.7", jail="mail", start=1400.0, until=5000.0)])  # replaced
+    assert store.lifts_since(500.0) == [("192.0.2.7", 1200.0)]
+    assert store.lifts_since(0.0) == [("192.0.2.8", 100.0), ("192.0.2.7", 1200.0)]
+
+
 def test_replacing_an_active_ban_keeps_history(store: SqliteStore) -> None:
     first = ban(start=1000.0, until=1600.0)
     second = ban(start=1500.0, until=4000.0, reason="recidive")

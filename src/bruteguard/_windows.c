@@ -8,6 +8,7 @@
  * decide for those times one by one — and hands the others back to Python:
  *
  *   decide(series, rule, state, screen) → (bans, ignored, deferred)
+ *   merge(parts) → packed times of an IPv6 prefix's addresses, in time order
  *   in_networks(address, networks_v4, networks_v6) → bool
  *
  * Networks are packed (network, mask) byte pairs: 4 + 4 bytes each for IPv4, 16 + 16 for
@@ -243,11 +244,84 @@ done:
     return result;
 }
 
+/* A heap entry of merge(): the next time of one part. Ties go to the earlier part. */
+typedef struct {
+    double moment;
+    Py_ssize_t part, at;
+} Head;
+
+static int head_before(const Head *a, const Head *b) {
+    return a->moment < b->moment || (a->moment == b->moment && a->part < b->part);
+}
+
+static void sift_down(Head *heap, Py_ssize_t size, Py_ssize_t i) {
+    for (;;) {
+        Py_ssize_t least = i, left = 2 * i + 1, right = left + 1;
+        if (left < size && head_before(&heap[left], &heap[least])) least = left;
+        if (right < size && head_before(&heap[right], &heap[least])) least = right;
+        if (least == i) return;
+        Head swap = heap[i];
+        heap[i] = heap[least];
+        heap[least] = swap;
+        i = least;
+    }
+}
+
+/* merge(parts) -> bytes: packed times of several series merged in time order as
+ * heapq.merge merges them (each part's own order kept, ties to the earlier part). */
+static PyObject *merge(PyObject *module, PyObject *parts_object) {
+    PyObject *parts = PySequence_Fast(parts_object, "merge() takes a sequence of packed times");
+    if (!parts) return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(parts), total = 0, filled = 0, size = 0;
+    Py_buffer *views = PyMem_Calloc(count ? count : 1, sizeof(Py_buffer));
+    Head *heap = PyMem_Calloc(count ? count : 1, sizeof(Head));
+    PyObject *result = NULL;
+    if (!views || !heap) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; filled < count; filled++) {
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(parts, filled), &views[filled],
+                               PyBUF_SIMPLE) < 0)
+            goto done;
+        if (views[filled].len % (Py_ssize_t)sizeof(double)) {
+            PyBuffer_Release(&views[filled]);
+            PyErr_SetString(PyExc_ValueError, "attempt times are whole packed doubles");
+            goto done;
+        }
+        total += views[filled].len / (Py_ssize_t)sizeof(double);
+    }
+    result = PyBytes_FromStringAndSize(NULL, total * (Py_ssize_t)sizeof(double));
+    if (!result) goto done;
+    double *out = (double *)PyBytes_AS_STRING(result);
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (views[i].len) heap[size++] = (Head){((const double *)views[i].buf)[0], i, 0};
+    for (Py_ssize_t i = size / 2 - 1; i >= 0; i--) sift_down(heap, size, i);
+    while (size) {
+        Head *top = &heap[0];
+        *out++ = top->moment;
+        const Py_buffer *view = &views[top->part];
+        if (++top->at < view->len / (Py_ssize_t)sizeof(double))
+            top->moment = ((const double *)view->buf)[top->at];
+        else
+            heap[0] = heap[--size];
+        sift_down(heap, size, 0);
+    }
+done:
+    for (Py_ssize_t i = 0; i < filled; i++) PyBuffer_Release(&views[i]);
+    PyMem_Free(views);
+    PyMem_Free(heap);
+    Py_DECREF(parts);
+    return result;
+}
+
 static PyMethodDef windows_functions[] = {
     {"decide", decide, METH_VARARGS,
      "decide(series, (maxretry, findtime, bantime, factor, maxtime, keep), (counts, times, "
      "banned_until), screen) -> ([(target, first, last, until, step)], ignored, "
      "[(target, packed)])"},
+    {"merge", merge, METH_O,
+     "merge(parts) -> bytes: packed times merged in time order (each part's order kept)"},
     {"in_networks", in_networks, METH_VARARGS,
      "in_networks(address, packed_v4, packed_v6) -> bool"},
     {NULL},

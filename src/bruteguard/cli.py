@@ -211,15 +211,26 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 def _ban_positions(hits: Sequence[Hit], bans: Sequence[Ban]) -> list[int]:
     """For each ban (in decision order), the index of the hit it is written after.
 
-    That is the last failure of the same address and jail at or before the ban's time: the
-    failure that completed the window, or a later one of the same second. Never before the
-    previous ban's place, so bans keep the order they were decided in.
+    That is the last failure of the same target (the address, or an address of the banned
+    IPv6 prefix) and jail at or before the ban's time: the failure that completed the
+    window, or a later one of the same second. Never before the previous ban's place, so
+    bans keep the order they were decided in.
     """
+    from bruteguard.detect import network_of
+
     wanted = {ban.ip for ban in bans}
+    # An IPv6 attacker is banned as its prefix: its failures are those of the prefix's
+    # addresses.
+    lengths = {int(ip.rpartition("/")[2]) for ip in wanted if ":" in ip and "/" in ip}
     seen: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for index, (moment, address, _user, jail, _line) in enumerate(hits):
         if address in wanted:
             seen.setdefault((address, jail), []).append((index, moment))
+        elif lengths and ":" in address:
+            for length in lengths:
+                network = network_of(address, length)
+                if network in wanted:
+                    seen.setdefault((network, jail), []).append((index, moment))
     positions: list[int] = []
     floor = -1
     for ban in bans:

@@ -169,7 +169,10 @@ class Daemon:
         readers = config.log_jails()
         horizon = max((float(j.findtime) for j in readers), default=0.0)
         primed = self.store.failures_since(now - horizon)
-        self.detector.prime((f.time, f.ip, f.user, f.jail, f.line) for f in primed)
+        self.detector.prime(
+            ((f.time, f.ip, f.user, f.jail, f.line) for f in primed),
+            self.store.lifts_since(now - horizon),
+        )
         recidive = [j for j in jails if not j.from_logs]
         if recidive:
             self.detector.prime_recidive(self.store.bans_since(now - float(recidive[0].findtime)))

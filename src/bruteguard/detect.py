@@ -34,7 +34,7 @@ from bruteguard.duration import describe_duration
 from bruteguard.match.engine import Hit
 from bruteguard.model import Ban
 
-__all__ = ["Detector", "IgnoreList", "local_addresses"]
+__all__ = ["Detector", "IgnoreList", "local_addresses", "network_of"]
 
 
 def local_addresses() -> list[str]:
@@ -202,7 +202,7 @@ def _key(window: _Window, address: str) -> str:
     prefix (a LAN shared with the attacker: then each address stands alone)."""
     if window.v6_prefix >= 128 or ":" not in address:
         return address
-    prefix = _prefix(address, window.v6_prefix)
+    prefix = network_of(address, window.v6_prefix)
     shared = window.own_prefixes.get(prefix)
     if shared is None:
         shared = window.own_prefixes[prefix] = window.ignore.holds_own_address(
@@ -212,7 +212,7 @@ def _key(window: _Window, address: str) -> str:
 
 
 @functools.lru_cache(maxsize=65536)
-def _prefix(address: str, length: int) -> str:
+def network_of(address: str, length: int) -> str:
     """``address``'s network of prefix ``length``, as CIDR text (integer arithmetic on the
     packed address: a replay asks this for every ban)."""
     family, bits = (socket.AF_INET6, 128) if ":" in address else (socket.AF_INET, 32)
@@ -255,6 +255,21 @@ def _step(window: _Window, address: str, moment: float) -> Ban | None:
     if len(times) > _KEEP * maxretry:
         del times[: len(times) - _KEEP * maxretry]
     return None
+
+
+def _in_time_order(parts: list[bytes]) -> bytes:
+    """One target's attempts gathered from several addresses (an IPv6 prefix's), as the
+    times in the order they happened: each address's series is in arrival order, but one
+    after the other they are not, and a window steps through time, not through addresses.
+
+    The series keep no order across addresses, so a line that came late (its time before
+    one of another address of the prefix that was read earlier) is stepped at its time
+    here, where the daemon and ``scan --json`` step it when it arrived; in a log whose
+    times never go back the two are the same.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    return _windows.merge(parts)
 
 
 class Detector:
@@ -316,14 +331,15 @@ class Detector:
             series, window.rule(), window.state(), window.ignore.screen(group_v6)
         )
         self.ignored += ignored
-        prefixes: dict[str, list[bytearray]] = {}
+        parts: dict[str, list[bytes]] = {}
         stepwise: list[tuple[str, bytes]] = []
         for address, packed in deferred:
             if group_v6 and ":" in address:
-                prefixes.setdefault(_key(window, address), [bytearray()])[0] += packed
+                parts.setdefault(_key(window, address), []).append(packed)
             else:  # known to the jail already, or times out of order
                 stepwise.append((address, packed))
-        if prefixes:
+        if parts:
+            prefixes = {target: [_in_time_order(times)] for target, times in parts.items()}
             more, _, later = _windows.decide(prefixes, window.rule(), window.state(), None)
             decided += more
             stepwise += later
@@ -361,7 +377,7 @@ class Detector:
         threshold, findtime = window.subnet
         if threshold <= 0:
             return None
-        network = _prefix(ban.ip, window.v4_prefix)
+        network = network_of(ban.ip, window.v4_prefix)
         seen = window.net_bans.setdefault(network, {})
         seen[ban.ip] = ban.start
         for address in [a for a, at in seen.items() if at < ban.start - findtime]:
@@ -385,13 +401,48 @@ class Detector:
             if window is not None:
                 window.bans[target] = max(window.bans.get(target, 0), count)
 
-    def prime(self, hits: Iterable[Hit]) -> None:
-        """Replay recent failures (the store's) to rebuild the windows after a restart. What
-        they decide is in the store already, so ban counts are left as the store said."""
-        saved = [(window, dict(window.bans)) for window in self._all()]
-        self.observe(hits, escalate=False)
-        for window, bans in saved:
+    def prime(self, hits: Iterable[Hit], lifts: Iterable[tuple[str, float]] = ()) -> None:
+        """Replay recent failures (the store's, in time order) to rebuild the windows after
+        a restart.
+
+        What they decide is in the store already, and the store is the truth about it: ban
+        counts stay as it said, and so do the bans in force (``remember_bans`` gave them
+        first). ``lifts`` (target, when; in time order) are the bans it lifted (``unban``,
+        ``stop --unban``): the replay forgets each target at that moment as the live daemon
+        did, so the failures that made a lifted ban never revive it, those after the lift
+        count, and a late line from before the lift is still ignored.
+        """
+        saved = [(window, dict(window.bans), dict(window.banned_until)) for window in self._all()]
+        replayed: dict[str, float] = {}  # lifted targets the replay knew: when
+        pending = iter(lifts)
+        lift = next(pending, None)
+        batch: list[Hit] = []
+        for hit in hits:
+            while lift is not None and lift[1] <= hit[0]:
+                self.observe(batch, escalate=False)
+                batch.clear()
+                self._lift(*lift, replayed)
+                lift = next(pending, None)
+            batch.append(hit)
+        self.observe(batch, escalate=False)
+        if lift is not None:
+            self._lift(*lift, replayed)
+        for target, when in pending:
+            self._lift(target, when, replayed)
+        for window, bans, banned_until in saved:
             window.bans = bans
+            for target, when in replayed.items():
+                if target not in banned_until:  # a newer ban in force wins
+                    banned_until[target] = when  # a late line from before the lift: ignored
+            window.banned_until = banned_until
+
+    def _lift(self, target: str, when: float, replayed: dict[str, float]) -> None:
+        """A lift met in ``prime``'s replay: ``forget``, noting the target if it was known
+        (one unknown to the replay has no late lines to ignore: nothing is kept for it)."""
+        for window in self._all():
+            known = window.banned_until.pop(target, None) is not None
+            if window.times.pop(target, None) is not None or known:
+                replayed[target] = when
 
     def prime_recidive(self, bans: Iterable[Ban]) -> None:
         """Feed the recidive jail the bans already made (the store's recent ones), without

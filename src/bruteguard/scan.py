@@ -14,6 +14,7 @@ import itertools
 import operator
 import os
 import signal
+import struct
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -115,9 +116,9 @@ class Chunks:
     them: a line over ``MAX_LINE`` is skipped (counted in ``too_long``) without ever being
     held whole, and a last line without newline is completed."""
 
-    def __init__(self, stream: BinaryIO, size: int = CHUNK_SIZE) -> None:
+    def __init__(self, stream: BinaryIO, size: int | None = None) -> None:
         self.stream = stream
-        self.size = size
+        self.size = size or CHUNK_SIZE
         self.splitter = LineSplitter()
 
     @property
@@ -230,7 +231,8 @@ def _count_users(into: dict[Any, int], tried: Iterable[tuple[Any, int]]) -> None
 def _hits_of(
     path: str, matcher: Matcher, reference: float, workers: int, advance: Advance
 ) -> Iterator[tuple[list[Hit], StreamStats]]:
-    """The attempts of ``path`` chunk by chunk (or segment by segment), in file order."""
+    """The attempts of ``path`` chunk by chunk, in file order (split across processes or
+    not): a chunk's hits are all that is held at once, however long the log."""
     if workers > 1:
         yield from _in_parallel(path, matcher, reference, workers, advance, _hits_here)
         return
@@ -254,7 +256,7 @@ def _series_of(
         merged: Series = []
         total = StreamStats()
         segments = _in_parallel(path, matcher, reference, workers, advance, _series_here, users)
-        for series, stats in segments:
+        for series, stats in segments:  # one part per segment
             if merged:
                 _merge(merged, series)
             else:  # the first segment's, matched here: its times are bytearrays to extend
@@ -327,76 +329,81 @@ def _in_parallel(
     reference: float,
     workers: int,
     advance: Advance,
-    here: Callable[..., tuple[Any, StreamStats]],
+    here: Callable[..., Iterator[tuple[Any, StreamStats]]],
     *options: Any,
 ) -> Iterator[tuple[Any, StreamStats]]:
-    """``here``'s result for each segment of ``path``, in file order: this process matches
+    """``here``'s parts for each segment of ``path``, in file order: this process matches
     the first segment (telling ``advance`` as it reads) while forked workers match the
-    others (each told whole when its result arrives: a worker never draws on the screen)."""
+    others (each told whole when its last part arrives: a worker never draws on the screen).
+    A worker's parts wait in its pipe, not in memory: it goes on only as they are read."""
     segments = _segments(path, workers)
 
-    def segment(start: int, end: int, told: Advance = _ignore) -> tuple[Any, StreamStats]:
+    def segment(start: int, end: int, told: Advance = _ignore) -> Iterator[tuple[Any, StreamStats]]:
         stream = matcher.stream(reference=reference)
         return here(stream, path, start, end, told, *options)
 
     forked = [_Worker(functools.partial(segment, start, end)) for start, end in segments[1:]]
     try:
-        yield segment(*segments[0], advance)
+        yield from segment(*segments[0], advance)
         for worker, (start, end) in zip(forked, segments[1:], strict=True):
-            result = worker.result()
+            yield from worker.parts()
             advance(end - start)
-            yield result
     finally:
         for worker in forked:
             worker.abandon()
 
 
-class _Worker:
-    """A forked process computing one segment's result; plain data comes back through a
-    pipe, msgpack-encoded (a fork shares the compiled matcher: nothing to rebuild)."""
+_FRAME = struct.Struct("<Q")  # the length of each msgpack message a worker sends
 
-    def __init__(self, work: Callable[[], tuple[Any, StreamStats]]) -> None:
+
+class _Worker:
+    """A forked process computing one segment's parts; plain data comes back through a
+    pipe, one length-prefixed msgpack message per part (a fork shares the compiled matcher:
+    nothing to rebuild). A full pipe stops the worker until the parent reads on, so what is
+    not yet read costs a pipe's worth of memory, not a segment's."""
+
+    def __init__(self, work: Callable[[], Iterator[tuple[Any, StreamStats]]]) -> None:
         read_end, write_end = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # the worker: does its work and never returns
             os.close(read_end)
             status = 1
             try:
-                result, stats = work()
-                payload = msgspec.msgpack.encode(("ok", result, _counts(stats)))
-                status = 0
-            except OSError as error:
-                payload = msgspec.msgpack.encode(
-                    ("oserror", error.errno, error.strerror, error.filename)
-                )
-            except BaseException as error:  # reported by the parent, which fails clearly
-                payload = msgspec.msgpack.encode(("error", f"{type(error).__name__}: {error}"))
-            try:
                 with os.fdopen(write_end, "wb") as pipe:
-                    pipe.write(payload)
+                    status = _send_parts(pipe, work)
             finally:
                 os._exit(status)
         os.close(write_end)
         self._pipe = os.fdopen(read_end, "rb")
         self._done = False
 
-    def result(self) -> tuple[Any, StreamStats]:
-        with self._pipe:
-            payload = self._pipe.read()
-        os.waitpid(self.pid, 0)
-        self._done = True
-        try:
-            message = msgspec.msgpack.decode(payload)
-        except msgspec.DecodeError:
-            message = ("error", "the worker process died")
-        if message[0] == "ok":
-            return message[1], StreamStats(*message[2])
+    def parts(self) -> Iterator[tuple[Any, StreamStats]]:
+        """The worker's parts as they arrive; raises the OSError it met, or RuntimeError."""
+        while (message := self._receive())[0] == "part":
+            yield message[1], StreamStats(*message[2])
+        if message[0] == "end":
+            self._pipe.close()
+            os.waitpid(self.pid, 0)
+            self._done = True
+            return
         if message[0] == "oserror":
             raise OSError(*message[1:])
         raise RuntimeError(f"scan worker failed: {message[1]}")
 
+    def _receive(self) -> list[Any]:
+        header = self._pipe.read(_FRAME.size)
+        payload = self._pipe.read(_FRAME.unpack(header)[0]) if len(header) == _FRAME.size else b""
+        try:
+            message = msgspec.msgpack.decode(payload)
+        except msgspec.DecodeError:
+            message = None
+        if isinstance(message, list) and message:
+            return message
+        return ["error", "the worker process died"]
+
     def abandon(self) -> None:
-        """Stop a worker whose result is no longer wanted (the scan failed or was stopped)."""
+        """Stop a worker whose parts are no longer wanted (the scan failed, was stopped, or
+        is done with it)."""
         if self._done:
             return
         self._pipe.close()
@@ -404,6 +411,27 @@ class _Worker:
             os.kill(self.pid, signal.SIGKILL)
         os.waitpid(self.pid, 0)
         self._done = True
+
+
+def _send_parts(pipe: BinaryIO, work: Callable[[], Iterator[tuple[Any, StreamStats]]]) -> int:
+    """In a worker: each part of ``work`` as a message, then "end" (or what went wrong);
+    the exit status."""
+
+    def send(*message: Any) -> None:
+        payload = msgspec.msgpack.encode(message)
+        pipe.write(_FRAME.pack(len(payload)))
+        pipe.write(payload)
+
+    try:
+        for part, stats in work():
+            send("part", part, dataclasses.astuple(stats))
+        send("end")
+        return 0
+    except OSError as error:
+        send("oserror", error.errno, error.strerror, error.filename)
+    except BaseException as error:  # reported by the parent, which fails clearly
+        send("error", f"{type(error).__name__}: {error}")
+    return 1
 
 
 def _segment_chunks(
@@ -432,24 +460,23 @@ def _skipped(stats: StreamStats, chunks: Chunks) -> StreamStats:
 
 def _hits_here(
     stream: Stream, path: str, start: int, end: int, advance: Advance
-) -> tuple[list[Hit], StreamStats]:
-    hits: list[Hit] = []
+) -> Iterator[tuple[list[Hit], StreamStats]]:
+    """A segment's attempts chunk by chunk, each with what its chunk counted."""
     for chunk in _segment_chunks(stream, path, start, end, advance):
-        hits.extend(stream.feed(chunk))
-    return hits, stream.stats
+        hits = stream.feed(chunk)
+        yield hits, stream.stats
+        stream.stats = StreamStats()
+    yield [], stream.stats  # the over-long lines skipped
 
 
 def _series_here(
     stream: Stream, path: str, start: int, end: int, advance: Advance, users: bool
-) -> tuple[Series, StreamStats]:
+) -> Iterator[tuple[Series, StreamStats]]:
+    """A segment's attempts as one ``Series``."""
     series = stream.matcher.new_series()
     for chunk in _segment_chunks(stream, path, start, end, advance):
         stream.collect(chunk, series, users)
-    return series, stream.stats
-
-
-def _counts(stats: StreamStats) -> tuple[int, ...]:
-    return dataclasses.astuple(stats)
+    yield series, stream.stats
 
 
 class _Limited:

@@ -37,6 +37,10 @@ class Store(Protocol):
     def active_ban_pages(self, now: float, size: int = 10_000) -> Iterator[list[Ban]]:
         """``active_bans`` in pages of ``size``, oldest first, each page its own read."""
 
+    def lifts_since(self, since: float) -> list[tuple[str, float]]:
+        """(target, when) of each ban lifted before its end at or after ``since``, oldest
+        first: a restart's replay of the failures that made them must not revive them."""
+
     def ban_history(self, ip: str) -> list[Ban]:
         """Every ban of ``ip``, oldest first."""
 

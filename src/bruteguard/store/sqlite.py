@@ -372,6 +372,20 @@ class SqliteStore:
             after = rows[-1][0]
             yield [Ban(*fields) for _id, *fields in rows]
 
+    def lifts_since(self, since: float) -> list[tuple[str, float]]:
+        """(target, when) of each ban lifted before its end (``unban``, ``stop --unban``; not
+        one replaced by a newer ban) at or after ``since``, oldest first: a restart replays
+        the failures that made those bans, and must not revive them."""
+        with self.read("read lifted bans") as db:
+            rows = db.execute(
+                "SELECT ip, lifted FROM bans WHERE until > ? AND lifted >= ? AND lifted < until"
+                " AND NOT EXISTS (SELECT 1 FROM bans AS newer WHERE newer.ip = bans.ip"
+                " AND newer.jail = bans.jail AND newer.start = bans.lifted)"
+                " ORDER BY lifted, id",
+                (since, since),
+            ).fetchall()
+        return [(ip, lifted) for ip, lifted in rows]
+
     def ban_history(self, ip: str) -> list[Ban]:
         """Every ban of ``ip`` as it was decided (lifted or replaced ones too), oldest first."""
         with self.read("read ban history") as db:
