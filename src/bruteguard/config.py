@@ -44,6 +44,7 @@ from bruteguard.bounds import (
 from bruteguard.duration import parse_duration
 from bruteguard.enforce.names import NAME_FORM, is_safe_name
 from bruteguard.errors import BruteguardError, ConfigError
+from bruteguard.fleet.config import FleetConfig
 from bruteguard.match.imported import FAIL2BAN_PREFIX, imported_filter, is_imported
 from bruteguard.match.signatures import FILTERS
 
@@ -420,6 +421,7 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     blocklists: dict[str, BlocklistConfig] = {}
     abuse: AbuseConfig = msgspec.field(default_factory=AbuseConfig)
     notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
+    fleet: FleetConfig | None = None  # none: one host alone on its SQLite ledger
     jails: dict[str, JailConfig] = {}
     source_path: str = ""
 
