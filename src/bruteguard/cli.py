@@ -21,6 +21,7 @@ import msgspec
 
 from bruteguard import __version__
 from bruteguard.cli_abuse import add_abuse_commands
+from bruteguard.cli_fleet import add_fleet_commands
 from bruteguard.cli_install import add_install_commands
 from bruteguard.cli_test import add_test_command
 from bruteguard.config import DEFAULT_CONFIG_PATH, Config, JailConfig, load_config
@@ -749,6 +750,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_test_command(command)
     add_abuse_commands(command, config_help)
     add_install_commands(command)
+    add_fleet_commands(command, config_help)
     command("version", "print the version", _cmd_version)
     return parser
 

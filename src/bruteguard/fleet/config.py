@@ -26,9 +26,7 @@ def dsn_password(dsn: str) -> bool:
     try:
         from psycopg.conninfo import conninfo_to_dict  # libpq's own parser: both forms
     except ImportError:
-        raise ValueError(
-            "dsn: [fleet] needs psycopg 3: pip install 'bruteguard[fleet]'"
-        ) from None
+        raise ValueError("dsn: [fleet] needs psycopg 3: pip install 'bruteguard[fleet]'") from None
     try:
         return bool(conninfo_to_dict(dsn).get("password"))
     except Exception as error:  # psycopg.ProgrammingError; the message never echoes it

@@ -117,6 +117,20 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE holds (key TEXT PRIMARY KEY, until REAL NOT NULL, reason TEXT NOT NULL)",
         "CREATE TABLE mail_seen (key TEXT PRIMARY KEY, time REAL NOT NULL)",
     ),
+    (  # the fleet's outbound queue (fleet/outbox.py); empty and unused without [fleet]
+        """CREATE TABLE fleet_summaries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ip TEXT NOT NULL,
+            jail TEXT NOT NULL,
+            minute INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            samples TEXT NOT NULL)""",
+        "CREATE UNIQUE INDEX fleet_summaries_key ON fleet_summaries (ip, jail, minute)",
+        """CREATE TABLE fleet_ban_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ban_id INTEGER NOT NULL,
+            kind TEXT NOT NULL)""",
+    ),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
