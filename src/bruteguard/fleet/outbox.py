@@ -3,7 +3,8 @@
 Filled by triggers inside the ledger's own transactions, so a failure or ban is queued if and
 only if it was recorded (no window where one exists without the other, and no change to the
 daemon's hot path). Failures are folded into one row per (address, jail, minute) with a
-count and the first few lines; ban events (a ban, a lift) reference the ban's row. The
+count and the first few lines; ban events (a ban, a lift) reference the ban's row. Bans
+that came from the fleet (``origin`` set) are never sent back. The
 queue's AUTOINCREMENT ids never repeat, so (host, id) is the idempotent key the fleet's
 ``ON CONFLICT DO NOTHING`` relies on.
 
@@ -69,10 +70,10 @@ def enable(store: SqliteStore, share: Iterable[str], samples: int) -> None:
         statements.append(_FAILURE_TRIGGER.replace("SAMPLES", str(int(samples))))
     if "bans" in share:
         statements += [
-            "CREATE TRIGGER fleet_queue_ban AFTER INSERT ON bans BEGIN"
+            "CREATE TRIGGER fleet_queue_ban AFTER INSERT ON bans WHEN NEW.origin = '' BEGIN"
             " INSERT INTO fleet_ban_events (ban_id, kind) VALUES (NEW.id, 'ban'); END",
             "CREATE TRIGGER fleet_queue_lift AFTER UPDATE OF lifted ON bans"
-            " WHEN OLD.lifted IS NULL AND NEW.lifted IS NOT NULL BEGIN"
+            " WHEN OLD.lifted IS NULL AND NEW.lifted IS NOT NULL AND NEW.origin = '' BEGIN"
             " INSERT INTO fleet_ban_events (ban_id, kind) VALUES (NEW.id, 'lift'); END",
         ]
     with store.write("set up the fleet queue", durable=False) as db:

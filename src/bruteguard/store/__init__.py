@@ -31,6 +31,9 @@ class Store(Protocol):
     def lift_bans(self, ips: Iterable[str], now: float) -> list[Ban]:
         """End the active bans of ``ips`` at ``now``; returns the bans that were active."""
 
+    def lift_from(self, origin: str, ips: Iterable[str], now: float) -> list[Ban]:
+        """End the active bans of ``ips`` that fleet host ``origin`` decided."""
+
     def active_bans(self, now: float) -> list[Ban]:
         """Bans whose ``until`` is after ``now``."""
 

@@ -1,0 +1,121 @@
+"""The subscriber: the fleet's bans and unbans, applied to this host's firewall.
+
+It reads ``bruteguard.bans`` by change number (every ban and every lift takes the next one),
+after the last change it applied, which it keeps in the local ledger (as the source position
+``fleet:bans``): a host that was offline catches up from there, not from the beginning. Bans
+of this host itself, bans the fleet's allowlist covers and bans that already ended are
+skipped in the query; the daemon's ``apply`` honours the local ``ignoreip`` and own
+addresses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import msgspec
+
+from bruteguard.fleet.config import FleetConfig
+from bruteguard.fleet.connect import connect_args
+from bruteguard.model import SourcePosition
+from bruteguard.store.sqlite import SqliteStore
+
+__all__ = ["CURSOR_KEY", "FleetBan", "Subscriber"]
+
+log = logging.getLogger(__name__)
+
+CURSOR_KEY = "fleet:bans"
+_PAGE = 5000
+
+# New bans and lifts after a change number, oldest first. A ban that has ended or was
+# lifted before this host saw it is sent as a lift (harmless if never applied here).
+_CHANGES = """
+SELECT b.change, h.name, abbrev(b.ip), b.jail, b.reason, b.failures,
+       extract(epoch FROM b.start)::float8, extract(epoch FROM b.until)::float8,
+       b.lifted IS NOT NULL
+FROM bruteguard.bans b JOIN bruteguard.hosts h ON h.id = b.host_id
+WHERE b.change > %s AND h.name <> %s
+  AND NOT EXISTS (SELECT 1 FROM bruteguard.allowlist a
+                  WHERE a.network >>= b.ip OR b.ip >>= a.network)
+ORDER BY b.change
+LIMIT %s
+"""
+
+
+class FleetBan(msgspec.Struct, frozen=True):
+    """One change of the fleet's bans: a ban of ``origin``'s, or (``lifted``) its end."""
+
+    change: int
+    origin: str
+    ip: str
+    jail: str
+    reason: str
+    failures: int
+    start: float
+    until: float
+    lifted: bool
+
+
+Apply = Callable[[Sequence[FleetBan]], Awaitable[None]]
+
+
+class Subscriber:
+    """Polls the fleet every ``publish_interval``; ``apply`` is the daemon's (store first,
+    then the enforcers). ``poll_once`` for tests."""
+
+    def __init__(self, fleet: FleetConfig, store: SqliteStore, apply: Apply) -> None:
+        self.fleet = fleet
+        self.store = store
+        self.apply = apply
+        self._conn = None
+        self._down = False
+        saved = store.get_position(CURSOR_KEY)
+        self.cursor = int(saved.cursor) if saved is not None and saved.cursor else 0
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await self.poll_once()
+                await asyncio.sleep(self.fleet.publish_interval)
+        finally:
+            await self.close()
+
+    async def poll_once(self) -> bool:
+        """Apply every change after the cursor; whether the fleet answered."""
+        import psycopg
+
+        try:
+            while True:
+                changes = await self._read()
+                if changes:
+                    await self.apply(changes)
+                    self.cursor = changes[-1].change
+                    await asyncio.to_thread(
+                        self.store.set_positions,
+                        [SourcePosition(CURSOR_KEY, cursor=str(self.cursor))],
+                    )
+                if len(changes) < _PAGE:
+                    break
+        except (psycopg.Error, OSError) as error:
+            await self.close()
+            if not self._down:
+                log.warning("fleet: cannot read the fleet's bans: %s", error)
+                self._down = True
+            return False
+        self._down = False
+        return True
+
+    async def _read(self) -> list[FleetBan]:
+        import psycopg
+
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(**connect_args(self.fleet))
+        async with self._conn.cursor() as cur:
+            await cur.execute(_CHANGES, (self.cursor, self.fleet.host, _PAGE))
+            return [FleetBan(*row) for row in await cur.fetchall()]
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
