@@ -5,6 +5,7 @@ PostgreSQL stopped while A bans loses nothing and duplicates nothing, and A's un
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
@@ -109,4 +110,32 @@ def test_two_hosts_share_bans_through_an_outage(fleet) -> None:
     _wait(lambda: b.ban_of("203.0.113.50") is None, 15, "A's unban on B")
     assert _wait(lambda: a.ban_of("203.0.113.60"), 15, "B's ban on A")["origin"] == "b"
     assert b.ban_of("203.0.113.60")["origin"] == ""
+
+    # the fleet's view: its bans with their hosts, and every host's heartbeat and queue
+    fleet_bans = json.loads(a.cli("bans", "--fleet", "--json").stdout)
+    assert {(ban["ip"], ban["origin"]) for ban in fleet_bans} == {
+        ("198.51.100.7", "a"),
+        ("203.0.113.51", "a"),
+        ("203.0.113.52", "a"),
+        ("203.0.113.60", "b"),
+    }
+    status = json.loads(b.cli("fleet", "status", "--json").stdout)
+    assert status["host"] == "b" and status["queue"] == {"bans": 0, "summaries": 0}
+    assert {host["name"]: host["queue"] for host in status["hosts"]} == {"a": 0, "b": 0}
+    assert all(host["lag"] < 30 for host in status["hosts"])
+
+    # an agent may not lift the fleet's bans; an admin lifts them everywhere, origin included
+    refused = a.cli("unban", "--fleet", "203.0.113.51", check=False)
+    assert refused.returncode == 1 and "use --dsn with an admin" in refused.stderr
+    assert main(["unban", "--fleet", "203.0.113.51", "--dsn", admin]) == 0
+    _wait(lambda: a.ban_of("203.0.113.51") is None, 15, "the admin's unban on A")
+    _wait(lambda: b.ban_of("203.0.113.51") is None, 15, "the admin's unban on B")
+
+    # B offline while A bans: B catches up from its cursor when it starts again
+    assert b.stop(signal.SIGTERM) == 0
+    a.attack("203.0.113.53")
+    _wait(lambda: _fleet_rows(admin, "203.0.113.53"), 15, "A's ban in the fleet")
+    b.start()
+    assert _wait(lambda: b.ban_of("203.0.113.53"), 15, "the catch-up on B")["origin"] == "a"
+    assert b.ban_of("203.0.113.50") is None and b.ban_of("203.0.113.51") is None
     assert a.stop(signal.SIGTERM) == 0 and b.stop(signal.SIGTERM) == 0

@@ -238,7 +238,8 @@ class Daemon:
         now = time.time()
         jails = {jail.name: jail for jail in config.enabled_jails()}
         own = local_addresses() if config.ignoreself else ()
-        local = plan(changes, jails, config.ignoreip, own, now)
+        assert config.fleet is not None  # the subscriber runs only with [fleet]
+        local = plan(changes, jails, config.ignoreip, own, now, config.fleet.host)
         for target in local.refused:
             log.warning("fleet ban of %s not applied here: ignoreip or own address", target)
         async with self._lock:
@@ -254,15 +255,15 @@ class Daemon:
                 await self._apply(local.bans, announce=False)
             lifted = [
                 ban
-                for origin, ips in local.lifts.items()
-                for ban in self.store.lift_from(origin, ips, now)
+                for origin, lifts in local.lifts.items()
+                for ban in self.store.lift_from(origin, lifts, now)
             ]
             if lifted:
                 still = {(ban.ip, ban.jail) for ban in self.store.active_bans(now)}
                 ended = [ban for ban in lifted if (ban.ip, ban.jail) not in still]
                 for ban in ended:
                     self._enforced.pop((ban.ip, ban.jail), None)
-                    log.warning("fleet unban of %s (from %s)", ban.ip, ban.origin)
+                    log.warning("fleet unban of %s (from %s)", ban.ip, ban.origin or "here")
                 for enforcer in self.enforcers:
                     try:
                         await asyncio.to_thread(enforcer.unban, ended)

@@ -24,7 +24,7 @@ class LocalPlan:
 
     def __init__(self) -> None:
         self.bans: list[Ban] = []
-        self.lifts: dict[str, list[str]] = {}
+        self.lifts: dict[str, list[tuple[str, float]]] = {}  # (target, lifted at)
         self.refused: list[str] = []
 
 
@@ -53,15 +53,17 @@ def plan(
     ignoreip: Sequence[str],
     own: Iterable[str],
     now: float,
+    me: str,
 ) -> LocalPlan:
     """This host's part of ``changes`` (enabled ``jails`` by name, the global ``ignoreip``,
-    this host's ``own`` addresses)."""
+    this host's ``own`` addresses, ``me`` its fleet name)."""
     own = list(own)
     base = parse_networks(list(ignoreip))
     result = LocalPlan()
     for change in changes:
-        if change.lifted:
-            result.lifts.setdefault(change.origin, []).append(change.ip)
+        if change.lifted is not None:
+            origin = "" if change.origin == me else change.origin  # an admin lifted ours
+            result.lifts.setdefault(origin, []).append((change.ip, change.lifted))
             continue
         jail = _local_jail(change.jail, jails)
         if jail is None or change.until <= now:

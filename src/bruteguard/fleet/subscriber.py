@@ -2,10 +2,10 @@
 
 It reads ``bruteguard.bans`` by change number (every ban and every lift takes the next one),
 after the last change it applied, which it keeps in the local ledger (as the source position
-``fleet:bans``): a host that was offline catches up from there, not from the beginning. Bans
-of this host itself, bans the fleet's allowlist covers and bans that already ended are
-skipped in the query; the daemon's ``apply`` honours the local ``ignoreip`` and own
-addresses.
+``fleet:bans``): a host that was offline catches up from there, not from the beginning.
+This host's own bans (unless an admin lifted them) and bans the fleet's allowlist covers are
+skipped in the query; ``fleet.apply`` honours the local ``ignoreip`` and own addresses and
+skips bans that already ended.
 """
 
 from __future__ import annotations
@@ -28,14 +28,16 @@ log = logging.getLogger(__name__)
 CURSOR_KEY = "fleet:bans"
 _PAGE = 5000
 
-# New bans and lifts after a change number, oldest first. A ban that has ended or was
-# lifted before this host saw it is sent as a lift (harmless if never applied here).
+# New bans and lifts after a change number, oldest first: other hosts' bans, and lifts of
+# this host's own bans by an admin (``unban --fleet``). A ban lifted before this host saw it
+# comes as a lift (harmless if never applied here).
 _CHANGES = """
 SELECT b.change, h.name, abbrev(b.ip), b.jail, b.reason, b.failures,
        extract(epoch FROM b.start)::float8, extract(epoch FROM b.until)::float8,
-       b.lifted IS NOT NULL
+       extract(epoch FROM b.lifted)::float8
 FROM bruteguard.bans b JOIN bruteguard.hosts h ON h.id = b.host_id
-WHERE b.change > %s AND h.name <> %s
+WHERE b.change > %s
+  AND (h.name <> %s OR b.lifted_by IS DISTINCT FROM h.name)
   AND NOT EXISTS (SELECT 1 FROM bruteguard.allowlist a
                   WHERE a.network >>= b.ip OR b.ip >>= a.network)
 ORDER BY b.change
@@ -54,7 +56,7 @@ class FleetBan(msgspec.Struct, frozen=True):
     failures: int
     start: float
     until: float
-    lifted: bool
+    lifted: float | None  # when it was lifted; None while it stands
 
 
 Apply = Callable[[Sequence[FleetBan]], Awaitable[None]]

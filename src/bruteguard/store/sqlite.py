@@ -358,17 +358,18 @@ class SqliteStore:
             db.executemany("UPDATE bans SET lifted = ? WHERE id = ?", ids)
         return lifted
 
-    def lift_from(self, origin: str, ips: Iterable[str], now: float) -> list[Ban]:
-        """End the active bans of ``ips`` that fleet host ``origin`` decided (a fleet unban
-        lifts its own bans here, never this host's); returns them as they were."""
+    def lift_from(self, origin: str, lifts: Iterable[tuple[str, float]], now: float) -> list[Ban]:
+        """End the active bans of fleet host ``origin`` ('' for this host's) on each target
+        that started before its lift (a newer ban of the same target stays); returns them as
+        they were. A fleet unban lifts the bans it is about here, never another host's."""
         lifted: list[Ban] = []
         with self.write("lift fleet bans", durable=True) as db:
-            for ip in dict.fromkeys(ips):
+            for ip, before in lifts:
                 rows = db.execute(
                     "UPDATE bans SET lifted = ? WHERE ip = ? AND origin = ? AND lifted IS NULL"
-                    " AND until > ? RETURNING ip, jail, start, until, failures, reason, step,"
-                    " origin",
-                    (now, ip, origin, now),
+                    " AND until > ? AND start <= ? RETURNING ip, jail, start, until, failures,"
+                    " reason, step, origin",
+                    (now, ip, origin, now, before),
                 ).fetchall()
                 lifted += [Ban(*row) for row in rows]
         return lifted
