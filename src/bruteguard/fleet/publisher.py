@@ -56,11 +56,11 @@ class Publisher:
         except (psycopg.Error, OSError) as error:
             await self.close()
             if not self._down:
-                log.warning("fleet: PostgreSQL unreachable, queueing locally: %s", error)
+                log.warning("fleet: cannot publish, queueing locally: %s", error)
                 self._down = True
             return False
         if self._down:
-            log.warning("fleet: PostgreSQL reachable again, queue drained")
+            log.warning("fleet: publishing again, queue drained")
             self._down = False
         return True
 
