@@ -17,9 +17,11 @@ from bruteguard.cli import main
 from bruteguard.config import config_from_dict, load_config
 from bruteguard.errors import ConfigError
 from bruteguard.fleet import outbox
+from bruteguard.fleet.apply import plan
 from bruteguard.fleet.connect import connect_args
 from bruteguard.fleet.publisher import Publisher
 from bruteguard.fleet.schema import SCHEMA_VERSION
+from bruteguard.fleet.subscriber import FleetBan
 from bruteguard.model import Ban, Failure
 from bruteguard.store.sqlite import SqliteStore
 from conftest import toml_document
@@ -319,3 +321,81 @@ def test_publisher_drains_exactly_once_across_an_outage_and_a_crash(
             "SELECT queue, last_seen IS NOT NULL FROM bruteguard.hosts WHERE name = 'web1'"
         ).fetchall()
     assert (queue, seen) == (0, True)
+
+
+# -- fleet bans as this host's ------------------------------------------------------------
+
+
+def _change(n: int, ip: str, jail: str = "sshd", **kw) -> FleetBan:
+    fields = {
+        "origin": "web1",
+        "reason": "5 failures",
+        "failures": 5,
+        "start": 1000.0,
+        "until": 5000.0,
+        "lifted": None,
+        **kw,
+    }
+    return FleetBan(n, ip=ip, jail=jail, **fields)
+
+
+def test_a_fleet_ban_never_locks_a_host_out_of_itself_or_its_admins() -> None:
+    config = config_from_dict(
+        {
+            "ignoreip": ["192.0.2.0/25"],
+            "jails": {"sshd": {"ignoreip": ["2001:db8:1::/48"]}, "recidive": {}},
+        }
+    )
+    jails = {jail.name: jail for jail in config.enabled_jails()}
+    own = ["198.51.100.20", "2001:db8:5::1"]
+    changes = [
+        _change(1, "203.0.113.5"),
+        _change(2, "192.0.2.9"),  # the admins' network
+        _change(3, "192.0.2.0/24"),  # a wider ban that holds the admins' network
+        _change(4, "198.51.100.0/24"),  # holds this host's own address
+        _change(5, "2001:db8:1:2::/64"),  # inside the jail's ignoreip
+        _change(6, "2001:db8:5::/64"),  # this host's own IPv6 /64
+        _change(7, "127.0.0.1"),
+        _change(8, "203.0.113.6", jail="no-such-jail"),  # recidive: every port
+        _change(9, "203.0.113.7", until=999.0),  # over already
+        _change(10, "203.0.113.5", lifted=1500.0),
+        _change(11, "203.0.113.8", origin="web2", lifted=1600.0),
+        _change(12, "203.0.113.9", origin="me", lifted=1700.0),  # an admin lifted ours
+    ]
+    local = plan(changes, jails, config.ignoreip, own, now=1200.0, me="me")
+    assert [(b.ip, b.jail, b.origin, b.reason) for b in local.bans] == [
+        ("203.0.113.5", "sshd", "web1", "5 failures"),
+        ("203.0.113.6", "recidive", "web1", "5 failures"),
+    ]
+    assert local.refused == [
+        "192.0.2.9",
+        "192.0.2.0/24",
+        "198.51.100.0/24",
+        "2001:db8:1:2::/64",
+        "2001:db8:5::/64",
+        "127.0.0.1",
+    ]
+    assert local.lifts == {
+        "web1": [("203.0.113.5", 1500.0)],
+        "web2": [("203.0.113.8", 1600.0)],
+        "": [("203.0.113.9", 1700.0)],
+    }
+
+
+def test_a_fleet_lift_ends_only_that_hosts_older_bans(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "l.db") as store:
+        store.add_bans(
+            [
+                Ban("203.0.113.5", "sshd", 1000.0, 9000.0, 5, "", origin="web1"),
+                Ban("203.0.113.5", "recidive", 1000.0, 9000.0, 5, ""),  # this host's own
+                Ban("203.0.113.6", "sshd", 2000.0, 9000.0, 5, "", origin="web1"),  # newer
+            ]
+        )
+        lifted = store.lift_from(
+            "web1", [("203.0.113.5", 1500.0), ("203.0.113.6", 1500.0)], now=2500.0
+        )
+        assert [(b.ip, b.jail) for b in lifted] == [("203.0.113.5", "sshd")]
+        assert {(b.ip, b.jail, b.origin) for b in store.active_bans(2500.0)} == {
+            ("203.0.113.5", "recidive", ""),
+            ("203.0.113.6", "sshd", "web1"),
+        }
