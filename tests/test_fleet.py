@@ -272,7 +272,7 @@ def test_publisher_drains_exactly_once_across_an_outage_and_a_crash(
             [Ban("203.0.113.9", "sshd", 6003.0, 9603.0, 3, "3 failures")],
             [],
         )
-        assert await publisher.publish_once()
+        assert await publisher.once()
         assert outbox.length(store) == (0, 0)
 
         cluster.stop()  # PostgreSQL down: local protection goes on, the queue grows
@@ -283,7 +283,7 @@ def test_publisher_drains_exactly_once_across_an_outage_and_a_crash(
                 [],
             )
             store.lift_bans(["203.0.113.9"], 7300.0)
-            assert not await publisher.publish_once()
+            assert not await publisher.once()
             assert [b.ip for b in store.active_bans(7400.0)] == ["198.51.100.4"]
             assert outbox.length(store) == (2, 1)
         finally:
@@ -296,14 +296,14 @@ def test_publisher_drains_exactly_once_across_an_outage_and_a_crash(
         with sqlite3.connect(config.store) as src, sqlite3.connect(snapshot) as dst:
             src.backup(dst)
         publisher.store = SqliteStore(config.store)
-        assert await publisher.publish_once()
+        assert await publisher.once()
         first = _fleet_rows(cluster, fleet_db)
         publisher.store.close()
         with sqlite3.connect(snapshot) as src, sqlite3.connect(config.store) as dst:
             src.backup(dst)
         publisher.store = SqliteStore(config.store)
         assert outbox.length(publisher.store) == (2, 1)
-        assert await publisher.publish_once()
+        assert await publisher.once()
         assert outbox.length(publisher.store) == (0, 0)
         assert _fleet_rows(cluster, fleet_db) == first
         await publisher.close()

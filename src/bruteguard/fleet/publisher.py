@@ -15,7 +15,7 @@ import logging
 
 from bruteguard.fleet import outbox
 from bruteguard.fleet.config import FleetConfig
-from bruteguard.fleet.connect import connect_args
+from bruteguard.fleet.connect import Poller
 from bruteguard.store.sqlite import SqliteStore
 
 __all__ = ["Publisher"]
@@ -25,44 +25,22 @@ log = logging.getLogger(__name__)
 _BATCH = 1000
 
 
-class Publisher:
-    """One host's publisher; ``run`` until cancelled, or ``publish_once`` (tests, the CLI)."""
+class Publisher(Poller):
+    """One host's publisher; ``run`` until cancelled, or ``once`` (tests)."""
+
+    doing = "publish (queueing locally)"
 
     def __init__(self, fleet: FleetConfig, store: SqliteStore) -> None:
-        self.fleet = fleet
+        super().__init__(fleet)
         self.store = store
-        self._conn = None  # psycopg.AsyncConnection, opened on demand
-        self._down = False  # an outage already logged
-        self.published = 0  # rows the fleet acknowledged since start
 
-    async def run(self) -> None:
-        try:
-            while True:
-                await self.publish_once()
-                await asyncio.sleep(self.fleet.publish_interval)
-        finally:
-            await self.close()
-
-    async def publish_once(self) -> bool:
-        """One round (keeps going while whole batches were sent); whether the fleet answered."""
-        import psycopg
-
+    async def _round(self) -> None:
+        """Trim the queue, then send batches while whole ones were sent."""
         dropped = await asyncio.to_thread(outbox.trim, self.store, self.fleet.queue_limit)
         if dropped:
             log.warning("fleet queue full: dropped the %d oldest failure summaries", dropped)
-        try:
-            while await self._send_batch():
-                pass
-        except (psycopg.Error, OSError) as error:
-            await self.close()
-            if not self._down:
-                log.warning("fleet: cannot publish, queueing locally: %s", error)
-                self._down = True
-            return False
-        if self._down:
-            log.warning("fleet: publishing again, queue drained")
-            self._down = False
-        return True
+        while await self._send_batch():
+            pass
 
     async def _send_batch(self) -> bool:
         """Send one batch; whether it was full (more may wait)."""
@@ -100,17 +78,4 @@ class Publisher:
                 (self.fleet.host, sum(waiting) - len(events) - len(summaries)),
             )
         await asyncio.to_thread(outbox.forget, self.store, [e.id for e in events], summaries)
-        self.published += len(events) + len(summaries)
         return len(events) == _BATCH or len(summaries) == _BATCH
-
-    async def _connection(self):  # -> psycopg.AsyncConnection (imported lazily)
-        import psycopg
-
-        if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(**connect_args(self.fleet))
-        return self._conn
-
-    async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await conn.close()

@@ -11,19 +11,17 @@ skips bans that already ended.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 
 from bruteguard.fleet.config import FleetConfig
-from bruteguard.fleet.connect import connect_args
+from bruteguard.fleet.connect import Poller
 from bruteguard.model import SourcePosition
 from bruteguard.store.sqlite import SqliteStore
 
 __all__ = ["CURSOR_KEY", "FleetBan", "Subscriber"]
 
-log = logging.getLogger(__name__)
 
 CURSOR_KEY = "fleet:bans"
 _PAGE = 5000
@@ -62,62 +60,35 @@ class FleetBan(msgspec.Struct, frozen=True):
 Apply = Callable[[Sequence[FleetBan]], Awaitable[None]]
 
 
-class Subscriber:
+class Subscriber(Poller):
     """Polls the fleet every ``publish_interval``; ``apply`` is the daemon's (store first,
-    then the enforcers). ``poll_once`` for tests."""
+    then the enforcers). ``once`` for tests."""
+
+    doing = "read the fleet's bans"
 
     def __init__(self, fleet: FleetConfig, store: SqliteStore, apply: Apply) -> None:
-        self.fleet = fleet
+        super().__init__(fleet)
         self.store = store
         self.apply = apply
-        self._conn = None
-        self._down = False
         saved = store.get_position(CURSOR_KEY)
         self.cursor = int(saved.cursor) if saved is not None and saved.cursor else 0
 
-    async def run(self) -> None:
-        try:
-            while True:
-                await self.poll_once()
-                await asyncio.sleep(self.fleet.publish_interval)
-        finally:
-            await self.close()
-
-    async def poll_once(self) -> bool:
-        """Apply every change after the cursor; whether the fleet answered."""
-        import psycopg
-
-        try:
-            while True:
-                changes = await self._read()
-                if changes:
-                    await self.apply(changes)
-                    self.cursor = changes[-1].change
-                    await asyncio.to_thread(
-                        self.store.set_positions,
-                        [SourcePosition(CURSOR_KEY, cursor=str(self.cursor))],
-                    )
-                if len(changes) < _PAGE:
-                    break
-        except (psycopg.Error, OSError) as error:
-            await self.close()
-            if not self._down:
-                log.warning("fleet: cannot read the fleet's bans: %s", error)
-                self._down = True
-            return False
-        self._down = False
-        return True
+    async def _round(self) -> None:
+        """Apply every change after the cursor, a page at a time."""
+        while True:
+            changes = await self._read()
+            if changes:
+                await self.apply(changes)
+                self.cursor = changes[-1].change
+                await asyncio.to_thread(
+                    self.store.set_positions,
+                    [SourcePosition(CURSOR_KEY, cursor=str(self.cursor))],
+                )
+            if len(changes) < _PAGE:
+                return
 
     async def _read(self) -> list[FleetBan]:
-        import psycopg
-
-        if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(**connect_args(self.fleet))
-        async with self._conn.cursor() as cur:
+        conn = await self._connection()
+        async with conn.cursor() as cur:
             await cur.execute(_CHANGES, (self.cursor, self.fleet.host, _PAGE))
             return [FleetBan(*row) for row in await cur.fetchall()]
-
-    async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await conn.close()
