@@ -22,6 +22,7 @@ import msgspec
 from bruteguard import __version__
 from bruteguard.cli_abuse import add_abuse_commands
 from bruteguard.cli_fleet import add_dsn_argument, add_fleet_commands, fleet_bans, fleet_unban
+from bruteguard.cli_group import command_group
 from bruteguard.cli_install import add_install_commands
 from bruteguard.cli_test import add_test_command
 from bruteguard.config import DEFAULT_CONFIG_PATH, Config, JailConfig, load_config
@@ -678,15 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Before the command (`bruteguard -c FILE status`) or after it: the command's own
     # option only sets the value when given (SUPPRESS), so it never undoes the first.
     parser.add_argument("--config", "-c", metavar="FILE", help=config_help)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def command(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument(
-            "--config", "-c", metavar="FILE", default=argparse.SUPPRESS, help=config_help
-        )
-        sub.set_defaults(handler=handler)
-        return sub
+    command = command_group(parser, "command", config_help, metavar="COMMAND")
 
     run = command("run", "run the daemon in the foreground (systemd-friendly)", _cmd_run)
     run.add_argument(

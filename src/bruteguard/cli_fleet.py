@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from bruteguard.cli_group import command_group
 from bruteguard.config import Config, load_config
 from bruteguard.fleet.connect import FleetError, connect_args
 
@@ -244,15 +245,11 @@ def add_dsn_argument(parser: argparse.ArgumentParser) -> None:
 def add_fleet_commands(command: Any, config_help: str = "configuration file") -> None:
     """``fleet`` and its subcommands, on the main parser's ``command`` factory."""
     fleet = command("fleet", "many hosts sharing bans through PostgreSQL ([fleet])", None)
-    sub = fleet.add_subparsers(dest="fleet_command", metavar="ACTION", required=True)
+    group_action = command_group(fleet, "fleet_command", config_help)
 
     def action(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument(
-            "--config", "-c", metavar="FILE", default=argparse.SUPPRESS, help=config_help
-        )
+        parser = group_action(name, help_text, handler)
         add_dsn_argument(parser)
-        parser.set_defaults(handler=handler)
         return parser
 
     action("init", "create or upgrade the fleet's schema and agent role (as an admin)", _cmd_init)
