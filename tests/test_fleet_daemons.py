@@ -32,7 +32,7 @@ class FleetDaemon(Daemon):
         self.config.write_text(
             f"ignoreip = {ignoreip!r}\n".replace("'", '"')
             + text
-            + f'[fleet]\ndsn = "{dsn}"\nhost = "{host}"\npublish_interval = 1\n'
+            + f'[fleet]\ndsn = "{dsn}"\nhost = "{host}"\npublish_interval = "1s"\n'
         )
 
     def ban_of(self, ip: str) -> dict | None:

@@ -41,7 +41,7 @@ from bruteguard.bounds import (
     check_duration,
     check_range,
 )
-from bruteguard.duration import parse_duration
+from bruteguard.duration import Seconds, SecondsOrNever, parse_duration
 from bruteguard.enforce.names import NAME_FORM, is_safe_name
 from bruteguard.errors import BruteguardError, ConfigError
 from bruteguard.fleet.config import FleetConfig
@@ -85,14 +85,6 @@ EnforcerName = Literal[
 # The filter of the jail fed from bruteguard's own bans instead of a log, and its jail.
 RECIDIVE = "recidive"
 RECIDIVE_JAIL = "recidive"
-
-
-class Seconds(float):
-    """A duration in seconds, written in the file as ``90s``/``10m``/``1h``/``7d`` or a number."""
-
-
-class SecondsOrNever(Seconds):
-    """A duration where ``0`` (or ``"0s"``) means "not at all"."""
 
 
 class JailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -14,6 +14,7 @@ from typing import Literal
 import msgspec
 
 from bruteguard.bounds import check_absolute, check_duration, check_range
+from bruteguard.duration import Seconds
 
 __all__ = ["FleetConfig", "dsn_password"]
 
@@ -44,7 +45,7 @@ class FleetConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     )
     # The outbound queue's cap in failure summaries; bans are never dropped.
     queue_limit: int = 100_000
-    publish_interval: float = 2.0
+    publish_interval: Seconds = Seconds(2)
     samples: int = 3  # sample lines kept per (address, jail, minute)
 
     def __post_init__(self) -> None:
