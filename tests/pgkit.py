@@ -108,6 +108,10 @@ class Cluster:
     def dsn(self, user: str = _USER, dbname: str = "postgres") -> str:
         return f"host=127.0.0.1 port={self.port} user={user} dbname={dbname} connect_timeout=3"
 
+    def socket_dsn(self, user: str = _USER, dbname: str = "postgres") -> str:
+        """Through the unix socket: reachable from any network namespace of this machine."""
+        return f"host={self.dir} port={self.port} user={user} dbname={dbname} connect_timeout=3"
+
     def destroy(self) -> None:
         subprocess.run(
             [

@@ -6,6 +6,7 @@ PostgreSQL stopped while A bans loses nothing and duplicates nothing, and A's un
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -16,6 +17,8 @@ import psycopg
 import pytest
 
 from bruteguard.cli import main
+from enforcekit import SSH, listening_lab
+from netns import Host
 from pgkit import Cluster
 from test_daemon import Daemon, _failure, _wait
 
@@ -139,3 +142,71 @@ def test_two_hosts_share_bans_through_an_outage(fleet) -> None:
     assert _wait(lambda: b.ban_of("203.0.113.53"), 15, "the catch-up on B")["origin"] == "a"
     assert b.ban_of("203.0.113.50") is None and b.ban_of("203.0.113.51") is None
     assert a.stop(signal.SIGTERM) == 0 and b.stop(signal.SIGTERM) == 0
+
+
+class NamespacedFleetDaemon(FleetDaemon):
+    """A fleet daemon with real nftables in a lab namespace (``host``), its sshd jail on the
+    lab's SSH port; PostgreSQL reached through the cluster's unix socket (a file: the same
+    in every network namespace)."""
+
+    def __init__(self, tmp: Path, dsn: str, name: str, host: Host) -> None:
+        super().__init__(tmp, dsn, name, [])
+        self.host = host
+        text = self.config.read_text().replace(
+            'enforcers = ["dry-run"]', 'enforcers = ["nftables"]'
+        )
+        text = text.replace("[fleet]", f"port = [{SSH}]\n[fleet]")
+        self.config.write_text(f'nftables_table = "bgfleet{os.getpid()}"\n' + text)
+
+    def start(self, env: dict[str, str] | None = None) -> None:
+        with open(self.tmp / "daemon.err", "ab") as stderr:
+            self.process = self.host.popen(
+                [str(BIN), "run", "--config", str(self.config)], stderr=stderr
+            )
+        _wait(lambda: self.cli("status", check=False).returncode == 0, 15, "status to answer")
+
+    def teardown(self) -> None:
+        self.cli("stop", "--unban", check=False)
+        if self.process is not None:
+            self.process.wait(timeout=20)
+
+
+@pytest.mark.netns
+def test_a_ban_on_one_host_refuses_the_attacker_on_another(tmp_path: Path) -> None:
+    """A (dry-run, the decider) bans an attacker; B (real nftables in a namespace) refuses
+    its connections; the admin's `unban --fleet` lets it in again."""
+    cluster = Cluster()
+    try:
+        admin = cluster.dsn()
+        assert main(["fleet", "init", "--dsn", admin]) == 0
+        for name in ("a", "b"):
+            assert main(["fleet", "add-host", name, "--dsn", admin]) == 0
+        with listening_lab("bgflt", ("attacker", "innocent")) as lab:
+            attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+            a = FleetDaemon(tmp_path / "a", cluster.dsn(user="a"), "a", [])
+            b = NamespacedFleetDaemon(tmp_path / "b", cluster.socket_dsn(user="b"), "b", lab.server)
+            try:
+                a.start()
+                b.start()
+                assert attacker.tcp_connect(lab.server.ipv4, SSH)
+                a.attack(attacker.ipv4)
+                _wait(lambda: b.ban_of(attacker.ipv4), 15, "A's ban on B")
+                _wait(
+                    lambda: not attacker.tcp_connect(lab.server.ipv4, SSH, 1.0),
+                    10,
+                    "the attacker refused by B",
+                )
+                assert innocent.tcp_connect(lab.server.ipv4, SSH)
+                assert main(["unban", "--fleet", attacker.ipv4, "--dsn", admin]) == 0
+                _wait(
+                    lambda: attacker.tcp_connect(lab.server.ipv4, SSH),
+                    15,
+                    "the attacker let in again",
+                )
+            finally:
+                b.teardown()
+                if a.process is not None:
+                    a.process.kill()
+                    a.process.wait(timeout=20)
+    finally:
+        cluster.destroy()
