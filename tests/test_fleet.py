@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from bruteguard.config import config_from_dict, load_config
 from bruteguard.errors import ConfigError
 from bruteguard.fleet import outbox
 from bruteguard.fleet.apply import plan
+from bruteguard.fleet.config import FleetConfig
 from bruteguard.fleet.connect import connect_args
 from bruteguard.fleet.publisher import Publisher
 from bruteguard.fleet.schema import SCHEMA_VERSION
-from bruteguard.fleet.subscriber import FleetBan
+from bruteguard.fleet.subscriber import FleetBan, Subscriber
 from bruteguard.model import Ban, Failure
 from bruteguard.store.sqlite import SqliteStore
 from conftest import toml_document
@@ -399,3 +401,39 @@ def test_a_fleet_lift_ends_only_that_hosts_older_bans(tmp_path: Path) -> None:
             ("203.0.113.5", "recidive", ""),
             ("203.0.113.6", "sshd", "web1"),
         }
+
+
+def test_a_host_over_its_ban_rate_cap_bans_nobody_else(cluster: Cluster, fleet_db: str) -> None:
+    """A compromised or broken host can't ban the internet: past its cap a minute its bans
+    are kept (marked capped) and no other host's subscriber ever sees them."""
+    _init_fleet(cluster, fleet_db, "web1", "web2")
+    with psycopg.connect(cluster.dsn(dbname=fleet_db), autocommit=True) as admin:
+        admin.execute("UPDATE bruteguard.hosts SET max_bans_per_minute = 3 WHERE name = 'web1'")
+    with psycopg.connect(cluster.dsn(user="web1", dbname=fleet_db), autocommit=True) as web1:
+        for n in range(1, 6):
+            web1.execute(
+                "SELECT bruteguard.publish_ban(%s, %s, 'sshd', 'flood', 5, %s, %s)",
+                (n, f"203.0.113.{n}", time.time(), time.time() + 3600),
+            )
+    applied: list[FleetBan] = []
+
+    async def collect(changes) -> None:
+        applied.extend(changes)
+
+    fleet = FleetConfig(dsn=cluster.dsn(user="web2", dbname=fleet_db), host="web2")
+    with SqliteStore(Path(cluster.dir) / "web2.db") as store:
+        subscriber = Subscriber(fleet, store, collect)
+
+        async def poll() -> bool:
+            try:
+                return await subscriber.once()
+            finally:
+                await subscriber.close()
+
+        assert asyncio.run(poll())
+    assert [change.ip for change in applied] == ["203.0.113.1", "203.0.113.2", "203.0.113.3"]
+    with psycopg.connect(cluster.dsn(dbname=fleet_db)) as admin:
+        capped = admin.execute(
+            "SELECT abbrev(ip) FROM bruteguard.bans WHERE capped ORDER BY id"
+        ).fetchall()
+    assert capped == [("203.0.113.4",), ("203.0.113.5",)]

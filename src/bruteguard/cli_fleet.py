@@ -117,8 +117,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         hosts = _query(
             conn,
             "fleet status",
-            "SELECT name, extract(epoch FROM last_seen)::float8, queue"
-            " FROM bruteguard.hosts ORDER BY name",
+            "SELECT name, extract(epoch FROM last_seen)::float8, queue,"
+            " (SELECT count(*) FROM bruteguard.bans b WHERE b.host_id = h.id AND b.capped)"
+            " FROM bruteguard.hosts h ORDER BY name",
         )
         ((newest,),) = _query(
             conn, "fleet status", "SELECT coalesce(max(change), 0) FROM bruteguard.bans"
@@ -140,8 +141,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 "last_seen": seen,
                 "lag": None if seen is None else max(0.0, now - seen),
                 "queue": int(waiting),
+                "capped": int(capped),
             }
-            for name, seen, waiting in hosts
+            for name, seen, waiting, capped in hosts
         ],
     }
     if args.json:
@@ -151,10 +153,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
         f"this host: {view['host']}; queued here: {queue[0]} ban events, {queue[1]} failure"
         f" summaries; fleet changes not yet applied: {view['changes_behind']}"
     )
-    print(f"{'HOST':<24} {'LAST SEEN':<24} {'LAG':>8} {'QUEUE':>8}")
+    print(f"{'HOST':<24} {'LAST SEEN':<24} {'LAG':>8} {'QUEUE':>8} {'CAPPED':>8}")
     for host in view["hosts"]:
         lag = "-" if host["lag"] is None else f"{host['lag']:.0f}s"
-        print(f"{host['name']:<24} {_when(host['last_seen']):<24} {lag:>8} {host['queue']:>8}")
+        print(
+            f"{host['name']:<24} {_when(host['last_seen']):<24} {lag:>8} {host['queue']:>8}"
+            f" {host['capped']:>8}"
+        )
     return 0
 
 
@@ -167,7 +172,7 @@ def fleet_bans(args: argparse.Namespace) -> int:
             "SELECT abbrev(b.ip), h.name, b.jail, b.failures,"
             " extract(epoch FROM b.until)::float8, b.reason"
             " FROM bruteguard.bans b JOIN bruteguard.hosts h ON h.id = b.host_id"
-            " WHERE b.lifted IS NULL AND b.until > now() ORDER BY b.id",
+            " WHERE b.lifted IS NULL AND b.until > now() AND NOT b.capped ORDER BY b.id",
         )
     bans = [
         {

@@ -147,6 +147,32 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             bruteguard.publish_failures(bigint, inet, text, double precision, integer, text[])
             TO {AGENT_ROLE}""",
     ),
+    (
+        # Blast radius: a host publishing more than its cap of bans a minute (a compromised
+        # or broken one) still has them recorded, marked ``capped``, and no host applies them.
+        """ALTER TABLE bruteguard.hosts ADD COLUMN max_bans_per_minute integer NOT NULL
+            DEFAULT 600 CHECK (max_bans_per_minute >= 0)""",
+        "ALTER TABLE bruteguard.bans ADD COLUMN capped boolean NOT NULL DEFAULT false",
+        "CREATE INDEX bans_host_published ON bruteguard.bans (host_id, published)",
+        """CREATE OR REPLACE FUNCTION bruteguard.publish_ban(
+                p_local_id bigint, p_ip inet, p_jail text, p_reason text, p_failures integer,
+                p_start double precision, p_until double precision) RETURNS void
+            LANGUAGE plpgsql SECURITY DEFINER SET search_path = bruteguard, pg_temp AS $$
+            DECLARE
+                me integer := agent_host();
+                cap integer;
+                recent bigint;
+            BEGIN
+                SELECT max_bans_per_minute INTO cap FROM hosts WHERE id = me;
+                SELECT count(*) INTO recent FROM bans
+                WHERE host_id = me AND published > now() - interval '1 minute' AND NOT capped;
+                INSERT INTO bans (host_id, local_id, ip, jail, reason, failures, start, until,
+                                  capped)
+                VALUES (me, p_local_id, p_ip, p_jail, p_reason, p_failures,
+                        to_timestamp(p_start), to_timestamp(p_until), recent >= cap)
+                ON CONFLICT (host_id, local_id) DO NOTHING;
+            END $$""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

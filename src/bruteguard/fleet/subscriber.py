@@ -3,9 +3,9 @@
 It reads ``bruteguard.bans`` by change number (every ban and every lift takes the next one),
 after the last change it applied, which it keeps in the local ledger (as the source position
 ``fleet:bans``): a host that was offline catches up from there, not from the beginning.
-This host's own bans (unless an admin lifted them) and bans the fleet's allowlist covers are
-skipped in the query; ``fleet.apply`` honours the local ``ignoreip`` and own addresses and
-skips bans that already ended.
+This host's own bans (unless an admin lifted them), bans over their host's rate cap and bans
+the fleet's allowlist covers are skipped in the query; ``fleet.apply`` honours the local
+``ignoreip`` and own addresses and skips bans that already ended.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ SELECT b.change, h.name, abbrev(b.ip), b.jail, b.reason, b.failures,
        extract(epoch FROM b.start)::float8, extract(epoch FROM b.until)::float8,
        extract(epoch FROM b.lifted)::float8
 FROM bruteguard.bans b JOIN bruteguard.hosts h ON h.id = b.host_id
-WHERE b.change > %s
+WHERE b.change > %s AND NOT b.capped
   AND (h.name <> %s OR b.lifted_by IS DISTINCT FROM h.name)
   AND NOT EXISTS (SELECT 1 FROM bruteguard.allowlist a
                   WHERE a.network >>= b.ip OR b.ip >>= a.network)
