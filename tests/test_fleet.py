@@ -17,7 +17,7 @@ import pytest
 from bruteguard.cli import main
 from bruteguard.config import config_from_dict, load_config
 from bruteguard.errors import ConfigError
-from bruteguard.fleet import outbox
+from bruteguard.fleet import outbox, schema
 from bruteguard.fleet.apply import plan
 from bruteguard.fleet.config import FleetConfig
 from bruteguard.fleet.connect import connect_args
@@ -437,3 +437,31 @@ def test_a_host_over_its_ban_rate_cap_bans_nobody_else(cluster: Cluster, fleet_d
             "SELECT abbrev(ip) FROM bruteguard.bans WHERE capped ORDER BY id"
         ).fetchall()
     assert capped == [("203.0.113.4",), ("203.0.113.5",)]
+
+
+def test_init_upgrades_an_older_schema_in_place_and_refuses_a_newer_one(
+    cluster: Cluster,
+    fleet_db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    admin = cluster.dsn(dbname=fleet_db)
+    with monkeypatch.context() as older:  # the bruteguard of schema version 1
+        older.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+        older.setattr(schema, "SCHEMA_VERSION", 1)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            assert schema.migrate(conn) == (0, 1)
+    assert main(["fleet", "add-host", "web1", "--dsn", admin]) == 0
+    with psycopg.connect(cluster.dsn(user="web1", dbname=fleet_db), autocommit=True) as web1:
+        web1.execute("SELECT bruteguard.publish_ban(1, '203.0.113.1', 'sshd', '', 1, 1, 2)")
+    assert main(["fleet", "init", "--dsn", admin]) == 0
+    assert f"from version 1 to {SCHEMA_VERSION}" in capsys.readouterr().out
+    with psycopg.connect(admin, autocommit=True) as conn:
+        assert conn.execute("SELECT abbrev(ip), capped FROM bruteguard.bans").fetchall() == [
+            ("203.0.113.1", False)
+        ]
+        versions = conn.execute("SELECT version FROM bruteguard.schema_version ORDER BY 1")
+        assert [v for (v,) in versions] == list(range(1, SCHEMA_VERSION + 1))
+        conn.execute("INSERT INTO bruteguard.schema_version (version) VALUES (99)")
+    assert main(["fleet", "init", "--dsn", admin]) == 1
+    assert "schema has version 99, newer than this bruteguard" in capsys.readouterr().err
