@@ -38,7 +38,8 @@ def connect_args(fleet: FleetConfig, dsn: str | None = None) -> dict[str, Any]:
 class Poller:
     """A task that talks to the fleet every ``publish_interval`` on one connection of its
     own, opened on demand and dropped on any error; an outage is logged once, not per round.
-    Subclasses do one round in ``_round`` (raising ``psycopg.Error`` or ``OSError``)."""
+    Subclasses do one round in ``_round``; its errors (PostgreSQL's, the network's, an
+    unreadable password file, the local ledger's) end the round, never the task."""
 
     doing = "talk to the fleet"  # for the log: "cannot publish", …
 
@@ -61,7 +62,7 @@ class Poller:
 
         try:
             await self._round()
-        except (psycopg.Error, OSError) as error:
+        except (psycopg.Error, OSError, BruteguardError) as error:  # the ledger's too
             await self.close()
             if not self._down:
                 log.warning("fleet: cannot %s (will retry): %s", self.doing, error)
