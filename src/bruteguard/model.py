@@ -52,6 +52,7 @@ class Ban(msgspec.Struct, frozen=True):
     failures: int = 0
     reason: str = ""
     step: int = 1  # the n-th ban of this target in this jail: bantime grew n-1 times
+    origin: str = ""  # the fleet host that decided it ('' for this host: docs/fleet.md)
 
 
 class SourcePosition(msgspec.Struct, frozen=True):
@@ -81,4 +82,5 @@ def ban_view(ban: Ban, now: float) -> dict[str, object]:
         "failures": ban.failures,
         "step": ban.step,
         "reason": ban.reason,
+        "origin": ban.origin,
     }

@@ -31,6 +31,9 @@ class Store(Protocol):
     def lift_bans(self, ips: Iterable[str], now: float) -> list[Ban]:
         """End the active bans of ``ips`` at ``now``; returns the bans that were active."""
 
+    def lift_from(self, origin: str, lifts: Iterable[tuple[str, float]], now: float) -> list[Ban]:
+        """End fleet host ``origin``'s active bans of each (target, lifted at)."""
+
     def active_bans(self, now: float) -> list[Ban]:
         """Bans whose ``until`` is after ``now``."""
 
