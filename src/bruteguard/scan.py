@@ -25,10 +25,10 @@ import msgspec
 from bruteguard.config import Config, JailConfig, parse_networks
 from bruteguard.detect import Detector
 from bruteguard.errors import ConfigError
+from bruteguard.line_splitter import LineSplitter
 from bruteguard.match import _core
 from bruteguard.match.engine import Hit, Matcher, Series, Stream, StreamStats
 from bruteguard.model import Ban
-from bruteguard.sources import LineSplitter
 
 __all__ = ["Advance", "Chunks", "Offender", "ScanSummary", "log_sizes", "open_log", "scan_logs"]
 
