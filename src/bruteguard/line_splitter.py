@@ -65,11 +65,13 @@ class LineSplitter:
         last = data.rfind(b"\n")
         if last < 0:
             lines, tail = b"", self._pending + data
+        elif last >= self.max_line and self._has_long_line(data, last + 1):
+            lines, tail = self._pending + self._drop_long(data[: last + 1]), data[last + 1 :]
         else:
-            body = data[: last + 1]
-            if last >= self.max_line and self._has_long_line(body):
-                body = self._drop_long(body)
-            lines, tail = self._pending + body, data[last + 1 :]
+            # One copy of a large chunk, not two (its lines, then the held line before them).
+            body = data if last == len(data) - 1 else memoryview(data)[: last + 1]
+            lines = b"".join((self._pending, body)) if self._pending else bytes(body)
+            tail = data[last + 1 :]
         self._pending, self._held = tail, len(tail)
         if len(tail) > self.max_line:
             self.skipped_long_lines += 1
@@ -83,10 +85,10 @@ class LineSplitter:
         self.reset()
         return rest + b"\n" if rest else b""
 
-    def _has_long_line(self, body: bytes) -> bool:
-        """Whether ``body`` (whole lines) holds one over ``max_line``: a jump from newline to
-        newline of at most ``max_line`` bytes at a time, not a split into lines."""
-        at, end = 0, len(body)
+    def _has_long_line(self, body: bytes, end: int) -> bool:
+        """Whether ``body[:end]`` (whole lines) holds one over ``max_line``: a jump from
+        newline to newline of at most ``max_line`` bytes at a time, not a split into lines."""
+        at = 0
         while end - at > self.max_line:
             newline = body.rfind(b"\n", at, at + self.max_line + 1)
             if newline < 0:
