@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -173,6 +172,8 @@ def _create(path: Path, text: str, mode: int = 0o644) -> bool:
 
 
 def _systemctl(*args: str) -> None:
+    import subprocess  # here: importing this module (every command does) should not cost it
+
     argv = ["systemctl", *args]
     try:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
