@@ -29,7 +29,7 @@ from typing import Any, Literal, get_args
 
 import msgspec
 
-from bruteguard.abuse.national import NATIONAL_WHOIS
+from bruteguard.abuse.national_servers import NATIONAL_WHOIS
 from bruteguard.bounds import (
     MAX_BAN,
     MAX_COUNT,

@@ -86,6 +86,9 @@ class IgnoreList:
             for version in (4, 6)
         )
         self._addresses = frozenset(addresses)
+        # Whether there is any own address of a family to look for (a replay has none).
+        self.own_v6 = any(":" in own for own in self._addresses)
+        self.own_v4 = any(":" not in own for own in self._addresses)
 
     def __contains__(self, address: str) -> bool:
         """Raises ValueError for text that is not an IP address."""
@@ -203,6 +206,8 @@ def _key(window: _Window, address: str) -> str:
     if window.v6_prefix >= 128 or ":" not in address:
         return address
     prefix = network_of(address, window.v6_prefix)
+    if not window.ignore.own_v6:  # nothing to look up per /64 (a replay knows no own addresses)
+        return prefix
     shared = window.own_prefixes.get(prefix)
     if shared is None:
         shared = window.own_prefixes[prefix] = window.ignore.holds_own_address(
@@ -384,7 +389,7 @@ class Detector:
             del seen[address]
         if len(seen) < threshold or window.banned_until.get(network, -math.inf) > ban.start:
             return None
-        if window.ignore.holds_own_address(ipaddress.ip_network(network)):
+        if window.ignore.own_v4 and window.ignore.holds_own_address(ipaddress.ip_network(network)):
             return None
         first = min(seen.values())
         seen.clear()
