@@ -833,8 +833,18 @@ def _stop_now() -> None:
 def run_daemon(config_path: str | None, since: float | None) -> int:
     """Run in the foreground until stopped; ``since``: replay lines newer than this time."""
     daemon = Daemon(config_path, since)
+    profile = os.environ.get("BRUTEGUARD_PROFILE")
+    profiler = None
+    if profile:  # where the time goes under load (bench/flood.py --profile)
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         asyncio.run(daemon.run())
     finally:
         daemon.disarm()
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
     return 0
