@@ -86,6 +86,9 @@ class IgnoreList:
             for version in (4, 6)
         )
         self._addresses = frozenset(addresses)
+        # The own addresses as (family, bits, integer): a prefix is checked against them
+        # by arithmetic, not by ``ipaddress`` objects (a flood brings a new /64 per line).
+        self._own = tuple(_as_integer(own) for own in self._addresses if _as_integer(own))
 
     def __contains__(self, address: str) -> bool:
         """Raises ValueError for text that is not an IP address."""
@@ -95,13 +98,28 @@ class IgnoreList:
         """This list as ``_windows.decide`` takes it (IPv6 handed back if ``group_v6``)."""
         return (self._addresses, *self._packed, group_v6)
 
-    def holds_own_address(self, network: Network) -> bool:
-        """True if ``network`` contains one of this host's own addresses (never ban those)."""
+    def holds_own_address(self, network: Network | str) -> bool:
+        """True if ``network`` (or its CIDR text) contains one of this host's own addresses
+        (never ban those)."""
+        text, _, length = str(network).partition("/")
+        found = _as_integer(text)
+        if found is None:
+            return False
+        family, bits, value = found
+        shift = bits - int(length or bits)
         return any(
-            ipaddress.ip_address(own) in network
-            for own in self._addresses
-            if (":" in own) == (network.version == 6)
+            own_family == family and own >> shift == value >> shift
+            for own_family, _, own in self._own
         )
+
+
+def _as_integer(address: str) -> tuple[int, int, int] | None:
+    """(family, bits, the address as an integer), or None for text that is not one."""
+    family, bits = (socket.AF_INET6, 128) if ":" in address else (socket.AF_INET, 32)
+    try:
+        return family, bits, int.from_bytes(socket.inet_pton(family, address))
+    except OSError:
+        return None
 
 
 class _Window:
@@ -205,9 +223,7 @@ def _key(window: _Window, address: str) -> str:
     prefix = _prefix(address, window.v6_prefix)
     shared = window.own_prefixes.get(prefix)
     if shared is None:
-        shared = window.own_prefixes[prefix] = window.ignore.holds_own_address(
-            ipaddress.ip_network(prefix)
-        )
+        shared = window.own_prefixes[prefix] = window.ignore.holds_own_address(prefix)
     return address if shared else prefix
 
 

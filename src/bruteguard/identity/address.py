@@ -13,6 +13,7 @@ import socket
 __all__ = ["address_from_log", "canonical_address", "canonical_target"]
 
 _IPV4_MAPPED = bytes(10) + b"\xff\xff"
+_IPV4_COMPATIBLE = bytes(12)
 _MAX_LENGTH = 64  # bracketed IPv6 with an embedded IPv4 and a zone id fits; junk doesn't
 
 
@@ -35,7 +36,12 @@ def canonical_address(text: str) -> str | None:
         return text
     if packed[:12] == _IPV4_MAPPED:
         return socket.inet_ntop(socket.AF_INET, packed[12:])
-    return str(ipaddress.IPv6Address(packed))  # RFC 5952, as nft and the store write it
+    if packed[:12] == _IPV4_COMPATIBLE:  # inet_ntop writes ::1 as ::0.0.0.1, not RFC 5952
+        return str(ipaddress.IPv6Address(packed))
+    # RFC 5952, as nft and the store write it: glibc's inet_ntop writes the same (lower
+    # case, the first longest run of two or more zero groups as ::) at a fifth of the cost
+    # of ipaddress, and a flood of IPv6 attackers asks this once per new address.
+    return socket.inet_ntop(socket.AF_INET6, packed)
 
 
 def address_from_log(raw: bytes) -> str | None:
