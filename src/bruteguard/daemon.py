@@ -86,6 +86,11 @@ class Daemon:
         self.counters: dict[str, dict[str, int]] = {}
         # What the enforcers were last given, to tell the ones without timeouts what expired.
         self._enforced: dict[tuple[str, str], Ban] = {}
+        # Decided and stored bans on their way to the firewall (see _firewall_worker).
+        self._to_enforce: list[Ban] = []
+        self._enforce_wanted = asyncio.Event()
+        self._enforce_idle = asyncio.Event()
+        self._enforce_idle.set()
         self.desk: AbuseDesk | None = None
         self.notifier = Notifier(self.config.notify.urls)
         if self.config.abuse.enabled:
@@ -204,6 +209,7 @@ class Daemon:
             task = asyncio.create_task(self._pump(source, stream, wanted, lanes))
             self._tasks.append(task)
         self._tasks.append(asyncio.create_task(self._housekeeping()))
+        self._tasks.append(asyncio.create_task(self._firewall_worker()))
         self._start_desk()
         # A source opens its log and fixes where it starts (saved position, end of file,
         # journal tail) in the first step of its generator, before it ever waits. Yielding
@@ -249,6 +255,7 @@ class Daemon:
         for source in self._sources:
             with contextlib.suppress(Exception):
                 await source.aclose()
+        await self._enforced_all()  # decided bans reach the firewall before its worker ends
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -362,7 +369,7 @@ class Daemon:
                 [] if position is None else [position],
             )
             if bans:
-                await self._enforce(bans)
+                self._hand_to_firewall(bans)
 
     async def _handle_attributed(self, hits: list[Hit], unattributed: list[Unattributed]) -> None:
         """Named failures the identity stage decided: the attributed ones count like any
@@ -380,12 +387,43 @@ class Daemon:
             if unattributed:
                 self.store.add_unattributed(unattributed)
             if bans:
-                await self._enforce(bans)
+                self._hand_to_firewall(bans)
 
     async def _apply(self, bans: Sequence[Ban], *, announce: bool = True) -> None:
-        """Store first, then every enforcer."""
+        """Store first, then every enforcer (after the bans decided before these: a later
+        ban of the same target must be the one the firewall keeps)."""
         self.store.add_bans(bans)
+        await self._enforced_all()
         await self._enforce(bans, announce=announce)
+
+    def _hand_to_firewall(self, bans: Sequence[Ban]) -> None:
+        """Stored bans for the firewall worker: the pump goes on reading while nft runs."""
+        self._to_enforce += bans
+        self._enforce_idle.clear()
+        self._enforce_wanted.set()
+
+    async def _firewall_worker(self) -> None:
+        """Every ban decided since its last round, to the enforcers in one round (one nft
+        transaction): under a flood, bans of many batches share a firewall call, and the
+        pump never waits for one (the store already holds them: a crash loses nothing)."""
+        while True:
+            await self._enforce_wanted.wait()
+            self._enforce_wanted.clear()
+            bans, self._to_enforce = self._to_enforce, []
+            try:
+                if bans:
+                    await self._enforce(bans)
+            except Exception:  # a bug, not a firewall refusal: the next housekeeping retries
+                log.exception("%d bans did not reach the firewall", len(bans))
+                self._needs_reconcile = True
+            finally:
+                if not self._to_enforce:
+                    self._enforce_idle.set()
+
+    async def _enforced_all(self) -> None:
+        """Wait until the firewall worker has passed on every ban handed to it (before an
+        unban, a manual ban, a stop: the firewall then holds what the store says)."""
+        await self._enforce_idle.wait()
 
     async def _enforce(self, bans: Sequence[Ban], *, announce: bool = True) -> None:
         """Stored bans to every enforcer; an enforcer failure is logged and retried.
@@ -759,6 +797,7 @@ class Daemon:
             raise ControlError(f"not an IP address or CIDR network: {text!r}")
         wanted = ipaddress.ip_network(target, strict=False)
         async with self._lock:
+            await self._enforced_all()  # no ban decided before the unban lands after it
             covering = {
                 ban.ip
                 for ban in self.store.active_bans(now)
