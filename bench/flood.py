@@ -114,10 +114,11 @@ def _line(stamp: str, ip: str, port: int) -> str:
     )
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system time of ``pid`` and of its children it waited for (nft runs)."""
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """User + system time of ``pid``, and of the children it waited for (nft runs)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+    own, children = fields[11:13], fields[13:15]
+    return sum(map(int, own)) / CLOCK_TICKS, sum(map(int, children)) / CLOCK_TICKS
 
 
 def _memory_kib(pid: int) -> dict[str, int]:
@@ -275,7 +276,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
             for element in list(monitor.written):
                 monitor.wait_for(element, max(0.0, stopped_writing + args.catch_up_timeout
                                               - time.perf_counter()))  # fmt: skip
-            cpu = _cpu_seconds(daemon.pid) - cpu_before
+            after = _cpu_seconds(daemon.pid)
+            own, children = after[0] - cpu_before[0], after[1] - cpu_before[1]
+            cpu = own + children
             memory = _memory_kib(daemon.pid)
         finally:
             monitor.close()
@@ -305,6 +308,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
         "ms": {name: round(percentile(ms, q), 2) for name, q in
                (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))} if ms else {},
         "cpu_seconds": round(cpu, 2),
+        "cpu_seconds_in_nft": round(children, 2),
         "cpu_s_per_100k_lines": round(cpu / written * 100_000, 2) if written else None,
         "rss_mib": round(memory.get("VmRSS", 0) / 1024, 1),
         "peak_rss_mib": round(memory.get("VmHWM", 0) / 1024, 1),
