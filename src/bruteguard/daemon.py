@@ -9,6 +9,7 @@ carry their own timeouts in the firewall); ``bruteguard stop --unban`` lifts the
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import ipaddress
@@ -53,6 +54,8 @@ _HOUSEKEEPING = 30.0
 STOP_WITHIN = 5.0
 """Seconds from SIGTERM (or SIGINT) to the process's end, whatever is still running then."""
 _GIVE_UP_AFTER = STOP_WITHIN - 0.5  # the rest is for leaving: closing files, the kernel's part
+_SAVE_EVERY = 0.2  # seconds lines without a ban may wait to be saved with later ones
+_SAVE_LINES = 20_000  # ... or until this many wait
 _BANS_PAGE = 10_000  # bans per streamed line of the control socket's `bans` answer
 
 
@@ -86,6 +89,10 @@ class Daemon:
         self.counters: dict[str, dict[str, int]] = {}
         # What the enforcers were last given, to tell the ones without timeouts what expired.
         self._enforced: dict[tuple[str, str], Ban] = {}
+        # Lines read but not saved yet, and where their sources stand (see _save).
+        self._unsaved: list[Failure] = []
+        self._unsaved_positions: dict[str, SourcePosition] = {}
+        self._save_timer: asyncio.TimerHandle | None = None
         # Decided and stored bans on their way to the firewall (see _firewall_worker).
         self._to_enforce: list[Ban] = []
         self._enforce_wanted = asyncio.Event()
@@ -255,6 +262,9 @@ class Daemon:
         for source in self._sources:
             with contextlib.suppress(Exception):
                 await source.aclose()
+        async with self._lock:  # what was read is saved before a reload or a stop
+            if self._unsaved or self._unsaved_positions:
+                self._save([])
         await self._enforced_all()  # decided bans reach the firewall before its worker ends
         for task in self._tasks:
             task.cancel()
@@ -358,32 +368,74 @@ class Daemon:
 
     async def _handle(self, hits: list, position: SourcePosition | None) -> None:
         async with self._lock:
-            for _, _, _, jail, _ in hits:
-                self._count(jail, "failures")
+            self._count_failures(hits)
             bans = self.detector.observe(hits)
-            # One transaction: a crash before it re-reads the batch (and decides the same),
-            # after it neither counts a line twice nor loses a ban.
-            self.store.record_batch(
-                (Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits),
-                bans,
-                [] if position is None else [position],
-            )
-            if bans:
+            self._unsaved += [Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits]
+            if position is not None:
+                self._unsaved_positions[position.key] = position
+            if bans or len(self._unsaved) >= _SAVE_LINES:
+                self._save(bans)
                 self._hand_to_firewall(bans)
+            elif self._save_timer is None:
+                loop = asyncio.get_running_loop()
+                self._save_timer = loop.call_later(_SAVE_EVERY, self._save_later)
+
+    def _save(self, bans: Sequence[Ban], failures: Sequence[Failure] = ()) -> None:
+        """The batches read since the last save, their positions and ``bans`` in one
+        transaction: a crash before it re-reads those lines (and decides the same), after it
+        neither counts a line twice nor loses a ban. Lines without a ban wait up to
+        ``_SAVE_EVERY`` for it: a commit per small batch was most of the daemon's CPU at a
+        thousand lines a second."""
+        if self._save_timer is not None:
+            self._save_timer.cancel()
+            self._save_timer = None
+        unsaved, self._unsaved = self._unsaved, []
+        positions, self._unsaved_positions = self._unsaved_positions, {}
+        try:
+            self.store.record_batch([*unsaved, *failures], bans, positions.values())
+        except BaseException:  # kept for the next save: nothing read is forgotten
+            self._unsaved[:0] = unsaved
+            self._unsaved_positions = {**positions, **self._unsaved_positions}
+            raise
+
+    def _save_later(self) -> None:
+        self._save_timer = None
+        task = asyncio.create_task(self._save_unsaved())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _save_unsaved(self) -> None:
+        async with self._lock:
+            if not (self._unsaved or self._unsaved_positions):
+                return
+            try:
+                self._save([])
+            except BruteguardError as error:
+                log.error(
+                    "store: %d lines not saved yet (tried again): %s", len(self._unsaved), error
+                )
+                loop = asyncio.get_running_loop()
+                self._save_timer = self._save_timer or loop.call_later(
+                    _SAVE_EVERY, self._save_later
+                )
+
+    def _count_failures(self, hits: list[Hit]) -> None:
+        for jail, count in collections.Counter(hit[3] for hit in hits).items():
+            counters = self.counters.setdefault(jail, {"failures": 0, "bans": 0, "unattributed": 0})
+            counters["failures"] += count
 
     async def _handle_attributed(self, hits: list[Hit], unattributed: list[Unattributed]) -> None:
         """Named failures the identity stage decided: the attributed ones count like any
         other (their lines' positions were saved with their batch), the rest are kept for
         ``status``."""
         async with self._lock:
-            for _, _, _, jail, _ in hits:
-                self._count(jail, "failures")
+            self._count_failures(hits)
             for failure in unattributed:
                 self._count(failure.jail, "unattributed")
             bans = self.detector.observe(hits)
-            self.store.record_batch(
-                (Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits), bans, []
-            )
+            # With the batches read before them: a crash must not re-read a line whose
+            # attributed failure is saved (it would count twice).
+            self._save(bans, [Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits])
             if unattributed:
                 self.store.add_unattributed(unattributed)
             if bans:
@@ -398,6 +450,8 @@ class Daemon:
 
     def _hand_to_firewall(self, bans: Sequence[Ban]) -> None:
         """Stored bans for the firewall worker: the pump goes on reading while nft runs."""
+        if not bans:
+            return
         self._to_enforce += bans
         self._enforce_idle.clear()
         self._enforce_wanted.set()
