@@ -54,8 +54,8 @@ _HOUSEKEEPING = 30.0
 STOP_WITHIN = 5.0
 """Seconds from SIGTERM (or SIGINT) to the process's end, whatever is still running then."""
 _GIVE_UP_AFTER = STOP_WITHIN - 0.5  # the rest is for leaving: closing files, the kernel's part
-_SAVE_EVERY = 0.2  # seconds lines without a ban may wait to be saved with later ones
-_SAVE_LINES = 20_000  # ... or until this many wait
+_SAVE_EVERY = 0.1  # seconds read lines may wait to be saved with later ones
+_SAVE_LINES = 5_000  # ... or until this many wait (a save of more holds the loop too long)
 _BANS_PAGE = 10_000  # bans per streamed line of the control socket's `bans` answer
 
 
@@ -373,19 +373,25 @@ class Daemon:
             self._unsaved += [Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits]
             if position is not None:
                 self._unsaved_positions[position.key] = position
-            if bans or len(self._unsaved) >= _SAVE_LINES:
-                self._save(bans)
+            if bans:
+                # Stored (fsynced) alone, before the firewall hears of them: a ban's latency
+                # does not pay for the lines waiting to be saved. A crash before those are
+                # saved re-reads them, and the ban stored already keeps them from deciding
+                # it again.
+                self.store.add_bans(bans)
                 self._hand_to_firewall(bans)
+            if len(self._unsaved) >= _SAVE_LINES:
+                self._save([])
             elif self._save_timer is None:
                 loop = asyncio.get_running_loop()
                 self._save_timer = loop.call_later(_SAVE_EVERY, self._save_later)
 
     def _save(self, bans: Sequence[Ban], failures: Sequence[Failure] = ()) -> None:
-        """The batches read since the last save, their positions and ``bans`` in one
-        transaction: a crash before it re-reads those lines (and decides the same), after it
-        neither counts a line twice nor loses a ban. Lines without a ban wait up to
-        ``_SAVE_EVERY`` for it: a commit per small batch was most of the daemon's CPU at a
-        thousand lines a second."""
+        """The lines read since the last save and their sources' positions (and ``bans``,
+        ``failures``) in one transaction: a crash before it re-reads those lines, after it
+        never counts one twice. Lines wait up to ``_SAVE_EVERY`` (or ``_SAVE_LINES``) to be
+        saved together: a commit per small batch was most of the daemon's CPU at a thousand
+        lines a second."""
         if self._save_timer is not None:
             self._save_timer.cancel()
             self._save_timer = None
