@@ -238,7 +238,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
     with namespace("bg-flood") as ns, (workdir / "daemon.log").open("wb") as daemon_out:
         started = time.perf_counter()
         daemon = subprocess.Popen(
-            ["ip", "netns", "exec", ns, str(BRUTEGUARD), "run", "--config", str(config)],
+            ["ip", "netns", "exec", ns, str(args.daemon), "run", "--config", str(config)],
             stdout=daemon_out, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         monitor = Monitor(ns)
@@ -326,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-timeout", type=float, default=180.0)
     parser.add_argument("--catch-up-timeout", type=float, default=120.0)
     parser.add_argument("--profile", type=Path, help="cProfile output of the daemon")
+    parser.add_argument(
+        "--daemon", type=Path, default=BRUTEGUARD, help="the bruteguard to run (another build)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/out/flood.json"))
     args = parser.parse_args(argv)
     if not (1 <= args.rate <= 200_000 and 0 < args.seconds <= 300 and 0 <= args.bans <= 2_000_000):
