@@ -36,14 +36,10 @@ import threading
 import time
 from pathlib import Path
 
-from ban_latency import BRUTEGUARD, daemon_available, percentile
-from nft_push import namespace
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-
-from bruteguard.config import BUILTIN_JAILS, RECIDIVE
+from ban_latency import BRUTEGUARD, daemon_available, daemon_config, percentile
 from bruteguard.model import Ban
 from bruteguard.store.sqlite import SqliteStore
+from nft_push import namespace
 
 __all__ = ["main"]
 
@@ -85,26 +81,6 @@ def _prefill(db: Path, count: int, v6_share: float) -> None:
     ]
     with SqliteStore(str(db)) as store:
         store.add_bans(bans)
-
-
-def _config(workdir: Path, log: Path, maxretry: int) -> Path:
-    config = workdir / "bruteguard.toml"
-    config.write_text(
-        f'store = "{workdir / "bruteguard.db"}"\n'
-        f'socket = "{workdir / "control.sock"}"\n'
-        'enforcers = ["nftables"]\n\n'
-        "[jails.sshd]\n"
-        'backend = "file"\n'
-        f'logpath = ["{log}"]\n'
-        f"maxretry = {maxretry}\n"
-        'findtime = "10m"\n'
-        'bantime = "1h"\n'
-        # Only sshd reads (and recidive): not this machine's own web or mail logs.
-        + "".join(f"\n[jails.{name}]\nenabled = false\n" for name in BUILTIN_JAILS
-                  if name not in ("sshd", RECIDIVE)),
-        encoding="utf-8",
-    )  # fmt: skip
-    return config
 
 
 def _line(stamp: str, ip: str, port: int) -> str:
@@ -229,7 +205,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
     log = workdir / "auth.log"
     log.touch()
     _prefill(workdir / "bruteguard.db", args.bans, args.v6_share)
-    config = _config(workdir, log, args.maxretry)
+    config = daemon_config(workdir, log, args.maxretry)
     socket_path = str(workdir / "control.sock")
     ledger = workdir / "bruteguard.db"
     env = dict(os.environ)
