@@ -265,6 +265,9 @@ class Daemon:
         async with self._lock:  # what was read is saved before a reload or a stop
             if self._unsaved or self._unsaved_positions:
                 self._save([])
+            elif self._save_timer is not None:
+                self._save_timer.cancel()
+                self._save_timer = None
         await self._enforced_all()  # decided bans reach the firewall before its worker ends
         for task in self._tasks:
             task.cancel()
