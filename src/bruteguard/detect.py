@@ -112,6 +112,14 @@ class IgnoreList:
             for own_family, _, own in self._own
         )
 
+    def own_prefixes(self, length: int) -> frozenset[str]:
+        """The ``/length`` prefixes (CIDR text) of this host's own IPv6 addresses."""
+        if length >= 128:
+            return frozenset()
+        return frozenset(
+            _prefix(own, length) for own in self._addresses if ":" in own and _as_integer(own)
+        )
+
 
 def _as_integer(address: str) -> tuple[int, int, int] | None:
     """(family, bits, the address as an integer), or None for text that is not one."""
@@ -159,7 +167,9 @@ class _Window:
         self.banned_until: dict[str, float] = {}
         self.bans: dict[str, int] = {}
         self.net_bans: dict[str, dict[str, float]] = {}
-        self.own_prefixes: dict[str, bool] = {}  # IPv6 prefix → holds one of our addresses
+        # The IPv6 prefixes that hold one of our addresses: computed once, not remembered
+        # per prefix met (a flood brings a new /64 per line, and they were never forgotten).
+        self.own_prefixes = ignore.own_prefixes(self.v6_prefix)
 
     def rule(self) -> tuple[int, float, float, float, float, int]:
         """The jail's rule as ``_windows.decide`` takes it."""
@@ -221,10 +231,7 @@ def _key(window: _Window, address: str) -> str:
     if window.v6_prefix >= 128 or ":" not in address:
         return address
     prefix = _prefix(address, window.v6_prefix)
-    shared = window.own_prefixes.get(prefix)
-    if shared is None:
-        shared = window.own_prefixes[prefix] = window.ignore.holds_own_address(prefix)
-    return address if shared else prefix
+    return address if prefix in window.own_prefixes else prefix
 
 
 @functools.lru_cache(maxsize=65536)
