@@ -283,6 +283,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
         "probes_missed": missed,
         "ms": {name: round(percentile(ms, q), 2) for name, q in
                (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))} if ms else {},
+        "all_ms": [round(value, 2) for value in sorted(ms)],
         "cpu_seconds": round(cpu, 2),
         "cpu_seconds_in_nft": round(children, 2),
         "cpu_s_per_100k_lines": round(cpu / written * 100_000, 2) if written else None,
