@@ -93,6 +93,7 @@ class Daemon:
         self._unsaved: list[Failure] = []
         self._unsaved_positions: dict[str, SourcePosition] = {}
         self._save_timer: asyncio.TimerHandle | None = None
+        self._saved_sources: set[str] = set()  # sources whose position this run has saved
         # Decided and stored bans on their way to the firewall (see _firewall_worker).
         self._to_enforce: list[Ban] = []
         self._enforce_wanted = asyncio.Event()
@@ -376,16 +377,19 @@ class Daemon:
             self._unsaved += [Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits]
             if position is not None:
                 self._unsaved_positions[position.key] = position
-            if bans:
+            first = position is not None and position.key not in self._saved_sources
+            if first or len(self._unsaved) >= _SAVE_LINES:
+                # A source's first position is saved at once, with the bans: with none
+                # saved, a restart would start at the log's end and skip the lines not saved.
+                self._save(bans)
+            elif bans:
                 # Stored (fsynced) alone, before the firewall hears of them: a ban's latency
                 # does not pay for the lines waiting to be saved. A crash before those are
                 # saved re-reads them, and the ban stored already keeps them from deciding
                 # it again.
                 self.store.add_bans(bans)
-                self._hand_to_firewall(bans)
-            if len(self._unsaved) >= _SAVE_LINES:
-                self._save([])
-            elif self._save_timer is None:
+            self._hand_to_firewall(bans)
+            if (self._unsaved or self._unsaved_positions) and self._save_timer is None:
                 loop = asyncio.get_running_loop()
                 self._save_timer = loop.call_later(_SAVE_EVERY, self._save_later)
 
@@ -402,6 +406,7 @@ class Daemon:
         positions, self._unsaved_positions = self._unsaved_positions, {}
         try:
             self.store.record_batch([*unsaved, *failures], bans, positions.values())
+            self._saved_sources.update(positions)
         except BaseException:  # kept for the next save: nothing read is forgotten
             self._unsaved[:0] = unsaved
             self._unsaved_positions = {**positions, **self._unsaved_positions}
