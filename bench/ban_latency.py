@@ -27,9 +27,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bruteguard.config import BUILTIN_JAILS, RECIDIVE
 from nft_push import namespace
 
-__all__ = ["Kernel", "main", "percentile"]
+__all__ = ["Kernel", "daemon_config", "main", "percentile"]
 
 BRUTEGUARD = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "bruteguard"
 FLOOR_P99_MS = 50.0
@@ -104,7 +105,9 @@ def _failure_line(ip: str, rng: random.Random) -> bytes:
     ).encode()
 
 
-def _config(workdir: Path, log: Path) -> Path:
+def daemon_config(workdir: Path, log: Path, maxretry: int = 1) -> Path:
+    """A config whose sshd jail reads ``log`` into nftables; the other built-in jails off
+    (not this machine's own web or mail logs), recidive on as by default."""
     config = workdir / "bruteguard.toml"
     config.write_text(
         f'store = "{workdir / "bruteguard.db"}"\n'
@@ -113,10 +116,12 @@ def _config(workdir: Path, log: Path) -> Path:
         "[jails.sshd]\n"
         'backend = "file"\n'
         f'logpath = ["{log}"]\n'
-        "maxretry = 1\n"
-        'bantime = "1h"\n',
+        f"maxretry = {maxretry}\n"
+        'bantime = "1h"\n'
+        + "".join(f"\n[jails.{name}]\nenabled = false\n" for name in BUILTIN_JAILS
+                  if name not in ("sshd", RECIDIVE)),
         encoding="utf-8",
-    )
+    )  # fmt: skip
     return config
 
 
@@ -166,7 +171,7 @@ def measure(samples: int, timeout: float, workdir: Path) -> tuple[list[float], i
     with namespace("bg-latency") as ns, daemon_log.open("wb") as daemon_out:
         daemon = subprocess.Popen(
             ["ip", "netns", "exec", ns, str(BRUTEGUARD), "run", "--config",
-             str(_config(workdir, log))],
+             str(daemon_config(workdir, log))],
             stdout=daemon_out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -31,13 +32,13 @@ def _failure(pid: int, address: str) -> str:
     )
 
 
-def _wait(probe, timeout: float = 10.0, what: str = "condition"):
+def _wait(probe, timeout: float = 10.0, what: str = "condition", interval: float = 0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = probe()
         if value:
             return value
-        time.sleep(0.05)
+        time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
@@ -727,3 +728,37 @@ def test_a_backtracking_filter_on_the_same_log_as_sshd_leaves_sshd_deciding_at_o
 
     _wait(keeps_up, what="the slow jail to keep up again after the flood")
     assert daemon.stop() == 0
+
+
+def test_a_sigkill_between_a_ban_and_the_save_of_its_lines_loses_and_repeats_nothing(
+    tmp_path: Path,
+) -> None:
+    """A ban is stored at once, the lines read are saved with their position a moment later
+    (0.1 s; a source's first position at once): killed in between, the restart re-reads
+    those lines from the position saved before, counts each once in the ledger and does
+    not decide the stored ban again."""
+    daemon = Daemon(tmp_path)
+    ledger = tmp_path / "bg.db"
+
+    def stored(what: str) -> int:
+        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute(f"SELECT count(*) FROM {what}").fetchone()[0]
+
+    try:
+        daemon.start()
+        daemon.append(_failure(9, "203.0.113.1"))
+        _wait(lambda: stored("positions") == 1, what="the first position saved")
+        daemon.append("".join(_failure(pid, "198.51.100.9") for pid in (1, 2, 3)))
+        _wait(lambda: stored("bans") == 1, what="the ban in the ledger", interval=0.002)
+        daemon.process.kill()  # most likely before the lines were saved (0.1 s later)
+        daemon.process.wait(timeout=20)
+        daemon.start()
+        _wait(lambda: stored("failures") >= 4, what="the lines saved")
+        assert daemon.stop() == 0
+    finally:
+        if daemon.process is not None and daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait(timeout=20)
+    assert stored("failures") == 4
+    assert stored("bans") == 1
+    assert daemon.errors().count("ban 198.51.100.9 in sshd") == 1

@@ -9,6 +9,7 @@ carry their own timeouts in the firewall); ``bruteguard stop --unban`` lifts the
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import ipaddress
@@ -53,6 +54,8 @@ _HOUSEKEEPING = 30.0
 STOP_WITHIN = 5.0
 """Seconds from SIGTERM (or SIGINT) to the process's end, whatever is still running then."""
 _GIVE_UP_AFTER = STOP_WITHIN - 0.5  # the rest is for leaving: closing files, the kernel's part
+_SAVE_EVERY = 0.1  # seconds read lines may wait to be saved with later ones
+_SAVE_LINES = 5_000  # ... or until this many wait (a save of more holds the loop too long)
 _BANS_PAGE = 10_000  # bans per streamed line of the control socket's `bans` answer
 
 
@@ -86,6 +89,16 @@ class Daemon:
         self.counters: dict[str, dict[str, int]] = {}
         # What the enforcers were last given, to tell the ones without timeouts what expired.
         self._enforced: dict[tuple[str, str], Ban] = {}
+        # Lines read but not saved yet, and where their sources stand (see _save).
+        self._unsaved: list[Failure] = []
+        self._unsaved_positions: dict[str, SourcePosition] = {}
+        self._save_timer: asyncio.TimerHandle | None = None
+        self._saved_sources: set[str] = set()  # sources whose position this run has saved
+        # Decided and stored bans on their way to the firewall (see _firewall_worker).
+        self._to_enforce: list[Ban] = []
+        self._enforce_wanted = asyncio.Event()
+        self._enforce_idle = asyncio.Event()
+        self._enforce_idle.set()
         self.desk: AbuseDesk | None = None
         self.notifier = Notifier(self.config.notify.urls)
         if self.config.abuse.enabled:
@@ -208,6 +221,7 @@ class Daemon:
             task = asyncio.create_task(self._pump(source, stream, wanted, lanes))
             self._tasks.append(task)
         self._tasks.append(asyncio.create_task(self._housekeeping()))
+        self._tasks.append(asyncio.create_task(self._firewall_worker()))
         self._start_desk()
         # A source opens its log and fixes where it starts (saved position, end of file,
         # journal tail) in the first step of its generator, before it ever waits. Yielding
@@ -312,6 +326,13 @@ class Daemon:
         for source in self._sources:
             with contextlib.suppress(Exception):
                 await source.aclose()
+        async with self._lock:  # what was read is saved before a reload or a stop
+            if self._unsaved or self._unsaved_positions:
+                self._save([])
+            elif self._save_timer is not None:
+                self._save_timer.cancel()
+                self._save_timer = None
+        await self._enforced_all()  # decided bans reach the firewall before its worker ends
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -414,41 +435,126 @@ class Daemon:
 
     async def _handle(self, hits: list, position: SourcePosition | None) -> None:
         async with self._lock:
-            for _, _, _, jail, _ in hits:
-                self._count(jail, "failures")
+            self._count_failures(hits)
             bans = self.detector.observe(hits)
-            # One transaction: a crash before it re-reads the batch (and decides the same),
-            # after it neither counts a line twice nor loses a ban.
-            self.store.record_batch(
-                (Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits),
-                bans,
-                [] if position is None else [position],
-            )
-            if bans:
-                await self._enforce(bans)
+            self._unsaved += [Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits]
+            if position is not None:
+                self._unsaved_positions[position.key] = position
+            first = position is not None and position.key not in self._saved_sources
+            if first or len(self._unsaved) >= _SAVE_LINES:
+                # A source's first position is saved at once, with the bans: with none
+                # saved, a restart would start at the log's end and skip the lines not saved.
+                self._save(bans)
+            elif bans:
+                # Stored (fsynced) alone, before the firewall hears of them: a ban's latency
+                # does not pay for the lines waiting to be saved. A crash before those are
+                # saved re-reads them, and the ban stored already keeps them from deciding
+                # it again.
+                self.store.add_bans(bans)
+            self._hand_to_firewall(bans)
+            if (self._unsaved or self._unsaved_positions) and self._save_timer is None:
+                loop = asyncio.get_running_loop()
+                self._save_timer = loop.call_later(_SAVE_EVERY, self._save_later)
+
+    def _save(self, bans: Sequence[Ban], failures: Sequence[Failure] = ()) -> None:
+        """The lines read since the last save and their sources' positions (and ``bans``,
+        ``failures``) in one transaction: a crash before it re-reads those lines, after it
+        never counts one twice. Lines wait up to ``_SAVE_EVERY`` (or ``_SAVE_LINES``) to be
+        saved together: a commit per small batch was most of the daemon's CPU at a thousand
+        lines a second."""
+        if self._save_timer is not None:
+            self._save_timer.cancel()
+            self._save_timer = None
+        unsaved, self._unsaved = self._unsaved, []
+        positions, self._unsaved_positions = self._unsaved_positions, {}
+        try:
+            self.store.record_batch([*unsaved, *failures], bans, positions.values())
+            self._saved_sources.update(positions)
+        except BaseException:  # kept for the next save: nothing read is forgotten
+            self._unsaved[:0] = unsaved
+            self._unsaved_positions = {**positions, **self._unsaved_positions}
+            raise
+
+    def _save_later(self) -> None:
+        self._save_timer = None
+        task = asyncio.create_task(self._save_unsaved())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _save_unsaved(self) -> None:
+        async with self._lock:
+            if not (self._unsaved or self._unsaved_positions):
+                return
+            try:
+                self._save([])
+            except BruteguardError as error:
+                log.error(
+                    "store: %d lines not saved yet (tried again): %s", len(self._unsaved), error
+                )
+                loop = asyncio.get_running_loop()
+                self._save_timer = self._save_timer or loop.call_later(
+                    _SAVE_EVERY, self._save_later
+                )
+
+    def _count_failures(self, hits: list[Hit]) -> None:
+        for jail, count in collections.Counter(hit[3] for hit in hits).items():
+            counters = self.counters.setdefault(jail, {"failures": 0, "bans": 0, "unattributed": 0})
+            counters["failures"] += count
 
     async def _handle_attributed(self, hits: list[Hit], unattributed: list[Unattributed]) -> None:
         """Named failures the identity stage decided: the attributed ones count like any
         other (their lines' positions were saved with their batch), the rest are kept for
         ``status``."""
         async with self._lock:
-            for _, _, _, jail, _ in hits:
-                self._count(jail, "failures")
+            self._count_failures(hits)
             for failure in unattributed:
                 self._count(failure.jail, "unattributed")
             bans = self.detector.observe(hits)
-            self.store.record_batch(
-                (Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits), bans, []
-            )
+            # With the batches read before them: a crash must not re-read a line whose
+            # attributed failure is saved (it would count twice).
+            self._save(bans, [Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits])
             if unattributed:
                 self.store.add_unattributed(unattributed)
             if bans:
-                await self._enforce(bans)
+                self._hand_to_firewall(bans)
 
     async def _apply(self, bans: Sequence[Ban], *, announce: bool = True) -> None:
-        """Store first, then every enforcer."""
+        """Store first, then every enforcer (after the bans decided before these: a later
+        ban of the same target must be the one the firewall keeps)."""
         self.store.add_bans(bans)
+        await self._enforced_all()
         await self._enforce(bans, announce=announce)
+
+    def _hand_to_firewall(self, bans: Sequence[Ban]) -> None:
+        """Stored bans for the firewall worker: the pump goes on reading while nft runs."""
+        if not bans:
+            return
+        self._to_enforce += bans
+        self._enforce_idle.clear()
+        self._enforce_wanted.set()
+
+    async def _firewall_worker(self) -> None:
+        """Every ban decided since its last round, to the enforcers in one round (one nft
+        transaction): under a flood, bans of many batches share a firewall call, and the
+        pump never waits for one (the store already holds them: a crash loses nothing)."""
+        while True:
+            await self._enforce_wanted.wait()
+            self._enforce_wanted.clear()
+            bans, self._to_enforce = self._to_enforce, []
+            try:
+                if bans:
+                    await self._enforce(bans)
+            except Exception:  # a bug, not a firewall refusal: the next housekeeping retries
+                log.exception("%d bans did not reach the firewall", len(bans))
+                self._needs_reconcile = True
+            finally:
+                if not self._to_enforce:
+                    self._enforce_idle.set()
+
+    async def _enforced_all(self) -> None:
+        """Wait until the firewall worker has passed on every ban handed to it (before an
+        unban, a manual ban, a stop: the firewall then holds what the store says)."""
+        await self._enforce_idle.wait()
 
     async def _enforce(self, bans: Sequence[Ban], *, announce: bool = True) -> None:
         """Stored bans to every enforcer; an enforcer failure is logged and retried.
@@ -822,6 +928,7 @@ class Daemon:
             raise ControlError(f"not an IP address or CIDR network: {text!r}")
         wanted = ipaddress.ip_network(target, strict=False)
         async with self._lock:
+            await self._enforced_all()  # no ban decided before the unban lands after it
             covering = {
                 ban.ip
                 for ban in self.store.active_bans(now)
@@ -896,8 +1003,18 @@ def _stop_now() -> None:
 def run_daemon(config_path: str | None, since: float | None) -> int:
     """Run in the foreground until stopped; ``since``: replay lines newer than this time."""
     daemon = Daemon(config_path, since)
+    profile = os.environ.get("BRUTEGUARD_PROFILE")
+    profiler = None
+    if profile:  # where the time goes under load (bench/flood.py --profile)
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         asyncio.run(daemon.run())
     finally:
         daemon.disarm()
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
     return 0

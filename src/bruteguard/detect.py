@@ -86,9 +86,11 @@ class IgnoreList:
             for version in (4, 6)
         )
         self._addresses = frozenset(addresses)
-        # Whether there is any own address of a family to look for (a replay has none).
-        self.own_v6 = any(":" in own for own in self._addresses)
+        # Whether there is any own IPv4 address to look for (a replay has none).
         self.own_v4 = any(":" not in own for own in self._addresses)
+        # The own addresses as (family, bits, integer): a prefix is checked against them
+        # by arithmetic, not by ``ipaddress`` objects (a flood brings a new /64 per line).
+        self._own = tuple(_as_integer(own) for own in self._addresses if _as_integer(own))
 
     def __contains__(self, address: str) -> bool:
         """Raises ValueError for text that is not an IP address."""
@@ -98,13 +100,36 @@ class IgnoreList:
         """This list as ``_windows.decide`` takes it (IPv6 handed back if ``group_v6``)."""
         return (self._addresses, *self._packed, group_v6)
 
-    def holds_own_address(self, network: Network) -> bool:
-        """True if ``network`` contains one of this host's own addresses (never ban those)."""
+    def holds_own_address(self, network: Network | str) -> bool:
+        """True if ``network`` (or its CIDR text) contains one of this host's own addresses
+        (never ban those)."""
+        text, _, length = str(network).partition("/")
+        found = _as_integer(text)
+        if found is None:
+            return False
+        family, bits, value = found
+        shift = bits - int(length or bits)
         return any(
-            ipaddress.ip_address(own) in network
-            for own in self._addresses
-            if (":" in own) == (network.version == 6)
+            own_family == family and own >> shift == value >> shift
+            for own_family, _, own in self._own
         )
+
+    def own_prefixes(self, length: int) -> frozenset[str]:
+        """The ``/length`` prefixes (CIDR text) of this host's own IPv6 addresses."""
+        if length >= 128:
+            return frozenset()
+        return frozenset(
+            network_of(own, length) for own in self._addresses if ":" in own and _as_integer(own)
+        )
+
+
+def _as_integer(address: str) -> tuple[int, int, int] | None:
+    """(family, bits, the address as an integer), or None for text that is not one."""
+    family, bits = (socket.AF_INET6, 128) if ":" in address else (socket.AF_INET, 32)
+    try:
+        return family, bits, int.from_bytes(socket.inet_pton(family, address))
+    except OSError:
+        return None
 
 
 class _Window:
@@ -144,7 +169,9 @@ class _Window:
         self.banned_until: dict[str, float] = {}
         self.bans: dict[str, int] = {}
         self.net_bans: dict[str, dict[str, float]] = {}
-        self.own_prefixes: dict[str, bool] = {}  # IPv6 prefix → holds one of our addresses
+        # The IPv6 prefixes that hold one of our addresses: computed once, not remembered
+        # per prefix met (a flood brings a new /64 per line, and they were never forgotten).
+        self.own_prefixes = ignore.own_prefixes(self.v6_prefix)
 
     def rule(self) -> tuple[int, float, float, float, float, int]:
         """The jail's rule as ``_windows.decide`` takes it."""
@@ -206,14 +233,7 @@ def _key(window: _Window, address: str) -> str:
     if window.v6_prefix >= 128 or ":" not in address:
         return address
     prefix = network_of(address, window.v6_prefix)
-    if not window.ignore.own_v6:  # nothing to look up per /64 (a replay knows no own addresses)
-        return prefix
-    shared = window.own_prefixes.get(prefix)
-    if shared is None:
-        shared = window.own_prefixes[prefix] = window.ignore.holds_own_address(
-            ipaddress.ip_network(prefix)
-        )
-    return address if shared else prefix
+    return address if prefix in window.own_prefixes else prefix
 
 
 @functools.lru_cache(maxsize=65536)
@@ -389,7 +409,7 @@ class Detector:
             del seen[address]
         if len(seen) < threshold or window.banned_until.get(network, -math.inf) > ban.start:
             return None
-        if window.ignore.own_v4 and window.ignore.holds_own_address(ipaddress.ip_network(network)):
+        if window.ignore.own_v4 and window.ignore.holds_own_address(network):
             return None
         first = min(seen.values())
         seen.clear()

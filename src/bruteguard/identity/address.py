@@ -36,10 +36,11 @@ def canonical_address(text: str) -> str | None:
         return text
     if packed[:12] == _IPV4_MAPPED:
         return socket.inet_ntop(socket.AF_INET, packed[12:])
-    if packed[:12] == _IPV4_COMPATIBLE:  # inet_ntop would write "::192.0.2.1"
+    if packed[:12] == _IPV4_COMPATIBLE:  # inet_ntop writes ::1 as ::0.0.0.1, not RFC 5952
         return str(ipaddress.IPv6Address(packed))
-    # RFC 5952, as nft and the store write it (glibc's inet_ntop writes it too, at a tenth
-    # of ipaddress's cost: IPv6 attackers rotate through many addresses).
+    # RFC 5952, as nft and the store write it: glibc's inet_ntop writes the same (lower
+    # case, the first longest run of two or more zero groups as ::) at a fifth of the cost
+    # of ipaddress, and a flood of IPv6 attackers asks this once per new address.
     return socket.inet_ntop(socket.AF_INET6, packed)
 
 
