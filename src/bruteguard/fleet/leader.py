@@ -1,0 +1,81 @@
+"""The leader: one host at a time decides the fleet-wide thresholds.
+
+Every host runs this task; the one whose dedicated connection holds the session-level
+advisory lock ``schema.LEADER_LOCK`` decides. The lock belongs to the session, so a leader
+that dies, hangs up or is cut off (``pg_terminate_backend``) loses it the moment PostgreSQL
+notices, and the next host to try it within ``publish_interval`` takes over. What it
+decides, ``bruteguard.decide_fleet_bans`` records under a unique (address, jail, window)
+key and only for the lock's holder: a new leader that decides the same window again, or a
+former one, inserts nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from bruteguard.clock import Clock, system_clock
+from bruteguard.config import JailConfig
+from bruteguard.fleet.config import FleetConfig
+from bruteguard.fleet.connect import Poller
+from bruteguard.fleet.schema import LEADER_LOCK
+
+__all__ = ["Leader"]
+
+log = logging.getLogger("bruteguard.fleet")
+
+
+class Leader(Poller):
+    """Tries the lock every round; while it holds it, decides every jail with a fleet
+    threshold (``fleet_maxretry`` or ``fleet_hosts``). ``jails`` is read each round, so a
+    reload's thresholds count from the next one. ``decided`` lists what this task banned."""
+
+    doing = "take part in the fleet's leader election"
+
+    def __init__(
+        self,
+        fleet: FleetConfig,
+        jails: Callable[[], Sequence[JailConfig]],
+        clock: Clock = system_clock,
+    ) -> None:
+        super().__init__(fleet)
+        self.jails = jails
+        self.clock = clock
+        self.leading = False
+        self.decided: list[tuple[str, str]] = []  # (address, jail)
+
+    async def _round(self) -> None:
+        conn = await self._connection()
+        if not self.leading:
+            cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,))
+            row = await cursor.fetchone()
+            self.leading = bool(row and row[0])
+            if not self.leading:
+                return
+            log.warning("fleet: %s is the leader now", self.fleet.host)
+        for jail in self.jails():
+            if jail.fleet_maxretry or jail.fleet_hosts:
+                await self._decide(conn, jail)
+
+    async def _decide(self, conn: object, jail: JailConfig) -> None:
+        cursor = await conn.execute(  # type: ignore[attr-defined]
+            "SELECT bruteguard.decide_fleet_bans(%s, %s, %s, %s, %s, %s)",
+            (
+                jail.name,
+                self.clock(),
+                float(jail.fleet_findtime),
+                jail.fleet_maxretry,
+                jail.fleet_hosts,
+                float(jail.bantime),
+            ),
+        )
+        for (address,) in await cursor.fetchall():
+            log.warning("fleet: banned %s in %s by the fleet threshold", address, jail.name)
+            self.decided.append((address, jail.name))
+
+    async def close(self) -> None:
+        """Closing the connection releases the lock: leadership ends with it."""
+        if self.leading:
+            log.warning("fleet: %s is no longer the leader", self.fleet.host)
+        self.leading = False
+        await super().close()
