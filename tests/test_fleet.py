@@ -512,6 +512,13 @@ def _fleet_bans(cluster: Cluster, db: str) -> list[tuple]:
         ).fetchall()
 
 
+def _leader_name(cluster: Cluster, db: str) -> str | None:
+    """Who leads, as an agent sees it (``fleet status``)."""
+    with psycopg.connect(cluster.dsn(user="web1", dbname=db)) as agent:
+        row = agent.execute("SELECT bruteguard.leader()").fetchone()
+    return row[0] if row else None
+
+
 async def _rounds(*leaders: Leader) -> None:
     for leader in leaders:
         assert await leader.once()
@@ -630,6 +637,7 @@ def test_a_killed_leader_is_replaced_within_10s_and_nothing_is_decided_twice(
         try:
             await _rounds(first, second)
             assert first.leading and not second.leading
+            assert _leader_name(cluster, fleet_db) == "web1"
             with psycopg.connect(cluster.dsn(dbname=fleet_db), autocommit=True) as admin:
                 killed = admin.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -646,6 +654,7 @@ def test_a_killed_leader_is_replaced_within_10s_and_nothing_is_decided_twice(
             took = time.monotonic() - started
             await _rounds(first, second)
             assert second.leading and not first.leading  # web1 is back, as a follower
+            assert _leader_name(cluster, fleet_db) == "web2"
             return took
         finally:
             await _close(first, second)

@@ -261,6 +261,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                 INSERT INTO hosts (name, role) VALUES (p_name, p_role)
                 ON CONFLICT (name) DO UPDATE SET role = excluded.role;
             END $$""",
+        # Who leads now (for ``fleet status``): agents cannot see other roles' sessions.
+        """CREATE FUNCTION bruteguard.leader() RETURNS text
+            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = bruteguard, pg_temp AS $$
+                SELECT h.name FROM pg_locks l
+                JOIN pg_stat_activity a ON a.pid = l.pid
+                JOIN hosts h ON h.role = a.usename
+                WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0
+                  AND l.objid = 1650945124 AND l.objsubid = 1
+                  AND l.database = (SELECT oid FROM pg_database
+                                    WHERE datname = current_database())
+            $$""",
+        "REVOKE EXECUTE ON FUNCTION bruteguard.leader() FROM PUBLIC",
+        f"GRANT EXECUTE ON FUNCTION bruteguard.leader() TO {AGENT_ROLE}",
         "REVOKE EXECUTE ON FUNCTION bruteguard.add_host(text, name) FROM PUBLIC",
         "REVOKE EXECUTE ON FUNCTION bruteguard.decide_fleet_bans(text, double precision,"
         " double precision, integer, integer, double precision) FROM PUBLIC",
