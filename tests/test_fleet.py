@@ -549,6 +549,9 @@ def test_the_fleet_threshold_by_count_bans_what_no_single_host_would(
     async def scenario() -> list[FleetBan]:
         try:
             await _rounds(leader, leader)  # the second round decides nothing again
+            # over TCP, the server notices a vanished leader within seconds, not hours
+            cursor = await leader._conn.execute("SHOW tcp_keepalives_idle")
+            assert await cursor.fetchone() == ("5",)
         finally:
             await _close(leader)
         seen: list[FleetBan] = []

@@ -25,6 +25,17 @@ __all__ = ["Leader"]
 log = logging.getLogger("bruteguard.fleet")
 
 
+# The server ends a leader's session (and so frees the lock) soon after its host vanishes
+# from the network: TCP keepalives after 5 s idle, 3 probes 2 s apart, and unacknowledged
+# data given up after 10 s; by default a silent peer would hold the lock for hours.
+_NOTICE_A_LOST_LEADER = (
+    "SET tcp_keepalives_idle = 5",
+    "SET tcp_keepalives_interval = 2",
+    "SET tcp_keepalives_count = 3",
+    "SET tcp_user_timeout = 10000",
+)
+
+
 class Leader(Poller):
     """Tries the lock every round; while it holds it, decides every jail with a fleet
     threshold (``fleet_maxretry`` or ``fleet_hosts``). ``jails`` is read each round, so a
@@ -47,6 +58,8 @@ class Leader(Poller):
     async def _round(self) -> None:
         conn = await self._connection()
         if not self.leading:
+            for setting in _NOTICE_A_LOST_LEADER:
+                await conn.execute(setting)
             cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,))
             row = await cursor.fetchone()
             self.leading = bool(row and row[0])
