@@ -600,12 +600,16 @@ def test_the_fleet_threshold_by_hosts_honours_the_allowlist(
     assert [row[:2] for row in _fleet_bans(cluster, fleet_db)] == [("203.0.113.7", "sshd")]
 
 
-def test_only_the_lock_holder_decides(cluster: Cluster, fleet_db: str) -> None:
-    _init_fleet(cluster, fleet_db, "web1", "web2")
+def _two_leaders(cluster: Cluster, db: str) -> tuple[Leader, Leader]:
+    """web1's and web2's leader tasks (fleet_hosts 2), .7 having failed once on each."""
+    _init_fleet(cluster, db, "web1", "web2")
     for host in ("web1", "web2"):
-        _publish_failures(cluster, fleet_db, host, ("203.0.113.7", 1, 1))
-    first = _leader(cluster, fleet_db, "web1", fleet_hosts=2)
-    second = _leader(cluster, fleet_db, "web2", fleet_hosts=2)
+        _publish_failures(cluster, db, host, ("203.0.113.7", 1, 1))
+    return _leader(cluster, db, "web1", fleet_hosts=2), _leader(cluster, db, "web2", fleet_hosts=2)
+
+
+def test_only_the_lock_holder_decides(cluster: Cluster, fleet_db: str) -> None:
+    first, second = _two_leaders(cluster, fleet_db)
 
     async def scenario() -> None:
         try:
@@ -630,11 +634,7 @@ def test_a_killed_leader_is_replaced_within_10s_and_nothing_is_decided_twice(
 ) -> None:
     """The leader's connection is terminated by the server: the other host leads within
     10 s, decides the same window again, and inserts nothing new."""
-    _init_fleet(cluster, fleet_db, "web1", "web2")
-    for host in ("web1", "web2"):
-        _publish_failures(cluster, fleet_db, host, ("203.0.113.7", 1, 1))
-    first = _leader(cluster, fleet_db, "web1", fleet_hosts=2)
-    second = _leader(cluster, fleet_db, "web2", fleet_hosts=2)
+    first, second = _two_leaders(cluster, fleet_db)
 
     async def scenario() -> float:
         try:
