@@ -12,7 +12,9 @@ former one, inserts nothing.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from bruteguard.clock import Clock, system_clock
 from bruteguard.config import JailConfig
@@ -38,8 +40,9 @@ _NOTICE_A_LOST_LEADER = (
 
 class Leader(Poller):
     """Tries the lock every round; while it holds it, decides every jail with a fleet
-    threshold (``fleet_maxretry`` or ``fleet_hosts``). ``jails`` is read each round, so a
-    reload's thresholds count from the next one. ``decided`` lists what this task banned."""
+    threshold (``fleet_maxretry`` or ``fleet_hosts``). A host with no such jail neither
+    connects nor leads. ``jails`` is read each round, so a reload's thresholds count from
+    the next one. ``decided`` holds the latest bans this task decided (for tests and logs)."""
 
     doing = "take part in the fleet's leader election"
 
@@ -53,9 +56,13 @@ class Leader(Poller):
         self.jails = jails
         self.clock = clock
         self.leading = False
-        self.decided: list[tuple[str, str]] = []  # (address, jail)
+        self.decided: deque[tuple[str, str]] = deque(maxlen=100)  # (address, jail), newest
 
     async def _round(self) -> None:
+        deciding = [jail for jail in self.jails() if jail.fleet_maxretry or jail.fleet_hosts]
+        if not deciding:  # nothing to decide here: leave the lead to a host that has
+            await self.close()
+            return
         conn = await self._connection()
         if not self.leading:
             for setting in _NOTICE_A_LOST_LEADER:
@@ -66,12 +73,11 @@ class Leader(Poller):
             if not self.leading:
                 return
             log.warning("fleet: %s is the leader now", self.fleet.host)
-        for jail in self.jails():
-            if jail.fleet_maxretry or jail.fleet_hosts:
-                await self._decide(conn, jail)
+        for jail in deciding:
+            await self._decide(conn, jail)
 
-    async def _decide(self, conn: object, jail: JailConfig) -> None:
-        cursor = await conn.execute(  # type: ignore[attr-defined]
+    async def _decide(self, conn: Any, jail: JailConfig) -> None:
+        cursor = await conn.execute(
             "SELECT bruteguard.decide_fleet_bans(%s, %s, %s, %s, %s, %s)",
             (
                 jail.name,
