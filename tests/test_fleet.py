@@ -627,6 +627,8 @@ def test_only_the_lock_holder_decides(cluster: Cluster, fleet_db: str) -> None:
     ):
         web2.execute("SELECT bruteguard.decide_fleet_bans('sshd', %s, 3600, 0, 2, 600)", (_NOW,))
     assert len(_fleet_bans(cluster, fleet_db)) == 1
+    # nobody can register as the fleet's own origin of threshold bans
+    assert main(["fleet", "add-host", "fleet", "--dsn", cluster.dsn(dbname=fleet_db)]) == 1
 
 
 def test_a_killed_leader_is_replaced_within_10s_and_nothing_is_decided_twice(
