@@ -15,12 +15,14 @@ import psycopg
 import pytest
 
 from bruteguard.cli import main
-from bruteguard.config import config_from_dict, load_config
+from bruteguard.config import JailConfig, config_from_dict, load_config
+from bruteguard.duration import Seconds
 from bruteguard.errors import ConfigError
 from bruteguard.fleet import outbox, schema
 from bruteguard.fleet.apply import plan
 from bruteguard.fleet.config import FleetConfig
 from bruteguard.fleet.connect import connect_args
+from bruteguard.fleet.leader import Leader
 from bruteguard.fleet.publisher import Publisher
 from bruteguard.fleet.schema import SCHEMA_VERSION
 from bruteguard.fleet.subscriber import FleetBan, Subscriber
@@ -465,3 +467,204 @@ def test_init_upgrades_an_older_schema_in_place_and_refuses_a_newer_one(
         conn.execute("INSERT INTO bruteguard.schema_version (version) VALUES (99)")
     assert main(["fleet", "init", "--dsn", admin]) == 1
     assert "schema has version 99, newer than this bruteguard" in capsys.readouterr().err
+
+
+# -- fleet-wide thresholds and the leader -------------------------------------------------
+
+_NOW = 1_800_000_000.0  # the test's clock: minutes of failures are stamped from it
+
+
+def test_fleet_thresholds_are_bounded_and_off_by_default() -> None:
+    jail = config_from_dict({"jails": {"sshd": {}}}).jails["sshd"]
+    assert (jail.fleet_maxretry, jail.fleet_hosts) == (0, 0)
+    with pytest.raises(ConfigError, match=r"jails\.sshd\.fleet_maxretry: must be 0 to 10000"):
+        config_from_dict({"jails": {"sshd": {"fleet_maxretry": 2**70}}})
+    with pytest.raises(ConfigError, match=r"jails\.sshd\.fleet_hosts: must be 0 to 10000"):
+        config_from_dict({"jails": {"sshd": {"fleet_hosts": -1}}})
+    with pytest.raises(ConfigError, match=r"jails\.sshd\.fleet_findtime: must be 1s to"):
+        config_from_dict({"jails": {"sshd": {"fleet_findtime": "400d"}}})
+
+
+def _publish_failures(cluster: Cluster, db: str, host: str, *rows: tuple[str, int, float]) -> None:
+    """``host`` publishes (address, count, minutes ago) summaries for sshd, as its
+    publisher would."""
+    with psycopg.connect(cluster.dsn(user=host, dbname=db), autocommit=True) as conn:
+        for n, (ip, count, ago) in enumerate(rows, start=1):
+            conn.execute(
+                "SELECT bruteguard.publish_failures(%s, %s, 'sshd', %s, %s, %s)",
+                (n, ip, _NOW - ago * 60, count, [f"sample {n}"]),
+            )
+
+
+def _leader(cluster: Cluster, db: str, host: str, **thresholds) -> Leader:
+    fleet = FleetConfig(dsn=cluster.dsn(user=host, dbname=db), host=host)
+    jail = JailConfig(name="sshd", maxretry=5, bantime=Seconds(600), **thresholds)
+    return Leader(fleet, lambda: [jail], clock=lambda: _NOW)
+
+
+def _fleet_bans(cluster: Cluster, db: str) -> list[tuple]:
+    with psycopg.connect(cluster.dsn(dbname=db)) as admin:
+        return admin.execute(
+            "SELECT abbrev(b.ip), b.jail, b.reason, b.failures,"
+            " extract(epoch FROM b.until - b.start)::int"
+            " FROM bruteguard.bans b JOIN bruteguard.hosts h ON h.id = b.host_id"
+            " WHERE h.name = 'fleet' ORDER BY b.ip"
+        ).fetchall()
+
+
+def _leader_name(cluster: Cluster, db: str) -> str | None:
+    """Who leads, as an agent sees it (``fleet status``)."""
+    with psycopg.connect(cluster.dsn(user="web1", dbname=db)) as agent:
+        row = agent.execute("SELECT bruteguard.leader()").fetchone()
+    return row[0] if row else None
+
+
+async def _rounds(*leaders: Leader) -> None:
+    for leader in leaders:
+        assert await leader.once()
+
+
+async def _close(*leaders: Leader) -> None:
+    for leader in leaders:
+        await leader.close()
+
+
+def test_the_fleet_threshold_by_count_bans_what_no_single_host_would(
+    cluster: Cluster, fleet_db: str
+) -> None:
+    """Three hosts each see 3 failures of .7 (under their maxretry of 5): 9 in the fleet's
+    hour reach fleet_maxretry 8. .8's 6 do not, nor do .7's failures of 2 hours ago."""
+    _init_fleet(cluster, fleet_db, "web1", "web2", "web3")
+    for host in ("web1", "web2", "web3"):
+        _publish_failures(
+            cluster,
+            fleet_db,
+            host,
+            ("203.0.113.7", 3, 5),
+            ("203.0.113.8", 2, 3),
+            ("203.0.113.7", 4, 120),
+        )
+    leader = _leader(cluster, fleet_db, "web1", fleet_maxretry=8, fleet_findtime=Seconds(3600))
+
+    async def scenario() -> list[FleetBan]:
+        try:
+            await _rounds(leader, leader)  # the second round decides nothing again
+            # over TCP, the server notices a vanished leader within seconds, not hours
+            cursor = await leader._conn.execute("SHOW tcp_keepalives_idle")
+            assert await cursor.fetchone() == ("5",)
+        finally:
+            await _close(leader)
+        seen: list[FleetBan] = []
+
+        async def collect(changes) -> None:
+            seen.extend(changes)
+
+        fleet = FleetConfig(dsn=cluster.dsn(user="web2", dbname=fleet_db), host="web2")
+        with SqliteStore(Path(cluster.dir) / f"{fleet_db}-web2.db") as store:
+            subscriber = Subscriber(fleet, store, collect)
+            try:
+                assert await subscriber.once()
+            finally:
+                await subscriber.close()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert list(leader.decided) == [("203.0.113.7", "sshd")]
+    assert _fleet_bans(cluster, fleet_db) == [
+        ("203.0.113.7", "sshd", "fleet threshold: 9 failures from 3 hosts in 3600 s", 9, 600)
+    ]
+    assert [(c.origin, c.ip, c.jail) for c in seen] == [("fleet", "203.0.113.7", "sshd")]
+
+
+def test_the_fleet_threshold_by_hosts_honours_the_allowlist(
+    cluster: Cluster, fleet_db: str
+) -> None:
+    """One failure on each of 3 hosts bans (fleet_hosts 3); 5 on 2 hosts do not; an
+    allowlisted network is never decided."""
+    _init_fleet(cluster, fleet_db, "web1", "web2", "web3")
+    with psycopg.connect(cluster.dsn(dbname=fleet_db), autocommit=True) as admin:
+        admin.execute("INSERT INTO bruteguard.allowlist (network) VALUES ('198.51.100.0/24')")
+    for host in ("web1", "web2", "web3"):
+        _publish_failures(cluster, fleet_db, host, ("203.0.113.7", 1, 1), ("198.51.100.4", 1, 1))
+    for host in ("web1", "web2"):
+        _publish_failures(cluster, fleet_db, host, ("203.0.113.9", 4, 1))
+    leader = _leader(cluster, fleet_db, "web3", fleet_hosts=3)
+
+    async def scenario() -> None:
+        try:
+            await _rounds(leader)
+        finally:
+            await _close(leader)
+
+    asyncio.run(scenario())
+    assert [row[:2] for row in _fleet_bans(cluster, fleet_db)] == [("203.0.113.7", "sshd")]
+
+
+def _two_leaders(cluster: Cluster, db: str) -> tuple[Leader, Leader]:
+    """web1's and web2's leader tasks (fleet_hosts 2), .7 having failed once on each."""
+    _init_fleet(cluster, db, "web1", "web2")
+    for host in ("web1", "web2"):
+        _publish_failures(cluster, db, host, ("203.0.113.7", 1, 1))
+    return _leader(cluster, db, "web1", fleet_hosts=2), _leader(cluster, db, "web2", fleet_hosts=2)
+
+
+def test_only_the_lock_holder_decides(cluster: Cluster, fleet_db: str) -> None:
+    first, second = _two_leaders(cluster, fleet_db)
+
+    async def scenario() -> None:
+        try:
+            await _rounds(first, second, first, second)
+        finally:
+            await _close(first, second)
+
+    asyncio.run(scenario())
+    assert (first.leading, second.leading) == (False, False)  # closed: both let go
+    assert list(first.decided) == [("203.0.113.7", "sshd")] and list(second.decided) == []
+    # a host that is not the leader cannot decide by calling the function itself
+    with (
+        psycopg.connect(cluster.dsn(user="web2", dbname=fleet_db), autocommit=True) as web2,
+        pytest.raises(psycopg.errors.RaiseException, match="only the fleet leader"),
+    ):
+        web2.execute("SELECT bruteguard.decide_fleet_bans('sshd', %s, 3600, 0, 2, 600)", (_NOW,))
+    assert len(_fleet_bans(cluster, fleet_db)) == 1
+    # nobody can register as the fleet's own origin of threshold bans
+    assert main(["fleet", "add-host", "fleet", "--dsn", cluster.dsn(dbname=fleet_db)]) == 1
+
+
+def test_a_killed_leader_is_replaced_within_10s_and_nothing_is_decided_twice(
+    cluster: Cluster, fleet_db: str
+) -> None:
+    """The leader's connection is terminated by the server: the other host leads within
+    10 s, decides the same window again, and inserts nothing new."""
+    first, second = _two_leaders(cluster, fleet_db)
+
+    async def scenario() -> float:
+        try:
+            await _rounds(first, second)
+            assert first.leading and not second.leading
+            assert _leader_name(cluster, fleet_db) == "web1"
+            with psycopg.connect(cluster.dsn(dbname=fleet_db), autocommit=True) as admin:
+                killed = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'bruteguard web1'"
+                ).fetchall()
+            assert killed == [(True,)]
+            started = time.monotonic()
+            for _ in range(100):  # bounded: 100 rounds of 0.1 s
+                await first.once()
+                await second.once()
+                if second.leading:
+                    break
+                await asyncio.sleep(0.1)
+            took = time.monotonic() - started
+            await _rounds(first, second)
+            assert second.leading and not first.leading  # web1 is back, as a follower
+            assert _leader_name(cluster, fleet_db) == "web2"
+            return took
+        finally:
+            await _close(first, second)
+
+    took = asyncio.run(scenario())
+    assert took < 10.0
+    assert list(first.decided) == [("203.0.113.7", "sshd")] and list(second.decided) == []
+    assert [row[0] for row in _fleet_bans(cluster, fleet_db)] == ["203.0.113.7"]

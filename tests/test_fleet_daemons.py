@@ -28,10 +28,10 @@ BIN = Path(sys.executable).with_name("bruteguard")
 class FleetDaemon(Daemon):
     """test_daemon's daemon with a ``[fleet]`` section and its own ``ignoreip``."""
 
-    def __init__(self, tmp: Path, dsn: str, host: str, ignoreip: list[str]) -> None:
+    def __init__(self, tmp: Path, dsn: str, host: str, ignoreip: list[str], jail: str = "") -> None:
         tmp.mkdir()
         super().__init__(tmp)
-        text = self.config.read_text()
+        text = self.config.read_text().replace("maxretry = 3\n", f"maxretry = 3\n{jail}")
         self.config.write_text(
             f"ignoreip = {ignoreip!r}\n".replace("'", '"')
             + text
@@ -47,6 +47,14 @@ class FleetDaemon(Daemon):
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[tuple[Cluster, str, FleetDaemon, FleetDaemon]]:
+    yield from _fleet(tmp_path)
+
+
+def _fleet(
+    tmp_path: Path, jail: str = ""
+) -> Iterator[tuple[Cluster, str, FleetDaemon, FleetDaemon]]:
+    """Hosts a and b (b ignores 198.51.100.0/24) on a cluster of their own; ``jail`` is
+    added to their sshd jail."""
     cluster = Cluster()
     daemons: list[FleetDaemon] = []
     try:
@@ -54,8 +62,8 @@ def fleet(tmp_path: Path) -> Iterator[tuple[Cluster, str, FleetDaemon, FleetDaem
         assert main(["fleet", "init", "--dsn", admin]) == 0
         for host in ("a", "b"):
             assert main(["fleet", "add-host", host, "--dsn", admin]) == 0
-        a = FleetDaemon(tmp_path / "a", cluster.dsn(user="a"), "a", [])
-        b = FleetDaemon(tmp_path / "b", cluster.dsn(user="b"), "b", ["198.51.100.0/24"])
+        a = FleetDaemon(tmp_path / "a", cluster.dsn(user="a"), "a", [], jail)
+        b = FleetDaemon(tmp_path / "b", cluster.dsn(user="b"), "b", ["198.51.100.0/24"], jail)
         daemons += [a, b]
         a.start()
         b.start()
@@ -74,6 +82,27 @@ def _fleet_rows(admin: str, ip: str) -> int:
             "SELECT count(*) FROM bruteguard.bans WHERE abbrev(ip) = %s", (ip,)
         ).fetchall()
     return int(count)
+
+
+def test_one_failure_on_each_of_two_daemons_is_banned_by_the_fleet_threshold(
+    tmp_path: Path,
+) -> None:
+    """fleet_hosts = 2: one failure on each host (maxretry 3 fires nowhere) is banned on
+    both by whichever daemon leads, decided once."""
+    fixture = _fleet(tmp_path, "fleet_hosts = 2\n")
+    _cluster, admin, a, b = next(fixture)
+    try:
+        a.append(_failure(1, "203.0.113.70"))
+        b.append(_failure(2, "203.0.113.70"))
+        for daemon in (a, b):
+            ban = _wait(lambda d=daemon: d.ban_of("203.0.113.70"), 30, "the fleet's ban")
+            assert ban["origin"] == "fleet" and "from 2 hosts" in ban["reason"]
+        time.sleep(2)  # more leader rounds decide nothing again
+        status = json.loads(a.cli("fleet", "status", "--json").stdout)
+        assert status["leader"] in {"a", "b"}
+        assert _fleet_rows(admin, "203.0.113.70") == 1
+    finally:
+        fixture.close()
 
 
 def test_two_hosts_share_bans_through_an_outage(fleet) -> None:
@@ -126,6 +155,7 @@ def test_two_hosts_share_bans_through_an_outage(fleet) -> None:
     assert status["host"] == "b" and status["queue"] == {"bans": 0, "summaries": 0}
     assert {host["name"]: host["queue"] for host in status["hosts"]} == {"a": 0, "b": 0}
     assert all(host["lag"] < 30 for host in status["hosts"])
+    assert status["leader"] is None  # no jail has a fleet threshold: nobody leads
 
     # an agent may not lift the fleet's bans; an admin lifts them everywhere, origin included
     refused = a.cli("unban", "--fleet", "203.0.113.51", check=False)

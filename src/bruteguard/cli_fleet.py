@@ -104,11 +104,12 @@ def _query(conn: Any, action: str, query: str, params: tuple = ()) -> list[tuple
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    """Hosts, when each last published, what each still queues; this host's own queue and
-    how many fleet changes it has yet to apply."""
+    """Hosts, when each last published, what each still queues; the leader; this host's own
+    queue and how many fleet changes it has yet to apply."""
     from pathlib import Path
 
     from bruteguard.fleet import outbox
+    from bruteguard.fleet.schema import FLEET_HOST
     from bruteguard.fleet.subscriber import CURSOR_KEY
     from bruteguard.store.sqlite import SqliteStore
 
@@ -119,10 +120,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
             "fleet status",
             "SELECT name, extract(epoch FROM last_seen)::float8, queue,"
             " (SELECT count(*) FROM bruteguard.bans b WHERE b.host_id = h.id AND b.capped)"
-            " FROM bruteguard.hosts h ORDER BY name",
+            " FROM bruteguard.hosts h WHERE name <> %s ORDER BY name",
+            (FLEET_HOST,),
         )
-        ((newest,),) = _query(
-            conn, "fleet status", "SELECT coalesce(max(change), 0) FROM bruteguard.bans"
+        ((newest, leader),) = _query(
+            conn,
+            "fleet status",
+            "SELECT coalesce(max(change), 0), bruteguard.leader() FROM bruteguard.bans",
         )
     queue, cursor = (0, 0), 0
     if Path(config.store).exists():
@@ -135,6 +139,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         "host": _fleet(config).host,
         "queue": {"bans": queue[0], "summaries": queue[1]},
         "changes_behind": max(0, int(newest) - cursor),
+        "leader": leader,
         "hosts": [
             {
                 "name": name,
@@ -153,6 +158,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         f"this host: {view['host']}; queued here: {queue[0]} ban events, {queue[1]} failure"
         f" summaries; fleet changes not yet applied: {view['changes_behind']}"
     )
+    print(f"leader (decides fleet-wide thresholds): {leader or 'none'}")
     print(f"{'HOST':<24} {'LAST SEEN':<24} {'LAG':>8} {'QUEUE':>8} {'CAPPED':>8}")
     for host in view["hosts"]:
         lag = "-" if host["lag"] is None else f"{host['lag']:.0f}s"

@@ -122,6 +122,12 @@ class JailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ratelimit: str = ""
     # The abuse desk for this jail's bans: "" follows [abuse] mode; "off", "draft", "send".
     abuse: Literal["", "off", "draft", "send"] = ""
+    # Fleet-wide thresholds (docs/fleet.md; 0: off): an address whose failures on all the
+    # fleet's hosts within fleet_findtime reach fleet_maxretry, or come from fleet_hosts
+    # hosts, is banned fleet-wide by the leader.
+    fleet_maxretry: int = 0
+    fleet_findtime: Seconds = Seconds(3600)
+    fleet_hosts: int = 0
     # The global ignoreip, copied in when the file is loaded (never written in a jail).
     global_ignoreip: list[str] = []
 
@@ -142,6 +148,9 @@ class JailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError(f"ipv4_prefix: must be 8 to 32, got {self.ipv4_prefix}")
         check_range("subnet_maxretry", self.subnet_maxretry, 0, MAX_COUNT)
         check_duration("subnet_findtime", self.subnet_findtime, MAX_WINDOW)
+        check_range("fleet_maxretry", self.fleet_maxretry, 0, MAX_COUNT)
+        check_duration("fleet_findtime", self.fleet_findtime, MAX_WINDOW)
+        check_range("fleet_hosts", self.fleet_hosts, 0, MAX_COUNT)
         for path in self.logpath:
             check_absolute("logpath", path)
         if self.ratelimit:

@@ -238,6 +238,7 @@ class Daemon:
         if fleet is None:
             outbox.disable(self.store)
             return
+        from bruteguard.fleet.leader import Leader
         from bruteguard.fleet.publisher import Publisher
         from bruteguard.fleet.subscriber import Subscriber
 
@@ -245,6 +246,8 @@ class Daemon:
         self._tasks.append(asyncio.create_task(Publisher(fleet, self.store).run()))
         subscriber = Subscriber(fleet, self.store, self._apply_fleet)
         self._tasks.append(asyncio.create_task(subscriber.run()))
+        leader = Leader(fleet, lambda: self.config.enabled_jails())
+        self._tasks.append(asyncio.create_task(leader.run()))
 
     async def _apply_fleet(self, changes: Sequence[Any]) -> None:
         """The fleet's bans and unbans (``fleet.subscriber``), store first as always; never

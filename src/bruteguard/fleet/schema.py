@@ -18,10 +18,23 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["AGENT_ROLE", "MIGRATIONS", "SCHEMA", "SCHEMA_VERSION", "migrate", "schema_version"]
+__all__ = [
+    "AGENT_ROLE",
+    "FLEET_HOST",
+    "LEADER_LOCK",
+    "MIGRATIONS",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "migrate",
+    "schema_version",
+]
 
 SCHEMA = "bruteguard"
 AGENT_ROLE = "bruteguard_agent"
+FLEET_HOST = "fleet"  # the origin of bans decided by fleet-wide thresholds
+# The leader's session-level advisory lock: one bigint key (pg_locks shows it as classid 0,
+# objid LEADER_LOCK, objsubid 1).
+LEADER_LOCK = 0x62676C64  # "bgld"; migration 3 names it (and FLEET_HOST) literally
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -172,6 +185,100 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                         to_timestamp(p_start), to_timestamp(p_until), recent >= cap)
                 ON CONFLICT (host_id, local_id) DO NOTHING;
             END $$""",
+    ),
+    (
+        # Fleet-wide thresholds (docs/fleet.md). Their bans belong to a host row named
+        # "fleet" (role "-": no login role has that name), so every host applies them.
+        """INSERT INTO bruteguard.hosts (name, role) VALUES ('fleet', '-')
+            ON CONFLICT (name) DO NOTHING""",
+        # One decision per (address, jail, window): a leader that takes over and decides the
+        # same window again inserts nothing. ``window`` is the threshold's findtime bucket.
+        """CREATE TABLE bruteguard.fleet_decisions (
+            id bigserial PRIMARY KEY,
+            ip inet NOT NULL,
+            jail text NOT NULL,
+            window_start timestamptz NOT NULL,
+            decided timestamptz NOT NULL,
+            failures integer NOT NULL,
+            hosts integer NOT NULL,
+            UNIQUE (ip, jail, window_start))""",
+        # Decides only on the session that holds the leader's advisory lock: a host that
+        # lost leadership (its connection ended) cannot decide through another connection.
+        """CREATE FUNCTION bruteguard.decide_fleet_bans(
+                p_jail text, p_now double precision, p_findtime double precision,
+                p_maxretry integer, p_hosts integer, p_bantime double precision)
+            RETURNS SETOF text
+            LANGUAGE plpgsql SECURITY DEFINER SET search_path = bruteguard, pg_temp AS $$
+            DECLARE
+                now_ts timestamptz := to_timestamp(p_now);
+                since timestamptz := to_timestamp(p_now - p_findtime);
+                bucket timestamptz := to_timestamp(floor(p_now / p_findtime) * p_findtime);
+                fleet integer := (SELECT id FROM hosts WHERE name = 'fleet');
+                hit record;
+                decision bigint;
+            BEGIN
+                IF NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
+                               AND pid = pg_backend_pid() AND granted AND classid = 0
+                               AND objid = 1650945124 AND objsubid = 1) THEN
+                    RAISE EXCEPTION 'only the fleet leader decides fleet bans';
+                END IF;
+                FOR hit IN
+                    SELECT s.ip, sum(s.count)::integer AS failures,
+                           count(DISTINCT s.host_id)::integer AS hosts
+                    FROM failure_summaries s
+                    WHERE s.jail = p_jail AND s.minute > since AND s.minute <= now_ts
+                      AND s.minute >= coalesce((SELECT max(d.decided) FROM fleet_decisions d
+                                                WHERE d.ip = s.ip AND d.jail = s.jail),
+                                               '-infinity')
+                      AND NOT EXISTS (SELECT 1 FROM allowlist a
+                                      WHERE a.network >>= s.ip OR s.ip >>= a.network)
+                    GROUP BY s.ip
+                    HAVING (p_maxretry > 0 AND sum(s.count) >= p_maxretry)
+                        OR (p_hosts > 0 AND count(DISTINCT s.host_id) >= p_hosts)
+                LOOP
+                    INSERT INTO fleet_decisions (ip, jail, window_start, decided, failures,
+                                                 hosts)
+                    VALUES (hit.ip, p_jail, bucket, now_ts, hit.failures, hit.hosts)
+                    ON CONFLICT (ip, jail, window_start) DO NOTHING
+                    RETURNING id INTO decision;
+                    CONTINUE WHEN decision IS NULL;
+                    INSERT INTO bans (host_id, local_id, ip, jail, reason, failures, start,
+                                      until)
+                    VALUES (fleet, decision, hit.ip, p_jail,
+                            format('fleet threshold: %s failures from %s hosts in %s s',
+                                   hit.failures, hit.hosts, p_findtime::bigint),
+                            hit.failures, now_ts, to_timestamp(p_now + p_bantime));
+                    RETURN NEXT abbrev(hit.ip);
+                END LOOP;
+            END $$""",
+        """CREATE OR REPLACE FUNCTION bruteguard.add_host(p_name text, p_role name)
+            RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+            SET search_path = bruteguard, pg_temp AS $$
+            BEGIN
+                IF p_name = 'fleet' THEN
+                    RAISE EXCEPTION 'the host name fleet is reserved for fleet bans';
+                END IF;
+                INSERT INTO hosts (name, role) VALUES (p_name, p_role)
+                ON CONFLICT (name) DO UPDATE SET role = excluded.role;
+            END $$""",
+        # Who leads now (for ``fleet status``): agents cannot see other roles' sessions.
+        """CREATE FUNCTION bruteguard.leader() RETURNS text
+            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = bruteguard, pg_temp AS $$
+                SELECT h.name FROM pg_locks l
+                JOIN pg_stat_activity a ON a.pid = l.pid
+                JOIN hosts h ON h.role = a.usename
+                WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0
+                  AND l.objid = 1650945124 AND l.objsubid = 1
+                  AND l.database = (SELECT oid FROM pg_database
+                                    WHERE datname = current_database())
+            $$""",
+        "REVOKE EXECUTE ON FUNCTION bruteguard.leader() FROM PUBLIC",
+        f"GRANT EXECUTE ON FUNCTION bruteguard.leader() TO {AGENT_ROLE}",
+        "REVOKE EXECUTE ON FUNCTION bruteguard.add_host(text, name) FROM PUBLIC",
+        "REVOKE EXECUTE ON FUNCTION bruteguard.decide_fleet_bans(text, double precision,"
+        " double precision, integer, integer, double precision) FROM PUBLIC",
+        f"""GRANT EXECUTE ON FUNCTION bruteguard.decide_fleet_bans(text, double precision,
+            double precision, integer, integer, double precision) TO {AGENT_ROLE}""",
     ),
 )
 
