@@ -36,6 +36,7 @@ from pathlib import Path
 
 from _netns import exec_prefix, namespace
 from blocklist_load import AddressSpace, scan_set
+from bruteguard.config import BUILTIN_JAILS
 from bruteguard.model import Ban
 from bruteguard.store.sqlite import SqliteStore
 
@@ -87,7 +88,13 @@ def _config(workdir: Path) -> Path:
         "maxretry = 5\n"
         'bantime = "1h"\n\n'
         "[jails.recidive]\n"
-        "enabled = true\n",
+        "enabled = true\n"
+        # The other built-in jails would switch on where this host has their logs.
+        + "".join(
+            f"\n[jails.{name}]\nenabled = false\n"
+            for name in BUILTIN_JAILS
+            if name not in (JAIL, "recidive")
+        ),
         encoding="utf-8",
     )
     return config
@@ -135,8 +142,13 @@ def _peak_rss_mb(pid: int) -> float:
 
 def _elements(ns: str) -> int:
     """Ban elements in the jail's sets, as the kernel lists them (0 if the table is gone)."""
-    tables = subprocess.run([*exec_prefix(ns), "nft", "list", "tables"], capture_output=True,
-                            text=True, check=True, timeout=60).stdout
+    tables = subprocess.run(
+        [*exec_prefix(ns), "nft", "list", "tables"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     if "inet bruteguard\n" not in tables:
         return 0
     total = 0

@@ -393,17 +393,30 @@ class Detector:
         for window, bans in saved:
             window.bans = bans
 
-    def prime_recidive(self, bans: Iterable[Ban]) -> None:
-        """Feed the recidive jail the bans already made (the store's recent ones), without
-        deciding anything: what they completed is in the store already."""
+    def prime_recidive(self, history: Iterable[tuple[str, Sequence[float]]]) -> None:
+        """Feed the recidive jail the bans already made, per target the start times of its
+        bans in the window, oldest first (the store's ``recidive_history``), without
+        deciding anything: what they completed is in the store already.
+
+        A target with fewer bans than ``maxretry`` (almost every one) completes nothing: its
+        times are kept as they are, not stepped one by one (a restart with a million bans).
+        """
         recidive = self._recidive
         if recidive is None:
             return
         saved = dict(recidive.bans)
-        for ban in bans:
-            fed = ban.jail != recidive.jail and ban.failures > 0
-            if fed and _step(recidive, ban.ip, ban.start) is not None:
-                recidive.banned_until.pop(ban.ip, None)  # the store says if it is
+        keep = _KEEP * recidive.maxretry
+        for target, starts in history:
+            until = recidive.banned_until.get(target)
+            fresh = target not in recidive.times and (until is None or starts[0] >= until)
+            if fresh and len(starts) < recidive.maxretry:
+                if until is not None:
+                    del recidive.banned_until[target]
+                recidive.times[target] = list(starts[-keep:])
+                continue
+            for start in starts:
+                if _step(recidive, target, start) is not None:
+                    recidive.banned_until.pop(target, None)  # the store says if it is
         recidive.bans = saved
 
     def _window(self, jail: str) -> _Window | None:

@@ -334,6 +334,7 @@ class NftablesEnforcer:
 
     name = "nftables"
     expires = True  # element timeouts: the kernel lifts bans on time
+    reconcile_streams = True  # reconcile() reads its bans once, while nft takes the script
 
     def __init__(
         self,
@@ -371,23 +372,54 @@ class NftablesEnforcer:
         self._is_set_up = True
         log.info("nftables: table inet %s ready for jails %s", self.table, ", ".join(specs))
 
-    def reconcile(self, bans: Sequence[Ban], now: float) -> None:
+    def reconcile(self, bans: Iterable[Ban], now: float) -> None:
         """Replace every set's contents with ``bans`` in one transaction.
 
         The table is deleted and rebuilt inside the transaction: dropping a set with 100,000
-        elements is far cheaper for the kernel than flushing it element by element.
+        elements is far cheaper for the kernel than flushing it element by element. ``bans``
+        is read once, as the script is streamed to ``nft -f -`` in lines of ``_CHUNK``
+        addresses (a restart with a million bans never builds the whole script); nft applies
+        nothing before its input ends, so a bad ban still changes nothing. Networks are
+        gathered and written last, cut into disjoint pieces.
         """
         if not self._is_set_up:
             raise EnforcerError("nftables: setup() must run before reconcile() rebuilds the table")
-        addresses, networks = self._sort(bans, now)
-        lines = [f"add table inet {self.table}", f"delete table inet {self.table}"]
-        lines += self._definition(self._jails.values())
-        for set_name, elements in addresses.items():
-            lines.append(self._add_elements(set_name, elements.items()))
-        for set_name, nets in networks.items():
-            lines.append(self._add_networks(set_name, disjoint_pieces(nets), now))
-        self._apply([line for line in lines if line])
-        count = sum(map(len, addresses.values())) + sum(map(len, networks.values()))
+        table = f"inet {self.table}"
+        pending: dict[str, list[str]] = {}
+        untils: dict[str, dict[str, float]] = {}  # per set: address → until, for duplicates
+        networks: dict[str, dict[Network, float]] = {}
+        set_names: dict[tuple[str, int, bool], str] = {}
+        with _NftStream(self.argv_prefix, self.nft, self.timeout) as stream:
+            stream.write([f"add table {table}", f"delete table {table}"])
+            stream.write(self._definition(self._jails.values()))
+            for ban in bans:
+                placed = self._place(ban, now, set_names)
+                if placed is None:
+                    continue
+                set_name, target, timeout = placed
+                if target.network is not None:
+                    nets = networks.setdefault(set_name, {})
+                    nets[target.network] = max(ban.until, nets.get(target.network, ban.until))
+                    continue
+                seen = untils.setdefault(set_name, {})
+                before = seen.get(target.text)
+                buffer = pending.setdefault(set_name, [])
+                if before is not None:  # the same address again: the longer ban wins
+                    if before >= ban.until:
+                        continue
+                    stream.write([self._element_line(set_name, buffer)])
+                    buffer.clear()
+                    stream.write([f"delete element {table} {set_name} {{ {target.text} }}"])
+                seen[target.text] = ban.until
+                buffer.append(f"{target.text}{timeout}")
+                if len(buffer) >= _CHUNK:
+                    stream.write([self._element_line(set_name, buffer)])
+                    buffer.clear()
+            stream.write([self._element_line(name, buffer) for name, buffer in pending.items()])
+            for set_name, nets in networks.items():
+                stream.write([self._add_networks(set_name, disjoint_pieces(nets), now)])
+            stream.finish()
+        count = sum(map(len, untils.values())) + sum(map(len, networks.values()))
         log.info("nftables: reconciled %d bans", count)
 
     def ban(self, bans: Sequence[Ban], now: float) -> None:
@@ -667,14 +699,10 @@ class NftablesEnforcer:
         networks: dict[str, dict[Network, float]] = {}
         set_names: dict[tuple[str, int, bool], str] = {}
         for ban in bans:
-            target = parse_target(ban.ip)
-            kind = (ban.jail, target.version, target.network is None)
-            set_name = set_names.get(kind) or set_names.setdefault(
-                kind, self._set_name(ban.jail, target)
-            )
-            timeout = _timeout(ban.until, now)
-            if timeout is None:
+            placed = self._place(ban, now, set_names)
+            if placed is None:
                 continue
+            set_name, target, timeout = placed
             if target.network is not None:
                 nets = networks.setdefault(set_name, {})
                 nets[target.network] = max(ban.until, nets.get(target.network, ban.until))
@@ -684,6 +712,24 @@ class NftablesEnforcer:
                 untils[key] = ban.until
                 addresses.setdefault(set_name, {})[target.text] = timeout
         return addresses, networks
+
+    def _place(
+        self, ban: Ban, now: float, set_names: dict[tuple[str, int, bool], str]
+    ) -> tuple[str, Target, str] | None:
+        """(set, validated target, timeout text) of ``ban``; None if it has expired.
+        ``set_names`` caches the set of each (jail, version, is an address)."""
+        target = parse_target(ban.ip)
+        kind = (ban.jail, target.version, target.network is None)
+        set_name = set_names.get(kind) or set_names.setdefault(
+            kind, self._set_name(ban.jail, target)
+        )
+        timeout = _timeout(ban.until, now)
+        return None if timeout is None else (set_name, target, timeout)
+
+    def _element_line(self, set_name: str, elements: list[str]) -> str:
+        """``add element`` of ``elements`` (each ``text timeout …``); "" if there are none."""
+        body = ", ".join(elements)
+        return f"add element inet {self.table} {set_name} {{ {body} }}" if body else ""
 
     def _add_elements(self, set_name: str, elements: Iterable[tuple[str, str]]) -> str:
         body = ", ".join([f"{text}{timeout}" for text, timeout in elements])

@@ -7,7 +7,7 @@ committed when they return, so a ban is durable before any firewall is told abou
 so a crash neither counts a line twice nor loses a decided ban.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from bruteguard.model import Ban, Failure, SourcePosition, Unattributed
@@ -34,6 +34,15 @@ class Store(Protocol):
     def active_bans(self, now: float) -> list[Ban]:
         """Bans whose ``until`` is after ``now``."""
 
+    def active_ban_pages(self, now: float, size: int = 50_000) -> Iterator[list[Ban]]:
+        """``active_bans`` in pages of at most ``size``, oldest first."""
+
+    def expired_bans(self, after: float, now: float) -> list[Ban]:
+        """Bans that ran out in ``(after, now]``, not lifted nor renewed in their jail."""
+
+    def lift_all(self, now: float) -> int:
+        """End every active ban at ``now``; how many."""
+
     def ban_history(self, ip: str) -> list[Ban]:
         """Every ban of ``ip``, oldest first."""
 
@@ -41,7 +50,10 @@ class Store(Protocol):
         """Bans decided (not by hand) per (jail, target): where growing ban times resume."""
 
     def bans_since(self, since: float) -> list[Ban]:
-        """Bans decided at or after ``since``, oldest first (re-primes the recidive jail)."""
+        """Bans decided at or after ``since``, oldest first."""
+
+    def recidive_history(self, since: float, jail: str) -> Iterator[tuple[str, list[float]]]:
+        """Per target, the starts of the bans since ``since`` that feed recidive ``jail``."""
 
     def blocklist_loaded(self, name: str, now: float) -> float:
         """When blocklist ``name`` was first loaded (``now`` if never)."""

@@ -10,6 +10,8 @@ re-read anyway. The schema is versioned with ``PRAGMA user_version`` and upgrade
 from __future__ import annotations
 
 import contextlib
+import itertools
+import operator
 import os
 import sqlite3
 import threading
@@ -298,6 +300,48 @@ class SqliteStore:
             ).fetchall()
         return [Ban(*row) for row in rows]
 
+    def active_ban_pages(self, now: float, size: int = 50_000) -> Iterator[list[Ban]]:
+        """``active_bans`` in pages of ``size``, oldest first: a million active bans are
+        streamed to the firewall without all of them ever sitting in memory at once.
+
+        Each page is its own short read (resuming after the last id), so the lock is never
+        held while the caller works on a page.
+        """
+        last = 0
+        while True:
+            with self.read("read active bans") as db:
+                rows = db.execute(
+                    "SELECT id, ip, jail, start, until, failures, reason, step FROM bans"
+                    " WHERE id > ? AND until > ? AND lifted IS NULL ORDER BY id LIMIT ?",
+                    (last, now, size),
+                ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [Ban(*row[1:]) for row in rows]
+
+    def expired_bans(self, after: float, now: float) -> list[Ban]:
+        """Bans that ran out in ``(after, now]`` (found through the index on their end) and
+        were not lifted, unless the same target is banned again in the same jail: what a
+        firewall without timeouts must now be told to lift."""
+        with self.read("read expired bans") as db:
+            rows = db.execute(
+                "SELECT ip, jail, start, until, failures, reason, step FROM bans AS ended"
+                " WHERE until > ? AND until <= ? AND lifted IS NULL AND NOT EXISTS ("
+                " SELECT 1 FROM bans AS newer WHERE newer.ip = ended.ip"
+                " AND newer.jail = ended.jail AND newer.until > ? AND newer.lifted IS NULL)"
+                " ORDER BY until, id",
+                (after, now, now),
+            ).fetchall()
+        return [Ban(*row) for row in rows]
+
+    def lift_all(self, now: float) -> int:
+        """End every active ban at ``now`` in one statement (``stop --unban``); how many."""
+        with self.write("lift every ban", durable=True) as db:
+            return db.execute(
+                "UPDATE bans SET lifted = ? WHERE until > ? AND lifted IS NULL", (now, now)
+            ).rowcount
+
     def ban_history(self, ip: str) -> list[Ban]:
         """Every ban of ``ip`` as it was decided (lifted or replaced ones too), oldest first."""
         with self.read("read ban history") as db:
@@ -329,6 +373,23 @@ class SqliteStore:
                 (since,),
             ).fetchall()
         return [Ban(*row) for row in rows]
+
+    def recidive_history(self, since: float, jail: str) -> Iterator[tuple[str, list[float]]]:
+        """Per target, the start times (oldest first) of the bans decided at or after
+        ``since`` that feed the recidive jail ``jail`` (the other jails' bans, not by hand):
+        a restart primes recidive per target, not with a ``Ban`` per row.
+
+        The read stays open (and the store locked) until the generator is exhausted: for
+        the daemon's start, before anything else uses the store.
+        """
+        with self.read("read recent bans") as db:
+            rows = db.execute(
+                "SELECT ip, start FROM bans WHERE start >= ? AND failures > 0 AND jail != ?"
+                " ORDER BY ip, start, id",
+                (since, jail),
+            )
+            for ip, group in itertools.groupby(rows, key=operator.itemgetter(0)):
+                yield ip, [start for _, start in group]
 
     def blocklist_loaded(self, name: str, now: float) -> float:
         """When blocklist ``name`` was first loaded (``now`` if never): its bantime counts
