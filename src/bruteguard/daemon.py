@@ -143,25 +143,27 @@ class Daemon:
         )
 
     async def _reconcile(self, jails: Sequence[JailConfig]) -> None:
-        """Make every firewall hold exactly the ledger's active bans, and the detector know
-        them (it must not decide them again), from one read of the ledger in pages: with a
-        million bans neither the list nor the nft script ever sits in memory whole.
+        """Make every firewall hold exactly the ledger's active bans, and the detector learn
+        what it must know after a restart (who is banned, how often each target was, what
+        recidive counts), from one read of the ledger in pages: with a million bans neither
+        the list nor the nft script ever sits in memory whole.
 
-        An enforcer that streams (``reconcile_streams``) takes the pages as they are read;
-        any other gets the list. Only a second enforcer makes a second read.
+        An enforcer that streams (``reconcile_streams``) takes the active bans page by page
+        as they are read; any other gets the list. Only a second enforcer reads again.
         """
         now = time.time()
         self._expiry_checked = now
+        recidive_starts: dict[str, list[float]] = {}
         count = 0
 
-        def remembered() -> Iterator[Ban]:
+        def learned() -> Iterator[Ban]:
             nonlocal count
-            for page in self.store.active_ban_pages(now):
-                self.detector.remember_bans(page)
-                count += len(page)
-                yield from page
+            for rows in self.store.ban_rows():
+                active = self.detector.remember_ledger(rows, now, recidive_starts)
+                count += len(active)
+                yield from active
 
-        bans: Iterable[Ban] = remembered()
+        bans: Iterable[Ban] = learned()
         for enforcer in self.enforcers:
             await self._in_thread(enforcer.setup, jails)
             if not getattr(enforcer, "reconcile_streams", False):
@@ -169,7 +171,8 @@ class Daemon:
             await self._in_thread(enforcer.reconcile, bans, now)
             bans = _each(self.store.active_ban_pages(now))
         if not self.enforcers:
-            await asyncio.to_thread(collections.deque, remembered(), 0)
+            await asyncio.to_thread(collections.deque, learned(), 0)
+        self.detector.prime_recidive(recidive_starts.items())
         log.info("firewall reconciled: %d active bans from %s", count, self.config.store)
 
     async def _in_thread(self, call: Callable[..., Any], *args: Any) -> Any:
@@ -186,17 +189,11 @@ class Daemon:
 
     async def _start_pipeline(self) -> None:
         config = self.config
-        jails = config.enabled_jails()
         now = time.time()
-        self.detector.remember_history(self.store.ban_counts())
         readers = config.log_jails()
         horizon = max((float(j.findtime) for j in readers), default=0.0)
         primed = self.store.failures_since(now - horizon)
         self.detector.prime((f.time, f.ip, f.user, f.jail, f.line) for f in primed)
-        recidive = [j for j in jails if not j.from_logs]
-        if recidive:
-            since = now - float(recidive[0].findtime)
-            self.detector.prime_recidive(self.store.recidive_history(since, recidive[0].name))
         jails = readers
         if not jails:
             return

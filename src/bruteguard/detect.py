@@ -32,7 +32,7 @@ from bruteguard import _windows
 from bruteguard.config import RECIDIVE, JailConfig, Network, parse_networks
 from bruteguard.duration import describe_duration
 from bruteguard.match.engine import Hit
-from bruteguard.model import Ban
+from bruteguard.model import Ban, BanRow
 
 __all__ = ["Detector", "IgnoreList", "local_addresses"]
 
@@ -378,12 +378,41 @@ class Detector:
         return found
 
     def remember_history(self, counts: dict[tuple[str, str], int]) -> None:
-        """How often each (jail, target) was banned before (the store's ``ban_counts``):
+        """How often each (jail, target) was banned before (``remember_ledger`` counts them):
         growing ban times go on from there after a restart."""
         for (jail, target), count in counts.items():
             window = self._window(jail)
             if window is not None:
                 window.bans[target] = max(window.bans.get(target, 0), count)
+
+    def remember_ledger(
+        self, rows: Iterable[BanRow], now: float, recidive_starts: dict[str, list[float]]
+    ) -> list[Ban]:
+        """Learn from the ledger's bans (a page of them, oldest first) what a restart must
+        know: who is banned now (not decided again), how often each target was banned
+        (growing ban times go on from there: ``remember_history``), and, into
+        ``recidive_starts``, the starts of the bans recidive still counts (for
+        ``prime_recidive`` once every page is read). Returns the bans active at ``now``.
+        """
+        recidive = self._recidive
+        since = now - recidive.findtime if recidive is not None else math.inf
+        fed_jail = recidive.jail if recidive is not None else None
+        active = []
+        for row in rows:
+            if row.failures > 0:  # bans by hand neither grow nor feed recidive
+                window = self._window(row.jail)
+                if window is not None:
+                    window.bans[row.ip] = window.bans.get(row.ip, 0) + 1
+                if row.start >= since and row.jail != fed_jail:
+                    starts = recidive_starts.get(row.ip)
+                    if starts is None:
+                        recidive_starts[row.ip] = [row.start]
+                    else:
+                        starts.append(row.start)
+            if row.lifted is None and row.until > now:
+                active.append(row.ban())
+        self.remember_bans(active)
+        return active
 
     def prime(self, hits: Iterable[Hit]) -> None:
         """Replay recent failures (the store's) to rebuild the windows after a restart. What
@@ -395,8 +424,8 @@ class Detector:
 
     def prime_recidive(self, history: Iterable[tuple[str, Sequence[float]]]) -> None:
         """Feed the recidive jail the bans already made, per target the start times of its
-        bans in the window, oldest first (the store's ``recidive_history``), without
-        deciding anything: what they completed is in the store already.
+        bans in the window (``remember_ledger`` gathers them; sorted here), without deciding
+        anything: what they completed is in the store already.
 
         A target with fewer bans than ``maxretry`` (almost every one) completes nothing: its
         times are kept as they are, not stepped one by one (a restart with a million bans).
@@ -407,12 +436,14 @@ class Detector:
         saved = dict(recidive.bans)
         keep = _KEEP * recidive.maxretry
         for target, starts in history:
+            if len(starts) > 1:
+                starts = sorted(starts)
             until = recidive.banned_until.get(target)
             fresh = target not in recidive.times and (until is None or starts[0] >= until)
             if fresh and len(starts) < recidive.maxretry:
                 if until is not None:
                     del recidive.banned_until[target]
-                recidive.times[target] = list(starts[-keep:])
+                recidive.times[target] = starts if len(starts) <= keep else starts[-keep:]
                 continue
             for start in starts:
                 if _step(recidive, target, start) is not None:

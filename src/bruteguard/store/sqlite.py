@@ -10,8 +10,6 @@ re-read anyway. The schema is versioned with ``PRAGMA user_version`` and upgrade
 from __future__ import annotations
 
 import contextlib
-import itertools
-import operator
 import os
 import sqlite3
 import threading
@@ -20,7 +18,7 @@ from pathlib import Path
 
 from bruteguard.clock import Clock, system_clock
 from bruteguard.errors import StoreError
-from bruteguard.model import Ban, Failure, SourcePosition, Unattributed
+from bruteguard.model import Ban, BanRow, Failure, SourcePosition, Unattributed
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "storable"]
 
@@ -320,6 +318,27 @@ class SqliteStore:
             last = rows[-1][0]
             yield [Ban(*row[1:]) for row in rows]
 
+    def ban_rows(self, size: int = 50_000) -> Iterator[list[BanRow]]:
+        """Every ban in the ledger (lifted, replaced and expired ones too), oldest first, in
+        pages of ``size``: the daemon's one read at start, from which it learns who is
+        banned, how often each target was, and what recidive counts.
+
+        Each page is its own short read (resuming after the last id), so the lock is never
+        held while the caller works on a page.
+        """
+        last = 0
+        while True:
+            with self.read("read bans") as db:
+                rows = db.execute(
+                    "SELECT id, ip, jail, start, until, failures, reason, step, lifted FROM bans"
+                    " WHERE id > ? ORDER BY id LIMIT ?",
+                    (last, size),
+                ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [BanRow(*row[1:]) for row in rows]
+
     def expired_bans(self, after: float, now: float) -> list[Ban]:
         """Bans that ran out in ``(after, now]`` (found through the index on their end) and
         were not lifted, unless the same target is banned again in the same jail: what a
@@ -352,18 +371,6 @@ class SqliteStore:
             ).fetchall()
         return [Ban(*row) for row in rows]
 
-    def ban_counts(self) -> dict[tuple[str, str], int]:
-        """How many bans each (jail, target) has had: the step the next one escalates from.
-
-        Replaced bans count (a re-ban while banned is still a ban); bans made by hand and
-        bans forgotten by ``prune_bans`` do not.
-        """
-        with self.read("count bans") as db:
-            rows = db.execute(
-                "SELECT jail, ip, count(*) FROM bans WHERE failures > 0 GROUP BY jail, ip"
-            ).fetchall()
-        return {(jail, ip): count for jail, ip, count in rows}
-
     def bans_since(self, since: float) -> list[Ban]:
         """Bans decided at or after ``since``, oldest first (re-primes the recidive jail)."""
         with self.read("read recent bans") as db:
@@ -373,23 +380,6 @@ class SqliteStore:
                 (since,),
             ).fetchall()
         return [Ban(*row) for row in rows]
-
-    def recidive_history(self, since: float, jail: str) -> Iterator[tuple[str, list[float]]]:
-        """Per target, the start times (oldest first) of the bans decided at or after
-        ``since`` that feed the recidive jail ``jail`` (the other jails' bans, not by hand):
-        a restart primes recidive per target, not with a ``Ban`` per row.
-
-        The read stays open (and the store locked) until the generator is exhausted: for
-        the daemon's start, before anything else uses the store.
-        """
-        with self.read("read recent bans") as db:
-            rows = db.execute(
-                "SELECT ip, start FROM bans WHERE start >= ? AND failures > 0 AND jail != ?"
-                " ORDER BY ip, start, id",
-                (since, jail),
-            )
-            for ip, group in itertools.groupby(rows, key=operator.itemgetter(0)):
-                yield ip, [start for _, start in group]
 
     def blocklist_loaded(self, name: str, now: float) -> float:
         """When blocklist ``name`` was first loaded (``now`` if never): its bantime counts
