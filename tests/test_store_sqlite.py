@@ -165,6 +165,46 @@ def test_active_bans_expire_by_time(store: SqliteStore) -> None:
     assert store.ban_history("192.0.2.1") == [short]  # expired bans stay in history
 
 
+def test_ban_rows_and_active_pages_read_every_ban_once_in_order(store: SqliteStore) -> None:
+    bans = [ban(ip=f"192.0.2.{i}", until=1100.0 + 100 * (i % 3)) for i in range(1, 8)]
+    store.add_bans(bans)
+    store.lift_bans(["192.0.2.2"], now=1050.0)
+    rows = [row for page in store.ban_rows(size=3) for row in page]
+    assert [row.ban() for row in rows] == bans
+    assert [row.lifted for row in rows] == [None, 1050.0, None, None, None, None, None]
+    pages = list(store.active_ban_pages(1150.0, size=2))
+    assert [len(page) for page in pages] == [2, 2]
+    assert [b for page in pages for b in page] == store.active_bans(1150.0)
+
+
+def test_expired_bans_are_found_through_the_index_on_their_end(store: SqliteStore) -> None:
+    ran_out = ban(ip="192.0.2.1", until=1100.0)
+    lifted = ban(ip="192.0.2.2", until=1100.0)
+    renewed = ban(ip="192.0.2.3", until=1100.0)
+    other_jail = ban(ip="192.0.2.3", jail="postfix", until=1100.0)
+    earlier = ban(ip="192.0.2.4", until=1050.0)
+    store.add_bans([ran_out, lifted, renewed, other_jail, earlier])
+    store.lift_bans(["192.0.2.2"], now=1010.0)
+    store.add_bans([ban(ip="192.0.2.3", start=1090.0, until=9000.0)])  # renewed in sshd only
+    assert store.expired_bans(1060.0, 1200.0) == [ran_out, other_jail]
+    assert store.expired_bans(1200.0, 1300.0) == []
+    with store.read("plan") as db:
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT 1 FROM bans WHERE until > 1 AND until <= 2"
+            " AND lifted IS NULL"
+        ).fetchall()
+    assert "bans_until" in str(plan)
+
+
+def test_lift_all_ends_every_active_ban_and_only_those(store: SqliteStore) -> None:
+    expired = ban(ip="192.0.2.1", start=0.0, until=10.0)
+    active = [ban(ip=f"192.0.2.{i}", jail=jail) for i in (2, 3) for jail in ("sshd", "ftp")]
+    store.add_bans([expired, *active])
+    assert store.lift_all(1200.0) == 4
+    assert store.active_bans(1200.0) == []
+    assert [row.lifted for page in store.ban_rows() for row in page] == [None, *[1200.0] * 4]
+
+
 def test_lift_bans_ends_every_active_jail_of_an_address(store: SqliteStore) -> None:
     ssh = ban(ip="192.0.2.7", jail="sshd")
     mail = ban(ip="192.0.2.7", jail="postfix")
