@@ -21,6 +21,7 @@ import pytest
 
 from bruteguard.config import BUILTIN_JAILS
 from bruteguard.daemon import Daemon
+from bruteguard.enforce.dryrun import DryRunEnforcer
 from bruteguard.enforce.iptables import IptablesEnforcer
 from bruteguard.enforce.nftables import NftablesEnforcer
 from bruteguard.model import Ban
@@ -67,7 +68,8 @@ def test_a_restart_leaves_exactly_the_ledgers_active_bans_in_the_set(
     attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
     daemon = Daemon(str(_config(tmp_path, "nftables")))
     nft = set_up(NftablesEnforcer, lab.server, daemon.config.enabled_jails())
-    daemon.enforcers = [nft]
+    dry = DryRunEnforcer()  # a second enforcer (no streaming): it gets a second read
+    daemon.enforcers = [nft, dry]
     now = time.time()
     # In the firewall from before, not in the ledger: the restart must drop it.
     nft.ban([Ban(innocent.ipv4, "sshd", now, now + 3600)], now)
@@ -93,6 +95,7 @@ def test_a_restart_leaves_exactly_the_ledgers_active_bans_in_the_set(
         assert {f"{e['val']['prefix']['addr']}/{e['val']['prefix']['len']}" for e in networks} == (
             wanted
         )
+        assert {ip for _, ip in dry._bans} == in_set | wanted
         assert reaches(attacker, lab.server) == BLOCKED
         assert reaches(innocent, lab.server) == OPEN
         # The detector read the same pages: a banned address is not decided again.

@@ -34,7 +34,7 @@ from bruteguard.errors import BruteguardError, ControlError, EnforcerError
 from bruteguard.identity import canonical_target
 from bruteguard.identity.stage import IdentityStage
 from bruteguard.match.engine import Hit, Matcher, Stream
-from bruteguard.model import Ban, Failure, Unattributed, ban_view
+from bruteguard.model import Ban, BanRow, Failure, Unattributed, ban_view
 from bruteguard.notify import Notifier
 from bruteguard.sources import LineBatch, Source, health_of
 from bruteguard.sources.select import plan_sources, resolve_sources
@@ -169,7 +169,7 @@ class Daemon:
             if not getattr(enforcer, "reconcile_streams", False):
                 bans = list(bans)
             await self._in_thread(enforcer.reconcile, bans, now)
-            bans = _each(self.store.active_ban_pages(now))
+            bans = _active(self.store.ban_rows(), now)
         if not self.enforcers:
             await asyncio.to_thread(collections.deque, learned(), 0)
         self.detector.prime_recidive(recidive_starts.items())
@@ -711,9 +711,10 @@ class Daemon:
         return {"ip": target, "lifted": len(lifted), "targets": targets}
 
 
-def _each(pages: Iterable[list[Ban]]) -> Iterator[Ban]:
-    for page in pages:
-        yield from page
+def _active(pages: Iterable[list[BanRow]], now: float) -> Iterator[Ban]:
+    """The bans of ``pages`` still in force at ``now``."""
+    for rows in pages:
+        yield from (row.ban() for row in rows if row.lifted is None and row.until > now)
 
 
 def _covers(banned: ipaddress.IPv4Network | ipaddress.IPv6Network, wanted: Any) -> bool:

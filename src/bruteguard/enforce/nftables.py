@@ -318,6 +318,11 @@ def _new_connection(protocol: str) -> str:
     return "tcp flags & (syn | ack) == syn" if protocol == "tcp" else "ct state new"
 
 
+def _keep_longest(nets: dict[Network, float], network: Network, until: float) -> None:
+    """Of two bans of one network, the longer wins."""
+    nets[network] = max(until, nets.get(network, until))
+
+
 def _element_text(network: Network) -> str:
     if network.num_addresses == 1:
         return str(network.network_address)
@@ -398,8 +403,7 @@ class NftablesEnforcer:
                     continue
                 set_name, target, timeout = placed
                 if target.network is not None:
-                    nets = networks.setdefault(set_name, {})
-                    nets[target.network] = max(ban.until, nets.get(target.network, ban.until))
+                    _keep_longest(networks.setdefault(set_name, {}), target.network, ban.until)
                     continue
                 seen = untils.setdefault(set_name, {})
                 before = seen.get(target.text)
@@ -704,8 +708,7 @@ class NftablesEnforcer:
                 continue
             set_name, target, timeout = placed
             if target.network is not None:
-                nets = networks.setdefault(set_name, {})
-                nets[target.network] = max(ban.until, nets.get(target.network, ban.until))
+                _keep_longest(networks.setdefault(set_name, {}), target.network, ban.until)
                 continue
             key = (set_name, target.text)
             if untils.get(key, -math.inf) < ban.until:

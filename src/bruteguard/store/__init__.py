@@ -34,9 +34,6 @@ class Store(Protocol):
     def active_bans(self, now: float) -> list[Ban]:
         """Bans whose ``until`` is after ``now``."""
 
-    def active_ban_pages(self, now: float, size: int = 50_000) -> Iterator[list[Ban]]:
-        """``active_bans`` in pages of at most ``size``, oldest first."""
-
     def ban_rows(self, size: int = 50_000) -> Iterator[list[BanRow]]:
         """Every ban (lifted and expired ones too), oldest first, in pages of ``size``."""
 

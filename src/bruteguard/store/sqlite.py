@@ -298,26 +298,6 @@ class SqliteStore:
             ).fetchall()
         return [Ban(*row) for row in rows]
 
-    def active_ban_pages(self, now: float, size: int = 50_000) -> Iterator[list[Ban]]:
-        """``active_bans`` in pages of ``size``, oldest first: a million active bans are
-        streamed to the firewall without all of them ever sitting in memory at once.
-
-        Each page is its own short read (resuming after the last id), so the lock is never
-        held while the caller works on a page.
-        """
-        last = 0
-        while True:
-            with self.read("read active bans") as db:
-                rows = db.execute(
-                    "SELECT id, ip, jail, start, until, failures, reason, step FROM bans"
-                    " WHERE id > ? AND until > ? AND lifted IS NULL ORDER BY id LIMIT ?",
-                    (last, now, size),
-                ).fetchall()
-            if not rows:
-                return
-            last = rows[-1][0]
-            yield [Ban(*row[1:]) for row in rows]
-
     def ban_rows(self, size: int = 50_000) -> Iterator[list[BanRow]]:
         """Every ban in the ledger (lifted, replaced and expired ones too), oldest first, in
         pages of ``size``: the daemon's one read at start, from which it learns who is
