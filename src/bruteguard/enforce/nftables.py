@@ -66,7 +66,7 @@ import socket
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -318,11 +318,6 @@ def _new_connection(protocol: str) -> str:
     return "tcp flags & (syn | ack) == syn" if protocol == "tcp" else "ct state new"
 
 
-def _keep_longest(nets: dict[Network, float], network: Network, until: float) -> None:
-    """Of two bans of one network, the longer wins."""
-    nets[network] = max(until, nets.get(network, until))
-
-
 def _element_text(network: Network) -> str:
     if network.num_addresses == 1:
         return str(network.network_address)
@@ -393,29 +388,21 @@ class NftablesEnforcer:
         pending: dict[str, list[str]] = {}
         untils: dict[str, dict[str, float]] = {}  # per set: address → until, for duplicates
         networks: dict[str, dict[Network, float]] = {}
-        set_names: dict[tuple[str, int, bool], str] = {}
         with _NftStream(self.argv_prefix, self.nft, self.timeout) as stream:
             stream.write([f"add table {table}", f"delete table {table}"])
             stream.write(self._definition(self._jails.values()))
-            for ban in bans:
-                placed = self._place(ban, now, set_names)
-                if placed is None:
-                    continue
-                set_name, target, timeout = placed
-                if target.network is not None:
-                    _keep_longest(networks.setdefault(set_name, {}), target.network, ban.until)
-                    continue
+            for set_name, text, until, timeout in self._addresses(bans, now, networks):
                 seen = untils.setdefault(set_name, {})
-                before = seen.get(target.text)
+                before = seen.get(text)
                 buffer = pending.setdefault(set_name, [])
                 if before is not None:  # the same address again: the longer ban wins
-                    if before >= ban.until:
+                    if before >= until:
                         continue
                     stream.write([self._element_line(set_name, buffer)])
                     buffer.clear()
-                    stream.write([f"delete element {table} {set_name} {{ {target.text} }}"])
-                seen[target.text] = ban.until
-                buffer.append(f"{target.text}{timeout}")
+                    stream.write([f"delete element {table} {set_name} {{ {text} }}"])
+                seen[text] = until
+                buffer.append(f"{text}{timeout}")
                 if len(buffer) >= _CHUNK:
                     stream.write([self._element_line(set_name, buffer)])
                     buffer.clear()
@@ -701,33 +688,34 @@ class NftablesEnforcer:
         addresses: dict[str, dict[str, str]] = {}
         untils: dict[tuple[str, str], float] = {}
         networks: dict[str, dict[Network, float]] = {}
-        set_names: dict[tuple[str, int, bool], str] = {}
-        for ban in bans:
-            placed = self._place(ban, now, set_names)
-            if placed is None:
-                continue
-            set_name, target, timeout = placed
-            if target.network is not None:
-                _keep_longest(networks.setdefault(set_name, {}), target.network, ban.until)
-                continue
-            key = (set_name, target.text)
-            if untils.get(key, -math.inf) < ban.until:
-                untils[key] = ban.until
-                addresses.setdefault(set_name, {})[target.text] = timeout
+        for set_name, text, until, timeout in self._addresses(bans, now, networks):
+            key = (set_name, text)
+            if untils.get(key, -math.inf) < until:
+                untils[key] = until
+                addresses.setdefault(set_name, {})[text] = timeout
         return addresses, networks
 
-    def _place(
-        self, ban: Ban, now: float, set_names: dict[tuple[str, int, bool], str]
-    ) -> tuple[str, Target, str] | None:
-        """(set, validated target, timeout text) of ``ban``; None if it has expired.
-        ``set_names`` caches the set of each (jail, version, is an address)."""
-        target = parse_target(ban.ip)
-        kind = (ban.jail, target.version, target.network is None)
-        set_name = set_names.get(kind) or set_names.setdefault(
-            kind, self._set_name(ban.jail, target)
-        )
-        timeout = _timeout(ban.until, now)
-        return None if timeout is None else (set_name, target, timeout)
+    def _addresses(
+        self, bans: Iterable[Ban], now: float, networks: dict[str, dict[Network, float]]
+    ) -> Iterator[tuple[str, str, float, str]]:
+        """Validate ``bans`` as they come and leave out expired ones; network bans are
+        gathered into ``networks`` (per set, the longer ban of a network wins), address bans
+        yielded as (set, address, until, timeout text)."""
+        set_names: dict[tuple[str, int, bool], str] = {}
+        for ban in bans:
+            target = parse_target(ban.ip)
+            kind = (ban.jail, target.version, target.network is None)
+            set_name = set_names.get(kind) or set_names.setdefault(
+                kind, self._set_name(ban.jail, target)
+            )
+            timeout = _timeout(ban.until, now)
+            if timeout is None:
+                continue
+            if target.network is None:
+                yield set_name, target.text, ban.until, timeout
+            else:
+                nets = networks.setdefault(set_name, {})
+                nets[target.network] = max(ban.until, nets.get(target.network, ban.until))
 
     def _element_line(self, set_name: str, elements: list[str]) -> str:
         """``add element`` of ``elements`` (each ``text timeout …``); "" if there are none."""
