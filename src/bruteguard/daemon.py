@@ -180,8 +180,15 @@ class Daemon:
         the thread running, and stop waits for it before it says "stopped"."""
         work = asyncio.ensure_future(asyncio.to_thread(call, *args))
         self._firewall_work.add(work)
-        work.add_done_callback(self._firewall_work.discard)
+        work.add_done_callback(self._firewall_done)
         return await asyncio.shield(work)
+
+    def _firewall_done(self, work: asyncio.Future[Any]) -> None:
+        """Forget finished work; its error (the caller, if still waiting, gets it through
+        the shield) is marked as seen, so a caller cancelled by stop leaves no warning."""
+        self._firewall_work.discard(work)
+        if not work.cancelled():
+            work.exception()
 
     async def _firewall_settled(self) -> None:
         if self._firewall_work:
