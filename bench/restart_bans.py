@@ -14,7 +14,9 @@ the daemon's own); then ``bruteguard run`` starts twice inside a namespace made 
 2. again, with the sets still full (the ordinary restart); then ``stop --unban`` is timed
    (the table must be gone and the ledger hold no active ban).
 
-Peak RSS is the daemon's own ``VmHWM`` just before ``stop``. Addresses are drawn from
+Ready is when ``status`` first answers (``listening``: when the control socket first accepts,
+before the first ``status``, which reads every active ban itself). Peak RSS is the daemon's
+own ``VmHWM`` when it first listens and again just before ``stop``. Addresses are drawn from
 10.0.0.0/8 and fd00::/8 (the documentation ranges are far too small for a million) and are
 text in a set of a throw-away namespace: no packet is sent to them.
 
@@ -120,17 +122,20 @@ def ask(path: Path, command: str, timeout: float, **arguments: object) -> object
     return reply["result"]
 
 
-def _wait_ready(control: Path, daemon: subprocess.Popen, began: float, limit: float) -> float:
-    """Seconds from ``began`` until ``status`` answers."""
+def _wait_listening(control: Path, daemon: subprocess.Popen, began: float, limit: float) -> float:
+    """Seconds from ``began`` until the control socket accepts a connection (the daemon
+    serves it once the firewall is reconciled and every source is positioned)."""
     while time.perf_counter() - began < limit:
         if daemon.poll() is not None:
             raise RuntimeError(f"the daemon exited ({daemon.returncode}) before it was ready")
-        try:
-            ask(control, "status", timeout=limit)
-            return time.perf_counter() - began
-        except (FileNotFoundError, ConnectionRefusedError):
-            time.sleep(0.02)
-    raise RuntimeError(f"not ready within {limit:g} s")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(control))
+                return time.perf_counter() - began
+            except (FileNotFoundError, ConnectionRefusedError):
+                pass
+        time.sleep(0.02)
+    raise RuntimeError(f"not listening within {limit:g} s")
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -164,7 +169,10 @@ def run_once(
             stderr=subprocess.STDOUT,
         )
         try:
-            ready = _wait_ready(control, daemon, began, limit)
+            listening = _wait_listening(control, daemon, began, limit)
+            rss_listening = _peak_rss_mb(daemon.pid)
+            ask(control, "status", timeout=limit)
+            ready = time.perf_counter() - began
             in_set = _elements(ns)
             rss = _peak_rss_mb(daemon.pid)
             stopping = time.perf_counter()
@@ -176,7 +184,9 @@ def run_once(
                 daemon.kill()
                 daemon.wait(timeout=30)
     return {
+        "listening_s": round(listening, 2),
         "ready_s": round(ready, 2),
+        "peak_rss_listening_mb": round(rss_listening, 1),
         "peak_rss_mb": round(rss, 1),
         "stop_s": round(stop, 2),
         "in_set_when_ready": in_set,
