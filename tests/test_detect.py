@@ -402,7 +402,7 @@ def test_recidive_is_primed_from_the_store() -> None:
         for moment in (0.0, 3600.0, 7200.0, 10800.0)
     ]
     detector = _recidive_detector()
-    detector.prime_recidive([(ATTACKER, [ban.start for ban in earlier])])
+    detector.prime_recidive({ATTACKER: [ban.start for ban in earlier]})
     bans = detector.observe(hits(ATTACKER, 14400.0))
     assert [b.jail for b in bans] == ["sshd", "recidive"]
     assert bans[-1].step == 1
@@ -416,11 +416,12 @@ def test_priming_recidive_per_target_decides_as_stepping_every_ban_did() -> None
     made = [*lived.observe(hits(short, 0.0, 3600.0))]
     made += lived.observe(hits(over, *range(0, 6 * 3600, 3600)))
     assert [b.ip for b in made if b.jail == "recidive"] == [over]
-    history = [
-        (short, [0.0, 3600.0]),
-        (over, [float(moment) for moment in range(0, 6 * 3600, 3600)]),
-        (banned, [100.0]),
-    ]
+    history = {
+        short: [3600.0, 0.0],  # in any order
+        over: [float(moment) for moment in range(0, 6 * 3600, 3600)],
+        banned: [100.0],
+        "198.51.100.8": [7000.0],  # one ban: taken as it is
+    }
     primed = _recidive_detector()
     # What the store says is banned now: the recidive bans made, and one from before.
     primed.remember_bans([b for b in made if b.jail == "recidive"])

@@ -172,7 +172,7 @@ class Daemon:
             bans = _active(self.store.ban_rows(), now)
         if not self.enforcers:
             await asyncio.to_thread(collections.deque, learned(), 0)
-        self.detector.prime_recidive(recidive_starts.items())
+        self.detector.prime_recidive(recidive_starts)
         log.info("firewall reconciled: %d active bans from %s", count, self.config.store)
 
     async def _in_thread(self, call: Callable[..., Any], *args: Any) -> Any:

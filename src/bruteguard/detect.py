@@ -422,32 +422,39 @@ class Detector:
         for window, bans in saved:
             window.bans = bans
 
-    def prime_recidive(self, history: Iterable[tuple[str, Sequence[float]]]) -> None:
+    def prime_recidive(self, history: dict[str, list[float]]) -> None:
         """Feed the recidive jail the bans already made, per target the start times of its
-        bans in the window (``remember_ledger`` gathers them; sorted here), without deciding
-        anything: what they completed is in the store already.
+        bans in the window (``remember_ledger`` gathers them; the lists are kept), without
+        deciding anything: what they completed is in the store already.
 
-        A target with fewer bans than ``maxretry`` (almost every one) completes nothing: its
-        times are kept as they are, not stepped one by one (a restart with a million bans).
+        A target with one ban, not banned by recidive now (almost every one), completes
+        nothing: its list is taken as it is. The few others are stepped ban by ban.
         """
         recidive = self._recidive
         if recidive is None:
             return
         saved = dict(recidive.bans)
+        times, banned = recidive.times, recidive.banned_until
+        one_is_short = recidive.maxretry > 1  # one ban alone completes nothing
+        stepped = {
+            target
+            for target, starts in history.items()
+            if len(starts) > 1 or not one_is_short or target in banned or target in times
+        }
+        times.update((t, starts) for t, starts in history.items() if t not in stepped)
         keep = _KEEP * recidive.maxretry
-        for target, starts in history:
-            if len(starts) > 1:
-                starts = sorted(starts)
-            until = recidive.banned_until.get(target)
-            fresh = target not in recidive.times and (until is None or starts[0] >= until)
+        for target in stepped:
+            starts = sorted(history[target])
+            until = banned.get(target)
+            fresh = target not in times and (until is None or starts[0] >= until)
             if fresh and len(starts) < recidive.maxretry:
                 if until is not None:
-                    del recidive.banned_until[target]
-                recidive.times[target] = starts if len(starts) <= keep else starts[-keep:]
+                    del banned[target]
+                times[target] = starts[-keep:]
                 continue
             for start in starts:
                 if _step(recidive, target, start) is not None:
-                    recidive.banned_until.pop(target, None)  # the store says if it is
+                    banned.pop(target, None)  # the store says if it is
         recidive.bans = saved
 
     def _window(self, jail: str) -> _Window | None:

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import json
 import logging
 import math
@@ -288,7 +289,10 @@ def _timeout(until: float, now: float) -> str | None:
     remaining = until - now
     if not remaining > 0:
         return None
-    return f" timeout {nft_duration(math.ceil(remaining * 1000))}"
+    milliseconds = math.ceil(remaining * 1000)
+    if milliseconds < 100_000_000:  # nft takes 8 digits per unit; the common case, fast
+        return f" timeout {milliseconds}ms"
+    return f" timeout {nft_duration(milliseconds)}"
 
 
 def nft_duration(milliseconds: int) -> str:
@@ -316,6 +320,31 @@ def _new_connection(protocol: str) -> str:
     it. UDP has no handshake to match, so there it is conntrack's ``ct state new``.
     """
     return "tcp flags & (syn | ack) == syn" if protocol == "tcp" else "ct state new"
+
+
+_ANY = ipaddress.ip_network("0.0.0.0/0")  # a stand-in: "a network", for _set_name
+
+
+def _cidr(text: str) -> tuple[int, int, int, str] | None:
+    """(version, first, last, text) of a CIDR already in canonical form (what the ledger
+    holds), by ``inet_pton`` alone; None for anything else, which ``parse_target`` decides
+    (host bits set, mapped IPv4, a full-length or zero prefix, odd spellings)."""
+    address, _, length = text.partition("/")
+    if not (length.isascii() and length.isdigit() and len(length) <= 3):
+        return None
+    family, bits, version = (socket.AF_INET6, 128, 6) if ":" in address else (socket.AF_INET, 32, 4)
+    try:
+        packed = socket.inet_pton(family, address)
+    except (OSError, ValueError):
+        return None
+    prefix = int(length)
+    if not 0 < prefix < bits or (version == 6 and packed.startswith(_MAPPED_PREFIX)):
+        return None
+    value = int.from_bytes(packed)
+    size = 1 << (bits - prefix)
+    if value % size or socket.inet_ntop(family, packed) != address:
+        return None
+    return version, value, value + size - 1, text
 
 
 def _element_text(network: Network) -> str:
@@ -387,11 +416,15 @@ class NftablesEnforcer:
         table = f"inet {self.table}"
         pending: dict[str, list[str]] = {}
         untils: dict[str, dict[str, float]] = {}  # per set: address → until, for duplicates
-        networks: dict[str, dict[Network, float]] = {}
+        networks: dict[str, dict[str, float]] = {}  # per set: CIDR → until
         with _NftStream(self.argv_prefix, self.nft, self.timeout) as stream:
             stream.write([f"add table {table}", f"delete table {table}"])
             stream.write(self._definition(self._jails.values()))
-            for set_name, text, until, timeout in self._addresses(bans, now, networks):
+            for set_name, text, until, timeout in self._targets(bans, now):
+                if "/" in text:
+                    nets = networks.setdefault(set_name, {})
+                    nets[text] = max(until, nets.get(text, until))
+                    continue
                 seen = untils.setdefault(set_name, {})
                 before = seen.get(text)
                 buffer = pending.setdefault(set_name, [])
@@ -408,7 +441,7 @@ class NftablesEnforcer:
                     buffer.clear()
             stream.write([self._element_line(name, buffer) for name, buffer in pending.items()])
             for set_name, nets in networks.items():
-                stream.write([self._add_networks(set_name, disjoint_pieces(nets), now)])
+                stream.write(self._network_lines(set_name, nets, now))
             stream.finish()
         count = sum(map(len, untils.values())) + sum(map(len, networks.values()))
         log.info("nftables: reconciled %d bans", count)
@@ -688,34 +721,56 @@ class NftablesEnforcer:
         addresses: dict[str, dict[str, str]] = {}
         untils: dict[tuple[str, str], float] = {}
         networks: dict[str, dict[Network, float]] = {}
-        for set_name, text, until, timeout in self._addresses(bans, now, networks):
+        for set_name, text, until, timeout in self._targets(bans, now):
+            if "/" in text:
+                nets = networks.setdefault(set_name, {})
+                network = ipaddress.ip_network(text)
+                nets[network] = max(until, nets.get(network, until))
+                continue
             key = (set_name, text)
             if untils.get(key, -math.inf) < until:
                 untils[key] = until
                 addresses.setdefault(set_name, {})[text] = timeout
         return addresses, networks
 
-    def _addresses(
-        self, bans: Iterable[Ban], now: float, networks: dict[str, dict[Network, float]]
-    ) -> Iterator[tuple[str, str, float, str]]:
-        """Validate ``bans`` as they come and leave out expired ones; network bans are
-        gathered into ``networks`` (per set, the longer ban of a network wins), address bans
-        yielded as (set, address, until, timeout text)."""
+    def _targets(self, bans: Iterable[Ban], now: float) -> Iterator[tuple[str, str, float, str]]:
+        """Validate ``bans`` as they come and leave out expired ones: (set, canonical address
+        or CIDR, until, timeout text) each. Plain CIDRs take a fast path (``_cidr``): a
+        restart reads hundreds of thousands of IPv6 /64 bans."""
         set_names: dict[tuple[str, int, bool], str] = {}
         for ban in bans:
-            target = parse_target(ban.ip)
-            kind = (ban.jail, target.version, target.network is None)
-            set_name = set_names.get(kind) or set_names.setdefault(
-                kind, self._set_name(ban.jail, target)
-            )
+            cidr = _cidr(ban.ip) if "/" in ban.ip else None
+            target = Target(cidr[0], cidr[3]) if cidr else parse_target(ban.ip)
+            is_address = cidr is None and target.network is None
+            kind = (ban.jail, target.version, is_address)
+            set_name = set_names.get(kind)
+            if set_name is None:
+                probe = target if is_address else Target(target.version, target.text, _ANY)
+                set_name = set_names[kind] = self._set_name(ban.jail, probe)
             timeout = _timeout(ban.until, now)
-            if timeout is None:
-                continue
-            if target.network is None:
-                yield set_name, target.text, ban.until, timeout
-            else:
-                nets = networks.setdefault(set_name, {})
-                nets[target.network] = max(ban.until, nets.get(target.network, ban.until))
+            if timeout is not None:  # the ledger's own text when canonical: one string kept
+                text = ban.ip if target.text == ban.ip else target.text
+                yield set_name, text, ban.until, timeout
+
+    def _network_lines(self, set_name: str, nets: dict[str, float], now: float) -> list[str]:
+        """``add element`` lines for CIDR → until: as they are if no two overlap (the usual
+        case, checked on integer spans), else cut into disjoint pieces."""
+        spans = []
+        for text in nets:
+            cidr = _cidr(text)
+            if cidr is None:  # a /0, say: disjoint_pieces decides
+                break
+            spans.append((cidr[1], cidr[2], text))
+        else:
+            spans.sort()
+            if all(left[1] < right[0] for left, right in itertools.pairwise(spans)):
+                elements = [f"{text}{_timeout(nets[text], now)}" for _, _, text in spans]
+                return [
+                    self._element_line(set_name, elements[start : start + _CHUNK])
+                    for start in range(0, len(elements), _CHUNK)
+                ]
+        pieces = {ipaddress.ip_network(text): until for text, until in nets.items()}
+        return [self._add_networks(set_name, disjoint_pieces(pieces), now)]
 
     def _element_line(self, set_name: str, elements: list[str]) -> str:
         """``add element`` of ``elements`` (each ``text timeout …``); "" if there are none."""
