@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import math
 import random
@@ -669,3 +670,40 @@ def test_teardown_removes_both_tables_and_keeps_the_admins(lab: Lab) -> None:
     assert reaches(attacker, lab.server) == OPEN
     assert reaches(attacker, lab.server, WEB) == OPEN
     enforcer.teardown()  # already gone: still fine
+
+
+@pytest.mark.netns
+def test_streamed_reconcile_keeps_the_longer_ban_and_cuts_overlapping_networks(
+    lab: Lab, enforcer: NftablesEnforcer
+) -> None:
+    """reconcile reads its bans once, as a stream: an address seen again (in another chunk)
+    keeps the longer ban, and overlapping networks still become disjoint pieces."""
+    now = time.time()
+    base = int(ipaddress.ip_address("10.0.0.0"))
+    filler = (Ban(str(ipaddress.ip_address(base + i)), "sshd", now, now + 600) for i in range(9000))
+    enforcer.reconcile(
+        itertools.chain(
+            [Ban("203.0.113.5", "sshd", now, now + 100)],
+            filler,  # past one chunk of 8,192: the first ban of .5 is written already
+            [
+                Ban("203.0.113.5", "sshd", now, now + 3000),
+                Ban("203.0.113.5", "sshd", now, now + 50),
+                Ban("198.51.100.0/24", "sshd", now, now + 3000),
+                Ban("198.51.0.0/16", "sshd", now, now + 100),
+                Ban("2001:db8:1::/64", "sshd", now, now + 3000),
+            ],
+        ),
+        now,
+    )
+    addresses = {e["val"]: e["timeout"] for e in elements(lab.server, "sshd_v4")}
+    assert len(addresses) == 9001
+    assert 2900 < addresses["203.0.113.5"] <= 3000
+    pieces = {
+        f"{e['val']['prefix']['addr']}/{e['val']['prefix']['len']}": e["timeout"]
+        for e in elements(lab.server, "sshd_v4net")
+    }
+    assert sum(ipaddress.ip_network(net).num_addresses for net in pieces) == 65536
+    assert 2900 < pieces["198.51.100.0/24"] <= 3000
+    assert all(t <= 100 for net, t in pieces.items() if net != "198.51.100.0/24")
+    (v6,) = elements(lab.server, "sshd_v6net")
+    assert v6["val"] == {"prefix": {"addr": "2001:db8:1::", "len": 64}}
