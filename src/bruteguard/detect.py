@@ -386,7 +386,7 @@ class Detector:
                 window.bans[target] = max(window.bans.get(target, 0), count)
 
     def remember_ledger(
-        self, rows: Iterable[BanRow], now: float, recidive_starts: dict[str, list[float]]
+        self, rows: Sequence[BanRow], now: float, recidive_starts: dict[str, list[float]]
     ) -> list[Ban]:
         """Learn from the ledger's bans (a page of them, oldest first) what a restart must
         know: who is banned now (not decided again), how often each target was banned
@@ -397,21 +397,24 @@ class Detector:
         recidive = self._recidive
         since = now - recidive.findtime if recidive is not None else math.inf
         fed_jail = recidive.jail if recidive is not None else None
+        windows = {jail: self._window(jail) for jail in {row[1] for row in rows}}
         active = []
-        for row in rows:
-            if row.failures > 0:  # bans by hand neither grow nor feed recidive
-                window = self._window(row.jail)
+        for ip, jail, start, until, failures, reason, step, lifted in rows:
+            window = windows[jail]
+            if failures > 0:  # bans by hand neither grow nor feed recidive
                 if window is not None:
-                    window.bans[row.ip] = window.bans.get(row.ip, 0) + 1
-                if row.start >= since and row.jail != fed_jail:
-                    starts = recidive_starts.get(row.ip)
+                    window.bans[ip] = window.bans.get(ip, 0) + 1
+                if start >= since and jail != fed_jail:
+                    starts = recidive_starts.get(ip)
                     if starts is None:
-                        recidive_starts[row.ip] = [row.start]
+                        recidive_starts[ip] = [start]
                     else:
-                        starts.append(row.start)
-            if row.lifted is None and row.until > now:
-                active.append(row.ban())
-        self.remember_bans(active)
+                        starts.append(start)
+            if lifted is None and until > now:
+                active.append(Ban(ip, jail, start, until, failures, reason, step))
+                if window is not None:  # as remember_bans: not decided again
+                    window.banned_until[ip] = until
+                    window.times.pop(ip, None)
         return active
 
     def prime(self, hits: Iterable[Hit]) -> None:
