@@ -549,14 +549,21 @@ class Daemon:
         counters[what] += 1
 
     async def _lift_everything(self) -> None:
-        """``stop --unban``: every active ban ends in the ledger (one statement), then each
-        enforcer drops its own tables whole (no element-by-element delete)."""
-        self.store.lift_all(time.time())
-        for enforcer in self.enforcers:
-            try:
-                await asyncio.to_thread(enforcer.teardown)
-            except EnforcerError as error:
-                log.error("%s could not be removed: %s", enforcer.name, error)
+        """``stop --unban``: every active ban ends in the ledger (one statement) while each
+        enforcer drops its own tables whole (no element-by-element delete). Side by side:
+        with a million bans both take seconds, and a crash between them loses nothing (a
+        ban still in the ledger is enforced again on start, one gone from it is lifted)."""
+        await asyncio.gather(
+            asyncio.to_thread(self.store.lift_all, time.time()),
+            *(self._teardown(enforcer) for enforcer in self.enforcers),
+        )
+
+    @staticmethod
+    async def _teardown(enforcer: Enforcer) -> None:
+        try:
+            await asyncio.to_thread(enforcer.teardown)
+        except EnforcerError as error:
+            log.error("%s could not be removed: %s", enforcer.name, error)
 
     # -- control socket ----------------------------------------------------------------
 
