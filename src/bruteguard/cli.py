@@ -619,7 +619,8 @@ def _cmd_stop(args: argparse.Namespace) -> int:
             raise
         _unban_offline(args)
         return 0
-    print("stopping" + (" and lifting every ban" if args.unban else "; bans stay in force"))
+    # The daemon answers once it has stopped: its firewall work is done.
+    print("stopped" + (" and lifted every ban" if args.unban else "; bans stay in force"))
     return 0
 
 
