@@ -464,11 +464,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print(f"  {_matching_line(matching)}")
         print(
             f"  failures seen: {jail['failures']}, bans made: {jail['bans_made']}, "
-            f"banned now: {len(jail['banned'])}, "
+            f"banned now: {jail['banned_now']}, "
             f"unattributed: {jail.get('unattributed', 0)}"
         )
         for address in jail["banned"]:
             print(f"    {address}")
+        if jail["banned_now"] > len(jail["banned"]):
+            more = jail["banned_now"] - len(jail["banned"])
+            print(f"    … and {more} more (the newest are shown; `bruteguard bans` lists all)")
     unattributed = result.get("unattributed") or []
     if unattributed:
         print("failures naming a host that no single connection could be tied to (newest first):")

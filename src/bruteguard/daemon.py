@@ -55,6 +55,8 @@ STOP_WITHIN = 5.0
 """Seconds from SIGTERM (or SIGINT) to the process's end, whatever is still running then."""
 _GIVE_UP_AFTER = STOP_WITHIN - 0.5  # the rest is for leaving: closing files, the kernel's part
 _BANS_PAGE = 10_000  # bans per streamed line of the control socket's `bans` answer
+# `status` names a jail's newest bans up to this many and counts the rest (`bans` lists all).
+STATUS_BANNED_SHOWN = 50
 
 
 class Daemon:
@@ -768,7 +770,7 @@ class Daemon:
             jails = [j for j in jails if j.name == jail_name]
             if not jails:
                 raise ControlError(f"no enabled jail named {jail_name!r}")
-        active = self.store.active_bans(now)
+        counts = self.store.active_ban_counts(now)
         protection = self._protection(jails)
         return {
             "since": self.started,
@@ -790,7 +792,10 @@ class Daemon:
                     "failures": self.counters.get(jail.name, {}).get("failures", 0),
                     "bans_made": self.counters.get(jail.name, {}).get("bans", 0),
                     "unattributed": self.counters.get(jail.name, {}).get("unattributed", 0),
-                    "banned": sorted(b.ip for b in active if b.jail == jail.name),
+                    "banned_now": counts.get(jail.name, 0),
+                    "banned": sorted(
+                        self.store.newest_active_bans(now, jail.name, STATUS_BANNED_SHOWN)
+                    ),
                     **protection[jail.name],
                 }
                 for jail in jails

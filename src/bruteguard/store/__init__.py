@@ -34,6 +34,12 @@ class Store(Protocol):
     def active_bans(self, now: float) -> list[Ban]:
         """Bans whose ``until`` is after ``now``."""
 
+    def active_ban_counts(self, now: float) -> dict[str, int]:
+        """Bans in force at ``now`` per jail."""
+
+    def newest_active_bans(self, now: float, jail: str, limit: int) -> list[str]:
+        """The targets of ``jail``'s ``limit`` newest bans in force at ``now``."""
+
     def active_ban_pages(self, now: float, size: int = 10_000) -> Iterator[list[Ban]]:
         """``active_bans`` in pages of ``size``, oldest first, each page its own read."""
 

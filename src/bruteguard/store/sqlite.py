@@ -363,6 +363,26 @@ class SqliteStore:
             ).fetchall()
         return [Ban(*row) for row in rows]
 
+    def active_ban_counts(self, now: float) -> dict[str, int]:
+        """Bans in force at ``now`` per jail, counted by SQLite: ``status`` with a million
+        bans must not load them."""
+        with self.read("count active bans") as db:
+            rows = db.execute(
+                "SELECT jail, count(*) FROM bans WHERE until > ? AND lifted IS NULL GROUP BY jail",
+                (now,),
+            ).fetchall()
+        return dict(rows)
+
+    def newest_active_bans(self, now: float, jail: str, limit: int) -> list[str]:
+        """The targets of ``jail``'s ``limit`` newest bans in force at ``now``."""
+        with self.read("read newest active bans") as db:
+            rows = db.execute(
+                "SELECT ip FROM bans WHERE jail = ? AND until > ? AND lifted IS NULL"
+                " ORDER BY id DESC LIMIT ?",
+                (jail, now, limit),
+            ).fetchall()
+        return [ip for (ip,) in rows]
+
     def active_ban_pages(self, now: float, size: int = 10_000) -> Iterator[list[Ban]]:
         """``active_bans`` a page of ``size`` at a time, each page its own short read: the
         control socket streams ``bans`` page by page while the daemon goes on banning."""
