@@ -15,7 +15,7 @@ the daemon's own); then ``bruteguard run`` starts twice inside a namespace made 
    (the table must be gone and the ledger hold no active ban).
 
 Ready is when ``status`` first answers (``listening``: when the control socket first accepts,
-before the first ``status``, which reads every active ban itself). Peak RSS is the daemon's
+before the first ``status``, which counts the active bans in SQL). Peak RSS is the daemon's
 own ``VmHWM`` when it first listens and again just before ``stop``. Addresses are drawn from
 10.0.0.0/8 and fd00::/8 (the documentation ranges are far too small for a million) and are
 text in a set of a throw-away namespace: no packet is sent to them.
