@@ -9,7 +9,7 @@ import ipaddress
 import pytest
 
 from bruteguard.config import JailConfig, config_from_dict, parse_networks
-from bruteguard.detect import Detector, IgnoreList
+from bruteguard.detect import _SWEEP_SLICE, Detector, IgnoreList
 from bruteguard.identity import canonical_address
 from bruteguard.match.engine import Hit
 from bruteguard.model import Ban
@@ -262,6 +262,24 @@ def test_expire_drops_bans_that_ended() -> None:
     detector.expire(now=100)
     (ban,) = detector.observe(hits(ATTACKER, 60, 61, 62))
     assert ban.start == 62.0
+
+
+def test_expire_forgets_ended_bans_a_slice_per_run() -> None:
+    """With a million bans in force a walk of all of them stalled every run: each run
+    checks one slice, so the ended ones are all forgotten after a few runs, and a ban in
+    force is never forgotten."""
+    detector = Detector([jail()])
+    ended = [Ban(f"10.{i >> 16}.{i >> 8 & 255}.{i & 255}", "sshd", 0, 100) for i in range(120_000)]
+    detector.remember_bans([Ban(ATTACKER, "sshd", 0, 10_000), *ended])
+    banned = detector._windows["sshd"].banned_until
+    detector.expire(now=500)
+    assert len(banned) == 120_001 - _SWEEP_SLICE
+    runs = 1
+    while len(banned) > 1:
+        detector.expire(now=500)
+        runs += 1
+    assert runs == -(-120_001 // _SWEEP_SLICE) and list(banned) == [ATTACKER]
+    assert detector.observe(hits(ATTACKER, 600, 601, 602)) == []  # still banned
 
 
 # -- lines out of order ----------------------------------------------------------------------
