@@ -21,6 +21,8 @@ import msgspec
 
 from bruteguard import __version__
 from bruteguard.cli_abuse import add_abuse_commands
+from bruteguard.cli_fleet import add_dsn_argument, add_fleet_commands, fleet_bans, fleet_unban
+from bruteguard.cli_group import command_group
 from bruteguard.cli_install import add_install_commands
 from bruteguard.cli_test import add_test_command
 from bruteguard.config import DEFAULT_CONFIG_PATH, Config, JailConfig, load_config
@@ -537,6 +539,8 @@ def _identity_line(identity: dict) -> str:
 def _cmd_bans(args: argparse.Namespace) -> int:
     """The active bans, printed page by page as the daemon streams them (a million bans
     never sit in memory as one list), or from the ledger when no daemon runs."""
+    if args.fleet:
+        return fleet_bans(args)
     pages: Iterable[bytes]
     try:
         stream = request_pages(_socket(args), "bans")
@@ -562,6 +566,7 @@ def _cmd_bans(args: argparse.Namespace) -> int:
             print(
                 f"{ban['ip']:<43} {ban['jail']:<10} {failures:>8} {ban.get('step', 1):>4}  "
                 f"{_local(ban['until']):<19}  {printable(ban['reason'])}"
+                + (f" (from {ban['origin']})" if ban.get("origin") else "")
             )
     if not shown:
         print("no active bans")
@@ -604,6 +609,8 @@ def _cmd_ban(args: argparse.Namespace) -> int:
 
 
 def _cmd_unban(args: argparse.Namespace) -> int:
+    if args.fleet:
+        return fleet_unban(args)
     result = request(_socket(args), "unban", ip=args.ip)
     covering = [target for target in result.get("targets", []) if target != result["ip"]]
     print(
@@ -687,15 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Before the command (`bruteguard -c FILE status`) or after it: the command's own
     # option only sets the value when given (SUPPRESS), so it never undoes the first.
     parser.add_argument("--config", "-c", metavar="FILE", help=config_help)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def command(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument(
-            "--config", "-c", metavar="FILE", default=argparse.SUPPRESS, help=config_help
-        )
-        sub.set_defaults(handler=handler)
-        return sub
+    command = command_group(parser, "command", config_help, metavar="COMMAND")
 
     run = command("run", "run the daemon in the foreground (systemd-friendly)", _cmd_run)
     run.add_argument(
@@ -732,6 +731,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bans = command("bans", "active bans, and why", _cmd_bans)
     bans.add_argument("--json", action="store_true", help="a JSON array")
+    bans.add_argument(
+        "--fleet", action="store_true", help="the fleet's active bans, from its PostgreSQL"
+    )
+    add_dsn_argument(bans)
 
     ban = command("ban", "ban an address by hand", _cmd_ban)
     ban.add_argument(
@@ -750,6 +753,12 @@ def build_parser() -> argparse.ArgumentParser:
     unban.add_argument(
         "ip", type=_target, metavar="TARGET", help="an IPv4 or IPv6 address, or a CIDR network"
     )
+    unban.add_argument(
+        "--fleet",
+        action="store_true",
+        help="lift it on every host of the fleet (as an admin: --dsn)",
+    )
+    add_dsn_argument(unban)
 
     stop = command("stop", "stop the daemon; bans stay unless --unban", _cmd_stop)
     stop.add_argument("--unban", action="store_true", help="also lift every ban")
@@ -764,6 +773,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_test_command(command)
     add_abuse_commands(command, config_help)
     add_install_commands(command)
+    add_fleet_commands(command, config_help)
     command("version", "print the version", _cmd_version)
     return parser
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from bruteguard.cli_group import command_group
 from bruteguard.config import Config, load_config
 from bruteguard.errors import BruteguardError, NotRunningError
 from bruteguard.safe_text import printable
@@ -330,15 +331,7 @@ def _cmd_poll(args: argparse.Namespace) -> int:
 def add_abuse_commands(command: Any, config_help: str = "configuration file") -> None:
     """``abuse`` and its subcommands, on the main parser's ``command`` factory."""
     abuse = command("abuse", "the abuse desk: lookups, cases, complaints, follow-ups", None)
-    sub = abuse.add_subparsers(dest="abuse_command", metavar="ACTION", required=True)
-
-    def action(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument(
-            "--config", "-c", metavar="FILE", default=argparse.SUPPRESS, help=config_help
-        )
-        parser.set_defaults(handler=handler)
-        return parser
+    action = command_group(abuse, "abuse_command", config_help)
 
     lookup = action("lookup", "who runs ADDR's network and its abuse contact", _cmd_lookup)
     lookup.add_argument("address", metavar="ADDR", help="an IPv4 or IPv6 address")

@@ -29,7 +29,7 @@ from typing import Any, Literal, get_args
 
 import msgspec
 
-from bruteguard.abuse.national import NATIONAL_WHOIS
+from bruteguard.abuse.national_servers import NATIONAL_WHOIS
 from bruteguard.bounds import (
     MAX_BAN,
     MAX_COUNT,
@@ -41,9 +41,10 @@ from bruteguard.bounds import (
     check_duration,
     check_range,
 )
-from bruteguard.duration import parse_duration
+from bruteguard.duration import Seconds, SecondsOrNever, parse_duration
 from bruteguard.enforce.names import NAME_FORM, is_safe_name
 from bruteguard.errors import BruteguardError, ConfigError
+from bruteguard.fleet.config import FleetConfig
 from bruteguard.match.imported import FAIL2BAN_PREFIX, imported_filter, is_imported
 from bruteguard.match.signatures import FILTERS
 
@@ -84,14 +85,6 @@ EnforcerName = Literal[
 # The filter of the jail fed from bruteguard's own bans instead of a log, and its jail.
 RECIDIVE = "recidive"
 RECIDIVE_JAIL = "recidive"
-
-
-class Seconds(float):
-    """A duration in seconds, written in the file as ``90s``/``10m``/``1h``/``7d`` or a number."""
-
-
-class SecondsOrNever(Seconds):
-    """A duration where ``0`` (or ``"0s"``) means "not at all"."""
 
 
 class JailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -420,6 +413,7 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     blocklists: dict[str, BlocklistConfig] = {}
     abuse: AbuseConfig = msgspec.field(default_factory=AbuseConfig)
     notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
+    fleet: FleetConfig | None = None  # none: one host alone on its SQLite ledger
     jails: dict[str, JailConfig] = {}
     source_path: str = ""
 

@@ -239,6 +239,7 @@ class Daemon:
         readers = config.log_jails()
         primed = self.store.failures_since(now - self._replay_horizon())
         self.detector.prime(((f.time, f.ip, f.user, f.jail, f.line) for f in primed), self._lifts)
+        self._start_fleet()
         jails = readers
         if not jails:
             return
@@ -276,6 +277,66 @@ class Daemon:
         # once lets every pump take that step, so "started" means "positioned": a line
         # appended from now on is read, whether we are starting or reloading.
         await asyncio.sleep(0)
+
+    def _start_fleet(self) -> None:
+        """With ``[fleet]``: queue what this host shares, publish it, apply the fleet's bans
+        (docs/fleet.md). Without: queue nothing, exactly as a single host."""
+        from bruteguard.fleet import outbox
+
+        fleet = self.config.fleet
+        if fleet is None:
+            outbox.disable(self.store)
+            return
+        from bruteguard.fleet.publisher import Publisher
+        from bruteguard.fleet.subscriber import Subscriber
+
+        outbox.enable(self.store, fleet.share, fleet.samples)
+        self._tasks.append(asyncio.create_task(Publisher(fleet, self.store).run()))
+        subscriber = Subscriber(fleet, self.store, self._apply_fleet)
+        self._tasks.append(asyncio.create_task(subscriber.run()))
+
+    async def _apply_fleet(self, changes: Sequence[Any]) -> None:
+        """The fleet's bans and unbans (``fleet.subscriber``), store first as always; never
+        this host's ignoreip or own addresses, never announced (the deciding host did)."""
+        from bruteguard.fleet.apply import plan
+
+        config = self.config
+        now = time.time()
+        jails = {jail.name: jail for jail in config.enabled_jails()}
+        own = local_addresses() if config.ignoreself else ()
+        assert config.fleet is not None  # the subscriber runs only with [fleet]
+        local = plan(changes, jails, config.ignoreip, own, now, config.fleet.host)
+        for target in local.refused:
+            log.warning("fleet ban of %s not applied here: ignoreip or own address", target)
+        async with self._lock:
+            # A longer ban of the same target here stays as it is (not replaced, not shortened).
+            local.bans = [
+                ban
+                for ban in local.bans
+                if not any(
+                    here.jail == ban.jail and here.until >= ban.until
+                    for here in self.store.active_bans_of(ban.ip, now)
+                )
+            ]
+            if local.bans:
+                self.detector.remember_bans(local.bans)
+                await self._apply(local.bans, announce=False)
+            lifted = [
+                ban
+                for origin, lifts in local.lifts.items()
+                for ban in self.store.lift_from(origin, lifts, now)
+            ]
+            if lifted:
+                still = {(ban.ip, ban.jail) for ban in self.store.active_bans(now)}
+                ended = [ban for ban in lifted if (ban.ip, ban.jail) not in still]
+                for ban in ended:
+                    log.warning("fleet unban of %s (from %s)", ban.ip, ban.origin or "here")
+                for enforcer in self.enforcers:
+                    try:
+                        await asyncio.to_thread(enforcer.unban, ended)
+                    except EnforcerError as error:
+                        log.error("%s could not lift fleet bans: %s", enforcer.name, error)
+                        self._needs_reconcile = True
 
     def _start_desk(self) -> None:
         """The abuse desk, if configured: it runs beside the pipeline and is handed each

@@ -58,6 +58,7 @@ _TOP_TABLES = {
     "notify",
     "abuse",
     "blocklists",
+    "fleet",
     "jails",
     "source_path",
 }
@@ -150,6 +151,14 @@ def commented_defaults() -> str:
                 "# Where replies and bounces arrive (none by default), e.g.:",
                 '#   [abuse.mailbox]  kind = "maildir"  path = "/var/mail/abuse/"',
             ]
+    lines += [
+        "",
+        "# fleet: none, this host alone on its ledger. Hosts sharing bans through one",
+        "# PostgreSQL (docs/fleet.md; the `fleet` extra), e.g.:",
+        '#   [fleet]  dsn = "host=db.example.org dbname=bruteguard user=web1'
+        ' sslmode=verify-full"',
+        '#            password_file = "/etc/bruteguard/fleet.password"',
+    ]
     lines += [
         "",
         "# Blocklists (none by default): files of addresses and networks blocked on every",

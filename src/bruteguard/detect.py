@@ -112,6 +112,9 @@ class IgnoreList:
             for version in (4, 6)
         )
         self._addresses = frozenset(addresses)
+        # Whether there is any own address of a family to look for (a replay has none).
+        self.own_v6 = any(":" in own for own in self._addresses)
+        self.own_v4 = any(":" not in own for own in self._addresses)
 
     def __contains__(self, address: str) -> bool:
         """Raises ValueError for text that is not an IP address."""
@@ -231,6 +234,8 @@ def _key(window: _Window, address: str) -> str:
     if window.v6_prefix >= 128 or ":" not in address:
         return address
     prefix = network_of(address, window.v6_prefix)
+    if not window.ignore.own_v6:  # nothing to look up per /64 (a replay knows no own addresses)
+        return prefix
     shared = window.own_prefixes.get(prefix)
     if shared is None:
         shared = window.own_prefixes[prefix] = window.ignore.holds_own_address(
@@ -427,7 +432,7 @@ class Detector:
             del seen[address]
         if len(seen) < threshold or window.banned_until.get(network, -math.inf) > ban.start:
             return None
-        if window.ignore.holds_own_address(ipaddress.ip_network(network)):
+        if window.ignore.own_v4 and window.ignore.holds_own_address(ipaddress.ip_network(network)):
             return None
         first = min(seen.values())
         seen.clear()
@@ -463,9 +468,11 @@ class Detector:
         fed_jail = recidive.jail if recidive is not None else None
         windows = {jail: self._window(jail) for jail in {row[1] for row in rows}}
         active = []
-        for ip, jail, start, until, failures, reason, step, lifted in rows:
+        for ip, jail, start, until, failures, reason, step, origin, lifted in rows:
             window = windows[jail]
-            if failures > 0:  # bans by hand neither grow nor feed recidive
+            if (
+                failures > 0 and not origin
+            ):  # by hand or from the fleet: neither grow nor feed recidive
                 if window is not None:
                     window.bans[ip] = window.bans.get(ip, 0) + 1
                 if start >= since and jail != fed_jail:
@@ -479,7 +486,7 @@ class Detector:
             if lifted is not None and lifts_after <= lifted < until:
                 lifts[ip, jail, lifted] = None
             elif lifted is None and until > now:
-                active.append(Ban(ip, jail, start, until, failures, reason, step))
+                active.append(Ban(ip, jail, start, until, failures, reason, step, origin))
                 if window is not None:  # as remember_bans: not decided again
                     window.banned_until[ip] = until
                     window.times.pop(ip, None)

@@ -3,7 +3,16 @@
 import math
 import re
 
-__all__ = ["describe_duration", "format_duration", "parse_duration"]
+__all__ = ["Seconds", "SecondsOrNever", "describe_duration", "format_duration", "parse_duration"]
+
+
+class Seconds(float):
+    """A duration in seconds, written in the file as ``90s``/``10m``/``1h``/``7d`` or a number."""
+
+
+class SecondsOrNever(Seconds):
+    """A duration where ``0`` (or ``"0s"``) means "not at all"."""
+
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*\Z")

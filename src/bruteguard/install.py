@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
-import sysconfig
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from bruteguard.config import DEFAULT_CONFIG_PATH, Config, config_from_dict, load_config
 from bruteguard.control import request
-from bruteguard.default_config import commented_defaults
 from bruteguard.errors import BruteguardError, ConfigError, NotRunningError
 
 __all__ = [
@@ -111,6 +107,8 @@ def _plain(path: Path, what: str) -> str:
 
 def program_path() -> Path:
     """The ``bruteguard`` program of the Python running this: the venv's, absolute."""
+    import sysconfig  # here, as the package's other commands (a replay) never need it
+
     candidates = [
         Path(sys.executable).parent / "bruteguard",
         Path(sysconfig.get_path("scripts")) / "bruteguard",
@@ -134,6 +132,8 @@ def run_argv(program: Path, config_path: Path) -> list[str]:
 
 def unit_text(program: Path, config_path: Path = DEFAULT_CONFIG_PATH) -> str:
     """The packaged unit (``bruteguard.service``) with ``ExecStart=`` running ``program``."""
+    from importlib import resources
+
     template = resources.files("bruteguard").joinpath(UNIT_NAME).read_text(encoding="utf-8")
     line = "ExecStart=" + " ".join(run_argv(program, config_path))
     text, count = _EXEC_START.subn(line, template)
@@ -172,6 +172,8 @@ def _create(path: Path, text: str, mode: int = 0o644) -> bool:
 
 
 def _systemctl(*args: str) -> None:
+    import subprocess  # here: importing this module (every command does) should not cost it
+
     argv = ["systemctl", *args]
     try:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
@@ -203,6 +205,8 @@ def install(layout: Layout, *, start: bool, systemd: bool, say: Say = print) -> 
     else:
         _replace(layout.unit_path, unit)
         say(f"wrote {layout.unit_path} (ExecStart={' '.join(argv)})")
+    from bruteguard.default_config import commented_defaults
+
     if _create(layout.config_path, commented_defaults()):
         say(f"wrote {layout.config_path}: every setting commented out, showing its default")
     else:

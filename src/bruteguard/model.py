@@ -54,6 +54,7 @@ class Ban(msgspec.Struct, frozen=True):
     failures: int = 0
     reason: str = ""
     step: int = 1  # the n-th ban of this target in this jail: bantime grew n-1 times
+    origin: str = ""  # the fleet host that decided it ('' for this host: docs/fleet.md)
 
 
 class BanRow(NamedTuple):
@@ -67,10 +68,11 @@ class BanRow(NamedTuple):
     failures: int
     reason: str
     step: int
+    origin: str
     lifted: float | None
 
     def ban(self) -> Ban:
-        return Ban(*self[:7])
+        return Ban(*self[:8])
 
 
 class SourcePosition(msgspec.Struct, frozen=True):
@@ -100,4 +102,5 @@ def ban_view(ban: Ban, now: float) -> dict[str, object]:
         "failures": ban.failures,
         "step": ban.step,
         "reason": ban.reason,
+        "origin": ban.origin,
     }

@@ -16,7 +16,7 @@ import os
 import signal
 import struct
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -25,10 +25,10 @@ import msgspec
 from bruteguard.config import Config, JailConfig, parse_networks
 from bruteguard.detect import Detector
 from bruteguard.errors import ConfigError
+from bruteguard.line_splitter import LineSplitter
 from bruteguard.match import _core
 from bruteguard.match.engine import Hit, Matcher, Series, Stream, StreamStats
 from bruteguard.model import Ban
-from bruteguard.sources import LineSplitter
 
 __all__ = ["Advance", "Chunks", "Offender", "ScanSummary", "log_sizes", "open_log", "scan_logs"]
 
@@ -185,9 +185,7 @@ def scan_logs(
         per_jail = summary.per_jail
         *jail_series, shared = series
         for jail, by_address in zip(matcher.jails, jail_series, strict=True):
-            counted = per_jail.get(jail, 0)
-            for address, (packed, tried) in by_address.items():
-                counted += _record(offenders, address, packed, tried)
+            counted = per_jail.get(jail, 0) + _record(offenders, by_address)
             if counted:
                 per_jail[jail] = counted
             bans += detector.observe_jail(jail, by_address)
@@ -201,24 +199,29 @@ def scan_logs(
     return summary
 
 
-def _record(
-    offenders: dict[str, Offender], address: str, packed: bytes, tried: dict[bytes, int]
-) -> int:
-    """Add one jail's attempts of ``address`` to its offender; returns how many."""
-    count, first, last = _core.span(packed)
-    offender = offenders.get(address)
-    if offender is None:
-        offender = offenders[address] = Offender(address, count, first, last)
-    else:  # a second jail, or a second log
-        offender.count += count
-        offender.first = min(offender.first, first)
-        offender.last = max(offender.last, last)
-    if tried:  # empty when the caller did not ask for users
-        _count_users(
-            offender.users,
-            ((raw.decode("utf-8", "backslashreplace"), times) for raw, times in tried.items()),
-        )
-    return count
+def _record(offenders: dict[str, Offender], by_address: Mapping[str, list[Any]]) -> int:
+    """Add one jail's attempts (a ``Series`` entry) to the offenders; returns how many.
+
+    One loop over the jail's addresses, not a call per address: a replay meets tens of
+    thousands of them."""
+    span = _core.span
+    counted = 0
+    for address, (packed, tried) in by_address.items():
+        count, first, last = span(packed)
+        counted += count
+        offender = offenders.get(address)
+        if offender is None:
+            offender = offenders[address] = Offender(address, count, first, last)
+        else:  # a second jail, or a second log
+            offender.count += count
+            offender.first = min(offender.first, first)
+            offender.last = max(offender.last, last)
+        if tried:  # empty when the caller did not ask for users
+            _count_users(
+                offender.users,
+                ((raw.decode("utf-8", "backslashreplace"), n) for raw, n in tried.items()),
+            )
+    return counted
 
 
 def _count_users(into: dict[Any, int], tried: Iterable[tuple[Any, int]]) -> None:

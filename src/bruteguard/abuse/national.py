@@ -35,6 +35,7 @@ from bruteguard.abuse.contact import (
     network_size,
     pick_email,
 )
+from bruteguard.abuse.national_servers import NATIONAL_WHOIS
 
 __all__ = [
     "NATIONAL_WHOIS",
@@ -46,14 +47,6 @@ __all__ = [
     "referral_of",
 ]
 
-NATIONAL_WHOIS = {
-    "JPNIC": ("whois.nic.ad.jp", 43),
-    "KRNIC": ("whois.kisa.or.kr", 43),
-    "TWNIC": ("whois.twnic.net.tw", 43),
-    "CNNIC": ("whois.cnnic.cn", 43),
-    "IDNIC": ("whois.idnic.net", 43),
-    "NIC.br": ("whois.registro.br", 43),
-}
 
 _JP_LINE = re.compile(r"\A(?:[a-z]\.\s)?\s*\[([A-Za-z][A-Za-z -]{0,40})\]\s*(.*)\Z")
 _KR_LINE = re.compile(r"\A([A-Za-z][A-Za-z0-9 -]{0,40}?)\s*:\s(.*)\Z")

@@ -13,6 +13,7 @@ import socket
 __all__ = ["address_from_log", "canonical_address", "canonical_target"]
 
 _IPV4_MAPPED = bytes(10) + b"\xff\xff"
+_IPV4_COMPATIBLE = bytes(12)  # the deprecated ::a.b.c.d form
 _MAX_LENGTH = 64  # bracketed IPv6 with an embedded IPv4 and a zone id fits; junk doesn't
 
 
@@ -35,7 +36,11 @@ def canonical_address(text: str) -> str | None:
         return text
     if packed[:12] == _IPV4_MAPPED:
         return socket.inet_ntop(socket.AF_INET, packed[12:])
-    return str(ipaddress.IPv6Address(packed))  # RFC 5952, as nft and the store write it
+    if packed[:12] == _IPV4_COMPATIBLE:  # inet_ntop would write "::192.0.2.1"
+        return str(ipaddress.IPv6Address(packed))
+    # RFC 5952, as nft and the store write it (glibc's inet_ntop writes it too, at a tenth
+    # of ipaddress's cost: IPv6 attackers rotate through many addresses).
+    return socket.inet_ntop(socket.AF_INET6, packed)
 
 
 def address_from_log(raw: bytes) -> str | None:

@@ -31,8 +31,14 @@ class Store(Protocol):
     def lift_bans(self, ips: Iterable[str], now: float) -> list[Ban]:
         """End the active bans of ``ips`` at ``now``; returns the bans that were active."""
 
+    def lift_from(self, origin: str, lifts: Iterable[tuple[str, float]], now: float) -> list[Ban]:
+        """End fleet host ``origin``'s active bans of each (target, lifted at)."""
+
     def active_bans(self, now: float) -> list[Ban]:
         """Bans whose ``until`` is after ``now``."""
+
+    def active_bans_of(self, ip: str, now: float) -> list[Ban]:
+        """The bans of ``ip`` in force at ``now``, in every jail."""
 
     def active_ban_counts(self, now: float) -> dict[str, int]:
         """Bans in force at ``now`` per jail."""

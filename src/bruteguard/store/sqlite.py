@@ -117,6 +117,22 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE holds (key TEXT PRIMARY KEY, until REAL NOT NULL, reason TEXT NOT NULL)",
         "CREATE TABLE mail_seen (key TEXT PRIMARY KEY, time REAL NOT NULL)",
     ),
+    (  # the fleet's outbound queue (fleet/outbox.py); empty and unused without [fleet]
+        """CREATE TABLE fleet_summaries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ip TEXT NOT NULL,
+            jail TEXT NOT NULL,
+            minute INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            samples TEXT NOT NULL)""",
+        "CREATE UNIQUE INDEX fleet_summaries_key ON fleet_summaries (ip, jail, minute)",
+        """CREATE TABLE fleet_ban_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ban_id INTEGER NOT NULL,
+            kind TEXT NOT NULL)""",
+        # the host a fleet ban came from ('' for this host's own)
+        "ALTER TABLE bans ADD COLUMN origin TEXT NOT NULL DEFAULT ''",
+    ),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -167,11 +183,11 @@ def _open_file(path: Path) -> None:
 
 # Pages of the bans table for ``SqliteStore._pages``: (after id, *params, size).
 _ACTIVE_BANS_PAGE = (
-    "SELECT id, ip, jail, start, until, failures, reason, step FROM bans"
+    "SELECT id, ip, jail, start, until, failures, reason, step, origin FROM bans"
     " WHERE id > ? AND until > ? AND lifted IS NULL ORDER BY id LIMIT ?"
 )
 _BANS_PAGE = (
-    "SELECT id, ip, jail, start, until, failures, reason, step, lifted FROM bans"
+    "SELECT id, ip, jail, start, until, failures, reason, step, origin, lifted FROM bans"
     " WHERE id > ? ORDER BY id LIMIT ?"
 )
 
@@ -344,7 +360,7 @@ class SqliteStore:
         with self.write("lift bans", durable=True) as db:
             for ip in dict.fromkeys(ips):
                 for ban_id, *fields in db.execute(
-                    "SELECT id, ip, jail, start, until, failures, reason, step FROM bans"
+                    "SELECT id, ip, jail, start, until, failures, reason, step, origin FROM bans"
                     " WHERE ip = ? AND lifted IS NULL AND until > ? ORDER BY id",
                     (ip, now),
                 ):
@@ -353,13 +369,39 @@ class SqliteStore:
             db.executemany("UPDATE bans SET lifted = ? WHERE id = ?", ids)
         return lifted
 
+    def lift_from(self, origin: str, lifts: Iterable[tuple[str, float]], now: float) -> list[Ban]:
+        """End the active bans of fleet host ``origin`` ('' for this host's) on each target
+        that started before its lift (a newer ban of the same target stays); returns them as
+        they were. A fleet unban lifts the bans it is about here, never another host's."""
+        lifted: list[Ban] = []
+        with self.write("lift fleet bans", durable=True) as db:
+            for ip, before in lifts:
+                rows = db.execute(
+                    "UPDATE bans SET lifted = ? WHERE ip = ? AND origin = ? AND lifted IS NULL"
+                    " AND until > ? AND start <= ? RETURNING ip, jail, start, until, failures,"
+                    " reason, step, origin",
+                    (now, ip, origin, now, before),
+                ).fetchall()
+                lifted += [Ban(*row) for row in rows]
+        return lifted
+
     def active_bans(self, now: float) -> list[Ban]:
         """Bans whose ``until`` is after ``now`` and that were not lifted, oldest first."""
         with self.read("read active bans") as db:
             rows = db.execute(
-                "SELECT ip, jail, start, until, failures, reason, step FROM bans"
+                "SELECT ip, jail, start, until, failures, reason, step, origin FROM bans"
                 " WHERE until > ? AND lifted IS NULL ORDER BY id",
                 (now,),
+            ).fetchall()
+        return [Ban(*row) for row in rows]
+
+    def active_bans_of(self, ip: str, now: float) -> list[Ban]:
+        """The bans of ``ip`` (as stored text) in force at ``now``, in every jail."""
+        with self.read("read active bans of a target") as db:
+            rows = db.execute(
+                "SELECT ip, jail, start, until, failures, reason, step, origin FROM bans"
+                " WHERE ip = ? AND until > ? AND lifted IS NULL ORDER BY id",
+                (ip, now),
             ).fetchall()
         return [Ban(*row) for row in rows]
 
@@ -420,7 +462,7 @@ class SqliteStore:
         firewall without timeouts must now be told to lift."""
         with self.read("read expired bans") as db:
             rows = db.execute(
-                "SELECT ip, jail, start, until, failures, reason, step FROM bans AS ended"
+                "SELECT ip, jail, start, until, failures, reason, step, origin FROM bans AS ended"
                 " WHERE until > ? AND until <= ? AND lifted IS NULL AND NOT EXISTS ("
                 " SELECT 1 FROM bans AS newer WHERE newer.ip = ended.ip"
                 " AND newer.jail = ended.jail AND newer.until > ? AND newer.lifted IS NULL)"
@@ -440,7 +482,7 @@ class SqliteStore:
         """Every ban of ``ip`` as it was decided (lifted or replaced ones too), oldest first."""
         with self.read("read ban history") as db:
             rows = db.execute(
-                "SELECT ip, jail, start, until, failures, reason, step FROM bans"
+                "SELECT ip, jail, start, until, failures, reason, step, origin FROM bans"
                 " WHERE ip = ? ORDER BY start, id",
                 (ip,),
             ).fetchall()
@@ -639,9 +681,12 @@ def _insert_failures(db: sqlite3.Connection, failures: Iterable[Failure]) -> set
 
 def _insert_bans(db: sqlite3.Connection, bans: Iterable[Ban]) -> None:
     db.executemany(
-        "INSERT INTO bans (ip, jail, start, until, failures, reason, step)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ((b.ip, b.jail, b.start, b.until, b.failures, storable(b.reason), b.step) for b in bans),
+        "INSERT INTO bans (ip, jail, start, until, failures, reason, step, origin)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (b.ip, b.jail, b.start, b.until, b.failures, storable(b.reason), b.step, b.origin)
+            for b in bans
+        ),
     )
 
 

@@ -1,0 +1,94 @@
+"""The subscriber: the fleet's bans and unbans, applied to this host's firewall.
+
+It reads ``bruteguard.bans`` by change number (every ban and every lift takes the next one),
+after the last change it applied, which it keeps in the local ledger (as the source position
+``fleet:bans``): a host that was offline catches up from there, not from the beginning.
+This host's own bans (unless an admin lifted them), bans over their host's rate cap and bans
+the fleet's allowlist covers are skipped in the query; ``fleet.apply`` honours the local
+``ignoreip`` and own addresses and skips bans that already ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+import msgspec
+
+from bruteguard.fleet.config import FleetConfig
+from bruteguard.fleet.connect import Poller
+from bruteguard.model import SourcePosition
+from bruteguard.store.sqlite import SqliteStore
+
+__all__ = ["CURSOR_KEY", "FleetBan", "Subscriber"]
+
+
+CURSOR_KEY = "fleet:bans"
+_PAGE = 5000
+
+# New bans and lifts after a change number, oldest first: other hosts' bans, and lifts of
+# this host's own bans by an admin (``unban --fleet``). A ban lifted before this host saw it
+# comes as a lift (harmless if never applied here).
+_CHANGES = """
+SELECT b.change, h.name, abbrev(b.ip), b.jail, b.reason, b.failures,
+       extract(epoch FROM b.start)::float8, extract(epoch FROM b.until)::float8,
+       extract(epoch FROM b.lifted)::float8
+FROM bruteguard.bans b JOIN bruteguard.hosts h ON h.id = b.host_id
+WHERE b.change > %s AND NOT b.capped
+  AND (h.name <> %s OR b.lifted_by IS DISTINCT FROM h.name)
+  AND NOT EXISTS (SELECT 1 FROM bruteguard.allowlist a
+                  WHERE a.network >>= b.ip OR b.ip >>= a.network)
+ORDER BY b.change
+LIMIT %s
+"""
+
+
+class FleetBan(msgspec.Struct, frozen=True):
+    """One change of the fleet's bans: a ban of ``origin``'s, or (``lifted``) its end."""
+
+    change: int
+    origin: str
+    ip: str
+    jail: str
+    reason: str
+    failures: int
+    start: float
+    until: float
+    lifted: float | None  # when it was lifted; None while it stands
+
+
+Apply = Callable[[Sequence[FleetBan]], Awaitable[None]]
+
+
+class Subscriber(Poller):
+    """Polls the fleet every ``publish_interval``; ``apply`` is the daemon's (store first,
+    then the enforcers). ``once`` for tests."""
+
+    doing = "read the fleet's bans"
+
+    def __init__(self, fleet: FleetConfig, store: SqliteStore, apply: Apply) -> None:
+        super().__init__(fleet)
+        self.store = store
+        self.apply = apply
+        saved = store.get_position(CURSOR_KEY)
+        self.cursor = int(saved.cursor) if saved is not None and saved.cursor else 0
+
+    async def _round(self) -> None:
+        """Apply every change after the cursor, a page at a time."""
+        while True:
+            changes = await self._read()
+            if changes:
+                await self.apply(changes)
+                self.cursor = changes[-1].change
+                await asyncio.to_thread(
+                    self.store.set_positions,
+                    [SourcePosition(CURSOR_KEY, cursor=str(self.cursor))],
+                )
+            if len(changes) < _PAGE:
+                return
+
+    async def _read(self) -> list[FleetBan]:
+        conn = await self._connection()
+        async with conn.cursor() as cur:
+            await cur.execute(_CHANGES, (self.cursor, self.fleet.host, _PAGE))
+            return [FleetBan(*row) for row in await cur.fetchall()]

@@ -1,0 +1,133 @@
+"""A PostgreSQL cluster of the test's own, in a temporary directory (Debian's binaries).
+
+Tests that stop and restart the database cannot use the machine's server, and CI on a fresh
+machine has none running: each cluster here is initdb'd into a directory the ``postgres``
+user owns (PostgreSQL refuses to run as root), listens on a free loopback port and on a unix
+socket in that directory, trusts local connections, and is stopped and removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["PG_BIN", "Cluster"]
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+_USER = "postgres"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Cluster:
+    """One running PostgreSQL: ``dsn(user=..., dbname=...)`` to reach it, ``stop``/``start``
+    to play the outage, ``destroy`` at the end."""
+
+    def __init__(self) -> None:
+        missing = [tool for tool in ("initdb", "pg_ctl") if not (PG_BIN / tool).exists()]
+        if missing:
+            raise RuntimeError(f"{PG_BIN}: {missing} missing: apt-get install postgresql")
+        account = pwd.getpwnam(_USER)
+        self.dir = Path(tempfile.mkdtemp(prefix="bg-pg-"))
+        os.chown(self.dir, account.pw_uid, account.pw_gid)
+        self.data = self.dir / "data"
+        self.port = _free_port()
+        self._as_postgres(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                _USER,
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+        )
+        with open(self.data / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.write(
+                f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
+                f"unix_socket_directories = '{self.dir}'\nfsync = off\n"
+                "shared_buffers = 16MB\nmax_connections = 40\n"
+            )
+        self.start()
+
+    def _as_postgres(self, argv: list[str]) -> None:
+        result = subprocess.run(
+            ["runuser", "-u", _USER, "--", *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed: {result.stdout}{result.stderr}")
+
+    def start(self) -> None:
+        self._as_postgres(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.dir / "log"),
+                "start",
+            ]
+        )
+
+    def stop(self) -> None:
+        """Stop at once (``immediate``: like a crash, no goodbye to the clients)."""
+        self._as_postgres(
+            [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-m", "immediate", "stop"]
+        )
+
+    def require_password(self, role: str) -> None:
+        """From now on ``role`` logs in over TCP with its password (scram), not on trust."""
+        hba = self.data / "pg_hba.conf"
+        rule = f"host all {role} 127.0.0.1/32 scram-sha-256\n"
+        hba.write_text(rule + hba.read_text(encoding="utf-8"), encoding="utf-8")
+        self._as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "reload"])
+        time.sleep(0.5)  # the postmaster re-reads pg_hba.conf on SIGHUP, asynchronously
+
+    def dsn(self, user: str = _USER, dbname: str = "postgres") -> str:
+        return f"host=127.0.0.1 port={self.port} user={user} dbname={dbname} connect_timeout=3"
+
+    def socket_dsn(self, user: str = _USER, dbname: str = "postgres") -> str:
+        """Through the unix socket: reachable from any network namespace of this machine."""
+        return f"host={self.dir} port={self.port} user={user} dbname={dbname} connect_timeout=3"
+
+    def destroy(self) -> None:
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                _USER,
+                "--",
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,467 @@
+"""The fleet's foundation on a real PostgreSQL of the test's own (tests/pgkit.py): the
+[fleet] section, `fleet init`'s schema and least privilege, the local outbound queue and
+the publisher's exactly-once drain across a database outage."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bruteguard.cli import main
+from bruteguard.config import config_from_dict, load_config
+from bruteguard.errors import ConfigError
+from bruteguard.fleet import outbox, schema
+from bruteguard.fleet.apply import plan
+from bruteguard.fleet.config import FleetConfig
+from bruteguard.fleet.connect import connect_args
+from bruteguard.fleet.publisher import Publisher
+from bruteguard.fleet.schema import SCHEMA_VERSION
+from bruteguard.fleet.subscriber import FleetBan, Subscriber
+from bruteguard.model import Ban, Failure
+from bruteguard.store.sqlite import SqliteStore
+from conftest import toml_document
+from pgkit import Cluster
+
+_DATABASES = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    own = Cluster()
+    try:
+        yield own
+    finally:
+        own.destroy()
+
+
+@pytest.fixture
+def fleet_db(cluster: Cluster) -> str:
+    """A fresh database in the module's cluster, its name."""
+    name = f"fleet{next(_DATABASES)}"
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return name
+
+
+def _write_config(tmp_path: Path, cluster: Cluster, db: str, host: str, **fleet) -> Path:
+    path = tmp_path / f"{host}.toml"
+    settings = {
+        "store": str(tmp_path / f"{host}.db"),
+        "socket": str(tmp_path / f"{host}.sock"),
+        "fleet": {"dsn": cluster.dsn(user=host, dbname=db), "host": host, **fleet},
+    }
+    path.write_text(toml_document(settings), encoding="utf-8")
+    return path
+
+
+def _init_fleet(cluster: Cluster, db: str, *hosts: str) -> None:
+    admin = cluster.dsn(dbname=db)
+    assert main(["fleet", "init", "--dsn", admin]) == 0
+    for host in hosts:
+        assert main(["fleet", "add-host", host, "--dsn", admin]) == 0
+
+
+# -- [fleet] ------------------------------------------------------------------------------
+
+
+def test_no_fleet_section_means_none() -> None:
+    assert config_from_dict({}).fleet is None
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    ["postgresql://agent:s3cr3t-pw@db.example/fleet", "host=db.example password=s3cr3t-pw"],
+)
+def test_a_dsn_with_a_password_is_refused_without_echoing_it(dsn: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict({"fleet": {"dsn": dsn}})
+    assert "fleet.dsn: must not carry a password" in str(caught.value)
+    assert "s3cr3t-pw" not in str(caught.value)
+
+
+def test_fleet_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match=r"fleet\.host: "):
+        config_from_dict({"fleet": {"dsn": "host=db", "host": "web 1; DROP"}})
+    with pytest.raises(ConfigError, match=r"fleet\.password_file: must be an absolute path"):
+        config_from_dict({"fleet": {"dsn": "host=db", "password_file": "pw"}})
+    with pytest.raises(ConfigError, match=r"fleet\.share\[0\]"):
+        config_from_dict({"fleet": {"dsn": "host=db", "share": ["passwords"]}})
+    fleet = config_from_dict({"fleet": {"dsn": "host=db", "share": ["bans"]}}).fleet
+    assert fleet is not None and fleet.share == ["bans"] and fleet.host
+
+
+def test_the_password_comes_from_its_file(tmp_path: Path, cluster: Cluster, fleet_db: str) -> None:
+    """The agent logs in with the file's password (scram), which is nowhere in the DSN."""
+    _init_fleet(cluster, fleet_db, "pwhost")
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute("ALTER ROLE pwhost PASSWORD 'file-secret'")
+    cluster.require_password("pwhost")
+    secret = tmp_path / "pw"
+    secret.write_text("file-secret\n", encoding="utf-8")
+    path = _write_config(tmp_path, cluster, fleet_db, "pwhost", password_file=str(secret))
+    fleet = load_config(path).fleet
+    assert fleet is not None and "file-secret" not in fleet.dsn
+    with psycopg.connect(**connect_args(fleet)) as conn:
+        assert conn.execute("SELECT session_user").fetchone() == ("pwhost",)
+    secret.write_text("wrong\n", encoding="utf-8")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(**connect_args(fleet))
+
+
+# -- fleet init: schema and least privilege -----------------------------------------------
+
+
+def test_init_is_versioned_and_idempotent(
+    cluster: Cluster, fleet_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin = cluster.dsn(dbname=fleet_db)
+    assert main(["fleet", "init", "--dsn", admin]) == 0
+    assert f"from version 0 to {SCHEMA_VERSION}" in capsys.readouterr().out
+    assert main(["fleet", "init", "--dsn", admin]) == 0
+    assert f"already at version {SCHEMA_VERSION}" in capsys.readouterr().out
+    with psycopg.connect(admin) as conn:
+        tables = {
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'bruteguard'"
+            )
+        }
+    assert {"hosts", "bans", "failure_summaries", "allowlist", "schema_version"} <= tables
+
+
+def test_init_refuses_a_dsn_with_a_password(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fleet", "init", "--dsn", "host=127.0.0.1 password=hunter22"]) == 1
+    err = capsys.readouterr().err
+    assert "must not carry a password" in err and "hunter22" not in err
+
+
+def test_an_agent_writes_only_through_its_functions(cluster: Cluster, fleet_db: str) -> None:
+    _init_fleet(cluster, fleet_db, "web1", "web2")
+    with psycopg.connect(cluster.dsn(user="web1", dbname=fleet_db), autocommit=True) as web1:
+        web1.execute(
+            "SELECT bruteguard.publish_ban(7, '203.0.113.7', 'sshd', 'test', 5, 1000, 2000)"
+        )
+        for forbidden in (
+            "INSERT INTO bruteguard.bans (host_id, local_id, ip, jail, start, until)"
+            " VALUES (1, 8, '203.0.113.8', 'sshd', now(), now())",
+            "UPDATE bruteguard.bans SET lifted = now()",
+            "DELETE FROM bruteguard.bans",
+            "INSERT INTO bruteguard.allowlist (network) VALUES ('0.0.0.0/0')",
+            "SELECT * FROM bruteguard.failure_summaries",
+            "SELECT bruteguard.add_host('evil', 'web1')",
+            "SELECT bruteguard.expire_failures(now())",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                web1.execute(forbidden)
+        with pytest.raises(psycopg.errors.RaiseException, match="another host than web2"):
+            web1.execute("SELECT bruteguard.heartbeat('web2', 0)")
+        web1.execute("SELECT bruteguard.heartbeat('web1', 3)")
+    with psycopg.connect(cluster.dsn(user="web2", dbname=fleet_db), autocommit=True) as web2:
+        # web2 reads the fleet's bans but cannot lift web1's (its local id 7 is not web2's)
+        web2.execute("SELECT bruteguard.lift_ban(7, 1500)")
+        rows = web2.execute(
+            "SELECT h.name, abbrev(b.ip), b.lifted FROM bruteguard.bans b"
+            " JOIN bruteguard.hosts h ON h.id = b.host_id"
+        ).fetchall()
+        assert rows == [("web1", "203.0.113.7", None)]
+    with psycopg.connect(cluster.dsn(dbname=fleet_db), autocommit=True) as admin:
+        admin.execute("CREATE ROLE stranger LOGIN")
+        admin.execute("GRANT bruteguard_agent TO stranger")
+    stranger = cluster.dsn(user="stranger", dbname=fleet_db)
+    with (
+        psycopg.connect(stranger, autocommit=True) as x,
+        pytest.raises(psycopg.errors.RaiseException, match="not a registered"),
+    ):
+        x.execute("SELECT bruteguard.publish_ban(1, '203.0.113.1', 'sshd', '', 1, 1, 2)")
+
+
+# -- the local outbound queue -------------------------------------------------------------
+
+
+def _failure(n: int, ip: str = "203.0.113.9", time: float = 6000.0) -> Failure:
+    return Failure(time + n, ip, "sshd", "root", f"line {n} from {ip}")
+
+
+def test_the_queue_fills_in_the_ledgers_own_transactions(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "l.db") as store:
+        store.record_batch([_failure(0)], [], [])  # no fleet: nothing queued
+        assert outbox.length(store) == (0, 0)
+        outbox.enable(store, ["bans", "failures"], samples=2)
+        failures = [_failure(n) for n in range(5)] + [_failure(70)]  # two minutes
+        ban = Ban("203.0.113.9", "sshd", 6010.0, 9610.0, 5, "5 failures")
+        store.record_batch(failures, [ban], [])
+        store.lift_bans(["203.0.113.9"], 6020.0)
+        events, summaries = outbox.take(store, 100)
+        assert [(e.kind, e.ip, e.reason) for e in events] == [
+            ("ban", "203.0.113.9", "5 failures"),
+            ("lift", "203.0.113.9", "5 failures"),
+        ]
+        assert events[1].lifted == 6020.0
+        assert [(s.minute, s.count, s.samples) for s in summaries] == [
+            (6000, 5, ("line 0 from 203.0.113.9", "line 1 from 203.0.113.9")),
+            (6060, 1, ("line 70 from 203.0.113.9",)),
+        ]
+        outbox.disable(store)
+        store.record_batch([_failure(200)], [ban], [])
+        assert outbox.length(store) == (2, 2)
+
+
+def test_the_queue_drops_oldest_summaries_never_bans(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "l.db") as store:
+        outbox.enable(store, ["bans", "failures"], samples=0)
+        for minute in range(150):
+            store.record_batch(
+                [_failure(0, f"198.51.100.{minute % 250}", time=60.0 * minute)],
+                [Ban(f"198.51.100.{minute}", "sshd", 60.0 * minute, 1e9, 1, "")],
+                [],
+            )
+        assert outbox.trim(store, 100) == 50
+        assert outbox.length(store) == (150, 100)
+        _events, summaries = outbox.take(store, 1000)
+        assert summaries[0].minute == 50 * 60  # the 50 oldest went
+
+
+def test_a_minute_that_goes_on_while_it_is_sent_keeps_the_rest(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "l.db") as store:
+        outbox.enable(store, ["failures"], samples=3)
+        store.add_failures([_failure(n) for n in range(2)])
+        _events, taken = outbox.take(store, 10)
+        store.add_failures([_failure(n) for n in range(2, 5)])  # the same minute, meanwhile
+        outbox.forget(store, [], taken)
+        _events, rest = outbox.take(store, 10)
+        assert [(s.count, s.minute) for s in rest] == [(3, taken[0].minute)]
+        assert rest[0].id > taken[0].id  # a new key: the sent one is spent
+
+
+# -- the publisher ------------------------------------------------------------------------
+
+
+def _fleet_rows(cluster: Cluster, db: str) -> tuple[list[tuple], list[tuple]]:
+    with psycopg.connect(cluster.dsn(dbname=db)) as conn:
+        bans = conn.execute(
+            "SELECT h.name, b.local_id, abbrev(b.ip), b.jail, b.reason,"
+            " extract(epoch FROM b.until)::float8, extract(epoch FROM b.lifted)::float8"
+            " FROM bruteguard.bans b JOIN bruteguard.hosts h ON h.id = b.host_id"
+            " ORDER BY b.id"
+        ).fetchall()
+        summaries = conn.execute(
+            "SELECT abbrev(ip), jail, extract(epoch FROM minute)::bigint, sum(count)::int"
+            " FROM bruteguard.failure_summaries GROUP BY 1, 2, 3 ORDER BY 3, 1"
+        ).fetchall()
+    return bans, summaries
+
+
+def test_publisher_drains_exactly_once_across_an_outage_and_a_crash(
+    tmp_path: Path, cluster: Cluster, fleet_db: str
+) -> None:
+    _init_fleet(cluster, fleet_db, "web1")
+    config = load_config(_write_config(tmp_path, cluster, fleet_db, "web1"))
+    assert config.fleet is not None
+    store = SqliteStore(config.store)
+    outbox.enable(store, config.fleet.share, config.fleet.samples)
+    publisher = Publisher(config.fleet, store)
+
+    async def scenario() -> None:
+        store.record_batch(
+            [_failure(n) for n in range(3)],
+            [Ban("203.0.113.9", "sshd", 6003.0, 9603.0, 3, "3 failures")],
+            [],
+        )
+        assert await publisher.once()
+        assert outbox.length(store) == (0, 0)
+
+        cluster.stop()  # PostgreSQL down: local protection goes on, the queue grows
+        try:
+            store.record_batch(
+                [_failure(n, "198.51.100.4", time=7200.0) for n in range(4)],
+                [Ban("198.51.100.4", "sshd", 7204.0, 10804.0, 4, "4 failures")],
+                [],
+            )
+            store.lift_bans(["203.0.113.9"], 7300.0)
+            assert not await publisher.once()
+            assert [b.ip for b in store.active_bans(7400.0)] == ["198.51.100.4"]
+            assert outbox.length(store) == (2, 1)
+        finally:
+            cluster.start()
+
+        # back: the queue drains; then a crash between PostgreSQL's commit and the local
+        # forget (the ledger as it was before the drain) sends it all again, to no effect
+        store.close()
+        snapshot = tmp_path / "before-drain.db"
+        with sqlite3.connect(config.store) as src, sqlite3.connect(snapshot) as dst:
+            src.backup(dst)
+        publisher.store = SqliteStore(config.store)
+        assert await publisher.once()
+        first = _fleet_rows(cluster, fleet_db)
+        publisher.store.close()
+        with sqlite3.connect(snapshot) as src, sqlite3.connect(config.store) as dst:
+            src.backup(dst)
+        publisher.store = SqliteStore(config.store)
+        assert outbox.length(publisher.store) == (2, 1)
+        assert await publisher.once()
+        assert outbox.length(publisher.store) == (0, 0)
+        assert _fleet_rows(cluster, fleet_db) == first
+        await publisher.close()
+        publisher.store.close()
+
+    asyncio.run(scenario())
+    bans, summaries = _fleet_rows(cluster, fleet_db)
+    assert bans == [
+        ("web1", 1, "203.0.113.9", "sshd", "3 failures", 9603.0, 7300.0),
+        ("web1", 2, "198.51.100.4", "sshd", "4 failures", 10804.0, None),
+    ]
+    assert summaries == [("203.0.113.9", "sshd", 6000, 3), ("198.51.100.4", "sshd", 7200, 4)]
+    with psycopg.connect(cluster.dsn(dbname=fleet_db)) as conn:
+        ((queue, seen),) = conn.execute(
+            "SELECT queue, last_seen IS NOT NULL FROM bruteguard.hosts WHERE name = 'web1'"
+        ).fetchall()
+    assert (queue, seen) == (0, True)
+
+
+# -- fleet bans as this host's ------------------------------------------------------------
+
+
+def _change(n: int, ip: str, jail: str = "sshd", **kw) -> FleetBan:
+    fields = {
+        "origin": "web1",
+        "reason": "5 failures",
+        "failures": 5,
+        "start": 1000.0,
+        "until": 5000.0,
+        "lifted": None,
+        **kw,
+    }
+    return FleetBan(n, ip=ip, jail=jail, **fields)
+
+
+def test_a_fleet_ban_never_locks_a_host_out_of_itself_or_its_admins() -> None:
+    config = config_from_dict(
+        {
+            "ignoreip": ["192.0.2.0/25"],
+            "jails": {"sshd": {"ignoreip": ["2001:db8:1::/48"]}, "recidive": {}},
+        }
+    )
+    jails = {jail.name: jail for jail in config.enabled_jails()}
+    own = ["198.51.100.20", "2001:db8:5::1"]
+    changes = [
+        _change(1, "203.0.113.5"),
+        _change(2, "192.0.2.9"),  # the admins' network
+        _change(3, "192.0.2.0/24"),  # a wider ban that holds the admins' network
+        _change(4, "198.51.100.0/24"),  # holds this host's own address
+        _change(5, "2001:db8:1:2::/64"),  # inside the jail's ignoreip
+        _change(6, "2001:db8:5::/64"),  # this host's own IPv6 /64
+        _change(7, "127.0.0.1"),
+        _change(8, "203.0.113.6", jail="no-such-jail"),  # recidive: every port
+        _change(9, "203.0.113.7", until=999.0),  # over already
+        _change(10, "203.0.113.5", lifted=1500.0),
+        _change(11, "203.0.113.8", origin="web2", lifted=1600.0),
+        _change(12, "203.0.113.9", origin="me", lifted=1700.0),  # an admin lifted ours
+    ]
+    local = plan(changes, jails, config.ignoreip, own, now=1200.0, me="me")
+    assert [(b.ip, b.jail, b.origin, b.reason) for b in local.bans] == [
+        ("203.0.113.5", "sshd", "web1", "5 failures"),
+        ("203.0.113.6", "recidive", "web1", "5 failures"),
+    ]
+    assert local.refused == [
+        "192.0.2.9",
+        "192.0.2.0/24",
+        "198.51.100.0/24",
+        "2001:db8:1:2::/64",
+        "2001:db8:5::/64",
+        "127.0.0.1",
+    ]
+    assert local.lifts == {
+        "web1": [("203.0.113.5", 1500.0)],
+        "web2": [("203.0.113.8", 1600.0)],
+        "": [("203.0.113.9", 1700.0)],
+    }
+
+
+def test_a_fleet_lift_ends_only_that_hosts_older_bans(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "l.db") as store:
+        store.add_bans(
+            [
+                Ban("203.0.113.5", "sshd", 1000.0, 9000.0, 5, "", origin="web1"),
+                Ban("203.0.113.5", "recidive", 1000.0, 9000.0, 5, ""),  # this host's own
+                Ban("203.0.113.6", "sshd", 2000.0, 9000.0, 5, "", origin="web1"),  # newer
+            ]
+        )
+        lifted = store.lift_from(
+            "web1", [("203.0.113.5", 1500.0), ("203.0.113.6", 1500.0)], now=2500.0
+        )
+        assert [(b.ip, b.jail) for b in lifted] == [("203.0.113.5", "sshd")]
+        assert {(b.ip, b.jail, b.origin) for b in store.active_bans(2500.0)} == {
+            ("203.0.113.5", "recidive", ""),
+            ("203.0.113.6", "sshd", "web1"),
+        }
+
+
+def test_a_host_over_its_ban_rate_cap_bans_nobody_else(cluster: Cluster, fleet_db: str) -> None:
+    """A compromised or broken host can't ban the internet: past its cap a minute its bans
+    are kept (marked capped) and no other host's subscriber ever sees them."""
+    _init_fleet(cluster, fleet_db, "web1", "web2")
+    with psycopg.connect(cluster.dsn(dbname=fleet_db), autocommit=True) as admin:
+        admin.execute("UPDATE bruteguard.hosts SET max_bans_per_minute = 3 WHERE name = 'web1'")
+    with psycopg.connect(cluster.dsn(user="web1", dbname=fleet_db), autocommit=True) as web1:
+        for n in range(1, 6):
+            web1.execute(
+                "SELECT bruteguard.publish_ban(%s, %s, 'sshd', 'flood', 5, %s, %s)",
+                (n, f"203.0.113.{n}", time.time(), time.time() + 3600),
+            )
+    applied: list[FleetBan] = []
+
+    async def collect(changes) -> None:
+        applied.extend(changes)
+
+    fleet = FleetConfig(dsn=cluster.dsn(user="web2", dbname=fleet_db), host="web2")
+    with SqliteStore(Path(cluster.dir) / "web2.db") as store:
+        subscriber = Subscriber(fleet, store, collect)
+
+        async def poll() -> bool:
+            try:
+                return await subscriber.once()
+            finally:
+                await subscriber.close()
+
+        assert asyncio.run(poll())
+    assert [change.ip for change in applied] == ["203.0.113.1", "203.0.113.2", "203.0.113.3"]
+    with psycopg.connect(cluster.dsn(dbname=fleet_db)) as admin:
+        capped = admin.execute(
+            "SELECT abbrev(ip) FROM bruteguard.bans WHERE capped ORDER BY id"
+        ).fetchall()
+    assert capped == [("203.0.113.4",), ("203.0.113.5",)]
+
+
+def test_init_upgrades_an_older_schema_in_place_and_refuses_a_newer_one(
+    cluster: Cluster,
+    fleet_db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    admin = cluster.dsn(dbname=fleet_db)
+    with monkeypatch.context() as older:  # the bruteguard of schema version 1
+        older.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+        older.setattr(schema, "SCHEMA_VERSION", 1)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            assert schema.migrate(conn) == (0, 1)
+    assert main(["fleet", "add-host", "web1", "--dsn", admin]) == 0
+    with psycopg.connect(cluster.dsn(user="web1", dbname=fleet_db), autocommit=True) as web1:
+        web1.execute("SELECT bruteguard.publish_ban(1, '203.0.113.1', 'sshd', '', 1, 1, 2)")
+    assert main(["fleet", "init", "--dsn", admin]) == 0
+    assert f"from version 1 to {SCHEMA_VERSION}" in capsys.readouterr().out
+    with psycopg.connect(admin, autocommit=True) as conn:
+        assert conn.execute("SELECT abbrev(ip), capped FROM bruteguard.bans").fetchall() == [
+            ("203.0.113.1", False)
+        ]
+        versions = conn.execute("SELECT version FROM bruteguard.schema_version ORDER BY 1")
+        assert [v for (v,) in versions] == list(range(1, SCHEMA_VERSION + 1))
+        conn.execute("INSERT INTO bruteguard.schema_version (version) VALUES (99)")
+    assert main(["fleet", "init", "--dsn", admin]) == 1
+    assert "schema has version 99, newer than this bruteguard" in capsys.readouterr().err
