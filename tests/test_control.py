@@ -3,6 +3,7 @@ streamed pages, a daemon failing half way, a reply broken off, a refusal in one 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bruteguard import control
 from bruteguard.control import request, request_pages
 from bruteguard.errors import ControlError, NotRunningError
 
@@ -80,3 +82,38 @@ def test_a_one_line_reply_of_any_size_is_read_whole(replying: tuple[str, list[by
 def test_nothing_listening_says_not_running(tmp_path: Path) -> None:
     with pytest.raises(NotRunningError, match="not running"):
         request(str(tmp_path / "none.sock"), "status")
+
+
+@pytest.mark.parametrize(("command", "waits"), [("stop", True), ("status", False)])
+def test_stop_waits_longer_than_any_other_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, waits: bool
+) -> None:
+    """``stop`` answers once the daemon has stopped (a million bans lifted, say): the
+    client waits for it longer than for an ordinary reply (timeouts shrunk for the test)."""
+    monkeypatch.setattr(control, "_TIMEOUT", 0.3)
+    monkeypatch.setattr(control, "_TIMEOUTS", {"stop": 5.0})
+    path = str(tmp_path / "control.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+        server.listen(1)
+        done = threading.Event()
+
+        def answer_late() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.makefile("rb").readline()
+                done.wait(1.0)  # the daemon's stop takes a second
+                with contextlib.suppress(BrokenPipeError):  # a client that gave up
+                    connection.sendall(b'{"ok":true,"result":{"stopped":true}}\n')
+
+        thread = threading.Thread(target=answer_late, daemon=True)
+        thread.start()
+        try:
+            if waits:
+                assert request(path, command) == {"stopped": True}
+            else:
+                with pytest.raises(ControlError, match="timed out"):
+                    request(path, command)
+        finally:
+            done.set()
+            thread.join(timeout=10)

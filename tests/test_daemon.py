@@ -175,7 +175,7 @@ def test_stop_keeps_bans_and_stop_unban_lifts_them(daemon: Daemon) -> None:
     assert [b["ip"] for b in daemon.bans()] == ["198.51.100.9"]  # read from the ledger
     daemon.start()
     assert [b["ip"] for b in daemon.bans()] == ["198.51.100.9"]
-    assert "lifting" in daemon.cli("stop", "--unban").stdout
+    assert "stopped and lifted every ban" in daemon.cli("stop", "--unban").stdout
     assert daemon.process.wait(timeout=20) == 0
     assert daemon.bans() == []
 
@@ -762,3 +762,27 @@ def test_a_sigkill_between_a_ban_and_the_save_of_its_lines_loses_and_repeats_not
     assert stored("failures") == 4
     assert stored("bans") == 1
     assert daemon.errors().count("ban 198.51.100.9 in sshd") == 1
+
+
+def test_status_counts_every_ban_and_names_only_the_newest(daemon: Daemon) -> None:
+    """``status`` with many bans: an exact count per jail from SQL, the newest few by name,
+    and the CLI says how many more there are (``bans`` lists them all)."""
+    from bruteguard.daemon import STATUS_BANNED_SHOWN
+    from bruteguard.model import Ban
+    from bruteguard.store.sqlite import SqliteStore
+
+    now = time.time()
+    banned = [f"198.51.100.{i + 1}" for i in range(STATUS_BANNED_SHOWN + 30)]
+    with SqliteStore(daemon.tmp / "bg.db") as store:
+        store.add_bans(Ban(ip, "sshd", now - 60, now + 3600, 3, "3 failures") for ip in banned)
+        store.add_bans([Ban("203.0.113.9", "sshd", now - 7200, now - 3600, 3, "ran out")])
+    daemon.start()
+    jails = json.loads(daemon.cli("status", "--json").stdout)["jails"]
+    jail = next(j for j in jails if j["name"] == "sshd")
+    assert jail["banned_now"] == len(banned)
+    assert jail["banned"] == sorted(banned[-STATUS_BANNED_SHOWN:])
+    text = daemon.cli("status").stdout
+    assert f"banned now: {len(banned)}," in text
+    assert "… and 30 more" in text
+    assert len(daemon.bans()) == len(banned)
+    assert daemon.stop() == 0

@@ -9,7 +9,7 @@ import ipaddress
 import pytest
 
 from bruteguard.config import JailConfig, config_from_dict, parse_networks
-from bruteguard.detect import Detector, IgnoreList
+from bruteguard.detect import _SWEEP_SLICE, Detector, IgnoreList
 from bruteguard.identity import canonical_address
 from bruteguard.match.engine import Hit
 from bruteguard.model import Ban
@@ -264,6 +264,24 @@ def test_expire_drops_bans_that_ended() -> None:
     assert ban.start == 62.0
 
 
+def test_expire_forgets_ended_bans_a_slice_per_run() -> None:
+    """With a million bans in force a walk of all of them stalled every run: each run
+    checks one slice, so the ended ones are all forgotten after a few runs, and a ban in
+    force is never forgotten."""
+    detector = Detector([jail()])
+    ended = [Ban(f"10.{i >> 16}.{i >> 8 & 255}.{i & 255}", "sshd", 0, 100) for i in range(120_000)]
+    detector.remember_bans([Ban(ATTACKER, "sshd", 0, 10_000), *ended])
+    banned = detector._windows["sshd"].banned_until
+    detector.expire(now=500)
+    assert len(banned) == 120_001 - _SWEEP_SLICE
+    runs = 1
+    while len(banned) > 1:
+        detector.expire(now=500)
+        runs += 1
+    assert runs == -(-120_001 // _SWEEP_SLICE) and list(banned) == [ATTACKER]
+    assert detector.observe(hits(ATTACKER, 600, 601, 602)) == []  # still banned
+
+
 # -- lines out of order ----------------------------------------------------------------------
 
 
@@ -402,10 +420,37 @@ def test_recidive_is_primed_from_the_store() -> None:
         for moment in (0.0, 3600.0, 7200.0, 10800.0)
     ]
     detector = _recidive_detector()
-    detector.prime_recidive(earlier)
+    detector.prime_recidive({ATTACKER: [ban.start for ban in earlier]})
     bans = detector.observe(hits(ATTACKER, 14400.0))
     assert [b.jail for b in bans] == ["sshd", "recidive"]
     assert bans[-1].step == 1
+
+
+def test_priming_recidive_per_target_decides_as_stepping_every_ban_did() -> None:
+    """A target short of maxretry is primed in one go, one past it ban by ban: either way
+    the next ban of each completes recidive exactly when a never-stopped daemon would."""
+    short, over, banned = "198.51.100.4", "198.51.100.5", "198.51.100.6"
+    lived = _recidive_detector()
+    made = [*lived.observe(hits(short, 0.0, 3600.0))]
+    made += lived.observe(hits(over, *range(0, 6 * 3600, 3600)))
+    assert [b.ip for b in made if b.jail == "recidive"] == [over]
+    history = {
+        short: [3600.0, 0.0],  # in any order
+        over: [float(moment) for moment in range(0, 6 * 3600, 3600)],
+        banned: [100.0],
+        "198.51.100.8": [7000.0],  # one ban: taken as it is
+    }
+    primed = _recidive_detector()
+    # What the store says is banned now: the recidive bans made, and one from before.
+    primed.remember_bans([b for b in made if b.jail == "recidive"])
+    primed.remember_bans([Ban(banned, "recidive", 50.0, 50.0 + 7 * 86400, 5, "5 bans in 4h")])
+    primed.prime_recidive(history)
+    for moment in (7 * 3600.0, 8 * 3600.0, 9 * 3600.0):
+        for address in (short, over):
+            expected = [(b.jail, b.ip) for b in lived.observe(hits(address, moment))]
+            assert [(b.jail, b.ip) for b in primed.observe(hits(address, moment))] == expected
+    # Still banned by recidive: a new ban in sshd is no second recidive ban.
+    assert [b.jail for b in primed.observe(hits(banned, 10 * 3600.0))] == ["sshd"]
 
 
 def test_recidive_ignores_bans_made_by_hand() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import math
 import random
@@ -736,3 +737,41 @@ def test_teardown_removes_both_tables_and_keeps_the_admins(lab: Lab) -> None:
     assert reaches(attacker, lab.server) == OPEN
     assert reaches(attacker, lab.server, WEB) == OPEN
     enforcer.teardown()  # already gone: still fine
+
+
+@pytest.mark.netns
+def test_streamed_reconcile_keeps_the_longer_ban_and_overlapping_networks(
+    lab: Lab, enforcer: NftablesEnforcer
+) -> None:
+    """reconcile reads its bans once, as a stream: a target seen again (in another chunk)
+    keeps the longer ban, and overlapping networks stay as they are, each in the hash set
+    of its prefix length (element: the network's first address)."""
+    now = time.time()
+    base = int(ipaddress.ip_address("10.0.0.0"))
+    filler = (Ban(str(ipaddress.ip_address(base + i)), "sshd", now, now + 600) for i in range(9000))
+    enforcer.reconcile(
+        itertools.chain(
+            [Ban("203.0.113.5", "sshd", now, now + 100)],
+            filler,  # past one chunk of 8,192: the first ban of .5 is written already
+            [
+                Ban("203.0.113.5", "sshd", now, now + 3000),
+                Ban("203.0.113.5", "sshd", now, now + 50),
+                Ban("198.51.100.0/24", "sshd", now, now + 3000),
+                Ban("198.51.100.7/24", "sshd", now, now + 20),  # host bits: the same /24
+                Ban("198.51.0.0/16", "sshd", now, now + 100),
+                Ban("2001:db8:1::/64", "sshd", now, now + 3000),
+            ],
+        ),
+        now,
+    )
+    addresses = {e["val"]: e["timeout"] for e in elements(lab.server, "sshd_v4")}
+    assert len(addresses) == 9001
+    assert 2900 < addresses["203.0.113.5"] <= 3000
+    ((n24, t24),) = [(e["val"], e["timeout"]) for e in elements(lab.server, "sshd_v4n24")]
+    assert n24 == "198.51.100.0" and 2900 < t24 <= 3000
+    ((n16, t16),) = [(e["val"], e["timeout"]) for e in elements(lab.server, "sshd_v4n16")]
+    assert n16 == "198.51.0.0" and t16 <= 100
+    (v6,) = elements(lab.server, "sshd_v6n64")
+    assert v6["val"] == "2001:db8:1::"
+    inside = lab.server.run(["nft", "list", "chain", "inet", "bruteguard", "input"]).stdout
+    assert "@sshd_v4n24" in inside and "@sshd_v4n16" in inside and "@sshd_v6n64" in inside

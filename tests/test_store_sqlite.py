@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bruteguard.detect import Detector, LedgerRead
 from bruteguard.errors import StoreError
 from bruteguard.model import Ban, Failure, SourcePosition, Unattributed
 from bruteguard.store.sqlite import SCHEMA_VERSION, SqliteStore
@@ -165,6 +166,44 @@ def test_active_bans_expire_by_time(store: SqliteStore) -> None:
     assert store.ban_history("192.0.2.1") == [short]  # expired bans stay in history
 
 
+def test_ban_rows_read_every_ban_once_in_order(store: SqliteStore) -> None:
+    bans = [ban(ip=f"192.0.2.{i}", until=1100.0 + 100 * (i % 3)) for i in range(1, 8)]
+    store.add_bans(bans)
+    store.lift_bans(["192.0.2.2"], now=1050.0)
+    rows = [row for page in store.ban_rows(size=3) for row in page]
+    assert [row.ban() for row in rows] == bans
+    assert [row.lifted for row in rows] == [None, 1050.0, None, None, None, None, None]
+    assert [len(page) for page in store.ban_rows(size=3)] == [3, 3, 1]
+
+
+def test_expired_bans_are_found_through_the_index_on_their_end(store: SqliteStore) -> None:
+    ran_out = ban(ip="192.0.2.1", until=1100.0)
+    lifted = ban(ip="192.0.2.2", until=1100.0)
+    renewed = ban(ip="192.0.2.3", until=1100.0)
+    other_jail = ban(ip="192.0.2.3", jail="postfix", until=1100.0)
+    earlier = ban(ip="192.0.2.4", until=1050.0)
+    store.add_bans([ran_out, lifted, renewed, other_jail, earlier])
+    store.lift_bans(["192.0.2.2"], now=1010.0)
+    store.add_bans([ban(ip="192.0.2.3", start=1090.0, until=9000.0)])  # renewed in sshd only
+    assert store.expired_bans(1060.0, 1200.0) == [ran_out, other_jail]
+    assert store.expired_bans(1200.0, 1300.0) == []
+    with store.read("plan") as db:
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT 1 FROM bans WHERE until > 1 AND until <= 2"
+            " AND lifted IS NULL"
+        ).fetchall()
+    assert "bans_until" in str(plan)
+
+
+def test_lift_all_ends_every_active_ban_and_only_those(store: SqliteStore) -> None:
+    expired = ban(ip="192.0.2.1", start=0.0, until=10.0)
+    active = [ban(ip=f"192.0.2.{i}", jail=jail) for i in (2, 3) for jail in ("sshd", "ftp")]
+    store.add_bans([expired, *active])
+    assert store.lift_all(1200.0) == 4
+    assert store.active_bans(1200.0) == []
+    assert [row.lifted for page in store.ban_rows() for row in page] == [None, *[1200.0] * 4]
+
+
 def test_lift_bans_ends_every_active_jail_of_an_address(store: SqliteStore) -> None:
     ssh = ban(ip="192.0.2.7", jail="sshd")
     mail = ban(ip="192.0.2.7", jail="postfix")
@@ -178,7 +217,9 @@ def test_lift_bans_ends_every_active_jail_of_an_address(store: SqliteStore) -> N
     assert store.ban_history("192.0.2.7") == [expired, ssh, mail]
 
 
-def test_lifts_since_tells_which_bans_were_lifted_early_and_when(store: SqliteStore) -> None:
+def test_the_ledger_read_tells_which_bans_were_lifted_early_and_when(store: SqliteStore) -> None:
+    """What a restart learns from ``ban_rows``: lifts by hand since a moment, not a ban
+    replaced by a newer one nor one that had ended already."""
     lifted = ban(ip="192.0.2.7", start=1000.0, until=5000.0)
     old = ban(ip="192.0.2.8", start=0.0, until=400.0)
     expired = ban(ip="192.0.2.9", start=1000.0, until=1100.0)
@@ -188,8 +229,16 @@ def test_lifts_since_tells_which_bans_were_lifted_early_and_when(store: SqliteSt
     store.lift_bans(["192.0.2.9"], now=1300.0)  # ended already: nothing to lift
     store.add_bans([ban(ip="192.0.2.7", jail="mail", start=1000.0, until=5000.0)])
     store.add_bans([ban(ip="192.0.2.7", jail="mail", start=1400.0, until=5000.0)])  # replaced
-    assert store.lifts_since(500.0) == [("192.0.2.7", 1200.0)]
-    assert store.lifts_since(0.0) == [("192.0.2.8", 100.0), ("192.0.2.7", 1200.0)]
+    assert lifts_since(store, 500.0) == [("192.0.2.7", 1200.0)]
+    assert lifts_since(store, 0.0) == [("192.0.2.8", 100.0), ("192.0.2.7", 1200.0)]
+
+
+def lifts_since(store: SqliteStore, since: float) -> list[tuple[str, float]]:
+    ledger = LedgerRead(2000.0, since)
+    detector = Detector([], [])
+    for rows in store.ban_rows(size=2):  # pages: a replacement in a later page still counts
+        detector.remember_ledger(rows, ledger)
+    return ledger.lifted()
 
 
 def test_replacing_an_active_ban_keeps_history(store: SqliteStore) -> None:

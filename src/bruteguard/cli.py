@@ -466,11 +466,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print(f"  {_matching_line(matching)}")
         print(
             f"  failures seen: {jail['failures']}, bans made: {jail['bans_made']}, "
-            f"banned now: {len(jail['banned'])}, "
+            f"banned now: {jail['banned_now']}, "
             f"unattributed: {jail.get('unattributed', 0)}"
         )
         for address in jail["banned"]:
             print(f"    {address}")
+        if jail["banned_now"] > len(jail["banned"]):
+            more = jail["banned_now"] - len(jail["banned"])
+            print(f"    … and {more} more (the newest are shown; `bruteguard bans` lists all)")
     unattributed = result.get("unattributed") or []
     if unattributed:
         print("failures naming a host that no single connection could be tied to (newest first):")
@@ -626,7 +629,8 @@ def _cmd_stop(args: argparse.Namespace) -> int:
             raise
         _unban_offline(args)
         return 0
-    print("stopping" + (" and lifting every ban" if args.unban else "; bans stay in force"))
+    # The daemon answers once it has stopped: its firewall work is done.
+    print("stopped" + (" and lifted every ban" if args.unban else "; bans stay in force"))
     return 0
 
 

@@ -1011,7 +1011,7 @@ def _jails(raw: dict[str, Any], origin: str) -> dict[str, JailConfig]:
 
 def _check_jail_name(name: str, origin: str) -> None:
     """A jail's name becomes part of firewall object names (nftables sets ``NAME_v4``,
-    ``NAME_v6net``, …; ipset, iptables chains, pf tables), so it is checked when the file is
+    ``NAME_v6n64``, …; ipset, iptables chains, pf tables), so it is checked when the file is
     loaded, not first when the firewall is set up."""
     if not is_safe_name(name):
         raise ConfigError(

@@ -33,6 +33,9 @@ __all__ = [
 
 MAX_REQUEST = 64 * 1024
 _TIMEOUT = 30.0
+# Commands whose reply may wait on slow work: `stop` answers once the daemon has stopped,
+# after its firewall work (one nft call may take its own 60 s timeout) and `--unban`.
+_TIMEOUTS = {"stop": 300.0}
 
 
 def peer_uid(sock: socket.socket) -> int:
@@ -88,7 +91,7 @@ def _reply(path: str, command: str, arguments: dict[str, Any]) -> Iterator[Calla
     payload = msgspec.json.encode({"command": command, **arguments}) + b"\n"
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-            client.settimeout(_TIMEOUT)
+            client.settimeout(_TIMEOUTS.get(command, _TIMEOUT))
             client.connect(path)
             client.sendall(payload)
             with client.makefile("rb") as reader:

@@ -20,7 +20,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -28,7 +28,7 @@ import msgspec
 from bruteguard.abuse.desk import AbuseDesk, desk_settings
 from bruteguard.config import Config, JailConfig, load_config, parse_networks
 from bruteguard.control import MAX_REQUEST, peer_uid, socket_directory
-from bruteguard.detect import Detector, local_addresses
+from bruteguard.detect import Detector, LedgerRead, local_addresses
 from bruteguard.duration import format_duration, parse_duration
 from bruteguard.enforce import Enforcer
 from bruteguard.enforce.factory import make_enforcers
@@ -37,7 +37,7 @@ from bruteguard.identity import canonical_target
 from bruteguard.identity.stage import IdentityStage
 from bruteguard.match.engine import Hit, Matcher, NamedHit, Stream
 from bruteguard.match.imported import ImportedStream
-from bruteguard.model import Ban, Failure, SourcePosition, Unattributed, ban_view
+from bruteguard.model import Ban, BanRow, Failure, SourcePosition, Unattributed, ban_view
 from bruteguard.notify import Notifier
 from bruteguard.slow_lane import SlowLane
 from bruteguard.sources import Source, health_of
@@ -57,6 +57,8 @@ _GIVE_UP_AFTER = STOP_WITHIN - 0.5  # the rest is for leaving: closing files, th
 _SAVE_EVERY = 0.1  # seconds read lines may wait to be saved with later ones
 _SAVE_LINES = 5_000  # ... or until this many wait (a save of more holds the loop too long)
 _BANS_PAGE = 10_000  # bans per streamed line of the control socket's `bans` answer
+# `status` names a jail's newest bans up to this many and counts the rest (`bans` lists all).
+STATUS_BANNED_SHOWN = 50
 
 
 class Daemon:
@@ -87,8 +89,6 @@ class Daemon:
         self.identity: IdentityStage | None = None
         self.started = time.time()
         self.counters: dict[str, dict[str, int]] = {}
-        # What the enforcers were last given, to tell the ones without timeouts what expired.
-        self._enforced: dict[tuple[str, str], Ban] = {}
         # Lines read but not saved yet, and where their sources stand (see _save).
         self._unsaved: list[Failure] = []
         self._unsaved_positions: dict[str, SourcePosition] = {}
@@ -99,6 +99,13 @@ class Daemon:
         self._enforce_wanted = asyncio.Event()
         self._enforce_idle = asyncio.Event()
         self._enforce_idle.set()
+        # Up to when firewalls without timeouts were told which bans expired.
+        self._expiry_checked = 0.0
+        self._lifts: list[tuple[str, float]] = []
+        # Firewall calls running in worker threads: stop waits for them before it says so.
+        self._firewall_work: set[asyncio.Future[Any]] = set()
+        self._stopped = asyncio.Event()
+        self._stop_requests: set[asyncio.Task[Any]] = set()
         self.desk: AbuseDesk | None = None
         self.notifier = Notifier(self.config.notify.urls)
         if self.config.abuse.enabled:
@@ -117,13 +124,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
         jails = self.config.enabled_jails()
         _refuse_if_running(self.config.socket)  # before touching the firewall
-        now = time.time()
-        active = self.store.active_bans(now)
-        for enforcer in self.enforcers:
-            await asyncio.to_thread(enforcer.setup, jails)
-            await asyncio.to_thread(enforcer.reconcile, active, now)
-        self._enforced = {(ban.ip, ban.jail): ban for ban in active}
-        log.info("firewall reconciled: %d active bans from %s", len(active), self.config.store)
+        self.detector = self._new_detector()
+        await self._reconcile(jails)
         await self._load_blocklists()
         server: asyncio.AbstractServer | None = None
         try:
@@ -149,10 +151,78 @@ class Daemon:
                 with contextlib.suppress(OSError):
                     os.unlink(self.config.socket)
             await self._stop_pipeline()
+            await self._firewall_settled()
             if self._unban_on_stop:
                 await self._lift_everything()
             self.store.close()
             log.info("stopped%s", " and lifted every ban" if self._unban_on_stop else "")
+            self._stopped.set()
+            if self._stop_requests:  # `stop` replies once the work is done
+                await asyncio.wait(self._stop_requests, timeout=5)
+
+    def _new_detector(self) -> Detector:
+        """A detector for the current configuration, before the ledger is read into it
+        (``_reconcile`` tells it who is banned, ``_start_pipeline`` the rest)."""
+        config = self.config
+        return Detector(
+            config.enabled_jails(),
+            parse_networks(config.ignoreip),
+            local_addresses() if config.ignoreself else (),
+        )
+
+    async def _reconcile(self, jails: Sequence[JailConfig]) -> None:
+        """Make every firewall hold exactly the ledger's active bans, and the detector learn
+        what it must know after a restart (who is banned, how often each target was, what
+        recidive counts, which bans were lifted by hand), from one read of the ledger in
+        pages: with a million bans neither the list nor the nft script ever sits in memory
+        whole.
+
+        An enforcer that streams (``reconcile_streams``) takes the active bans page by page
+        as they are read; any other gets the list. Only a second enforcer reads again.
+        """
+        now = time.time()
+        self._expiry_checked = now
+        ledger = LedgerRead(now, now - self._replay_horizon())
+        count = 0
+
+        def learned() -> Iterator[Ban]:
+            nonlocal count
+            for rows in self.store.ban_rows():
+                active = self.detector.remember_ledger(rows, ledger)
+                count += len(active)
+                yield from active
+
+        bans: Iterable[Ban] = learned()
+        for enforcer in self.enforcers:
+            await self._in_thread(enforcer.setup, jails)
+            if not getattr(enforcer, "reconcile_streams", False):
+                bans = list(bans)
+            await self._in_thread(enforcer.reconcile, bans, now)
+            bans = _active(self.store.ban_rows(), now)
+        if not self.enforcers:
+            await asyncio.to_thread(collections.deque, learned(), 0)
+        self.detector.prime_recidive(ledger.recidive_starts)
+        self._lifts = ledger.lifted()  # for prime: the replay must not revive them
+        log.info("firewall reconciled: %d active bans from %s", count, self.config.store)
+
+    async def _in_thread(self, call: Callable[..., Any], *args: Any) -> Any:
+        """Firewall work in a worker thread, tracked: a caller cancelled by ``stop`` leaves
+        the thread running, and stop waits for it before it says "stopped"."""
+        work = asyncio.ensure_future(asyncio.to_thread(call, *args))
+        self._firewall_work.add(work)
+        work.add_done_callback(self._firewall_done)
+        return await asyncio.shield(work)
+
+    def _firewall_done(self, work: asyncio.Future[Any]) -> None:
+        """Forget finished work; its error (the caller, if still waiting, gets it through
+        the shield) is marked as seen, so a caller cancelled by stop leaves no warning."""
+        self._firewall_work.discard(work)
+        if not work.cancelled():
+            work.exception()
+
+    async def _firewall_settled(self) -> None:
+        if self._firewall_work:
+            await asyncio.wait(set(self._firewall_work))
 
     def _stop_by_signal(self, loop: asyncio.AbstractEventLoop) -> None:
         """Ask the loop to stop cleanly, and make sure the process ends within
@@ -170,25 +240,17 @@ class Daemon:
         if self._deadline is not None:
             self._deadline.cancel()
 
+    def _replay_horizon(self) -> float:
+        """How far back a start replays failures (and the lifts among them): the longest
+        findtime of the jails that read logs."""
+        return max((float(j.findtime) for j in self.config.log_jails()), default=0.0)
+
     async def _start_pipeline(self) -> None:
         config = self.config
-        jails = config.enabled_jails()
-        self.detector = Detector(
-            jails, parse_networks(config.ignoreip), local_addresses() if config.ignoreself else ()
-        )
         now = time.time()
-        self.detector.remember_history(self.store.ban_counts())
-        self.detector.remember_bans(self.store.active_bans(now))
         readers = config.log_jails()
-        horizon = max((float(j.findtime) for j in readers), default=0.0)
-        primed = self.store.failures_since(now - horizon)
-        self.detector.prime(
-            ((f.time, f.ip, f.user, f.jail, f.line) for f in primed),
-            self.store.lifts_since(now - horizon),
-        )
-        recidive = [j for j in jails if not j.from_logs]
-        if recidive:
-            self.detector.prime_recidive(self.store.bans_since(now - float(recidive[0].findtime)))
+        primed = self.store.failures_since(now - self._replay_horizon())
+        self.detector.prime(((f.time, f.ip, f.user, f.jail, f.line) for f in primed), self._lifts)
         self._start_fleet()
         jails = readers
         if not jails:
@@ -267,8 +329,10 @@ class Daemon:
             local.bans = [
                 ban
                 for ban in local.bans
-                if (here := self._enforced.get((ban.ip, ban.jail))) is None
-                or here.until < ban.until
+                if not any(
+                    here.jail == ban.jail and here.until >= ban.until
+                    for here in self.store.active_bans_of(ban.ip, now)
+                )
             ]
             if local.bans:
                 self.detector.remember_bans(local.bans)
@@ -282,7 +346,6 @@ class Daemon:
                 still = {(ban.ip, ban.jail) for ban in self.store.active_bans(now)}
                 ended = [ban for ban in lifted if (ban.ip, ban.jail) not in still]
                 for ban in ended:
-                    self._enforced.pop((ban.ip, ban.jail), None)
                     log.warning("fleet unban of %s (from %s)", ban.ip, ban.origin or "here")
                 for enforcer in self.enforcers:
                     try:
@@ -367,13 +430,11 @@ class Daemon:
             notify("READY=1")
             return
         await self._stop_pipeline(keep_identity=True)
+        await self._firewall_settled()
         self.config, self.enforcers, self.notifier = config, enforcers, notifier
-        now = time.time()
-        active = self.store.active_bans(now)
-        for enforcer in self.enforcers:
-            await asyncio.to_thread(enforcer.setup, config.enabled_jails())
-            await asyncio.to_thread(enforcer.reconcile, active, now)
-        self._enforced = {(ban.ip, ban.jail): ban for ban in active}
+        async with self._lock:  # a ban by hand meanwhile waits for the new detector
+            self.detector = self._new_detector()
+            await self._reconcile(config.enabled_jails())
         await self._load_blocklists()
         await self._start_pipeline()
         log.info("configuration reloaded (%s)", config.read_from)
@@ -565,8 +626,6 @@ class Daemon:
         which it announces once per escalation)."""
         now = time.time()
         live = [ban for ban in bans if ban.until > now]
-        for ban in live:
-            self._enforced[(ban.ip, ban.jail)] = ban
         for ban in bans:
             self._count(ban.jail, "bans")
             log.warning(
@@ -578,7 +637,7 @@ class Daemon:
             )
         for enforcer in self.enforcers:
             try:
-                await asyncio.to_thread(enforcer.ban, live, now)
+                await self._in_thread(enforcer.ban, live, now)
             except EnforcerError as error:
                 log.error(
                     "%s could not apply %d bans (%s); retrying with the next housekeeping run",
@@ -631,17 +690,19 @@ class Daemon:
 
     async def _unban_expired(self, now: float) -> None:
         """Firewalls without timeouts (iptables, hosts.deny, routes, pf, ipfw) learn here
-        that a ban's time is up; a newer ban of the same target and jail stays."""
-        active = {(ban.ip, ban.jail): ban for ban in self.store.active_bans(now)}
-        expired = [ban for key, ban in self._enforced.items() if key not in active]
-        self._enforced = active
+        that a ban's time is up; a newer ban of the same target and jail stays. The ledger
+        finds the bans that ran out since the last run through its index on their end:
+        nothing is reloaded, and with only timed firewalls (nftables) nothing is read."""
+        lagging = [e for e in self.enforcers if not getattr(e, "expires", True)]
+        if not lagging:
+            return
+        expired = self.store.expired_bans(self._expiry_checked, now)
+        self._expiry_checked = now
         if not expired:
             return
-        for enforcer in self.enforcers:
-            if getattr(enforcer, "expires", True):
-                continue
+        for enforcer in lagging:
             try:
-                await asyncio.to_thread(enforcer.unban, expired)
+                await self._in_thread(enforcer.unban, expired)
             except EnforcerError as error:
                 log.error(
                     "%s could not lift %d expired bans: %s", enforcer.name, len(expired), error
@@ -664,7 +725,7 @@ class Daemon:
                     active = self.store.active_bans(now)
                     for enforcer in self.enforcers:
                         try:
-                            await asyncio.to_thread(enforcer.reconcile, active, now)
+                            await self._in_thread(enforcer.reconcile, active, now)
                         except EnforcerError as error:
                             log.error("%s still failing: %s", enforcer.name, error)
                             self._needs_reconcile = True
@@ -768,14 +829,21 @@ class Daemon:
         counters[what] += 1
 
     async def _lift_everything(self) -> None:
-        now = time.time()
-        active = self.store.active_bans(now)
-        self.store.lift_bans({ban.ip for ban in active}, now)
-        for enforcer in self.enforcers:
-            try:
-                await asyncio.to_thread(enforcer.teardown)
-            except EnforcerError as error:
-                log.error("%s could not be removed: %s", enforcer.name, error)
+        """``stop --unban``: every active ban ends in the ledger (one statement) while each
+        enforcer drops its own tables whole (no element-by-element delete). Side by side:
+        with a million bans both take seconds, and a crash between them loses nothing (a
+        ban still in the ledger is enforced again on start, one gone from it is lifted)."""
+        await asyncio.gather(
+            asyncio.to_thread(self.store.lift_all, time.time()),
+            *(self._teardown(enforcer) for enforcer in self.enforcers),
+        )
+
+    @staticmethod
+    async def _teardown(enforcer: Enforcer) -> None:
+        try:
+            await asyncio.to_thread(enforcer.teardown)
+        except EnforcerError as error:
+            log.error("%s could not be removed: %s", enforcer.name, error)
 
     # -- control socket ----------------------------------------------------------------
 
@@ -829,9 +897,15 @@ class Daemon:
         if command == "unban":
             return await self._unban(str(message.get("ip", "")), now)
         if command == "stop":
+            # The reply comes when the daemon has stopped (its firewall work done, the
+            # bans lifted if asked): whoever asked may start another one right after.
             self._unban_on_stop = bool(message.get("unban"))
             self._stop.set()
-            return {"stopping": True, "unban": self._unban_on_stop}
+            task = asyncio.current_task()
+            if task is not None:
+                self._stop_requests.add(task)
+            await self._stopped.wait()
+            return {"stopping": True, "stopped": True, "unban": self._unban_on_stop}
         if command == "reload":
             self._reload.set()
             return {"reloading": True}
@@ -865,7 +939,7 @@ class Daemon:
             jails = [j for j in jails if j.name == jail_name]
             if not jails:
                 raise ControlError(f"no enabled jail named {jail_name!r}")
-        active = self.store.active_bans(now)
+        counts = self.store.active_ban_counts(now)
         protection = self._protection(jails)
         return {
             "since": self.started,
@@ -887,7 +961,10 @@ class Daemon:
                     "failures": self.counters.get(jail.name, {}).get("failures", 0),
                     "bans_made": self.counters.get(jail.name, {}).get("bans", 0),
                     "unattributed": self.counters.get(jail.name, {}).get("unattributed", 0),
-                    "banned": sorted(b.ip for b in active if b.jail == jail.name),
+                    "banned_now": counts.get(jail.name, 0),
+                    "banned": sorted(
+                        self.store.newest_active_bans(now, jail.name, STATUS_BANNED_SHOWN)
+                    ),
                     **protection[jail.name],
                 }
                 for jail in jails
@@ -966,6 +1043,12 @@ def _over_budget(protection: dict[str, dict[str, Any]]) -> list[str]:
     return sorted(
         name for name, view in protection.items() if view.get("matching", {}).get("over_budget")
     )
+
+
+def _active(pages: Iterable[list[BanRow]], now: float) -> Iterator[Ban]:
+    """The bans of ``pages`` still in force at ``now``."""
+    for rows in pages:
+        yield from (row.ban() for row in rows if row.lifted is None and row.until > now)
 
 
 def _covers(banned: ipaddress.IPv4Network | ipaddress.IPv6Network, wanted: Any) -> bool:

@@ -26,15 +26,36 @@ import math
 import socket
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from bruteguard import _windows
 from bruteguard.config import RECIDIVE, JailConfig, Network, parse_networks
 from bruteguard.duration import describe_duration
 from bruteguard.match.engine import Hit
-from bruteguard.model import Ban
+from bruteguard.model import Ban, BanRow
 
-__all__ = ["Detector", "IgnoreList", "local_addresses", "network_of"]
+__all__ = ["Detector", "IgnoreList", "LedgerRead", "local_addresses", "network_of"]
+
+
+@dataclass
+class LedgerRead:
+    """What ``Detector.remember_ledger`` gathers across the ledger's pages, for the steps
+    after the last page: a restart reads the ledger once.
+
+    ``lifts`` holds the bans lifted before their end at or after ``lifts_after`` (``unban``,
+    ``stop --unban``), keyed (target, jail, when); a ban replaced by a newer one (which
+    starts at that moment) is not a lift. ``lifted()`` gives them to ``prime``.
+    """
+
+    now: float
+    lifts_after: float
+    recidive_starts: dict[str, list[float]] = field(default_factory=dict)
+    lifts: dict[tuple[str, str, float], None] = field(default_factory=dict)
+
+    def lifted(self) -> list[tuple[str, float]]:
+        """(target, when) of each lift, oldest first."""
+        return [(ip, when) for ip, _jail, when in sorted(self.lifts, key=lambda key: key[2])]
 
 
 def local_addresses() -> list[str]:
@@ -60,6 +81,11 @@ def local_addresses() -> list[str]:
 # Per address and jail, the newest _KEEP * maxretry attempt times are kept: enough for
 # late lines to complete an older window, and a bound on memory for slow attackers.
 _KEEP = 4
+
+# Ended bans forgotten per housekeeping run and jail: with a million bans in force a walk
+# of them all stalled the daemon 140-250 ms every 30 s; a slice of this many costs a few ms,
+# and the whole memory is still gone through every (size / slice) runs.
+_SWEEP_SLICE = 50_000
 
 # Never a client to ban: loopback, unspecified, multicast.
 _NEVER = tuple(
@@ -149,6 +175,7 @@ class _Window:
         "net_bans",
         "own_prefixes",
         "subnet",
+        "sweep",
         "times",
         "v4_prefix",
         "v6_prefix",
@@ -172,6 +199,7 @@ class _Window:
         # The IPv6 prefixes that hold one of our addresses: computed once, not remembered
         # per prefix met (a flood brings a new /64 per line, and they were never forgotten).
         self.own_prefixes = ignore.own_prefixes(self.v6_prefix)
+        self.sweep: list[str] = []  # targets of banned_until still to check in this round
 
     def rule(self) -> tuple[int, float, float, float, float, int]:
         """The jail's rule as ``_windows.decide`` takes it."""
@@ -245,6 +273,21 @@ def network_of(address: str, length: int) -> str:
     value &= ((1 << bits) - 1) ^ ((1 << (bits - length)) - 1)
     network = socket.inet_ntop(family, value.to_bytes(bits // 8))
     return f"{network}/{length}"
+
+
+def _forget_ended(window: _Window, now: float) -> None:
+    """Drop the bans that ended from ``banned_until``, ``_SWEEP_SLICE`` targets per call: a
+    round takes a snapshot of the targets (a list of the same strings) and checks a slice
+    of it each time; a small jail is gone through whole every time."""
+    if not window.sweep:
+        window.sweep = list(window.banned_until)
+    batch = window.sweep[-_SWEEP_SLICE:]
+    del window.sweep[-_SWEEP_SLICE:]
+    banned = window.banned_until
+    for target in batch:
+        until = banned.get(target)
+        if until is not None and until <= now:
+            del banned[target]
 
 
 def _step(window: _Window, address: str, moment: float) -> Ban | None:
@@ -419,12 +462,55 @@ class Detector:
         return found
 
     def remember_history(self, counts: dict[tuple[str, str], int]) -> None:
-        """How often each (jail, target) was banned before (the store's ``ban_counts``):
+        """How often each (jail, target) was banned before (``remember_ledger`` counts them):
         growing ban times go on from there after a restart."""
         for (jail, target), count in counts.items():
             window = self._window(jail)
             if window is not None:
                 window.bans[target] = max(window.bans.get(target, 0), count)
+
+    def remember_ledger(self, rows: Sequence[BanRow], ledger: LedgerRead) -> list[Ban]:
+        """Learn from the ledger's bans (a page of them, oldest first) what a restart must
+        know: who is banned now (not decided again), how often each target was banned
+        (growing ban times go on from there: ``remember_history``), and, into ``ledger``,
+        the starts of the bans recidive still counts (for ``prime_recidive``) and the bans
+        lifted by hand (for ``prime``), both used once every page is read. Returns the bans
+        active at ``ledger.now``.
+        """
+        now, recidive_starts, lifts, lifts_after = (
+            ledger.now,
+            ledger.recidive_starts,
+            ledger.lifts,
+            ledger.lifts_after,
+        )
+        recidive = self._recidive
+        since = now - recidive.findtime if recidive is not None else math.inf
+        fed_jail = recidive.jail if recidive is not None else None
+        windows = {jail: self._window(jail) for jail in {row[1] for row in rows}}
+        active = []
+        for ip, jail, start, until, failures, reason, step, origin, lifted in rows:
+            window = windows[jail]
+            if (
+                failures > 0 and not origin
+            ):  # by hand or from the fleet: neither grow nor feed recidive
+                if window is not None:
+                    window.bans[ip] = window.bans.get(ip, 0) + 1
+                if start >= since and jail != fed_jail:
+                    starts = recidive_starts.get(ip)
+                    if starts is None:
+                        recidive_starts[ip] = [start]
+                    else:
+                        starts.append(start)
+            if lifts and start >= lifts_after:
+                lifts.pop((ip, jail, start), None)  # a newer ban replaced it: not a lift
+            if lifted is not None and lifts_after <= lifted < until:
+                lifts[ip, jail, lifted] = None
+            elif lifted is None and until > now:
+                active.append(Ban(ip, jail, start, until, failures, reason, step, origin))
+                if window is not None:  # as remember_bans: not decided again
+                    window.banned_until[ip] = until
+                    window.times.pop(ip, None)
+        return active
 
     def prime(self, hits: Iterable[Hit], lifts: Iterable[tuple[str, float]] = ()) -> None:
         """Replay recent failures (the store's, in time order) to rebuild the windows after
@@ -469,17 +555,39 @@ class Detector:
             if window.times.pop(target, None) is not None or known:
                 replayed[target] = when
 
-    def prime_recidive(self, bans: Iterable[Ban]) -> None:
-        """Feed the recidive jail the bans already made (the store's recent ones), without
-        deciding anything: what they completed is in the store already."""
+    def prime_recidive(self, history: dict[str, list[float]]) -> None:
+        """Feed the recidive jail the bans already made, per target the start times of its
+        bans in the window (``remember_ledger`` gathers them; the lists are kept), without
+        deciding anything: what they completed is in the store already.
+
+        A target with one ban, not banned by recidive now (almost every one), completes
+        nothing: its list is taken as it is. The few others are stepped ban by ban.
+        """
         recidive = self._recidive
         if recidive is None:
             return
         saved = dict(recidive.bans)
-        for ban in bans:
-            fed = ban.jail != recidive.jail and ban.failures > 0
-            if fed and _step(recidive, ban.ip, ban.start) is not None:
-                recidive.banned_until.pop(ban.ip, None)  # the store says if it is
+        times, banned = recidive.times, recidive.banned_until
+        one_is_short = recidive.maxretry > 1  # one ban alone completes nothing
+        stepped = {
+            target
+            for target, starts in history.items()
+            if len(starts) > 1 or not one_is_short or target in banned or target in times
+        }
+        times.update((t, starts) for t, starts in history.items() if t not in stepped)
+        keep = _KEEP * recidive.maxretry
+        for target in stepped:
+            starts = sorted(history[target])
+            until = banned.get(target)
+            fresh = target not in times and (until is None or starts[0] >= until)
+            if fresh and len(starts) < recidive.maxretry:
+                if until is not None:
+                    del banned[target]
+                times[target] = starts[-keep:]
+                continue
+            for start in starts:
+                if _step(recidive, target, start) is not None:
+                    banned.pop(target, None)  # the store says if it is
         recidive.bans = saved
 
     def _window(self, jail: str) -> _Window | None:
@@ -508,9 +616,7 @@ class Detector:
             stale = [a for a, t in window.times.items() if t[-1] < horizon]
             for address in stale:
                 del window.times[address]
-            done = [a for a, until in window.banned_until.items() if until <= now]
-            for address in done:
-                del window.banned_until[address]
+            _forget_ended(window, now)
             gone = now - window.subnet[1]
             old = [n for n, seen in window.net_bans.items() if max(seen.values(), default=0) < gone]
             for network in old:

@@ -4,9 +4,11 @@ Every stage takes and returns these; none reaches into another stage's state.
 Times are POSIX seconds (UTC); addresses are normalised text (IPv4-mapped IPv6 is IPv4).
 """
 
+from typing import NamedTuple
+
 import msgspec
 
-__all__ = ["Ban", "Failure", "SourcePosition", "Unattributed", "ban_view"]
+__all__ = ["Ban", "BanRow", "Failure", "SourcePosition", "Unattributed", "ban_view"]
 
 
 class Failure(msgspec.Struct, frozen=True, gc=False):
@@ -53,6 +55,24 @@ class Ban(msgspec.Struct, frozen=True):
     reason: str = ""
     step: int = 1  # the n-th ban of this target in this jail: bantime grew n-1 times
     origin: str = ""  # the fleet host that decided it ('' for this host: docs/fleet.md)
+
+
+class BanRow(NamedTuple):
+    """A ban as the ledger holds it, with when it was lifted (None: it never was). Plain
+    tuples: a restart reads a million of them and makes a ``Ban`` only of the active ones."""
+
+    ip: str
+    jail: str
+    start: float
+    until: float
+    failures: int
+    reason: str
+    step: int
+    origin: str
+    lifted: float | None
+
+    def ban(self) -> Ban:
+        return Ban(*self[:8])
 
 
 class SourcePosition(msgspec.Struct, frozen=True):

@@ -2,7 +2,7 @@
 
 nft takes identifiers of a letter or '_' then letters, digits, '_', '-', '.' or '/'; we drop
 '.' and '/' (they mean more in other firewalls' names and in paths) and keep names short
-enough for every object built from them (``NAME_v6net`` in nftables). Its own module so the
+enough for every object built from them (``NAME_v6n64`` in nftables). Its own module so the
 configuration can check jail names when it is loaded without importing an enforcer.
 """
 

@@ -72,7 +72,7 @@ import socket
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -253,7 +253,10 @@ def _timeout(until: float, now: float) -> str | None:
     remaining = until - now
     if not remaining > 0:
         return None
-    return f" timeout {nft_duration(math.ceil(remaining * 1000))}"
+    milliseconds = math.ceil(remaining * 1000)
+    if milliseconds < 100_000_000:  # nft takes 8 digits per unit; the common case, fast
+        return f" timeout {milliseconds}ms"
+    return f" timeout {nft_duration(milliseconds)}"
 
 
 def nft_duration(milliseconds: int) -> str:
@@ -281,6 +284,30 @@ def _new_connection(protocol: str) -> str:
     it. UDP has no handshake to match, so there it is conntrack's ``ct state new``.
     """
     return "tcp flags & (syn | ack) == syn" if protocol == "tcp" else "ct state new"
+
+
+def _cidr(text: str) -> tuple[int, str, int] | None:
+    """(version, first address, prefix length) of a CIDR already in canonical form (what
+    the ledger holds), by ``inet_pton`` alone; None for anything else, which
+    ``parse_target`` decides (host bits set, mapped IPv4, a full-length or zero prefix, odd
+    spellings)."""
+    address, _, length = text.partition("/")
+    if not (length.isascii() and length.isdigit() and len(length) <= 3):
+        return None
+    family, bits, version = (socket.AF_INET6, 128, 6) if ":" in address else (socket.AF_INET, 32, 4)
+    try:
+        packed = socket.inet_pton(family, address)
+    except (OSError, ValueError):
+        return None
+    prefix = int(length)
+    if not 0 < prefix < bits or (version == 6 and packed.startswith(_MAPPED_PREFIX)):
+        return None
+    if (
+        int.from_bytes(packed) % (1 << (bits - prefix))
+        or socket.inet_ntop(family, packed) != address
+    ):
+        return None
+    return version, address, prefix
 
 
 def _element_text(network: Network) -> str:
@@ -345,6 +372,7 @@ class NftablesEnforcer:
 
     name = "nftables"
     expires = True  # element timeouts: the kernel lifts bans on time
+    reconcile_streams = True  # reconcile() reads its bans once, while nft takes the script
 
     def __init__(
         self,
@@ -387,22 +415,49 @@ class NftablesEnforcer:
         self._is_set_up = True
         log.info("nftables: table inet %s ready for jails %s", self.table, ", ".join(specs))
 
-    def reconcile(self, bans: Sequence[Ban], now: float) -> None:
+    def reconcile(self, bans: Iterable[Ban], now: float) -> None:
         """Replace every set's contents with ``bans`` in one transaction.
 
         The table is deleted and rebuilt inside the transaction: dropping a set with 100,000
-        elements is far cheaper for the kernel than flushing it element by element.
+        elements is far cheaper for the kernel than flushing it element by element. ``bans``
+        is read once, as the script is streamed to ``nft -f -`` in lines of ``_CHUNK``
+        addresses (a restart with a million bans never builds the whole script); nft applies
+        nothing before its input ends, so a bad ban still changes nothing. A network is an
+        element (its first address) of its prefix length's set, made at its first element;
+        the rules of those sets come last, once every ban is read.
         """
         if not self._is_set_up:
             raise EnforcerError("nftables: setup() must run before reconcile() rebuilds the table")
-        elements, needed = self._sort(bans, now)
-        lines = [f"add table inet {self.table}", f"delete table inet {self.table}"]
-        lines += self._definition(self._jails.values(), needed)
-        for set_name, members in elements.items():
-            lines.append(self._add_elements(set_name, members.items()))
-        self._apply([line for line in lines if line])
+        table = f"inet {self.table}"
+        pending: dict[str, list[str]] = {}
+        untils: dict[str, dict[str, float]] = {}  # per set: element → until, for duplicates
+        needed: set[_NetworkSet] = set()
+        with _NftStream(self.argv_prefix, self.nft, self.timeout) as stream:
+            stream.write([f"add table {table}", f"delete table {table}"])
+            stream.write(self._definition(self._jails.values(), ()))
+            for set_name, network_set, text, until, timeout in self._targets(bans, now):
+                if network_set is not None and network_set not in needed:
+                    needed.add(network_set)  # its set before its first element
+                    stream.write([self._network_set_definition(network_set)])
+                seen = untils.setdefault(set_name, {})
+                before = seen.get(text)
+                buffer = pending.setdefault(set_name, [])
+                if before is not None:  # the same target again: the longer ban wins
+                    if before >= until:
+                        continue
+                    stream.write([self._element_line(set_name, buffer)])
+                    buffer.clear()
+                    stream.write([f"delete element {table} {set_name} {{ {text} }}"])
+                seen[text] = until
+                buffer.append(f"{text}{timeout}")
+                if len(buffer) >= _CHUNK:
+                    stream.write([self._element_line(set_name, buffer)])
+                    buffer.clear()
+            stream.write([self._element_line(name, buffer) for name, buffer in pending.items()])
+            stream.write(self._network_set_lines(needed))  # the rules, now that they are known
+            stream.finish()
         self._network_sets = needed
-        log.info("nftables: reconciled %d bans", sum(map(len, elements.values())))
+        log.info("nftables: reconciled %d bans", sum(map(len, untils.values())))
 
     def ban(self, bans: Sequence[Ban], now: float) -> None:
         """Add or refresh bans in one transaction: only the elements of ``bans`` change.
@@ -433,8 +488,8 @@ class NftablesEnforcer:
         members: dict[str, set[str]] = {}
         for ban in bans:
             target = parse_target(ban.ip)
-            set_name = self._set_name(ban.jail, target)
             network_set = _NetworkSet.of(ban.jail, target)
+            set_name = self._set_name(ban.jail, target.version, network_set)
             if network_set is not None and network_set not in self._network_sets:
                 continue  # no set for that prefix length: nothing of that length is banned
             text = target.text if target.network is None else str(target.network.network_address)
@@ -704,16 +759,14 @@ class NftablesEnforcer:
         key = f"{_METER_KEYS[family]} timeout {nft_duration(math.ceil(seconds * 1000))}"
         return f"update @{meter} {{ {key} {_limit(hits, seconds)} }}"
 
-    def _set_name(self, jail: str, target: Target) -> str:
+    def _set_name(self, jail: str, version: int, network_set: _NetworkSet | None) -> str:
+        """The set a ban of ``jail`` goes to: its network set, or its address set."""
         if jail not in self._jails:
             validate_name(jail)
             raise EnforcerError(
                 f"jail {jail!r} is not set up in nftables table {self.table} (run setup() with it)"
             )
-        network_set = _NetworkSet.of(jail, target)
-        if network_set is not None:
-            return network_set.name
-        return f"{jail}_v{target.version}"
+        return f"{jail}_v{version}" if network_set is None else network_set.name
 
     def _sort(
         self, bans: Sequence[Ban], now: float
@@ -726,25 +779,49 @@ class NftablesEnforcer:
         elements: dict[str, dict[str, str]] = {}
         untils: dict[tuple[str, str], float] = {}
         needed: set[_NetworkSet] = set()
-        set_names: dict[tuple[str, int, int], str] = {}
-        for ban in bans:
-            target = parse_target(ban.ip)
-            prefix = -1 if target.network is None else target.network.prefixlen
-            kind = (ban.jail, target.version, prefix)
-            set_name = set_names.get(kind) or set_names.setdefault(
-                kind, self._set_name(ban.jail, target)
-            )
-            timeout = _timeout(ban.until, now)
-            if timeout is None:
-                continue
-            if target.network is not None:
-                needed.add(_NetworkSet(ban.jail, target.version, prefix))
-            text = target.text if target.network is None else str(target.network.network_address)
+        for set_name, network_set, text, until, timeout in self._targets(bans, now):
+            if network_set is not None:
+                needed.add(network_set)
             key = (set_name, text)
-            if untils.get(key, -math.inf) < ban.until:
-                untils[key] = ban.until
+            if untils.get(key, -math.inf) < until:
+                untils[key] = until
                 elements.setdefault(set_name, {})[text] = timeout
         return elements, needed
+
+    def _targets(
+        self, bans: Iterable[Ban], now: float
+    ) -> Iterator[tuple[str, _NetworkSet | None, str, float, str]]:
+        """Validate ``bans`` as they come and leave out expired ones: (set, its network set
+        or None, element text, until, timeout text) each; a network's element is its first
+        address. Plain CIDRs take a fast path (``_cidr``): a restart reads hundreds of
+        thousands of IPv6 /64 bans."""
+        set_names: dict[tuple[str, int, int], tuple[str, _NetworkSet | None]] = {}
+        for ban in bans:
+            cidr = _cidr(ban.ip) if "/" in ban.ip else None
+            if cidr is not None:
+                version, text, prefix = cidr
+            else:
+                target = parse_target(ban.ip)
+                version, text, prefix = target.version, target.text, -1
+                if target.network is not None:
+                    text = str(target.network.network_address)
+                    prefix = target.network.prefixlen
+                elif text == ban.ip:  # the ledger's own text when canonical: one string kept
+                    text = ban.ip
+            kind = (ban.jail, version, prefix)
+            named = set_names.get(kind)
+            if named is None:
+                network_set = None if prefix < 0 else _NetworkSet(ban.jail, version, prefix)
+                set_name = self._set_name(ban.jail, version, network_set)
+                named = set_names[kind] = (set_name, network_set)
+            timeout = _timeout(ban.until, now)
+            if timeout is not None:
+                yield named[0], named[1], text, ban.until, timeout
+
+    def _element_line(self, set_name: str, elements: list[str]) -> str:
+        """``add element`` of ``elements`` (each ``text timeout …``); "" if there are none."""
+        body = ", ".join(elements)
+        return f"add element inet {self.table} {set_name} {{ {body} }}" if body else ""
 
     def _add_elements(self, set_name: str, elements: Iterable[tuple[str, str]]) -> str:
         body = ", ".join([f"{text}{timeout}" for text, timeout in elements])

@@ -10,7 +10,7 @@ so a crash neither counts a line twice nor loses a decided ban.
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
-from bruteguard.model import Ban, Failure, SourcePosition, Unattributed
+from bruteguard.model import Ban, BanRow, Failure, SourcePosition, Unattributed
 
 __all__ = ["Store"]
 
@@ -37,21 +37,29 @@ class Store(Protocol):
     def active_bans(self, now: float) -> list[Ban]:
         """Bans whose ``until`` is after ``now``."""
 
+    def active_bans_of(self, ip: str, now: float) -> list[Ban]:
+        """The bans of ``ip`` in force at ``now``, in every jail."""
+
+    def active_ban_counts(self, now: float) -> dict[str, int]:
+        """Bans in force at ``now`` per jail."""
+
+    def newest_active_bans(self, now: float, jail: str, limit: int) -> list[str]:
+        """The targets of ``jail``'s ``limit`` newest bans in force at ``now``."""
+
     def active_ban_pages(self, now: float, size: int = 10_000) -> Iterator[list[Ban]]:
         """``active_bans`` in pages of ``size``, oldest first, each page its own read."""
 
-    def lifts_since(self, since: float) -> list[tuple[str, float]]:
-        """(target, when) of each ban lifted before its end at or after ``since``, oldest
-        first: a restart's replay of the failures that made them must not revive them."""
+    def ban_rows(self, size: int = 50_000) -> Iterator[list[BanRow]]:
+        """Every ban (lifted and expired ones too), oldest first, in pages of ``size``."""
+
+    def expired_bans(self, after: float, now: float) -> list[Ban]:
+        """Bans that ran out in ``(after, now]``, not lifted nor renewed in their jail."""
+
+    def lift_all(self, now: float) -> int:
+        """End every active ban at ``now``; how many."""
 
     def ban_history(self, ip: str) -> list[Ban]:
         """Every ban of ``ip``, oldest first."""
-
-    def ban_counts(self) -> dict[tuple[str, str], int]:
-        """Bans decided (not by hand) per (jail, target): where growing ban times resume."""
-
-    def bans_since(self, since: float) -> list[Ban]:
-        """Bans decided at or after ``since``, oldest first (re-primes the recidive jail)."""
 
     def blocklist_loaded(self, name: str, now: float) -> float:
         """When blocklist ``name`` was first loaded (``now`` if never)."""

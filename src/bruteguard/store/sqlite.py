@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bruteguard.clock import Clock, system_clock
 from bruteguard.errors import StoreError
-from bruteguard.model import Ban, Failure, SourcePosition, Unattributed
+from bruteguard.model import Ban, BanRow, Failure, SourcePosition, Unattributed
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "storable"]
 
@@ -179,6 +179,17 @@ def _open_file(path: Path) -> None:
     with contextlib.suppress(FileExistsError):  # not exist_ok: a file there must say so below
         path.parent.mkdir(mode=0o700, parents=True)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+
+
+# Pages of the bans table for ``SqliteStore._pages``: (after id, *params, size).
+_ACTIVE_BANS_PAGE = (
+    "SELECT id, ip, jail, start, until, failures, reason, step, origin FROM bans"
+    " WHERE id > ? AND until > ? AND lifted IS NULL ORDER BY id LIMIT ?"
+)
+_BANS_PAGE = (
+    "SELECT id, ip, jail, start, until, failures, reason, step, origin, lifted FROM bans"
+    " WHERE id > ? ORDER BY id LIMIT ?"
+)
 
 
 class SqliteStore:
@@ -384,39 +395,88 @@ class SqliteStore:
             ).fetchall()
         return [Ban(*row) for row in rows]
 
+    def active_bans_of(self, ip: str, now: float) -> list[Ban]:
+        """The bans of ``ip`` (as stored text) in force at ``now``, in every jail."""
+        with self.read("read active bans of a target") as db:
+            rows = db.execute(
+                "SELECT ip, jail, start, until, failures, reason, step, origin FROM bans"
+                " WHERE ip = ? AND until > ? AND lifted IS NULL ORDER BY id",
+                (ip, now),
+            ).fetchall()
+        return [Ban(*row) for row in rows]
+
+    def active_ban_counts(self, now: float) -> dict[str, int]:
+        """Bans in force at ``now`` per jail, counted by SQLite: ``status`` with a million
+        bans must not load them."""
+        with self.read("count active bans") as db:
+            rows = db.execute(
+                "SELECT jail, count(*) FROM bans WHERE until > ? AND lifted IS NULL GROUP BY jail",
+                (now,),
+            ).fetchall()
+        return dict(rows)
+
+    def newest_active_bans(self, now: float, jail: str, limit: int) -> list[str]:
+        """The targets of ``jail``'s ``limit`` newest bans in force at ``now``."""
+        with self.read("read newest active bans") as db:
+            rows = db.execute(
+                "SELECT ip FROM bans WHERE jail = ? AND until > ? AND lifted IS NULL"
+                " ORDER BY id DESC LIMIT ?",
+                (jail, now, limit),
+            ).fetchall()
+        return [ip for (ip,) in rows]
+
     def active_ban_pages(self, now: float, size: int = 10_000) -> Iterator[list[Ban]]:
-        """``active_bans`` a page of ``size`` at a time, each page its own short read.
+        """``active_bans`` a page of ``size`` at a time, each page its own short read: the
+        control socket streams ``bans`` page by page while the daemon goes on banning."""
+        for rows in self._pages(_ACTIVE_BANS_PAGE, (now,), size):
+            yield [Ban(*row) for row in rows]
+
+    def ban_rows(self, size: int = 50_000) -> Iterator[list[BanRow]]:
+        """Every ban in the ledger (lifted, replaced and expired ones too), oldest first, in
+        pages of ``size``: the daemon's one read at start, from which it learns who is
+        banned, how often each target was, what recidive counts and what was lifted."""
+        for rows in self._pages(_BANS_PAGE, (), size):
+            yield [BanRow(*row) for row in rows]
+
+    def _pages(
+        self, query: str, params: tuple[float, ...], size: int
+    ) -> Iterator[list[tuple[object, ...]]]:
+        """The rows of ``query`` (its id first, left out here) in pages of ``size``.
 
         Pages continue after the last id seen (not an OFFSET), so a million bans cost one
-        pass, and a writer may commit between pages: the control socket streams ``bans``
-        page by page while the daemon goes on banning.
+        pass, and each page is its own short read: a writer may commit between pages, and
+        the lock is never held while the caller works on one.
         """
         after = 0
         while True:
-            with self.read("read active bans") as db:
-                rows = db.execute(
-                    "SELECT id, ip, jail, start, until, failures, reason, step, origin FROM bans"
-                    " WHERE id > ? AND until > ? AND lifted IS NULL ORDER BY id LIMIT ?",
-                    (after, now, size),
-                ).fetchall()
+            with self.read("read bans") as db:
+                rows = db.execute(query, (after, *params, size)).fetchall()
             if not rows:
                 return
             after = rows[-1][0]
-            yield [Ban(*fields) for _id, *fields in rows]
+            yield [row[1:] for row in rows]
 
-    def lifts_since(self, since: float) -> list[tuple[str, float]]:
-        """(target, when) of each ban lifted before its end (``unban``, ``stop --unban``; not
-        one replaced by a newer ban) at or after ``since``, oldest first: a restart replays
-        the failures that made those bans, and must not revive them."""
-        with self.read("read lifted bans") as db:
+    def expired_bans(self, after: float, now: float) -> list[Ban]:
+        """Bans that ran out in ``(after, now]`` (found through the index on their end) and
+        were not lifted, unless the same target is banned again in the same jail: what a
+        firewall without timeouts must now be told to lift."""
+        with self.read("read expired bans") as db:
             rows = db.execute(
-                "SELECT ip, lifted FROM bans WHERE until > ? AND lifted >= ? AND lifted < until"
-                " AND NOT EXISTS (SELECT 1 FROM bans AS newer WHERE newer.ip = bans.ip"
-                " AND newer.jail = bans.jail AND newer.start = bans.lifted)"
-                " ORDER BY lifted, id",
-                (since, since),
+                "SELECT ip, jail, start, until, failures, reason, step, origin FROM bans AS ended"
+                " WHERE until > ? AND until <= ? AND lifted IS NULL AND NOT EXISTS ("
+                " SELECT 1 FROM bans AS newer WHERE newer.ip = ended.ip"
+                " AND newer.jail = ended.jail AND newer.until > ? AND newer.lifted IS NULL)"
+                " ORDER BY until, id",
+                (after, now, now),
             ).fetchall()
-        return [(ip, lifted) for ip, lifted in rows]
+        return [Ban(*row) for row in rows]
+
+    def lift_all(self, now: float) -> int:
+        """End every active ban at ``now`` in one statement (``stop --unban``); how many."""
+        with self.write("lift every ban", durable=True) as db:
+            return db.execute(
+                "UPDATE bans SET lifted = ? WHERE until > ? AND lifted IS NULL", (now, now)
+            ).rowcount
 
     def ban_history(self, ip: str) -> list[Ban]:
         """Every ban of ``ip`` as it was decided (lifted or replaced ones too), oldest first."""
@@ -425,29 +485,6 @@ class SqliteStore:
                 "SELECT ip, jail, start, until, failures, reason, step, origin FROM bans"
                 " WHERE ip = ? ORDER BY start, id",
                 (ip,),
-            ).fetchall()
-        return [Ban(*row) for row in rows]
-
-    def ban_counts(self) -> dict[tuple[str, str], int]:
-        """How many bans each (jail, target) has had: the step the next one escalates from.
-
-        Replaced bans count (a re-ban while banned is still a ban); bans made by hand, bans
-        from the fleet and bans forgotten by ``prune_bans`` do not.
-        """
-        with self.read("count bans") as db:
-            rows = db.execute(
-                "SELECT jail, ip, count(*) FROM bans WHERE failures > 0 AND origin = ''"
-                " GROUP BY jail, ip"
-            ).fetchall()
-        return {(jail, ip): count for jail, ip, count in rows}
-
-    def bans_since(self, since: float) -> list[Ban]:
-        """Bans decided at or after ``since``, oldest first (re-primes the recidive jail)."""
-        with self.read("read recent bans") as db:
-            rows = db.execute(
-                "SELECT ip, jail, start, until, failures, reason, step, origin FROM bans"
-                " WHERE start >= ? ORDER BY start, id",
-                (since,),
             ).fetchall()
         return [Ban(*row) for row in rows]
 
