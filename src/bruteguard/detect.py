@@ -544,7 +544,10 @@ class Detector:
             window.bans = bans
             for target, when in replayed.items():
                 if target not in banned_until:  # a newer ban in force wins
-                    banned_until[target] = when  # a late line from before the lift: ignored
+                    # A late line from before the lift is ignored; one stamped in the lift's
+                    # own second counts (syslog stamps whole seconds: it may be a new try,
+                    # and the live daemon counts it too).
+                    banned_until[target] = math.floor(when)
             window.banned_until = banned_until
 
     def _lift(self, target: str, when: float, replayed: dict[str, float]) -> None:
