@@ -89,6 +89,29 @@ def test_one_connection_writing_its_peer_plain_and_ipv4_mapped_counts_once() -> 
     assert Counter(hit[1] for hit in hits) == {"203.0.113.5": 2, "198.51.100.5": 1}
 
 
+@pytest.mark.parametrize(
+    ("user", "message"),
+    [
+        (" a  b ", "Failed password for invalid user {} from {} port 1 ssh2"),
+        ("x from 198.51.100.7 port 1 ssh2", "Failed password for {} from {} port 5 ssh2"),
+        ("\tx y\t", "Invalid user {} from {} port 2"),
+        ("", "Invalid user {} from {}"),
+        (
+            "root 198.51.100.7 port 1 [preauth] ",
+            "Disconnected from invalid user {} {} port 3 [preauth]",
+        ),
+    ],
+)
+def test_a_user_name_with_blanks_is_read_whole_and_sshd_names_the_address(
+    user: str, message: str
+) -> None:
+    """A <USER> before a blank is read a word at a time (engine's ``_USER_BEFORE_BLANK``):
+    it must still end at the last place where sshd's own tail follows, as ``(.*)`` did."""
+    line = "Nov 23 06:50:01 host sshd[7]: " + message.format(user, "203.0.113.9") + "\n"
+    hits = MATCHER.stream(reference=REFERENCE).feed(line.encode())
+    assert [(hit[1], hit[2]) for hit in hits] == [("203.0.113.9", user or None)]
+
+
 def test_any_buffer_is_accepted() -> None:
     line = b"Nov 23 06:50:01 host sshd[7]: Failed password for root from 203.0.113.5 port 2 ssh2\n"
     for chunk in (line, bytearray(line), memoryview(line)):

@@ -352,6 +352,10 @@ _GROUP_OF = {
     COUNT: "(\\d{1,6})",
     SESSION: "([0-9A-Fa-f]{1,16})",
 }
+# A <USER> that a literal blank follows can only end before a blank: taking it a word at a
+# time (each word possessive) tries the same ends as "(.*)", the last first, so it matches
+# and captures the same, with one backtracking step per word instead of one per byte.
+_USER_BEFORE_BLANK = "([^ \\n]*+(?: [^ \\n]*+)*)"
 
 
 def _body(signature: Signature) -> tuple[tuple[str, ...], str]:
@@ -371,6 +375,9 @@ def _body(signature: Signature) -> tuple[tuple[str, ...], str]:
         if found.group() == SAME_USER:
             return f"\\g{{-{len(opened) - opened.index(USER)}}}"
         opened.append(found.group())
+        after = message[found.end() : found.end() + 2]
+        if found.group() == USER and after[:1] == " " and after[1:] not in ("?", "*", "+", "{"):
+            return _USER_BEFORE_BLANK
         return _GROUP_OF[found.group()]
 
     body = _PLACEHOLDER.sub(group, message)
