@@ -48,14 +48,11 @@ def peer_uid(sock: socket.socket) -> int:
 def request(path: str, command: str, **arguments: Any) -> Any:
     """Send one command to the daemon at ``path``; its result, or ControlError with its text.
     A streamed answer (``bans``) comes back whole, as one list."""
-    if command == "bans":
-        return [
-            item
-            for page in request_pages(path, command, **arguments)
-            for item in msgspec.json.decode(page)
-        ]
     with _reply(path, command, arguments) as next_line:
-        return _result(_decoded(next_line(), path), path)
+        head = _decoded(next_line(), path)
+        if not _streamed(head):
+            return _result(head, path)
+        return [item for page in _pages(next_line, path) for item in msgspec.json.decode(page)]
 
 
 def request_pages(path: str, command: str, **arguments: Any) -> Iterator[bytes]:
@@ -69,16 +66,27 @@ def request_pages(path: str, command: str, **arguments: Any) -> Iterator[bytes]:
     """
     with _reply(path, command, arguments) as next_line:
         head = _decoded(next_line(), path)
-        if not (isinstance(head, dict) and head.get("ok") and head.get("stream")):
+        if not _streamed(head):
             result = _result(head, path)
             yield msgspec.json.encode(result if isinstance(result, list) else [result])
             return
-        while (line := next_line().rstrip(b"\n")).startswith(b"[") and line.endswith(b"]"):
-            yield line
-        end = _decoded(line, path)
-        if not (isinstance(end, dict) and end.get("end") is True):
-            error = end.get("error") if isinstance(end, dict) else None
-            raise ControlError(str(error or f"the daemon on {path} broke off its reply"))
+        yield from _pages(next_line, path)
+
+
+def _streamed(head: Any) -> bool:
+    """Whether a reply's first line announces pages to follow."""
+    return isinstance(head, dict) and bool(head.get("ok")) and bool(head.get("stream"))
+
+
+def _pages(next_line: Callable[[], bytes], path: str) -> Iterator[bytes]:
+    """The pages after a stream's first line, up to its end line (ControlError if the
+    daemon broke off or said why it could not go on)."""
+    while (line := next_line().rstrip(b"\n")).startswith(b"[") and line.endswith(b"]"):
+        yield line
+    end = _decoded(line, path)
+    if not (isinstance(end, dict) and end.get("end") is True):
+        error = end.get("error") if isinstance(end, dict) else None
+        raise ControlError(str(error or f"the daemon on {path} broke off its reply"))
 
 
 @contextlib.contextmanager
