@@ -112,8 +112,6 @@ class IgnoreList:
             for version in (4, 6)
         )
         self._addresses = frozenset(addresses)
-        # Whether there is any own IPv4 address to look for (a replay has none).
-        self.own_v4 = any(":" not in own for own in self._addresses)
         # The own addresses as (family, bits, integer): a prefix is checked against them
         # by arithmetic, not by ``ipaddress`` objects (a flood brings a new /64 per line).
         self._own = tuple(_as_integer(own) for own in self._addresses if _as_integer(own))
@@ -452,7 +450,7 @@ class Detector:
             del seen[address]
         if len(seen) < threshold or window.banned_until.get(network, -math.inf) > ban.start:
             return None
-        if window.ignore.own_v4 and window.ignore.holds_own_address(network):
+        if window.ignore.holds_own_address(network):
             return None
         first = min(seen.values())
         seen.clear()
