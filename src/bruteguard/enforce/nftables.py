@@ -733,8 +733,7 @@ class NftablesEnforcer:
     def _listed_network_sets(self) -> set[_NetworkSet]:
         """The network sets in the jail table, listed without their elements (``-t``)."""
         try:
-            script = f"list sets table inet {self.table}\n"
-            output = self._run(script, json=True, terse=True)
+            output = self._runner.list_json(["sets", "table", "inet", self.table])
         except EnforcerError as error:
             if "No such file or directory" in str(error):
                 return set()  # no table yet

@@ -97,6 +97,9 @@ class NftRunner:
     def library(self) -> Libnftables | None:
         with self._lock:
             if self._library is None and self._wanted is not None:
+                # The command is needed all the same (big transactions): missing, it is the
+                # same clear error at the first call as without the library.
+                _nft_argv(self.argv_prefix, self.nft, [])
                 try:
                     self._library = Libnftables(self._netns, self._wanted)
                 except LibraryMissing as error:
@@ -111,16 +114,21 @@ class NftRunner:
                     self._wanted = None
             return self._library
 
-    def run(
-        self, script: str, *, json: bool = False, terse: bool = False, check: bool = False
-    ) -> str:
-        """Apply ``script`` (or only check it) as one transaction; what nft printed."""
+    def run(self, script: str, *, check: bool = False) -> str:
+        """Apply ``script`` (or only ``check`` it) as one transaction; what nft printed."""
         library = self.library()
         if library is not None:
-            return library.run(script, json=json, terse=terse, check=check)
-        flags = [*(["-t"] if terse else []), *(["-j"] if json else [])]
-        flags += ["--check"] if check else []
+            return library.run(script, check=check)
+        flags = ["--check"] if check else []
         return run_nft(self.argv_prefix, self.nft, [*flags, "-f", "-"], script, self.timeout)
+
+    def list_json(self, words: list[str]) -> str:
+        """``nft -t -j list WORDS``: the listing as JSON, set elements left out. (Not a
+        script for ``nft -j -f -``: nft 1.0.6 then reads its input as JSON.)"""
+        library = self.library()
+        if library is not None:
+            return library.run(" ".join(["list", *words]) + "\n", json=True, terse=True)
+        return run_nft(self.argv_prefix, self.nft, ["-t", "-j", "list", *words], None, self.timeout)
 
     def transaction(self) -> Transaction:
         """A script written line by line and applied as one transaction at ``finish``."""
