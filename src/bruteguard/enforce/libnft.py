@@ -25,6 +25,7 @@ import ctypes.util
 import os
 import re
 import threading
+import weakref
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -101,10 +102,14 @@ class Libnftables:
                 1, f"libnftables-{netns}", _enter_netns, (netns,)
             )
         try:
-            self._ctx = self._call(self._new)
+            self._ctx: int | None = self._call(self._new)
         except BaseException:
-            self.close()
+            if self._thread is not None:
+                self._thread.shutdown(wait=False)
             raise
+        # A reload builds new enforcers and drops the old ones without a call: the context
+        # (and its netlink socket) is freed when this object goes, if close() did not.
+        self._finalizer = weakref.finalize(self, _release, self._lib, self._ctx, self._thread)
 
     def _new(self) -> int:
         ctx = self._lib.nft_ctx_new(0)
@@ -164,11 +169,17 @@ class Libnftables:
     def close(self) -> None:
         """Free the context (and end its thread); later calls raise EnforcerError."""
         with self._lock:
-            ctx, self._ctx = getattr(self, "_ctx", None), None
-            if ctx is not None:
-                self._call(lambda: self._lib.nft_ctx_free(ctx))
-            if self._thread is not None:
-                self._thread.shutdown(wait=True)
+            self._ctx = None
+            self._finalizer()
+
+
+def _release(
+    lib: ctypes.CDLL, ctx: int, thread: concurrent.futures.ThreadPoolExecutor | None
+) -> None:
+    """Free a context (from any thread: the namespace mattered when its socket was opened)."""
+    lib.nft_ctx_free(ctx)
+    if thread is not None:
+        thread.shutdown(wait=False)
 
 
 def nft_failure(returncode: int, stderr: str) -> EnforcerError:
