@@ -41,6 +41,7 @@ from bruteguard.bounds import (
     check_duration,
     check_range,
 )
+from bruteguard.dashboard.config import DashboardConfig
 from bruteguard.duration import Seconds, SecondsOrNever, parse_duration
 from bruteguard.enforce.names import NAME_FORM, is_safe_name
 from bruteguard.errors import BruteguardError, ConfigError
@@ -423,6 +424,7 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     abuse: AbuseConfig = msgspec.field(default_factory=AbuseConfig)
     notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
     fleet: FleetConfig | None = None  # none: one host alone on its SQLite ledger
+    dashboard: DashboardConfig = msgspec.field(default_factory=DashboardConfig)
     jails: dict[str, JailConfig] = {}
     source_path: str = ""
 
