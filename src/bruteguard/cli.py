@@ -21,6 +21,7 @@ import msgspec
 
 from bruteguard import __version__
 from bruteguard.cli_abuse import add_abuse_commands
+from bruteguard.cli_dashboard import add_dashboard_commands
 from bruteguard.cli_fleet import add_dsn_argument, add_fleet_commands, fleet_bans, fleet_unban
 from bruteguard.cli_group import command_group
 from bruteguard.cli_install import add_install_commands
@@ -774,6 +775,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_abuse_commands(command, config_help)
     add_install_commands(command)
     add_fleet_commands(command, config_help)
+    add_dashboard_commands(command)
     command("version", "print the version", _cmd_version)
     return parser
 

@@ -21,10 +21,11 @@ DEFAULT_LISTEN = "127.0.0.1:8780"
 
 
 def split_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[V6]:PORT`` → (host, port); ValueError naming ``listen``."""
+    """``HOST:PORT`` or ``[V6]:PORT`` → (host, port); ValueError naming ``listen``. Port 0:
+    any free port (the dashboard prints the one it got)."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 1 <= int(port) <= MAX_PORT:
-        raise ValueError(f"listen: must be ADDRESS:PORT (port 1 to {MAX_PORT}), got {text!r}")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= MAX_PORT:
+        raise ValueError(f"listen: must be ADDRESS:PORT (port 0 to {MAX_PORT}), got {text!r}")
     host = host.removeprefix("[").removesuffix("]") if host.startswith("[") else host
     try:
         ipaddress.ip_address(host)
