@@ -8,6 +8,7 @@ as those characters and can never become markup, in an HTML page or in a bare SV
 from __future__ import annotations
 
 import html
+import math
 import time
 from collections.abc import Sequence
 
@@ -85,7 +86,7 @@ def time_chart(
     height: int = 260,
 ) -> str:
     """One line per series over time (UTC), with a legend: counts per ``bucket`` seconds."""
-    left, right, top, bottom = 56, 12, 28, 40
+    left, right, top, bottom = 56, 36, 28, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     buckets = max((len(s.counts) for s in series), default=0)
     most = max((max(s.counts, default=0) for s in series), default=0) or 1
@@ -109,9 +110,8 @@ def time_chart(
         step = plot_w / max(buckets - 1, 1)
         span = bucket * buckets
         pattern = _tick_format(bucket, span)
-        ticks = min(8, buckets)
-        for tick in range(ticks):
-            index = round(tick * (buckets - 1) / max(ticks - 1, 1))
+        every = max(1, math.ceil((buckets - 1) / 7))  # at most 8 ticks, evenly spaced
+        for index in range(0, buckets, every):
             x = left + index * step
             stamp = time.strftime(pattern, time.gmtime(start + index * bucket))
             parts.append(
