@@ -463,13 +463,10 @@ def _html_report(args: argparse.Namespace, config: Config) -> int:
 def _geo(config: Config) -> Any:
     """Countries and ASes: the configured MaxMind files, else geoip2fast's data, else none
     (the [geo] extra is not installed: the report says so)."""
-    from bruteguard.insight.geo import geo_for
+    from bruteguard.insight.geo import report_geo
 
-    settings = config.report
     try:
-        return geo_for(settings.geoip_country, settings.geoip_asn)
-    except ImportError:
-        return None
+        return report_geo(config.report)
     except (OSError, ValueError) as error:
         raise BruteguardError(f"[report] MaxMind database: {error}") from None
 

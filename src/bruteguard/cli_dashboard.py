@@ -82,7 +82,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from bruteguard.dashboard.config import split_listen
+    from bruteguard.bounds import split_listen
 
     host, port = split_listen(config.dashboard.listen)
 

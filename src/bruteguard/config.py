@@ -40,6 +40,7 @@ from bruteguard.bounds import (
     check_absolute,
     check_duration,
     check_range,
+    split_listen,
 )
 from bruteguard.dashboard.config import DashboardConfig
 from bruteguard.duration import Seconds, SecondsOrNever, parse_duration
@@ -410,17 +411,6 @@ class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 f"listen: {host} is not a loopback address (set public = true to serve it)"
             )
         check_range("listen port", port, 1, 65535)
-
-
-def split_listen(text: str) -> tuple[str, int]:
-    """("127.0.0.1", 9797) from "127.0.0.1:9797", ("::1", 9797) from "[::1]:9797"."""
-    host, _, port = text.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
-        ipaddress.ip_address(host)
-        return host, int(port)
-    except ValueError:
-        raise ValueError(f"listen: {text!r} is not ADDRESS:PORT (an IP address)") from None
 
 
 class ReportConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -12,26 +12,12 @@ import ipaddress
 
 import msgspec
 
-from bruteguard.bounds import MAX_PORT, check_absolute, check_duration
+from bruteguard.bounds import check_absolute, check_duration, split_listen
 from bruteguard.duration import Seconds
 
-__all__ = ["DEFAULT_LISTEN", "DashboardConfig", "split_listen"]
+__all__ = ["DEFAULT_LISTEN", "DashboardConfig"]
 
 DEFAULT_LISTEN = "127.0.0.1:8780"
-
-
-def split_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[V6]:PORT`` → (host, port); ValueError naming ``listen``. Port 0:
-    any free port (the dashboard prints the one it got)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= MAX_PORT:
-        raise ValueError(f"listen: must be ADDRESS:PORT (port 0 to {MAX_PORT}), got {text!r}")
-    host = host.removeprefix("[").removesuffix("]") if host.startswith("[") else host
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"listen: {host!r} is not an IP address") from None
-    return host, int(port)
 
 
 class DashboardConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -54,7 +40,7 @@ class DashboardConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         check_absolute("tls_cert", self.tls_cert)
         check_absolute("tls_key", self.tls_key)
         if bool(self.tls_cert) != bool(self.tls_key):
-            raise ValueError("tls_cert: TLS needs both tls_cert and tls_key")
+            raise ValueError("tls_cert: needs tls_key beside it (and tls_key needs tls_cert)")
         if not (ipaddress.ip_address(host).is_loopback or self.tls or self.plain_http_remote):
             raise ValueError(
                 f"listen: {host} is not loopback: the dashboard lifts bans, so beyond loopback"

@@ -13,13 +13,14 @@ from bruteguard.insight.summary import Summary, from_ledger
 __all__ = ["render_plots"]
 
 
-def _geo():
-    """The bundled country/AS data when the ``geo`` extra is installed, else none."""
-    try:
-        from bruteguard.insight.geo import geo_for
+def _geo(config: Config):
+    """Countries and ASes as the report finds them: the admin's MaxMind files ([report]),
+    else the data the ``geo`` extra ships; none when neither can be read."""
+    from bruteguard.insight.geo import report_geo
 
-        return geo_for()
-    except (ImportError, OSError):
+    try:
+        return report_geo(config.report)
+    except (OSError, ValueError):
         return None
 
 
@@ -30,7 +31,7 @@ def render_plots(config: Config, since: float, top: int = 15) -> dict[str, str]:
     from bruteguard.store.sqlite import SqliteStore
 
     with SqliteStore(config.store) as store:
-        summary = from_ledger(store, since=since, top=top, geo=_geo())
+        summary = from_ledger(store, since=since, top=top, geo=_geo(config))
     return _charts(summary)
 
 

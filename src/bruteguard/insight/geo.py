@@ -4,9 +4,9 @@ else geoip2fast's data files (shipped in the package, no network at run time).""
 from __future__ import annotations
 
 import functools
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["Geo", "GeoIP2Fast", "MaxMind", "geo_for"]
+__all__ = ["Geo", "GeoIP2Fast", "MaxMind", "geo_for", "report_geo"]
 
 UNKNOWN = "??"
 
@@ -68,3 +68,12 @@ def geo_for(country_db: str = "", asn_db: str = "") -> Geo:
     if country_db or asn_db:
         return MaxMind(country_db, asn_db)
     return _bundled()
+
+
+def report_geo(settings: Any) -> Geo | None:
+    """``[report]``'s MaxMind files, else geoip2fast's data; None without the [geo] extra.
+    OSError or ValueError when a configured file cannot be read."""
+    try:
+        return geo_for(settings.geoip_country, settings.geoip_asn)
+    except ImportError:
+        return None
