@@ -1,0 +1,78 @@
+"""The real ``bruteguard dashboard`` process for tests, and Debian's chromium driven by
+playwright (never a browser of playwright's own: ``playwright install`` downloads one)."""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+PASSWORD = "correct horse battery"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+__all__ = ["CHROMIUM", "PASSWORD", "browser", "dashboard", "log_in", "wait_until"]
+
+
+@contextlib.contextmanager
+def dashboard(exe: Path, config: Path, log: Path) -> Iterator[str]:
+    """Run ``bruteguard dashboard`` (its config listens on port 0) and yield its URL."""
+    with log.open("ab") as errors:
+        process = subprocess.Popen(
+            [str(exe), "dashboard", "--config", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 30)
+        line = process.stdout.readline().decode() if ready else ""
+        if not line.startswith("dashboard on "):
+            raise AssertionError(f"the dashboard did not start: {line!r}\n{log.read_text()}")
+        yield line.split()[-1]
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def browser() -> Iterator[Any]:
+    """A fresh headless chromium (playwright's sync API)."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed (.ci/run installs it)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def log_in(page: Any, url: str, secret: str = PASSWORD) -> None:
+    page.goto(url)
+    page.fill("#secret", secret)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#ban-form", timeout=10_000)
+
+
+def wait_until(probe: Any, timeout: float, what: str, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
