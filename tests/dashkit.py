@@ -76,3 +76,58 @@ def wait_until(probe: Any, timeout: float, what: str, interval: float = 0.05) ->
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Client:
+    """A plain HTTP client that keeps the session cookie (what a script, not a browser,
+    would send: no SameSite, no CSP, so the server's own checks are what is tested)."""
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.cookie = ""
+        self.csrf = ""
+
+    def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        import http.client
+
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        sent = dict(headers or {})
+        if self.cookie:
+            sent.setdefault("Cookie", self.cookie)
+        try:
+            connection.request(method, path, body=body, headers=sent)
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    def log_in(self, secret: str = PASSWORD) -> tuple[int, dict[str, str], bytes]:
+        import re
+        from urllib.parse import urlencode
+
+        form = urlencode({"secret": secret}).encode()
+        answer = self.request(
+            "POST", "/login", form, {"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        cookie = answer[1].get("Set-Cookie", "")
+        if answer[0] == 303 and cookie:
+            self.cookie = cookie.split(";", 1)[0]
+            page = self.request("GET", "/")[2].decode()
+            found = re.search(r'<meta name="csrf-token" content="([^"]+)">', page)
+            assert found, page
+            self.csrf = found.group(1)
+        return answer
+
+    def act(
+        self, path: str, fields: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        import json
+
+        sent = {"Content-Type": "application/json", "X-CSRF-Token": self.csrf, **(headers or {})}
+        status, _, body = self.request("POST", path, json.dumps(fields).encode(), sent)
+        return status, json.loads(body) if body.startswith(b"{") else body
