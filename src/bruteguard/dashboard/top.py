@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -40,7 +41,9 @@ def _ago(seconds: float | None) -> str:
 
 
 def _table(title: str, *columns: str) -> Table:
-    table = Table(title=title, title_justify="left", expand=False, pad_edge=False)
+    table = Table(
+        title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False
+    )
     for column in columns:
         table.add_column(column, overflow="fold")
     return table
@@ -64,7 +67,7 @@ def frame(snapshot: Snapshot, host: str) -> RenderableType:
         sources.add_row(
             _t(source.jail),
             _t(source.source),
-            str(source.lines) if source.reading else Text("NOT READING", "bold red"),
+            Text("NOT READING", "bold red") if not source.reading else _t(source.lines),
             _ago(source.lag),
             "-" if source.behind is None else f"{source.behind:,} bytes",
         )
@@ -82,4 +85,7 @@ def frame(snapshot: Snapshot, host: str) -> RenderableType:
     users = _table("Users tried (24 h)", "user", "tries")
     for user, count in snapshot.users[:_TOP]:
         users.add_row(_t(user), str(count))
-    return Group(header, jails, sources, active, recent, attackers, users)
+    # Two columns: what is banned on the left, where it comes from on the right.
+    layout = Table.grid(padding=(0, 3))
+    layout.add_row(Group(jails, active, recent), Group(attackers, users, sources))
+    return Group(header, layout)

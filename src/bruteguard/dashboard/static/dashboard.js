@@ -84,7 +84,7 @@ function render(s) {
   fill("bans", s.bans.map((b) => [b.ip, b.jail, when(b.until), b.failures, b.step, b.reason,
     b.origin || "this host", button("Unban", () => unban(b.ip))]));
   fill("jails", s.jails.map((j) => [j.jail, j.per_minute.toFixed(1), j.last_hour, j.banned_now]));
-  fill("sources", s.sources.map((x) => [x.jail, x.source, x.reading ? x.lines : "NOT READING",
+  fill("sources", s.sources.map((x) => [x.jail, x.source, x.reading ? (x.lines === null ? "-" : x.lines) : "NOT READING",
     x.lag === null ? "none yet" : span(x.lag) + " ago",
     x.behind === null ? "-" : x.behind + " bytes"]));
   fill("attackers", s.attackers.map((a) => [a.ip, a.failures, when(a.last), a.jails,
