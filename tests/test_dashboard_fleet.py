@@ -22,7 +22,7 @@ from test_fleet import _init_fleet, _write_config, cluster, fleet_db  # noqa: F4
 
 def test_the_fleets_bans_are_listed_with_their_host(
     tmp_path: Path,
-    cluster: Cluster,
+    cluster: Cluster,  # noqa: F811
     fleet_db: str,  # noqa: F811
 ) -> None:
     _init_fleet(cluster, fleet_db, "web1")
