@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import select
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 
-__all__ = ["CHROMIUM", "PASSWORD", "browser", "dashboard", "log_in", "wait_until"]
+__all__ = ["CHROMIUM", "PASSWORD", "Client", "browser", "dashboard", "log_in"]
 
 
 @contextlib.contextmanager
@@ -66,16 +65,6 @@ def log_in(page: Any, url: str, secret: str = PASSWORD) -> None:
     page.fill("#secret", secret)
     page.click("button[type=submit]")
     page.wait_for_selector("#ban-form", timeout=10_000)
-
-
-def wait_until(probe: Any, timeout: float, what: str, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Client:

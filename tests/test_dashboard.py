@@ -17,7 +17,8 @@ import pytest
 from bruteguard.config import config_from_dict
 from bruteguard.dashboard.auth import Login, Sessions, hash_password, verify_password
 from bruteguard.errors import ConfigError
-from dashkit import PASSWORD, Client, dashboard, wait_until
+from dashkit import PASSWORD, Client, dashboard
+from labkit import poll_until
 from test_cli_abuse import CONTACT, _draft, setup  # noqa: F401  (setup: a fixture)
 from test_daemon import Daemon, _failure
 
@@ -122,7 +123,7 @@ def test_the_server_guards_every_door(running: Daemon, tmp_path: Path) -> None:
             "for root", f"for invalid user {HOSTILE_USER}"
         )
     )
-    wait_until(lambda: running.bans(), 10, "the daemon's ban")
+    poll_until(running.bans, 10, "the daemon's ban")
     with dashboard(_bruteguard(), running.config, tmp_path / "dashboard.log") as url:
         client = Client(url)
         status, headers, _ = client.request("GET", "/")
@@ -237,7 +238,7 @@ def test_top_once_prints_the_numbers_as_text(running: Daemon) -> None:
             "for root", f"for invalid user {TERMINAL_USER}"
         )
     )
-    wait_until(lambda: running.bans(), 10, "the daemon's ban")
+    poll_until(running.bans, 10, "the daemon's ban")
     done = subprocess.run(
         [str(_bruteguard()), "top", "--once", "--config", str(running.config)],
         capture_output=True, text=True, timeout=30, env={"COLUMNS": "160", "TERM": "dumb"},

@@ -17,8 +17,9 @@ import pytest
 from bgdaemon import Bruteguard
 from bruteguard.dashboard.auth import hash_password
 from conftest import only_these_jails, toml_document
-from dashkit import PASSWORD, browser, dashboard, log_in, wait_until
+from dashkit import PASSWORD, browser, dashboard, log_in
 from enforcekit import SSH, lab_fixture, reaches
+from labkit import poll_until
 from netns import Lab
 from test_enforce_nftables import elements
 
@@ -95,7 +96,9 @@ def test_dashboard_shows_a_ban_unbans_it_refuses_csrf_and_escapes(
             # The daemon bans the attacker from its log: the set has it, the port refuses it.
             with (tmp_path / "auth.log").open("a") as log:
                 log.write("".join(_failure(pid, attacker.ipv4) for pid in (1, 2, 3)))
-            wait_until(lambda: attacker.ipv4 in _in_set(lab), 15, "the daemon's ban in nft")
+            poll_until(
+                lambda: attacker.ipv4 in _in_set(lab), 15, "the daemon's ban in nft", interval=0.05
+            )
             banned_at = time.monotonic()
             assert reaches(attacker, lab.server)["v4"] is False
             row = page.locator("#bans tbody tr", has_text=attacker.ipv4)
@@ -129,7 +132,9 @@ def test_dashboard_shows_a_ban_unbans_it_refuses_csrf_and_escapes(
 
             # One click lifts it: the nft set empties and the attacker connects again.
             row.get_by_role("button", name="Unban").click()
-            wait_until(lambda: not _in_set(lab), 5, "the nft set to empty after the click")
+            poll_until(
+                lambda: not _in_set(lab), 5, "the nft set to empty after the click", interval=0.05
+            )
             assert reaches(attacker, lab.server)["v4"] is True
             assert daemon.ban_of(attacker.ipv4) is None
             page.locator("#message", has_text=f"unbanned {attacker.ipv4}").wait_for(timeout=5000)

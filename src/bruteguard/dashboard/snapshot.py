@@ -19,24 +19,13 @@ import msgspec
 from bruteguard.config import Config
 from bruteguard.control import request
 from bruteguard.errors import BruteguardError
+from bruteguard.model import BanRow, ban_view
 
-__all__ = ["BanLine", "Snapshot", "take"]
+__all__ = ["Snapshot", "take"]
 
 ROWS = 50  # bans, failures and cases listed; counts are always whole
 _RATE_WINDOW = 600.0  # failures per minute over the last ten minutes
 _TOP_WINDOW = 86400.0  # top attackers and users of the last day
-
-
-class BanLine(msgspec.Struct):
-    ip: str
-    jail: str
-    start: float
-    until: float
-    failures: int
-    reason: str
-    step: int
-    origin: str
-    lifted: float | None = None
 
 
 class Attacker(msgspec.Struct):
@@ -81,8 +70,8 @@ class CaseLine(msgspec.Struct):
 class Snapshot(msgspec.Struct):
     now: float
     active: int
-    bans: list[BanLine]
-    recent: list[BanLine]
+    bans: list[dict[str, Any]]  # ban_view(), as `bans --json` shows them, and "lifted"
+    recent: list[dict[str, Any]]
     attackers: list[Attacker]
     users: list[tuple[str, int]]
     failures: list[FailureLine]
@@ -137,6 +126,11 @@ def _rates(db: sqlite3.Connection, now: float) -> list[JailRate]:
     return jails
 
 
+def _ban(row: tuple, now: float) -> dict[str, Any]:
+    ban = BanRow(*row)
+    return {**ban_view(ban.ban(), now), "lifted": ban.lifted}
+
+
 def _cases(db: sqlite3.Connection) -> list[CaseLine]:
     if "cases" not in _tables(db):
         return []
@@ -181,8 +175,8 @@ def _from_ledger(db: sqlite3.Connection | None, now: float) -> dict[str, Any]:
     )
     return {
         "active": active,
-        "bans": [BanLine(*row) for row in bans],
-        "recent": [BanLine(*row) for row in recent],
+        "bans": [_ban(row, now) for row in bans],
+        "recent": [_ban(row, now) for row in recent],
         "attackers": [Attacker(*row) for row in attackers],
         "users": [(user, n) for user, n in users],
         "failures": [FailureLine(*row) for row in failures],

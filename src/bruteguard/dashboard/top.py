@@ -73,11 +73,11 @@ def frame(snapshot: Snapshot, host: str) -> RenderableType:
         )
     active = _table("Active bans (newest)", "target", "jail", "until", "failures", "why")
     for ban in snapshot.bans[:_TOP]:
-        active.add_row(_t(ban.ip), _t(ban.jail), _when(ban.until), str(ban.failures),
-                       _t(ban.reason))  # fmt: skip
+        active.add_row(_t(ban["ip"]), _t(ban["jail"]), _when(ban["until"]),
+                       str(ban["failures"]), _t(ban["reason"]))  # fmt: skip
     recent = _table("Recent bans (24 h)", "target", "jail", "start", "lifted")
     for ban in snapshot.recent[:_TOP]:
-        recent.add_row(_t(ban.ip), _t(ban.jail), _when(ban.start), _when(ban.lifted))
+        recent.add_row(_t(ban["ip"]), _t(ban["jail"]), _when(ban["start"]), _when(ban["lifted"]))
     attackers = _table("Top attackers (24 h)", "address", "failures", "last", "jails")
     for attacker in snapshot.attackers[:_TOP]:
         attackers.add_row(_t(attacker.ip), str(attacker.failures), _when(attacker.last),
