@@ -251,3 +251,44 @@ def test_top_once_prints_the_numbers_as_text(running: Daemon) -> None:
     assert str(running.log) in out.replace("\n", "") or "auth.log" in out
     assert "\x1b" not in out, "no escape sequence reaches the terminal"
     assert "\\x1b[2J[bold red]pwned[/]" in out, "the user name, shown as its characters"
+
+
+def test_snapshots_read_the_hour_again_only_when_it_changed(tmp_path: Path) -> None:
+    """The live part is read every time; the hour's aggregates when a failure arrived (at
+    most every ``busy`` seconds), else every ``slow`` seconds, or at once after ``forget``."""
+    from bruteguard.dashboard.snapshot import Snapshots
+    from bruteguard.model import Ban, Failure
+    from bruteguard.store.sqlite import SqliteStore
+
+    now = 1_000_000.0
+    config = config_from_dict({"store": str(tmp_path / "bg.db"), "socket": str(tmp_path / "s")})
+    snapshots = Snapshots(config, fleet=False, slow=10.0, busy=2.0)
+    assert snapshots.take(now).active == 0, "no ledger yet: nothing, and none made"
+    assert not (tmp_path / "bg.db").exists()
+
+    def fail(at: float, user: str) -> None:
+        with SqliteStore(config.store) as store:
+            store.add_failures([Failure(at, "192.0.2.7", "sshd", user, "line")])
+
+    def users(at: float) -> list[tuple[str, int]]:
+        return [tuple(pair) for pair in snapshots.take(at).users]
+
+    fail(now - 10, "alice")
+    snapshots.forget()
+    assert users(now) == [("alice", 1)]
+    fail(now + 0.5, "bob")
+    first = snapshots.take(now + 1)
+    assert first.failures[0].user == "bob", "the live part is read every time"
+    assert [tuple(u) for u in first.users] == [("alice", 1)], "within busy: not again"
+    assert sorted(users(now + 2.5)) == [("alice", 1), ("bob", 1)], "a new failure, after busy"
+    fail(now - 20, "carol")  # not the newest: nothing says the hour changed
+    assert len(users(now + 5)) == 2
+    assert len(users(now + 13)) == 3, "slow: the window slid"
+    fail(now - 30, "dave")
+    snapshots.forget()
+    assert len(users(now + 13.5)) == 4
+    with SqliteStore(config.store) as store:
+        store.add_bans([Ban("192.0.2.7", "sshd", now, now + 60, 4, "4 failures")])
+    shot = snapshots.take(now + 14)
+    assert shot.active == 1 and [j.banned_now for j in shot.jails] == [1], "bans: live"
+    assert snapshots.take(now + 61).active == 0

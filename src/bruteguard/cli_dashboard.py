@@ -107,18 +107,18 @@ def _cmd_top(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    from bruteguard.dashboard.snapshot import take
+    from bruteguard.dashboard.snapshot import Snapshots
     from bruteguard.dashboard.top import frame
 
-    config = load_config(args.config)
+    snapshots = Snapshots(load_config(args.config), fleet=False)
     host = socket.gethostname()
     console = Console()
     if args.once:
-        console.print(frame(take(config, time.time(), fleet=False), host))
+        console.print(frame(snapshots.take(time.time()), host))
         return 0
     with Live(console=console, screen=True, auto_refresh=False) as live:
         while True:
-            live.update(frame(take(config, time.time(), fleet=False), host), refresh=True)
+            live.update(frame(snapshots.take(time.time()), host), refresh=True)
             time.sleep(args.interval)
 
 

@@ -78,11 +78,11 @@ def frame(snapshot: Snapshot, host: str) -> RenderableType:
     recent = _table("Recent bans (24 h)", "target", "jail", "start", "lifted")
     for ban in snapshot.recent[:_TOP]:
         recent.add_row(_t(ban["ip"]), _t(ban["jail"]), _when(ban["start"]), _when(ban["lifted"]))
-    attackers = _table("Top attackers (24 h)", "address", "failures", "last", "jails")
+    attackers = _table("Top attackers (last hour)", "address", "failures", "last", "jails")
     for attacker in snapshot.attackers[:_TOP]:
         attackers.add_row(_t(attacker.ip), str(attacker.failures), _when(attacker.last),
                           _t(attacker.jails))  # fmt: skip
-    users = _table("Users tried (24 h)", "user", "tries")
+    users = _table("Users tried (last hour)", "user", "tries")
     for user, count in snapshot.users[:_TOP]:
         users.add_row(_t(user), str(count))
     # Two columns: what is banned on the left, where it comes from on the right.
