@@ -132,6 +132,12 @@ def test_the_server_guards_every_door(running: Daemon, tmp_path: Path) -> None:
         assert client.request("GET", "/events")[0] == 401
         assert client.act("/api/unban", {"ip": "198.51.100.7"})[0] == 401
         assert client.log_in("wrong password")[0] == 401 and not client.cookie
+        # DNS rebinding: another site's name pointed at 127.0.0.1 gets nothing, not even
+        # the login form to guess at.
+        rebound = {"Host": f"attacker.example:{client.port}"}
+        assert client.request("GET", "/login", headers=rebound)[0] == 421
+        local = {"Host": f"localhost:{client.port}"}
+        assert client.request("GET", "/login", headers=local)[0] == 200
 
         status, headers, _ = client.log_in()
         assert status == 303
@@ -143,6 +149,7 @@ def test_the_server_guards_every_door(running: Daemon, tmp_path: Path) -> None:
         assert "script-src 'self'" in csp and "unsafe" not in csp
         assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
         assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Server"] == "bruteguard", "no version for a scanner"
         assert not re.search(rb"<script(?![^>]*\bsrc=)", page), "no inline script"
         assert b" style=" not in page and b"<style" not in page
         status, headers, script = client.request("GET", "/static/dashboard.js")

@@ -9,6 +9,8 @@ What it guards, and how:
   CSRF token in ``X-CSRF-Token``; without it, or from another origin: 403, nothing done.
   They go through the daemon's control socket (``ban``/``unban``, the path of ``bruteguard
   ban``) and the abuse desk's ``send_now`` (the path of ``bruteguard abuse send``).
+- DNS rebinding: on a loopback address, a request whose ``Host`` is not a loopback address
+  or ``localhost`` (a page of another site whose name was pointed at 127.0.0.1) gets 421.
 - Attacker text: pages hold no data; the script fills tables with ``textContent``; the
   plots are SVG images whose labels ``insight.plots`` escapes; every response carries a
   strict Content-Security-Policy (no inline script or style) and ``nosniff``.
@@ -30,6 +32,7 @@ from urllib.parse import urlsplit
 import msgspec
 from aiohttp import web
 
+from bruteguard.bounds import split_listen
 from bruteguard.config import Config
 from bruteguard.control import request as control_request
 from bruteguard.dashboard.auth import Login, Session, Sessions
@@ -82,9 +85,12 @@ class Dashboard:
         self._plots: tuple[float, dict[str, str]] | None = None
         self._lock = asyncio.Lock()
         self._plots_lock = asyncio.Lock()
+        self._scrypt = asyncio.Semaphore(2)  # 32 MiB each: logins hash two at a time
+        self._loopback = ipaddress.ip_address(split_listen(self.settings.listen)[0]).is_loopback
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=_MAX_BODY)
+        middlewares = [self._loopback_host] if self._loopback else []
+        app = web.Application(client_max_size=_MAX_BODY, middlewares=middlewares)
         app.on_response_prepare.append(self._headers)
         app.add_routes(
             [
@@ -105,6 +111,12 @@ class Dashboard:
 
     # -- guards ------------------------------------------------------------------------
 
+    @web.middleware
+    async def _loopback_host(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not _loopback_name(request.host):
+            return web.Response(text="this dashboard answers on its loopback address", status=421)
+        return await handler(request)
+
     async def _headers(self, request: web.Request, response: web.StreamResponse) -> None:
         headers = response.headers
         headers.setdefault("Content-Security-Policy", CSP)
@@ -112,6 +124,7 @@ class Dashboard:
         headers["X-Frame-Options"] = "DENY"
         headers["Referrer-Policy"] = "no-referrer"
         headers.setdefault("Cache-Control", "no-store")
+        headers["Server"] = "bruteguard"
         if self.settings.tls:
             headers["Strict-Transport-Security"] = "max-age=31536000"
 
@@ -180,7 +193,9 @@ class Dashboard:
             page = login_page(self.host, "Too many failed logins: wait a minute.")
             return web.Response(text=page, content_type="text/html", status=429)
         secret = str((await request.post()).get("secret", ""))[:1024]
-        if not await asyncio.to_thread(self.login.accepts, secret):
+        async with self._scrypt:
+            accepted = await asyncio.to_thread(self.login.accepts, secret)
+        if not accepted:
             self.sessions.failed()
             log.warning("dashboard: failed login from %s", request.remote)
             page = login_page(self.host, "Wrong password or token.")
@@ -295,6 +310,23 @@ class Dashboard:
         if not case:
             raise _Refused(400, "case: which case to send")
         return {"case": case, "state": await send_now(self.config, case)}
+
+
+def _loopback_name(host: str) -> bool:
+    """Whether a Host header names this machine's loopback: ``localhost`` or a loopback
+    address, with or without a port."""
+    if host.startswith("["):  # [v6] or [v6]:port
+        name = host[1:].partition("]")[0]
+    elif host.count(":") == 1:  # name:port or v4:port
+        name = host.partition(":")[0]
+    else:  # a name or v4 without a port, or a bare v6
+        name = host
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _field(fields: dict[str, Any], name: str) -> str:
