@@ -27,7 +27,9 @@ from bruteguard.config import (
     IdentityConfig,
     JailConfig,
     LookupConfig,
+    MetricsConfig,
     NotifyConfig,
+    ReportConfig,
     SmtpConfig,
     StoreConfig,
     config_from_dict,
@@ -64,7 +66,14 @@ def test_the_default_file_shows_every_setting_and_builtin_jail() -> None:
     shown |= set(re.findall(r"^# ([a-z_0-9]+): ", text, re.MULTILINE))  # said in words
     tables = set(re.findall(r"^#\[([a-z0-9_.-]+)\]$", text, re.MULTILINE))
     kinds: list[tuple[type[msgspec.Struct], set[str]]] = [
-        (Config, {"jails", "source_path", "blocklists", "identity", "abuse", "notify"} | STORE),
+        (
+            Config,
+            {"jails", "source_path", "blocklists", "identity", "abuse", "notify", "metrics"}
+            | {"report"}
+            | STORE,
+        ),
+        (MetricsConfig, set()),
+        (ReportConfig, set()),
         (StoreConfig, set()),
         (JailConfig, {"name", "global_ignoreip"}),
         (IdentityConfig, set()),
@@ -78,6 +87,7 @@ def test_the_default_file_shows_every_setting_and_builtin_jail() -> None:
         assert not missing, (kind.__name__, missing)
     assert {f"jails.{name}" for name in BUILTIN_JAILS} <= tables
     assert {"store", "identity", "notify", "abuse", "abuse.smtp", "abuse.lookup"} <= tables
+    assert {"metrics", "report"} <= tables
     assert "defaults" in tables
     # blocklists and the abuse mailbox have no default: explained, never a setting line
     assert "#   [blocklists.drop]" in text and "#   [abuse.mailbox]" in text
