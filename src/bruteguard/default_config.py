@@ -52,8 +52,16 @@ _TABLES: list[tuple[str, type[msgspec.Struct], str]] = [
     ("identity", IdentityConfig, "How a failure naming a host is tied to a real connection."),
     ("notify", NotifyConfig, "Messages to the admin (apprise URLs; the `notify` extra)."),
     ("abuse", AbuseConfig, "The abuse desk (docs/abuse.md): off unless enabled."),
-    ("metrics", MetricsConfig, "Prometheus metrics (docs/metrics.md): off unless listen is set."),
-    ("report", ReportConfig, "`report --html`: MaxMind files for countries and ASes."),
+    (
+        "metrics",
+        MetricsConfig,
+        "Prometheus /metrics (docs/metrics.md): off unless listen is set, loopback unless public.",
+    ),
+    (
+        "report",
+        ReportConfig,
+        "Your MaxMind files for report --html's countries and ASes (docs/report.md).",
+    ),
     ("dashboard", DashboardConfig, "`bruteguard dashboard` (docs/dashboard.md): the web UI."),
 ]
 _NESTED = {"smtp", "lookup", "mailbox"}  # AbuseConfig's own tables
@@ -63,10 +71,10 @@ _TOP_TABLES = {
     "identity",
     "notify",
     "abuse",
-    "blocklists",
-    "fleet",
     "metrics",
     "report",
+    "blocklists",
+    "fleet",
     "dashboard",
     "jails",
     "source_path",
