@@ -119,7 +119,7 @@ def _cmd_top(args: argparse.Namespace) -> int:
     with Live(console=console, screen=True, auto_refresh=False) as live:
         while True:
             live.update(frame(snapshots.take(time.time()), host), refresh=True)
-            time.sleep(args.interval)
+            time.sleep(snapshots.pause(args.interval))
 
 
 def add_dashboard_commands(command: Any) -> None:

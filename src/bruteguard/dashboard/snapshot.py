@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,14 @@ class Snapshots:
         self.slow = slow
         self.busy = busy
         self._slow: tuple[float, Any, dict[str, Any]] | None = None
+        self.cost = 0.0  # seconds the last live part took (the daemon's status included)
+
+    def pause(self, wanted: float) -> float:
+        """Seconds to wait before the next ``take``: ``wanted``, or five times what the last
+        live part cost, so a viewer never keeps more than a fifth of a core (nor the
+        daemon's status) busy, whatever the ledger's size. (The aggregates have their own
+        bound: ``busy`` and ``slow``.)"""
+        return max(wanted, 5 * self.cost)
 
     def forget(self) -> None:
         """Take everything afresh next time (after an action changed it)."""
@@ -254,9 +263,11 @@ class Snapshots:
         return not 0 <= age < self.slow or (age >= self.busy and newest != seen)
 
     def take(self, now: float) -> Snapshot:
+        started = time.monotonic()
         daemon, status = _daemon(self.config)
         with _ledger(self.config.store) as db:
             live = _live(db, now)
+            self.cost = time.monotonic() - started
             newest = live["failures"][0] if live["failures"] else None
             if self._stale(now, newest):
                 slow = _aggregates(db, now)

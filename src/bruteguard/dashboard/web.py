@@ -238,7 +238,8 @@ class Dashboard:
     async def snapshot(self) -> bytes:
         async with self._lock:
             cached = self._snapshot
-            if cached is not None and time.monotonic() - cached[0] < self.settings.refresh:
+            pause = self._snapshots.pause(self.settings.refresh)
+            if cached is not None and time.monotonic() - cached[0] < pause:
                 return cached[1]
             taken = await asyncio.to_thread(self._snapshots.take, time.time())
             data = msgspec.json.encode(taken)
@@ -259,7 +260,7 @@ class Dashboard:
                 await response.write(b"data: " + await self.snapshot() + b"\n\n")
             except ConnectionResetError:  # the page was closed
                 break
-            await asyncio.sleep(self.settings.refresh)
+            await asyncio.sleep(self._snapshots.pause(self.settings.refresh))
         return response
 
     async def plot(self, request: web.Request) -> web.StreamResponse:
