@@ -100,10 +100,10 @@ def test_dashboard_shows_a_ban_unbans_it_refuses_csrf_and_escapes(
                 lambda: attacker.ipv4 in _in_set(lab), 15, "the daemon's ban in nft", interval=0.05
             )
             banned_at = time.monotonic()
-            assert reaches(attacker, lab.server)["v4"] is False
             row = page.locator("#bans tbody tr", has_text=attacker.ipv4)
             row.wait_for(timeout=2000)
             assert time.monotonic() - banned_at < 2.0
+            assert reaches(attacker, lab.server)["v4"] is False
 
             # The hostile user name is shown as text everywhere it appears; no markup, no
             # script ran.
