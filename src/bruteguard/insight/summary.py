@@ -215,6 +215,22 @@ def _ban_timelines(
 
 # -- from the ledger ---------------------------------------------------------------------
 
+# Per address and user: the rows beyond the first jail's of lines several jails counted
+# (same time, address, user and line in more than one jail), only among the addresses that
+# appear in more than one jail at all (the rest cannot have any).
+_SHARED = """
+WITH shared AS (
+    SELECT ip FROM failures WHERE time >= ? AND time <= ?
+    GROUP BY ip HAVING min(jail) <> max(jail))
+SELECT ip, user, sum(n - m) FROM (
+    SELECT ip, user, sum(c) AS n, max(c) AS m FROM (
+        SELECT time, ip, user, line, jail, count(*) AS c
+        FROM failures JOIN shared USING (ip) WHERE time >= ? AND time <= ?
+        GROUP BY time, ip, user, line, jail)
+    GROUP BY time, ip, user, line)
+GROUP BY ip, user HAVING sum(n - m) > 0
+"""
+
 
 def from_ledger(
     store: Any,
@@ -256,11 +272,22 @@ def from_ledger(
                 window,
             ).fetchall()
         )
-        users = db.execute(
-            "SELECT user, count(*) FROM failures WHERE time >= ? AND time <= ?"
-            " AND user IS NOT NULL GROUP BY user ORDER BY 2 DESC, 1 LIMIT ?",
-            (*window, top),
-        ).fetchall()
+        tried = Counter(
+            dict(
+                db.execute(
+                    "SELECT user, count(*) FROM failures WHERE time >= ? AND time <= ?"
+                    " AND user IS NOT NULL GROUP BY user",
+                    window,
+                ).fetchall()
+            )
+        )
+        # A line several jails count (an sshd scanner line is sshd-ddos's too) is stored
+        # once per jail: count it once, as a replay does.
+        for address, user, extra in db.execute(_SHARED, (*window, *window)):
+            failures -= extra
+            by_address[address] -= extra
+            if user is not None:
+                tried[user] -= extra
         ban_rows = db.execute(
             "SELECT jail, start FROM bans WHERE start >= ? AND start <= ?", window
         ).fetchall()
@@ -268,11 +295,6 @@ def from_ledger(
             "SELECT step, count(*) FROM bans WHERE start >= ? AND start <= ? GROUP BY step",
             window,
         ).fetchall()
-        distinct = db.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT time, ip, user, line FROM failures"
-            " WHERE time >= ? AND time <= ?)",
-            window,
-        ).fetchone()[0]
     per_jail = {jail: sum(counts) for jail, counts in sorted(attempts.items())}
     return Summary(
         origin="ledger",
@@ -280,14 +302,14 @@ def from_ledger(
         end=first + width * buckets,
         bucket=width,
         lines=None,
-        failures=distinct if failures else 0,
+        failures=failures,
         per_jail=per_jail,
         addresses=len(by_address),
         attempts=[Timeline(jail, counts) for jail, counts in sorted(attempts.items())],
         bans=bans,
         bans_over_time=_ban_timelines(ban_rows, first, width, buckets),
         ban_steps=[Count(str(step), count) for step, count in sorted(steps)],
-        users=[Count(str(user), count) for user, count in users],
+        users=_ranked(+tried, top),
         cases=_cases_of(store),
         **_who(by_address, top, geo, _owners_of(store)),
     )
