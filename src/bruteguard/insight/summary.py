@@ -114,13 +114,6 @@ def _ranked(counts: Mapping[str, int], top: int) -> list[Count]:
     return [Count(label, count) for label, count in rows[:top]]
 
 
-def _ranked_counter(pairs: Iterable[tuple[str, int]], top: int) -> list[Count]:
-    total: Counter[str] = Counter()
-    for label, count in pairs:
-        total[label] += count
-    return _ranked(total, top)
-
-
 class _Owners:
     """Network owners by address from the RDAP cache (the ``contacts`` table): one read of
     the table, then a bisect per address."""
@@ -370,6 +363,8 @@ def from_scan(
     now = time.time()
     first, width, buckets = _axis(min(lows, default=now), max(highs, default=now))
     offenders = summary.offenders.values()
+    # A replay keeps the first 20 user names per address (scan._MAX_USERS), with exact
+    # counts for those: a name only ever tried after an address's 20th is not shown.
     users: Counter[str] = Counter()
     for offender in offenders:
         users.update(offender.users)
