@@ -6,6 +6,9 @@ command (interpreter start, geo data load, replay, summary, HTML) as an admin ru
     .venv/bin/python bench/gen_authlog.py --lines 1000000 --out bench/data/auth.log
     .venv/bin/python bench/report_html.py bench/data/auth.log --runs 5
 
+``--make-ledger PATH`` first fills a new ledger with what a replay of LOG finds (every
+failure, every ban): the same attack, as the daemon would have stored it.
+
 Also prints ``/usr/bin/time``'s peak RSS of the last run and the least CPU time of a run
 (user+sys of the command and its replay workers): on a busy machine the wall time says
 more about the neighbours than about the report. ``--ledger`` times the report of
@@ -31,7 +34,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--ledger", action="store_true", help="LOG is a ledger (SQLite)")
     parser.add_argument("--out", default="bench/out/report.html")
+    parser.add_argument("--make-ledger", metavar="PATH", help="fill this new ledger from LOG")
     args = parser.parse_args()
+    if args.make_ledger:
+        make_ledger(args.log, args.make_ledger)
+        return 0
     exe = str(Path(sys.executable).with_name("bruteguard"))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     source = ["--ledger", args.log] if args.ledger else [args.log]
@@ -56,6 +63,30 @@ def main() -> int:
     verdict = "met" if ok else "MISSED"
     print(f"floor (< {LIMIT_SECONDS:.0f} s, < {LIMIT_BYTES / 1e6:.0f} MB): {verdict}")
     return 0 if ok else 1
+
+
+def make_ledger(log: str, path: str) -> None:
+    from bruteguard.config import load_config
+    from bruteguard.model import Failure
+    from bruteguard.scan import scan_logs
+    from bruteguard.store.sqlite import SqliteStore
+
+    if os.path.exists(path):
+        raise SystemExit(f"{path} exists: give a new file")
+    config = load_config(None)
+    with SqliteStore(path) as store:
+        bans = []
+
+        def keep(hits, decided) -> None:
+            store.add_failures(Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits)
+            bans.extend(decided)
+
+        summary = scan_logs([log], config, config.enabled_jails(), on_hits=keep)
+        store.add_bans(bans)
+    print(
+        f"{path}: {summary.failures:,} failures ({sum(summary.per_jail.values()):,} rows),"
+        f" {len(bans):,} bans"
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from bruteguard.abuse.case import Case, CaseState
@@ -46,6 +47,9 @@ def ledger(tmp_path: Path) -> SqliteStore:
     failures += [
         Failure(T0 + 7200 + i, "2001:db8:1:2::5", "postfix", "admin", f"m {i}") for i in range(4)
     ]
+    # one scanner line counted by two jails is stored once per jail: one attempt
+    shared = Failure(T0 + 50, "198.51.100.7", "sshd", None, "Connection closed [preauth]")
+    failures += [shared, msgspec.structs.replace(shared, jail="sshd-ddos")]
     store.add_failures(failures)
     store.add_bans(
         [
@@ -69,19 +73,19 @@ def ledger(tmp_path: Path) -> SqliteStore:
 def test_ledger_summary_counts_what_the_ledger_holds(ledger: SqliteStore) -> None:
     summary = from_ledger(ledger, until=T0 + 86400, geo=FixedGeo())
     assert summary.origin == "ledger"
-    assert summary.failures == 39
-    assert summary.per_jail == {"postfix": 4, "sshd": 35}
+    assert summary.failures == 40  # the shared line once
+    assert summary.per_jail == {"postfix": 4, "sshd": 36, "sshd-ddos": 1}
     assert summary.addresses == 3
-    assert sum(sum(t.counts) for t in summary.attempts) == 39
-    assert {t.name: sum(t.counts) for t in summary.attempts} == {"postfix": 4, "sshd": 35}
-    assert summary.top_addresses[0] == Count("198.51.100.7", 30)
+    assert sum(sum(t.counts) for t in summary.attempts) == 41
+    assert {t.name: sum(t.counts) for t in summary.attempts} == summary.per_jail
+    assert summary.top_addresses[0] == Count("198.51.100.7", 31)
     assert summary.top_networks[:2] == [
-        Count("198.51.100.0/24", 35),
+        Count("198.51.100.0/24", 36),
         Count("2001:db8:1:2::/64", 4),
     ]
-    assert summary.top_owners == [Count(HOSTILE, 35)]  # from the RDAP cache, by network
-    assert summary.top_countries == [Count("NL", 35), Count("DE", 4)]
-    assert summary.top_asns == [Count("AS64500 Example", 35)]
+    assert summary.top_owners == [Count(HOSTILE, 36)]  # from the RDAP cache, by network
+    assert summary.top_countries == [Count("NL", 36), Count("DE", 4)]
+    assert summary.top_asns == [Count("AS64500 Example", 36)]
     assert summary.users[0] == Count("root", 30)
     assert Count(HOSTILE, 5) in summary.users
     assert summary.bans == 3

@@ -175,3 +175,17 @@ def test_screenshot_by_headless_chromium(tmp_path: Path, bruteguard_exe: Path, m
     artefacts = ROOT / "docs" / "img"
     artefacts.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shot, artefacts / "report.png")
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (("--ledger",), "--html"),
+        (("x.log", "--ledger", "--html", "x.html"), "not both"),
+        (("--html", "x.html"), "LOG"),
+    ],
+)
+def test_bad_combinations_are_bad_usage(bruteguard_exe: Path, args, what: str) -> None:
+    done = bruteguard(bruteguard_exe, "report", *args)
+    assert done.returncode == 2 and done.stdout == ""
+    assert what in done.stderr and "see `bruteguard report --help`" in done.stderr

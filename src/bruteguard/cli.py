@@ -378,15 +378,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    if args.ledger is None and not args.logs:
+        args.usage_error("the following arguments are required: LOG (or --ledger --html FILE)")
+    if args.ledger is not None and args.html is None:
+        args.usage_error("--ledger writes an HTML report: add --html FILE")
+    if args.ledger is not None and args.logs:
+        args.usage_error("give LOG... or --ledger, not both")
     _batch_mode()
 
     from bruteguard.scan import scan_logs
 
     config = load_config(args.config)
-    if args.html is not None or args.ledger is not None:
+    if args.html is not None:
         return _html_report(args, config)
-    if not args.logs:
-        raise BruteguardError("report needs LOG... (or --ledger with --html)")
     jails = _pick_jails(config, args.jail)
     summary = _scan_or_fail(scan_logs, args.logs, config, jails)
     table = Table(title=f"Top {args.top} offenders", title_justify="left")
@@ -420,12 +424,6 @@ def _html_report(args: argparse.Namespace, config: Config) -> int:
     from bruteguard.insight import summary as insight
     from bruteguard.insight.report import render_html
 
-    if args.html is None:
-        raise BruteguardError("--ledger writes an HTML report: add --html FILE")
-    if args.ledger is not None and args.logs:
-        raise BruteguardError("give LOG... or --ledger, not both")
-    if args.ledger is None and not args.logs:
-        raise BruteguardError("report --html needs LOG... or --ledger")
     geo = _geo(config)
     path = args.ledger or config.store
     store = _open_ledger(path) if args.ledger is not None or os.path.exists(path) else None
@@ -818,6 +816,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="with --ledger: only the last DURATION (e.g. 7d)",
     )
+    report.set_defaults(usage_error=report.error)
 
     status = command("status", "what the running daemon watches and has banned", _cmd_status)
     status.add_argument("jail", nargs="?", metavar="JAIL", help="only this jail")

@@ -58,14 +58,16 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def _counter(name: str, doc: str, labels: list[str], values: dict[tuple[str, ...], float]):
+def _counter(
+    name: str, doc: str, labels: list[str], values: dict[tuple[str, ...], float]
+) -> Metric:
     family = CounterMetricFamily(name, doc, labels=labels)
     for key, value in sorted(values.items()):
         family.add_metric(list(key), value)
     return family
 
 
-def _gauge(name: str, doc: str, labels: list[str], values: dict[tuple[str, ...], float]):
+def _gauge(name: str, doc: str, labels: list[str], values: dict[tuple[str, ...], float]) -> Metric:
     family = GaugeMetricFamily(name, doc, labels=labels)
     for key, value in sorted(values.items()):
         family.add_metric(list(key), value)

@@ -114,13 +114,6 @@ def _ranked(counts: Mapping[str, int], top: int) -> list[Count]:
     return [Count(label, count) for label, count in rows[:top]]
 
 
-def _ranked_counter(pairs: Iterable[tuple[str, int]], top: int) -> list[Count]:
-    total: Counter[str] = Counter()
-    for label, count in pairs:
-        total[label] += count
-    return _ranked(total, top)
-
-
 class _Owners:
     """Network owners by address from the RDAP cache (the ``contacts`` table): one read of
     the table, then a bisect per address."""
@@ -215,6 +208,22 @@ def _ban_timelines(
 
 # -- from the ledger ---------------------------------------------------------------------
 
+# Per address and user: the rows beyond the first jail's of lines several jails counted
+# (same time, address, user and line in more than one jail), only among the addresses that
+# appear in more than one jail at all (the rest cannot have any).
+_SHARED = """
+WITH shared AS (
+    SELECT ip FROM failures WHERE time >= ? AND time <= ?
+    GROUP BY ip HAVING min(jail) <> max(jail))
+SELECT ip, user, sum(n - m) FROM (
+    SELECT ip, user, sum(c) AS n, max(c) AS m FROM (
+        SELECT time, ip, user, line, jail, count(*) AS c
+        FROM failures JOIN shared USING (ip) WHERE time >= ? AND time <= ?
+        GROUP BY time, ip, user, line, jail)
+    GROUP BY time, ip, user, line)
+GROUP BY ip, user HAVING sum(n - m) > 0
+"""
+
 
 def from_ledger(
     store: Any,
@@ -256,11 +265,22 @@ def from_ledger(
                 window,
             ).fetchall()
         )
-        users = db.execute(
-            "SELECT user, count(*) FROM failures WHERE time >= ? AND time <= ?"
-            " AND user IS NOT NULL GROUP BY user ORDER BY 2 DESC, 1 LIMIT ?",
-            (*window, top),
-        ).fetchall()
+        tried = Counter(
+            dict(
+                db.execute(
+                    "SELECT user, count(*) FROM failures WHERE time >= ? AND time <= ?"
+                    " AND user IS NOT NULL GROUP BY user",
+                    window,
+                ).fetchall()
+            )
+        )
+        # A line several jails count (an sshd scanner line is sshd-ddos's too) is stored
+        # once per jail: count it once, as a replay does.
+        for address, user, extra in db.execute(_SHARED, (*window, *window)):
+            failures -= extra
+            by_address[address] -= extra
+            if user is not None:
+                tried[user] -= extra
         ban_rows = db.execute(
             "SELECT jail, start FROM bans WHERE start >= ? AND start <= ?", window
         ).fetchall()
@@ -268,11 +288,6 @@ def from_ledger(
             "SELECT step, count(*) FROM bans WHERE start >= ? AND start <= ? GROUP BY step",
             window,
         ).fetchall()
-        distinct = db.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT time, ip, user, line FROM failures"
-            " WHERE time >= ? AND time <= ?)",
-            window,
-        ).fetchone()[0]
     per_jail = {jail: sum(counts) for jail, counts in sorted(attempts.items())}
     return Summary(
         origin="ledger",
@@ -280,14 +295,14 @@ def from_ledger(
         end=first + width * buckets,
         bucket=width,
         lines=None,
-        failures=distinct if failures else 0,
+        failures=failures,
         per_jail=per_jail,
         addresses=len(by_address),
         attempts=[Timeline(jail, counts) for jail, counts in sorted(attempts.items())],
         bans=bans,
         bans_over_time=_ban_timelines(ban_rows, first, width, buckets),
         ban_steps=[Count(str(step), count) for step, count in sorted(steps)],
-        users=[Count(str(user), count) for user, count in users],
+        users=_ranked(+tried, top),
         cases=_cases_of(store),
         **_who(by_address, top, geo, _owners_of(store)),
     )
@@ -348,6 +363,8 @@ def from_scan(
     now = time.time()
     first, width, buckets = _axis(min(lows, default=now), max(highs, default=now))
     offenders = summary.offenders.values()
+    # A replay keeps the first 20 user names per address (scan._MAX_USERS), with exact
+    # counts for those: a name only ever tried after an address's 20th is not shown.
     users: Counter[str] = Counter()
     for offender in offenders:
         users.update(offender.users)
