@@ -100,7 +100,9 @@ def time_chart(
         ' stroke="#888"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#888"/>',
     ]
-    for fraction in (0.0, 0.5, 1.0):
+    # A middle tick only where it names a whole count of its own (not "0, 0, 1" for most=1).
+    fractions = (0.0, 0.5, 1.0) if most % 2 == 0 or most >= 20 else (0.0, 1.0)
+    for fraction in fractions:
         y = top + plot_h - fraction * plot_h
         parts.append(
             f'<text x="{left - 4}" y="{y + 4:.1f}" {_FONT} text-anchor="end">'
@@ -128,6 +130,9 @@ def time_chart(
                 f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}">'
                 f"<title>{label(line.name)}</title></polyline>"
             )
+            if buckets == 1 and line.counts:  # one point: a line through it would not show
+                y = top + plot_h - plot_h * line.counts[0] / most
+                parts.append(f'<circle cx="{left}" cy="{y:.1f}" r="3" fill="{colour}"/>')
             x = left + number * 150
             parts.append(
                 f'<rect x="{x}" y="{height - 14}" width="10" height="10" fill="{colour}"/>'
