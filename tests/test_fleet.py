@@ -668,3 +668,151 @@ def test_a_killed_leader_is_replaced_within_10s_and_nothing_is_decided_twice(
     assert took < 10.0
     assert list(first.decided) == [("203.0.113.7", "sshd")] and list(second.decided) == []
     assert [row[0] for row in _fleet_bans(cluster, fleet_db)] == ["203.0.113.7"]
+
+
+# -- escalation on fleet counts -----------------------------------------------------------
+
+
+def _publish_bans(cluster: Cluster, db: str, host: str, *rows: tuple[str, str, int, float]) -> None:
+    """``host`` publishes (target, jail, failures, minutes ago) bans of 10 minutes."""
+    with psycopg.connect(cluster.dsn(user=host, dbname=db), autocommit=True) as conn:
+        for n, (ip, jail, failures, ago) in enumerate(rows, start=1000):
+            start = _NOW - ago * 60
+            conn.execute(
+                "SELECT bruteguard.publish_ban(%s, %s, %s, 'local', %s, %s, %s)",
+                (n, ip, jail, failures, start, start + 600),
+            )
+
+
+def _escalating_leader(cluster: Cluster, db: str, **thresholds) -> Leader:
+    """web1's leader: sshd (maxretry 5, bantime 600, factor 2, /24 after 3 addresses) and
+    recidive (3 bans in a day: a week)."""
+    fleet = FleetConfig(dsn=cluster.dsn(user="web1", dbname=db), host="web1")
+    jails = config_from_dict(
+        {
+            "jails": {
+                "sshd": {"maxretry": 5, "bantime": "10m", "subnet_maxretry": 3} | thresholds,
+                "recidive": {"maxretry": 3},
+            }
+        }
+    ).enabled_jails()
+    return Leader(fleet, lambda: jails, clock=lambda: _NOW)
+
+
+def _decide(*leaders: Leader) -> None:
+    async def scenario() -> None:
+        try:
+            await _rounds(*leaders)
+        finally:
+            await _close(*leaders)
+
+    asyncio.run(scenario())
+
+
+def test_fleet_bans_grow_with_every_earlier_ban_of_any_host(
+    cluster: Cluster, fleet_db: str
+) -> None:
+    """.7 was banned twice before (by web2 locally, then by the fleet): its fleet threshold
+    ban is the third, 600 s * 2^2 long. .8's only earlier ban was by hand (no failures): it
+    gets the first step. .6 is banned by web3 right now: not decided again."""
+    _init_fleet(cluster, fleet_db, "web1", "web2", "web3")
+    _publish_bans(
+        cluster,
+        fleet_db,
+        "web2",
+        ("203.0.113.7", "sshd", 5, 300),
+        ("203.0.113.8", "sshd", 0, 300),
+    )
+    with psycopg.connect(cluster.dsn(dbname=fleet_db), autocommit=True) as admin:
+        fleet_id = admin.execute("SELECT id FROM bruteguard.hosts WHERE name = 'fleet'").fetchone()
+        admin.execute(
+            "INSERT INTO bruteguard.bans (host_id, local_id, ip, jail, failures, start, until)"
+            " VALUES (%s, 999, '203.0.113.7', 'sshd', 6, to_timestamp(%s), to_timestamp(%s))",
+            (fleet_id[0], _NOW - 7200, _NOW - 6600),
+        )
+    _publish_bans(cluster, fleet_db, "web3", ("203.0.113.6", "sshd", 5, 1))
+    for host in ("web1", "web2", "web3"):
+        _publish_failures(
+            cluster,
+            fleet_db,
+            host,
+            ("203.0.113.7", 1, 5),
+            ("203.0.113.8", 1, 5),
+            ("203.0.113.6", 1, 5),
+        )
+    _decide(_escalating_leader(cluster, fleet_db, fleet_hosts=3, subnet_maxretry=0))
+    decided = [row for row in _fleet_bans(cluster, fleet_db) if row[1:4:2] == ("sshd", 3)]
+    assert [(ip, length) for ip, _, _, _, length in decided] == [
+        ("203.0.113.7", 2400),
+        ("203.0.113.8", 600),
+    ]
+
+
+def test_a_network_with_enough_fleet_banned_addresses_is_banned(
+    cluster: Cluster, fleet_db: str
+) -> None:
+    """Three hosts each banned one or two addresses of 203.0.113.0/24 (none reached its
+    own subnet_maxretry of 3): the fleet bans the /24, once. The allowlisted
+    198.51.100.0/24 with as many is never decided, nor a /24 whose bans are a day old."""
+    _init_fleet(cluster, fleet_db, "web1", "web2", "web3")
+    with psycopg.connect(cluster.dsn(dbname=fleet_db), autocommit=True) as admin:
+        admin.execute("INSERT INTO bruteguard.allowlist (network) VALUES ('198.51.100.0/24')")
+    _publish_bans(cluster, fleet_db, "web1", ("203.0.113.1", "sshd", 5, 30))
+    _publish_bans(
+        cluster, fleet_db, "web2", ("203.0.113.2", "sshd", 5, 20), ("198.51.100.1", "sshd", 5, 1)
+    )
+    _publish_bans(
+        cluster,
+        fleet_db,
+        "web3",
+        ("203.0.113.3", "sshd", 5, 10),
+        ("198.51.100.2", "sshd", 5, 1),
+        ("198.51.100.3", "sshd", 5, 1),
+        ("192.0.2.1", "sshd", 5, 2000),
+        ("192.0.2.2", "sshd", 5, 2000),
+        ("192.0.2.3", "sshd", 5, 2000),
+    )
+    _decide(_escalating_leader(cluster, fleet_db, fleet_maxretry=100))
+    _decide(_escalating_leader(cluster, fleet_db, fleet_maxretry=100))  # nothing again
+    assert _fleet_bans(cluster, fleet_db) == [
+        ("203.0.113.0/24", "sshd", "fleet: 3 addresses of it banned in 1800 s", 3, 600)
+    ]
+
+
+def test_ipv6_counts_per_prefix_and_recidive_counts_every_hosts_bans(
+    cluster: Cluster, fleet_db: str
+) -> None:
+    """Three addresses of one /64, each failing on another host, are one target: its /64
+    is banned (fleet_hosts 3). .9, banned once by each of three hosts today, is a repeat
+    offender across the fleet: banned in recidive (every port) for a week."""
+    _init_fleet(cluster, fleet_db, "web1", "web2", "web3")
+    for n, host in enumerate(("web1", "web2", "web3"), start=1):
+        _publish_failures(cluster, fleet_db, host, (f"2001:db8:bad::{n}", 1, 2))
+        _publish_bans(cluster, fleet_db, host, ("203.0.113.9", "sshd", 5, 60 * n))
+    leader = _escalating_leader(cluster, fleet_db, fleet_hosts=3)
+    _decide(leader)
+    assert sorted(leader.decided) == [("2001:db8:bad::/64", "sshd"), ("203.0.113.9", "recidive")]
+    assert _fleet_bans(cluster, fleet_db) == [
+        ("203.0.113.9", "recidive", "fleet recidive: 3 bans from 3 hosts in 86400 s", 3, 604800),
+        ("2001:db8:bad::/64", "sshd", "fleet threshold: 3 failures from 3 hosts in 3600 s", 3, 600),
+    ]
+
+
+def test_a_fleet_ban_applied_here_grows_this_hosts_next_ban() -> None:
+    """The fleet banned .5 here once: the host's own next ban of it is its second step,
+    twice as long, live and after a restart (the ledger's rows)."""
+    from bruteguard.detect import Detector, LedgerRead
+
+    jail = config_from_dict({"jails": {"sshd": {"maxretry": 2, "bantime": "10m"}}}).jails["sshd"]
+    fleet_ban = Ban("203.0.113.5", "sshd", 100.0, 700.0, 9, "fleet threshold", origin="fleet")
+    hits = [(1000.0 + n, "203.0.113.5", "root", "sshd", b"x") for n in range(2)]
+    live = Detector([jail])
+    live.remember_fleet_bans([fleet_ban])
+    restarted = Detector([jail])
+    restarted.remember_ledger(
+        [("203.0.113.5", "sshd", 100.0, 700.0, 9, "fleet threshold", 1, "fleet", None)],
+        LedgerRead(now=900.0, lifts_after=900.0),
+    )
+    for detector in (live, restarted):
+        (ban,) = detector.observe(hits)
+        assert (ban.step, ban.until - ban.start) == (2, 1200.0)

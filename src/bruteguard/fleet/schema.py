@@ -280,6 +280,184 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"""GRANT EXECUTE ON FUNCTION bruteguard.decide_fleet_bans(text, double precision,
             double precision, integer, integer, double precision) TO {AGENT_ROLE}""",
     ),
+    (
+        # Escalation on fleet counts (docs/fleet.md): the leader's decisions grow like a
+        # host's own (docs/escalation.md) and count every host's bans, not only its own.
+        # Rules come as one JSON object (the jail's settings), so a new one needs no new
+        # signature. The version-3 ``decide_fleet_bans`` stays for leaders not yet upgraded.
+        """CREATE FUNCTION bruteguard.require_leader() RETURNS void
+            LANGUAGE plpgsql STABLE SET search_path = bruteguard, pg_temp AS $$
+            BEGIN
+                IF NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
+                               AND pid = pg_backend_pid() AND granted AND classid = 0
+                               AND objid = 1650945124 AND objsubid = 1) THEN
+                    RAISE EXCEPTION 'only the fleet leader decides fleet bans';
+                END IF;
+            END $$""",
+        # The fleet's n-th ban of a target in a jail (bans of every host, none by hand, none
+        # over a cap) lasts bantime * factor^(n-1), at most maxtime. Inserted only when its
+        # (target, jail, window) decision is new: nothing is decided twice.
+        """CREATE FUNCTION bruteguard.fleet_ban(
+                p_target inet, p_jail text, p_now timestamptz, p_window timestamptz,
+                p_failures integer, p_hosts integer, p_reason text, p_rule jsonb)
+            RETURNS integer
+            LANGUAGE plpgsql SET search_path = bruteguard, pg_temp AS $$
+            DECLARE
+                decision bigint;
+                step integer;
+                length double precision;
+            BEGIN
+                INSERT INTO fleet_decisions (ip, jail, window_start, decided, failures, hosts)
+                VALUES (p_target, p_jail, p_window, p_now, p_failures, p_hosts)
+                ON CONFLICT (ip, jail, window_start) DO NOTHING
+                RETURNING id INTO decision;
+                IF decision IS NULL THEN
+                    RETURN NULL;
+                END IF;
+                step := 1 + (SELECT count(*) FROM bans b WHERE b.ip = p_target
+                             AND b.jail = p_jail AND NOT b.capped AND b.failures > 0);
+                length := least((p_rule->>'bantime')::float8
+                                * power((p_rule->>'factor')::float8, step - 1),
+                                (p_rule->>'maxtime')::float8);
+                INSERT INTO bans (host_id, local_id, ip, jail, reason, failures, start, until)
+                VALUES ((SELECT id FROM hosts WHERE name = 'fleet'), decision, p_target, p_jail,
+                        p_reason, p_failures, p_now,
+                        p_now + make_interval(secs => length));
+                RETURN step;
+            END $$""",
+        # Whether the fleet already bans ``p_target`` in ``p_jail`` now, or may not at all.
+        """CREATE FUNCTION bruteguard.fleet_spares(p_target inet, p_jail text,
+                                                 p_now timestamptz) RETURNS boolean
+            LANGUAGE sql STABLE SET search_path = bruteguard, pg_temp AS $$
+                SELECT EXISTS (SELECT 1 FROM bans b WHERE b.ip = p_target AND b.jail = p_jail
+                               AND b.lifted IS NULL AND b.until > p_now AND NOT b.capped)
+                    OR EXISTS (SELECT 1 FROM allowlist a
+                               WHERE a.network >>= p_target OR p_target >>= a.network)
+            $$""",
+        # When the fleet last banned ``p_target`` in ``p_jail``: what came before is spent
+        # (a host's own window forgets the attempts that made a ban, too).
+        """CREATE FUNCTION bruteguard.fleet_last_ban(p_target inet, p_jail text)
+            RETURNS timestamptz
+            LANGUAGE sql STABLE SET search_path = bruteguard, pg_temp AS $$
+                SELECT coalesce(max(b.start), '-infinity') FROM bans b
+                WHERE b.ip = p_target AND b.jail = p_jail AND NOT b.capped
+            $$""",
+        # One jail: the threshold (IPv6 counted per /v6_prefix, as hosts count them), then
+        # its IPv4 networks with subnet_maxretry addresses banned anywhere in the fleet.
+        """CREATE FUNCTION bruteguard.decide_fleet_bans(
+                p_jail text, p_now double precision, p_rule jsonb)
+            RETURNS TABLE (address text, jail text, step integer)
+            LANGUAGE plpgsql SECURITY DEFINER SET search_path = bruteguard, pg_temp AS $$
+            DECLARE
+                now_ts timestamptz := to_timestamp(p_now);
+                findtime float8 := (p_rule->>'findtime')::float8;
+                maxretry integer := (p_rule->>'maxretry')::integer;
+                min_hosts integer := (p_rule->>'hosts')::integer;
+                v6 integer := (p_rule->>'v6_prefix')::integer;
+                v4 integer := (p_rule->>'v4_prefix')::integer;
+                net_maxretry integer := (p_rule->>'subnet_maxretry')::integer;
+                net_findtime float8 := (p_rule->>'subnet_findtime')::float8;
+                hit record;
+                made integer;
+            BEGIN
+                PERFORM require_leader();
+                FOR hit IN
+                    SELECT t.target, sum(t.count)::integer AS failures,
+                           count(DISTINCT t.host_id)::integer AS hosts
+                    FROM (SELECT CASE WHEN family(s.ip) = 6 AND v6 < 128
+                                      THEN network(set_masklen(s.ip, v6))::inet
+                                      ELSE s.ip END AS target,
+                                 s.count, s.host_id, s.minute
+                          FROM failure_summaries s
+                          WHERE s.jail = p_jail AND s.minute > now_ts - make_interval(
+                              secs => findtime) AND s.minute <= now_ts) t
+                    WHERE t.minute >= fleet_last_ban(t.target, p_jail)
+                    GROUP BY t.target
+                    HAVING (maxretry > 0 AND sum(t.count) >= maxretry)
+                        OR (min_hosts > 0 AND count(DISTINCT t.host_id) >= min_hosts)
+                LOOP
+                    CONTINUE WHEN fleet_spares(hit.target, p_jail, now_ts);
+                    made := fleet_ban(
+                        hit.target, p_jail, now_ts,
+                        to_timestamp(floor(p_now / findtime) * findtime),
+                        hit.failures, hit.hosts,
+                        format('fleet threshold: %s failures from %s hosts in %s s',
+                               hit.failures, hit.hosts, findtime::bigint),
+                        p_rule);
+                    CONTINUE WHEN made IS NULL;
+                    address := abbrev(hit.target); jail := p_jail; step := made;
+                    RETURN NEXT;
+                END LOOP;
+                IF net_maxretry <= 0 THEN
+                    RETURN;
+                END IF;
+                FOR hit IN
+                    SELECT t.target, count(DISTINCT t.ip)::integer AS banned,
+                           extract(epoch FROM now_ts - min(t.start))::bigint AS took
+                    FROM (SELECT network(set_masklen(b.ip, v4))::inet AS target, b.ip, b.start
+                          FROM bans b
+                          WHERE b.jail = p_jail AND family(b.ip) = 4 AND masklen(b.ip) = 32
+                            AND NOT b.capped AND b.failures > 0 AND b.start <= now_ts
+                            AND b.start > now_ts - make_interval(secs => net_findtime)) t
+                    WHERE t.start >= fleet_last_ban(t.target, p_jail)
+                    GROUP BY t.target
+                    HAVING count(DISTINCT t.ip) >= net_maxretry
+                LOOP
+                    CONTINUE WHEN fleet_spares(hit.target, p_jail, now_ts);
+                    made := fleet_ban(
+                        hit.target, p_jail, now_ts,
+                        to_timestamp(floor(p_now / net_findtime) * net_findtime),
+                        hit.banned, 0,
+                        format('fleet: %s addresses of it banned in %s s', hit.banned,
+                               hit.took),
+                        p_rule);
+                    CONTINUE WHEN made IS NULL;
+                    address := abbrev(hit.target); jail := p_jail; step := made;
+                    RETURN NEXT;
+                END LOOP;
+            END $$""",
+        # Recidive on fleet counts: a target banned maxretry times within findtime in other
+        # jails, by any hosts together, is banned in ``p_rule.jail`` (every port).
+        """CREATE FUNCTION bruteguard.decide_fleet_recidive(p_now double precision,
+                                                           p_rule jsonb)
+            RETURNS TABLE (address text, jail text, step integer)
+            LANGUAGE plpgsql SECURITY DEFINER SET search_path = bruteguard, pg_temp AS $$
+            DECLARE
+                now_ts timestamptz := to_timestamp(p_now);
+                recidive text := p_rule->>'jail';
+                findtime float8 := (p_rule->>'findtime')::float8;
+                hit record;
+                made integer;
+            BEGIN
+                PERFORM require_leader();
+                FOR hit IN
+                    SELECT b.ip AS target, count(*)::integer AS banned,
+                           count(DISTINCT b.host_id)::integer AS hosts
+                    FROM bans b
+                    WHERE b.jail <> recidive AND NOT b.capped AND b.failures > 0
+                      AND b.start <= now_ts AND b.start > now_ts - make_interval(secs => findtime)
+                      AND b.start >= fleet_last_ban(b.ip, recidive)
+                    GROUP BY b.ip
+                    HAVING count(*) >= (p_rule->>'maxretry')::integer
+                LOOP
+                    CONTINUE WHEN fleet_spares(hit.target, recidive, now_ts);
+                    made := fleet_ban(
+                        hit.target, recidive, now_ts,
+                        to_timestamp(floor(p_now / findtime) * findtime),
+                        hit.banned, hit.hosts,
+                        format('fleet recidive: %s bans from %s hosts in %s s', hit.banned,
+                               hit.hosts, findtime::bigint),
+                        p_rule);
+                    CONTINUE WHEN made IS NULL;
+                    address := abbrev(hit.target); jail := recidive; step := made;
+                    RETURN NEXT;
+                END LOOP;
+            END $$""",
+        "REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA bruteguard FROM PUBLIC",
+        f"""GRANT EXECUTE ON FUNCTION
+            bruteguard.decide_fleet_bans(text, double precision, jsonb),
+            bruteguard.decide_fleet_recidive(double precision, jsonb) TO {AGENT_ROLE}""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
