@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -816,3 +817,69 @@ def test_a_fleet_ban_applied_here_grows_this_hosts_next_ban() -> None:
     for detector in (live, restarted):
         (ban,) = detector.observe(hits)
         assert (ban.step, ban.until - ban.start) == (2, 1200.0)
+
+
+# -- the admin's commands: allowlist and ban cap ------------------------------------------
+
+
+def test_fleet_allow_adds_lists_and_removes_as_an_admin_only(
+    cluster: Cluster, fleet_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _init_fleet(cluster, fleet_db, "web1")
+    admin = ["--dsn", cluster.dsn(dbname=fleet_db)]
+    agent = ["--config", str(_write_config(tmp_path, cluster, fleet_db, "web1"))]
+    capsys.readouterr()
+    assert main(["fleet", "allow", "add", "198.51.100.0/24", "--comment", "partner", *admin]) == 0
+    assert main(["fleet", "allow", "add", "2001:db8::7", *admin]) == 0
+    assert main(["fleet", "allow", "add", "203.0.113.5/24", *admin]) == 1
+    assert "has host bits set; did you mean 203.0.113.0/24?" in capsys.readouterr().err
+    assert main(["fleet", "allow", "add", "not-an-ip", *admin]) == 1
+    assert "'not-an-ip' is not an address or network" in capsys.readouterr().err
+    assert main(["fleet", "allow", "add", "192.0.2.0/24", *agent]) == 1
+    assert "use --dsn with an admin's role" in capsys.readouterr().err
+    assert main(["fleet", "allow", "list", "--json", *agent]) == 0  # agents may read it
+    listed = json.loads(capsys.readouterr().out)
+    assert [(e["network"], e["comment"]) for e in listed] == [
+        ("198.51.100.0/24", "partner"),
+        ("2001:db8::7/128", ""),
+    ]
+    # the fleet's allowlist is what every subscriber honours
+    with psycopg.connect(cluster.dsn(user="web1", dbname=fleet_db), autocommit=True) as web1:
+        web1.execute(
+            "SELECT bruteguard.publish_ban(1, '198.51.100.9', 'sshd', '', 5, %s, %s)",
+            (time.time(), time.time() + 600),
+        )
+    assert main(["bans", "--fleet", "--json", *admin]) == 0
+    assert [b["ip"] for b in json.loads(capsys.readouterr().out)] == ["198.51.100.9"]
+    assert main(["fleet", "allow", "remove", "198.51.100.0/24", *admin]) == 0
+    assert main(["fleet", "allow", "remove", "198.51.100.0/24", *admin]) == 1
+    assert "is not on the fleet's allowlist" in capsys.readouterr().err
+    assert main(["fleet", "allow", "list", *admin]) == 0
+    out = capsys.readouterr().out
+    assert "2001:db8::7/128" in out and "198.51.100.0/24" not in out
+    assert main(["fleet", "allow", "remove", *admin]) == 1
+    assert "which address or network?" in capsys.readouterr().err
+
+
+def test_fleet_cap_sets_a_hosts_ban_rate_as_an_admin_only(
+    cluster: Cluster, fleet_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _init_fleet(cluster, fleet_db, "web1")
+    admin = ["--dsn", cluster.dsn(dbname=fleet_db)]
+    agent = ["--config", str(_write_config(tmp_path, cluster, fleet_db, "web1"))]
+    assert main(["fleet", "cap", "web1", "2", *admin]) == 0
+    assert main(["fleet", "cap", "web1", "9999", *agent]) == 1
+    assert "use --dsn with an admin's role" in capsys.readouterr().err
+    assert main(["fleet", "cap", "web9", "2", *admin]) == 1
+    assert "no host 'web9'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["fleet", "cap", "web1", "-1", *admin])
+    assert "must be 0 to 1000000" in capsys.readouterr().err
+    with psycopg.connect(cluster.dsn(user="web1", dbname=fleet_db), autocommit=True) as web1:
+        for n in range(1, 5):
+            web1.execute(
+                "SELECT bruteguard.publish_ban(%s, %s, 'sshd', '', 5, %s, %s)",
+                (n, f"203.0.113.{n}", time.time(), time.time() + 600),
+            )
+        capped = web1.execute("SELECT count(*) FROM bruteguard.bans WHERE capped").fetchone()
+    assert capped == (2,)
