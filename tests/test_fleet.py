@@ -883,3 +883,90 @@ def test_fleet_cap_sets_a_hosts_ban_rate_as_an_admin_only(
             )
         capped = web1.execute("SELECT count(*) FROM bruteguard.bans WHERE capped").fetchone()
     assert capped == (2,)
+
+
+# -- LISTEN/NOTIFY ------------------------------------------------------------------------
+
+
+def test_a_new_ban_wakes_subscribers_at_once_polling_stays_the_fallback(
+    cluster: Cluster, fleet_db: str
+) -> None:
+    """publish_interval is a minute, yet web2 and web3 apply web1's ban, and then its lift,
+    within a second each: the insert and the lift NOTIFY. A NOTIFY sent by a stranger wakes
+    them for a read that finds nothing new. After PostgreSQL's restart (the listening
+    connection lost) the next ban still arrives, by the reconnected listener."""
+    _init_fleet(cluster, fleet_db, "web1", "web2", "web3")
+    seen: dict[str, list[tuple[float, FleetBan]]] = {"web2": [], "web3": []}
+
+    def subscriber(host: str, store: SqliteStore) -> Subscriber:
+        async def collect(changes) -> None:
+            seen[host].extend((time.monotonic(), change) for change in changes)
+
+        fleet = FleetConfig(
+            dsn=cluster.dsn(user=host, dbname=fleet_db), host=host, publish_interval=Seconds(60)
+        )
+        return Subscriber(fleet, store, collect)
+
+    async def arrival(count: int) -> float:
+        """Seconds until both subscribers saw ``count`` changes (bounded: 10 s)."""
+        started = time.monotonic()
+        for _ in range(1000):
+            if all(len(changes) >= count for changes in seen.values()):
+                return max(changes[count - 1][0] for changes in seen.values()) - started
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"not applied within 10 s: {seen}")
+
+    def publish(sql: str, *params) -> None:
+        with psycopg.connect(cluster.dsn(user="web1", dbname=fleet_db), autocommit=True) as c:
+            c.execute(sql, params)
+
+    async def scenario(stores: list[SqliteStore]) -> list[float]:
+        subscribers = [subscriber(host, store) for host, store in zip(seen, stores, strict=True)]
+        tasks = [asyncio.create_task(s.run()) for s in subscribers]
+        try:
+            await asyncio.sleep(0.5)  # both listening, their first (empty) read done
+            now = time.time()
+            took = []
+            await asyncio.to_thread(
+                publish,
+                "SELECT bruteguard.publish_ban(1, '203.0.113.1', 'sshd', 'x', 5, %s, %s)",
+                now,
+                now + 600,
+            )
+            took.append(await arrival(1))
+            await asyncio.to_thread(publish, "SELECT bruteguard.lift_ban(1, %s)", now + 1)
+            took.append(await arrival(2))
+            await asyncio.to_thread(publish, "NOTIFY bruteguard_bans")  # anyone can
+            await asyncio.sleep(0.3)
+            assert [len(changes) for changes in seen.values()] == [2, 2]
+            await asyncio.to_thread(cluster.stop)
+            await asyncio.to_thread(cluster.start)
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(
+                publish,
+                "SELECT bruteguard.publish_ban(2, '203.0.113.2', 'sshd', 'x', 5, %s, %s)",
+                now,
+                now + 600,
+            )
+            for _ in range(100):  # bounded: the outage's wake-up is a reconnect, then a read
+                if all(len(changes) >= 3 for changes in seen.values()):
+                    break
+                await asyncio.sleep(0.1)
+            return took
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    with (
+        SqliteStore(Path(cluster.dir) / f"{fleet_db}-web2.db") as web2,
+        SqliteStore(Path(cluster.dir) / f"{fleet_db}-web3.db") as web3,
+    ):
+        took = asyncio.run(scenario([web2, web3]))
+    assert all(seconds < 1.0 for seconds in took), took
+    for changes in seen.values():
+        assert [(c.ip, c.lifted is not None) for _, c in changes] == [
+            ("203.0.113.1", False),
+            ("203.0.113.1", True),
+            ("203.0.113.2", False),
+        ]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AGENT_ROLE",
+    "BANS_CHANNEL",
     "FLEET_HOST",
     "LEADER_LOCK",
     "MIGRATIONS",
@@ -31,6 +32,7 @@ __all__ = [
 
 SCHEMA = "bruteguard"
 AGENT_ROLE = "bruteguard_agent"
+BANS_CHANNEL = "bruteguard_bans"  # NOTIFYed on every new ban or lift (migration 5)
 FLEET_HOST = "fleet"  # the origin of bans decided by fleet-wide thresholds
 # The leader's session-level advisory lock: one bigint key (pg_locks shows it as classid 0,
 # objid LEADER_LOCK, objsubid 1).
@@ -457,6 +459,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"""GRANT EXECUTE ON FUNCTION
             bruteguard.decide_fleet_bans(text, double precision, jsonb),
             bruteguard.decide_fleet_recidive(double precision, jsonb) TO {AGENT_ROLE}""",
+    ),
+    (
+        # Subscribers wake at once on a new ban or lift (LISTEN bruteguard_bans) instead of
+        # at their next poll. The notification carries nothing: subscribers read the bans by
+        # their cursor as always, so a NOTIFY sent by anyone else (PostgreSQL has no
+        # privilege for it) costs one empty read and can neither hide nor forge a ban.
+        # One per transaction: PostgreSQL folds equal notifications of one transaction.
+        """CREATE FUNCTION bruteguard.notify_bans() RETURNS trigger
+            LANGUAGE plpgsql SET search_path = bruteguard, pg_temp AS $$
+            BEGIN
+                PERFORM pg_notify('bruteguard_bans', '');
+                RETURN NULL;
+            END $$""",
+        "REVOKE EXECUTE ON FUNCTION bruteguard.notify_bans() FROM PUBLIC",
+        """CREATE TRIGGER bans_notify AFTER INSERT OR UPDATE ON bruteguard.bans
+            FOR EACH STATEMENT EXECUTE FUNCTION bruteguard.notify_bans()""",
     ),
 )
 
