@@ -970,3 +970,105 @@ def test_a_new_ban_wakes_subscribers_at_once_polling_stays_the_fallback(
             ("203.0.113.1", True),
             ("203.0.113.2", False),
         ]
+
+
+# -- retention: daily partitions -----------------------------------------------------------
+
+
+def _partitions(conn: psycopg.Connection) -> list[str]:
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'bruteguard.failure_summaries'::regclass ORDER BY 1"
+    ).fetchall()
+    return [name.removeprefix("failure_summaries_") for (name,) in rows]
+
+
+def _day(days_ago: int) -> str:
+    """The name of the UTC day ``days_ago`` before the database's today (YYYYMMDD)."""
+    return time.strftime("%Y%m%d", time.gmtime(time.time() - days_ago * 86400))
+
+
+def test_summaries_move_into_daily_partitions_without_loss_and_expire_by_the_day(
+    cluster: Cluster,
+    fleet_db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A fleet at schema 5 holds summaries of 10, 3 and 0 days ago; `fleet init` moves them
+    into one partition per day, all rows kept. A resend stays one row; a summary of a day
+    without a partition makes it. `fleet expire --keep 2d` drops the 10 and 3 days old
+    partitions, deletes what is older in the boundary day, and makes the days ahead; the
+    leader expires by the admin's keep, and an agent can neither expire nor shorten it."""
+    admin = cluster.dsn(dbname=fleet_db)
+    with monkeypatch.context() as older:
+        older.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:5])
+        older.setattr(schema, "SCHEMA_VERSION", 5)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            assert schema.migrate(conn) == (0, 5)
+    assert main(["fleet", "add-host", "web1", "--dsn", admin]) == 0
+    now = time.time()
+    rows = [(1, now - 10 * 86400), (2, now - 3 * 86400), (3, now - 3 * 86400 + 60), (4, now)]
+    web1_dsn = cluster.dsn(user="web1", dbname=fleet_db)
+    with psycopg.connect(web1_dsn, autocommit=True) as web1:
+        for local_id, minute in rows:
+            web1.execute(
+                "SELECT bruteguard.publish_failures(%s, '203.0.113.1', 'sshd', %s, 2, '{}')",
+                (local_id, minute),
+            )
+    assert main(["fleet", "init", "--dsn", admin]) == 0
+    assert "from version 5 to" in capsys.readouterr().out
+    with psycopg.connect(admin, autocommit=True) as conn:
+        (kind,) = conn.execute(
+            "SELECT partstrat FROM pg_partitioned_table"
+            " WHERE partrelid = 'bruteguard.failure_summaries'::regclass"
+        ).fetchone()
+        assert kind == "r"  # by range (of the minute)
+        kept = conn.execute(
+            "SELECT local_id, tableoid::regclass::text FROM bruteguard.failure_summaries"
+            " ORDER BY local_id"
+        ).fetchall()
+        assert kept == [
+            (1, f"bruteguard.failure_summaries_{_day(10)}"),
+            (2, f"bruteguard.failure_summaries_{_day(3)}"),
+            (3, f"bruteguard.failure_summaries_{_day(3)}"),
+            (4, f"bruteguard.failure_summaries_{_day(0)}"),
+        ]
+        assert {_day(-3), _day(0)} <= set(_partitions(conn))  # made ahead at init
+    with psycopg.connect(web1_dsn, autocommit=True) as web1:
+        for local_id, minute in [(4, now), (5, now - 1 * 86400), (6, now - 2 * 86400 - 3600)]:
+            web1.execute(
+                "SELECT bruteguard.publish_failures(%s, '203.0.113.1', 'sshd', %s, 2, '{}')",
+                (local_id, minute),
+            )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            web1.execute("SELECT * FROM bruteguard.expire_summaries('1 hour')")
+        with pytest.raises(psycopg.errors.RaiseException, match="only the fleet leader"):
+            web1.execute("SELECT * FROM bruteguard.leader_maintenance()")
+    capsys.readouterr()
+    assert main(["fleet", "expire", "--keep", "2d", "--dsn", admin]) == 0
+    out = capsys.readouterr().out
+    assert ": 2 daily partitions dropped" in out  # 10 and 3 days ago (6's day ends later)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        left = conn.execute(
+            "SELECT local_id FROM bruteguard.failure_summaries ORDER BY local_id"
+        ).fetchall()
+        assert left == [(4,), (5,)]  # 6 was 2 days and an hour ago
+        days = _partitions(conn)
+        assert _day(10) not in days and _day(3) not in days
+        assert {_day(-3), _day(-1), _day(0), _day(1)} <= set(days)
+        assert conn.execute("SELECT keep FROM bruteguard.retention").fetchone()[0].days == 2
+    assert main(["fleet", "expire", "--keep", "10m", "--dsn", admin]) == 1
+    assert "fleet expire:" in capsys.readouterr().err
+    # the leader keeps the admin's 2 days: a summary of 5 days ago (a host back from a long
+    # absence) makes its partition, and the leader's next maintenance drops it again
+    with psycopg.connect(web1_dsn, autocommit=True) as web1:
+        web1.execute(
+            "SELECT bruteguard.publish_failures(7, '203.0.113.1', 'sshd', %s, 2, '{}')",
+            (now - 5 * 86400,),
+        )
+    leader = _leader(cluster, fleet_db, "web1", fleet_hosts=2)
+    _decide(leader)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        assert _day(5) not in _partitions(conn)
+        left = conn.execute("SELECT local_id FROM bruteguard.failure_summaries ORDER BY 1")
+        assert left.fetchall() == [(4,), (5,)]

@@ -234,14 +234,20 @@ def fleet_unban(args: argparse.Namespace) -> int:
 
 
 def _cmd_expire(args: argparse.Namespace) -> int:
+    """Keep failure summaries ``--keep`` from now on (the leader expires them by it too):
+    whole days older are dropped as partitions, the rest of the boundary day deleted, and
+    the partitions of the days ahead made."""
     with _connect(args) as conn:
-        ((removed,),) = _query(
+        ((created, dropped, deleted),) = _admin(
             conn,
             "fleet expire",
-            "SELECT bruteguard.expire_failures(now() - make_interval(secs => %s))",
+            "SELECT * FROM bruteguard.expire_summaries(make_interval(secs => %s))",
             (args.keep,),
-        )
-    print(f"expired {removed} failure summaries older than {args.keep:g}s")
+        ).fetchall()
+    print(
+        f"expired failure summaries older than {args.keep:g}s: {dropped} daily partitions"
+        f" dropped, {deleted} more summaries deleted; {created} partitions made ahead"
+    )
     return 0
 
 
@@ -401,7 +407,8 @@ def add_fleet_commands(command: Any, config_help: str = "configuration file") ->
         type=_seconds,
         default=7 * 86400.0,
         metavar="DURATION",
-        help="how long summaries are kept (default 7d)",
+        help="how long summaries are kept, from now on, also by the leader (1h or more;"
+        " default 7d)",
     )
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -67,6 +69,9 @@ def _recidive_rule(jail: JailConfig) -> dict[str, float | str]:
     }
 
 
+_MAINTENANCE = 3600.0  # seconds between the leader's rounds of partition upkeep
+
+
 class Leader(Poller):
     """Tries the lock every round; while it holds it, decides every jail with a fleet
     threshold (``fleet_maxretry`` or ``fleet_hosts``). A host with no such jail neither
@@ -85,6 +90,7 @@ class Leader(Poller):
         self.jails = jails
         self.clock = clock
         self.leading = False
+        self._maintained = -math.inf  # monotonic time of the last maintenance: at once
         self.decided: deque[tuple[str, str]] = deque(maxlen=100)  # (address, jail), newest
 
     async def _round(self) -> None:
@@ -103,6 +109,8 @@ class Leader(Poller):
             if not self.leading:
                 return
             log.warning("fleet: %s is the leader now", self.fleet.host)
+        if time.monotonic() >= self._maintained + _MAINTENANCE:
+            await self._maintain(conn)
         now = self.clock()
         for jail in deciding:
             await self._decide(
@@ -117,6 +125,15 @@ class Leader(Poller):
                 "SELECT * FROM bruteguard.decide_fleet_recidive(%s, %s::jsonb)",
                 (now, json.dumps(_recidive_rule(recidive))),
             )
+
+    async def _maintain(self, conn: Any) -> None:
+        """Today's and the next days' partitions of failure summaries made, those older than
+        the admin's ``fleet expire --keep`` dropped (docs/fleet.md, Retention)."""
+        cursor = await conn.execute("SELECT * FROM bruteguard.leader_maintenance()")
+        row = await cursor.fetchone()
+        self._maintained = time.monotonic()
+        if row and row[1]:
+            log.warning("fleet: dropped %d daily partitions of failure summaries", row[1])
 
     async def _decide(self, conn: Any, query: str, params: tuple[Any, ...]) -> None:
         cursor = await conn.execute(query, params)

@@ -476,6 +476,136 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TRIGGER bans_notify AFTER INSERT OR UPDATE ON bruteguard.bans
             FOR EACH STATEMENT EXECUTE FUNCTION bruteguard.notify_bans()""",
     ),
+    (
+        # Retention by the day: failure_summaries is partitioned by day (UTC) of its minute;
+        # expiry drops whole partitions (no row-by-row DELETE, no bloat, no vacuum debt).
+        # How long summaries are kept is the admin's (``fleet expire --keep``), stored here,
+        # so the leader that expires them daily cannot be told by an agent to keep less.
+        """CREATE TABLE bruteguard.retention (
+            id boolean PRIMARY KEY DEFAULT true CHECK (id),
+            keep interval NOT NULL DEFAULT '7 days' CHECK (keep >= interval '1 hour'),
+            ahead integer NOT NULL DEFAULT 3 CHECK (ahead BETWEEN 1 AND 60))""",
+        "INSERT INTO bruteguard.retention DEFAULT VALUES",
+        "ALTER TABLE bruteguard.failure_summaries RENAME TO failure_summaries_v5",
+        "ALTER INDEX bruteguard.failure_summaries_pkey RENAME TO failure_summaries_v5_pkey",
+        "ALTER INDEX bruteguard.failure_summaries_minute RENAME TO failure_summaries_v5_minute",
+        "ALTER INDEX bruteguard.failure_summaries_ip RENAME TO failure_summaries_v5_ip",
+        # A summary's (host, local id) always has the same minute: the key with the
+        # partition's column in it is as unique as the old one.
+        """CREATE TABLE bruteguard.failure_summaries (
+            host_id integer NOT NULL REFERENCES bruteguard.hosts,
+            local_id bigint NOT NULL,
+            ip inet NOT NULL,
+            jail text NOT NULL,
+            minute timestamptz NOT NULL,
+            count integer NOT NULL CHECK (count > 0),
+            samples text[] NOT NULL DEFAULT '{}',
+            PRIMARY KEY (host_id, local_id, minute)) PARTITION BY RANGE (minute)""",
+        "CREATE INDEX failure_summaries_minute ON bruteguard.failure_summaries (minute)",
+        "CREATE INDEX failure_summaries_ip ON bruteguard.failure_summaries (ip, minute)",
+        # The day's partition, made if missing: created on its own and then attached, which
+        # locks the parent only against other DDL (SHARE UPDATE EXCLUSIVE), not inserts.
+        """CREATE FUNCTION bruteguard.summary_partition(p_day date) RETURNS boolean
+            LANGUAGE plpgsql SET search_path = bruteguard, pg_temp AS $$
+            DECLARE
+                part text := 'failure_summaries_' || to_char(p_day, 'YYYYMMDD');
+            BEGIN
+                IF to_regclass('bruteguard.' || part) IS NOT NULL THEN
+                    RETURN false;
+                END IF;
+                PERFORM pg_advisory_xact_lock(hashtext('bruteguard.summary_partition'));
+                IF to_regclass('bruteguard.' || part) IS NOT NULL THEN
+                    RETURN false;  -- another session made it while this one waited
+                END IF;
+                EXECUTE format('CREATE TABLE bruteguard.%I (LIKE bruteguard.failure_summaries'
+                               ' INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part);
+                EXECUTE format('ALTER TABLE bruteguard.failure_summaries ATTACH PARTITION'
+                               ' bruteguard.%I FOR VALUES FROM (%L) TO (%L)', part,
+                               p_day::timestamp AT TIME ZONE 'UTC',
+                               (p_day + 1)::timestamp AT TIME ZONE 'UTC');
+                RETURN true;
+            END $$""",
+        """DO $$ DECLARE day date; BEGIN
+            FOR day IN SELECT DISTINCT (minute AT TIME ZONE 'UTC')::date
+                       FROM bruteguard.failure_summaries_v5 LOOP
+                PERFORM bruteguard.summary_partition(day);
+            END LOOP;
+        END $$""",
+        """INSERT INTO bruteguard.failure_summaries
+            SELECT host_id, local_id, ip, jail, minute, count, samples
+            FROM bruteguard.failure_summaries_v5""",
+        "DROP TABLE bruteguard.failure_summaries_v5",
+        # Partitions for today and ``ahead`` days; those wholly before ``p_before`` dropped,
+        # the rows before it in the partition it falls in deleted.
+        """CREATE FUNCTION bruteguard.maintain_summaries(p_before timestamptz)
+            RETURNS TABLE (created integer, dropped integer, deleted bigint)
+            LANGUAGE plpgsql SET search_path = bruteguard, pg_temp AS $$
+            DECLARE
+                today date := (now() AT TIME ZONE 'UTC')::date;
+                part record;
+            BEGIN
+                created := 0; dropped := 0;
+                FOR n IN 0 .. (SELECT ahead FROM retention) LOOP
+                    created := created + summary_partition(today + n)::integer;
+                END LOOP;
+                FOR part IN
+                    SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                    WHERE i.inhparent = 'bruteguard.failure_summaries'::regclass
+                      AND c.relname ~ '^failure_summaries_[0-9]{8}$'
+                      AND ((to_date(right(c.relname, 8), 'YYYYMMDD') + 1)::timestamp
+                           AT TIME ZONE 'UTC') <= p_before
+                LOOP
+                    EXECUTE format('DROP TABLE bruteguard.%I', part.relname);
+                    dropped := dropped + 1;
+                END LOOP;
+                WITH gone AS (DELETE FROM failure_summaries WHERE minute < p_before
+                              RETURNING 1)
+                SELECT count(*) INTO deleted FROM gone;
+                RETURN NEXT;
+            END $$""",
+        # The admin's: keep summaries ``p_keep`` from now on, and expire now.
+        """CREATE FUNCTION bruteguard.expire_summaries(p_keep interval)
+            RETURNS TABLE (created integer, dropped integer, deleted bigint)
+            LANGUAGE plpgsql SECURITY DEFINER SET search_path = bruteguard, pg_temp AS $$
+            BEGIN
+                UPDATE retention SET keep = p_keep;
+                RETURN QUERY SELECT * FROM maintain_summaries(now() - p_keep);
+            END $$""",
+        # The leader's, every so often: by the admin's ``keep``.
+        """CREATE FUNCTION bruteguard.leader_maintenance()
+            RETURNS TABLE (created integer, dropped integer, deleted bigint)
+            LANGUAGE plpgsql SECURITY DEFINER SET search_path = bruteguard, pg_temp AS $$
+            BEGIN
+                PERFORM require_leader();
+                RETURN QUERY SELECT * FROM maintain_summaries(
+                    now() - (SELECT keep FROM retention));
+            END $$""",
+        # A summary of a day without a partition makes it (one of a day already expired,
+        # from a host that was away, is dropped with it at the next maintenance).
+        """CREATE OR REPLACE FUNCTION bruteguard.publish_failures(
+                p_local_id bigint, p_ip inet, p_jail text, p_minute double precision,
+                p_count integer, p_samples text[]) RETURNS void
+            LANGUAGE plpgsql SECURITY DEFINER SET search_path = bruteguard, pg_temp AS $$
+            DECLARE
+                at timestamptz := to_timestamp(p_minute);
+            BEGIN
+                PERFORM summary_partition((at AT TIME ZONE 'UTC')::date);
+                INSERT INTO failure_summaries (host_id, local_id, ip, jail, minute, count,
+                                               samples)
+                VALUES (agent_host(), p_local_id, p_ip, p_jail, at, p_count, p_samples)
+                ON CONFLICT (host_id, local_id, minute) DO NOTHING;
+            END $$""",
+        """CREATE OR REPLACE FUNCTION bruteguard.expire_failures(p_before timestamptz)
+            RETURNS bigint LANGUAGE sql SECURITY DEFINER
+            SET search_path = bruteguard, pg_temp AS $$
+                SELECT deleted FROM maintain_summaries(p_before)
+            $$""",
+        "SELECT bruteguard.maintain_summaries('-infinity')",
+        "REVOKE ALL ON ALL TABLES IN SCHEMA bruteguard FROM PUBLIC",
+        "REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA bruteguard FROM PUBLIC",
+        f"GRANT SELECT ON bruteguard.retention TO {AGENT_ROLE}",
+        f"GRANT EXECUTE ON FUNCTION bruteguard.leader_maintenance() TO {AGENT_ROLE}",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
