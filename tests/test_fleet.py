@@ -19,15 +19,16 @@ from bruteguard.cli import main
 from bruteguard.config import JailConfig, config_from_dict, load_config
 from bruteguard.duration import Seconds
 from bruteguard.errors import ConfigError
-from bruteguard.fleet import outbox, schema
+from bruteguard.fleet import outbox
 from bruteguard.fleet.apply import plan
 from bruteguard.fleet.config import FleetConfig
 from bruteguard.fleet.connect import connect_args
 from bruteguard.fleet.leader import Leader
 from bruteguard.fleet.publisher import Publisher
-from bruteguard.fleet.schema import SCHEMA_VERSION
 from bruteguard.fleet.subscriber import FleetBan, Subscriber
 from bruteguard.model import Ban, Failure
+from bruteguard.store import postgres as schema
+from bruteguard.store.postgres import SCHEMA_VERSION
 from bruteguard.store.sqlite import SqliteStore
 from conftest import toml_document
 from pgkit import Cluster

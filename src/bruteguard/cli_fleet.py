@@ -46,7 +46,7 @@ def _connect(args: argparse.Namespace) -> Any:
 def _cmd_init(args: argparse.Namespace) -> int:
     import psycopg
 
-    from bruteguard.fleet.schema import migrate
+    from bruteguard.store.postgres import migrate
 
     with _connect(args) as conn:
         try:
@@ -65,7 +65,7 @@ def _cmd_add_host(args: argparse.Namespace) -> int:
     from psycopg import sql
 
     from bruteguard.fleet.config import HOST_NAME
-    from bruteguard.fleet.schema import AGENT_ROLE
+    from bruteguard.store.postgres import AGENT_ROLE
 
     if not HOST_NAME.match(args.name):
         raise FleetError(f"add-host: {args.name!r} is not a host name (letters, digits, . _ -)")
@@ -109,8 +109,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bruteguard.fleet import outbox
-    from bruteguard.fleet.schema import FLEET_HOST
     from bruteguard.fleet.subscriber import CURSOR_KEY
+    from bruteguard.store.postgres import FLEET_HOST
     from bruteguard.store.sqlite import SqliteStore
 
     config = load_config(args.config)
@@ -334,7 +334,7 @@ def _cmd_allow(args: argparse.Namespace) -> int:
 def _cmd_cap(args: argparse.Namespace) -> int:
     """A host's ban rate cap: its bans past N a minute are kept, marked capped, and applied
     by no other host."""
-    from bruteguard.fleet.schema import FLEET_HOST
+    from bruteguard.store.postgres import FLEET_HOST
 
     if args.host == FLEET_HOST:
         raise FleetError("fleet cap: fleet is the leader's own origin, not a host; cap hosts")

@@ -23,7 +23,7 @@ from bruteguard.clock import Clock, system_clock
 from bruteguard.config import RECIDIVE, JailConfig
 from bruteguard.fleet.config import FleetConfig
 from bruteguard.fleet.connect import Poller
-from bruteguard.fleet.schema import LEADER_LOCK
+from bruteguard.store.postgres import LEADER_LOCK
 
 __all__ = ["Leader"]
 

@@ -19,8 +19,8 @@ import msgspec
 
 from bruteguard.fleet.config import FleetConfig
 from bruteguard.fleet.connect import Poller
-from bruteguard.fleet.schema import BANS_CHANNEL
 from bruteguard.model import SourcePosition
+from bruteguard.store.postgres import BANS_CHANNEL
 from bruteguard.store.sqlite import SqliteStore
 
 __all__ = ["CURSOR_KEY", "FleetBan", "Subscriber"]
