@@ -498,13 +498,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # A summary's (host, local id) always has the same minute: the key with the
         # partition's column in it is as unique as the old one.
         """CREATE TABLE bruteguard.failure_summaries (
-            host_id integer NOT NULL REFERENCES bruteguard.hosts,
-            local_id bigint NOT NULL,
-            ip inet NOT NULL,
-            jail text NOT NULL,
-            minute timestamptz NOT NULL,
-            count integer NOT NULL CHECK (count > 0),
-            samples text[] NOT NULL DEFAULT '{}',
+            LIKE bruteguard.failure_summaries_v5 INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
+            FOREIGN KEY (host_id) REFERENCES bruteguard.hosts,
             PRIMARY KEY (host_id, local_id, minute)) PARTITION BY RANGE (minute)""",
         "CREATE INDEX failure_summaries_minute ON bruteguard.failure_summaries (minute)",
         "CREATE INDEX failure_summaries_ip ON bruteguard.failure_summaries (ip, minute)",
