@@ -23,7 +23,9 @@ them.
    returned after its round was due; those of the last 5 s under a second); then every
    agent sends back to back for as long (capacity). Then the summaries' table and index
    bytes (all daily partitions) and the WAL written by both, per million failures.
-3. catch-up: ``--catchup`` bans published while agent099 is away; it then reads them from
+3. one leader round (``decide_fleet_bans``, a 1 h window) over every summary the
+   ingest left: what the fleet threshold costs each ``publish_interval`` at that volume.
+4. catch-up: ``--catchup`` bans published while agent099 is away; it then reads them from
    its cursor and stores them in its SQLite ledger (``fleet.apply.plan`` + ``add_bans``, the
    daemon's path; enforcers dry-run): the time from start to its cursor at the newest.
 
@@ -55,6 +57,7 @@ from bruteguard.duration import Seconds
 from bruteguard.fleet.apply import plan
 from bruteguard.fleet.config import FleetConfig
 from bruteguard.fleet.subscriber import Subscriber
+from bruteguard.store.postgres import LEADER_LOCK
 from bruteguard.store.sqlite import SqliteStore
 from pgkit import Cluster
 
@@ -273,7 +276,41 @@ def ingest(cluster: Cluster, rate: int, seconds: int, processes: int, samples: i
     }
 
 
-# -- 3. catch-up -------------------------------------------------------------------------
+# -- 3. the leader's round --------------------------------------------------------------
+
+
+def decide(cluster: Cluster) -> dict:
+    """One leader round over every summary the ingest left (all within the last hour): the
+    fleet threshold's aggregate of the window, per jail, every ``publish_interval``."""
+    rule = {
+        "findtime": 3600.0,
+        "maxretry": 10,
+        "hosts": 3,
+        "bantime": 600.0,
+        "factor": 2.0,
+        "maxtime": 604800.0,
+        "v6_prefix": 64,
+        "v4_prefix": 24,
+        "subnet_maxretry": 5,
+        "subnet_findtime": 86400.0,
+    }
+    with psycopg.connect(cluster.dsn(dbname=DB)) as admin:
+        (summaries,) = admin.execute(
+            "SELECT count(*) FROM bruteguard.failure_summaries"
+            " WHERE minute > now() - '1h'::interval"
+        ).fetchone()
+    with psycopg.connect(cluster.dsn(user=_name(0), dbname=DB), autocommit=True) as conn:
+        conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,))
+        began = time.monotonic()
+        decided = conn.execute(
+            "SELECT * FROM bruteguard.decide_fleet_bans('sshd', %s, %s::jsonb)",
+            (time.time(), json.dumps(rule)),
+        ).fetchall()
+        took = time.monotonic() - began
+    return {"summaries_in_window": summaries, "seconds": round(took, 2), "decided": len(decided)}
+
+
+# -- 4. catch-up -------------------------------------------------------------------------
 
 
 def catchup(cluster: Cluster, bans: int, tmp: Path) -> dict:
@@ -358,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
                 cluster, args.rate, args.seconds, args.processes, args.samples
             )
             print(json.dumps({"ingest": results["ingest"]}), flush=True)
+            results["leader_round"] = decide(cluster)
+            print(json.dumps({"leader_round": results["leader_round"]}), flush=True)
             results["catchup"] = catchup(cluster, args.catchup, Path(tmp))
             print(json.dumps({"catchup": results["catchup"]}), flush=True)
     finally:

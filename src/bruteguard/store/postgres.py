@@ -368,16 +368,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                 made integer;
             BEGIN
                 PERFORM require_leader();
+                -- The targets over a threshold in the whole window first (cheap: one
+                -- aggregate); only theirs are counted again from their last ban on.
                 FOR hit IN
+                    WITH t AS (
+                        SELECT CASE WHEN family(s.ip) = 6 AND v6 < 128
+                                    THEN network(set_masklen(s.ip, v6))::inet
+                                    ELSE s.ip END AS target,
+                               s.count, s.host_id, s.minute
+                        FROM failure_summaries s
+                        WHERE s.jail = p_jail AND s.minute <= now_ts
+                          AND s.minute > now_ts - make_interval(secs => findtime)),
+                    over AS (
+                        SELECT t.target FROM t GROUP BY t.target
+                        HAVING (maxretry > 0 AND sum(t.count) >= maxretry)
+                            OR (min_hosts > 0 AND count(DISTINCT t.host_id) >= min_hosts))
                     SELECT t.target, sum(t.count)::integer AS failures,
                            count(DISTINCT t.host_id)::integer AS hosts
-                    FROM (SELECT CASE WHEN family(s.ip) = 6 AND v6 < 128
-                                      THEN network(set_masklen(s.ip, v6))::inet
-                                      ELSE s.ip END AS target,
-                                 s.count, s.host_id, s.minute
-                          FROM failure_summaries s
-                          WHERE s.jail = p_jail AND s.minute > now_ts - make_interval(
-                              secs => findtime) AND s.minute <= now_ts) t
+                    FROM t JOIN over ON over.target = t.target
                     WHERE t.minute >= fleet_last_ban(t.target, p_jail)
                     GROUP BY t.target
                     HAVING (maxretry > 0 AND sum(t.count) >= maxretry)
@@ -399,13 +407,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                     RETURN;
                 END IF;
                 FOR hit IN
+                    WITH t AS (
+                        SELECT network(set_masklen(b.ip, v4))::inet AS target, b.ip, b.start
+                        FROM bans b
+                        WHERE b.jail = p_jail AND family(b.ip) = 4 AND masklen(b.ip) = 32
+                          AND NOT b.capped AND b.failures > 0 AND b.start <= now_ts
+                          AND b.start > now_ts - make_interval(secs => net_findtime)),
+                    over AS (SELECT t.target FROM t GROUP BY t.target
+                             HAVING count(DISTINCT t.ip) >= net_maxretry)
                     SELECT t.target, count(DISTINCT t.ip)::integer AS banned,
                            extract(epoch FROM now_ts - min(t.start))::bigint AS took
-                    FROM (SELECT network(set_masklen(b.ip, v4))::inet AS target, b.ip, b.start
-                          FROM bans b
-                          WHERE b.jail = p_jail AND family(b.ip) = 4 AND masklen(b.ip) = 32
-                            AND NOT b.capped AND b.failures > 0 AND b.start <= now_ts
-                            AND b.start > now_ts - make_interval(secs => net_findtime)) t
+                    FROM t JOIN over ON over.target = t.target
                     WHERE t.start >= fleet_last_ban(t.target, p_jail)
                     GROUP BY t.target
                     HAVING count(DISTINCT t.ip) >= net_maxretry
@@ -438,13 +450,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             BEGIN
                 PERFORM require_leader();
                 FOR hit IN
-                    SELECT b.ip AS target, count(*)::integer AS banned,
-                           count(DISTINCT b.host_id)::integer AS hosts
-                    FROM bans b
-                    WHERE b.jail <> recidive AND NOT b.capped AND b.failures > 0
-                      AND b.start <= now_ts AND b.start > now_ts - make_interval(secs => findtime)
-                      AND b.start >= fleet_last_ban(b.ip, recidive)
-                    GROUP BY b.ip
+                    WITH t AS (
+                        SELECT b.ip, b.host_id, b.start FROM bans b
+                        WHERE b.jail <> recidive AND NOT b.capped AND b.failures > 0
+                          AND b.start <= now_ts
+                          AND b.start > now_ts - make_interval(secs => findtime)),
+                    over AS (SELECT t.ip FROM t GROUP BY t.ip
+                             HAVING count(*) >= (p_rule->>'maxretry')::integer)
+                    SELECT t.ip AS target, count(*)::integer AS banned,
+                           count(DISTINCT t.host_id)::integer AS hosts
+                    FROM t JOIN over ON over.ip = t.ip
+                    WHERE t.start >= fleet_last_ban(t.ip, recidive)
+                    GROUP BY t.ip
                     HAVING count(*) >= (p_rule->>'maxretry')::integer
                 LOOP
                     CONTINUE WHEN fleet_spares(hit.target, recidive, now_ts);
