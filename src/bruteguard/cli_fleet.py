@@ -392,8 +392,18 @@ def add_fleet_commands(command: Any, config_help: str = "configuration file") ->
         "the fleet-wide allowlist: add, remove or list networks no fleet ban touches",
         _cmd_allow,
     )
-    allow.add_argument("verb", choices=("add", "remove", "list"), metavar="add|remove|list")
-    allow.add_argument("target", nargs="?", metavar="ADDRESS_OR_NETWORK")
+    allow.add_argument(
+        "verb",
+        choices=("add", "remove", "list"),
+        metavar="add|remove|list",
+        help="put a network on the allowlist, take it off, or show the list",
+    )
+    allow.add_argument(
+        "target",
+        nargs="?",
+        metavar="ADDRESS_OR_NETWORK",
+        help="an address or a network (no host bits: 203.0.113.0/24); not with list",
+    )
     allow.add_argument("--comment", default="", metavar="TEXT", help="why it is allowed")
     allow.add_argument("--json", action="store_true", help="list as JSON")
     cap = action("cap", "set a host's cap of published bans a minute (as an admin)", _cmd_cap)
