@@ -733,15 +733,9 @@ def test_fleet_bans_grow_with_every_earlier_ban_of_any_host(
             (fleet_id[0], _NOW - 7200, _NOW - 6600),
         )
     _publish_bans(cluster, fleet_db, "web3", ("203.0.113.6", "sshd", 5, 1))
+    once_each = [(f"203.0.113.{n}", 1, 5) for n in (7, 8, 6)]
     for host in ("web1", "web2", "web3"):
-        _publish_failures(
-            cluster,
-            fleet_db,
-            host,
-            ("203.0.113.7", 1, 5),
-            ("203.0.113.8", 1, 5),
-            ("203.0.113.6", 1, 5),
-        )
+        _publish_failures(cluster, fleet_db, host, *once_each)
     _decide(_escalating_leader(cluster, fleet_db, fleet_hosts=3, subnet_maxretry=0))
     decided = [row for row in _fleet_bans(cluster, fleet_db) if row[1:4:2] == ("sshd", 3)]
     assert [(ip, length) for ip, _, _, _, length in decided] == [
