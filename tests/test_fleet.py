@@ -1067,3 +1067,48 @@ def test_summaries_move_into_daily_partitions_without_loss_and_expire_by_the_day
         assert _day(5) not in _partitions(conn)
         left = conn.execute("SELECT local_id FROM bruteguard.failure_summaries ORDER BY 1")
         assert left.fetchall() == [(4,), (5,)]
+
+
+def test_the_leaders_decisions_are_capped_like_a_hosts(cluster: Cluster, fleet_db: str) -> None:
+    """`fleet cap fleet 1`: of two addresses over the threshold the leader bans one; the
+    other is recorded, capped, and decided no more. Prefixes an agent-leader passes out
+    of config's bounds are held to them (no /0 from ipv4_prefix = 0)."""
+    _init_fleet(cluster, fleet_db, "web1", "web2")
+    assert main(["fleet", "cap", "fleet", "1", "--dsn", cluster.dsn(dbname=fleet_db)]) == 0
+    for host in ("web1", "web2"):
+        _publish_failures(cluster, fleet_db, host, ("203.0.113.7", 1, 1), ("203.0.113.8", 1, 1))
+    leader = _leader(cluster, fleet_db, "web1", fleet_hosts=2)
+    _decide(leader)
+    assert len(leader.decided) == 1
+    with psycopg.connect(cluster.dsn(dbname=fleet_db)) as admin:
+        rows = admin.execute(
+            "SELECT capped FROM bruteguard.bans b JOIN bruteguard.hosts h ON h.id = b.host_id"
+            " WHERE h.name = 'fleet' ORDER BY capped"
+        ).fetchall()
+    assert rows == [(False,), (True,)]
+    _decide(leader)  # the capped one is not decided again
+    assert len(_fleet_bans(cluster, fleet_db)) == 2
+    rule = {
+        "findtime": 3600,
+        "maxretry": 0,
+        "hosts": 0,
+        "bantime": 60,
+        "factor": 2,
+        "maxtime": 600,
+        "v6_prefix": 0,
+        "v4_prefix": 0,
+        "subnet_maxretry": 1,
+        "subnet_findtime": 86400,
+    }
+    with psycopg.connect(cluster.dsn(user="web2", dbname=fleet_db), autocommit=True) as web2:
+        web2.execute("SELECT pg_try_advisory_lock(%s)", (schema.LEADER_LOCK,))
+        decided = web2.execute(
+            "SELECT address FROM bruteguard.decide_fleet_bans('sshd', %s, %s::jsonb)",
+            (_NOW, json.dumps(rule)),
+        ).fetchall()
+    assert decided == []  # over the cap; and were it not, a /8 at most
+    with psycopg.connect(cluster.dsn(dbname=fleet_db)) as admin:
+        nets = admin.execute(
+            "SELECT DISTINCT masklen(ip) FROM bruteguard.bans WHERE masklen(ip) < 32"
+        ).fetchall()
+    assert nets == [(8,)]

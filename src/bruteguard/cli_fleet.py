@@ -333,11 +333,7 @@ def _cmd_allow(args: argparse.Namespace) -> int:
 
 def _cmd_cap(args: argparse.Namespace) -> int:
     """A host's ban rate cap: its bans past N a minute are kept, marked capped, and applied
-    by no other host."""
-    from bruteguard.store.postgres import FLEET_HOST
-
-    if args.host == FLEET_HOST:
-        raise FleetError("fleet cap: fleet is the leader's own origin, not a host; cap hosts")
+    by no other host. ``fleet`` is the leader's decisions' own cap."""
     with _connect(args) as conn:
         changed = _admin(
             conn,

@@ -303,7 +303,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             END $$""",
         # The fleet's n-th ban of a target in a jail (bans of every host, none by hand, none
         # over a cap) lasts bantime * factor^(n-1), at most maxtime. Inserted only when its
-        # (target, jail, window) decision is new: nothing is decided twice.
+        # (target, jail, window) decision is new: nothing is decided twice. The leader is
+        # capped like any host (the host row "fleet", ``fleet cap fleet N``): a compromised
+        # host that takes the lead cannot ban the internet through it either.
         """CREATE FUNCTION bruteguard.fleet_ban(
                 p_target inet, p_jail text, p_now timestamptz, p_window timestamptz,
                 p_failures integer, p_hosts integer, p_reason text, p_rule jsonb)
@@ -313,6 +315,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                 decision bigint;
                 step integer;
                 length double precision;
+                me integer := (SELECT id FROM hosts WHERE name = 'fleet');
+                over_cap boolean;
             BEGIN
                 INSERT INTO fleet_decisions (ip, jail, window_start, decided, failures, hosts)
                 VALUES (p_target, p_jail, p_window, p_now, p_failures, p_hosts)
@@ -323,14 +327,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                 END IF;
                 step := 1 + (SELECT count(*) FROM bans b WHERE b.ip = p_target
                              AND b.jail = p_jail AND NOT b.capped AND b.failures > 0);
+                -- factor^(n-1) as exp((n-1) ln factor), bounded: a target banned a thousand
+                -- times must not overflow the float and stop every later decision
                 length := least((p_rule->>'bantime')::float8
-                                * power((p_rule->>'factor')::float8, step - 1),
+                                * exp(least((step - 1) * ln((p_rule->>'factor')::float8), 600)),
                                 (p_rule->>'maxtime')::float8);
-                INSERT INTO bans (host_id, local_id, ip, jail, reason, failures, start, until)
-                VALUES ((SELECT id FROM hosts WHERE name = 'fleet'), decision, p_target, p_jail,
-                        p_reason, p_failures, p_now,
-                        p_now + make_interval(secs => length));
-                RETURN step;
+                over_cap := (SELECT count(*) FROM bans WHERE host_id = me AND NOT capped
+                             AND published > now() - interval '1 minute')
+                            >= (SELECT max_bans_per_minute FROM hosts WHERE id = me);
+                INSERT INTO bans (host_id, local_id, ip, jail, reason, failures, start, until,
+                                  capped)
+                VALUES (me, decision, p_target, p_jail, p_reason, p_failures, p_now,
+                        p_now + make_interval(secs => length), over_cap);
+                RETURN CASE WHEN over_cap THEN NULL ELSE step END;
             END $$""",
         # Whether the fleet already bans ``p_target`` in ``p_jail`` now, or may not at all.
         """CREATE FUNCTION bruteguard.fleet_spares(p_target inet, p_jail text,
@@ -360,8 +369,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                 findtime float8 := (p_rule->>'findtime')::float8;
                 maxretry integer := (p_rule->>'maxretry')::integer;
                 min_hosts integer := (p_rule->>'hosts')::integer;
-                v6 integer := (p_rule->>'v6_prefix')::integer;
-                v4 integer := (p_rule->>'v4_prefix')::integer;
+                -- the bounds config.py puts on ipv6_prefix and ipv4_prefix, here too
+                v6 integer := greatest(16, least(128, (p_rule->>'v6_prefix')::integer));
+                v4 integer := greatest(8, least(32, (p_rule->>'v4_prefix')::integer));
                 net_maxretry integer := (p_rule->>'subnet_maxretry')::integer;
                 net_findtime float8 := (p_rule->>'subnet_findtime')::float8;
                 hit record;
