@@ -348,7 +348,7 @@ class Daemon:
                 )
             ]
             if local.bans:
-                self.detector.remember_bans(local.bans)
+                self.detector.remember_fleet_bans(local.bans)
                 await self._apply(local.bans, announce=False)
             lifted = [
                 ban

@@ -11,13 +11,16 @@ the fleet's allowlist covers are skipped in the query; ``fleet.apply`` honours t
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import msgspec
 
 from bruteguard.fleet.config import FleetConfig
 from bruteguard.fleet.connect import Poller
 from bruteguard.model import SourcePosition
+from bruteguard.store.postgres import BANS_CHANNEL
 from bruteguard.store.sqlite import SqliteStore
 
 __all__ = ["CURSOR_KEY", "FleetBan", "Subscriber"]
@@ -25,6 +28,7 @@ __all__ = ["CURSOR_KEY", "FleetBan", "Subscriber"]
 
 CURSOR_KEY = "fleet:bans"
 _PAGE = 5000
+_GAP = 0.05  # seconds: the least time between two reads woken by notifications
 
 # New bans and lifts after a change number, oldest first: other hosts' bans, and lifts of
 # this host's own bans by an admin (``unban --fleet``). A ban lifted before this host saw it
@@ -61,8 +65,9 @@ Apply = Callable[[Sequence[FleetBan]], Awaitable[None]]
 
 
 class Subscriber(Poller):
-    """Polls the fleet every ``publish_interval``; ``apply`` is the daemon's (store first,
-    then the enforcers). ``once`` for tests."""
+    """Reads the fleet's changes when PostgreSQL announces one (LISTEN/NOTIFY on its own
+    connection) and at least every ``publish_interval``; ``apply`` is the daemon's (store
+    first, then the enforcers). ``once`` for tests."""
 
     doing = "read the fleet's bans"
 
@@ -72,6 +77,45 @@ class Subscriber(Poller):
         self.apply = apply
         saved = store.get_position(CURSOR_KEY)
         self.cursor = int(saved.cursor) if saved is not None and saved.cursor else 0
+
+    async def run(self) -> None:
+        """Read, then wait for the next NOTIFY of a ban (or ``publish_interval``: polling
+        stays the fallback, for a notification lost with a connection), and again."""
+        retry = 1.0
+        try:
+            while True:
+                if await self.once():
+                    retry = 1.0
+                    await self._wait()
+                else:  # no listener while PostgreSQL is away: try again soon, then less
+                    await asyncio.sleep(min(retry, self.fleet.publish_interval))
+                    retry *= 2
+        finally:
+            await self.close()
+
+    async def _wait(self) -> None:
+        import psycopg
+
+        started = time.monotonic()
+        conn = self._conn
+        if conn is None or conn.closed:
+            return
+        try:
+            async for _ in conn.notifies(timeout=self.fleet.publish_interval, stop_after=1):
+                pass
+        except psycopg.Error:  # the connection broke: the next round reconnects, and says so
+            await self.close()
+            return
+        # Back-to-back wakes (a host's bans in many transactions, or NOTIFYs a stranger
+        # sends) read at most every _GAP seconds: what they announce is read in one go.
+        await asyncio.sleep(max(0.0, _GAP - (time.monotonic() - started)))
+
+    async def _connection(self) -> Any:
+        conn = self._conn
+        fresh = await super()._connection()
+        if fresh is not conn:  # a new session listens before it reads: nothing slips by
+            await fresh.execute(f"LISTEN {BANS_CHANNEL}")
+        return fresh
 
     async def _round(self) -> None:
         """Apply every change after the cursor, a page at a time."""
