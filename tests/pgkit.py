@@ -13,6 +13,7 @@ the role's password (scram), and the test itself still comes in through the unix
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import pwd
@@ -94,7 +95,10 @@ class Cluster:
             check=False,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"{argv[0]} failed: {result.stdout}{result.stderr}")
+            log = ""
+            with contextlib.suppress(OSError):
+                log = (self.dir / "log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{argv[0]} failed: {result.stdout}{result.stderr}\n{log}")
 
     def start(self) -> None:
         self._as_postgres(
@@ -122,14 +126,24 @@ class Cluster:
         """SIGKILL the postmaster, as a crash or the OOM killer would, and return once its
         backends, orphaned, have noticed and gone: the next ``start`` recovers from the WAL."""
         pid = int((self.data / "postmaster.pid").read_text().split()[0])
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 30
-        for child in (pid, *map(int, children)):
-            while process_alive(child):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"postgres process {child} outlived its postmaster")
-                time.sleep(0.05)
+        # The postmaster must be reaped too, not only dead: the next one finds its PID in
+        # postmaster.pid and refuses to start while even a zombie holds it.
+        while (left := self._processes()) or Path(f"/proc/{pid}").exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"postgres processes {left or pid} outlived the postmaster")
+            time.sleep(0.05)
+
+    def _processes(self) -> list[int]:
+        """The live processes of this cluster: every one of them works in its data directory
+        (a backend forked a moment before the kill too)."""
+        found = []
+        for cwd in Path("/proc").glob("[0-9]*/cwd"):
+            with contextlib.suppress(OSError):
+                if Path(os.readlink(cwd)) == self.data and process_alive(int(cwd.parent.name)):
+                    found.append(int(cwd.parent.name))
+        return found
 
     def require_password(self, role: str) -> None:
         """From now on ``role`` logs in over TCP with its password (scram), not on trust."""
