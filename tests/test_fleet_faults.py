@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,3 +103,105 @@ def test_the_postmaster_killed_mid_stream_loses_no_ban_and_doubles_none(pair) ->
     # the daemon lived through the outage: it noticed, queued, and drained afterwards
     assert "fleet: cannot publish (queueing locally)" in a.errors()
     assert "fleet: can publish (queueing locally) again" in a.errors()
+
+
+def _leader(admin: str) -> str | None:
+    ((name,),) = _query(admin, "SELECT bruteguard.leader()")
+    return name
+
+
+def test_the_leading_daemon_killed_another_leads_within_10s_deciding_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    """fleet_hosts = 2: .70 fails once on each host and is decided by whichever daemon
+    leads. That daemon is SIGKILLed: the other leads within 10 s (its session's lock freed
+    as the kernel closes the dead process's connection), the killed one comes back as a
+    follower, and .71, failing next, is decided once, by the new leader; .70 never again."""
+    fixture = _fleet(tmp_path, "fleet_hosts = 2\n")
+    _cluster, admin, a, b = next(fixture)
+    daemons = {"a": a, "b": b}
+    try:
+        a.append(_failures(["203.0.113.70"], 1))
+        b.append(_failures(["203.0.113.70"], 1))
+        for daemon in (a, b):
+            ban = _wait(lambda d=daemon: d.ban_of("203.0.113.70"), 30, "the fleet's ban")
+            assert ban["origin"] == "fleet"
+        first = _leader(admin)
+        assert first in daemons
+        (survivor,) = set(daemons) - {first}
+        killed = daemons[first]
+        assert killed.process is not None
+        killed.process.kill()
+        killed.process.wait(timeout=20)
+        started = time.monotonic()
+        _wait(lambda: _leader(admin) == survivor, 10, f"{survivor} to lead", interval=0.1)
+        took = time.monotonic() - started
+        assert took < 10.0
+        assert f"fleet: {survivor} is the leader now" in daemons[survivor].errors()
+
+        killed.start()
+        for daemon in (a, b):
+            daemon.append(_failures(["203.0.113.71"], 1))
+        for daemon in (a, b):
+            _wait(lambda d=daemon: d.ban_of("203.0.113.71"), 30, "the new leader's ban")
+        time.sleep(2.5)  # more rounds of the new leader, and of the one come back
+        assert _leader(admin) == survivor
+        assert "banned 203.0.113.71 in sshd by the fleet threshold" in daemons[survivor].errors()
+        decisions = _query(
+            admin,
+            "SELECT abbrev(ip), count(*)::int FROM bruteguard.fleet_decisions GROUP BY ip"
+            " ORDER BY ip",
+        )
+        assert decisions == [("203.0.113.70", 1), ("203.0.113.71", 1)]
+        bans = _query(
+            admin,
+            "SELECT abbrev(b.ip), h.name FROM bruteguard.bans b"
+            " JOIN bruteguard.hosts h ON h.id = b.host_id ORDER BY b.ip",
+        )
+        assert bans == [("203.0.113.70", "fleet"), ("203.0.113.71", "fleet")]
+    finally:
+        fixture.close()
+
+
+CAP = 600  # a host's default cap of published bans a minute (hosts.max_bans_per_minute)
+
+
+def test_a_host_banning_10000_addresses_a_minute_is_capped(pair) -> None:
+    """A bans 10,000 addresses within seconds (real failure lines, its real pipeline):
+    all 10,000 hold on A and reach the fleet, but past A's cap of 600 a minute they are
+    marked capped: B applies exactly the first 600, `fleet status` shows the 9,400 capped,
+    and A's log says so."""
+    _cluster, admin, a, b = pair
+    addresses = [_address(n) for n in range(10_000)]
+    a.append(_failures(addresses))
+    _wait(lambda: _banned_now(a) == 10_000, 120, "A's 10,000 bans", interval=0.5)
+
+    def published() -> tuple[int, int]:
+        ((total, capped),) = _query(
+            admin,
+            "SELECT count(*)::int, (count(*) FILTER (WHERE capped))::int"
+            " FROM bruteguard.bans b JOIN bruteguard.hosts h ON h.id = b.host_id"
+            " WHERE h.name = 'a'",
+        )
+        return total, capped
+
+    _wait(lambda: published() == (10_000, 10_000 - CAP), 120, "A's bans in the fleet", 0.5)
+    _wait(lambda: _banned_now(b) >= CAP, 30, "A's first 600 bans on B")
+    time.sleep(2.5)  # B's subscriber reads on: nothing more comes
+    on_b = b.bans()
+    assert len(on_b) == CAP and {ban["origin"] for ban in on_b} == {"a"}
+    first = _query(
+        admin,
+        "SELECT abbrev(b.ip) FROM bruteguard.bans b JOIN bruteguard.hosts h"
+        " ON h.id = b.host_id WHERE h.name = 'a' AND NOT b.capped",
+    )
+    assert {ban["ip"] for ban in on_b} == {ip for (ip,) in first}
+    status = json.loads(b.cli("fleet", "status", "--json").stdout)
+    assert {h["name"]: h["capped"] for h in status["hosts"]} == {"a": 10_000 - CAP, "b": 0}
+    over = re.findall(
+        r"fleet: (\d+) of this host's bans were over its cap of 600 a minute", a.errors()
+    )
+    assert sum(map(int, over)) == 10_000 - CAP, over
+    fleet_bans = json.loads(b.cli("bans", "--fleet", "--json").stdout)
+    assert len(fleet_bans) == CAP  # the capped ones are nobody's fleet bans
+    assert _banned_now(a) == 10_000  # A's own protection is whole
