@@ -31,6 +31,7 @@ from bruteguard.clock import Clock
 from bruteguard.fleet import outbox
 from bruteguard.fleet.config import FleetConfig
 from bruteguard.fleet.publisher import Publisher
+from bruteguard.fleet.subscriber import Subscriber
 from bruteguard.model import Ban
 from bruteguard.store.sqlite import SqliteStore
 from pgkit import Cluster
@@ -290,4 +291,47 @@ def test_a_host_offline_for_an_hour_of_bans_catches_up_from_its_cursor(tmp_path:
         if b is not None and b.process is not None and b.process.poll() is None:
             b.process.kill()
             b.process.wait(timeout=20)
+        cluster.destroy()
+
+
+def test_a_ban_committed_after_a_later_change_is_still_applied(tmp_path: Path) -> None:
+    """web1's publishing transaction takes its change number, web2 publishes after it and
+    commits first, web3 reads web2's ban meanwhile; then web1 commits. web3 must still
+    apply web1's ban: a cursor past a number whose transaction had not yet committed would
+    lose it for good."""
+    cluster = Cluster()
+    try:
+        admin = cluster.dsn()
+        assert main(["fleet", "init", "--dsn", admin]) == 0
+        for name in ("web1", "web2", "web3"):
+            assert main(["fleet", "add-host", name, "--dsn", admin]) == 0
+        applied: list[str] = []
+
+        async def collect(changes) -> None:
+            applied.extend(change.ip for change in changes)
+
+        fleet = FleetConfig(dsn=cluster.dsn(user="web3"), host="web3")
+        publish = "SELECT bruteguard.publish_ban(1, %s, 'sshd', '', 3, %s, %s)"
+        span = (time.time(), time.time() + 3600)
+        with (
+            SqliteStore(tmp_path / "web3.db") as store,
+            psycopg.connect(cluster.dsn(user="web1")) as web1,
+            psycopg.connect(cluster.dsn(user="web2"), autocommit=True) as web2,
+        ):
+            subscriber = Subscriber(fleet, store, collect)
+
+            async def poll() -> None:
+                try:
+                    assert await subscriber.once()
+                finally:
+                    await subscriber.close()
+
+            web1.execute(publish, ("203.0.113.1", *span))  # its transaction stays open
+            web2.execute(publish, ("203.0.113.2", *span))
+            asyncio.run(poll())
+            assert applied == ["203.0.113.2"]
+            web1.commit()
+            asyncio.run(poll())
+        assert applied == ["203.0.113.2", "203.0.113.1"]
+    finally:
         cluster.destroy()
