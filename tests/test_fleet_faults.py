@@ -15,6 +15,7 @@ database, a leader's backend terminated, a host stopped for one ban):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import re
@@ -71,6 +72,20 @@ def _behind(daemon: FleetDaemon) -> int:
 def _query(admin: str, query: str, params: tuple = ()) -> list[tuple]:
     with psycopg.connect(admin) as conn:
         return conn.execute(query, params).fetchall()
+
+
+@contextlib.contextmanager
+def _registered(*hosts: str) -> Iterator[tuple[Cluster, str]]:
+    """A cluster of the test's own with the fleet's schema and ``hosts``; (it, admin DSN)."""
+    cluster = Cluster()
+    try:
+        admin = cluster.dsn()
+        assert main(["fleet", "init", "--dsn", admin]) == 0
+        for name in hosts:
+            assert main(["fleet", "add-host", name, "--dsn", admin]) == 0
+        yield cluster, admin
+    finally:
+        cluster.destroy()
 
 
 @pytest.fixture
@@ -233,71 +248,68 @@ def test_a_host_offline_for_an_hour_of_bans_catches_up_from_its_cursor(tmp_path:
     A bans 200 addresses a round and lifts some; then B starts. B applies what still stands
     (the second half-hour's bans, not those lifted) and A's lift of a ban it held; it does
     not re-read from the beginning (the ban lifted on B stays lifted)."""
-    cluster = Cluster()
     b: FleetDaemon | None = None
-    try:
-        admin = cluster.dsn()
-        assert main(["fleet", "init", "--dsn", admin]) == 0
-        for name in ("a", "b"):
-            assert main(["fleet", "add-host", name, "--dsn", admin]) == 0
-        with psycopg.connect(admin, autocommit=True) as conn:  # an hour of A's bans, at once
-            conn.execute("UPDATE bruteguard.hosts SET max_bans_per_minute = 100000")
-        b = FleetDaemon(tmp_path / "b", cluster.dsn(user="b"), "b", [])
-        end = time.time()  # the hour ends now
-        now = [end - 3600 - STEP]
-        clock: Clock = lambda: now[0]  # noqa: E731 - the one clock A's ledger stamps with
-        store = SqliteStore(tmp_path / "a.db", clock=clock)
-        outbox.enable(store, ["bans"], 0)
-        publisher = Publisher(FleetConfig(dsn=cluster.dsn(user="a"), host="a"), store)
-        kept, lifted_by_a = "203.0.113.80", "203.0.113.81"
-        rounds: list[list[str]] = []
+    with _registered("a", "b") as (cluster, admin):
+        try:
+            with psycopg.connect(admin, autocommit=True) as conn:  # an hour of A's bans, at once
+                conn.execute("UPDATE bruteguard.hosts SET max_bans_per_minute = 100000")
+            b = FleetDaemon(tmp_path / "b", cluster.dsn(user="b"), "b", [])
+            end = time.time()  # the hour ends now
+            now = [end - 3600 - STEP]
+            clock: Clock = lambda: now[0]  # noqa: E731 - the one clock A's ledger stamps with
+            store = SqliteStore(tmp_path / "a.db", clock=clock)
+            outbox.enable(store, ["bans"], 0)
+            publisher = Publisher(FleetConfig(dsn=cluster.dsn(user="a"), host="a"), store)
+            kept, lifted_by_a = "203.0.113.80", "203.0.113.81"
+            rounds: list[list[str]] = []
 
-        async def the_hour() -> None:
-            store.add_bans(
-                [Ban(ip, "sshd", now[0], end + 7200, 3, "before") for ip in (kept, lifted_by_a)]
-            )
-            assert await publisher.once()
-            b.start()
-            _wait(lambda: b.ban_of(kept) and b.ban_of(lifted_by_a), 15, "A's bans on B")
-            b.cli("unban", kept)  # B's admin lifts it here
-            assert b.ban_of(kept) is None
-            assert b.stop(signal.SIGTERM) == 0
-            for step in range(30):
-                now[0] = end - 3600 + STEP * step
-                ips = [_address(step * 200 + n) for n in range(200)]
-                rounds.append(ips)
-                store.add_bans([Ban(ip, "sshd", now[0], now[0] + BANTIME, 3, "") for ip in ips])
-                if step:
-                    store.lift_bans(rounds[step - 1][:4], now[0])
-                if step == 3:
-                    store.lift_bans([lifted_by_a], now[0])
+            async def the_hour() -> None:
+                store.add_bans(
+                    [Ban(ip, "sshd", now[0], end + 7200, 3, "before") for ip in (kept, lifted_by_a)]
+                )
                 assert await publisher.once()
-            await publisher.close()
+                b.start()
+                _wait(lambda: b.ban_of(kept) and b.ban_of(lifted_by_a), 15, "A's bans on B")
+                b.cli("unban", kept)  # B's admin lifts it here
+                assert b.ban_of(kept) is None
+                assert b.stop(signal.SIGTERM) == 0
+                for step in range(30):
+                    now[0] = end - 3600 + STEP * step
+                    ips = [_address(step * 200 + n) for n in range(200)]
+                    rounds.append(ips)
+                    store.add_bans([Ban(ip, "sshd", now[0], now[0] + BANTIME, 3, "") for ip in ips])
+                    if step:
+                        store.lift_bans(rounds[step - 1][:4], now[0])
+                    if step == 3:
+                        store.lift_bans([lifted_by_a], now[0])
+                    assert await publisher.once()
+                await publisher.close()
 
-        asyncio.run(the_hour())
-        store.close()
-        # standing: the rounds of the second half-hour, but for the 4 lifted the round after
-        standing = {ip for step in range(15, 30) for ip in rounds[step][4 if step < 29 else 0 :]}
-        assert len(standing) == 15 * 200 - 14 * 4
-        b.start()
-        _wait(
-            lambda: {ban["ip"] for ban in b.bans()} == standing,
-            60,
-            "B to catch up with what stands",
-            interval=0.5,
-        )
-        assert time.time() < end + BANTIME - 1800 + STEP  # no ban of round 15 ended meanwhile
-        assert {ban["origin"] for ban in b.bans()} == {"a"}
-        assert b.ban_of(kept) is None  # applied and lifted here before the hour: not again
-        assert b.ban_of(lifted_by_a) is None  # lifted by A during the hour
-        assert "fleet unban of 203.0.113.81 (from a)" in b.errors()
-        status = json.loads(b.cli("fleet", "status", "--json").stdout)
-        assert status["changes_behind"] == 0
-    finally:
-        if b is not None and b.process is not None and b.process.poll() is None:
-            b.process.kill()
-            b.process.wait(timeout=20)
-        cluster.destroy()
+            asyncio.run(the_hour())
+            store.close()
+            # standing: the rounds of the second half-hour, but for the 4 lifted the round after
+            standing = {
+                ip for step in range(15, 30) for ip in rounds[step][4 if step < 29 else 0 :]
+            }
+            assert len(standing) == 15 * 200 - 14 * 4
+            b.start()
+            _wait(
+                lambda: {ban["ip"] for ban in b.bans()} == standing,
+                60,
+                "B to catch up with what stands",
+                interval=0.5,
+            )
+            assert time.time() < end - 3600 + 15 * STEP + BANTIME  # round 15's still stand
+            assert {ban["origin"] for ban in b.bans()} == {"a"}
+            assert b.ban_of(kept) is None  # applied and lifted here before the hour: not again
+            assert b.ban_of(lifted_by_a) is None  # lifted by A during the hour
+            assert "fleet unban of 203.0.113.81 (from a)" in b.errors()
+            status = json.loads(b.cli("fleet", "status", "--json").stdout)
+            assert status["changes_behind"] == 0
+        finally:
+            if b is not None and b.process is not None and b.process.poll() is None:
+                b.process.kill()
+                b.process.wait(timeout=20)
 
 
 def test_a_ban_committed_after_a_later_change_is_still_applied(tmp_path: Path) -> None:
@@ -305,12 +317,7 @@ def test_a_ban_committed_after_a_later_change_is_still_applied(tmp_path: Path) -
     commits first, web3 reads web2's ban meanwhile; then web1 commits. web3 must still
     apply web1's ban: a cursor past a number whose transaction had not yet committed would
     lose it for good."""
-    cluster = Cluster()
-    try:
-        admin = cluster.dsn()
-        assert main(["fleet", "init", "--dsn", admin]) == 0
-        for name in ("web1", "web2", "web3"):
-            assert main(["fleet", "add-host", name, "--dsn", admin]) == 0
+    with _registered("web1", "web2", "web3") as (cluster, _admin):
         applied: list[str] = []
 
         async def collect(changes) -> None:
@@ -339,5 +346,3 @@ def test_a_ban_committed_after_a_later_change_is_still_applied(tmp_path: Path) -
             web1.commit()
             asyncio.run(poll())
         assert applied == ["203.0.113.2", "203.0.113.1"]
-    finally:
-        cluster.destroy()
