@@ -1,13 +1,13 @@
 """The subscriber: the fleet's bans and unbans, applied to this host's firewall.
 
-It reads ``bruteguard.bans`` by change number (every ban and every lift takes the next one),
-after the last change it applied, which it keeps in the local ledger (as the source position
-``fleet:bans``): a host that was offline catches up from there, not from the beginning.
-This host's own bans (unless an admin lifted them), bans over their host's rate cap and bans
-the fleet's allowlist covers are skipped, and the cursor moves past them too (read once, not
-at every poll; and ``fleet status`` counts no change behind that is never applied here);
-``fleet.apply`` honours the local ``ignoreip`` and own addresses and skips bans that already
-ended.
+It reads ``bruteguard.bans`` by change number (every ban and every lift takes the next one,
+at commit: ``schema.CHANGES_AT_COMMIT``), after the last change it read, which it keeps in
+the local ledger (as the source position ``fleet:bans``): a host that was offline catches up
+from there, not from the beginning. This host's own bans (unless an admin lifted them), bans
+over their host's rate cap and bans the fleet's allowlist covers are skipped, and the cursor
+moves past them too (each is read once, not at every poll, and ``fleet status`` counts none
+of them as behind); ``fleet.apply`` honours the local ``ignoreip`` and own addresses and
+skips bans that already ended.
 """
 
 from __future__ import annotations
