@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AGENT_ROLE",
     "BANS_CHANNEL",
+    "CHANGES_LOCK",
     "FLEET_HOST",
     "LEADER_LOCK",
     "MIGRATIONS",
@@ -42,6 +43,32 @@ FLEET_HOST = "fleet"  # the origin of bans decided by fleet-wide thresholds
 # The leader's session-level advisory lock: one bigint key (pg_locks shows it as classid 0,
 # objid LEADER_LOCK, objsubid 1).
 LEADER_LOCK = 0x62676C64  # "bgld"; migration 3 names it (and FLEET_HOST) literally
+
+# Held from the moment a transaction numbers its changes until it has committed (see
+# CHANGES_AT_COMMIT, which names it literally): the transaction-level advisory lock "bgch".
+CHANGES_LOCK = 0x62676368
+
+# Subscribers read "changes after N", so a change number must never become visible after a
+# higher one did: a transaction that took number N (a batch of a host's bans) and committed
+# after another took N + 1 and committed (a single ban elsewhere) would be skipped for good by
+# a subscriber that read N + 1 in between. So every ban and every lift is numbered again at
+# COMMIT, by a deferred trigger, under a lock held until the commit is visible: numbers are
+# handed out in the order transactions become visible. Only the commit's last moments are
+# serialized, not the hosts' publishing.
+CHANGES_AT_COMMIT: tuple[str, ...] = (
+    """CREATE FUNCTION bruteguard.number_change() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = bruteguard, pg_temp AS $$
+        BEGIN
+            PERFORM pg_advisory_xact_lock(1650942824);  -- CHANGES_LOCK
+            UPDATE bans SET change = nextval('ban_changes') WHERE id = NEW.id;
+            RETURN NULL;
+        END $$""",
+    "REVOKE EXECUTE ON FUNCTION bruteguard.number_change() FROM PUBLIC",
+    """CREATE CONSTRAINT TRIGGER bans_numbered_at_commit
+        AFTER INSERT OR UPDATE OF lifted ON bruteguard.bans
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+        EXECUTE FUNCTION bruteguard.number_change()""",
+)
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -633,6 +660,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"GRANT SELECT ON bruteguard.retention TO {AGENT_ROLE}",
         f"GRANT EXECUTE ON FUNCTION bruteguard.leader_maintenance() TO {AGENT_ROLE}",
     ),
+    CHANGES_AT_COMMIT,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
