@@ -176,7 +176,8 @@ def test_the_leading_daemon_killed_another_leads_within_10s_deciding_nothing_twi
             _wait(lambda d=daemon: d.ban_of("203.0.113.71"), 30, "the new leader's ban")
         time.sleep(2.5)  # more rounds of the new leader, and of the one come back
         assert _leader(admin) == survivor
-        assert "banned 203.0.113.71 in sshd by the fleet threshold" in daemons[survivor].errors()
+        decided = "banned 203.0.113.71 in sshd by the fleet (ban 1 of it)"
+        assert decided in daemons[survivor].errors()
         decisions = _query(
             admin,
             "SELECT abbrev(ip), count(*)::int FROM bruteguard.fleet_decisions GROUP BY ip"
