@@ -93,9 +93,13 @@ def test_metrics_follow_the_daemons_counters(daemon) -> None:
             )
         handle.write(f"{stamp} host sshd[9]: Accepted publickey for alice from 192.0.2.1\n")
 
+    batch = ("bruteguard_enforcer_batch_seconds_count", (("enforcer", "dry-run"),))
+
     def banned() -> dict:
+        """The ban counted and its enforcer batch timed (the batch ends after the count)."""
         samples = scrape(port)
-        return samples if samples[("bruteguard_bans_total", (("jail", "sshd"),))] else {}
+        counted = samples[("bruteguard_bans_total", (("jail", "sshd"),))]
+        return samples if counted and samples.get(batch) else {}
 
     samples = wait(banned, 15, "bruteguard_bans_total to count the ban")
     source = (("source", f"file:{log}"),)
@@ -106,8 +110,7 @@ def test_metrics_follow_the_daemons_counters(daemon) -> None:
     assert samples[("bruteguard_source_lag_bytes", source)] == 0
     assert samples[("bruteguard_active_bans", (("jail", "sshd"),))] == 1
     assert samples[("bruteguard_enforcer_active_bans", (("enforcer", "dry-run"),))] == 1
-    batches = samples[("bruteguard_enforcer_batch_seconds_count", (("enforcer", "dry-run"),))]
-    assert batches >= 1
+    assert samples[batch] >= 1
     assert samples[("bruteguard_identity_outcomes_total", (("outcome", "attributed"),))] == 0
     # the same numbers as `status`
     status = json.loads(
