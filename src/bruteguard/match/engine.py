@@ -412,6 +412,7 @@ class Stream:
                 times.parse,
                 address_from_log,
                 reference is None,
+                plain_addresses=True,  # address_from_log's answer for plain text, read in C
             )
         self._imported = [
             ImportedStream(service, jails, reference, keep_lines)
