@@ -119,19 +119,15 @@ class _Reader:
     def skip(self, at: int) -> int:
         """Where the atom at ``at`` ends, whatever it is (a group with all it holds)."""
         text = self.text
-        char = text[at]
-        if char == "[":
-            return self._class_end(at)
-        if char == "\\":
-            return self._escape_end(at)
-        if char != "(":
-            return at + 1
         if text.startswith("(?#", at):
             return text.index(")", at) + 1
-        at += 1
-        while text[at] != ")":
-            at = self.skip(at) if text[at] != "|" else at + 1
-        return at + 1
+        if text[at] == "(":
+            at += 1
+            while text[at] != ")":
+                at = self.skip(at) if text[at] != "|" else at + 1
+            return at + 1
+        ender = {"[": self._class_end, "\\": self._escape_end}.get(text[at])
+        return ender(at) if ender else at + 1
 
     def _escape_end(self, at: int) -> int:
         text = self.text
@@ -164,12 +160,9 @@ class _Reader:
         """One atom: (bytes it can begin with, whether it may match nothing, where it ends)."""
         text = self.text
         char = text[at]
-        if char == "(":
-            return self.group(at)
-        if char == "[":
-            return self.bracket(at)
-        if char == "\\":
-            return self.escape(at)
+        reader = {"(": self.group, "[": self.bracket, "\\": self.escape}.get(char)
+        if reader:
+            return reader(at)
         if char == ".":
             return set(ANY - {10}), False, at + 1
         if char in "^$":
