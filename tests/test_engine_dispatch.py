@@ -215,3 +215,12 @@ def test_the_sshd_jail_reads_the_captured_logs_alike() -> None:
         data = log.read_bytes()
         ours = dispatched.stream(reference=REFERENCE, keep_lines=True).feed(data)
         assert ours == plain.stream(reference=REFERENCE, keep_lines=True).feed(data), log.name
+
+
+def test_a_block_stays_plain_when_dispatch_cannot_help_or_grows_it_too_much() -> None:
+    one_class = [(0, "ab"), (1, "ac")]
+    assert dispatch.by_first_byte(one_class) == dispatch.plain(one_class)
+    # A long signature that may start anywhere, in the middle: copied into every class.
+    copied = [(n, f"{chr(97 + n)}x") for n in range(8)]
+    copied.insert(4, (9, "(?:" + "y" * 400 + ")*"))
+    assert dispatch.by_first_byte(copied) == dispatch.plain(copied)
