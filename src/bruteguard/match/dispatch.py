@@ -22,6 +22,7 @@ alternative.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 
@@ -55,6 +56,14 @@ _ESCAPED_BYTES = {"n": 10, "t": 9, "r": 13, "f": 12, "e": 27, "a": 7}
 _ZERO_WIDTH = frozenset("bBAzZG")
 _QUANTIFIER = re.compile(r"(?:[?*+]|\{(\d+)(?:,(\d*))?\})[?+]?")
 _HEX = re.compile(r"x(?:\{([0-9A-Fa-f]{1,2})\}|([0-9A-Fa-f]{1,2}))")
+# An expression's tokens, as far as its structure goes: comments, escapes (with their
+# braces), classes (with escapes and POSIX classes inside), "(", ")", "|", and runs of
+# anything else.
+_TOKEN = re.compile(
+    r"\(\?#[^)]*\)|\\[xgkpPoN]\{[^}]*\}|\\k<[^>]*>|\\k'[^']*'|\\.|"
+    r"\[\^?\]?(?:\[:[a-z]+:\]|\\.|[^\]\\])*\]|[()|]|[^()|\[\\]+|\[",
+    re.DOTALL,
+)
 
 
 class _Unsure(Exception):
@@ -76,17 +85,34 @@ def first_bytes(expression: str) -> frozenset[int]:
 
 class _Reader:
     """Reads an expression's leading items: what each can begin with, and whether it may
-    match nothing."""
+    match nothing. The groups and alternatives are found first, in one pass of a compiled
+    tokenizer, so that whatever follows the first item that consumes a byte is stepped
+    over at once."""
 
     def __init__(self, text: str) -> None:
         self.text = text
+        self.close_of: dict[int, int] = {}  # "(" → its ")"
+        self.stops: dict[int, list[int]] = {}  # depth → where its sequences end ("|", ")")
+        opened: list[int] = []
+        for token in _TOKEN.finditer(text):
+            spelled = token.group()
+            if spelled == "\\Q":
+                raise _Unsure("\\Q")
+            if spelled in ("|", ")"):
+                self.stops.setdefault(len(opened), []).append(token.start())
+            if spelled == "(":
+                opened.append(token.start())
+            elif spelled == ")":
+                self.close_of[opened.pop()] = token.start()
+        if opened:
+            raise _Unsure("an unclosed group")
 
-    def alternation(self, at: int) -> tuple[set[int], bool, int]:
+    def alternation(self, at: int, depth: int = 0) -> tuple[set[int], bool, int]:
         """Alternatives up to an unmatched ``)`` or the end."""
         found: set[int] = set()
         nullable = False
         while True:
-            more, empty, at = self.sequence(at)
+            more, empty, at = self.sequence(at, depth)
             found |= more
             nullable = nullable or empty
             if at < len(self.text) and self.text[at] == "|":
@@ -94,73 +120,32 @@ class _Reader:
                 continue
             return found, nullable, at
 
-    def sequence(self, at: int) -> tuple[set[int], bool, int]:
+    def sequence(self, at: int, depth: int) -> tuple[set[int], bool, int]:
         """Items up to ``|``, ``)`` or the end; only those up to the first that must
         consume a byte add to what the sequence begins with (the rest are stepped over)."""
         found: set[int] = set()
-        nullable = True
         text = self.text
         while at < len(text) and text[at] not in "|)":
-            if not nullable:
-                at = self.skip(at)
-                quantifier = _QUANTIFIER.match(text, at)
-                at = quantifier.end() if quantifier else at
-                continue
-            more, empty, at = self.item(at)
+            more, empty, at = self.item(at, depth)
             quantifier = _QUANTIFIER.match(text, at)
             if quantifier:
                 spelled = quantifier.group(0)
                 empty = empty or spelled[0] in "?*" or (spelled[0] == "{" and spelled[1] == "0")
                 at = quantifier.end()
             found |= more
-            nullable = empty
-        return found, nullable, at
+            if not empty:
+                stops = self.stops.get(depth, [])
+                after = bisect.bisect_left(stops, at)
+                return found, False, stops[after] if after < len(stops) else len(text)
+        return found, True, at
 
-    def skip(self, at: int) -> int:
-        """Where the atom at ``at`` ends, whatever it is (a group with all it holds)."""
-        text = self.text
-        if text.startswith("(?#", at):
-            return text.index(")", at) + 1
-        if text[at] == "(":
-            at += 1
-            while text[at] != ")":
-                at = self.skip(at) if text[at] != "|" else at + 1
-            return at + 1
-        ender = {"[": self._class_end, "\\": self._escape_end}.get(text[at])
-        return ender(at) if ender else at + 1
-
-    def _escape_end(self, at: int) -> int:
-        text = self.text
-        letter = text[at + 1]
-        if letter == "Q":
-            raise _Unsure("\\Q")
-        if letter in "xgkpPoN" and text[at + 2 : at + 3] == "{":
-            return text.index("}", at) + 1
-        if letter == "k" and text[at + 2 : at + 3] in ("<", "'"):
-            return text.index(">" if text[at + 2] == "<" else "'", at + 3) + 1
-        if letter == "x":
-            return _HEX.match(text, at + 1).end() if _HEX.match(text, at + 1) else at + 2
-        return at + 2
-
-    def _class_end(self, at: int) -> int:
-        text = self.text
-        at += 1
-        at += text[at] == "^"
-        at += text[at] == "]"  # a "]" first is a member
-        while text[at] != "]":
-            if text.startswith("[:", at):
-                at = text.index(":]", at) + 2
-            elif text[at] == "\\":
-                at = self._escape_end(at)
-            else:
-                at += 1
-        return at + 1
-
-    def item(self, at: int) -> tuple[set[int], bool, int]:
+    def item(self, at: int, depth: int) -> tuple[set[int], bool, int]:
         """One atom: (bytes it can begin with, whether it may match nothing, where it ends)."""
         text = self.text
         char = text[at]
-        reader = {"(": self.group, "[": self.bracket, "\\": self.escape}.get(char)
+        if char == "(":
+            return self.group(at, depth)
+        reader = {"[": self.bracket, "\\": self.escape}.get(char)
         if reader:
             return reader(at)
         if char == ".":
@@ -171,18 +156,20 @@ class _Reader:
             raise _Unsure(char)
         return {char.encode()[0]}, False, at + 1
 
-    def group(self, at: int) -> tuple[set[int], bool, int]:
+    def group(self, at: int, depth: int) -> tuple[set[int], bool, int]:
         text = self.text
-        if text.startswith(("(?=", "(?!", "(?<=", "(?<!", "(?#"), at):
+        if text.startswith("(?#", at):
+            return set(), True, text.index(")", at) + 1
+        if text.startswith(("(?=", "(?!", "(?<=", "(?<!"), at):
             # Consumes nothing (a lookaround may only narrow what follows).
-            return set(), True, self.skip(at)
+            return set(), True, self.close_of[at] + 1
         if text.startswith(("(?:", "(?|", "(?>"), at):
             start = at + 3
         elif text.startswith(("(?", "(*"), at):
             raise _Unsure("an option, a verb, a reference or a named group")
         else:
             start = at + 1
-        found, nullable, end = self.alternation(start)
+        found, nullable, end = self.alternation(start, depth + 1)
         return found, nullable, self.close(end)
 
     def close(self, at: int) -> int:
@@ -267,11 +254,14 @@ def by_first_byte(entries: Sequence[tuple[int, str]]) -> str:
     while last and firsts[last - 1] is ANY:
         last -= 1
     # Each byte's signatures (by index, in order); bytes with the same list share a class.
+    starting: list[list[int]] = [[] for _ in range(256)]
+    for index in range(last):
+        for byte in firsts[index]:
+            starting[byte].append(index)
     classes: dict[tuple[int, ...], list[int]] = {}
-    for byte in range(256):
-        members = tuple(i for i in range(last) if byte in firsts[i])
+    for byte, members in enumerate(starting):
         if members:
-            classes.setdefault(members, []).append(byte)
+            classes.setdefault(tuple(members), []).append(byte)
     alternatives = [
         f"(?={_class(bytes_)})(?|{plain([entries[i] for i in members])})"
         for members, bytes_ in sorted(classes.items())
