@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bruteguard.errors import BruteguardError
@@ -51,6 +52,12 @@ class Poller:
         self.fleet = fleet
         self._conn: Any = None  # psycopg.AsyncConnection (imported lazily)
         self._down = False
+        self.last_ok: float | None = None  # when a round last finished (metrics: fleet lag)
+
+    @property
+    def down(self) -> bool:
+        """Whether the last round failed (PostgreSQL or the network is out)."""
+        return self._down
 
     async def run(self) -> None:
         import asyncio  # the daemon's: a CLI command that names FleetError doesn't pay for it
@@ -77,6 +84,7 @@ class Poller:
         if self._down:
             _log().warning("fleet: can %s again", self.doing)
             self._down = False
+        self.last_ok = time.time()
         return True
 
     async def _round(self) -> None:
