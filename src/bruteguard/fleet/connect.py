@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from typing import Any
 
@@ -12,7 +10,13 @@ from bruteguard.fleet.config import FleetConfig
 
 __all__ = ["FleetError", "Poller", "connect_args"]
 
-log = logging.getLogger("bruteguard.fleet")
+
+def _log() -> Any:
+    """The fleet's logger, taken when there is something to say: the CLI commands that
+    import this module for ``FleetError`` (every command's parser) don't load logging."""
+    import logging
+
+    return logging.getLogger("bruteguard.fleet")
 
 
 class FleetError(BruteguardError):
@@ -56,6 +60,8 @@ class Poller:
         return self._down
 
     async def run(self) -> None:
+        import asyncio  # the daemon's: a CLI command that names FleetError doesn't pay for it
+
         try:
             while True:
                 await self.once()
@@ -72,11 +78,11 @@ class Poller:
         except (psycopg.Error, OSError, BruteguardError) as error:  # the ledger's too
             await self.close()
             if not self._down:
-                log.warning("fleet: cannot %s (will retry): %s", self.doing, error)
+                _log().warning("fleet: cannot %s (will retry): %s", self.doing, error)
                 self._down = True
             return False
         if self._down:
-            log.warning("fleet: can %s again", self.doing)
+            _log().warning("fleet: can %s again", self.doing)
             self._down = False
         self.last_ok = time.time()
         return True
