@@ -56,7 +56,7 @@ class KnockListener(asyncio.DatagramProtocol):
             knock = self.check(data, source)
         except KnockRefused as why:
             self.refused += 1
-            log.info("knock from %s refused: %s", printable(str(addr[0])), why)
+            log.info("knock from %s refused: %s", source or printable(str(addr[0])), why)
             return
         self.accepted += 1
         log.warning("knock from %s accepted: opening port %d", knock.address, knock.port)
