@@ -95,11 +95,15 @@ def knock_lab(start_lab: Callable[..., tuple[SshLab, Bruteguard]], tmp_path: Pat
     return ssh, daemon, key_file
 
 
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
 def test_a_signed_knock_opens_sshd_for_the_knocker_only_and_for_open_for(
-    start_lab: Callable[..., tuple[SshLab, Bruteguard]], tmp_path: Path, bruteguard_exe: Path
+    start_lab: Callable[..., tuple[SshLab, Bruteguard]],
+    tmp_path: Path,
+    bruteguard_exe: Path,
+    family: str,
 ) -> None:
     ssh, daemon, key_file = knock_lab(start_lab, tmp_path)
-    server = ssh.lab.server.ipv4
+    server = getattr(ssh.lab.server, family)
     admin, attacker = ssh.lab.clients["admin"], ssh.lab.clients["attacker"]
     assert closed(admin, server) and closed(attacker, server)  # closed to all
     knocked = time.monotonic()
@@ -109,7 +113,7 @@ def test_a_signed_knock_opens_sshd_for_the_knocker_only_and_for_open_for(
         check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "192.0.2.10" in result.stdout
+    assert getattr(admin, family) in result.stdout  # the address it signed: its own
     poll_until(lambda: not closed(admin, server), 5, "the knock to open port 22", daemon.log)
     assert ssh.innocent_can_login(server, client="admin"), ssh.diagnostics()
     assert closed(attacker, server)  # opened for the knocker only

@@ -104,3 +104,20 @@ def test_a_new_key_is_private_and_never_overwritten(tmp_path: Path) -> None:
     path.write_text("not base64 at all\n")
     with pytest.raises(ConfigError, match="base64"):
         read_key(str(path))
+
+
+def test_a_jail_behind_a_knock_needs_the_section_its_ports_and_nftables() -> None:
+    from bruteguard.config import config_from_dict
+
+    with pytest.raises(ConfigError, match=r"jails\.sshd\.knock: needs a \[knock\] section"):
+        config_from_dict({"jails": {"sshd": {"knock": True}}})
+    with pytest.raises(ConfigError, match="only the nftables enforcer"):
+        config_from_dict(
+            {"enforcers": ["iptables"], "knock": {}, "jails": {"sshd": {"knock": True}}}
+        )
+    with pytest.raises(ConfigError, match="no ports"):
+        config_from_dict({"knock": {}, "jails": {"recidive": {"knock": True}}})
+    with pytest.raises(ConfigError, match="key_file"):
+        config_from_dict({"knock": {"key_file": "relative.key"}})
+    config = config_from_dict({"knock": {"open_for": "2m"}, "jails": {"sshd": {"knock": True}}})
+    assert config.knock is not None and config.knock.open_for == 120

@@ -27,6 +27,7 @@ __all__ = ["authenticated_sockets", "established_peers", "live_admin_addresses"]
 _TCP_ESTABLISHED = 1
 _SSHD_COMMANDS = frozenset({"sshd", "sshd-session", "sshd-auth"})
 _LOGGED_IN = re.compile(rb"\Asshd(?:-session)?: [^\s@\[\]]+@\S+")
+_MONITOR = re.compile(rb"\Asshd(?:-session)?: [^\s@\[\]]+ \[priv\]")
 _SOCKET_LINK = re.compile(r"\Asocket:\[([0-9]+)\]\Z")
 
 
@@ -84,12 +85,16 @@ def _socket_inodes(proc: str, pid: int) -> set[int]:
 
 def authenticated_sockets(inodes: Collection[int], proc: str = "/proc") -> set[int]:
     """Those of ``inodes`` held by an sshd that a user has logged in through: a holder
-    whose title names a session (``user@tty``), or whose child's title does."""
+    whose title names a session (``user@tty``), or a ``[priv]`` monitor whose child's
+    title does."""
     if not inodes:
         return set()
     processes = list(_sshd_processes(proc))
     logged_in = {pid for pid, _, title in processes if _LOGGED_IN.match(title)}
-    logged_in |= {parent for _, parent, title in processes if _LOGGED_IN.match(title)}
+    # The privileged monitor of a logged-in session (the listener, parent of every
+    # connection, never counts: it holds no connection of its own).
+    monitors = {pid for pid, _, title in processes if _MONITOR.match(title)}
+    logged_in |= {parent for _, parent, title in processes if _LOGGED_IN.match(title)} & monitors
     wanted = frozenset(inodes)
     found: set[int] = set()
     for pid, _, _ in processes:
