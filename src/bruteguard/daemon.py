@@ -117,7 +117,6 @@ class Daemon:
         self._background: set[asyncio.Task[Any]] = set()
         self._deadline: threading.Timer | None = None
         self.allowed = _allow_list(self.config)
-        self._allow_read = 0.0  # when names, files and sessions were last read
         self._admins: tuple[float, frozenset[str]] = (-math.inf, frozenset())
         self._knock: asyncio.DatagramTransport | None = None
 
@@ -193,7 +192,6 @@ class Daemon:
     async def _refresh_allowed(self) -> bool:
         """Resolve the allow list's names and read its files and sessions again; True if
         it changed (at start: whether anything beyond the written addresses was found)."""
-        self._allow_read = time.monotonic()
         changed = await asyncio.to_thread(self.allowed.refresh)
         if changed:
             admins = self.allowed.admin_addresses
@@ -419,6 +417,7 @@ class Daemon:
             task = asyncio.create_task(self._pump(source, stream, wanted, lanes))
             self._tasks.append(task)
         self._tasks.append(asyncio.create_task(self._housekeeping()))
+        self._tasks.append(asyncio.create_task(self._allow_refresher()))
         self._tasks.append(asyncio.create_task(self._firewall_worker()))
         self._start_desk()
         # A source opens its log and fixes where it starts (saved position, end of file,
@@ -860,10 +859,6 @@ class Daemon:
             await asyncio.sleep(_HOUSEKEEPING)
             now = time.time()
             self._tell_protection(self.config.enabled_jails())
-            due = time.monotonic() - self._allow_read >= float(self.config.allow_refresh)
-            if due and await self._refresh_allowed():
-                async with self._lock:
-                    await self._reallow()
             if self.identity is not None:
                 self.identity.tick()
             await self._retain()
@@ -879,6 +874,15 @@ class Daemon:
                         except EnforcerError as error:
                             log.error("%s still failing: %s", enforcer.name, error)
                             self._needs_reconcile = True
+
+    async def _allow_refresher(self) -> None:
+        """Every ``allow_refresh``: names resolved, files and sessions read again; a change
+        reaches the detector and the firewalls."""
+        while True:
+            await asyncio.sleep(float(self.config.allow_refresh))
+            if await self._refresh_allowed():
+                async with self._lock:
+                    await self._reallow()
 
     async def _retain(self) -> None:
         """Failures past ``[store]`` retention deleted and the file shrunk, in a thread: the
