@@ -59,6 +59,7 @@ _TOP_TABLES = {
     "abuse",
     "blocklists",
     "fleet",
+    "knock",
     "jails",
     "source_path",
 }
@@ -158,6 +159,11 @@ def commented_defaults() -> str:
         '#   [fleet]  dsn = "host=db.example.org dbname=bruteguard user=web1'
         ' sslmode=verify-full"',
         '#            password_file = "/etc/bruteguard/fleet.password"',
+        "# knock: none, no jail closed behind a knock. One signed UDP packet opening sshd",
+        "# for its sender (docs/knock.md; `bruteguard knock --new-key` makes the key), e.g.:",
+        '#   [knock]  key_file = "/etc/bruteguard/knock.key"',
+        '#            open_for = "30s"',
+        "#   and in [jails.sshd]: knock = true",
     ]
     lines += [
         "",
