@@ -28,6 +28,7 @@ from bruteguard.identity import canonical_address
 
 __all__ = [
     "AllowList",
+    "as_network",
     "is_allow_name",
     "read_allow_file",
     "split_allow",
@@ -54,7 +55,9 @@ def is_allow_name(text: str) -> bool:
     return len(text) <= 253 and bool(_NAME.match(text))
 
 
-def _network(text: str) -> Network | None:
+def as_network(text: str) -> Network | None:
+    """``text`` (an address or CIDR) as a network, IPv4-mapped IPv6 made IPv4 (addresses
+    reach the detector canonical, so a mapped entry must cover the IPv4 form); else None."""
     try:
         network = ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
@@ -70,7 +73,7 @@ def split_allow(texts: Iterable[str], key: str = "ignoreip") -> tuple[list[Netwo
     networks: list[Network] = []
     names: list[str] = []
     for text in texts:
-        network = _network(text)
+        network = as_network(text)
         if network is not None:
             networks.append(network)
         elif is_allow_name(text.strip()):
@@ -88,7 +91,7 @@ def read_allow_file(path: str) -> list[Network]:
             text = line.partition("#")[0].strip()
             if not text:
                 continue
-            network = _network(text)
+            network = as_network(text)
             if network is None:
                 raise ValueError(f"{path}:{number}: not an IP address or CIDR network")
             networks.append(network)
@@ -161,7 +164,7 @@ class AllowList:
         it in a thread); True if the list changed."""
         for name in self._names:
             try:
-                found = [_network(address) for address in self._resolve(name)]
+                found = [as_network(address) for address in self._resolve(name)]
                 self._resolved[name] = [network for network in found if network is not None]
             except OSError as error:
                 log.warning("allow list: %s does not resolve (%s); kept as it was", name, error)
@@ -172,7 +175,7 @@ class AllowList:
                 log.warning("allow list: %s not read (%s); kept as it was", path, error)
         if self._admin:
             self.admin_addresses = self._sessions()
-        admin = [_network(address) for address in self.admin_addresses]
+        admin = [as_network(address) for address in self.admin_addresses]
         every = [
             *self._static,
             *(network for found in self._resolved.values() for network in found),
@@ -188,7 +191,7 @@ class AllowList:
     def covering(self, target: str) -> Network | None:
         """The entry that an address or network ``target`` overlaps (so banning it would
         cover an allowed address), or None."""
-        wanted = _network(target)
+        wanted = as_network(target)
         if wanted is None:
             return None
         for network in self.networks:

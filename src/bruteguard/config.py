@@ -30,7 +30,7 @@ from typing import Any, Literal, get_args
 import msgspec
 
 from bruteguard.abuse.national_servers import NATIONAL_WHOIS
-from bruteguard.allow import split_allow
+from bruteguard.allow import as_network, split_allow
 from bruteguard.bounds import (
     MAX_BAN,
     MAX_COUNT,
@@ -880,15 +880,9 @@ def parse_networks(texts: list[str], key: str = "ignoreip") -> list[Network]:
     """Addresses and CIDRs as networks; ValueError names the bad entry."""
     networks: list[Network] = []
     for text in texts:
-        try:
-            network = ipaddress.ip_network(text.strip(), strict=False)
-        except ValueError:
-            raise ValueError(f"{key}: {text!r} is not an IP address or CIDR network") from None
-        mapped = network.network_address.ipv4_mapped if network.version == 6 else None
-        if mapped is not None and network.prefixlen >= 96:
-            # Addresses reach the detector canonical (::ffff:192.0.2.1 is 192.0.2.1), so
-            # an ignoreip entry written the mapped way must cover the IPv4 form too.
-            network = ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+        network = as_network(text)
+        if network is None:
+            raise ValueError(f"{key}: {text!r} is not an IP address or CIDR network")
         networks.append(network)
     return networks
 
