@@ -3,12 +3,14 @@ refusing an allowed target without ``--force``."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from test_daemon import Daemon, _failure, _wait
+from test_daemon import BIN, Daemon, _failure, _wait
 
 
 @pytest.fixture
@@ -51,4 +53,17 @@ def test_ban_of_an_allowed_target_asks_for_force(daemon: Daemon) -> None:
     daemon.cli("ban", "198.51.100.0/24", "--force")
     assert [ban["ip"] for ban in daemon.bans()] == ["198.51.100.0/24"]
     daemon.cli("ban", "198.51.100.99")  # outside the list: no question asked
+    assert daemon.stop() == 0
+
+
+def test_ban_refuses_the_address_of_the_session_it_is_typed_in(daemon: Daemon) -> None:
+    daemon.start()
+    env = {**os.environ, "SSH_CONNECTION": "203.0.113.40 50022 192.0.2.1 22"}
+    argv = [str(BIN), "ban", "203.0.113.0/24", "--config", str(daemon.config)]
+    refused = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0 and "your SSH session comes from" in refused.stderr
+    assert daemon.bans() == []
+    forced = subprocess.run([*argv, "--force"], env=env, capture_output=True, text=True, timeout=30)
+    assert forced.returncode == 0, forced.stderr
+    assert [ban["ip"] for ban in daemon.bans()] == ["203.0.113.0/24"]
     assert daemon.stop() == 0

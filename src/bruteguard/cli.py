@@ -426,6 +426,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         else "%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    # pyroute2 (the lock-out guard's socket table) logs every netlink message at DEBUG.
+    logging.getLogger("pyroute2").setLevel(logging.INFO)
     since = time.time() - args.since if args.since else None
     return run_daemon(args.config, since)
 
