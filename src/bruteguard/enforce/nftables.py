@@ -30,8 +30,9 @@ family refuses every *new* connection to its ports from a source in neither its 
 nor its knock set, e.g. ``tcp dport { 22 } tcp flags & (syn | ack) == syn ip saddr !=
 @sshd_a4 ip saddr != @sshd_k4 counter reject with tcp reset``. Only new connections: a
 session opened while the knock lasted outlives it. The knock sets are never flushed by
-``setup``, so a reload keeps who is let in; a ban still wins over a knock (its rule comes
-first), an allow entry over both.
+``setup`` (a new allow list keeps who is let in); ``reconcile`` rebuilds the table and
+empties them. A ban still wins over a knock (its rule comes first), an allow entry over
+both.
 
 Why networks live in hash sets, one per prefix length, and not in one interval set: nft
 1.0.6 reads every element of every interval set in the ruleset before it adds a single
