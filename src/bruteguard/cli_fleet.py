@@ -171,26 +171,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def fleet_bans(args: argparse.Namespace) -> int:
     """``bans --fleet``: the fleet's active bans, with the host that decided each."""
+    from bruteguard.fleet.views import active_bans
+
     with _connect(args) as conn:
-        rows = _query(
-            conn,
-            "bans --fleet",
-            "SELECT abbrev(b.ip), h.name, b.jail, b.failures,"
-            " extract(epoch FROM b.until)::float8, b.reason"
-            " FROM bruteguard.bans b JOIN bruteguard.hosts h ON h.id = b.host_id"
-            " WHERE b.lifted IS NULL AND b.until > now() AND NOT b.capped ORDER BY b.id",
-        )
-    bans = [
-        {
-            "ip": ip,
-            "origin": origin,
-            "jail": jail,
-            "failures": failures,
-            "until": until,
-            "reason": reason,
-        }
-        for ip, origin, jail, failures, until, reason in rows
-    ]
+        bans = active_bans(conn)
     if args.json:
         print(json.dumps(bans))
         return 0

@@ -41,7 +41,9 @@ from bruteguard.bounds import (
     check_absolute,
     check_duration,
     check_range,
+    split_listen,
 )
+from bruteguard.dashboard.config import DashboardConfig
 from bruteguard.duration import Seconds, SecondsOrNever, parse_duration
 from bruteguard.enforce.names import NAME_FORM, is_safe_name
 from bruteguard.errors import BruteguardError, ConfigError
@@ -396,6 +398,38 @@ class StoreConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError("evidence_per_address: must be 10 to 1000000")
 
 
+class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``[metrics]``: Prometheus metrics (docs/metrics.md). Off unless ``listen`` is set;
+    a non-loopback address must be asked for with ``public = true``: the numbers tell an
+    attacker which of their addresses are banned and how far the logs lag."""
+
+    listen: str = ""  # "127.0.0.1:9797", "[::1]:9797"; empty: no metrics
+    public: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.listen:
+            return
+        host, port = split_listen(self.listen)
+        if not self.public and not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(
+                f"listen: {host} is not a loopback address (set public = true to serve it)"
+            )
+        check_range("listen port", port, 1, 65535)
+
+
+class ReportConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``[report]``: the admin's MaxMind databases for countries and ASes in ``report
+    --html`` (docs/report.md); empty: the data geoip2fast ships."""
+
+    geoip_country: str = ""  # GeoLite2-Country.mmdb (or City)
+    geoip_asn: str = ""  # GeoLite2-ASN.mmdb
+
+    def __post_init__(self) -> None:
+        for name in ("geoip_country", "geoip_asn"):
+            if getattr(self, name):
+                check_absolute(name, getattr(self, name))
+
+
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration: global settings, jail defaults already applied, jails.
 
@@ -432,7 +466,10 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     blocklists: dict[str, BlocklistConfig] = {}
     abuse: AbuseConfig = msgspec.field(default_factory=AbuseConfig)
     notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    report: ReportConfig = msgspec.field(default_factory=ReportConfig)
     fleet: FleetConfig | None = None  # none: one host alone on its SQLite ledger
+    dashboard: DashboardConfig = msgspec.field(default_factory=DashboardConfig)
     jails: dict[str, JailConfig] = {}
     source_path: str = ""
 

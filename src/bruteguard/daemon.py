@@ -28,7 +28,7 @@ import msgspec
 
 from bruteguard.abuse.desk import AbuseDesk, desk_settings
 from bruteguard.allow import AllowList
-from bruteguard.config import Config, JailConfig, load_config
+from bruteguard.config import Config, JailConfig, load_config, split_listen
 from bruteguard.control import MAX_REQUEST, peer_uid, socket_directory
 from bruteguard.detect import Detector, LedgerRead, local_addresses
 from bruteguard.duration import format_duration, parse_duration
@@ -40,6 +40,7 @@ from bruteguard.identity.sessions import live_admin_addresses
 from bruteguard.identity.stage import IdentityStage
 from bruteguard.match.engine import Hit, Matcher, NamedHit, Stream
 from bruteguard.match.imported import ImportedStream
+from bruteguard.metrics import Metrics, count_outcomes, serve_metrics
 from bruteguard.model import Ban, BanRow, Failure, SourcePosition, Unattributed, ban_view
 from bruteguard.notify import Notifier
 from bruteguard.slow_lane import SlowLane
@@ -119,6 +120,12 @@ class Daemon:
         self.allowed = _allow_list(self.config)
         self._admins: tuple[float, frozenset[str]] = (-math.inf, frozenset())
         self._knock: asyncio.DatagramTransport | None = None
+        # What [metrics] serves (bruteguard.metrics), besides the counters above.
+        self.metrics = Metrics(self)
+        self._streams: dict[str, Stream] = {}
+        self._enforcer_errors: collections.Counter[str] = collections.Counter()
+        self._identity_outcomes: collections.Counter[str] = collections.Counter()
+        self._fleet_pollers: dict[str, Any] = {}
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -137,12 +144,14 @@ class Daemon:
         await self._load_blocklists()
         await self._start_knock()
         server: asyncio.AbstractServer | None = None
+        metrics: asyncio.AbstractServer | None = None
         try:
             # Sources first, control socket second: once `bruteguard status` answers (and
             # systemd hears READY=1) every log is being followed, so no line written after
             # that moment can be skipped by a source that had not yet found its end.
             await self._start_pipeline()
             server = await self._serve_control()
+            metrics = await self._serve_metrics()
             self._tell_protection(jails, first=True)
             while not self._stop.is_set():
                 stop = asyncio.create_task(self._stop.wait())
@@ -156,6 +165,8 @@ class Daemon:
         finally:
             notify("STOPPING=1")
             self._stop_knock()
+            if metrics is not None:
+                metrics.close()
             if server is not None:
                 server.close()
                 with contextlib.suppress(OSError):
@@ -409,7 +420,7 @@ class Daemon:
         for source, jail_names in plans.values():
             self._sources.append(source)
             wanted = self._feeds[source.key] = frozenset(jail_names)
-            stream = matcher.stream(keep_lines=True)
+            stream = self._streams[source.key] = matcher.stream(keep_lines=True)
             lanes = [self._lane(imported, wanted) for imported in stream.imported_streams]
             lanes = [lane for lane in lanes if wanted.intersection(lane.jails)]
             self._lanes += lanes
@@ -440,9 +451,11 @@ class Daemon:
         from bruteguard.fleet.subscriber import Subscriber
 
         outbox.enable(self.store, fleet.share, fleet.samples)
-        self._tasks.append(asyncio.create_task(Publisher(fleet, self.store).run()))
+        publisher = Publisher(fleet, self.store)
+        self._tasks.append(asyncio.create_task(publisher.run()))
         subscriber = Subscriber(fleet, self.store, self._apply_fleet)
         self._tasks.append(asyncio.create_task(subscriber.run()))
+        self._fleet_pollers = {"publisher": publisher, "subscriber": subscriber}
         leader = Leader(fleet, lambda: self.config.enabled_jails())
         self._tasks.append(asyncio.create_task(leader.run()))
 
@@ -548,6 +561,8 @@ class Daemon:
         self._sources.clear()
         self._feeds.clear()
         self._failed.clear()
+        self._streams.clear()
+        self._fleet_pollers = {}
         if self.identity is not None and not keep_identity:
             await self.identity.close()
             self.identity = None
@@ -716,6 +731,7 @@ class Daemon:
         ``status``."""
         async with self._lock:
             self._count_failures(hits)
+            count_outcomes(self._identity_outcomes, len(hits), unattributed)
             for failure in unattributed:
                 self._count(failure.jail, "unattributed")
             bans = await self._keep_admins_in(self.detector.observe(hits))
@@ -782,8 +798,11 @@ class Daemon:
             )
         for enforcer in self.enforcers:
             try:
+                began = time.perf_counter()
                 await self._in_thread(enforcer.ban, live, now)
+                self.metrics.enforced(enforcer.name, time.perf_counter() - began)
             except EnforcerError as error:
+                self._enforcer_errors[enforcer.name] += 1
                 log.error(
                     "%s could not apply %d bans (%s); retrying with the next housekeeping run",
                     enforcer.name,
@@ -998,6 +1017,62 @@ class Daemon:
             await asyncio.to_thread(enforcer.teardown)
         except EnforcerError as error:
             log.error("%s could not be removed: %s", enforcer.name, error)
+
+    # -- metrics -----------------------------------------------------------------------
+
+    async def _serve_metrics(self) -> asyncio.AbstractServer | None:
+        """``[metrics] listen``: /metrics on this loop (a change needs a restart)."""
+        listen = self.config.metrics.listen
+        if not listen:
+            return None
+        host, port = split_listen(listen)
+        server = await serve_metrics(self.metrics, host, port)
+        log.info("metrics on http://%s/metrics", listen)
+        return server
+
+    def metrics_view(self, now: float) -> dict[str, Any]:
+        """The daemon's own counters for ``bruteguard.metrics`` (as ``status`` has them)."""
+        jails = self.config.enabled_jails()
+        protection = self._protection(jails)
+        sources: dict[str, dict[str, Any]] = {}
+        for source in self._sources:
+            health = health_of(source)
+            stream = self._streams.get(source.key)
+            stats = stream.stats if stream is not None else None
+            lag = None
+            if health.progress is not None:
+                lag = max(0, health.progress[1] - health.progress[0])
+            sources[source.key] = {
+                "lines": self._lines_read.get(source.key, 0),
+                "last_line": self._last_line.get(source.key),
+                "lag_bytes": lag,
+                "reading": health.reading and source.key not in self._failed,
+                "skipped": {
+                    "too_long": getattr(source, "skipped_long_lines", 0),
+                    "bad_time": stats.bad_time if stats else 0,
+                    "match_error": stats.match_errors if stats else 0,
+                },
+            }
+        desk = None
+        if self.desk is not None:
+            with self.store.read("count abuse cases") as db:
+                cases = dict(db.execute("SELECT state, count(*) FROM cases GROUP BY state"))
+            desk = {"queue": self.desk.waiting(), "cases": cases}
+        return {
+            "started": self.started,
+            "sources": sources,
+            "jails": {jail.name: self.counters.get(jail.name, {}) for jail in jails},
+            "degraded": {n for n, v in protection.items() if v["state"] != "protected"},
+            "active_bans": self.store.active_ban_counts(now),
+            "enforcers": [enforcer.name for enforcer in self.enforcers],
+            "enforcer_errors": dict(self._enforcer_errors),
+            "identity": dict(self._identity_outcomes),
+            "desk": desk,
+            "fleet": {
+                role: {"last_ok": poller.last_ok, "down": poller.down}
+                for role, poller in self._fleet_pollers.items()
+            },
+        }
 
     # -- control socket ----------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from bruteguard.errors import BruteguardError
@@ -47,6 +48,12 @@ class Poller:
         self.fleet = fleet
         self._conn: Any = None  # psycopg.AsyncConnection (imported lazily)
         self._down = False
+        self.last_ok: float | None = None  # when a round last finished (metrics: fleet lag)
+
+    @property
+    def down(self) -> bool:
+        """Whether the last round failed (PostgreSQL or the network is out)."""
+        return self._down
 
     async def run(self) -> None:
         try:
@@ -71,6 +78,7 @@ class Poller:
         if self._down:
             log.warning("fleet: can %s again", self.doing)
             self._down = False
+        self.last_ok = time.time()
         return True
 
     async def _round(self) -> None:
