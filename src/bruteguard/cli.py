@@ -25,6 +25,7 @@ from bruteguard.cli_dashboard import add_dashboard_commands
 from bruteguard.cli_fleet import add_dsn_argument, add_fleet_commands, fleet_bans, fleet_unban
 from bruteguard.cli_group import command_group
 from bruteguard.cli_install import add_install_commands
+from bruteguard.cli_knock import add_knock_command
 from bruteguard.cli_test import add_test_command
 from bruteguard.config import DEFAULT_CONFIG_PATH, Config, JailConfig, load_config
 from bruteguard.control import request, request_pages
@@ -493,6 +494,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         else "%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    # pyroute2 (the lock-out guard's socket table) logs every netlink message at DEBUG.
+    logging.getLogger("pyroute2").setLevel(logging.INFO)
     since = time.time() - args.since if args.since else None
     return run_daemon(args.config, since)
 
@@ -671,9 +674,28 @@ def _bans_from_store(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _cmd_ban(args: argparse.Namespace) -> int:
-    result = request(_socket(args), "ban", ip=args.ip, jail=args.jail, **{"for": args.duration})
+    if not args.force:
+        _refuse_own_session(args.ip)
+    message = {"for": args.duration, "force": args.force}
+    result = request(_socket(args), "ban", ip=args.ip, jail=args.jail, **message)
     print(f"banned {result['ip']} in {result['jail']} until {_local(result['until'])}")
     return 0
+
+
+def _refuse_own_session(target: str) -> None:
+    """``ban`` never cuts off the SSH session it is typed in (``SSH_CONNECTION``) unless
+    ``--force``: the daemon cannot see whose terminal asks."""
+    import ipaddress
+
+    from bruteguard.allow import ssh_client_addresses
+
+    network = ipaddress.ip_network(target, strict=False)
+    for address in ssh_client_addresses(who=None):
+        if ipaddress.ip_address(address) in network:
+            raise BruteguardError(
+                f"{target} covers {address}, the address your SSH session comes from:"
+                " use --force to ban it anyway"
+            )
 
 
 def _cmd_unban(args: argparse.Namespace) -> int:
@@ -841,6 +863,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="how long, e.g. 90s, 10m, 1h, 7d (default: the jail's bantime)",
     )
+    ban.add_argument(
+        "--force",
+        action="store_true",
+        help="ban even an allow-listed target or one covering a live admin session",
+    )
 
     unban = command("unban", "lift a ban in every jail and enforcer", _cmd_unban)
     unban.add_argument(
@@ -867,6 +894,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_abuse_commands(command, config_help)
     add_install_commands(command)
     add_fleet_commands(command, config_help)
+    add_knock_command(command)
     add_dashboard_commands(command)
     command("version", "print the version", _cmd_version)
     return parser

@@ -75,6 +75,7 @@ _TOP_TABLES = {
     "report",
     "blocklists",
     "fleet",
+    "knock",
     "dashboard",
     "jails",
     "source_path",
@@ -172,6 +173,11 @@ def commented_defaults() -> str:
         "# PostgreSQL (docs/fleet.md; the `fleet` extra), e.g.:",
         '#   [fleet]  dsn = "host=db.example.org dbname=bruteguard user=web1 sslmode=verify-full"',
         '#            password_file = "/etc/bruteguard/fleet.password"',
+        "# knock: none, no jail closed behind a knock. One signed UDP packet opening sshd",
+        "# for its sender (docs/knock.md; `bruteguard knock --new-key` makes the key), e.g.:",
+        '#   [knock]  key_file = "/etc/bruteguard/knock.key"',
+        '#            open_for = "30s"',
+        "#   and in [jails.sshd]: knock = true",
     ]
     lines += [
         "",

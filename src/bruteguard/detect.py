@@ -349,9 +349,11 @@ class Detector:
         own_addresses: Iterable[str] = (),
     ) -> None:
         own = tuple(own_addresses)
+        self._own = own
+        self._jail_ignore = {jail.name: parse_networks(jail.ignoreip) for jail in jails}
         windows = {}
         for jail in jails:
-            networks = (*global_ignore, *parse_networks(jail.ignoreip))
+            networks = (*global_ignore, *self._jail_ignore[jail.name])
             windows[jail.name] = _Window(jail, IgnoreList(networks, own))
         self._recidive = next(
             (windows.pop(j.name) for j in jails if j.filter == RECIDIVE and j.name in windows),
@@ -359,6 +361,14 @@ class Detector:
         )
         self._windows = windows
         self.ignored = 0
+
+    def allow(self, global_ignore: Sequence[Network]) -> None:
+        """A new global allow list (names re-resolved, files re-read, admins come and
+        gone): every jail's from now on; what was counted and banned stays."""
+        for window in self._all():
+            networks = (*global_ignore, *self._jail_ignore.get(window.jail, ()))
+            window.ignore = IgnoreList(networks, self._own)
+            window.own_prefixes = window.ignore.own_prefixes(window.v6_prefix)
 
     def observe(self, hits: Iterable[Hit], escalate: bool = True) -> list[Ban]:
         """Bans decided by these hits (each hit: time, address, user, jail, line), each

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from bruteguard.config import Config, JailConfig, parse_networks
+from bruteguard.config import Config, JailConfig
 from bruteguard.detect import Detector
 from bruteguard.errors import ConfigError
 from bruteguard.line_splitter import LineSplitter
@@ -163,7 +163,7 @@ def scan_logs(
         raise ConfigError("no jail that reads logs is selected (recidive reads bans)")
     jail_filters = {jail.name: jail.filter for jail in readers}
     matcher = Matcher(jail_filters, {jail.name: jail.breakin_weight for jail in readers})
-    detector = Detector(jails, parse_networks(config.ignoreip))
+    detector = Detector(jails, config.ignore_networks)
     summary = ScanSummary()
     workers = workers or os.cpu_count() or 1
     for path in paths:
