@@ -167,7 +167,33 @@ class SshLab(DaemonLab):
         timeout: float = 15.0,
     ) -> subprocess.CompletedProcess | None:
         """Run ``command`` (this module's own words) over ssh; the result if it exited 0."""
-        argv = [
+        argv = self._ssh_argv(addr, command, user, timeout)
+        env = {**os.environ, "SSHPASS": self.password if password is None else password}
+        started = time.monotonic()
+        try:
+            result = client.run(argv, check=False, env=env, timeout=timeout)
+            output = f"{result.stdout.strip()!r} {result.stderr.strip()}"
+            outcome = f"{' '.join(command)}: exit {result.returncode}: {output}"
+        except subprocess.TimeoutExpired:
+            result, outcome = None, f"no answer within {timeout:g}s"
+        took = time.monotonic() - started
+        self._log_client(f"{client.name} -> {addr} as {user or self.user}: {outcome} ({took:.1f}s)")
+        return result if result is not None and result.returncode == 0 else None
+
+    def open_session(self, client: Host, addr: str, command: list[str]) -> subprocess.Popen:
+        """A logged-in session from ``client`` running ``command`` in the background (the
+        right password): its output and exit status say whether it lived to the end."""
+        argv = self._ssh_argv(addr, command, None, 15.0)
+        env = {**os.environ, "SSHPASS": self.password}
+        self._log_client(f"{client.name} -> {addr}: session {' '.join(command)}")
+        return client.popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def _ssh_argv(
+        self, addr: str, command: list[str], user: str | None, timeout: float
+    ) -> list[str]:
+        return [
             "sshpass", "-e",
             "ssh", "-F", "/dev/null",
             "-o", "BatchMode=no",
@@ -184,14 +210,3 @@ class SshLab(DaemonLab):
             "-l", user or self.user,
             "--", addr, *command,
         ]  # fmt: skip
-        env = {**os.environ, "SSHPASS": self.password if password is None else password}
-        started = time.monotonic()
-        try:
-            result = client.run(argv, check=False, env=env, timeout=timeout)
-            output = f"{result.stdout.strip()!r} {result.stderr.strip()}"
-            outcome = f"{' '.join(command)}: exit {result.returncode}: {output}"
-        except subprocess.TimeoutExpired:
-            result, outcome = None, f"no answer within {timeout:g}s"
-        took = time.monotonic() - started
-        self._log_client(f"{client.name} -> {addr} as {user or self.user}: {outcome} ({took:.1f}s)")
-        return result if result is not None and result.returncode == 0 else None

@@ -206,7 +206,7 @@ ERRORS = [
     pytest.param(
         'ignoreip = ["2001:db8::/129"]\n',
         "ignoreip",
-        "'2001:db8::/129' is not an IP address or CIDR network",
+        "'2001:db8::/129' is not an IP address, CIDR network or DNS name",
         id="bad-global-ignoreip",
     ),
     pytest.param(

@@ -803,3 +803,28 @@ def test_no_identity_findings_where_no_service_logs_names(tmp_path: Path) -> Non
         }
     )
     assert check_identity(config, write(tmp_path / "resolv.conf", "")) == []
+
+
+def test_doctor_warns_when_sshd_has_no_allow_list_nor_knock_and_offers_this_session(
+    tmp_path: Path,
+) -> None:
+    from bruteguard.config import config_from_dict
+    from bruteguard.doctor import check_keepin
+    from bruteguard.knock.keys import new_key
+
+    session = {"SSH_CONNECTION": "203.0.113.5 50000 192.0.2.1 22"}
+    bare = {f.check: f for f in check_keepin(config_from_dict({}), session)}
+    assert bare["keepin.sshd"].status == "advice"
+    assert "no allow list and no knock" in bare["keepin.sshd"].detail
+    assert bare["keepin.this-session"].status == "advice"
+    assert 'ignoreip = ["203.0.113.5"]' in bare["keepin.this-session"].advice
+    listed = config_from_dict({"ignoreip": ["203.0.113.0/24"]})
+    found = {f.check: f for f in check_keepin(listed, session)}
+    assert found["keepin.sshd"].status == "ok" and "keepin.this-session" not in found
+    key = tmp_path / "knock.key"
+    knock = {"knock": {"key_file": str(key)}, "jails": {"sshd": {"knock": True}}}
+    missing = {f.check: f for f in check_keepin(config_from_dict(knock), {})}
+    assert missing["keepin.knock"].status == "problem"
+    new_key(str(key))
+    made = {f.check: f for f in check_keepin(config_from_dict(knock), {})}
+    assert made["keepin.knock"].status == "ok" and made["keepin.sshd"].status == "ok"

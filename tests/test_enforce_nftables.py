@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pytest
 
@@ -775,3 +776,34 @@ def test_streamed_reconcile_keeps_the_longer_ban_and_overlapping_networks(
     assert v6["val"] == "2001:db8:1::"
     inside = lab.server.run(["nft", "list", "chain", "inet", "bruteguard", "input"]).stdout
     assert "@sshd_v4n24" in inside and "@sshd_v4n16" in inside and "@sshd_v6n64" in inside
+
+
+@dataclass(frozen=True)
+class KnockJail(Jail):
+    knock: bool = True
+
+
+@pytest.mark.netns
+def test_a_knock_jail_is_closed_but_to_its_allow_and_knock_sets_and_a_ban_still_wins(
+    lab: Lab,
+) -> None:
+    attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
+    jails = [KnockJail("sshd"), Jail("web-auth", (WEB,))]
+    enforcer = set_up(NftablesEnforcer, lab.server, jails)
+    assert reaches(attacker, lab.server) == BLOCKED and reaches(innocent, lab.server) == BLOCKED
+    assert reaches(innocent, lab.server, WEB) == OPEN  # only the knock jail's ports close
+    enforcer.open_for(["sshd"], attacker.ipv4, 4)
+    enforcer.open_for(["sshd"], attacker.ipv6, 4)
+    opened = time.monotonic()
+    assert reaches(attacker, lab.server) == OPEN and reaches(innocent, lab.server) == BLOCKED
+    # A new allow list (setup again) keeps who knocked, and lets the allowed in.
+    enforcer.setup([KnockJail("sshd", allow=(innocent.ipv4, innocent.ipv6)), jails[1]])
+    assert reaches(attacker, lab.server) == OPEN and reaches(innocent, lab.server) == OPEN
+    enforcer.ban([ban(attacker.ipv4, 60)], time.time())
+    assert reaches(attacker, lab.server) == {"v4": False, "v6": True}  # the ban wins
+    while time.monotonic() - opened < 6 and reaches(attacker, lab.server)["v6"]:
+        time.sleep(0.2)
+    assert not reaches(attacker, lab.server)["v6"]  # the knock timed out
+    assert time.monotonic() - opened >= 3.5
+    with pytest.raises(EnforcerError, match="no knock set"):
+        enforcer.open_for(["web-auth"], attacker.ipv4, 4)

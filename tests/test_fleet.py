@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -18,15 +19,16 @@ from bruteguard.cli import main
 from bruteguard.config import JailConfig, config_from_dict, load_config
 from bruteguard.duration import Seconds
 from bruteguard.errors import ConfigError
-from bruteguard.fleet import outbox, schema
+from bruteguard.fleet import outbox
 from bruteguard.fleet.apply import plan
 from bruteguard.fleet.config import FleetConfig
 from bruteguard.fleet.connect import connect_args
 from bruteguard.fleet.leader import Leader
 from bruteguard.fleet.publisher import Publisher
-from bruteguard.fleet.schema import SCHEMA_VERSION
 from bruteguard.fleet.subscriber import FleetBan, Subscriber
 from bruteguard.model import Ban, Failure
+from bruteguard.store import postgres as schema
+from bruteguard.store.postgres import SCHEMA_VERSION
 from bruteguard.store.sqlite import SqliteStore
 from conftest import toml_document
 from pgkit import Cluster
@@ -668,3 +670,445 @@ def test_a_killed_leader_is_replaced_within_10s_and_nothing_is_decided_twice(
     assert took < 10.0
     assert list(first.decided) == [("203.0.113.7", "sshd")] and list(second.decided) == []
     assert [row[0] for row in _fleet_bans(cluster, fleet_db)] == ["203.0.113.7"]
+
+
+# -- escalation on fleet counts -----------------------------------------------------------
+
+
+def _publish_bans(cluster: Cluster, db: str, host: str, *rows: tuple[str, str, int, float]) -> None:
+    """``host`` publishes (target, jail, failures, minutes ago) bans of 10 minutes."""
+    with psycopg.connect(cluster.dsn(user=host, dbname=db), autocommit=True) as conn:
+        for n, (ip, jail, failures, ago) in enumerate(rows, start=1000):
+            start = _NOW - ago * 60
+            conn.execute(
+                "SELECT bruteguard.publish_ban(%s, %s, %s, 'local', %s, %s, %s)",
+                (n, ip, jail, failures, start, start + 600),
+            )
+
+
+def _escalating_leader(cluster: Cluster, db: str, **thresholds) -> Leader:
+    """web1's leader: sshd (maxretry 5, bantime 600, factor 2, /24 after 3 addresses) and
+    recidive (3 bans in a day: a week)."""
+    fleet = FleetConfig(dsn=cluster.dsn(user="web1", dbname=db), host="web1")
+    jails = config_from_dict(
+        {
+            "jails": {
+                "sshd": {"maxretry": 5, "bantime": "10m", "subnet_maxretry": 3} | thresholds,
+                "recidive": {"maxretry": 3},
+            }
+        }
+    ).enabled_jails()
+    return Leader(fleet, lambda: jails, clock=lambda: _NOW)
+
+
+def _decide(*leaders: Leader) -> None:
+    async def scenario() -> None:
+        try:
+            await _rounds(*leaders)
+        finally:
+            await _close(*leaders)
+
+    asyncio.run(scenario())
+
+
+def test_fleet_bans_grow_with_every_earlier_ban_of_any_host(
+    cluster: Cluster, fleet_db: str
+) -> None:
+    """.7 was banned twice before (by web2 locally, then by the fleet): its fleet threshold
+    ban is the third, 600 s * 2^2 long. .8's only earlier ban was by hand (no failures): it
+    gets the first step. .6 is banned by web3 right now: not decided again."""
+    _init_fleet(cluster, fleet_db, "web1", "web2", "web3")
+    _publish_bans(
+        cluster,
+        fleet_db,
+        "web2",
+        ("203.0.113.7", "sshd", 5, 300),
+        ("203.0.113.8", "sshd", 0, 300),
+    )
+    with psycopg.connect(cluster.dsn(dbname=fleet_db), autocommit=True) as admin:
+        fleet_id = admin.execute("SELECT id FROM bruteguard.hosts WHERE name = 'fleet'").fetchone()
+        admin.execute(
+            "INSERT INTO bruteguard.bans (host_id, local_id, ip, jail, failures, start, until)"
+            " VALUES (%s, 999, '203.0.113.7', 'sshd', 6, to_timestamp(%s), to_timestamp(%s))",
+            (fleet_id[0], _NOW - 7200, _NOW - 6600),
+        )
+    _publish_bans(cluster, fleet_db, "web3", ("203.0.113.6", "sshd", 5, 1))
+    once_each = [(f"203.0.113.{n}", 1, 5) for n in (7, 8, 6)]
+    for host in ("web1", "web2", "web3"):
+        _publish_failures(cluster, fleet_db, host, *once_each)
+    _decide(_escalating_leader(cluster, fleet_db, fleet_hosts=3, subnet_maxretry=0))
+    decided = [row for row in _fleet_bans(cluster, fleet_db) if row[1:4:2] == ("sshd", 3)]
+    assert [(ip, length) for ip, _, _, _, length in decided] == [
+        ("203.0.113.7", 2400),
+        ("203.0.113.8", 600),
+    ]
+
+
+def test_a_network_with_enough_fleet_banned_addresses_is_banned(
+    cluster: Cluster, fleet_db: str
+) -> None:
+    """Three hosts each banned one or two addresses of 203.0.113.0/24 (none reached its
+    own subnet_maxretry of 3): the fleet bans the /24, once. The allowlisted
+    198.51.100.0/24 with as many is never decided, nor a /24 whose bans are a day old."""
+    _init_fleet(cluster, fleet_db, "web1", "web2", "web3")
+    with psycopg.connect(cluster.dsn(dbname=fleet_db), autocommit=True) as admin:
+        admin.execute("INSERT INTO bruteguard.allowlist (network) VALUES ('198.51.100.0/24')")
+    _publish_bans(cluster, fleet_db, "web1", ("203.0.113.1", "sshd", 5, 30))
+    _publish_bans(
+        cluster, fleet_db, "web2", ("203.0.113.2", "sshd", 5, 20), ("198.51.100.1", "sshd", 5, 1)
+    )
+    _publish_bans(
+        cluster,
+        fleet_db,
+        "web3",
+        ("203.0.113.3", "sshd", 5, 10),
+        ("198.51.100.2", "sshd", 5, 1),
+        ("198.51.100.3", "sshd", 5, 1),
+        ("192.0.2.1", "sshd", 5, 2000),
+        ("192.0.2.2", "sshd", 5, 2000),
+        ("192.0.2.3", "sshd", 5, 2000),
+    )
+    _decide(_escalating_leader(cluster, fleet_db, fleet_maxretry=100))
+    _decide(_escalating_leader(cluster, fleet_db, fleet_maxretry=100))  # nothing again
+    assert _fleet_bans(cluster, fleet_db) == [
+        ("203.0.113.0/24", "sshd", "fleet: 3 addresses of it banned in 1800 s", 3, 600)
+    ]
+
+
+def test_ipv6_counts_per_prefix_and_recidive_counts_every_hosts_bans(
+    cluster: Cluster, fleet_db: str
+) -> None:
+    """Three addresses of one /64, each failing on another host, are one target: its /64
+    is banned (fleet_hosts 3). .9, banned once by each of three hosts today, is a repeat
+    offender across the fleet: banned in recidive (every port) for a week."""
+    _init_fleet(cluster, fleet_db, "web1", "web2", "web3")
+    for n, host in enumerate(("web1", "web2", "web3"), start=1):
+        _publish_failures(cluster, fleet_db, host, (f"2001:db8:bad::{n}", 1, 2))
+        _publish_bans(cluster, fleet_db, host, ("203.0.113.9", "sshd", 5, 60 * n))
+    leader = _escalating_leader(cluster, fleet_db, fleet_hosts=3)
+    _decide(leader)
+    assert sorted(leader.decided) == [("2001:db8:bad::/64", "sshd"), ("203.0.113.9", "recidive")]
+    assert _fleet_bans(cluster, fleet_db) == [
+        ("203.0.113.9", "recidive", "fleet recidive: 3 bans from 3 hosts in 86400 s", 3, 604800),
+        ("2001:db8:bad::/64", "sshd", "fleet threshold: 3 failures from 3 hosts in 3600 s", 3, 600),
+    ]
+
+
+def test_a_fleet_ban_applied_here_grows_this_hosts_next_ban() -> None:
+    """The fleet banned .5 here once: the host's own next ban of it is its second step,
+    twice as long, live and after a restart (the ledger's rows)."""
+    from bruteguard.detect import Detector, LedgerRead
+
+    jail = config_from_dict({"jails": {"sshd": {"maxretry": 2, "bantime": "10m"}}}).jails["sshd"]
+    fleet_ban = Ban("203.0.113.5", "sshd", 100.0, 700.0, 9, "fleet threshold", origin="fleet")
+    hits = [(1000.0 + n, "203.0.113.5", "root", "sshd", b"x") for n in range(2)]
+    live = Detector([jail])
+    live.remember_fleet_bans([fleet_ban])
+    restarted = Detector([jail])
+    restarted.remember_ledger(
+        [("203.0.113.5", "sshd", 100.0, 700.0, 9, "fleet threshold", 1, "fleet", None)],
+        LedgerRead(now=900.0, lifts_after=900.0),
+    )
+    for detector in (live, restarted):
+        (ban,) = detector.observe(hits)
+        assert (ban.step, ban.until - ban.start) == (2, 1200.0)
+
+
+# -- the admin's commands: allowlist and ban cap ------------------------------------------
+
+
+def test_fleet_allow_adds_lists_and_removes_as_an_admin_only(
+    cluster: Cluster, fleet_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _init_fleet(cluster, fleet_db, "web1")
+    admin = ["--dsn", cluster.dsn(dbname=fleet_db)]
+    agent = ["--config", str(_write_config(tmp_path, cluster, fleet_db, "web1"))]
+    capsys.readouterr()
+    assert main(["fleet", "allow", "add", "198.51.100.0/24", "--comment", "partner", *admin]) == 0
+    assert main(["fleet", "allow", "add", "2001:db8::7", *admin]) == 0
+    assert main(["fleet", "allow", "add", "203.0.113.5/24", *admin]) == 1
+    assert "has host bits set; did you mean 203.0.113.0/24?" in capsys.readouterr().err
+    assert main(["fleet", "allow", "add", "not-an-ip", *admin]) == 1
+    assert "'not-an-ip' is not an address or network" in capsys.readouterr().err
+    assert main(["fleet", "allow", "add", "192.0.2.0/24", *agent]) == 1
+    assert "use --dsn with an admin's role" in capsys.readouterr().err
+    assert main(["fleet", "allow", "list", "--json", *agent]) == 0  # agents may read it
+    listed = json.loads(capsys.readouterr().out)
+    assert [(e["network"], e["comment"]) for e in listed] == [
+        ("198.51.100.0/24", "partner"),
+        ("2001:db8::7/128", ""),
+    ]
+    # the fleet's allowlist is what every subscriber honours
+    with psycopg.connect(cluster.dsn(user="web1", dbname=fleet_db), autocommit=True) as web1:
+        web1.execute(
+            "SELECT bruteguard.publish_ban(1, '198.51.100.9', 'sshd', '', 5, %s, %s)",
+            (time.time(), time.time() + 600),
+        )
+    assert main(["bans", "--fleet", "--json", *admin]) == 0
+    assert [b["ip"] for b in json.loads(capsys.readouterr().out)] == ["198.51.100.9"]
+    assert main(["fleet", "allow", "remove", "198.51.100.0/24", *admin]) == 0
+    assert main(["fleet", "allow", "remove", "198.51.100.0/24", *admin]) == 1
+    assert "is not on the fleet's allowlist" in capsys.readouterr().err
+    assert main(["fleet", "allow", "list", *admin]) == 0
+    out = capsys.readouterr().out
+    assert "2001:db8::7/128" in out and "198.51.100.0/24" not in out
+    assert main(["fleet", "allow", "remove", *admin]) == 1
+    assert "which address or network?" in capsys.readouterr().err
+
+
+def test_fleet_cap_sets_a_hosts_ban_rate_as_an_admin_only(
+    cluster: Cluster, fleet_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _init_fleet(cluster, fleet_db, "web1")
+    admin = ["--dsn", cluster.dsn(dbname=fleet_db)]
+    agent = ["--config", str(_write_config(tmp_path, cluster, fleet_db, "web1"))]
+    assert main(["fleet", "cap", "web1", "2", *admin]) == 0
+    assert main(["fleet", "cap", "web1", "9999", *agent]) == 1
+    assert "use --dsn with an admin's role" in capsys.readouterr().err
+    assert main(["fleet", "cap", "web9", "2", *admin]) == 1
+    assert "no host 'web9'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["fleet", "cap", "web1", "-1", *admin])
+    assert "must be 0 to 1000000" in capsys.readouterr().err
+    with psycopg.connect(cluster.dsn(user="web1", dbname=fleet_db), autocommit=True) as web1:
+        for n in range(1, 5):
+            web1.execute(
+                "SELECT bruteguard.publish_ban(%s, %s, 'sshd', '', 5, %s, %s)",
+                (n, f"203.0.113.{n}", time.time(), time.time() + 600),
+            )
+        capped = web1.execute("SELECT count(*) FROM bruteguard.bans WHERE capped").fetchone()
+    assert capped == (2,)
+
+
+# -- LISTEN/NOTIFY ------------------------------------------------------------------------
+
+
+def test_a_new_ban_wakes_subscribers_at_once_polling_stays_the_fallback(
+    cluster: Cluster, fleet_db: str
+) -> None:
+    """publish_interval is a minute, yet web2 and web3 apply web1's ban, and then its lift,
+    within a second each: the insert and the lift NOTIFY. A NOTIFY sent by a stranger wakes
+    them for a read that finds nothing new. After PostgreSQL's restart (the listening
+    connection lost) the next ban still arrives, by the reconnected listener."""
+    _init_fleet(cluster, fleet_db, "web1", "web2", "web3")
+    seen: dict[str, list[tuple[float, FleetBan]]] = {"web2": [], "web3": []}
+
+    def subscriber(host: str, store: SqliteStore) -> Subscriber:
+        async def collect(changes) -> None:
+            seen[host].extend((time.monotonic(), change) for change in changes)
+
+        fleet = FleetConfig(
+            dsn=cluster.dsn(user=host, dbname=fleet_db), host=host, publish_interval=Seconds(60)
+        )
+        return Subscriber(fleet, store, collect)
+
+    async def arrival(count: int) -> float:
+        """Seconds until both subscribers saw ``count`` changes (bounded: 10 s)."""
+        started = time.monotonic()
+        for _ in range(1000):
+            if all(len(changes) >= count for changes in seen.values()):
+                return max(changes[count - 1][0] for changes in seen.values()) - started
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"not applied within 10 s: {seen}")
+
+    def publish(sql: str, *params) -> None:
+        with psycopg.connect(cluster.dsn(user="web1", dbname=fleet_db), autocommit=True) as c:
+            c.execute(sql, params)
+
+    async def scenario(stores: list[SqliteStore]) -> list[float]:
+        subscribers = [subscriber(host, store) for host, store in zip(seen, stores, strict=True)]
+        tasks = [asyncio.create_task(s.run()) for s in subscribers]
+        try:
+            await asyncio.sleep(0.5)  # both listening, their first (empty) read done
+            now = time.time()
+            took = []
+            await asyncio.to_thread(
+                publish,
+                "SELECT bruteguard.publish_ban(1, '203.0.113.1', 'sshd', 'x', 5, %s, %s)",
+                now,
+                now + 600,
+            )
+            took.append(await arrival(1))
+            await asyncio.to_thread(publish, "SELECT bruteguard.lift_ban(1, %s)", now + 1)
+            took.append(await arrival(2))
+            await asyncio.to_thread(publish, "NOTIFY bruteguard_bans")  # anyone can
+            await asyncio.sleep(0.3)
+            assert [len(changes) for changes in seen.values()] == [2, 2]
+            await asyncio.to_thread(cluster.stop)
+            await asyncio.to_thread(cluster.start)
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(
+                publish,
+                "SELECT bruteguard.publish_ban(2, '203.0.113.2', 'sshd', 'x', 5, %s, %s)",
+                now,
+                now + 600,
+            )
+            for _ in range(100):  # bounded: the outage's wake-up is a reconnect, then a read
+                if all(len(changes) >= 3 for changes in seen.values()):
+                    break
+                await asyncio.sleep(0.1)
+            return took
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    with (
+        SqliteStore(Path(cluster.dir) / f"{fleet_db}-web2.db") as web2,
+        SqliteStore(Path(cluster.dir) / f"{fleet_db}-web3.db") as web3,
+    ):
+        took = asyncio.run(scenario([web2, web3]))
+    assert all(seconds < 1.0 for seconds in took), took
+    for changes in seen.values():
+        assert [(c.ip, c.lifted is not None) for _, c in changes] == [
+            ("203.0.113.1", False),
+            ("203.0.113.1", True),
+            ("203.0.113.2", False),
+        ]
+
+
+# -- retention: daily partitions -----------------------------------------------------------
+
+
+def _partitions(conn: psycopg.Connection) -> list[str]:
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'bruteguard.failure_summaries'::regclass ORDER BY 1"
+    ).fetchall()
+    return [name.removeprefix("failure_summaries_") for (name,) in rows]
+
+
+def _day(days_ago: int) -> str:
+    """The name of the UTC day ``days_ago`` before the database's today (YYYYMMDD)."""
+    return time.strftime("%Y%m%d", time.gmtime(time.time() - days_ago * 86400))
+
+
+def test_summaries_move_into_daily_partitions_without_loss_and_expire_by_the_day(
+    cluster: Cluster,
+    fleet_db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A fleet at schema 5 holds summaries of 10, 3 and 0 days ago; `fleet init` moves them
+    into one partition per day, all rows kept. A resend stays one row; a summary of a day
+    without a partition makes it. `fleet expire --keep 2d` drops the 10 and 3 days old
+    partitions, deletes what is older in the boundary day, and makes the days ahead; the
+    leader expires by the admin's keep, and an agent can neither expire nor shorten it."""
+    admin = cluster.dsn(dbname=fleet_db)
+    with monkeypatch.context() as older:
+        older.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:5])
+        older.setattr(schema, "SCHEMA_VERSION", 5)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            assert schema.migrate(conn) == (0, 5)
+    assert main(["fleet", "add-host", "web1", "--dsn", admin]) == 0
+    now = time.time()
+    rows = [(1, now - 10 * 86400), (2, now - 3 * 86400), (3, now - 3 * 86400 + 60), (4, now)]
+    web1_dsn = cluster.dsn(user="web1", dbname=fleet_db)
+    with psycopg.connect(web1_dsn, autocommit=True) as web1:
+        for local_id, minute in rows:
+            web1.execute(
+                "SELECT bruteguard.publish_failures(%s, '203.0.113.1', 'sshd', %s, 2, '{}')",
+                (local_id, minute),
+            )
+    assert main(["fleet", "init", "--dsn", admin]) == 0
+    assert "from version 5 to" in capsys.readouterr().out
+    with psycopg.connect(admin, autocommit=True) as conn:
+        (kind,) = conn.execute(
+            "SELECT partstrat FROM pg_partitioned_table"
+            " WHERE partrelid = 'bruteguard.failure_summaries'::regclass"
+        ).fetchone()
+        assert kind == "r"  # by range (of the minute)
+        kept = conn.execute(
+            "SELECT local_id, tableoid::regclass::text FROM bruteguard.failure_summaries"
+            " ORDER BY local_id"
+        ).fetchall()
+        assert kept == [
+            (1, f"bruteguard.failure_summaries_{_day(10)}"),
+            (2, f"bruteguard.failure_summaries_{_day(3)}"),
+            (3, f"bruteguard.failure_summaries_{_day(3)}"),
+            (4, f"bruteguard.failure_summaries_{_day(0)}"),
+        ]
+        assert {_day(-3), _day(0)} <= set(_partitions(conn))  # made ahead at init
+    with psycopg.connect(web1_dsn, autocommit=True) as web1:
+        for local_id, minute in [(4, now), (5, now - 1 * 86400), (6, now - 2 * 86400 - 3600)]:
+            web1.execute(
+                "SELECT bruteguard.publish_failures(%s, '203.0.113.1', 'sshd', %s, 2, '{}')",
+                (local_id, minute),
+            )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            web1.execute("SELECT * FROM bruteguard.expire_summaries('1 hour')")
+        with pytest.raises(psycopg.errors.RaiseException, match="only the fleet leader"):
+            web1.execute("SELECT * FROM bruteguard.leader_maintenance()")
+    capsys.readouterr()
+    assert main(["fleet", "expire", "--keep", "2d", "--dsn", admin]) == 0
+    out = capsys.readouterr().out
+    assert ": 2 daily partitions dropped" in out  # 10 and 3 days ago (6's day ends later)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        left = conn.execute(
+            "SELECT local_id FROM bruteguard.failure_summaries ORDER BY local_id"
+        ).fetchall()
+        assert left == [(4,), (5,)]  # 6 was 2 days and an hour ago
+        days = _partitions(conn)
+        assert _day(10) not in days and _day(3) not in days
+        assert {_day(-3), _day(-1), _day(0), _day(1)} <= set(days)
+        assert conn.execute("SELECT keep FROM bruteguard.retention").fetchone()[0].days == 2
+    assert main(["fleet", "expire", "--keep", "10m", "--dsn", admin]) == 1
+    assert "fleet expire:" in capsys.readouterr().err
+    # the leader keeps the admin's 2 days: a summary of 5 days ago (a host back from a long
+    # absence) makes its partition, and the leader's next maintenance drops it again
+    with psycopg.connect(web1_dsn, autocommit=True) as web1:
+        web1.execute(
+            "SELECT bruteguard.publish_failures(7, '203.0.113.1', 'sshd', %s, 2, '{}')",
+            (now - 5 * 86400,),
+        )
+    leader = _leader(cluster, fleet_db, "web1", fleet_hosts=2)
+    _decide(leader)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        assert _day(5) not in _partitions(conn)
+        left = conn.execute("SELECT local_id FROM bruteguard.failure_summaries ORDER BY 1")
+        assert left.fetchall() == [(4,), (5,)]
+
+
+def test_the_leaders_decisions_are_capped_like_a_hosts(cluster: Cluster, fleet_db: str) -> None:
+    """`fleet cap fleet 1`: of two addresses over the threshold the leader bans one; the
+    other is recorded, capped, and decided no more. Prefixes an agent-leader passes out
+    of config's bounds are held to them (no /0 from ipv4_prefix = 0)."""
+    _init_fleet(cluster, fleet_db, "web1", "web2")
+    assert main(["fleet", "cap", "fleet", "1", "--dsn", cluster.dsn(dbname=fleet_db)]) == 0
+    for host in ("web1", "web2"):
+        _publish_failures(cluster, fleet_db, host, ("203.0.113.7", 1, 1), ("203.0.113.8", 1, 1))
+    leader = _leader(cluster, fleet_db, "web1", fleet_hosts=2)
+    _decide(leader)
+    assert len(leader.decided) == 1
+    with psycopg.connect(cluster.dsn(dbname=fleet_db)) as admin:
+        rows = admin.execute(
+            "SELECT capped FROM bruteguard.bans b JOIN bruteguard.hosts h ON h.id = b.host_id"
+            " WHERE h.name = 'fleet' ORDER BY capped"
+        ).fetchall()
+    assert rows == [(False,), (True,)]
+    _decide(leader)  # the capped one is not decided again
+    assert len(_fleet_bans(cluster, fleet_db)) == 2
+    rule = {
+        "findtime": 3600,
+        "maxretry": 0,
+        "hosts": 0,
+        "bantime": 60,
+        "factor": 2,
+        "maxtime": 600,
+        "v6_prefix": 0,
+        "v4_prefix": 0,
+        "subnet_maxretry": 1,
+        "subnet_findtime": 86400,
+    }
+    with psycopg.connect(cluster.dsn(user="web2", dbname=fleet_db), autocommit=True) as web2:
+        web2.execute("SELECT pg_try_advisory_lock(%s)", (schema.LEADER_LOCK,))
+        decided = web2.execute(
+            "SELECT address FROM bruteguard.decide_fleet_bans('sshd', %s, %s::jsonb)",
+            (_NOW, json.dumps(rule)),
+        ).fetchall()
+    assert decided == []  # over the cap; and were it not, a /8 at most
+    with psycopg.connect(cluster.dsn(dbname=fleet_db)) as admin:
+        nets = admin.execute(
+            "SELECT DISTINCT masklen(ip) FROM bruteguard.bans WHERE masklen(ip) < 32"
+        ).fetchall()
+    assert nets == [(8,)]

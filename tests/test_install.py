@@ -27,11 +27,14 @@ from bruteguard.config import (
     IdentityConfig,
     JailConfig,
     LookupConfig,
+    MetricsConfig,
     NotifyConfig,
+    ReportConfig,
     SmtpConfig,
     StoreConfig,
     config_from_dict,
 )
+from bruteguard.dashboard.config import DashboardConfig
 from bruteguard.default_config import commented_defaults
 from bruteguard.install import InstallError, program_path, unit_text
 
@@ -64,7 +67,15 @@ def test_the_default_file_shows_every_setting_and_builtin_jail() -> None:
     shown |= set(re.findall(r"^# ([a-z_0-9]+): ", text, re.MULTILINE))  # said in words
     tables = set(re.findall(r"^#\[([a-z0-9_.-]+)\]$", text, re.MULTILINE))
     kinds: list[tuple[type[msgspec.Struct], set[str]]] = [
-        (Config, {"jails", "source_path", "blocklists", "identity", "abuse", "notify"} | STORE),
+        (
+            Config,
+            {"jails", "source_path", "blocklists", "identity", "abuse", "notify", "metrics"}
+            | {"report", "dashboard"}
+            | STORE,
+        ),
+        (MetricsConfig, set()),
+        (ReportConfig, set()),
+        (DashboardConfig, set()),
         (StoreConfig, set()),
         (JailConfig, {"name", "global_ignoreip"}),
         (IdentityConfig, set()),
@@ -78,6 +89,7 @@ def test_the_default_file_shows_every_setting_and_builtin_jail() -> None:
         assert not missing, (kind.__name__, missing)
     assert {f"jails.{name}" for name in BUILTIN_JAILS} <= tables
     assert {"store", "identity", "notify", "abuse", "abuse.smtp", "abuse.lookup"} <= tables
+    assert {"metrics", "report", "dashboard"} <= tables
     assert "defaults" in tables
     # blocklists and the abuse mailbox have no default: explained, never a setting line
     assert "#   [blocklists.drop]" in text and "#   [abuse.mailbox]" in text

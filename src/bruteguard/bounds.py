@@ -8,6 +8,7 @@ key's name (``maxretry: must be …``), which the configuration's loader turns i
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 from bruteguard.duration import format_duration
@@ -22,6 +23,7 @@ __all__ = [
     "check_absolute",
     "check_duration",
     "check_range",
+    "split_listen",
 ]
 
 MAX_COUNT = 10_000  # maxretry, subnet_maxretry
@@ -50,3 +52,18 @@ def check_absolute(key: str, path: str) -> None:
     it in /), so a relative path would name another file than the one meant."""
     if path and not os.path.isabs(path):
         raise ValueError(f"{key}: must be an absolute path (starting with /), got {path!r}")
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """("127.0.0.1", 9797) from "127.0.0.1:9797", ("::1", 9797) from "[::1]:9797"; the
+    port is 0 to 65535 (0: any free one, where a server allows it); ValueError naming
+    ``listen`` on anything else."""
+    host, _, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"listen: {text!r} is not ADDRESS:PORT (an IP address)") from None
+    if not port.isdigit() or int(port) > MAX_PORT:
+        raise ValueError(f"listen: {text!r} is not ADDRESS:PORT (a port 0 to {MAX_PORT})")
+    return host, int(port)

@@ -21,9 +21,11 @@ import msgspec
 
 from bruteguard import __version__
 from bruteguard.cli_abuse import add_abuse_commands
+from bruteguard.cli_dashboard import add_dashboard_commands
 from bruteguard.cli_fleet import add_dsn_argument, add_fleet_commands, fleet_bans, fleet_unban
 from bruteguard.cli_group import command_group
 from bruteguard.cli_install import add_install_commands
+from bruteguard.cli_knock import add_knock_command
 from bruteguard.cli_test import add_test_command
 from bruteguard.config import DEFAULT_CONFIG_PATH, Config, JailConfig, load_config
 from bruteguard.control import request, request_pages
@@ -377,11 +379,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    if args.ledger is None and not args.logs:
+        args.usage_error("the following arguments are required: LOG (or --ledger --html FILE)")
+    if args.ledger is not None and args.html is None:
+        args.usage_error("--ledger writes an HTML report: add --html FILE")
+    if args.ledger is not None and args.logs:
+        args.usage_error("give LOG... or --ledger, not both")
     _batch_mode()
 
     from bruteguard.scan import scan_logs
 
     config = load_config(args.config)
+    if args.html is not None:
+        return _html_report(args, config)
     jails = _pick_jails(config, args.jail)
     summary = _scan_or_fail(scan_logs, args.logs, config, jails)
     table = Table(title=f"Top {args.top} offenders", title_justify="left")
@@ -410,6 +420,65 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _html_report(args: argparse.Namespace, config: Config) -> int:
+    """``report --html FILE`` from the logs given, or from the ledger (``--ledger``)."""
+    from bruteguard.insight import summary as insight
+    from bruteguard.insight.report import render_html
+
+    geo = _geo(config)
+    path = args.ledger or config.store
+    store = _open_ledger(path) if args.ledger is not None or os.path.exists(path) else None
+    try:
+        if args.ledger is not None:
+            assert store is not None
+            since = time.time() - args.since if args.since else 0.0
+            summary = insight.from_ledger(store, since=since, top=args.top, geo=geo)
+            note = f"Ledger {path}."
+        else:
+            jails = _pick_jails(config, args.jail)
+            summary, _replay = _scan_or_fail(
+                insight.scan, args.logs, config, jails, top=args.top, geo=geo, store=store
+            )
+            note = "Logs: " + ", ".join(args.logs) + "."
+    finally:
+        if store is not None:
+            store.close()
+    page = render_html(summary, note=note).encode("utf-8", "backslashreplace")
+    if args.html == "-":
+        sys.stdout.buffer.write(page)
+        return 0
+    try:
+        with open(args.html, "wb") as out:
+            out.write(page)
+    except OSError as error:
+        raise BruteguardError(f"{args.html}: {error.strerror or error}") from None
+    print(
+        f"wrote {args.html} ({len(page):,} bytes): {summary.failures:,} failures,"
+        f" {summary.bans:,} bans"
+    )
+    return 0
+
+
+def _geo(config: Config) -> Any:
+    """Countries and ASes: the configured MaxMind files, else geoip2fast's data, else none
+    (the [geo] extra is not installed: the report says so)."""
+    from bruteguard.insight.geo import report_geo
+
+    try:
+        return report_geo(config.report)
+    except (OSError, ValueError) as error:
+        raise BruteguardError(f"[report] MaxMind database: {error}") from None
+
+
+def _open_ledger(path: str) -> Any:
+    """The ledger, read-only in spirit: a missing file is an error, not a new ledger."""
+    from bruteguard.store.sqlite import SqliteStore
+
+    if not os.path.exists(path):
+        raise BruteguardError(f"{path}: no ledger there (the daemon writes it; see [store])")
+    return SqliteStore(path)
+
+
 # -- daemon and its control socket ---------------------------------------------------------
 
 
@@ -425,6 +494,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         else "%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    # pyroute2 (the lock-out guard's socket table) logs every netlink message at DEBUG.
+    logging.getLogger("pyroute2").setLevel(logging.INFO)
     since = time.time() - args.since if args.since else None
     return run_daemon(args.config, since)
 
@@ -603,9 +674,28 @@ def _bans_from_store(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _cmd_ban(args: argparse.Namespace) -> int:
-    result = request(_socket(args), "ban", ip=args.ip, jail=args.jail, **{"for": args.duration})
+    if not args.force:
+        _refuse_own_session(args.ip)
+    message = {"for": args.duration, "force": args.force}
+    result = request(_socket(args), "ban", ip=args.ip, jail=args.jail, **message)
     print(f"banned {result['ip']} in {result['jail']} until {_local(result['until'])}")
     return 0
+
+
+def _refuse_own_session(target: str) -> None:
+    """``ban`` never cuts off the SSH session it is typed in (``SSH_CONNECTION``) unless
+    ``--force``: the daemon cannot see whose terminal asks."""
+    import ipaddress
+
+    from bruteguard.allow import ssh_client_addresses
+
+    network = ipaddress.ip_network(target, strict=False)
+    for address in ssh_client_addresses(who=None):
+        if ipaddress.ip_address(address) in network:
+            raise BruteguardError(
+                f"{target} covers {address}, the address your SSH session comes from:"
+                " use --force to ban it anyway"
+            )
 
 
 def _cmd_unban(args: argparse.Namespace) -> int:
@@ -672,9 +762,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
-def _add_log_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_log_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     """The LOG... and --jail arguments that scan and report share."""
-    parser.add_argument("logs", nargs="+", metavar="LOG", help="log files (.gz too; - for stdin)")
+    parser.add_argument(
+        "logs",
+        nargs="+" if required else "*",
+        metavar="LOG",
+        help="log files (.gz too; - for stdin)",
+    )
     parser.add_argument(
         "--jail",
         "-j",
@@ -719,11 +814,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = command(
         "report",
-        "the top offenders in logs, as a table: count, address, first/last seen, users tried",
+        "the top offenders in logs, as a table: count, address, first/last seen, users"
+        " tried; or an HTML report with plots (--html) of logs or the ledger",
         _cmd_report,
     )
-    _add_log_arguments(report)
+    _add_log_arguments(report, required=False)
     report.add_argument("--top", type=_positive, default=20, metavar="N", help="rows (default 20)")
+    report.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write one self-contained HTML file with plots (- for stdout; docs/report.md)",
+    )
+    report.add_argument(
+        "--ledger",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="from the ledger (default: the configured store) instead of logs",
+    )
+    report.add_argument(
+        "--since",
+        type=_duration,
+        metavar="DURATION",
+        help="with --ledger: only the last DURATION (e.g. 7d)",
+    )
+    report.set_defaults(usage_error=report.error)
 
     status = command("status", "what the running daemon watches and has banned", _cmd_status)
     status.add_argument("jail", nargs="?", metavar="JAIL", help="only this jail")
@@ -747,6 +862,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_duration_text,
         metavar="DURATION",
         help="how long, e.g. 90s, 10m, 1h, 7d (default: the jail's bantime)",
+    )
+    ban.add_argument(
+        "--force",
+        action="store_true",
+        help="ban even an allow-listed target or one covering a live admin session",
     )
 
     unban = command("unban", "lift a ban in every jail and enforcer", _cmd_unban)
@@ -774,6 +894,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_abuse_commands(command, config_help)
     add_install_commands(command)
     add_fleet_commands(command, config_help)
+    add_knock_command(command)
+    add_dashboard_commands(command)
     command("version", "print the version", _cmd_version)
     return parser
 

@@ -19,7 +19,7 @@ from bruteguard.config import Config, load_config
 from bruteguard.errors import BruteguardError, NotRunningError
 from bruteguard.safe_text import printable
 
-__all__ = ["add_abuse_commands"]
+__all__ = ["AbuseCommandError", "add_abuse_commands", "send_now"]
 
 
 def _run(awaitable: Any) -> Any:
@@ -190,16 +190,23 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_send(args: argparse.Namespace) -> int:
-    desk = _desk(load_config(args.config))
-    case = _get_case(desk.book, args.case)
+async def send_now(config: Config, case_id: str) -> str:
+    """Send a draft (or a queued case) now: ``abuse send`` and the dashboard's button. The
+    state it reached (``sent``; ``queued`` when the relay failed and the daemon will retry)."""
+    desk = _desk(config)
+    case = _get_case(desk.book, case_id)
     if case.state == "collecting":
         desk.finalise(case, desk.clock())  # render it now instead of at its due time
-    state = _run(desk.send_case(case.id, drafts=True))
+    state = await desk.send_case(case.id, drafts=True)
     if state is None:
         case = desk.book.get(case.id)
         raise AbuseCommandError(f"case {case.id} is {case.state}: there is nothing to send")
-    print(f"case {case.id}: {state}" + (" (the daemon will retry)" if state == "queued" else ""))
+    return str(state)
+
+
+def _cmd_send(args: argparse.Namespace) -> int:
+    state = _run(send_now(load_config(args.config), args.case))
+    print(f"case {args.case}: {state}" + (" (the daemon will retry)" if state == "queued" else ""))
     return 0 if state == "sent" else 1
 
 

@@ -46,7 +46,7 @@ def _connect(args: argparse.Namespace) -> Any:
 def _cmd_init(args: argparse.Namespace) -> int:
     import psycopg
 
-    from bruteguard.fleet.schema import migrate
+    from bruteguard.store.postgres import migrate
 
     with _connect(args) as conn:
         try:
@@ -65,7 +65,7 @@ def _cmd_add_host(args: argparse.Namespace) -> int:
     from psycopg import sql
 
     from bruteguard.fleet.config import HOST_NAME
-    from bruteguard.fleet.schema import AGENT_ROLE
+    from bruteguard.store.postgres import AGENT_ROLE
 
     if not HOST_NAME.match(args.name):
         raise FleetError(f"add-host: {args.name!r} is not a host name (letters, digits, . _ -)")
@@ -109,8 +109,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bruteguard.fleet import outbox
-    from bruteguard.fleet.schema import FLEET_HOST
     from bruteguard.fleet.subscriber import CURSOR_KEY
+    from bruteguard.store.postgres import FLEET_HOST
     from bruteguard.store.sqlite import SqliteStore
 
     config = load_config(args.config)
@@ -171,26 +171,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def fleet_bans(args: argparse.Namespace) -> int:
     """``bans --fleet``: the fleet's active bans, with the host that decided each."""
+    from bruteguard.fleet.views import active_bans
+
     with _connect(args) as conn:
-        rows = _query(
-            conn,
-            "bans --fleet",
-            "SELECT abbrev(b.ip), h.name, b.jail, b.failures,"
-            " extract(epoch FROM b.until)::float8, b.reason"
-            " FROM bruteguard.bans b JOIN bruteguard.hosts h ON h.id = b.host_id"
-            " WHERE b.lifted IS NULL AND b.until > now() AND NOT b.capped ORDER BY b.id",
-        )
-    bans = [
-        {
-            "ip": ip,
-            "origin": origin,
-            "jail": jail,
-            "failures": failures,
-            "until": until,
-            "reason": reason,
-        }
-        for ip, origin, jail, failures, until, reason in rows
-    ]
+        bans = active_bans(conn)
     if args.json:
         print(json.dumps(bans))
         return 0
@@ -234,15 +218,127 @@ def fleet_unban(args: argparse.Namespace) -> int:
 
 
 def _cmd_expire(args: argparse.Namespace) -> int:
+    """Keep failure summaries ``--keep`` from now on (the leader expires them by it too):
+    whole days older are dropped as partitions, the rest of the boundary day deleted, and
+    the partitions of the days ahead made."""
     with _connect(args) as conn:
-        ((removed,),) = _query(
+        ((created, dropped, deleted),) = _admin(
             conn,
             "fleet expire",
-            "SELECT bruteguard.expire_failures(now() - make_interval(secs => %s))",
+            "SELECT * FROM bruteguard.expire_summaries(make_interval(secs => %s))",
             (args.keep,),
-        )
-    print(f"expired {removed} failure summaries older than {args.keep:g}s")
+        ).fetchall()
+    print(
+        f"expired failure summaries older than {args.keep:g}s: {dropped} daily partitions"
+        f" dropped, {deleted} more summaries deleted; {created} partitions made ahead"
+    )
     return 0
+
+
+def _admin(conn: Any, action: str, query: str, params: tuple) -> Any:
+    """An admin's write: an agent's role is told to use ``--dsn``, not a bare SQL error."""
+    import psycopg
+
+    try:
+        return conn.execute(query, params)
+    except psycopg.errors.InsufficientPrivilege:
+        raise FleetError(
+            f"{action}: this role may not change the fleet's settings (agents may not);"
+            " use --dsn with an admin's role"
+        ) from None
+    except psycopg.Error as error:
+        raise FleetError(f"{action}: {error}") from None
+
+
+def _network(text: str) -> str:
+    """An address or network as the allowlist keeps it (``cidr``: no host bits)."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_network(text, strict=True))
+    except ValueError:
+        pass
+    try:
+        wider = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise FleetError(f"fleet allow: {text!r} is not an address or network") from None
+    raise FleetError(f"fleet allow: {text} has host bits set; did you mean {wider}?")
+
+
+def _cmd_allow(args: argparse.Namespace) -> int:
+    """The fleet-wide allowlist: networks no host applies a fleet ban for and the leader
+    never decides (each host's own ``ignoreip`` still applies on top)."""
+    from bruteguard.safe_text import printable
+
+    if args.verb == "list":
+        if args.target is not None:
+            raise FleetError("fleet allow list: takes no address")
+        with _connect(args) as conn:
+            rows = _query(
+                conn,
+                "fleet allow list",
+                "SELECT network::text, note, extract(epoch FROM added)::float8"
+                " FROM bruteguard.allowlist ORDER BY network",
+            )
+        if args.json:
+            print(json.dumps([{"network": n, "comment": c, "added": a} for n, c, a in rows]))
+        elif not rows:
+            print("the fleet's allowlist is empty")
+        else:
+            print(f"{'NETWORK':<43} {'ADDED':<24}  COMMENT")
+            for network, note, added in rows:
+                print(f"{network:<43} {_when(added):<24}  {printable(note)}")
+        return 0
+    if args.target is None:
+        raise FleetError(f"fleet allow {args.verb}: which address or network?")
+    network = _network(args.target)
+    with _connect(args) as conn:
+        if args.verb == "add":
+            _admin(
+                conn,
+                "fleet allow add",
+                "INSERT INTO bruteguard.allowlist (network, note) VALUES (%s, %s)"
+                " ON CONFLICT (network) DO UPDATE SET note = excluded.note",
+                (network, args.comment or ""),
+            )
+            print(f"{network} is on the fleet's allowlist: no host applies a fleet ban of it")
+            return 0
+        gone = _admin(
+            conn,
+            "fleet allow remove",
+            "DELETE FROM bruteguard.allowlist WHERE network = %s",
+            (network,),
+        ).rowcount
+    if not gone:
+        raise FleetError(f"fleet allow remove: {network} is not on the fleet's allowlist")
+    print(f"{network} is off the fleet's allowlist")
+    return 0
+
+
+def _cmd_cap(args: argparse.Namespace) -> int:
+    """A host's ban rate cap: its bans past N a minute are kept, marked capped, and applied
+    by no other host. ``fleet`` is the leader's decisions' own cap."""
+    with _connect(args) as conn:
+        changed = _admin(
+            conn,
+            "fleet cap",
+            "UPDATE bruteguard.hosts SET max_bans_per_minute = %s WHERE name = %s",
+            (args.per_minute, args.host),
+        ).rowcount
+    if not changed:
+        raise FleetError(f"fleet cap: no host {args.host!r} (see fleet status; fleet add-host)")
+    print(f"{args.host} may publish {args.per_minute} bans a minute; the rest are capped")
+    return 0
+
+
+def _per_minute(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"must be 0 to 1000000, got {value}")
+    return value
 
 
 def add_dsn_argument(parser: argparse.ArgumentParser) -> None:
@@ -271,6 +367,28 @@ def add_fleet_commands(command: Any, config_help: str = "configuration file") ->
         "status", "hosts, when each last published, queues, and how far this host lags", _cmd_status
     )
     status.add_argument("--json", action="store_true", help="one JSON object")
+    allow = action(
+        "allow",
+        "the fleet-wide allowlist: add, remove or list networks no fleet ban touches",
+        _cmd_allow,
+    )
+    allow.add_argument(
+        "verb",
+        choices=("add", "remove", "list"),
+        metavar="add|remove|list",
+        help="put a network on the allowlist, take it off, or show the list",
+    )
+    allow.add_argument(
+        "target",
+        nargs="?",
+        metavar="ADDRESS_OR_NETWORK",
+        help="an address or a network (no host bits: 203.0.113.0/24); not with list",
+    )
+    allow.add_argument("--comment", default="", metavar="TEXT", help="why it is allowed")
+    allow.add_argument("--json", action="store_true", help="list as JSON")
+    cap = action("cap", "set a host's cap of published bans a minute (as an admin)", _cmd_cap)
+    cap.add_argument("host", metavar="HOST", help="the host's fleet name")
+    cap.add_argument("per_minute", type=_per_minute, metavar="N", help="bans a minute (0-1000000)")
     expire = action(
         "expire", "delete failure summaries older than --keep (as an admin; run daily)", _cmd_expire
     )
@@ -279,7 +397,8 @@ def add_fleet_commands(command: Any, config_help: str = "configuration file") ->
         type=_seconds,
         default=7 * 86400.0,
         metavar="DURATION",
-        help="how long summaries are kept (default 7d)",
+        help="how long summaries are kept, from now on, also by the leader (1h or more;"
+        " default 7d)",
     )
 
 

@@ -30,6 +30,7 @@ from typing import Any, Literal, get_args
 import msgspec
 
 from bruteguard.abuse.national_servers import NATIONAL_WHOIS
+from bruteguard.allow import as_network, split_allow
 from bruteguard.bounds import (
     MAX_BAN,
     MAX_COUNT,
@@ -40,11 +41,14 @@ from bruteguard.bounds import (
     check_absolute,
     check_duration,
     check_range,
+    split_listen,
 )
+from bruteguard.dashboard.config import DashboardConfig
 from bruteguard.duration import Seconds, SecondsOrNever, parse_duration
 from bruteguard.enforce.names import NAME_FORM, is_safe_name
 from bruteguard.errors import BruteguardError, ConfigError
 from bruteguard.fleet.config import FleetConfig
+from bruteguard.knock.config import KnockConfig
 from bruteguard.match.imported import FAIL2BAN_PREFIX, imported_filter, is_imported
 from bruteguard.match.signatures import FILTERS
 
@@ -128,6 +132,8 @@ class JailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     fleet_maxretry: int = 0
     fleet_findtime: Seconds = Seconds(3600)
     fleet_hosts: int = 0
+    # Closed to all but the allow list and those who knocked ([knock], docs/knock.md).
+    knock: bool = False
     # The global ignoreip, copied in when the file is loaded (never written in a jail).
     global_ignoreip: list[str] = []
 
@@ -392,6 +398,38 @@ class StoreConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError("evidence_per_address: must be 10 to 1000000")
 
 
+class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``[metrics]``: Prometheus metrics (docs/metrics.md). Off unless ``listen`` is set;
+    a non-loopback address must be asked for with ``public = true``: the numbers tell an
+    attacker which of their addresses are banned and how far the logs lag."""
+
+    listen: str = ""  # "127.0.0.1:9797", "[::1]:9797"; empty: no metrics
+    public: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.listen:
+            return
+        host, port = split_listen(self.listen)
+        if not self.public and not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(
+                f"listen: {host} is not a loopback address (set public = true to serve it)"
+            )
+        check_range("listen port", port, 1, 65535)
+
+
+class ReportConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``[report]``: the admin's MaxMind databases for countries and ASes in ``report
+    --html`` (docs/report.md); empty: the data geoip2fast ships."""
+
+    geoip_country: str = ""  # GeoLite2-Country.mmdb (or City)
+    geoip_asn: str = ""  # GeoLite2-ASN.mmdb
+
+    def __post_init__(self) -> None:
+        for name in ("geoip_country", "geoip_asn"):
+            if getattr(self, name):
+                check_absolute(name, getattr(self, name))
+
+
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration: global settings, jail defaults already applied, jails.
 
@@ -416,18 +454,30 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     command_unban: list[str] = []
     command_setup: list[str] = []
     command_teardown: list[str] = []
+    # Allow list (docs/allow.md): addresses, CIDRs and DNS names; files of addresses; the
+    # admins' own SSH client addresses; names, files and sessions read every allow_refresh.
     ignoreip: list[str] = []
+    ignoreip_file: list[str] = []
+    allow_admin: bool = True
+    allow_refresh: Seconds = Seconds(300)
     ignoreself: bool = True
+    knock: KnockConfig | None = None
     identity: IdentityConfig = msgspec.field(default_factory=IdentityConfig)
     blocklists: dict[str, BlocklistConfig] = {}
     abuse: AbuseConfig = msgspec.field(default_factory=AbuseConfig)
     notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    report: ReportConfig = msgspec.field(default_factory=ReportConfig)
     fleet: FleetConfig | None = None  # none: one host alone on its SQLite ledger
+    dashboard: DashboardConfig = msgspec.field(default_factory=DashboardConfig)
     jails: dict[str, JailConfig] = {}
     source_path: str = ""
 
     def __post_init__(self) -> None:
-        parse_networks(self.ignoreip, "ignoreip")
+        split_allow(self.ignoreip, "ignoreip")
+        for path in self.ignoreip_file:
+            check_absolute("ignoreip_file", path)
+        check_duration("allow_refresh", self.allow_refresh, MAX_WINDOW)
         check_absolute("store", self.store)
         check_absolute("socket", self.socket)
         check_absolute("hostsdeny_path", self.hostsdeny_path)
@@ -450,6 +500,12 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 f" {DEFAULT_CONFIG_PATH} (or a file given with --config)"
             )
         return f"set {setting} in {self.source_path}"
+
+    @property
+    def ignore_networks(self) -> list[Network]:
+        """The global ``ignoreip``'s addresses and networks (its DNS names left out: they
+        are resolved by the daemon's allow list, ``bruteguard.allow``)."""
+        return split_allow(self.ignoreip)[0]
 
     def enabled_jails(self) -> list[JailConfig]:
         return [jail for jail in self.jails.values() if jail.enabled]
@@ -849,19 +905,21 @@ def _dec_hook(kind: type, value: Any) -> Any:
     raise NotImplementedError(kind)
 
 
+def _networks_only(texts: list[Any]) -> list[Network]:
+    """The networks of a global ``ignoreip`` (bad entries are the Config check's to report)."""
+    try:
+        return split_allow(texts)[0]
+    except (ValueError, AttributeError, TypeError):
+        return []
+
+
 def parse_networks(texts: list[str], key: str = "ignoreip") -> list[Network]:
     """Addresses and CIDRs as networks; ValueError names the bad entry."""
     networks: list[Network] = []
     for text in texts:
-        try:
-            network = ipaddress.ip_network(text.strip(), strict=False)
-        except ValueError:
-            raise ValueError(f"{key}: {text!r} is not an IP address or CIDR network") from None
-        mapped = network.network_address.ipv4_mapped if network.version == 6 else None
-        if mapped is not None and network.prefixlen >= 96:
-            # Addresses reach the detector canonical (::ffff:192.0.2.1 is 192.0.2.1), so
-            # an ignoreip entry written the mapped way must cover the IPv4 form too.
-            network = ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+        network = as_network(text)
+        if network is None:
+            raise ValueError(f"{key}: {text!r} is not an IP address or CIDR network")
         networks.append(network)
     return networks
 
@@ -992,7 +1050,8 @@ def _jails(raw: dict[str, Any], origin: str) -> dict[str, JailConfig]:
         # A built-in jail's own settings beat [defaults] (recidive's week beats a default
         # hour), as jail.conf's do fail2ban's [DEFAULT]; the file's jail table beats both.
         settings = {**defaults, **BUILTIN_JAILS.get(name, {}), **own, "name": name}
-        settings["global_ignoreip"] = global_ignoreip
+        # Names are the daemon's to resolve: a jail's own list holds networks only.
+        settings["global_ignoreip"] = [str(n) for n in _networks_only(global_ignoreip)]
         # Where a built-in jail's log is not a file of its own (pure-ftpd writes to syslog):
         # the files that show the service is installed.
         installed = settings.pop(_INSTALLED, None)
@@ -1129,8 +1188,24 @@ def config_from_dict(raw: dict[str, Any], origin: str = _NO_FILE) -> Config:
     config.jails = jails
     config.blocklists = blocklists
     _check_abuse(config, origin)
+    _check_knock(config, origin)
     config.source_path = origin
     return config
+
+
+def _check_knock(config: Config, origin: str) -> None:
+    """A jail behind a knock needs ``[knock]``, its own ports, and nftables (whose sets
+    time the knocks out)."""
+    for jail in config.enabled_jails():
+        if not jail.knock:
+            continue
+        where = f"{origin}: jails.{jail.name}.knock"
+        if config.knock is None:
+            raise ConfigError(f"{where}: needs a [knock] section (key_file, port, open_for)")
+        if not jail.ports:
+            raise ConfigError(f"{where}: the jail has no ports to close")
+        if "nftables" not in config.enforcers:
+            raise ConfigError(f"{where}: only the nftables enforcer can open a port for a knock")
 
 
 def load_config(path: str | Path | None = None) -> Config:

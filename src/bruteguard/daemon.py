@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import ipaddress
 import logging
+import math
 import os
 import signal
 import socket
@@ -26,7 +27,8 @@ from typing import Any
 import msgspec
 
 from bruteguard.abuse.desk import AbuseDesk, desk_settings
-from bruteguard.config import Config, JailConfig, load_config, parse_networks
+from bruteguard.allow import AllowList
+from bruteguard.config import Config, JailConfig, load_config, split_listen
 from bruteguard.control import MAX_REQUEST, peer_uid, socket_directory
 from bruteguard.detect import Detector, LedgerRead, local_addresses
 from bruteguard.duration import format_duration, parse_duration
@@ -34,9 +36,11 @@ from bruteguard.enforce import Enforcer
 from bruteguard.enforce.factory import make_enforcers
 from bruteguard.errors import BruteguardError, ControlError, EnforcerError
 from bruteguard.identity import canonical_target
+from bruteguard.identity.sessions import live_admin_addresses
 from bruteguard.identity.stage import IdentityStage
 from bruteguard.match.engine import Hit, Matcher, NamedHit, Stream
 from bruteguard.match.imported import ImportedStream
+from bruteguard.metrics import Metrics, count_outcomes, serve_metrics
 from bruteguard.model import Ban, BanRow, Failure, SourcePosition, Unattributed, ban_view
 from bruteguard.notify import Notifier
 from bruteguard.slow_lane import SlowLane
@@ -66,6 +70,7 @@ _SAVE_WITH_BANS = 200  # lines that may wait for a ban's commit and go in it (~1
 _GATHER = 0.005
 _GATHER_BELOW = 4096  # bytes: a batch this small (~40 lines) is a trickle
 _BANS_PAGE = 10_000  # bans per streamed line of the control socket's `bans` answer
+_SESSIONS_FRESH = 1.0  # seconds the live admin sessions read for the lock-out guard are reused
 # `status` names a jail's newest bans up to this many and counts the rest (`bans` lists all).
 STATUS_BANNED_SHOWN = 50
 
@@ -121,6 +126,15 @@ class Daemon:
             desk_settings(self.config)  # refuse bad desk settings before any firewall work
         self._background: set[asyncio.Task[Any]] = set()
         self._deadline: threading.Timer | None = None
+        self.allowed = _allow_list(self.config)
+        self._admins: tuple[float, frozenset[str]] = (-math.inf, frozenset())
+        self._knock: asyncio.DatagramTransport | None = None
+        # What [metrics] serves (bruteguard.metrics), besides the counters above.
+        self.metrics = Metrics(self)
+        self._streams: dict[str, Stream] = {}
+        self._enforcer_errors: collections.Counter[str] = collections.Counter()
+        self._identity_outcomes: collections.Counter[str] = collections.Counter()
+        self._fleet_pollers: dict[str, Any] = {}
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -131,18 +145,22 @@ class Daemon:
             # not depend on the loop being free (a blocking call, a stuck firewall command).
             signal.signal(signum, lambda *_: self._stop_by_signal(loop))
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
-        jails = self.config.enabled_jails()
         _refuse_if_running(self.config.socket)  # before touching the firewall
+        await self._refresh_allowed()
+        jails = self._rules()
         self.detector = self._new_detector()
         await self._reconcile(jails)
         await self._load_blocklists()
+        await self._start_knock()
         server: asyncio.AbstractServer | None = None
+        metrics: asyncio.AbstractServer | None = None
         try:
             # Sources first, control socket second: once `bruteguard status` answers (and
             # systemd hears READY=1) every log is being followed, so no line written after
             # that moment can be skipped by a source that had not yet found its end.
             await self._start_pipeline()
             server = await self._serve_control()
+            metrics = await self._serve_metrics()
             self._tell_protection(jails, first=True)
             while not self._stop.is_set():
                 stop = asyncio.create_task(self._stop.wait())
@@ -155,6 +173,9 @@ class Daemon:
                     await self._do_reload()
         finally:
             notify("STOPPING=1")
+            self._stop_knock()
+            if metrics is not None:
+                metrics.close()
             if server is not None:
                 server.close()
                 with contextlib.suppress(OSError):
@@ -175,9 +196,133 @@ class Daemon:
         config = self.config
         return Detector(
             config.enabled_jails(),
-            parse_networks(config.ignoreip),
+            self.allowed.networks,
             local_addresses() if config.ignoreself else (),
         )
+
+    def _rules(self) -> list[JailConfig]:
+        """The enabled jails as the firewalls take them: each allowing the whole allow
+        list (resolved names, files, admins), not only the addresses written in the file."""
+        texts = self.allowed.texts
+        return [
+            msgspec.structs.replace(jail, global_ignoreip=texts)
+            for jail in self.config.enabled_jails()
+        ]
+
+    async def _refresh_allowed(self) -> bool:
+        """Resolve the allow list's names and read its files and sessions again; True if
+        it changed (at start: whether anything beyond the written addresses was found)."""
+        changed = await asyncio.to_thread(self.allowed.refresh)
+        if changed:
+            admins = self.allowed.admin_addresses
+            log.info(
+                "allow list: %s%s",
+                ", ".join(self.allowed.texts) or "empty",
+                f" (admin sessions from {', '.join(admins)})" if admins else "",
+            )
+        return changed
+
+    async def _reallow(self) -> None:
+        """The allow list changed: the detector and every firewall take the new one (the
+        firewalls' rules and allow sets are rebuilt; bans stay)."""
+        self.detector.allow(self.allowed.networks)
+        rules = self._rules()
+        for enforcer in self.enforcers:
+            try:
+                await self._in_thread(enforcer.setup, rules)
+            except EnforcerError as error:
+                log.error("%s did not take the new allow list: %s", enforcer.name, error)
+                self._needs_reconcile = True
+
+    # -- keeping the admin in ----------------------------------------------------------
+
+    def _sshd_ports(self) -> tuple[int, ...]:
+        ports = {p for j in self.config.enabled_jails() if j.filter == "sshd" for p in j.ports}
+        return tuple(sorted(ports)) or (22,)
+
+    async def _live_admins(self) -> frozenset[str]:
+        """Addresses with an authenticated SSH session now (read in a thread, at most once
+        a second). A failure to read is logged and finds no one: the guard must never stop
+        a ban pipeline."""
+        read, admins = self._admins
+        now = time.monotonic()
+        if now - read < _SESSIONS_FRESH:
+            return admins
+        try:
+            admins = await asyncio.to_thread(live_admin_addresses, self._sshd_ports())
+        except Exception as error:  # netlink, /proc: whatever it is, ban as before
+            log.error("lock-out guard: cannot read the SSH sessions: %s", error)
+            admins = frozenset()
+        self._admins = (time.monotonic(), admins)
+        return admins
+
+    async def _lockout(self, target: str) -> str | None:
+        """The live admin session a ban of ``target`` would cut off, or None."""
+        admins = await self._live_admins()
+        if not admins:
+            return None
+        network = ipaddress.ip_network(target, strict=False)
+        return next((a for a in sorted(admins) if ipaddress.ip_address(a) in network), None)
+
+    async def _keep_admins_in(self, bans: list[Ban]) -> list[Ban]:
+        """The lock-out guard: ``bans`` less those that would cover an address with a live
+        SSH session (refused, logged, and forgotten by the detector: it counts afresh)."""
+        if not bans:
+            return bans
+        kept = []
+        for ban in bans:
+            admin = await self._lockout(ban.ip)
+            if admin is None:
+                kept.append(ban)
+                continue
+            log.warning(
+                "lock-out guard: ban of %s in %s refused: %s has a live SSH session",
+                ban.ip,
+                ban.jail,
+                admin,
+            )
+            self.detector.forget(ban.ip)
+        return kept
+
+    async def _start_knock(self) -> None:
+        """The knock listener, when a jail is behind a knock (docs/knock.md)."""
+        from bruteguard.knock.keys import read_key
+        from bruteguard.knock.listener import KnockListener, listen
+
+        settings = self.config.knock
+        ports = {p for j in self.config.enabled_jails() if j.knock for p in j.ports}
+        if settings is None or not ports:
+            return
+        key = read_key(settings.key_file)
+        protocol = KnockListener(key, float(settings.window), ports, self._open_for)
+        try:
+            self._knock = await listen(settings.listen, settings.port, protocol)
+        except OSError as error:
+            raise BruteguardError(
+                f"knock: cannot listen on {settings.listen} port {settings.port}: {error}"
+            ) from None
+        log.info("knock: listening on udp port %d for ports %s", settings.port, sorted(ports))
+
+    def _stop_knock(self) -> None:
+        if self._knock is not None:
+            self._knock.close()
+            self._knock = None
+
+    async def _open_for(self, knock: Any) -> None:
+        """A verified knock: its sender may open new connections to the jails behind a
+        knock on its port, for ``open_for``."""
+        settings = self.config.knock
+        if settings is None:
+            return
+        jails = [j.name for j in self.config.enabled_jails() if j.knock and knock.port in j.ports]
+        for enforcer in self.enforcers:
+            opener = getattr(enforcer, "open_for", None)
+            if opener is None:
+                continue
+            try:
+                await self._in_thread(opener, jails, knock.address, float(settings.open_for))
+            except EnforcerError as error:
+                log.error("knock from %s not let in by %s: %s", knock.address, enforcer.name, error)
 
     async def _reconcile(self, jails: Sequence[JailConfig]) -> None:
         """Make every firewall hold exactly the ledger's active bans, and the detector learn
@@ -284,7 +429,7 @@ class Daemon:
         for source, jail_names in plans.values():
             self._sources.append(source)
             wanted = self._feeds[source.key] = frozenset(jail_names)
-            stream = matcher.stream(keep_lines=True)
+            stream = self._streams[source.key] = matcher.stream(keep_lines=True)
             lanes = [self._lane(imported, wanted) for imported in stream.imported_streams]
             lanes = [lane for lane in lanes if wanted.intersection(lane.jails)]
             self._lanes += lanes
@@ -292,6 +437,7 @@ class Daemon:
             task = asyncio.create_task(self._pump(source, stream, wanted, lanes))
             self._tasks.append(task)
         self._tasks.append(asyncio.create_task(self._housekeeping()))
+        self._tasks.append(asyncio.create_task(self._allow_refresher()))
         self._tasks.append(asyncio.create_task(self._firewall_worker()))
         self._start_desk()
         # A source opens its log and fixes where it starts (saved position, end of file,
@@ -314,9 +460,11 @@ class Daemon:
         from bruteguard.fleet.subscriber import Subscriber
 
         outbox.enable(self.store, fleet.share, fleet.samples)
-        self._tasks.append(asyncio.create_task(Publisher(fleet, self.store).run()))
+        publisher = Publisher(fleet, self.store)
+        self._tasks.append(asyncio.create_task(publisher.run()))
         subscriber = Subscriber(fleet, self.store, self._apply_fleet)
         self._tasks.append(asyncio.create_task(subscriber.run()))
+        self._fleet_pollers = {"publisher": publisher, "subscriber": subscriber}
         leader = Leader(fleet, lambda: self.config.enabled_jails())
         self._tasks.append(asyncio.create_task(leader.run()))
 
@@ -330,10 +478,11 @@ class Daemon:
         jails = {jail.name: jail for jail in config.enabled_jails()}
         own = local_addresses() if config.ignoreself else ()
         assert config.fleet is not None  # the subscriber runs only with [fleet]
-        local = plan(changes, jails, config.ignoreip, own, now, config.fleet.host)
+        local = plan(changes, jails, self.allowed.texts, own, now, config.fleet.host)
         for target in local.refused:
-            log.warning("fleet ban of %s not applied here: ignoreip or own address", target)
+            log.warning("fleet ban of %s not applied here: allow list or own address", target)
         async with self._lock:
+            local.bans = await self._keep_admins_in(local.bans)
             # A longer ban of the same target here stays as it is (not replaced, not shortened).
             local.bans = [
                 ban
@@ -344,7 +493,7 @@ class Daemon:
                 )
             ]
             if local.bans:
-                self.detector.remember_bans(local.bans)
+                self.detector.remember_fleet_bans(local.bans)
                 await self._apply(local.bans, announce=False)
             lifted = [
                 ban
@@ -376,6 +525,7 @@ class Daemon:
     async def _block(self, bans: list[Ban]) -> None:
         """The desk's network blocks: remembered, stored and enforced like manual bans."""
         async with self._lock:
+            bans = await self._keep_admins_in(bans)
             self.detector.remember_bans(bans)
             await self._apply(bans, announce=False)
 
@@ -420,6 +570,8 @@ class Daemon:
         self._sources.clear()
         self._feeds.clear()
         self._failed.clear()
+        self._streams.clear()
+        self._fleet_pollers = {}
         if self.identity is not None and not keep_identity:
             await self.identity.close()
             self.identity = None
@@ -428,6 +580,7 @@ class Daemon:
         notify("RELOADING=1")
         try:
             config = load_config(self.config_path)
+            allowed = _allow_list(config)
             enforcers = make_enforcers(config)
             notifier = Notifier(config.notify.urls)
             if config.abuse.enabled:
@@ -440,11 +593,18 @@ class Daemon:
             return
         await self._stop_pipeline(keep_identity=True)
         await self._firewall_settled()
+        self._stop_knock()
         self.config, self.enforcers, self.notifier = config, enforcers, notifier
+        self.allowed = allowed
+        await self._refresh_allowed()
         async with self._lock:  # a ban by hand meanwhile waits for the new detector
             self.detector = self._new_detector()
-            await self._reconcile(config.enabled_jails())
+            await self._reconcile(self._rules())
         await self._load_blocklists()
+        try:
+            await self._start_knock()
+        except BruteguardError as error:
+            log.error("knock not started: %s", error)
         await self._start_pipeline()
         log.info("configuration reloaded (%s)", config.read_from)
         self._told_degraded = None
@@ -513,7 +673,7 @@ class Daemon:
     async def _handle(self, hits: list, position: SourcePosition | None) -> None:
         async with self._lock:
             self._count_failures(hits)
-            bans = self.detector.observe(hits)
+            bans = await self._keep_admins_in(self.detector.observe(hits))
             self._unsaved += [Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits]
             if position is not None:
                 self._unsaved_positions[position.key] = position
@@ -588,9 +748,10 @@ class Daemon:
         ``status``."""
         async with self._lock:
             self._count_failures(hits)
+            count_outcomes(self._identity_outcomes, len(hits), unattributed)
             for failure in unattributed:
                 self._count(failure.jail, "unattributed")
-            bans = self.detector.observe(hits)
+            bans = await self._keep_admins_in(self.detector.observe(hits))
             # With the batches read before them: a crash must not re-read a line whose
             # attributed failure is saved (it would count twice).
             self._save(bans, [Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits])
@@ -654,8 +815,11 @@ class Daemon:
             )
         for enforcer in self.enforcers:
             try:
+                began = time.perf_counter()
                 await self._in_thread(enforcer.ban, live, now)
+                self.metrics.enforced(enforcer.name, time.perf_counter() - began)
             except EnforcerError as error:
+                self._enforcer_errors[enforcer.name] += 1
                 log.error(
                     "%s could not apply %d bans (%s); retrying with the next housekeeping run",
                     enforcer.name,
@@ -746,6 +910,15 @@ class Daemon:
                         except EnforcerError as error:
                             log.error("%s still failing: %s", enforcer.name, error)
                             self._needs_reconcile = True
+
+    async def _allow_refresher(self) -> None:
+        """Every ``allow_refresh``: names resolved, files and sessions read again; a change
+        reaches the detector and the firewalls."""
+        while True:
+            await asyncio.sleep(float(self.config.allow_refresh))
+            if await self._refresh_allowed():
+                async with self._lock:
+                    await self._reallow()
 
     async def _retain(self) -> None:
         """Failures past ``[store]`` retention deleted and the file shrunk, in a thread: the
@@ -861,6 +1034,62 @@ class Daemon:
             await asyncio.to_thread(enforcer.teardown)
         except EnforcerError as error:
             log.error("%s could not be removed: %s", enforcer.name, error)
+
+    # -- metrics -----------------------------------------------------------------------
+
+    async def _serve_metrics(self) -> asyncio.AbstractServer | None:
+        """``[metrics] listen``: /metrics on this loop (a change needs a restart)."""
+        listen = self.config.metrics.listen
+        if not listen:
+            return None
+        host, port = split_listen(listen)
+        server = await serve_metrics(self.metrics, host, port)
+        log.info("metrics on http://%s/metrics", listen)
+        return server
+
+    def metrics_view(self, now: float) -> dict[str, Any]:
+        """The daemon's own counters for ``bruteguard.metrics`` (as ``status`` has them)."""
+        jails = self.config.enabled_jails()
+        protection = self._protection(jails)
+        sources: dict[str, dict[str, Any]] = {}
+        for source in self._sources:
+            health = health_of(source)
+            stream = self._streams.get(source.key)
+            stats = stream.stats if stream is not None else None
+            lag = None
+            if health.progress is not None:
+                lag = max(0, health.progress[1] - health.progress[0])
+            sources[source.key] = {
+                "lines": self._lines_read.get(source.key, 0),
+                "last_line": self._last_line.get(source.key),
+                "lag_bytes": lag,
+                "reading": health.reading and source.key not in self._failed,
+                "skipped": {
+                    "too_long": getattr(source, "skipped_long_lines", 0),
+                    "bad_time": stats.bad_time if stats else 0,
+                    "match_error": stats.match_errors if stats else 0,
+                },
+            }
+        desk = None
+        if self.desk is not None:
+            with self.store.read("count abuse cases") as db:
+                cases = dict(db.execute("SELECT state, count(*) FROM cases GROUP BY state"))
+            desk = {"queue": self.desk.waiting(), "cases": cases}
+        return {
+            "started": self.started,
+            "sources": sources,
+            "jails": {jail.name: self.counters.get(jail.name, {}) for jail in jails},
+            "degraded": {n for n, v in protection.items() if v["state"] != "protected"},
+            "active_bans": self.store.active_ban_counts(now),
+            "enforcers": [enforcer.name for enforcer in self.enforcers],
+            "enforcer_errors": dict(self._enforcer_errors),
+            "identity": dict(self._identity_outcomes),
+            "desk": desk,
+            "fleet": {
+                role: {"last_ok": poller.last_ok, "down": poller.down}
+                for role, poller in self._fleet_pollers.items()
+            },
+        }
 
     # -- control socket ----------------------------------------------------------------
 
@@ -1011,6 +1240,23 @@ class Daemon:
         duration = message.get("for")
         seconds = parse_duration(duration) if duration else float(jails[jail_name].bantime)
         ban = Ban(address, jail_name, now, now + seconds, 0, "banned by hand")
+        allowed = self.allowed.covering(address)
+        admin = await self._lockout(address)
+        if not message.get("force"):
+            if admin is not None:
+                log.warning("lock-out guard: ban of %s by hand refused: %s has a live SSH"
+                            " session", address, admin)
+                raise ControlError(
+                    f"{address} covers {admin}, which has a live SSH session (an admin would"
+                    " be locked out): use --force to ban it anyway"
+                )
+            if allowed is not None:
+                raise ControlError(
+                    f"{address} is on the allow list ({allowed}): use --force to ban it"
+                    " anyway (the allowed addresses themselves stay let in)"
+                )
+        elif allowed is not None or admin is not None:
+            log.warning("ban of %s by hand forced over the allow list / a live session", address)
         async with self._lock:
             self.detector.remember_bans([ban])
             await self._apply([ban])
@@ -1044,6 +1290,10 @@ class Daemon:
             for enforcer in self.enforcers:
                 await asyncio.to_thread(enforcer.unban, everywhere)
         return {"ip": target, "lifted": len(lifted), "targets": targets}
+
+
+def _allow_list(config: Config) -> AllowList:
+    return AllowList(config.ignoreip, config.ignoreip_file, config.allow_admin)
 
 
 def _is_bans_request(line: bytes) -> bool:

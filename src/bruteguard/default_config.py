@@ -23,12 +23,15 @@ from bruteguard.config import (
     IdentityConfig,
     JailConfig,
     LookupConfig,
+    MetricsConfig,
     NotifyConfig,
+    ReportConfig,
     Seconds,
     SecondsOrNever,
     SmtpConfig,
     StoreConfig,
 )
+from bruteguard.dashboard.config import DashboardConfig
 from bruteguard.duration import format_duration
 
 __all__ = ["commented_defaults"]
@@ -49,6 +52,17 @@ _TABLES: list[tuple[str, type[msgspec.Struct], str]] = [
     ("identity", IdentityConfig, "How a failure naming a host is tied to a real connection."),
     ("notify", NotifyConfig, "Messages to the admin (apprise URLs; the `notify` extra)."),
     ("abuse", AbuseConfig, "The abuse desk (docs/abuse.md): off unless enabled."),
+    (
+        "metrics",
+        MetricsConfig,
+        "Prometheus /metrics (docs/metrics.md): off unless listen is set, loopback unless public.",
+    ),
+    (
+        "report",
+        ReportConfig,
+        "Your MaxMind files for report --html's countries and ASes (docs/report.md).",
+    ),
+    ("dashboard", DashboardConfig, "`bruteguard dashboard` (docs/dashboard.md): the web UI."),
 ]
 _NESTED = {"smtp", "lookup", "mailbox"}  # AbuseConfig's own tables
 _TOP_TABLES = {
@@ -57,8 +71,12 @@ _TOP_TABLES = {
     "identity",
     "notify",
     "abuse",
+    "metrics",
+    "report",
     "blocklists",
     "fleet",
+    "knock",
+    "dashboard",
     "jails",
     "source_path",
 }
@@ -128,9 +146,7 @@ def _jail_lines(name: str, builtin: dict[str, Any]) -> list[str]:
     lines = ["", f"# jail {name}: {when}", f"#[jails.{_key(name)}]"]
     lines.append(_setting("enabled", enabled))
     lines += [
-        _setting(key, value)
-        for key, value in builtin.items()
-        if key not in ("enabled", _INSTALLED)
+        _setting(key, value) for key, value in builtin.items() if key not in ("enabled", _INSTALLED)
     ]
     return lines
 
@@ -155,9 +171,13 @@ def commented_defaults() -> str:
         "",
         "# fleet: none, this host alone on its ledger. Hosts sharing bans through one",
         "# PostgreSQL (docs/fleet.md; the `fleet` extra), e.g.:",
-        '#   [fleet]  dsn = "host=db.example.org dbname=bruteguard user=web1'
-        ' sslmode=verify-full"',
+        '#   [fleet]  dsn = "host=db.example.org dbname=bruteguard user=web1 sslmode=verify-full"',
         '#            password_file = "/etc/bruteguard/fleet.password"',
+        "# knock: none, no jail closed behind a knock. One signed UDP packet opening sshd",
+        "# for its sender (docs/knock.md; `bruteguard knock --new-key` makes the key), e.g.:",
+        '#   [knock]  key_file = "/etc/bruteguard/knock.key"',
+        '#            open_for = "30s"',
+        "#   and in [jails.sshd]: knock = true",
     ]
     lines += [
         "",

@@ -349,9 +349,11 @@ class Detector:
         own_addresses: Iterable[str] = (),
     ) -> None:
         own = tuple(own_addresses)
+        self._own = own
+        self._jail_ignore = {jail.name: parse_networks(jail.ignoreip) for jail in jails}
         windows = {}
         for jail in jails:
-            networks = (*global_ignore, *parse_networks(jail.ignoreip))
+            networks = (*global_ignore, *self._jail_ignore[jail.name])
             windows[jail.name] = _Window(jail, IgnoreList(networks, own))
         self._recidive = next(
             (windows.pop(j.name) for j in jails if j.filter == RECIDIVE and j.name in windows),
@@ -359,6 +361,14 @@ class Detector:
         )
         self._windows = windows
         self.ignored = 0
+
+    def allow(self, global_ignore: Sequence[Network]) -> None:
+        """A new global allow list (names re-resolved, files re-read, admins come and
+        gone): every jail's from now on; what was counted and banned stays."""
+        for window in self._all():
+            networks = (*global_ignore, *self._jail_ignore.get(window.jail, ()))
+            window.ignore = IgnoreList(networks, self._own)
+            window.own_prefixes = window.ignore.own_prefixes(window.v6_prefix)
 
     def observe(self, hits: Iterable[Hit], escalate: bool = True) -> list[Ban]:
         """Bans decided by these hits (each hit: time, address, user, jail, line), each
@@ -488,12 +498,11 @@ class Detector:
         active = []
         for ip, jail, start, until, failures, reason, step, origin, lifted in rows:
             window = windows[jail]
-            if (
-                failures > 0 and not origin
-            ):  # by hand or from the fleet: neither grow nor feed recidive
-                if window is not None:
+            if failures > 0:  # by hand: neither grows nor feeds recidive
+                if window is not None:  # the fleet's grow this host's next ban too
                     window.bans[ip] = window.bans.get(ip, 0) + 1
-                if start >= since and jail != fed_jail:
+                # the fleet's leader counts the fleet's for recidive (docs/fleet.md)
+                if start >= since and jail != fed_jail and not origin:
                     starts = recidive_starts.get(ip)
                     if starts is None:
                         recidive_starts[ip] = [start]
@@ -603,6 +612,17 @@ class Detector:
             if window is not None:
                 window.banned_until[ban.ip] = ban.until
                 window.times.pop(ban.ip, None)
+
+    def remember_fleet_bans(self, bans: Iterable[Ban]) -> None:
+        """The fleet's bans applied here: in force (not decided again), and each one made
+        from failures counts for the growing ban time of this host's next ban of its target
+        (recidive and network bans on fleet counts are the fleet leader's to decide)."""
+        bans = list(bans)
+        self.remember_bans(bans)
+        for ban in bans:
+            window = self._window(ban.jail)
+            if window is not None and ban.failures > 0:
+                window.bans[ban.ip] = window.bans.get(ban.ip, 0) + 1
 
     def forget(self, address: str) -> None:
         """After an unban: the address starts with a clean slate in every jail."""

@@ -220,6 +220,10 @@ class AbuseDesk:
                 others.append(ban)
         return others
 
+    def waiting(self) -> int:
+        """Bans queued or being looked up (the desk's queue, for metrics)."""
+        return self._queue.qsize() + len(self._tasks)
+
     async def run(self) -> None:
         """Lookups as bans arrive, due cases every few seconds, the mailbox every
         ``poll_interval``; until cancelled."""

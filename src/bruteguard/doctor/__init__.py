@@ -8,13 +8,14 @@ It checks what an administrator would check by hand, and says what to change in 
   and does it hold lines from the jail's programs at all?
 * **each enforcer**: can it work here (``nft --check``; the firewall is never changed)?
 * **services that log hostnames** instead of addresses, and how bruteguard attributes them.
+* **keeping the admin in**: an allow list or a knock for sshd, and this session's address.
 
 Every finding is a ``Finding`` value; the text and ``--json`` renderings show the same list.
 Nothing here raises: a missing sshd, an unreadable file or a lack of privilege is a finding
 that says so. The exit status is 1 when a finding is a *problem* (bruteguard will miss
 attacks or cannot ban), 0 otherwise; advice alone does not fail.
 
-One module per group of checks: ``sshd``, ``sources``, ``enforcers``, ``names``; the
+One module per group of checks: ``sshd``, ``sources``, ``enforcers``, ``names``, ``keepin``; the
 findings' type in ``findings``, their renderings in ``render``. sshd's settings are read by
 ``bruteguard.sshd_config``.
 """
@@ -28,6 +29,7 @@ from typing import IO
 from bruteguard.config import Config
 from bruteguard.doctor.enforcers import check_enforcers
 from bruteguard.doctor.findings import Finding, Status
+from bruteguard.doctor.keepin import check_keepin
 from bruteguard.doctor.names import (
     ATTRIBUTION,
     NAME_LOGGING,
@@ -49,6 +51,7 @@ __all__ = [
     "Status",
     "check_enforcers",
     "check_identity",
+    "check_keepin",
     "check_names",
     "check_sources",
     "check_sshd",
@@ -72,6 +75,7 @@ def diagnose(
         *check_enforcers(config),
         *check_names(config, settings),
         *check_identity(config),
+        *check_keepin(config),
     ]
 
 

@@ -12,6 +12,8 @@ first one keeps::
     <jail>_a6     ipv6_addr, flags interval
     <jail>_r4     ipv4_addr, dynamic, timeout         per-source rate-limit state (ratelimit)
     <jail>_r6     ipv6_addr, dynamic, timeout         (only for jails with a ratelimit)
+    <jail>_k4     ipv4_addr, flags timeout            knockers let in for a while (knock)
+    <jail>_k6     ipv6_addr, flags timeout            (only for jails with knock = true)
 
 and a base chain ``input`` at priority ``filter - 1`` (before the admin's own filter chains)
 with one rule per ban set, e.g.
@@ -22,6 +24,15 @@ packet from a banned source and ``goto block``, a chain that lets IPv6 neighbour
 pass and rejects (or drops) the rest, as the blocklists' ``block`` chain does.
 The allow check sits in every rule (not in an earlier ``accept``/``return`` rule): a verdict
 in a base chain would end the chain for *all* jails, not just this one.
+
+A jail with ``knock = true`` is closed (docs/knock.md): after its ban rules, one rule per
+family refuses every *new* connection to its ports from a source in neither its allow set
+nor its knock set, e.g. ``tcp dport { 22 } tcp flags & (syn | ack) == syn ip saddr !=
+@sshd_a4 ip saddr != @sshd_k4 counter reject with tcp reset``. Only new connections: a
+session opened while the knock lasted outlives it. The knock sets are never flushed by
+``setup`` (a new allow list keeps who is let in); ``reconcile`` rebuilds the table and
+empties them. A ban still wins over a knock (its rule comes first), an allow entry over
+both.
 
 Why networks live in hash sets, one per prefix length, and not in one interval set: nft
 1.0.6 reads every element of every interval set in the ruleset before it adds a single
@@ -160,12 +171,16 @@ class _Jail:
     protocol: str
     allow: tuple[Network, ...] = ()
     ratelimit: tuple[int, float] | None = None
+    knock: bool = False
 
     @classmethod
     def from_rule(cls, rule: JailRule) -> _Jail:
         name, ports = check_jail_rule(rule)
         allow = _allow_networks(getattr(rule, "allow", ()) or (), f"jail {name}: allow")
-        return cls(name, ports, rule.protocol, allow, _rule_ratelimit(rule, name))
+        knock = bool(getattr(rule, "knock", False))
+        if knock and not ports:
+            raise EnforcerError(f"jail {name}: knock needs the jail's ports (it has none)")
+        return cls(name, ports, rule.protocol, allow, _rule_ratelimit(rule, name), knock)
 
 
 def check_jail_rule(rule: JailRule) -> tuple[str, tuple[int, ...]]:
@@ -504,6 +519,24 @@ class NftablesEnforcer:
             self._apply(lines)
             log.info("nftables: unbanned %s", describe_bans(bans))
 
+    def open_for(self, jails: Iterable[str], address: str, seconds: float) -> None:
+        """Let ``address`` open new connections to the ports of the knock ``jails`` for
+        ``seconds`` (a knock accepted): one element per jail's knock set, timeout refreshed."""
+        target = parse_target(address)
+        if target.network is not None:
+            raise EnforcerError(f"a knock opens for one address, not {address!r}")
+        lines = []
+        for name in jails:
+            jail = self._jails.get(name)
+            if jail is None or not jail.knock:
+                raise EnforcerError(f"jail {name!r} has no knock set in table {self.table}")
+            timeout = f" timeout {math.ceil(seconds * 1000)}ms"
+            set_name = f"{name}_k{target.version}"
+            lines += self._replace_elements(set_name, {target.text: timeout})
+        if lines:
+            self._apply(lines)
+            log.info("nftables: %s let in to %s for %gs", target.text, ", ".join(jails), seconds)
+
     def teardown(self) -> None:
         """Delete ``inet <table>`` and ``inet <table>_bl`` (and nothing else); fine if gone."""
         lines = []
@@ -653,6 +686,7 @@ class NftablesEnforcer:
         table = f"inet {self.table}"
         lines = [f"add table {table}"]
         rules = []
+        closed = []
         limits = []
         jails = list(jails)
         if not all(jail.ports for jail in jails):
@@ -668,6 +702,14 @@ class NftablesEnforcer:
                 lines.append(f"add set {table} {set_name} {{ type {kind}; flags timeout; }}")
                 rule = self._ban_rule(jail, int(suffix[1]), set_name)
                 rules.append(f"add rule {table} input {rule}")
+                if jail.knock:
+                    knocked = f"{jail.name}_k{suffix[1]}"
+                    lines.append(f"add set {table} {knocked} {{ type {kind}; flags timeout; }}")
+                    closed.append(
+                        f"add rule {table} input{_port_match(jail)}"
+                        f" {_new_connection(jail.protocol)} {family} saddr != @{allow_set}"
+                        f" {family} saddr != @{knocked} counter {self._verdict(jail)}"
+                    )
                 if jail.ratelimit is not None:
                     meter = f"{jail.name}_r{suffix[1]}"
                     lines.append(
@@ -693,7 +735,7 @@ class NftablesEnforcer:
                 lines.append(self._network_set_definition(network_set))
                 rule = self._network_rule(by_name[network_set.jail], network_set)
                 rules.append(f"add rule {table} input {rule}")
-        return [line for line in lines if line] + rules + limits
+        return [line for line in lines if line] + rules + closed + limits
 
     def _verdict(self, jail: _Jail) -> str:
         """A jail with no ports bans every port of every protocol (recidive): its rules go

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import time
 from typing import Any
 
 from bruteguard.errors import BruteguardError
@@ -11,7 +10,13 @@ from bruteguard.fleet.config import FleetConfig
 
 __all__ = ["FleetError", "Poller", "connect_args"]
 
-log = logging.getLogger("bruteguard.fleet")
+
+def _log() -> Any:
+    """The fleet's logger, taken when there is something to say: the CLI commands that
+    import this module for ``FleetError`` (every command's parser) don't load logging."""
+    import logging
+
+    return logging.getLogger("bruteguard.fleet")
 
 
 class FleetError(BruteguardError):
@@ -47,8 +52,16 @@ class Poller:
         self.fleet = fleet
         self._conn: Any = None  # psycopg.AsyncConnection (imported lazily)
         self._down = False
+        self.last_ok: float | None = None  # when a round last finished (metrics: fleet lag)
+
+    @property
+    def down(self) -> bool:
+        """Whether the last round failed (PostgreSQL or the network is out)."""
+        return self._down
 
     async def run(self) -> None:
+        import asyncio  # the daemon's: a CLI command that names FleetError doesn't pay for it
+
         try:
             while True:
                 await self.once()
@@ -65,12 +78,13 @@ class Poller:
         except (psycopg.Error, OSError, BruteguardError) as error:  # the ledger's too
             await self.close()
             if not self._down:
-                log.warning("fleet: cannot %s (will retry): %s", self.doing, error)
+                _log().warning("fleet: cannot %s (will retry): %s", self.doing, error)
                 self._down = True
             return False
         if self._down:
-            log.warning("fleet: can %s again", self.doing)
+            _log().warning("fleet: can %s again", self.doing)
             self._down = False
+        self.last_ok = time.time()
         return True
 
     async def _round(self) -> None:

@@ -11,16 +11,19 @@ former one, inserts nothing.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from bruteguard.clock import Clock, system_clock
-from bruteguard.config import JailConfig
+from bruteguard.config import RECIDIVE, JailConfig
 from bruteguard.fleet.config import FleetConfig
 from bruteguard.fleet.connect import Poller
-from bruteguard.fleet.schema import LEADER_LOCK
+from bruteguard.store.postgres import LEADER_LOCK
 
 __all__ = ["Leader"]
 
@@ -36,6 +39,37 @@ _NOTICE_A_LOST_LEADER = (
     "SET tcp_keepalives_count = 3",
     "SET tcp_user_timeout = 10000",
 )
+
+
+def _rule(jail: JailConfig) -> dict[str, float]:
+    """The jail's thresholds and escalation, as ``decide_fleet_bans`` reads them."""
+    return {
+        "findtime": float(jail.fleet_findtime),
+        "maxretry": jail.fleet_maxretry,
+        "hosts": jail.fleet_hosts,
+        "bantime": float(jail.bantime),
+        "factor": float(jail.bantime_factor),
+        "maxtime": jail.longest_ban,
+        "v6_prefix": jail.ipv6_prefix,
+        "v4_prefix": jail.ipv4_prefix,
+        "subnet_maxretry": jail.subnet_maxretry,
+        "subnet_findtime": float(jail.subnet_findtime),
+    }
+
+
+def _recidive_rule(jail: JailConfig) -> dict[str, float | str]:
+    """Recidive's window (its ``maxretry`` counts bans in other jails) and ban times."""
+    return {
+        "jail": jail.name,
+        "maxretry": jail.maxretry,
+        "findtime": float(jail.findtime),
+        "bantime": float(jail.bantime),
+        "factor": float(jail.bantime_factor),
+        "maxtime": jail.longest_ban,
+    }
+
+
+_MAINTENANCE = 3600.0  # seconds between the leader's rounds of partition upkeep
 
 
 class Leader(Poller):
@@ -56,10 +90,12 @@ class Leader(Poller):
         self.jails = jails
         self.clock = clock
         self.leading = False
+        self._maintained = -math.inf  # monotonic time of the last maintenance: at once
         self.decided: deque[tuple[str, str]] = deque(maxlen=100)  # (address, jail), newest
 
     async def _round(self) -> None:
-        deciding = [jail for jail in self.jails() if jail.fleet_maxretry or jail.fleet_hosts]
+        jails = list(self.jails())
+        deciding = [jail for jail in jails if jail.fleet_maxretry or jail.fleet_hosts]
         if not deciding:  # nothing to decide here: leave the lead to a host that has
             await self.close()
             return
@@ -73,24 +109,37 @@ class Leader(Poller):
             if not self.leading:
                 return
             log.warning("fleet: %s is the leader now", self.fleet.host)
+        if time.monotonic() >= self._maintained + _MAINTENANCE:
+            await self._maintain(conn)
+        now = self.clock()
         for jail in deciding:
-            await self._decide(conn, jail)
+            await self._decide(
+                conn,
+                "SELECT * FROM bruteguard.decide_fleet_bans(%s, %s, %s::jsonb)",
+                (jail.name, now, json.dumps(_rule(jail))),
+            )
+        recidive = next((jail for jail in jails if jail.filter == RECIDIVE), None)
+        if recidive is not None:  # repeat offenders across the fleet (docs/escalation.md)
+            await self._decide(
+                conn,
+                "SELECT * FROM bruteguard.decide_fleet_recidive(%s, %s::jsonb)",
+                (now, json.dumps(_recidive_rule(recidive))),
+            )
 
-    async def _decide(self, conn: Any, jail: JailConfig) -> None:
-        cursor = await conn.execute(
-            "SELECT bruteguard.decide_fleet_bans(%s, %s, %s, %s, %s, %s)",
-            (
-                jail.name,
-                self.clock(),
-                float(jail.fleet_findtime),
-                jail.fleet_maxretry,
-                jail.fleet_hosts,
-                float(jail.bantime),
-            ),
-        )
-        for (address,) in await cursor.fetchall():
-            log.warning("fleet: banned %s in %s by the fleet threshold", address, jail.name)
-            self.decided.append((address, jail.name))
+    async def _maintain(self, conn: Any) -> None:
+        """Today's and the next days' partitions of failure summaries made, those older than
+        the admin's ``fleet expire --keep`` dropped (docs/fleet.md, Retention)."""
+        cursor = await conn.execute("SELECT * FROM bruteguard.leader_maintenance()")
+        row = await cursor.fetchone()
+        self._maintained = time.monotonic()
+        if row and row[1]:
+            log.warning("fleet: dropped %d daily partitions of failure summaries", row[1])
+
+    async def _decide(self, conn: Any, query: str, params: tuple[Any, ...]) -> None:
+        cursor = await conn.execute(query, params)
+        for address, jail, step in await cursor.fetchall():
+            log.warning("fleet: banned %s in %s by the fleet (ban %d of it)", address, jail, step)
+            self.decided.append((address, jail))
 
     async def close(self) -> None:
         """Closing the connection releases the lock: leadership ends with it."""

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bruteguard.identity import address_from_log
-from bruteguard.match import _core
+from bruteguard.match import _core, dispatch
 from bruteguard.match.imported import ImportedStream, add_to_series, imported_filter, is_imported
 from bruteguard.match.signature import (
     ADDR,
@@ -209,6 +209,9 @@ def _plan(jail_filters: Mapping[str, str], weights: Mapping[str, int]) -> dict[F
 
 # Whether one expression compiles within PCRE2's limits (a test may make the limit smaller).
 _compiles: Callable[[bytes], bool] = _core.compiles
+# How a frame's signatures ((check index, expression), in order) become alternatives: a test
+# compares the dispatched form with the plain one.
+_alternatives: Callable[[Sequence[tuple[int, str]]], str] = dispatch.by_first_byte
 
 
 @dataclass(frozen=True)
@@ -287,8 +290,9 @@ class _Builder:
 
     def _sets(self, blocks: list[_Block], kind: Stamp, *, pid: int, repeat: int, first: int) -> str:
         """One set per block, role, placeholder layout, waiting and keying, as alternatives; a
-        set's signatures share its groups (numbered from ``first``) through branch reset."""
-        sets: list[str] = []
+        set's signatures share its groups (numbered from ``first``) through branch reset.
+        The alternatives are dispatched on the message's first byte (``match.dispatch``)."""
+        entries: list[tuple[int, str]] = []  # (its set's check, signature), in order
         for block in blocks:
             for role in Role:
                 layouts: dict[tuple[tuple[str, ...], bool, int], list[str]] = {}
@@ -302,8 +306,7 @@ class _Builder:
                         raise ValueError(f"{role.name} lines keyed by a pid, in a log without")
                     groups = {name: first + at for at, name in enumerate(layout)}
                     self.groups = max(self.groups, first + len(layout) - 1)
-                    mark = len(self.checks)
-                    sets.append(f"(*MARK:{mark})(?|{'|'.join(bodies)})")
+                    entries += [(len(self.checks), body) for body in bodies]
                     # A session id, where the service writes one, tells its connections
                     # apart (and names the address of lines without a host).
                     session = groups.get(SESSION, 0)
@@ -323,7 +326,7 @@ class _Builder:
                             waits,
                         )
                     )
-        return "|".join(sets)
+        return _alternatives(entries)
 
 
 # What follows a syslog program name, its pid (if any) in group 2: "[pid]: " (and rsyslog
@@ -409,6 +412,7 @@ class Stream:
                 times.parse,
                 address_from_log,
                 reference is None,
+                plain_addresses=True,  # address_from_log's answer for plain text, read in C
             )
         self._imported = [
             ImportedStream(service, jails, reference, keep_lines)
