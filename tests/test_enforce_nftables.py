@@ -261,15 +261,15 @@ def ipv6_networks(count: int, prefix: int = 64, base: str = "2001:db8:100::") ->
 
 
 class _WatchedNftables(NftablesEnforcer):
-    """The real enforcer that also keeps every nft argv and script it ran."""
+    """The real enforcer that also keeps every nft script it ran (and its output flags)."""
 
     def __init__(self, **options: object) -> None:
         super().__init__(**options)  # type: ignore[arg-type]
-        self.calls: list[tuple[list[str], str | None]] = []
+        self.calls: list[tuple[dict[str, bool], str]] = []
 
-    def _run(self, args: list[str], script: str | None) -> str:
-        self.calls.append((args, script))
-        return super()._run(args, script)
+    def _run(self, script: str, **flags: bool) -> str:
+        self.calls.append((flags, script))
+        return super()._run(script, **flags)
 
 
 @pytest.mark.netns
@@ -285,8 +285,8 @@ def test_network_bans_among_thousands_change_only_their_elements(lab: Lab) -> No
     enforcer.calls.clear()
     enforcer.ban([ban(lab_net)], time.time())
     assert len(enforcer.calls) == 1, "one nft run, nothing listed"
-    ((args, script),) = enforcer.calls
-    assert args == ["-f", "-"] and script is not None and len(script) < 400
+    ((flags, script),) = enforcer.calls
+    assert flags == {} and len(script) < 400
     assert reaches(attacker, lab.server) == {"v4": True, "v6": False}
     assert reaches(innocent, lab.server) == {"v4": True, "v6": False}
 

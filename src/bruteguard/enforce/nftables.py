@@ -72,23 +72,20 @@ and names with an anchored pattern before any text enters a script.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import logging
 import math
 import re
-import shutil
 import socket
-import subprocess
-import tempfile
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from bruteguard.enforce import JailRule, describe_bans
+from bruteguard.enforce.libnft import LIBRARY
 from bruteguard.enforce.names import NAME_FORM, is_safe_name
+from bruteguard.enforce.nftexec import NftRunner, Transaction, run_nft
 from bruteguard.errors import EnforcerError
 from bruteguard.model import Ban
 
@@ -108,7 +105,6 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Blocktype = Literal["reject", "drop"]
 
 # An nft identifier starts with a letter or "_" (a leading digit or "-" is a syntax error).
-_STDERR_LIMIT = 2000
 _FAMILIES = (("ip", "v4", "ipv4_addr"), ("ip6", "v6", "ipv6_addr"))
 _SOCKET_FAMILIES = ((socket.AF_INET, 4), (socket.AF_INET6, 6))
 # nft writes a rate as an integer per named unit; the longest unit gives the finest step.
@@ -378,11 +374,13 @@ class _NetworkSet(NamedTuple):
 
 
 class NftablesEnforcer:
-    """Bans in ``inet <table>`` sets, blocklists in ``inet <table>_bl``; one ``nft -f -``
-    transaction per call.
+    """Bans in ``inet <table>`` sets, blocklists in ``inet <table>_bl``; one nft
+    transaction per call, through libnftables in this process when it loads (``library``;
+    None: always the ``nft`` command) and ``nft -f -`` otherwise (``nftexec.py``).
 
     ``argv_prefix`` is put before every nft argv: ``["ip", "netns", "exec", "NS"]`` targets a
-    network namespace (the tests do this). ``nft`` names the binary.
+    network namespace (the tests do this; the library then works from a thread inside it).
+    ``nft`` names the binary: naming another than ``nft`` always runs it.
     """
 
     name = "nftables"
@@ -397,6 +395,7 @@ class NftablesEnforcer:
         nft: str = "nft",
         argv_prefix: Sequence[str] = (),
         timeout: float = 60.0,
+        library: str | None = LIBRARY,
     ) -> None:
         self.table = validate_name(table, "nftables table name")
         self.blocklist_table = f"{self.table}_bl"
@@ -406,6 +405,7 @@ class NftablesEnforcer:
         self.nft = nft
         self.argv_prefix = tuple(argv_prefix)
         self.timeout = timeout
+        self._runner = NftRunner(nft, self.argv_prefix, timeout, library)
         self._jails: dict[str, _Jail] = {}
         # The network sets (jail, IP version, prefix length) the table holds, with their rules.
         self._network_sets: set[_NetworkSet] = set()
@@ -447,7 +447,7 @@ class NftablesEnforcer:
         pending: dict[str, list[str]] = {}
         untils: dict[str, dict[str, float]] = {}  # per set: element → until, for duplicates
         needed: set[_NetworkSet] = set()
-        with _NftStream(self.argv_prefix, self.nft, self.timeout) as stream:
+        with self._runner.transaction() as stream:
             stream.write([f"add table {table}", f"delete table {table}"])
             stream.write(self._definition(self._jails.values(), ()))
             for set_name, network_set, text, until, timeout in self._targets(bans, now):
@@ -579,7 +579,7 @@ class NftablesEnforcer:
             for net in (False, True)
         }
         default = f"{timeout};" if timeout else ""  # "": the elements never time out
-        with _NftStream(self.argv_prefix, self.nft, self.timeout) as stream:
+        with self._runner.transaction() as stream:
             stream.write(self._blocklist_base(None) + self._drop_lines(name))
             for (version, is_net), set_name in sets.items():
                 kind = "ipv4_addr" if version == 4 else "ipv6_addr"
@@ -667,7 +667,7 @@ class NftablesEnforcer:
         the privilege, changes nothing.
         """
         try:
-            self._run(["--check", "-f", "-"], f"add table inet {self.table}\n")
+            self._run(f"add table inet {self.table}\n", check=True)
         except EnforcerError as error:
             return str(error)
         return None
@@ -775,7 +775,7 @@ class NftablesEnforcer:
     def _listed_network_sets(self) -> set[_NetworkSet]:
         """The network sets in the jail table, listed without their elements (``-t``)."""
         try:
-            output = self._run(["-t", "-j", "list", "sets", "table", "inet", self.table], None)
+            output = self._runner.list_json(["sets", "table", "inet", self.table])
         except EnforcerError as error:
             if "No such file or directory" in str(error):
                 return set()  # no table yet
@@ -880,48 +880,11 @@ class NftablesEnforcer:
     # -- running nft ---------------------------------------------------------------------
 
     def _apply(self, lines: list[str]) -> None:
-        self._run(["-f", "-"], "\n".join(lines) + "\n")
+        self._run("\n".join(lines) + "\n")
 
-    def _run(self, args: list[str], script: str | None) -> str:
-        return run_nft(self.argv_prefix, self.nft, args, script, self.timeout)
-
-
-def run_nft(
-    argv_prefix: Sequence[str], nft: str, args: list[str], script: str | None, timeout: float
-) -> str:
-    """Run ``nft ARGS`` (``script`` on stdin); its stdout, or an ``EnforcerError`` that says
-    what to do (install nftables, run as root) or what nft said."""
-    # Imported here: command.py imports this module (parse_target) at its top.
-    from bruteguard.enforce.command import run_argv
-
-    return run_argv(
-        [nft, *args],
-        script,
-        timeout=timeout,
-        package="the Debian package nftables or choose another enforcer",
-        argv_prefix=argv_prefix,
-        label="nft",
-    )
-
-
-def _nft_argv(argv_prefix: Sequence[str], nft: str, args: list[str]) -> list[str]:
-    if shutil.which(nft) is None:
-        raise EnforcerError(
-            f"nftables command {nft!r} not found: install the 'nftables' package"
-            " or choose another enforcer"
-        )
-    return [*argv_prefix, nft, *args]
-
-
-def _nft_failure(returncode: int, stderr: str) -> EnforcerError:
-    stderr = stderr.strip()
-    if "Operation not permitted" in stderr:
-        return EnforcerError(
-            "nft: operation not permitted: changing the firewall needs root (or CAP_NET_ADMIN)"
-        )
-    if len(stderr) > _STDERR_LIMIT:
-        stderr = stderr[:_STDERR_LIMIT] + " …"
-    return EnforcerError(f"nft failed (exit {returncode}): {stderr}")
+    def _run(self, script: str, **flags: bool) -> str:
+        """Every small script goes through here (``flags``: ``NftRunner.run``'s)."""
+        return self._runner.run(script, **flags)
 
 
 def _blocklist_entry(entry: str, name: str, index: int) -> tuple[int, bool, str]:
@@ -950,7 +913,7 @@ def _blocklist_entry(entry: str, name: str, index: int) -> tuple[int, bool, str]
 
 
 def _stream_elements(
-    stream: _NftStream,
+    stream: Transaction,
     table: str,
     sets: dict[tuple[int, bool], str],
     name: str,
@@ -971,73 +934,3 @@ def _stream_elements(
         if buffer:
             stream.write([f"add element {table} {sets[key]} {{ {', '.join(buffer)} }}"])
     return count
-
-
-class _NftStream:
-    """``nft -f -`` fed line by line while the caller builds the script.
-
-    nft parses the whole script before it sends one batch to the kernel, so killing it
-    before stdin is closed (an invalid entry, any exception) applies nothing. stderr goes to
-    a temporary file, not a pipe, so nft can never block on it while we block on stdin; a
-    timer kills nft at ``timeout`` so a stuck nft cannot hang the caller's writes.
-    """
-
-    def __init__(self, argv_prefix: Sequence[str], nft: str, timeout: float) -> None:
-        argv = _nft_argv(argv_prefix, nft, ["-f", "-"])
-        self._timeout = timeout
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by __exit__)
-        try:
-            self._process = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr
-            )
-        except OSError as error:
-            self._stderr.close()
-            raise EnforcerError(f"cannot run {argv[0]!r}: {error.strerror}") from None
-        self._expired = False
-        self._broken = False
-        self._timer = threading.Timer(timeout, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _expire(self) -> None:
-        self._expired = True
-        self._process.kill()
-
-    def __enter__(self) -> _NftStream:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
-        if self._process.poll() is None:
-            self._process.kill()  # only reached on an error: nothing was applied
-        self._process.wait()
-        if self._process.stdin is not None:
-            with contextlib.suppress(OSError):
-                self._process.stdin.close()
-        self._stderr.close()
-
-    def write(self, lines: list[str]) -> None:
-        if self._broken or not lines:
-            return
-        assert self._process.stdin is not None
-        try:
-            self._process.stdin.write(("\n".join(lines) + "\n").encode("ascii"))
-        except BrokenPipeError:
-            self._broken = True  # nft has exited; finish() reports why
-
-    def finish(self) -> None:
-        """Close stdin (nft now applies the batch) and raise what went wrong, if anything."""
-        assert self._process.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            self._process.stdin.close()
-        try:
-            returncode = self._process.wait(self._timeout)
-        except subprocess.TimeoutExpired:
-            self._expired = True
-        self._timer.cancel()
-        if self._expired:
-            raise EnforcerError(f"nft did not finish within {self._timeout:g}s")
-        if returncode != 0:
-            self._stderr.seek(0)
-            stderr = self._stderr.read(_STDERR_LIMIT * 2).decode("utf-8", "replace")
-            raise _nft_failure(returncode, stderr)

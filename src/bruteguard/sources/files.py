@@ -204,11 +204,9 @@ class FileSource(FollowingSource):
         return SourceHealth(False, f"file {self.path} does not exist (watched for)")
 
     async def _follow(self) -> AsyncGenerator[LineBatch, None]:
-        loop = asyncio.get_running_loop()
         with Inotify() as inotify:
             inotify.sync_timeout = 0  # sync_get() then only drains what is already queued
             self._inotify = inotify
-            loop.add_reader(inotify.fd, self._on_events)
             try:
                 self._watch_directory()
                 self._resume()
@@ -219,7 +217,6 @@ class FileSource(FollowingSource):
                         continue
                     await self._wait()
             finally:
-                loop.remove_reader(inotify.fd)
                 self._close_current()
                 self._successor_watch = None
                 self._inotify = None
@@ -234,11 +231,21 @@ class FileSource(FollowingSource):
         self._wake.set()
 
     async def _wait(self) -> None:
-        if self._directory_watch is None:  # nothing to tell us when the directory appears
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), _MISSING_DIRECTORY_RECHECK)
-        else:
-            await self._wake.wait()
+        """Until inotify says something changed. The loop watches the inotify descriptor
+        only while we wait here: events of the lines being read (a busy log writes many)
+        stay queued in the kernel, which merges repeats, instead of waking the loop each
+        time; a change while we read makes the descriptor readable, so we wait no longer."""
+        assert self._inotify is not None
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self._inotify.fd, self._on_events)
+        try:
+            if self._directory_watch is None:  # nothing to tell us when the directory appears
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), _MISSING_DIRECTORY_RECHECK)
+            else:
+                await self._wake.wait()
+        finally:
+            loop.remove_reader(self._inotify.fd)
         self._wake.clear()
         self._watch_directory()
 
