@@ -25,7 +25,7 @@ import msgspec
 from bruteguard.config import Config, JailConfig
 from bruteguard.detect import Detector
 from bruteguard.errors import ConfigError
-from bruteguard.line_splitter import LineSplitter
+from bruteguard.line_splitter import MAX_LINE
 from bruteguard.match import _core
 from bruteguard.match.engine import Hit, Matcher, Series, Stream, StreamStats
 from bruteguard.model import Ban
@@ -113,26 +113,82 @@ def open_log(path: str) -> BinaryIO:
 
 class Chunks:
     """Large chunks of whole lines from a binary stream, split as the daemon's sources split
-    them: a line over ``MAX_LINE`` is skipped (counted in ``too_long``) without ever being
-    held whole, and a last line without newline is completed."""
+    them: a line over ``max_line`` is skipped (counted in ``too_long``) without ever being
+    held whole, and a last line without newline is completed.
 
-    def __init__(self, stream: BinaryIO, size: int | None = None) -> None:
+    The stream is read into one buffer, again and again, and each chunk is a view of it:
+    no copy, and no fresh allocation to fault in per chunk. A chunk is therefore valid only
+    until the next one is asked for (the matcher reads it at once; keep ``bytes(chunk)``
+    to hold on to one).
+    """
+
+    def __init__(self, stream: BinaryIO, size: int | None = None, max_line: int = MAX_LINE) -> None:
         self.stream = stream
         self.size = size or CHUNK_SIZE
-        self.splitter = LineSplitter()
+        self.max_line = max_line
+        self.too_long = 0
 
-    @property
-    def too_long(self) -> int:
-        return self.splitter.skipped_long_lines
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        size = self.size
+        buffer = bytearray(self.max_line + 1 + size)  # a held partial line, and a read
+        view = memoryview(buffer)
+        readinto = getattr(self.stream, "readinto", None)
+        held = 0  # bytes of an unfinished line at the buffer's start
+        discarding = False  # inside an over-long line: skip up to its newline
+        limit = self.max_line
+        while True:
+            if readinto is not None:
+                got = readinto(view[held : held + size])
+            else:  # a stream that can only read()
+                block = self.stream.read(size)
+                got = len(block)
+                view[held : held + got] = block
+            if not got:
+                break
+            end = held + got
+            start = 0
+            if discarding:
+                newline = buffer.find(b"\n", 0, end)
+                if newline < 0:
+                    held = 0
+                    continue
+                discarding = False
+                start = newline + 1
+            last = buffer.rfind(b"\n", start, end)
+            if last >= start:
+                if last + 1 - start > limit and self._has_long_line(buffer, start, last + 1):
+                    kept = self._drop_long(bytes(view[start : last + 1]))
+                    if kept:
+                        yield kept
+                else:
+                    yield view[start : last + 1]
+                start = last + 1
+            held = end - start
+            if held > limit:
+                self.too_long += 1
+                held = 0
+                discarding = True
+            elif held and start:  # the unfinished line to the front (a copy: they may overlap)
+                buffer[:held] = bytes(view[start:end])
+        if held:
+            yield bytes(view[:held]) + b"\n"
 
-    def __iter__(self) -> Iterator[bytes]:
-        while block := self.stream.read(self.size):
-            lines = self.splitter.feed(block)
-            if lines:
-                yield lines
-        rest = self.splitter.finish()
-        if rest:
-            yield rest
+    def _has_long_line(self, body: bytearray, at: int, end: int) -> bool:
+        """Whether ``body[at:end]`` (whole lines) holds one over ``max_line``: a jump from
+        newline to newline of at most ``max_line`` bytes at a time, not a split into lines."""
+        limit = self.max_line
+        while end - at > limit:
+            newline = body.rfind(b"\n", at, at + limit + 1)
+            if newline < 0:
+                return True
+            at = newline + 1
+        return False
+
+    def _drop_long(self, body: bytes) -> bytes:
+        lines = body.split(b"\n")[:-1]
+        kept = [line for line in lines if len(line) <= self.max_line]
+        self.too_long += len(lines) - len(kept)
+        return b"".join(line + b"\n" for line in kept)
 
 
 def scan_logs(
@@ -498,6 +554,11 @@ class _Limited:
         data = self.handle.read(min(size, self.remaining))
         self.remaining -= len(data)
         return data
+
+    def readinto(self, into: memoryview) -> int:
+        got = self.handle.readinto(into[: self.remaining]) if self.remaining else 0
+        self.remaining -= got
+        return got
 
 
 def _add_stats(summary: ScanSummary, stats: StreamStats) -> None:
