@@ -362,12 +362,17 @@ def _splittable(path: str) -> bool:
 
 
 def _segments(path: str, parts: int) -> list[tuple[int, int]]:
-    """``parts`` byte ranges of ``path`` that start and end on line boundaries."""
+    """``parts`` byte ranges of ``path`` that start and end on line boundaries. Each worker
+    also re-reads ``_WARMUP`` bytes before its range, so the first range (this process's,
+    which needs none) is that much longer: all then finish together."""
     size = os.path.getsize(path)
+    warmup = _WARMUP if size > 4 * _WARMUP * parts else 0
+    share = (size - warmup) / parts
     cuts = [0]
     with open(path, "rb") as handle:
         for index in range(1, parts):
-            cuts.append(max(_line_start(handle, size * index // parts), cuts[-1]))
+            cut = int(warmup + share * index)
+            cuts.append(max(_line_start(handle, cut), cuts[-1]))
     cuts.append(size)
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
