@@ -150,9 +150,9 @@ def _batch_mode() -> None:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
+    _batch_mode()
     from bruteguard.scan import scan_logs
 
-    _batch_mode()
     config = load_config(args.config)
     jails = _pick_jails(config, args.jail)
     out = sys.stdout.buffer
