@@ -265,7 +265,7 @@ def network_of(address: str, length: int) -> str:
     """``address``'s network of prefix ``length``, as CIDR text (integer arithmetic on the
     packed address: a replay asks this for every ban). An IPv4 network on a byte boundary
     (a /24) is cut from the dotted text itself: the addresses here are canonical."""
-    if length & 7 == 0 and "." in address and ":" not in address:
+    if length % 8 == 0 and "." in address and ":" not in address:
         octets = address.split(".")
         if len(octets) == 4:
             kept = length >> 3
