@@ -25,7 +25,7 @@ import msgspec
 from bruteguard.config import Config, JailConfig
 from bruteguard.detect import Detector
 from bruteguard.errors import ConfigError
-from bruteguard.line_splitter import MAX_LINE
+from bruteguard.line_splitter import MAX_LINE, drop_long_lines, has_long_line
 from bruteguard.match import _core
 from bruteguard.match.engine import Hit, Matcher, Series, Stream, StreamStats
 from bruteguard.model import Ban
@@ -156,8 +156,9 @@ class Chunks:
                 start = newline + 1
             last = buffer.rfind(b"\n", start, end)
             if last >= start:
-                if last + 1 - start > limit and self._has_long_line(buffer, start, last + 1):
-                    kept = self._drop_long(bytes(view[start : last + 1]))
+                if last + 1 - start > limit and has_long_line(buffer, start, last + 1, limit):
+                    kept, dropped = drop_long_lines(bytes(view[start : last + 1]), limit)
+                    self.too_long += dropped
                     if kept:
                         yield kept
                 else:
@@ -172,23 +173,6 @@ class Chunks:
                 buffer[:held] = bytes(view[start:end])
         if held:
             yield bytes(view[:held]) + b"\n"
-
-    def _has_long_line(self, body: bytearray, at: int, end: int) -> bool:
-        """Whether ``body[at:end]`` (whole lines) holds one over ``max_line``: a jump from
-        newline to newline of at most ``max_line`` bytes at a time, not a split into lines."""
-        limit = self.max_line
-        while end - at > limit:
-            newline = body.rfind(b"\n", at, at + limit + 1)
-            if newline < 0:
-                return True
-            at = newline + 1
-        return False
-
-    def _drop_long(self, body: bytes) -> bytes:
-        lines = body.split(b"\n")[:-1]
-        kept = [line for line in lines if len(line) <= self.max_line]
-        self.too_long += len(lines) - len(kept)
-        return b"".join(line + b"\n" for line in kept)
 
 
 def scan_logs(
