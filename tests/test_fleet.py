@@ -633,6 +633,29 @@ def test_only_the_lock_holder_decides(cluster: Cluster, fleet_db: str) -> None:
     assert main(["fleet", "add-host", "fleet", "--dsn", cluster.dsn(dbname=fleet_db)]) == 1
 
 
+def test_the_version_3_decide_asks_require_leader_and_still_decides_for_the_leader(
+    cluster: Cluster, fleet_db: str
+) -> None:
+    """Migration 8: the version-3 ``decide_fleet_bans`` (for leaders not yet upgraded) has
+    no check of its own any more; through ``require_leader()`` it refuses a host without
+    the leader's lock and decides for the one holding it."""
+    _init_fleet(cluster, fleet_db, "web1", "web2")
+    for host in ("web1", "web2"):
+        _publish_failures(cluster, fleet_db, host, ("203.0.113.7", 1, 1))
+    old = "bruteguard.decide_fleet_bans(text, float8, float8, integer, integer, float8)"
+    decide = "SELECT bruteguard.decide_fleet_bans('sshd', %s, 3600, 0, 2, 600)"
+    with psycopg.connect(cluster.dsn(dbname=fleet_db)) as admin:
+        (source,) = admin.execute(f"SELECT prosrc FROM pg_proc WHERE oid = '{old}'::regprocedure")
+        source = source[0]
+    assert "PERFORM require_leader();" in source and "pg_locks" not in source, source
+    with psycopg.connect(cluster.dsn(user="web1", dbname=fleet_db), autocommit=True) as web1:
+        with pytest.raises(psycopg.errors.RaiseException, match="only the fleet leader"):
+            web1.execute(decide, (_NOW,))
+        assert web1.execute("SELECT pg_try_advisory_lock(%s)", (schema.LEADER_LOCK,)).fetchone()
+        assert web1.execute(decide, (_NOW,)).fetchall() == [("203.0.113.7",)]
+    assert [row[:2] for row in _fleet_bans(cluster, fleet_db)] == [("203.0.113.7", "sshd")]
+
+
 def test_a_killed_leader_is_replaced_within_10s_and_nothing_is_decided_twice(
     cluster: Cluster, fleet_db: str
 ) -> None:
