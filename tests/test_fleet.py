@@ -1001,9 +1001,27 @@ def _partitions(conn: psycopg.Connection) -> list[str]:
     return [name.removeprefix("failure_summaries_") for (name,) in rows]
 
 
-def _day(days_ago: int) -> str:
-    """The name of the UTC day ``days_ago`` before the database's today (YYYYMMDD)."""
-    return time.strftime("%Y%m%d", time.gmtime(time.time() - days_ago * 86400))
+def _day(days_ago: int, at: float) -> str:
+    """The name of the UTC day ``days_ago`` before the day of ``at`` (YYYYMMDD).
+
+    ``at`` is a moment of the clock the named day is compared with: the stamp of the rows
+    a partition holds, or the database's ``now()`` in the transaction that made it, never
+    the test's own clock read later (a UTC midnight may fall in between)."""
+    return time.strftime("%Y%m%d", time.gmtime(at - days_ago * 86400))
+
+
+def _db_now(conn: psycopg.Connection) -> float:
+    """The database's ``now()`` (its clock, the one its partitions are named by)."""
+    return conn.execute("SELECT extract(epoch FROM now())::float8").fetchone()[0]
+
+
+def _init_time(conn: psycopg.Connection) -> float:
+    """``now()`` of the transaction that brought the schema to its version: the clock by
+    which that migration made today's and the days ahead's partitions."""
+    return conn.execute(
+        "SELECT extract(epoch FROM applied)::float8 FROM bruteguard.schema_version"
+        " ORDER BY version DESC LIMIT 1"
+    ).fetchone()[0]
 
 
 def test_summaries_move_into_daily_partitions_without_loss_and_expire_by_the_day(
@@ -1024,7 +1042,8 @@ def test_summaries_move_into_daily_partitions_without_loss_and_expire_by_the_day
         with psycopg.connect(admin, autocommit=True) as conn:
             assert schema.migrate(conn) == (0, 5)
     assert main(["fleet", "add-host", "web1", "--dsn", admin]) == 0
-    now = time.time()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        now = _db_now(conn)  # the rows' stamps: their partitions are named by these
     rows = [(1, now - 10 * 86400), (2, now - 3 * 86400), (3, now - 3 * 86400 + 60), (4, now)]
     web1_dsn = cluster.dsn(user="web1", dbname=fleet_db)
     with psycopg.connect(web1_dsn, autocommit=True) as web1:
@@ -1045,13 +1064,13 @@ def test_summaries_move_into_daily_partitions_without_loss_and_expire_by_the_day
             "SELECT local_id, tableoid::regclass::text FROM bruteguard.failure_summaries"
             " ORDER BY local_id"
         ).fetchall()
+        # each in the partition of its own minute's day
         assert kept == [
-            (1, f"bruteguard.failure_summaries_{_day(10)}"),
-            (2, f"bruteguard.failure_summaries_{_day(3)}"),
-            (3, f"bruteguard.failure_summaries_{_day(3)}"),
-            (4, f"bruteguard.failure_summaries_{_day(0)}"),
+            (local_id, f"bruteguard.failure_summaries_{_day(0, minute)}")
+            for local_id, minute in rows
         ]
-        assert {_day(-3), _day(0)} <= set(_partitions(conn))  # made ahead at init
+        made = _init_time(conn)
+        assert {_day(-3, made), _day(0, made)} <= set(_partitions(conn))  # made ahead at init
     with psycopg.connect(web1_dsn, autocommit=True) as web1:
         for local_id, minute in [(4, now), (5, now - 1 * 86400), (6, now - 2 * 86400 - 3600)]:
             web1.execute(
@@ -1072,8 +1091,8 @@ def test_summaries_move_into_daily_partitions_without_loss_and_expire_by_the_day
         ).fetchall()
         assert left == [(4,), (5,)]  # 6 was 2 days and an hour ago
         days = _partitions(conn)
-        assert _day(10) not in days and _day(3) not in days
-        assert {_day(-3), _day(-1), _day(0), _day(1)} <= set(days)
+        assert _day(10, now) not in days and _day(3, now) not in days
+        assert {_day(-3, now), _day(-1, now), _day(0, now), _day(1, now)} <= set(days)
         assert conn.execute("SELECT keep FROM bruteguard.retention").fetchone()[0].days == 2
     assert main(["fleet", "expire", "--keep", "10m", "--dsn", admin]) == 1
     assert "fleet expire:" in capsys.readouterr().err
@@ -1087,7 +1106,7 @@ def test_summaries_move_into_daily_partitions_without_loss_and_expire_by_the_day
     leader = _leader(cluster, fleet_db, "web1", fleet_hosts=2)
     _decide(leader)
     with psycopg.connect(admin, autocommit=True) as conn:
-        assert _day(5) not in _partitions(conn)
+        assert _day(5, now) not in _partitions(conn)
         left = conn.execute("SELECT local_id FROM bruteguard.failure_summaries ORDER BY 1")
         assert left.fetchall() == [(4,), (5,)]
 
