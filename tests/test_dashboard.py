@@ -260,6 +260,80 @@ def test_top_once_prints_the_numbers_as_text(running: Daemon) -> None:
     assert "\\x1b[2J[bold red]pwned[/]" in out, "the user name, shown as its characters"
 
 
+_ESCAPE = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[()][0-9A-B]|[=>78])")
+
+
+def _terminal_text(raw: bytes) -> str:
+    """What a terminal shows of ``raw`` (escape sequences removed, lines joined)."""
+    return _ESCAPE.sub("", raw.decode(errors="replace")).replace("\r", "").replace("\n", " ")
+
+
+def test_top_live_redraws_in_a_terminal_and_restores_it_on_ctrl_c(running: Daemon) -> None:
+    """``bruteguard top`` without --once, on a real pseudo-terminal: it takes the alternate
+    screen, draws a frame, draws again when the numbers change (a ban made while it runs),
+    and on SIGINT (Ctrl-C) gives the terminal back and exits 130, within bounded waits."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import signal
+    import struct
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "xterm-256color"}
+    try:
+        top = subprocess.Popen(
+            [str(_bruteguard()), "top", "--interval", "0.2", "--config", str(running.config)],
+            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+        )  # fmt: skip
+    finally:
+        os.close(slave)
+    seen = bytearray()
+
+    def read_until(wanted: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while wanted not in _terminal_text(bytes(seen)):
+            left = deadline - time.monotonic()
+            assert left > 0, (
+                f"no {wanted!r} on the terminal in {timeout} s: {bytes(seen)[-2000:]!r}"
+            )
+            if select.select([master], [], [], min(left, 0.5))[0]:
+                try:
+                    seen.extend(os.read(master, 65536))
+                except OSError:  # EIO: the other end closed
+                    break
+        assert wanted in _terminal_text(bytes(seen)), bytes(seen)[-2000:]
+
+    try:
+        read_until("0 active bans", 30)
+        assert b"\x1b[?1049h" in seen, "the alternate screen is taken"
+        first_frame = len(seen)
+        running.append("".join(_failure(pid, "198.51.100.9") for pid in (1, 2, 3)))
+        poll_until(running.bans, 10, "the daemon's ban")
+        read_until("1 active bans", 20)  # drawn again by the same process
+        read_until("198.51.100.9", 10)  # the banned address, in the frame's bans
+        assert "1 active bans" not in _terminal_text(bytes(seen[:first_frame]))
+        top.send_signal(signal.SIGINT)
+        assert top.wait(timeout=10) == 130
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen.extend(chunk)
+        assert seen.rfind(b"\x1b[?1049l") > seen.rfind(b"\x1b[?1049h"), "the screen given back"
+    finally:
+        if top.poll() is None:
+            top.kill()
+            top.wait(timeout=10)
+        os.close(master)
+
+
 def test_snapshots_read_the_hour_again_only_when_it_changed(tmp_path: Path) -> None:
     """The live part is read every time; the hour's aggregates when a failure arrived (at
     most every ``busy`` seconds), else every ``slow`` seconds, or at once after ``forget``."""
