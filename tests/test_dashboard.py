@@ -6,9 +6,17 @@ abuse desk (a real relay on loopback), and the terminal view of the same numbers
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
 import re
+import select
+import signal
+import struct
 import subprocess
+import termios
+import time
 from pathlib import Path
 from typing import Any
 
@@ -268,19 +276,23 @@ def _terminal_text(raw: bytes) -> str:
     return _ESCAPE.sub("", raw.decode(errors="replace")).replace("\r", "").replace("\n", " ")
 
 
+def _read_terminal(master: int, into: bytearray, wait: float) -> bool:
+    """Add to ``into`` what the terminal's other side wrote within ``wait`` seconds; False
+    once that side is closed (EIO, or nothing more to read)."""
+    if not select.select([master], [], [], wait)[0]:
+        return True
+    try:
+        chunk = os.read(master, 65536)
+    except OSError:  # EIO: every process on the other side is gone
+        return False
+    into.extend(chunk)
+    return bool(chunk)
+
+
 def test_top_live_redraws_in_a_terminal_and_restores_it_on_ctrl_c(running: Daemon) -> None:
     """``bruteguard top`` without --once, on a real pseudo-terminal: it takes the alternate
     screen, draws a frame, draws again when the numbers change (a ban made while it runs),
     and on SIGINT (Ctrl-C) gives the terminal back and exits 130, within bounded waits."""
-    import fcntl
-    import os
-    import pty
-    import select
-    import signal
-    import struct
-    import termios
-    import time
-
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "xterm-256color"}
@@ -297,14 +309,9 @@ def test_top_live_redraws_in_a_terminal_and_restores_it_on_ctrl_c(running: Daemo
         deadline = time.monotonic() + timeout
         while wanted not in _terminal_text(bytes(seen)):
             left = deadline - time.monotonic()
-            assert left > 0, (
-                f"no {wanted!r} on the terminal in {timeout} s: {bytes(seen)[-2000:]!r}"
-            )
-            if select.select([master], [], [], min(left, 0.5))[0]:
-                try:
-                    seen.extend(os.read(master, 65536))
-                except OSError:  # EIO: the other end closed
-                    break
+            assert left > 0, f"no {wanted!r} on the terminal in {timeout} s: {seen[-2000:]!r}"
+            if not _read_terminal(master, seen, min(left, 0.5)):
+                break
         assert wanted in _terminal_text(bytes(seen)), bytes(seen)[-2000:]
 
     try:
@@ -318,14 +325,9 @@ def test_top_live_redraws_in_a_terminal_and_restores_it_on_ctrl_c(running: Daemo
         assert "1 active bans" not in _terminal_text(bytes(seen[:first_frame]))
         top.send_signal(signal.SIGINT)
         assert top.wait(timeout=10) == 130
-        while select.select([master], [], [], 0.2)[0]:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen.extend(chunk)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _read_terminal(master, seen, 0.2):
+            pass  # the rest of what it wrote, up to its side's close
         assert seen.rfind(b"\x1b[?1049l") > seen.rfind(b"\x1b[?1049h"), "the screen given back"
     finally:
         if top.poll() is None:
