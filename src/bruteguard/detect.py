@@ -266,8 +266,10 @@ def _key(window: _Window, address: str) -> str:
 def network_of(address: str, length: int) -> str:
     """``address``'s network of prefix ``length``, as CIDR text (integer arithmetic on the
     packed address: a replay asks this for every ban)."""
-    family, bits = (socket.AF_INET6, 128) if ":" in address else (socket.AF_INET, 32)
-    value = int.from_bytes(socket.inet_pton(family, address))
+    found = _as_integer(address)
+    if found is None:
+        raise ValueError(f"not an IP address: {address!r}")
+    family, bits, value = found
     value &= ((1 << bits) - 1) ^ ((1 << (bits - length)) - 1)
     network = socket.inet_ntop(family, value.to_bytes(bits // 8))
     return f"{network}/{length}"
