@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bruteguard.config import BUILTIN_JAILS, RECIDIVE_JAIL
+from e2e_lab import LabDaemons
 from netns import require_root_netns
 
 __all__ = ["only_these_jails", "require_dovecot", "toml_document"]
@@ -174,3 +175,17 @@ def make_config(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
+
+
+@pytest.fixture
+def lab_daemons(
+    netns_root: None,
+    tmp_path: Path,
+    bruteguard_exe: Path,
+    make_config: Callable[..., Path],
+) -> Iterator[LabDaemons]:
+    """Labs with the real daemon in them (``lab_daemons.start(lab, jails)``); afterwards
+    every lab stops, and nothing of one may be left."""
+    labs = LabDaemons(tmp_path, bruteguard_exe, make_config)
+    yield labs
+    labs.close()

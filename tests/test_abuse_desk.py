@@ -578,3 +578,34 @@ def test_our_mail_refused_pauses_the_relay_until_the_period_ends(make_env: Any) 
     env.run(env.desk.tick())
     assert env.desk.book.get(other).state is CaseState.SENT
     assert [rcpts for rcpts, _ in env.mails()] == [[CONTACT], ["abuse@quiet.example"]]
+
+
+def test_the_mailbox_is_the_files_settings_with_the_password_from_its_file(tmp_path: Path) -> None:
+    secret = tmp_path / "imap.password"
+    secret.write_text("s3cret imap\n", encoding="utf-8")
+    mailbox = {
+        "kind": "imap",
+        "host": "imap.example.org",
+        "port": 143,
+        "tls": "starttls",
+        "username": "abuse",
+        "password_file": str(secret),
+        "folder": "Replies",
+    }
+    config = config_from_dict(
+        {
+            "store": str(tmp_path / "bruteguard.db"),
+            "abuse": {
+                "enabled": True,
+                "sender": "bruteguard@example.org",
+                "org": "Example Hosting",
+                "smtp": {"host": "127.0.0.1", "port": 2525, "starttls": "off"},
+                "mailbox": mailbox,
+            },
+        }
+    )
+    box = desk_settings(config).mailbox
+    assert (box.kind, box.host, box.port, box.tls, box.username, box.folder) == (
+        "imap", "imap.example.org", 143, "starttls", "abuse", "Replies",
+    )  # fmt: skip
+    assert box.password == "s3cret imap" and "s3cret" not in repr(box)

@@ -6,9 +6,17 @@ abuse desk (a real relay on loopback), and the terminal view of the same numbers
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
 import re
+import select
+import signal
+import struct
 import subprocess
+import termios
+import time
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +266,74 @@ def test_top_once_prints_the_numbers_as_text(running: Daemon) -> None:
     assert str(running.log) in out.replace("\n", "") or "auth.log" in out
     assert "\x1b" not in out, "no escape sequence reaches the terminal"
     assert "\\x1b[2J[bold red]pwned[/]" in out, "the user name, shown as its characters"
+
+
+_ESCAPE = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[()][0-9A-B]|[=>78])")
+
+
+def _terminal_text(raw: bytes) -> str:
+    """What a terminal shows of ``raw`` (escape sequences removed, lines joined)."""
+    return _ESCAPE.sub("", raw.decode(errors="replace")).replace("\r", "").replace("\n", " ")
+
+
+def _read_terminal(master: int, into: bytearray, wait: float) -> bool:
+    """Add to ``into`` what the terminal's other side wrote within ``wait`` seconds; False
+    once that side is closed (EIO, or nothing more to read)."""
+    if not select.select([master], [], [], wait)[0]:
+        return True
+    try:
+        chunk = os.read(master, 65536)
+    except OSError:  # EIO: every process on the other side is gone
+        return False
+    into.extend(chunk)
+    return bool(chunk)
+
+
+def test_top_live_redraws_in_a_terminal_and_restores_it_on_ctrl_c(running: Daemon) -> None:
+    """``bruteguard top`` without --once, on a real pseudo-terminal: it takes the alternate
+    screen, draws a frame, draws again when the numbers change (a ban made while it runs),
+    and on SIGINT (Ctrl-C) gives the terminal back and exits 130, within bounded waits."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "xterm-256color"}
+    try:
+        top = subprocess.Popen(
+            [str(_bruteguard()), "top", "--interval", "0.2", "--config", str(running.config)],
+            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+        )  # fmt: skip
+    finally:
+        os.close(slave)
+    seen = bytearray()
+
+    def read_until(wanted: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while wanted not in _terminal_text(bytes(seen)):
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {wanted!r} on the terminal in {timeout} s: {seen[-2000:]!r}"
+            if not _read_terminal(master, seen, min(left, 0.5)):
+                break
+        assert wanted in _terminal_text(bytes(seen)), bytes(seen)[-2000:]
+
+    try:
+        read_until("0 active bans", 30)
+        assert b"\x1b[?1049h" in seen, "the alternate screen is taken"
+        first_frame = len(seen)
+        running.append("".join(_failure(pid, "198.51.100.9") for pid in (1, 2, 3)))
+        poll_until(running.bans, 10, "the daemon's ban")
+        read_until("1 active bans", 20)  # drawn again by the same process
+        read_until("198.51.100.9", 10)  # the banned address, in the frame's bans
+        assert "1 active bans" not in _terminal_text(bytes(seen[:first_frame]))
+        top.send_signal(signal.SIGINT)
+        assert top.wait(timeout=10) == 130
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _read_terminal(master, seen, 0.2):
+            pass  # the rest of what it wrote, up to its side's close
+        assert seen.rfind(b"\x1b[?1049l") > seen.rfind(b"\x1b[?1049h"), "the screen given back"
+    finally:
+        if top.poll() is None:
+            top.kill()
+            top.wait(timeout=10)
+        os.close(master)
 
 
 def test_snapshots_read_the_hour_again_only_when_it_changed(tmp_path: Path) -> None:

@@ -10,13 +10,13 @@ same network still connects (allow wins). One IPv6 attacker gets its whole /64 b
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from bgdaemon import Bruteguard
+from e2e_lab import file_daemon, write_failure
 from netns import Lab
 from sshlab import poll_until
 
@@ -28,11 +28,6 @@ CLIENTS = ("attacker", "attacker2", "bystander", "partner")
 # A second IPv6 network, away from the server's own /64, so that a /64 ban is allowed.
 REMOTE_V6 = {"attacker": "2001:db8:1::a", "bystander": "2001:db8:1::c", "partner": "2001:db8:1::d"}
 SERVER_REMOTE_V6 = "2001:db8:1:ffff::1"
-
-
-def _line(address: str, pid: int) -> str:
-    stamp = time.strftime("%b %e %H:%M:%S")
-    return f"{stamp} lab sshd[{pid}]: Failed password for root from {address} port 4{pid} ssh2\n"
 
 
 @pytest.fixture
@@ -49,32 +44,17 @@ def lab(netns_root: None) -> Iterator[Lab]:
 def daemon(
     lab: Lab, tmp_path: Path, bruteguard_exe: Path, make_config: Callable[..., Path]
 ) -> Iterator[tuple[Bruteguard, Path]]:
-    log = tmp_path / "auth.log"
-    log.touch()
     partner = lab.clients["partner"]
-    config = make_config(
-        jails={
-            "sshd": {
-                "backend": "file",
-                "logpath": [str(log)],
-                "maxretry": 1,
-                "bantime": "300s",
-                "subnet_maxretry": 2,
-                "subnet_findtime": "1h",
-                "ipv4_prefix": 29,
-                "ignoreip": [partner.ipv4, REMOTE_V6["partner"]],
-            }
-        }
-    )
-    bruteguard = Bruteguard(bruteguard_exe, config, lab.server, tmp_path / "bruteguard.log")
-    bruteguard.start()
-    yield bruteguard, log
-    bruteguard.terminate()
-
-
-def _write(log: Path, text: str) -> None:
-    with log.open("a") as handle:
-        handle.write(text)
+    sshd = {
+        "maxretry": 1,
+        "bantime": "300s",
+        "subnet_maxretry": 2,
+        "subnet_findtime": "1h",
+        "ipv4_prefix": 29,
+        "ignoreip": [partner.ipv4, REMOTE_V6["partner"]],
+    }
+    with file_daemon(lab.server, tmp_path, bruteguard_exe, make_config, sshd) as running:
+        yield running
 
 
 def test_two_banned_addresses_ban_their_network_and_allow_wins_inside_it(
@@ -86,10 +66,10 @@ def test_two_banned_addresses_ban_their_network_and_allow_wins_inside_it(
     bystander, partner = lab.clients["bystander"], lab.clients["partner"]
     assert bystander.tcp_connect(server, PORT) and partner.tcp_connect(server, PORT)
 
-    _write(log, _line(attacker.ipv4, 1))
+    write_failure(log, attacker.ipv4, 1)
     poll_until(lambda: bruteguard.ban_of(attacker.ipv4), 15, "the first ban", bruteguard.log)
     assert bystander.tcp_connect(server, PORT), "one ban must not block the network yet"
-    _write(log, _line(attacker2.ipv4, 2))
+    write_failure(log, attacker2.ipv4, 2)
     poll_until(lambda: bruteguard.ban_of("192.0.2.8/29"), 15, "the network ban", bruteguard.log)
     network = bruteguard.ban_of("192.0.2.8/29")
     assert network is not None and network["reason"].startswith("2 addresses of it banned")
@@ -109,7 +89,7 @@ def test_an_ipv6_attacker_is_banned_with_its_whole_64(
     bystander, partner = lab.clients["bystander"], lab.clients["partner"]
     assert bystander.tcp_connect(SERVER_REMOTE_V6, PORT)
 
-    _write(log, _line(REMOTE_V6["attacker"], 3))
+    write_failure(log, REMOTE_V6["attacker"], 3)
     poll_until(lambda: bruteguard.ban_of("2001:db8:1::/64"), 15, "the /64 ban", bruteguard.log)
     assert not lab.clients["attacker"].tcp_connect(SERVER_REMOTE_V6, PORT)
     assert not bystander.tcp_connect(SERVER_REMOTE_V6, PORT), "the /64 covers its neighbour"

@@ -25,9 +25,10 @@ import pytest
 from psycopg import sql
 
 from bgdaemon import Bruteguard
+from e2e_lab import refused
 from netns import Host, Lab
 from pgkit import Cluster
-from sshlab import SSH_PORT, SshLab, poll_until, sshd_jail
+from sshlab import SshLab, poll_until, sshd_jail
 
 pytestmark = pytest.mark.netns
 
@@ -52,11 +53,6 @@ class Site:
     def close(self) -> None:
         """Nothing to delete: sshd's launcher is stopped by the SshLab, the namespace by
         the fleet lab."""
-
-
-def refused(client: Host, addr: str) -> bool:
-    """A TCP connect to sshd fails (dropped or rejected: banned either way)."""
-    return not client.tcp_connect(addr, SSH_PORT, timeout=1.5)
 
 
 def failed_password(ssh: SshLab, client: Host) -> str:

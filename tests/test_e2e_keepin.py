@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ import pytest
 from bgdaemon import Bruteguard
 from bruteguard.knock.keys import new_key, read_key
 from bruteguard.knock.packet import sign
+from e2e_lab import LabDaemons
+from e2e_lab import refused as closed
 from netns import Host
 from sshlab import SSH_PORT, SshLab, poll_until, sshd_jail
 
@@ -36,33 +38,16 @@ SEND_SCRIPT = (
 
 
 @pytest.fixture
-def start_lab(
-    netns_root: None,
-    tmp_path: Path,
-    bruteguard_exe: Path,
-    make_config: Callable[..., Path],
-) -> Iterator[Callable[..., tuple[SshLab, Bruteguard]]]:
+def start_lab(lab_daemons: LabDaemons, tmp_path: Path) -> Callable[..., tuple[SshLab, Bruteguard]]:
     """An SshLab with admin, attacker and innocent, and bruteguard watching its auth.log
     with ``jail`` settings added to the sshd jail and ``settings`` to the file."""
-    labs: list[SshLab] = []
 
     def start(jail: dict[str, Any] | None = None, **settings: Any) -> tuple[SshLab, Bruteguard]:
         ssh = SshLab(tmp_path / "sshlab", clients=("admin", "attacker", "innocent"))
-        ssh.__enter__()
-        labs.append(ssh)
         table = {**sshd_jail(ssh.auth_log, MAXRETRY, 300), **(jail or {})}
-        config = make_config(jails={"sshd": table}, allow_admin=False, **settings)
-        daemon = Bruteguard(bruteguard_exe, config, ssh.lab.server, tmp_path / "bruteguard.log")
-        daemon.start()
-        return ssh, daemon
+        return lab_daemons.start(ssh, {"sshd": table}, allow_admin=False, **settings)
 
-    yield start
-    for ssh in labs:
-        ssh.close()
-
-
-def closed(client: Host, addr: str) -> bool:
-    return not client.tcp_connect(addr, SSH_PORT, timeout=1.5)
+    return start
 
 
 def wait_in_log(daemon: Bruteguard, pattern: str, timeout: float = 10) -> None:

@@ -12,16 +12,15 @@ be left.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bgdaemon import Bruteguard
+from e2e_lab import LabDaemons, address, banned, counted, service_jail
 from labkit import poll_until
 from maillab import (
     BindLab,
@@ -32,93 +31,32 @@ from maillab import (
     SambaLab,
     SendmailLab,
 )
-from netns import Host, existing_namespaces
+from netns import Host
 
 pytestmark = pytest.mark.netns
 
 MAXRETRY = 3
-SETTLE = 1.0  # seconds the daemon gets to read on before a count is taken as final
-
-
-def _address(host: Host, family: str) -> str:
-    return host.ipv4 if family == "ipv4" else host.ipv6
-
-
-def _leftovers(lab: MailLab) -> list[str]:
-    """What of a closed lab still exists: namespaces, or processes naming its directory."""
-    left = sorted({host.name for host in lab.lab.hosts} & existing_namespaces())
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            argv = cmdline.read_bytes().decode(errors="replace").replace("\0", " ")
-        except OSError:
-            continue
-        if str(lab.workdir) in argv:
-            left.append(argv)
-    return left
 
 
 @pytest.fixture
-def start_lab(
-    netns_root: None,
-    tmp_path: Path,
-    bruteguard_exe: Path,
-    make_config: Callable[..., Path],
-) -> Iterator[Callable[..., tuple[Any, Bruteguard]]]:
+def start_lab(lab_daemons: LabDaemons, tmp_path: Path) -> Callable[..., tuple[Any, Bruteguard]]:
     """Start a lab and bruteguard with ``jail`` (built in) on the lab's log."""
-    labs: list[MailLab] = []
 
     def start(kind: type[MailLab], jail: str, **settings: Any) -> tuple[Any, Bruteguard]:
         lab = kind(tmp_path / kind.__name__.lower())
-        labs.append(lab)
-        lab.__enter__()
-        config = make_config(
-            jails={
-                "sshd": {"enabled": False},
-                jail: {
-                    "enabled": True,
-                    "logpath": [str(lab.jail_log)],
-                    "maxretry": MAXRETRY,
-                    "findtime": "10m",
-                    "bantime": "300s",
-                    **settings,
-                },
-            }
-        )
-        daemon = Bruteguard(bruteguard_exe, config, lab.server, tmp_path / f"{jail}-bg.log")
-        daemon.start()
-        return lab, daemon
+        jails = {"sshd": {"enabled": False}, jail: service_jail(lab.jail_log, MAXRETRY, **settings)}
+        return lab_daemons.start(lab, jails, f"{jail}-bg.log")
 
-    yield start
-    for lab in labs:
-        lab.close()
-    for lab in labs:
-        assert not _leftovers(lab), f"the lab left these behind: {_leftovers(lab)}"
+    return start
 
 
-def banned(lab: MailLab, daemon: Bruteguard, address: str, jail: str) -> dict[str, Any]:
-    """Wait until ``address`` is banned in ``jail``; fail with both logs if not."""
-    ban = poll_until(
-        lambda: daemon.ban_of(address),
-        30,
-        f"a ban of {address}",
-        lambda: f"{daemon.log()}\n--- lab:\n{lab.diagnostics()}",
+def sendmail_address(ip: str) -> str:
+    """``ip`` as Sendmail writes it: IPv6 as ``IPv6:`` and every group, unpadded."""
+    if ipaddress.ip_address(ip).version == 4:
+        return ip
+    return "IPv6:" + ":".join(
+        f"{int(part, 16):x}" for part in ipaddress.IPv6Address(ip).exploded.split(":")
     )
-    assert ban["jail"] == jail, ban
-    return ban
-
-
-def failures(daemon: Bruteguard, jail: str) -> int:
-    """The failures the daemon has counted in ``jail`` (``status --json``)."""
-    status = json.loads(daemon.cli("status", "--json").stdout)
-    return next(j["failures"] for j in status["jails"] if j["name"] == jail)
-
-
-def counted(daemon: Bruteguard, jail: str, count: int) -> None:
-    """Wait until ``jail`` has counted ``count`` failures; after the daemon had time to
-    read on, it must still be exactly ``count`` (one attempt is counted once)."""
-    poll_until(lambda: failures(daemon, jail) >= count, 15, f"{count} failures", daemon.log)
-    time.sleep(SETTLE)
-    assert failures(daemon, jail) == count, daemon.log()
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
@@ -128,7 +66,7 @@ def test_cyrus_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
     refused, the innocent neighbour still logs in."""
     lab, daemon = start_lab(CyrusLab, "cyrus-imap")
     attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
-    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    server, attacker_ip = address(lab.server, family), address(attacker, family)
     failed = rf"^.* cyrus/(?:imap|pop3)\[\d+\]: badlogin: \S+ \[{re.escape(attacker_ip)}\] "
 
     assert lab.fail_logins(attacker, server, MAXRETRY - 2) == ["rejected"] * (MAXRETRY - 2)
@@ -143,7 +81,7 @@ def test_cyrus_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
     assert lab.attempts(attacker, server, lab.user, lab.password, timeout=3) == ["unreachable"]
     assert not attacker.tcp_connect(server, lab.POP3_PORT, timeout=1.5), ban
     assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
-    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+    assert daemon.ban_of(address(innocent, family)) is None, daemon.log()
     counted(daemon, "cyrus-imap", MAXRETRY)
 
 
@@ -155,15 +93,8 @@ def test_sendmail_failed_auth_bans_the_attacker(start_lab, family: str) -> None:
     the innocent neighbour still authenticates."""
     lab, daemon = start_lab(SendmailLab, "sendmail")
     attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
-    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
-    written = (
-        attacker_ip
-        if family == "ipv4"
-        else "IPv6:"
-        + ":".join(
-            f"{int(part, 16):x}" for part in ipaddress.IPv6Address(attacker_ip).exploded.split(":")
-        )
-    )
+    server, attacker_ip = address(lab.server, family), address(attacker, family)
+    written = sendmail_address(attacker_ip)
     failed = (
         rf"^.* sm-mta\[\d+\]: \w+: AUTH failure \(PLAIN\): .*, relay=\S+ \[{re.escape(written)}\]$"
     )
@@ -180,7 +111,7 @@ def test_sendmail_failed_auth_bans_the_attacker(start_lab, family: str) -> None:
     poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
     assert lab.attempts(attacker, server, lab.user, lab.password, timeout=3) == ["unreachable"]
     assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
-    assert daemon.ban_of(_address(innocent, family)) is None, (ban, daemon.log())
+    assert daemon.ban_of(address(innocent, family)) is None, (ban, daemon.log())
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
@@ -192,7 +123,7 @@ def test_opensmtpd_failed_auth_bans_the_attacker(start_lab, family: str) -> None
     password too, and the innocent neighbour still authenticates."""
     lab, daemon = start_lab(OpenSmtpdLab, "opensmtpd")
     attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
-    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    server, attacker_ip = address(lab.server, family), address(attacker, family)
     written = attacker_ip if family == "ipv4" else f"[{attacker_ip}]"
     session = r"^.* smtpd\[\d+\]: [0-9a-f]{16} smtp "
     connected = rf"{session}connected address={re.escape(written)} host=attacker\.example\.net$"
@@ -213,7 +144,7 @@ def test_opensmtpd_failed_auth_bans_the_attacker(start_lab, family: str) -> None
     poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
     assert lab.attempts(attacker, server, lab.user, lab.password, timeout=3) == ["unreachable"]
     assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
-    assert daemon.ban_of(_address(innocent, family)) is None, (ban, daemon.log())
+    assert daemon.ban_of(address(innocent, family)) is None, (ban, daemon.log())
     counted(daemon, "opensmtpd", MAXRETRY)
 
 
@@ -225,15 +156,8 @@ def test_sendmail_reject_bans_a_relay_attempt_in_the_opt_in_jail(start_lab, fami
     connections are refused and the innocent neighbour still authenticates."""
     lab, daemon = start_lab(SendmailLab, "sendmail-reject")
     attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
-    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
-    written = (
-        attacker_ip
-        if family == "ipv4"
-        else "IPv6:"
-        + ":".join(
-            f"{int(part, 16):x}" for part in ipaddress.IPv6Address(attacker_ip).exploded.split(":")
-        )
-    )
+    server, attacker_ip = address(lab.server, family), address(attacker, family)
+    written = sendmail_address(attacker_ip)
     refused = (
         r"^.* sm-mta\[\d+\]: \w+: ruleset=check_rcpt, arg1=<x@elsewhere\.test>,"
         rf" relay=\S+ \[{re.escape(written)}\], reject=550 5\.7\.1 <x@elsewhere\.test>\.\.\."
@@ -253,7 +177,7 @@ def test_sendmail_reject_bans_a_relay_attempt_in_the_opt_in_jail(start_lab, fami
     banned(lab, daemon, attacker_ip, "sendmail-reject")
     poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
     assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
-    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+    assert daemon.ban_of(address(innocent, family)) is None, daemon.log()
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
@@ -264,7 +188,7 @@ def test_nginx_mail_refused_logins_ban_the_attacker(start_lab, family: str) -> N
     still answered (the lab's auth server refuses every login, so "served" is the greeting)."""
     lab, daemon = start_lab(NginxMailLab, "nginx-mail")
     attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
-    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    server, attacker_ip = address(lab.server, family), address(attacker, family)
     client = re.escape(attacker_ip)
     failed = rf'^.* client login failed: ".*" while in http auth state, client: {client}, '
 
@@ -279,7 +203,7 @@ def test_nginx_mail_refused_logins_ban_the_attacker(start_lab, family: str) -> N
     poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
     assert not attacker.tcp_connect(server, lab.POP3_PORT, timeout=1.5)
     assert lab.fail_logins(innocent, server, 1) == ["rejected"], "the innocent was not served"
-    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+    assert daemon.ban_of(address(innocent, family)) is None, daemon.log()
     counted(daemon, "nginx-mail", MAXRETRY + 1)
 
 
@@ -291,7 +215,7 @@ def test_named_refused_queries_ban_udp(start_lab, family: str) -> None:
     answered. TCP is another jail's business: the attacker's TCP queries are still answered."""
     lab, daemon = start_lab(BindLab, "named-refused")
     attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
-    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    server, attacker_ip = address(lab.server, family), address(attacker, family)
     denied = rf"^.* named\[\d+\]: client @0x[0-9a-f]+ {re.escape(attacker_ip)}#\d+ .* denied"
 
     for _ in range(MAXRETRY - 1):
@@ -310,7 +234,7 @@ def test_named_refused_queries_ban_udp(start_lab, family: str) -> None:
     )
     assert lab.dig(innocent, server, "www.example.org", "A") == "NOERROR", daemon.log()
     assert lab.dig(attacker, server, "www.example.org", "A", tcp=True) == "NOERROR", ban
-    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+    assert daemon.ban_of(address(innocent, family)) is None, daemon.log()
 
 
 def test_named_refused_transfers_ban_tcp_in_a_tcp_jail(start_lab) -> None:
@@ -343,7 +267,7 @@ def test_samba_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
     neighbour still logs in."""
     lab, daemon = start_lab(SambaLab, "samba")
     attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
-    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    server, attacker_ip = address(lab.server, family), address(attacker, family)
     audited = rf"^.* smbd\[\d+\]:   Auth: .* remote host \[ipv[46]:{re.escape(attacker_ip)}:\d+\] "
 
     for _ in range(MAXRETRY - 1):
@@ -357,5 +281,5 @@ def test_samba_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
     poll_until(lambda: not lab.connects(attacker, server), 10, "the firewall", daemon.log)
     assert lab.smb(attacker, server, lab.user, lab.password) == "unreachable"
     assert lab.smb(innocent, server, lab.user, lab.password) == "accepted", daemon.log()
-    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+    assert daemon.ban_of(address(innocent, family)) is None, daemon.log()
     counted(daemon, "samba", MAXRETRY)

@@ -13,7 +13,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from bgdaemon import Bruteguard
+from e2e_lab import file_daemon, write_failure
 from netns import Host, Lab
 from sshlab import poll_until
 
@@ -62,16 +62,11 @@ def lab(netns_root: None) -> Iterator[Lab]:
 def daemon(
     lab: Lab, tmp_path: Path, bruteguard_exe: Path, make_config: Callable[..., Path]
 ) -> Iterator[tuple[Bruteguard, Path]]:
-    log = tmp_path / "auth.log"
-    log.touch()
-    config = make_config(
-        metrics={"listen": METRICS},
-        jails={"sshd": {"backend": "file", "logpath": [str(log)], "maxretry": 2}},
-    )
-    bruteguard = Bruteguard(bruteguard_exe, config, lab.server, tmp_path / "bruteguard.log")
-    bruteguard.start()
-    yield bruteguard, log
-    bruteguard.terminate()
+    sshd = {"maxretry": 2}
+    with file_daemon(
+        lab.server, tmp_path, bruteguard_exe, make_config, sshd, metrics={"listen": METRICS}
+    ) as running:
+        yield running
 
 
 @pytest.fixture
@@ -127,13 +122,8 @@ def test_prometheus_sees_a_real_ban(
     before = query(server, 'bruteguard_bans_total{jail="sshd"}')["data"]["result"]
     assert [sample["value"][1] for sample in before] == ["0"]
 
-    stamp = time.strftime("%b %e %H:%M:%S")
-    with log.open("a") as handle:
-        for pid in (1, 2):
-            handle.write(
-                f"{stamp} lab sshd[{pid}]: Failed password for root from {attacker.ipv4}"
-                f" port 4{pid} ssh2\n"
-            )
+    for pid in (1, 2):
+        write_failure(log, attacker.ipv4, pid)
     poll_until(lambda: bruteguard.ban_of(attacker.ipv4), 15, "the ban", bruteguard.log)
     assert not attacker.tcp_connect(server.ipv4, PORT), "a ban must refuse the connection"
 

@@ -14,7 +14,7 @@ import ipaddress
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,48 +22,25 @@ import pytest
 
 from bgdaemon import Bruteguard
 from bruteguard.match.signatures import cockpit
+from e2e_lab import FAMILIES, LabDaemons, address, banned, counted, failures, service_jail
 from labkit import poll_until
-from netns import Host, existing_namespaces
 from remotelab import CockpitLab, DropbearLab, OpenvpnLab, RemoteLab
 from servicelab import ServiceLab
 
 pytestmark = pytest.mark.netns
 
 MAXRETRY = 3
-SETTLE = 1.0  # seconds the daemon gets to read on before a count is taken as final
-FAMILIES = ["ipv4", "ipv6"]
-
-
-def _address(host: Host, family: str) -> str:
-    return host.ipv4 if family == "ipv4" else host.ipv6
-
-
-def _leftovers(lab: ServiceLab) -> list[str]:
-    """What of a closed lab still exists: namespaces, or processes naming its directory."""
-    left = sorted({host.name for host in lab.lab.hosts} & existing_namespaces())
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            argv = cmdline.read_bytes().decode(errors="replace").replace("\0", " ")
-        except OSError:
-            continue
-        if str(lab.workdir) in argv:
-            left.append(argv)
-    return left
 
 
 @pytest.fixture
 def start_lab(
-    netns_root: None,
-    tmp_path: Path,
-    bruteguard_exe: Path,
-    make_config: Callable[..., Path],
-) -> Iterator[Callable[..., tuple[RemoteLab, Bruteguard]]]:
+    lab_daemons: LabDaemons, tmp_path: Path
+) -> Callable[..., tuple[RemoteLab, Bruteguard]]:
     """Start a lab and bruteguard with ``jail`` (built in) on the lab's syslog file.
 
     Afterwards the lab (and with it bruteguard, which runs in its server namespace) stops,
     and no namespace or process of it may be left.
     """
-    labs: list[RemoteLab] = []
 
     def start(
         kind: type[RemoteLab], jail: str, lab_options: dict[str, Any] | None = None, **settings: Any
@@ -72,58 +49,15 @@ def start_lab(
         if why:
             pytest.fail(why)  # never skip: a skipped end-to-end test proves nothing
         lab = kind(tmp_path / kind.__name__.lower(), **(lab_options or {}))
-        labs.append(lab)
-        lab.__enter__()
-        config = make_config(
-            jails={
-                "sshd": {"enabled": False},
-                jail: {
-                    "enabled": True,
-                    "logpath": [str(lab.jail_log)],
-                    "port": [lab.PORT],
-                    "maxretry": MAXRETRY,
-                    "findtime": "10m",
-                    "bantime": "300s",
-                    **settings,
-                },
-            }
-        )
-        daemon = Bruteguard(bruteguard_exe, config, lab.server, tmp_path / f"{jail}-bg.log")
-        daemon.start()
-        return lab, daemon
+        table = service_jail(lab.jail_log, MAXRETRY, port=[lab.PORT], **settings)
+        return lab_daemons.start(lab, {"sshd": {"enabled": False}, jail: table}, f"{jail}-bg.log")
 
-    yield start
-    for lab in labs:
-        lab.close()
-    for lab in labs:
-        assert not _leftovers(lab), f"the lab left these behind: {_leftovers(lab)}"
+    return start
 
 
-def _failures(daemon: Bruteguard, jail: str) -> int:
-    """The failures the daemon has counted in ``jail`` (``status --json``)."""
-    status = json.loads(daemon.cli("status", "--json").stdout)
-    return next(j["failures"] for j in status["jails"] if j["name"] == jail)
-
-
-def _counted(daemon: Bruteguard, jail: str, count: int) -> None:
-    """Wait until ``jail`` has counted ``count`` failures; then, after the daemon had time
-    to read on, it must still be exactly ``count`` (one attempt is counted once)."""
-    poll_until(
-        lambda: _failures(daemon, jail) >= count, 15, f"{count} failures counted", daemon.log
-    )
-    time.sleep(SETTLE)
-    assert _failures(daemon, jail) == count, daemon.log()
-
-
-def _banned(lab: ServiceLab, daemon: Bruteguard, address: str, jail: str) -> dict[str, Any]:
-    """Wait until ``address`` is banned in ``jail``; fail with both logs if not."""
-    ban = poll_until(
-        lambda: daemon.ban_of(address),
-        30,
-        f"a ban of {address}",
-        lambda: f"{daemon.log()}\n--- lab:\n{lab.diagnostics()}",
-    )
-    assert ban["jail"] == jail, ban
+def _banned(lab: ServiceLab, daemon: Bruteguard, addr: str, jail: str) -> dict[str, Any]:
+    """Wait until ``addr`` is banned in ``jail``, the address alone."""
+    ban = banned(lab, daemon, addr, jail)
     assert ipaddress.ip_network(ban["ip"], strict=False).num_addresses == 1, ban
     return ban
 
@@ -142,14 +76,14 @@ def _refused_but_innocent_served(lab: ServiceLab, daemon: Bruteguard, family: st
     """The banned attacker cannot connect, not even with the right password; the innocent
     client, on the same network, still logs in."""
     attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
-    server = _address(lab.server, family)
-    attacker_ip = _address(attacker, family)
+    server = address(lab.server, family)
+    attacker_ip = address(attacker, family)
     poll_until(lambda: _enforced(lab, attacker_ip), 10, "the ban in nftables", daemon.log)
     assert not lab.connects(attacker, server), "the banned attacker could still connect"
     right = lab.attempts(attacker, server, lab.user, lab.password, timeout=5)
     assert right == ["unreachable"], f"the banned attacker got {right}"
     assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
-    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+    assert daemon.ban_of(address(innocent, family)) is None, daemon.log()
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -159,7 +93,7 @@ def test_dropbear_failed_logins_ban_the_attacker(start_lab, family: str) -> None
     the client only in ``Exit before auth``): each connection's attempt counts once."""
     lab, daemon = start_lab(DropbearLab, "dropbear")
     attacker = lab.clients["attacker"]
-    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    server, attacker_ip = address(lab.server, family), address(attacker, family)
     client = re.escape(attacker_ip)
     bad = rf"^.* dropbear\[\d+\]: Bad password attempt for '{lab.user}' from {client}:\d+$"
     exits = rf"^.* dropbear\[\d+\]: Exit before auth from <{client}:\d+>: "
@@ -167,7 +101,7 @@ def test_dropbear_failed_logins_ban_the_attacker(start_lab, family: str) -> None
     assert lab.fail_logins(attacker, server, MAXRETRY - 1) == ["rejected"] * (MAXRETRY - 1)
     lab.wait_for_jail_log(bad, count=MAXRETRY - 1)
     lab.wait_for_jail_log(exits, count=MAXRETRY - 1)
-    _counted(daemon, "dropbear", MAXRETRY - 1)
+    counted(daemon, "dropbear", MAXRETRY - 1)
     assert daemon.ban_of(attacker_ip) is None, daemon.log()
 
     assert lab.attempts(attacker, server, "nosuchuser", "wrong") == ["rejected"]
@@ -176,7 +110,7 @@ def test_dropbear_failed_logins_ban_the_attacker(start_lab, family: str) -> None
     _banned(lab, daemon, attacker_ip, "dropbear")
     _refused_but_innocent_served(lab, daemon, family)
     assert len(lab.jail_lines(bad)) == MAXRETRY - 1, lab.diagnostics()
-    _counted(daemon, "dropbear", MAXRETRY)
+    counted(daemon, "dropbear", MAXRETRY)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -186,7 +120,7 @@ def test_openvpn_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
     lab, daemon = start_lab(OpenvpnLab, "openvpn", protocol="tcp")
     assert isinstance(lab, OpenvpnLab)
     attacker = lab.clients["attacker"]
-    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    server, attacker_ip = address(lab.server, family), address(attacker, family)
     # mroute_addr_print: IPv4 with its port, IPv6 without
     prefix = rf"{re.escape(attacker_ip)}(?::\d+)?" if family == "ipv4" else re.escape(attacker_ip)
     refused = rf"^.* ovpn-server\[\d+\]: {prefix} TLS Auth Error: Auth Username/Password "
@@ -194,7 +128,7 @@ def test_openvpn_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
 
     assert lab.fail_logins(attacker, server, MAXRETRY - 1) == ["rejected"] * (MAXRETRY - 1)
     lab.wait_for_jail_log(refused, count=MAXRETRY - 1)
-    _counted(daemon, "openvpn", MAXRETRY - 1)
+    counted(daemon, "openvpn", MAXRETRY - 1)
     assert daemon.ban_of(attacker_ip) is None, daemon.log()
 
     outcome, said = lab.vpn_attempt(attacker, server, lab.user, lab.password, "rogue")
@@ -203,7 +137,7 @@ def test_openvpn_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
     _banned(lab, daemon, attacker_ip, "openvpn")
     _refused_but_innocent_served(lab, daemon, family)
     assert len(lab.jail_lines(refused)) == MAXRETRY - 1, lab.diagnostics()
-    _counted(daemon, "openvpn", MAXRETRY)
+    counted(daemon, "openvpn", MAXRETRY)
 
 
 def _status(daemon: Bruteguard) -> dict[str, Any]:
@@ -227,7 +161,7 @@ def test_cockpit_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
     password names the client, tied live to its real connection to 9090."""
     lab, daemon = start_lab(CockpitLab, "cockpit")
     attacker = lab.clients["attacker"]
-    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    server, attacker_ip = address(lab.server, family), address(attacker, family)
     refused = (
         rf"^.* cockpit-session: pam_unix\(cockpit:auth\): authentication failure; .*"
         rf" rhost={re.escape(attacker_ip)}  user={lab.user}$"
@@ -236,17 +170,17 @@ def test_cockpit_failed_logins_ban_the_attacker(start_lab, family: str) -> None:
 
     assert lab.fail_logins(attacker, server, MAXRETRY - 1) == ["rejected"] * (MAXRETRY - 1)
     lab.wait_for_jail_log(refused, count=MAXRETRY - 1)
-    _counted(daemon, "cockpit", MAXRETRY - 1)
+    counted(daemon, "cockpit", MAXRETRY - 1)
     assert daemon.ban_of(attacker_ip) is None, daemon.log()
 
     assert lab.fail_logins(attacker, server, 1) == ["rejected"]
     _banned(lab, daemon, attacker_ip, "cockpit")
     _refused_but_innocent_served(lab, daemon, family)
     assert len(lab.jail_lines(refused)) == MAXRETRY, lab.diagnostics()
-    _counted(daemon, "cockpit", MAXRETRY)
+    counted(daemon, "cockpit", MAXRETRY)
 
 
-def test_cockpit_forwarded_for_never_supplies_the_address(start_lab) -> None:
+def test_cockpit_forwarded_for_never_supplies_theaddress(start_lab) -> None:
     """cockpit-ws told to trust X-Forwarded-For (as behind a reverse proxy), reached
     directly: the attacker's header names the innocent, and cockpit writes the innocent's
     address as PAM's rhost. Nobody is banned for those lines (the innocent has no
@@ -274,7 +208,7 @@ def test_cockpit_forwarded_for_never_supplies_the_address(start_lab) -> None:
     reasons = {u["reason"] for u in _status(daemon)["unattributed"] if u["name"] == innocent.ipv4}
     assert reasons == {"no real connection from that address (told by the client or a proxy?)"}
     assert daemon.bans() == [], daemon.log()
-    assert _failures(daemon, "cockpit") == 0, daemon.log()
+    assert failures(daemon, "cockpit") == 0, daemon.log()
     assert lab.login(innocent, server), "the innocent client was locked out"
 
     assert lab.fail_logins(attacker, server, MAXRETRY) == ["rejected"] * MAXRETRY

@@ -12,11 +12,9 @@ logs in. Every lab is taken down afterwards, and the test checks that nothing of
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +22,8 @@ import pytest
 
 from bgdaemon import Bruteguard
 from conftest import require_dovecot
+from e2e_lab import FAMILIES, LabDaemons, address, banned, counted, service_jail
 from labkit import poll_until
-from netns import Host, existing_namespaces
 from servicelab import (
     APACHE,
     FETCH_VSFTPD,
@@ -41,12 +39,6 @@ from servicelab import (
 pytestmark = pytest.mark.netns
 
 MAXRETRY = 3
-SETTLE = 1.0  # seconds the daemon gets to read on before a count is taken as final
-FAMILIES = ["ipv4", "ipv6"]
-
-
-def _address(host: Host, family: str) -> str:
-    return host.ipv4 if family == "ipv4" else host.ipv6
 
 
 def _require_service(kind: type[ServiceLab]) -> None:
@@ -59,93 +51,29 @@ def _require_service(kind: type[ServiceLab]) -> None:
         pytest.fail(f"{APACHE} or curl is missing: apt-get install apache2 curl (CI does)")
 
 
-def _leftovers(lab: ServiceLab) -> list[str]:
-    """What of a closed lab still exists: namespaces, or processes naming its directory."""
-    left = sorted({host.name for host in lab.lab.hosts} & existing_namespaces())
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            argv = cmdline.read_bytes().decode(errors="replace").replace("\0", " ")
-        except OSError:
-            continue
-        if str(lab.workdir) in argv:
-            left.append(argv)
-    return left
-
-
 @pytest.fixture
 def start_lab(
-    netns_root: None,
-    tmp_path: Path,
-    bruteguard_exe: Path,
-    make_config: Callable[..., Path],
-) -> Iterator[Callable[..., tuple[ServiceLab, Bruteguard]]]:
+    lab_daemons: LabDaemons, tmp_path: Path
+) -> Callable[..., tuple[ServiceLab, Bruteguard]]:
     """Start a service lab and bruteguard with the service's built-in jail on its log.
 
     Afterwards the lab (and with it bruteguard, which runs in its server namespace) stops,
     and no namespace or process of it may be left.
     """
-    labs: list[ServiceLab] = []
 
     def start(kind: type[ServiceLab], log_to: LogTo) -> tuple[ServiceLab, Bruteguard]:
         _require_service(kind)
         lab = kind(tmp_path / f"{kind.__name__.lower()}-{log_to}", log_to=log_to)
-        labs.append(lab)
-        lab.__enter__()
         jail = {VsftpdLab: "vsftpd", DovecotLab: "dovecot", ApacheLab: "apache-auth"}[kind]
-        config = make_config(
-            jails={
-                "sshd": {"enabled": False},
-                jail: {
-                    "enabled": True,
-                    "logpath": [str(lab.jail_log)],
-                    "maxretry": MAXRETRY,
-                    "findtime": "10m",
-                    "bantime": "300s",
-                },
-            }
-        )
-        daemon = Bruteguard(bruteguard_exe, config, lab.server, tmp_path / f"{jail}-bg.log")
-        daemon.start()
-        return lab, daemon
+        jails = {"sshd": {"enabled": False}, jail: service_jail(lab.jail_log, MAXRETRY)}
+        return lab_daemons.start(lab, jails, f"{jail}-bg.log")
 
-    yield start
-    for lab in labs:
-        lab.close()
-    for lab in labs:
-        assert not _leftovers(lab), f"the lab left these behind: {_leftovers(lab)}"
-
-
-def _banned(lab: ServiceLab, daemon: Bruteguard, address: str, jail: str) -> dict[str, Any]:
-    """Wait until ``address`` is banned in ``jail``; fail with both logs if not."""
-    ban = poll_until(
-        lambda: daemon.ban_of(address),
-        30,
-        f"a ban of {address}",
-        lambda: f"{daemon.log()}\n--- lab:\n{lab.diagnostics()}",
-    )
-    assert ban["jail"] == jail, ban
-    return ban
-
-
-def _failures(daemon: Bruteguard, jail: str) -> int:
-    """The failures the daemon has counted in ``jail`` (``status --json``)."""
-    status = json.loads(daemon.cli("status", "--json").stdout)
-    return next(j["failures"] for j in status["jails"] if j["name"] == jail)
-
-
-def _counted(daemon: Bruteguard, jail: str, count: int) -> None:
-    """Wait until ``jail`` has counted ``count`` failures; then, after the daemon had time
-    to read on, it must still be exactly ``count`` (one attempt is counted once)."""
-    poll_until(
-        lambda: _failures(daemon, jail) >= count, 15, f"{count} failures counted", daemon.log
-    )
-    time.sleep(SETTLE)
-    assert _failures(daemon, jail) == count, daemon.log()
+    return start
 
 
 def _failure_lines(lab: ServiceLab, family: str, protocol: Protocol | None = None) -> str:
     """An anchored pattern of the attacker's failure lines in the service's log."""
-    attacker = re.escape(_address(lab.clients["attacker"], family))
+    attacker = re.escape(address(lab.clients["attacker"], family))
     user = re.escape(lab.user)
     if isinstance(lab, ApacheLab):
         # HTTP/2 requests run on mod_http2's secondary connections: "[remote …]".
@@ -170,7 +98,7 @@ def _refused_but_innocent_served(
     """The banned attacker cannot connect, not even with the right password; the innocent
     client, on the same network, still logs in."""
     attacker, innocent = lab.clients["attacker"], lab.clients["innocent"]
-    server = _address(lab.server, family)
+    server = address(lab.server, family)
     assert ipaddress.ip_network(ban["ip"], strict=False).num_addresses == 1, ban
     poll_until(
         lambda: not lab.connects(attacker, server),
@@ -181,7 +109,7 @@ def _refused_but_innocent_served(
     right = lab.attempts(attacker, server, lab.user, lab.password, timeout=3)
     assert right == ["unreachable"], f"the banned attacker got {right}"
     assert lab.login(innocent, server), f"the innocent client was locked out\n{daemon.log()}"
-    assert daemon.ban_of(_address(innocent, family)) is None, daemon.log()
+    assert daemon.ban_of(address(innocent, family)) is None, daemon.log()
 
 
 def _ban_is_proven(
@@ -190,22 +118,22 @@ def _ban_is_proven(
     """MAXRETRY - 1 wrong passwords, each answered and logged by the real service, ban no
     one; the MAXRETRY-th does; then the attacker is refused and the innocent served."""
     attacker = lab.clients["attacker"]
-    server, attacker_ip = _address(lab.server, family), _address(attacker, family)
+    server, attacker_ip = address(lab.server, family), address(attacker, family)
     failed = _failure_lines(lab, family, protocol)
 
     outcomes = lab.fail_logins(attacker, server, MAXRETRY - 1, protocol=protocol)
     assert outcomes == ["rejected"] * (MAXRETRY - 1)
     lab.wait_for_jail_log(failed, count=MAXRETRY - 1)
-    _counted(daemon, jail, MAXRETRY - 1)
+    counted(daemon, jail, MAXRETRY - 1)
     assert daemon.ban_of(attacker_ip) is None, daemon.log()
     assert lab.connects(attacker, server), "banned before maxretry failures"
 
     assert lab.fail_logins(attacker, server, 1, protocol=protocol) == ["rejected"]
     lab.wait_for_jail_log(failed, count=MAXRETRY)
-    ban = _banned(lab, daemon, attacker_ip, jail)
+    ban = banned(lab, daemon, attacker_ip, jail)
     _refused_but_innocent_served(lab, daemon, family, ban)
     assert len(lab.jail_lines(failed)) == MAXRETRY, lab.diagnostics()
-    _counted(daemon, jail, MAXRETRY)
+    counted(daemon, jail, MAXRETRY)
 
 
 @pytest.mark.parametrize("log_to", ["file", "syslog"])
@@ -237,9 +165,9 @@ def test_dovecot_counts_every_attempt_of_one_connection(start_lab) -> None:
     assert outcomes == ["rejected"] * MAXRETRY
     (line,) = lab.wait_for_jail_log(_failure_lines(lab, "ipv4"))
     assert f"(auth failed, {MAXRETRY} attempts in " in line
-    ban = _banned(lab, daemon, attacker.ipv4, "dovecot")
+    ban = banned(lab, daemon, attacker.ipv4, "dovecot")
     _refused_but_innocent_served(lab, daemon, "ipv4", ban)
-    _counted(daemon, "dovecot", MAXRETRY)
+    counted(daemon, "dovecot", MAXRETRY)
 
 
 def test_dovecot_pop3_and_submission_failures_ban_the_attacker(start_lab) -> None:
@@ -252,23 +180,23 @@ def test_dovecot_pop3_and_submission_failures_ban_the_attacker(start_lab) -> Non
     lab, daemon = start_lab(DovecotLab, "syslog")
     attacker = lab.clients["attacker"]
     server = lab.server.ipv4
-    user, address = re.escape(lab.user), re.escape(attacker.ipv4)
-    for counted, protocol in enumerate(DovecotLab.PORTS, start=1):
+    user, rip = re.escape(lab.user), re.escape(attacker.ipv4)
+    for seen, protocol in enumerate(DovecotLab.PORTS, start=1):
         assert lab.fail_logins(attacker, server, 1, protocol=protocol) == ["rejected"]
         lab.wait_for_jail_log(
             rf"^.* dovecot: {protocol}-login: Disconnected: Aborted login by logging out"
             rf" \(auth failed, 1 attempts in \d+ secs\): user=<{user}>, method=PLAIN,"
-            rf" rip={address}, "
+            rf" rip={rip}, "
         )
-        _counted(daemon, "dovecot", counted)
+        counted(daemon, "dovecot", seen)
     assert daemon.ban_of(attacker.ipv4) is None, daemon.log()
     assert lab.fail_logins(attacker, server, 1) == ["rejected"]
-    ban = _banned(lab, daemon, attacker.ipv4, "dovecot")
+    ban = banned(lab, daemon, attacker.ipv4, "dovecot")
     _refused_but_innocent_served(lab, daemon, "ipv4", ban)
     for port in DovecotLab.PORTS.values():
         assert not attacker.tcp_connect(server, port, timeout=1.5), f"port {port} still open"
         assert lab.clients["innocent"].tcp_connect(server, port, timeout=1.5), port
-    _counted(daemon, "dovecot", MAXRETRY)
+    counted(daemon, "dovecot", MAXRETRY)
 
 
 @pytest.mark.parametrize(

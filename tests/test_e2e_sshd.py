@@ -13,13 +13,14 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bgdaemon import Bruteguard
+from e2e_lab import FAMILIES, LabDaemons, address, processes_mentioning, refused
 from netns import Host, existing_namespaces
 from sshlab import SSH_PORT, SshLab, Timestamps, poll_until, sshd_jail, user_exists
 
@@ -28,7 +29,6 @@ pytestmark = pytest.mark.netns
 MAXRETRY = 3
 SHORT_BANTIME = 12  # seconds: long enough to look at the ban, short enough to wait out
 LONG_BANTIME = 300  # seconds: a ban that must not expire while a test restarts the daemon
-FAMILIES = ["ipv4", "ipv6"]
 
 
 @pytest.fixture(params=FAMILIES)
@@ -37,42 +37,22 @@ def family(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def start_lab(
-    netns_root: None,
-    tmp_path: Path,
-    bruteguard_exe: Path,
-    make_config: Callable[..., Path],
-) -> Iterator[Callable[..., tuple[SshLab, Bruteguard]]]:
+def start_lab(lab_daemons: LabDaemons, tmp_path: Path) -> Callable[..., tuple[SshLab, Bruteguard]]:
     """Start an SshLab and bruteguard watching its auth.log; everything stops afterwards."""
-    labs: list[SshLab] = []
 
     def start(
         bantime: int, timestamps: Timestamps = "traditional", extra_config: str = ""
     ) -> tuple[SshLab, Bruteguard]:
         ssh = SshLab(tmp_path / "sshlab", timestamps=timestamps, extra_config=extra_config)
-        ssh.__enter__()
-        labs.append(ssh)
-        config = make_config(jails={"sshd": sshd_jail(ssh.auth_log, MAXRETRY, bantime)})
-        daemon = Bruteguard(bruteguard_exe, config, ssh.lab.server, tmp_path / "bruteguard.log")
-        daemon.start()
-        return ssh, daemon
+        jail = sshd_jail(ssh.auth_log, MAXRETRY, bantime)
+        return lab_daemons.start(ssh, {"sshd": jail})
 
-    yield start
-    for ssh in labs:
-        ssh.close()  # kills bruteguard too: it runs in the lab's server namespace
+    return start
 
 
 def addresses(ssh: SshLab, family: str) -> tuple[str, str]:
     """(server address, attacker address) of ``family``."""
-    attacker = ssh.lab.clients["attacker"]
-    if family == "ipv4":
-        return ssh.lab.server.ipv4, attacker.ipv4
-    return ssh.lab.server.ipv6, attacker.ipv6
-
-
-def refused(client: Host, addr: str) -> bool:
-    """A TCP connect to sshd fails (refused or dropped: either way, banned)."""
-    return not client.tcp_connect(addr, SSH_PORT, timeout=1.5)
+    return address(ssh.lab.server, family), address(ssh.lab.clients["attacker"], family)
 
 
 def fail_logins_until_banned(ssh: SshLab, daemon: Bruteguard, family: str) -> dict[str, Any]:
@@ -98,19 +78,6 @@ def fail_logins_until_banned(ssh: SshLab, daemon: Bruteguard, family: str) -> di
         lambda: refused(attacker, server), 10, f"the firewall to drop {attacker_ip}", daemon.log
     )
     return ban
-
-
-def processes_mentioning(text: str) -> list[str]:
-    """Command lines of live processes that contain ``text`` (to prove a lab stopped)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            argv = cmdline.read_bytes().decode(errors="replace").replace("\0", " ")
-        except OSError:
-            continue
-        if text in argv:
-            found.append(argv)
-    return found
 
 
 def host_dev_log() -> object:

@@ -13,17 +13,14 @@ three clients; the real ``bruteguard run`` in the same namespace runs the built-
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bgdaemon import Bruteguard
+from e2e_lab import LabDaemons, banned, failures
 from labkit import poll_until
-from netns import existing_namespaces
 from weblab import NGINX, NginxLab
 
 pytestmark = pytest.mark.netns
@@ -35,41 +32,16 @@ PROBES = ["/.env", "/.git/config", "/phpmyadmin/", "/wp-config.php.bak", "/cgi-b
 
 
 @pytest.fixture
-def web(netns_root: None, tmp_path: Path, bruteguard_exe: Path, make_config) -> Iterator[Any]:
+def web(lab_daemons: LabDaemons, tmp_path: Path) -> tuple[NginxLab, Bruteguard]:
     if not Path(NGINX).is_file():
         pytest.fail("the test needs nginx: apt-get install nginx-light (CI installs it)")
     lab = NginxLab(tmp_path / "nginx", clients=("attacker", "scanner", "innocent"))
-    lab.__enter__()
-    try:
-        log = [str(lab.jail_log)]
-        config = make_config(
-            jails={
-                "sshd": {"enabled": False},
-                "wordpress": {"enabled": True, "logpath": log, "maxretry": WP_MAXRETRY},
-                "web-scanner": {"enabled": True, "logpath": log, "maxretry": SCAN_MAXRETRY},
-            }
-        )
-        daemon = Bruteguard(bruteguard_exe, config, lab.server, tmp_path / "web-bg.log")
-        daemon.start()
-        yield lab, daemon
-    finally:
-        lab.close()
-        assert not {host.name for host in lab.lab.hosts} & existing_namespaces()
-
-
-def _failures(daemon: Bruteguard, jail: str) -> int:
-    status = json.loads(daemon.cli("status", "--json").stdout)
-    return next(j["failures"] for j in status["jails"] if j["name"] == jail)
-
-
-def _banned(lab: NginxLab, daemon: Bruteguard, address: str, jail: str) -> None:
-    ban = poll_until(
-        lambda: daemon.ban_of(address),
-        30,
-        f"a ban of {address}",
-        lambda: f"{daemon.log()}\n--- lab:\n{lab.diagnostics()}",
-    )
-    assert ban["jail"] == jail, ban
+    jails = {
+        "sshd": {"enabled": False},
+        "wordpress": {"enabled": True, "logpath": [str(lab.jail_log)], "maxretry": WP_MAXRETRY},
+        "web-scanner": {"enabled": True, "logpath": [str(lab.jail_log)], "maxretry": SCAN_MAXRETRY},
+    }
+    return lab_daemons.start(lab, jails, "web-bg.log")
 
 
 def _browse(lab: NginxLab, address: str) -> None:
@@ -97,13 +69,13 @@ def test_wordpress_flood_and_scanner_are_banned_the_innocent_is_not(web) -> None
     time.sleep(SETTLE)
     assert daemon.ban_of(attacker.ipv4) is None, daemon.log()
     assert lab.requests(attacker, server4, [lab.failed_login()]) == [200]
-    _banned(lab, daemon, attacker.ipv4, "wordpress")
+    banned(lab, daemon, attacker.ipv4, "wordpress")
     poll_until(lambda: not lab.connects(attacker, server4), 10, "port 80 refused to the attacker")
 
     # The scanner, over IPv6: probe paths answered 404.
     probes = [("GET", path, "") for path in PROBES[:SCAN_MAXRETRY]]
     assert lab.requests(scanner, server6, probes) == [404] * SCAN_MAXRETRY
-    _banned(lab, daemon, scanner.ipv6, "web-scanner")
+    banned(lab, daemon, scanner.ipv6, "web-scanner")
     poll_until(lambda: not lab.connects(scanner, server6), 10, "port 80 refused to the scanner")
     assert lab.requests(scanner, server6, [("GET", "/", "")]) == ["unreachable"]
 
@@ -115,5 +87,5 @@ def test_wordpress_flood_and_scanner_are_banned_the_innocent_is_not(web) -> None
     # Each failed login once (the attacker's 3, the innocent's 2), each probe once; the
     # innocent's 404s on ordinary paths are no scanner's.
     time.sleep(SETTLE)
-    assert _failures(daemon, "wordpress") == WP_MAXRETRY + 2, daemon.log()
-    assert _failures(daemon, "web-scanner") == SCAN_MAXRETRY, daemon.log()
+    assert failures(daemon, "wordpress") == WP_MAXRETRY + 2, daemon.log()
+    assert failures(daemon, "web-scanner") == SCAN_MAXRETRY, daemon.log()

@@ -633,6 +633,29 @@ def test_only_the_lock_holder_decides(cluster: Cluster, fleet_db: str) -> None:
     assert main(["fleet", "add-host", "fleet", "--dsn", cluster.dsn(dbname=fleet_db)]) == 1
 
 
+def test_the_version_3_decide_asks_require_leader_and_still_decides_for_the_leader(
+    cluster: Cluster, fleet_db: str
+) -> None:
+    """Migration 8: the version-3 ``decide_fleet_bans`` (for leaders not yet upgraded) has
+    no check of its own any more; through ``require_leader()`` it refuses a host without
+    the leader's lock and decides for the one holding it."""
+    _init_fleet(cluster, fleet_db, "web1", "web2")
+    for host in ("web1", "web2"):
+        _publish_failures(cluster, fleet_db, host, ("203.0.113.7", 1, 1))
+    old = "bruteguard.decide_fleet_bans(text, float8, float8, integer, integer, float8)"
+    decide = "SELECT bruteguard.decide_fleet_bans('sshd', %s, 3600, 0, 2, 600)"
+    with psycopg.connect(cluster.dsn(dbname=fleet_db)) as admin:
+        (source,) = admin.execute(f"SELECT prosrc FROM pg_proc WHERE oid = '{old}'::regprocedure")
+        source = source[0]
+    assert "PERFORM require_leader();" in source and "pg_locks" not in source, source
+    with psycopg.connect(cluster.dsn(user="web1", dbname=fleet_db), autocommit=True) as web1:
+        with pytest.raises(psycopg.errors.RaiseException, match="only the fleet leader"):
+            web1.execute(decide, (_NOW,))
+        assert web1.execute("SELECT pg_try_advisory_lock(%s)", (schema.LEADER_LOCK,)).fetchone()
+        assert web1.execute(decide, (_NOW,)).fetchall() == [("203.0.113.7",)]
+    assert [row[:2] for row in _fleet_bans(cluster, fleet_db)] == [("203.0.113.7", "sshd")]
+
+
 def test_a_killed_leader_is_replaced_within_10s_and_nothing_is_decided_twice(
     cluster: Cluster, fleet_db: str
 ) -> None:
@@ -978,9 +1001,27 @@ def _partitions(conn: psycopg.Connection) -> list[str]:
     return [name.removeprefix("failure_summaries_") for (name,) in rows]
 
 
-def _day(days_ago: int) -> str:
-    """The name of the UTC day ``days_ago`` before the database's today (YYYYMMDD)."""
-    return time.strftime("%Y%m%d", time.gmtime(time.time() - days_ago * 86400))
+def _day(days_ago: int, at: float) -> str:
+    """The name of the UTC day ``days_ago`` before the day of ``at`` (YYYYMMDD).
+
+    ``at`` is a moment of the clock the named day is compared with: the stamp of the rows
+    a partition holds, or the database's ``now()`` in the transaction that made it, never
+    the test's own clock read later (a UTC midnight may fall in between)."""
+    return time.strftime("%Y%m%d", time.gmtime(at - days_ago * 86400))
+
+
+def _db_now(conn: psycopg.Connection) -> float:
+    """The database's ``now()`` (its clock, the one its partitions are named by)."""
+    return conn.execute("SELECT extract(epoch FROM now())::float8").fetchone()[0]
+
+
+def _init_time(conn: psycopg.Connection) -> float:
+    """``now()`` of the transaction that brought the schema to its version: the clock by
+    which that migration made today's and the days ahead's partitions."""
+    return conn.execute(
+        "SELECT extract(epoch FROM applied)::float8 FROM bruteguard.schema_version"
+        " ORDER BY version DESC LIMIT 1"
+    ).fetchone()[0]
 
 
 def test_summaries_move_into_daily_partitions_without_loss_and_expire_by_the_day(
@@ -1001,7 +1042,8 @@ def test_summaries_move_into_daily_partitions_without_loss_and_expire_by_the_day
         with psycopg.connect(admin, autocommit=True) as conn:
             assert schema.migrate(conn) == (0, 5)
     assert main(["fleet", "add-host", "web1", "--dsn", admin]) == 0
-    now = time.time()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        now = _db_now(conn)  # the rows' stamps: their partitions are named by these
     rows = [(1, now - 10 * 86400), (2, now - 3 * 86400), (3, now - 3 * 86400 + 60), (4, now)]
     web1_dsn = cluster.dsn(user="web1", dbname=fleet_db)
     with psycopg.connect(web1_dsn, autocommit=True) as web1:
@@ -1022,13 +1064,13 @@ def test_summaries_move_into_daily_partitions_without_loss_and_expire_by_the_day
             "SELECT local_id, tableoid::regclass::text FROM bruteguard.failure_summaries"
             " ORDER BY local_id"
         ).fetchall()
+        # each in the partition of its own minute's day
         assert kept == [
-            (1, f"bruteguard.failure_summaries_{_day(10)}"),
-            (2, f"bruteguard.failure_summaries_{_day(3)}"),
-            (3, f"bruteguard.failure_summaries_{_day(3)}"),
-            (4, f"bruteguard.failure_summaries_{_day(0)}"),
+            (local_id, f"bruteguard.failure_summaries_{_day(0, minute)}")
+            for local_id, minute in rows
         ]
-        assert {_day(-3), _day(0)} <= set(_partitions(conn))  # made ahead at init
+        made = _init_time(conn)
+        assert {_day(-3, made), _day(0, made)} <= set(_partitions(conn))  # made ahead at init
     with psycopg.connect(web1_dsn, autocommit=True) as web1:
         for local_id, minute in [(4, now), (5, now - 1 * 86400), (6, now - 2 * 86400 - 3600)]:
             web1.execute(
@@ -1049,8 +1091,8 @@ def test_summaries_move_into_daily_partitions_without_loss_and_expire_by_the_day
         ).fetchall()
         assert left == [(4,), (5,)]  # 6 was 2 days and an hour ago
         days = _partitions(conn)
-        assert _day(10) not in days and _day(3) not in days
-        assert {_day(-3), _day(-1), _day(0), _day(1)} <= set(days)
+        assert _day(10, now) not in days and _day(3, now) not in days
+        assert {_day(-3, now), _day(-1, now), _day(0, now), _day(1, now)} <= set(days)
         assert conn.execute("SELECT keep FROM bruteguard.retention").fetchone()[0].days == 2
     assert main(["fleet", "expire", "--keep", "10m", "--dsn", admin]) == 1
     assert "fleet expire:" in capsys.readouterr().err
@@ -1064,7 +1106,7 @@ def test_summaries_move_into_daily_partitions_without_loss_and_expire_by_the_day
     leader = _leader(cluster, fleet_db, "web1", fleet_hosts=2)
     _decide(leader)
     with psycopg.connect(admin, autocommit=True) as conn:
-        assert _day(5) not in _partitions(conn)
+        assert _day(5, now) not in _partitions(conn)
         left = conn.execute("SELECT local_id FROM bruteguard.failure_summaries ORDER BY 1")
         assert left.fetchall() == [(4,), (5,)]
 

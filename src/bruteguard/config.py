@@ -55,6 +55,7 @@ __all__ = [
     "AUTO",
     "BUILTIN_JAILS",
     "DEFAULT_CONFIG_PATH",
+    "INSTALLED",
     "RECIDIVE",
     "RECIDIVE_JAIL",
     "AbuseConfig",
@@ -523,9 +524,10 @@ _SSHD_JOURNAL = [
 
 # ``enabled = "auto"``: the jail runs when one of its logpath files exists.
 AUTO = "auto"
-# BUILTIN_JAILS only: files that say the service is here (its binary, its own config).
-# Never a directory: one under /var/log outlives the package that made it.
-_INSTALLED = "installed"
+# A key of BUILTIN_JAILS tables only (never of a file's jail, nor written into the sample
+# config): files that say the service is here (its binary, its own config). Never a
+# directory: one under /var/log outlives the package that made it.
+INSTALLED = "installed"
 
 # Built-in jails: what a jail gets before the file says anything about it. A service's jail
 # is "auto": on where its log is, off elsewhere.
@@ -552,7 +554,7 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "port": ["ftp"],
         "logpath": ["/var/log/syslog"],
         "journalmatch": ["_COMM=pure-ftpd"],
-        _INSTALLED: ["/usr/sbin/pure-ftpd"],
+        INSTALLED: ["/usr/sbin/pure-ftpd"],
     },
     "vsftpd": {
         "filter": "vsftpd",
@@ -626,7 +628,7 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "port": ["smtp", 465, "submission"],
         "logpath": ["/var/log/mail.log"],
         "journalmatch": ["_SYSTEMD_UNIT=sendmail.service"],
-        _INSTALLED: ["/etc/mail/sendmail.cf"],
+        INSTALLED: ["/etc/mail/sendmail.cf"],
     },
     # Refused clients (relay attempts, recipient probes, floods, EXPN/VRFY), off until the
     # admin turns it on: a real mail server is refused now and then, and banning it loses mail.
@@ -645,7 +647,7 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "port": ["smtp", 465, "submission"],
         "logpath": ["/var/log/mail.log"],
         "journalmatch": ["_SYSTEMD_UNIT=opensmtpd.service"],
-        _INSTALLED: ["/etc/smtpd.conf"],
+        INSTALLED: ["/etc/smtpd.conf"],
     },
     # Cyrus IMAP/POP3 (Debian: syslog facility mail); on where Cyrus is installed.
     "cyrus-imap": {
@@ -654,7 +656,7 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "port": ["imap2", "imaps", "pop3", "pop3s"],
         "logpath": ["/var/log/mail.log"],
         "journalmatch": ["_SYSTEMD_UNIT=cyrus-imapd.service"],
-        _INSTALLED: ["/etc/cyrus.conf", "/etc/imapd.conf"],
+        INSTALLED: ["/etc/cyrus.conf", "/etc/imapd.conf"],
     },
     "nginx-http-auth": {
         "filter": "nginx-http-auth",
@@ -677,7 +679,7 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "enabled": AUTO,
         "port": ["imap2", "imaps", "pop3", "pop3s", "smtp", 465, "submission"],
         "logpath": ["/var/log/nginx/error.log"],
-        _INSTALLED: ["/usr/lib/nginx/modules/ngx_mail_module.so"],
+        INSTALLED: ["/usr/lib/nginx/modules/ngx_mail_module.so"],
     },
     "apache-auth": {
         "filter": "apache-auth",
@@ -729,7 +731,7 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "port": ["ssh"],
         "logpath": ["/var/log/auth.log", "/var/log/syslog"],
         "journalmatch": ["_COMM=dropbear"],
-        _INSTALLED: ["/usr/sbin/dropbear"],
+        INSTALLED: ["/usr/sbin/dropbear"],
     },
     # Cockpit's web console: pam_unix's lines under cockpit-session (authpriv: auth.log).
     "cockpit": {
@@ -738,7 +740,7 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "port": [9090],
         "logpath": ["/var/log/auth.log"],
         "journalmatch": ["_COMM=cockpit-session"],
-        _INSTALLED: ["/usr/lib/cockpit/cockpit-ws"],
+        INSTALLED: ["/usr/lib/cockpit/cockpit-ws"],
     },
     # Proxmox VE's web UI and API (pveproxy, 8006): pvedaemon's syslog lines as rsyslog
     # writes them. Not the journal: its daemons are perl processes that rename themselves,
@@ -748,7 +750,7 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "enabled": AUTO,
         "port": [8006],
         "logpath": ["/var/log/syslog"],
-        _INSTALLED: ["/usr/bin/pvedaemon"],
+        INSTALLED: ["/usr/bin/pvedaemon"],
     },
     # OpenVPN servers (UDP by default, as OpenVPN's; a TCP server needs protocol = "tcp"):
     # syslog or the journal (/var/log/syslog), or log-append's file. On where a server's
@@ -760,7 +762,7 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "protocol": "udp",
         "logpath": ["/var/log/syslog", "/var/log/openvpn/openvpn.log"],
         "journalmatch": ["_COMM=openvpn"],
-        _INSTALLED: ["/etc/openvpn/server.conf", "/etc/openvpn/server/*.conf"],
+        INSTALLED: ["/etc/openvpn/server.conf", "/etc/openvpn/server/*.conf"],
     },
     # BIND's refused queries (mostly UDP, whose source may be forged: a reflection attack's
     # victim), transfers and updates: bans DNS over UDP; a second jail with protocol "tcp"
@@ -773,7 +775,7 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "logpath": ["/var/log/syslog"],
         "journalmatch": ["_SYSTEMD_UNIT=named.service", "_SYSTEMD_UNIT=bind9.service"],
         "maxretry": 10,
-        _INSTALLED: ["/etc/bind/named.conf"],
+        INSTALLED: ["/etc/bind/named.conf"],
     },
     # Samba's auth audit in syslog (it takes `logging = syslog@2`, docs/signatures/samba.md).
     "samba": {
@@ -782,7 +784,7 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "port": ["microsoft-ds", "netbios-ssn"],
         "logpath": ["/var/log/syslog"],
         "journalmatch": ["_SYSTEMD_UNIT=smbd.service", "_COMM=smbd"],
-        _INSTALLED: ["/etc/samba/smb.conf"],
+        INSTALLED: ["/etc/samba/smb.conf"],
     },
     # Gitea/Forgejo: web sign-ins (3000, or behind a proxy on 80/443) and the built-in SSH
     # server's refused keys (2222 by default in the docs' examples, or 22). Gitea 1.20+
@@ -838,7 +840,7 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "logpath": ["/var/log/nginx/access.log", "/var/log/apache2/access.log"],
         "maxretry": 10,
         "findtime": "10m",
-        _INSTALLED: [
+        INSTALLED: [
             "/usr/share/wordpress/wp-login.php",
             "/var/www/html/wp-login.php",
             "/var/www/wordpress/wp-login.php",
@@ -851,7 +853,7 @@ BUILTIN_JAILS: dict[str, dict[str, Any]] = {
         "enabled": AUTO,
         "port": ["http", "https"],
         "logpath": ["/var/log/auth.log"],
-        _INSTALLED: [
+        INSTALLED: [
             "/usr/share/wordpress/wp-content/plugins/wp-fail2ban/wp-fail2ban.php",
             "/var/www/html/wp-content/plugins/wp-fail2ban/wp-fail2ban.php",
             "/var/www/wordpress/wp-content/plugins/wp-fail2ban/wp-fail2ban.php",
@@ -1053,7 +1055,7 @@ def _jails(raw: dict[str, Any], origin: str) -> dict[str, JailConfig]:
         settings["global_ignoreip"] = [str(n) for n in _networks_only(global_ignoreip)]
         # Where a built-in jail's log is not a file of its own (pure-ftpd writes to syslog):
         # the files that show the service is installed.
-        installed = settings.pop(_INSTALLED, None)
+        installed = settings.pop(INSTALLED, None)
         if settings.get("enabled") == AUTO:
             # A service's built-in jail runs where the service's log is (checked at load:
             # a reload picks up a service installed since).

@@ -1114,15 +1114,15 @@ class Daemon:
             line = await asyncio.wait_for(reader.readline(), timeout=10)
             if uid not in (0, os.geteuid()):
                 reply: dict[str, Any] = {"ok": False, "error": "the control socket is root only"}
-            elif _is_bans_request(line):
-                await self._stream_bans(writer)
-                return
             else:
                 try:
-                    reply = {"ok": True, "result": await self._command(msgspec.json.decode(line))}
-                except (ControlError, ValueError, KeyError, TypeError, msgspec.DecodeError) as e:
-                    reply = {"ok": False, "error": str(e)}
-                except BruteguardError as error:
+                    message = msgspec.json.decode(line)  # once: the command reads it as is
+                    if isinstance(message, dict) and message.get("command") == "bans":
+                        await self._stream_bans(writer)  # streamed, not one reply
+                        return
+                    reply = {"ok": True, "result": await self._command(message)}
+                except (BruteguardError, ValueError, KeyError, TypeError) as error:
+                    # ValueError: msgspec.DecodeError (not JSON) is one
                     reply = {"ok": False, "error": str(error)}
             writer.write(msgspec.json.encode(reply) + b"\n")
             await writer.drain()
@@ -1294,15 +1294,6 @@ class Daemon:
 
 def _allow_list(config: Config) -> AllowList:
     return AllowList(config.ignoreip, config.ignoreip_file, config.allow_admin)
-
-
-def _is_bans_request(line: bytes) -> bool:
-    """Whether a request line asks for ``bans`` (answered streamed, not as one reply)."""
-    try:
-        message = msgspec.json.decode(line)
-    except msgspec.DecodeError:
-        return False
-    return isinstance(message, dict) and message.get("command") == "bans"
 
 
 def _over_budget(protection: dict[str, dict[str, Any]]) -> list[str]:

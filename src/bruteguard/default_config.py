@@ -14,10 +14,10 @@ from typing import Any
 
 import msgspec
 
-from bruteguard.config import _INSTALLED as _INSTALLED
 from bruteguard.config import (
     AUTO,
     BUILTIN_JAILS,
+    INSTALLED,
     AbuseConfig,
     Config,
     IdentityConfig,
@@ -146,7 +146,7 @@ def _jail_lines(name: str, builtin: dict[str, Any]) -> list[str]:
     lines = ["", f"# jail {name}: {when}", f"#[jails.{_key(name)}]"]
     lines.append(_setting("enabled", enabled))
     lines += [
-        _setting(key, value) for key, value in builtin.items() if key not in ("enabled", _INSTALLED)
+        _setting(key, value) for key, value in builtin.items() if key not in ("enabled", INSTALLED)
     ]
     return lines
 

@@ -257,21 +257,14 @@ def _key(window: _Window, address: str) -> str:
     return address if prefix in window.own_prefixes else prefix
 
 
-_ZEROS = ["0", "0", "0", "0"]
-
-
 @functools.lru_cache(maxsize=65536)
 def network_of(address: str, length: int) -> str:
     """``address``'s network of prefix ``length``, as CIDR text (integer arithmetic on the
-    packed address: a replay asks this for every ban). An IPv4 network on a byte boundary
-    (a /24) is cut from the dotted text itself: the addresses here are canonical."""
-    if length % 8 == 0 and "." in address and ":" not in address:
-        octets = address.split(".")
-        if len(octets) == 4:
-            kept = length >> 3
-            return ".".join(octets[:kept] + _ZEROS[kept:]) + f"/{length}"
-    family, bits = (socket.AF_INET6, 128) if ":" in address else (socket.AF_INET, 32)
-    value = int.from_bytes(socket.inet_pton(family, address))
+    packed address: a replay asks this for every ban)."""
+    found = _as_integer(address)
+    if found is None:
+        raise ValueError(f"not an IP address: {address!r}")
+    family, bits, value = found
     value &= ((1 << bits) - 1) ^ ((1 << (bits - length)) - 1)
     network = socket.inet_ntop(family, value.to_bytes(bits // 8))
     return f"{network}/{length}"

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
+import msgspec
+
 from bruteguard.abuse.bounce import Classified, MailKind, classify
 from bruteguard.abuse.case import Case, CaseAddress, CaseEvent, CaseState, new_case_id
 from bruteguard.abuse.complaint import (
@@ -119,17 +121,11 @@ def desk_settings(config: Config) -> DeskSettings:
     if abuse.mailbox is not None:
         from bruteguard.abuse.mailbox import MailboxConfig
 
-        box = abuse.mailbox
-        mailbox = MailboxConfig(
-            kind=box.kind,
-            path=box.path,
-            host=box.host,
-            port=box.port,
-            tls=box.tls,
-            username=box.username,
-            password=_secret(box.password, box.password_file, "abuse.mailbox") or "",
-            folder=box.folder,
-        )
+        # The file's settings are the mailbox's, field for field, but for the password,
+        # which may come from a file.
+        box = msgspec.structs.asdict(abuse.mailbox)
+        password = _secret(box.pop("password"), box.pop("password_file"), "abuse.mailbox")
+        mailbox = MailboxConfig(**box, password=password or "")
     jails = config.enabled_jails()
     return DeskSettings(
         reporter=Reporter(

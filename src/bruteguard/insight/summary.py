@@ -9,7 +9,6 @@ all show a ``Summary``; none of them reads a detector's state.
 from __future__ import annotations
 
 import bisect
-import ipaddress
 import math
 import time
 from array import array
@@ -19,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from bruteguard import detect
 from bruteguard.insight.geo import Geo
 from bruteguard.match import _core
 from bruteguard.model import Ban
@@ -98,12 +98,10 @@ def _axis(start: float, end: float) -> tuple[float, float, int]:
 
 
 def network_of(address: str) -> str:
-    """The /24 of an IPv4 address, the /64 of an IPv6 one (as a CIDR text)."""
-    if ":" not in address:
-        head, _, _ = address.rpartition(".")
-        return f"{head}.0/24" if head else address
+    """The /24 of an IPv4 address, the /64 of an IPv6 one (as a CIDR text); other text
+    as it is."""
     try:
-        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+        return detect.network_of(address, 64 if ":" in address else 24)
     except ValueError:
         return address
 

@@ -661,6 +661,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"GRANT EXECUTE ON FUNCTION bruteguard.leader_maintenance() TO {AGENT_ROLE}",
     ),
     CHANGES_AT_COMMIT,
+    (
+        # The version-3 ``decide_fleet_bans`` (kept for leaders not yet upgraded) checked the
+        # leader's lock with its own copy of ``require_leader()``'s test: its stored text
+        # gets ``PERFORM require_leader()`` instead, so the check is in one place.
+        # CREATE OR REPLACE keeps the function's owner and grants.
+        """DO $$ DECLARE
+            old text := pg_get_functiondef('bruteguard.decide_fleet_bans(text,
+                double precision, double precision, integer, integer, double precision)'
+                ::regprocedure);
+            new text := regexp_replace(old, 'IF NOT EXISTS \\(SELECT 1 FROM pg_locks .*?END IF;',
+                                       'PERFORM require_leader();');
+        BEGIN
+            IF new = old OR new ~ 'pg_locks' THEN
+                RAISE EXCEPTION 'decide_fleet_bans is not the version-3 function';
+            END IF;
+            EXECUTE new;
+        END $$""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
