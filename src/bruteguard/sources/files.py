@@ -65,8 +65,16 @@ def _fingerprint_of(head: bytes) -> str:
 
 
 def _matches(fd: int, stored: str) -> bool:
+    return _matching_head(fd, stored) is not None
+
+
+def _matching_head(fd: int, stored: str) -> bytes | None:
+    """The first bytes of ``fd`` if they still have the ``stored`` fingerprint, else None."""
     count, _, _ = stored.partition(":")
-    return count.isdigit() and fingerprint(fd, int(count)) == stored
+    if not count.isdigit():
+        return None
+    head = os.pread(fd, min(int(count), FINGERPRINT_BYTES), 0)
+    return head if _fingerprint_of(head) == stored else None
 
 
 _KINDS = (
@@ -153,15 +161,9 @@ class _OpenFile:
 
     def head_unchanged(self) -> bool:
         """Whether the file still begins with the bytes fingerprinted (not rewritten)."""
-        if self.head is None:
-            count = self.fingerprint.partition(":")[0]
-            if not count.isdigit():
-                return False
-            head = os.pread(self.fd, int(count), 0)
-            if _fingerprint_of(head) != self.fingerprint:
-                return False
-            self.head = head
-            return True
+        if self.head is None:  # resumed: the stored fingerprint's bytes, once they match
+            self.head = _matching_head(self.fd, self.fingerprint)
+            return self.head is not None
         return os.pread(self.fd, len(self.head), 0) == self.head
 
     def same_file(self, found: os.stat_result) -> bool:
