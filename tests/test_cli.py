@@ -269,7 +269,7 @@ def test_without_a_config_file_errors_say_so_plainly(
     assert main(["abuse", "send", "x", "-c", str(plain)]) == 1
     assert f"set [abuse] enabled = true in {plain}\n" in capsys.readouterr().err
     # The same words wherever a message says where the settings came from.
-    from bruteguard.cli import _pick_jails
+    from bruteguard.cli.scan import _pick_jails
     from bruteguard.config import config_from_dict
     from bruteguard.errors import ConfigError
     from conftest import only_these_jails
@@ -424,7 +424,7 @@ def test_status_with_a_stale_socket_file_says_not_running(
 def test_report_times_are_local_time_to_the_second(local_zone, zone: str) -> None:
     """The report's cached stamps agree with strftime, across DST changes and in zones whose
     offset is not a whole hour (St. John's -3:30, Kathmandu +5:45, Lord Howe's 30-min DST)."""
-    from bruteguard import cli
+    from bruteguard.cli import scan as cli
 
     local_zone(zone)
     cli._QUARTERS.clear()

@@ -543,7 +543,7 @@ def test_status_says_where_each_jail_bans_and_how_far_its_log_is_read(daemon: Da
 
 
 def test_a_source_behind_its_log_says_how_far_it_has_read() -> None:
-    from bruteguard.cli import _source_line
+    from bruteguard.cli.daemon import _source_line
 
     source = {"reading": True, "detail": "file /var/log/auth.log", "lines": 9, "last_line": None}
     mib = 1 << 20
@@ -561,7 +561,7 @@ def test_a_source_behind_its_log_says_how_far_it_has_read() -> None:
 def test_status_answers_while_a_big_backlog_is_read_and_says_how_far(tmp_path: Path) -> None:
     """`run --since` over a 14 MiB log: `status` answers between batches, its bytes read grow
     up to the file's size, and the text says `catching up` until then."""
-    from bruteguard.cli import _source_line
+    from bruteguard.cli.daemon import _source_line
     from bruteguard.control import request
 
     daemon = Daemon(tmp_path)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bruteguard.identity.sessions import authenticated_sockets
+import pytest
+
+from bruteguard.identity import sessions
+from bruteguard.identity.sessions import authenticated_sockets, live_admin_addresses
 
 
 def _process(proc: Path, pid: int, parent: int, comm: str, title: str, sockets: list[int]) -> None:
@@ -37,3 +40,29 @@ def test_only_sockets_of_logged_in_sessions_count(tmp_path: Path) -> None:
     found = authenticated_sockets({5, 7001, 7002, 7003, 7004}, str(proc))
     assert found == {7002, 7003}
     assert authenticated_sockets(set(), str(proc)) == set()
+
+
+def test_the_socket_table_is_read_only_when_someone_is_logged_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock-out guard's read: the processes first. With no logged-in sshd (a host under
+    attack, its admin away) the socket table (a walk of the kernel's whole connection
+    hash, milliseconds whatever it finds) is not read at all; with one, the sessions are
+    its sockets that the table lists as established to the ports."""
+    asked: list[frozenset[int]] = []
+
+    def peers(ports: frozenset[int]) -> dict[int, str]:
+        asked.append(frozenset(ports))
+        return {7002: "198.51.100.2", 7001: "203.0.113.1", 9999: "192.0.2.9"}
+
+    monkeypatch.setattr(sessions, "established_peers", peers)
+    proc = tmp_path / "proc"
+    _process(proc, 100, 1, "sshd", "sshd: /usr/sbin/sshd -D [listener] 1 of 10-100", [5])
+    _process(proc, 200, 100, "sshd", "sshd: root [priv]", [7001])  # at the password prompt
+    _process(proc, 201, 200, "sshd", "sshd: root [net]", [7001])
+    assert live_admin_addresses(frozenset({22}), str(proc)) == frozenset()
+    assert asked == []
+    _process(proc, 300, 100, "sshd", "sshd: alice [priv]", [7002])  # logged in
+    _process(proc, 301, 300, "sshd", "sshd: alice@notty", [7002])
+    assert live_admin_addresses(frozenset({22}), str(proc)) == {"198.51.100.2"}
+    assert asked == [frozenset({22})]

@@ -20,7 +20,7 @@ from bruteguard.config import JailConfig
 from bruteguard.errors import ConfigError
 from bruteguard.model import SourcePosition
 from bruteguard.sources import MAX_LINE, LineBatch, Source, select
-from bruteguard.sources.files import FileSource, file_key
+from bruteguard.sources.files import FileSource, file_key, fingerprint
 from bruteguard.sources.journal import JournalSource
 from bruteguard.sources.select import (
     SourceSpec,
@@ -300,6 +300,33 @@ def test_truncate_then_grow_past_offset_is_caught_by_fingerprint(tmp_path: Path)
             handle.truncate(0)
             handle.write(b"a different and longer first line\nsecond\n")
         batch = await asyncio.wait_for(anext(batches), 5)
+        assert batch.data == b"a different and longer first line\nsecond\n"
+        await source.aclose()
+
+    run(body())
+
+
+def test_a_rewrite_after_a_resume_is_caught_by_the_stored_fingerprint(tmp_path: Path) -> None:
+    """Resumed from a saved position (only the fingerprint's text is known, not the bytes
+    it was taken of), then truncated and refilled beyond the offset: still read from 0."""
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"first line\n")
+
+    async def body() -> None:
+        info = log.stat()
+        with log.open("rb") as handle:
+            saved = SourcePosition(
+                file_key(log), info.st_size, info.st_dev, info.st_ino,
+                fingerprint(handle.fileno(), info.st_size),
+            )  # fmt: skip
+        source = FileSource(log, saved)
+        batches = source.batches()
+        pending = asyncio.ensure_future(anext(batches))
+        await asyncio.sleep(0.05)  # positioned at the saved offset, waiting for news
+        with log.open("r+b") as handle:
+            handle.truncate(0)
+            handle.write(b"a different and longer first line\nsecond\n")
+        batch = await asyncio.wait_for(pending, 5)
         assert batch.data == b"a different and longer first line\nsecond\n"
         await source.aclose()
 

@@ -361,8 +361,10 @@ class Daemon:
 
     async def _in_thread(self, call: Callable[..., Any], *args: Any) -> Any:
         """Firewall work in a worker thread, tracked: a caller cancelled by ``stop`` leaves
-        the thread running, and stop waits for it before it says "stopped"."""
-        work = asyncio.ensure_future(asyncio.to_thread(call, *args))
+        the thread running, and stop waits for it before it says "stopped". The executor's
+        future itself, not a task around ``to_thread``: a ban round takes fewer turns of the
+        loop (each a wake-up and an epoll call)."""
+        work = asyncio.get_running_loop().run_in_executor(None, call, *args)
         self._firewall_work.add(work)
         work.add_done_callback(self._firewall_done)
         return await asyncio.shield(work)
@@ -738,9 +740,14 @@ class Daemon:
                 )
 
     def _count_failures(self, hits: list[Hit]) -> None:
-        for jail, count in collections.Counter(hit[3] for hit in hits).items():
-            counters = self.counters.setdefault(jail, {"failures": 0, "bans": 0, "unattributed": 0})
-            counters["failures"] += count
+        # A plain loop: a Counter per batch cost more than the rest of the counting (a
+        # batch is a few lines, ~140 a second at 1,000 lines/s).
+        counters = self.counters
+        for hit in hits:
+            counts = counters.get(hit[3])
+            if counts is None:
+                counts = counters[hit[3]] = {"failures": 0, "bans": 0, "unattributed": 0}
+            counts["failures"] += 1
 
     async def _handle_attributed(self, hits: list[Hit], unattributed: list[Unattributed]) -> None:
         """Named failures the identity stage decided: the attributed ones count like any

@@ -305,7 +305,7 @@ class Dashboard:
         return await asyncio.to_thread(control_request, self.config.socket, "unban", ip=target)
 
     async def send(self, fields: dict[str, Any]) -> Any:
-        from bruteguard.cli_abuse import send_now
+        from bruteguard.cli.abuse import send_now
 
         case = _field(fields, "case")
         if not case:

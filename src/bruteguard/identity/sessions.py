@@ -89,23 +89,32 @@ def authenticated_sockets(inodes: Collection[int], proc: str = "/proc") -> set[i
     title does."""
     if not inodes:
         return set()
+    return _logged_in_sockets(proc) & frozenset(inodes)
+
+
+def _logged_in_sockets(proc: str) -> set[int]:
+    """The socket inodes held by the sshd processes that a user has logged in through."""
     processes = list(_sshd_processes(proc))
     logged_in = {pid for pid, _, title in processes if _LOGGED_IN.match(title)}
     # The privileged monitor of a logged-in session (the listener, parent of every
     # connection, never counts: it holds no connection of its own).
     monitors = {pid for pid, _, title in processes if _MONITOR.match(title)}
     logged_in |= {parent for _, parent, title in processes if _LOGGED_IN.match(title)} & monitors
-    wanted = frozenset(inodes)
     found: set[int] = set()
-    for pid, _, _ in processes:
-        if pid in logged_in:
-            found |= _socket_inodes(proc, pid) & wanted
+    for pid in logged_in:
+        found |= _socket_inodes(proc, pid)
     return found
 
 
-def live_admin_addresses(ports: Collection[int]) -> frozenset[str]:
-    """Client addresses with an authenticated SSH session to ``ports`` now."""
-    peers = established_peers(ports)
-    if not peers:
+def live_admin_addresses(ports: Collection[int], proc: str = "/proc") -> frozenset[str]:
+    """Client addresses with an authenticated SSH session to ``ports`` now.
+
+    The processes first: with no one logged in (a host under attack, its admin away) the
+    socket table is not read at all. Its dump walks the kernel's whole connection hash,
+    a few milliseconds of CPU whatever it finds, and the guard asks once a second while
+    bans are being made."""
+    held = _logged_in_sockets(proc)
+    if not held:
         return frozenset()
-    return frozenset(peers[inode] for inode in authenticated_sockets(peers))
+    peers = established_peers(ports)
+    return frozenset(peers[inode] for inode in held if inode in peers)

@@ -57,14 +57,24 @@ def fingerprint(fd: int, length: int) -> str:
     the file is the same file; any rewrite of its beginning (copytruncate, replacement in
     place) changes it.
     """
-    n = min(length, FINGERPRINT_BYTES)
-    head = os.pread(fd, n, 0)
-    return f"{n}:{hashlib.blake2b(head, digest_size=16).hexdigest()}"
+    return _fingerprint_of(os.pread(fd, min(length, FINGERPRINT_BYTES), 0))
+
+
+def _fingerprint_of(head: bytes) -> str:
+    return f"{len(head)}:{hashlib.blake2b(head, digest_size=16).hexdigest()}"
 
 
 def _matches(fd: int, stored: str) -> bool:
+    return _matching_head(fd, stored) is not None
+
+
+def _matching_head(fd: int, stored: str) -> bytes | None:
+    """The first bytes of ``fd`` if they still have the ``stored`` fingerprint, else None."""
     count, _, _ = stored.partition(":")
-    return count.isdigit() and fingerprint(fd, int(count)) == stored
+    if not count.isdigit():
+        return None
+    head = os.pread(fd, min(int(count), FINGERPRINT_BYTES), 0)
+    return head if _fingerprint_of(head) == stored else None
 
 
 _KINDS = (
@@ -129,15 +139,32 @@ class _OpenFile:
     def move_to(self, offset: int, stored_fingerprint: str = "") -> None:
         """Read on from ``offset`` (a line start); fingerprint what lies before it."""
         self.offset = self.read_pos = offset
-        self.fingerprint = stored_fingerprint or fingerprint(self.fd, offset)
+        # The bytes fingerprinted, once read: the check before every read compares them
+        # instead of hashing again (None: only a stored fingerprint is known so far).
+        self.head: bytes | None = None
+        if stored_fingerprint:
+            self.fingerprint = stored_fingerprint
+        else:
+            self._fingerprint(offset)
         self.fingerprinted = int(self.fingerprint.partition(":")[0])
+
+    def _fingerprint(self, length: int) -> None:
+        self.head = os.pread(self.fd, min(length, FINGERPRINT_BYTES), 0)
+        self.fingerprint = _fingerprint_of(self.head)
 
     def advance(self, offset: int) -> None:
         """Lines up to ``offset`` are delivered; grow the fingerprint while it is short."""
         self.offset = offset
         if self.fingerprinted < FINGERPRINT_BYTES and offset > self.fingerprinted:
-            self.fingerprint = fingerprint(self.fd, offset)
+            self._fingerprint(offset)
             self.fingerprinted = min(offset, FINGERPRINT_BYTES)
+
+    def head_unchanged(self) -> bool:
+        """Whether the file still begins with the bytes fingerprinted (not rewritten)."""
+        if self.head is None:  # resumed: the stored fingerprint's bytes, once they match
+            self.head = _matching_head(self.fd, self.fingerprint)
+            return self.head is not None
+        return os.pread(self.fd, len(self.head), 0) == self.head
 
     def same_file(self, found: os.stat_result) -> bool:
         return (found.st_dev, found.st_ino) == (self.device, self.inode)
@@ -397,8 +424,14 @@ class FileSource(FollowingSource):
         if current is None:
             return
         while True:
-            self._check_truncation(current)  # again after every yield: time has passed
-            data = os.pread(current.fd, CHUNK_SIZE, current.read_pos)
+            size = self._check_truncation(current)  # again after every yield: time has passed
+            # No more than is there: os.pread allocates the whole length it is asked for,
+            # and a megabyte per read cost more than the read itself (a log written line by
+            # line is read a few hundred bytes at a time).
+            wanted = min(CHUNK_SIZE, size - current.read_pos)
+            if wanted <= 0:
+                return
+            data = os.pread(current.fd, wanted, current.read_pos)
             if not data:
                 return
             current.read_pos += len(data)
@@ -407,10 +440,12 @@ class FileSource(FollowingSource):
             if lines:
                 yield LineBatch(self.key, lines, current.position(self.key))
 
-    def _check_truncation(self, current: _OpenFile) -> None:
-        """copytruncate: smaller than what we read, or its first bytes changed → from 0."""
+    def _check_truncation(self, current: _OpenFile) -> int:
+        """copytruncate: smaller than what we read, or its first bytes changed → from 0.
+        Returns the file's size."""
         size = os.fstat(current.fd).st_size
-        if size >= current.read_pos and _matches(current.fd, current.fingerprint):
-            return
+        if size >= current.read_pos and current.head_unchanged():
+            return size
         current.move_to(0)
         self._splitter.reset()
+        return size

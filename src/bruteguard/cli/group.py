@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["command_group"]
+__all__ = ["Action", "command_group"]
 
 Action = Callable[[str, str, Any], argparse.ArgumentParser]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from bruteguard.cli_group import command_group
+from bruteguard.cli.group import command_group
 from bruteguard.config import Config, load_config
 from bruteguard.errors import BruteguardError, NotRunningError
 from bruteguard.safe_text import printable

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bruteguard.cli_group import command_group
+from bruteguard.cli.group import command_group
 from bruteguard.config import Config, load_config
 from bruteguard.fleet.connect import FleetError, connect_args
 
