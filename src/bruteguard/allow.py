@@ -17,14 +17,16 @@ A name that does not resolve, or a file that cannot be read, keeps what it gave 
 from __future__ import annotations
 
 import ipaddress
-import logging
 import os
 import re
 import socket
-import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from bruteguard.identity import canonical_address
+
+if TYPE_CHECKING:
+    import logging
 
 __all__ = [
     "AllowList",
@@ -35,7 +37,14 @@ __all__ = [
     "ssh_client_addresses",
 ]
 
-log = logging.getLogger(__name__)
+
+def _log() -> logging.Logger:
+    """This module's logger. logging (and subprocess, for ``who``) are imported when first
+    needed: every command loads the config, which reads allow lists, and a scan logs nothing."""
+    import logging
+
+    return logging.getLogger(__name__)
+
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # A DNS name: dot-separated labels of letters, digits and inner hyphens, one letter at least
@@ -117,6 +126,8 @@ def ssh_client_addresses(
         if address is not None:
             found.append(address)
     if who:
+        import subprocess
+
         try:
             result = subprocess.run(
                 list(who), capture_output=True, text=True, timeout=5, check=False
@@ -167,12 +178,12 @@ class AllowList:
                 found = [as_network(address) for address in self._resolve(name)]
                 self._resolved[name] = [network for network in found if network is not None]
             except OSError as error:
-                log.warning("allow list: %s does not resolve (%s); kept as it was", name, error)
+                _log().warning("allow list: %s does not resolve (%s); kept as it was", name, error)
         for path in self._files:
             try:
                 self._read[path] = read_allow_file(path)
             except (OSError, ValueError) as error:
-                log.warning("allow list: %s not read (%s); kept as it was", path, error)
+                _log().warning("allow list: %s not read (%s); kept as it was", path, error)
         if self._admin:
             self.admin_addresses = self._sessions()
         admin = [as_network(address) for address in self.admin_addresses]

@@ -23,7 +23,6 @@ import ipaddress
 import os
 import re
 import socket
-import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -1225,6 +1224,8 @@ def load_config(path: str | Path | None = None) -> Config:
         return config_from_dict({})
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{file}: cannot read: {error}") from None
+    import tomllib  # only when there is a file: a scan on the defaults does not parse TOML
+
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

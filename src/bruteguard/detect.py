@@ -236,15 +236,10 @@ def _made(
     step: int,
     reason: str | None = None,
 ) -> Ban:
-    return Ban(
-        ip=target,
-        jail=window.jail,
-        start=last,
-        until=until,
-        failures=window.maxretry,
-        reason=reason or _reason(window.maxretry, round(max(last - first, 1)), window.jail),
-        step=step,
-    )
+    maxretry = window.maxretry
+    reason = reason or _reason(maxretry, round(max(last - first, 1)), window.jail)
+    # Positional (ip, jail, start, until, failures, reason, step): a replay makes thousands.
+    return Ban(target, window.jail, last, until, maxretry, reason, step)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -456,11 +451,15 @@ class Detector:
         if threshold <= 0:
             return None
         network = network_of(ban.ip, window.v4_prefix)
-        seen = window.net_bans.setdefault(network, {})
-        seen[ban.ip] = ban.start
-        for address in [a for a, at in seen.items() if at < ban.start - findtime]:
-            del seen[address]
-        if len(seen) < threshold or window.banned_until.get(network, -math.inf) > ban.start:
+        start = ban.start
+        seen = window.net_bans.get(network)
+        if seen is None:  # the commonest case: a network's first banned address
+            seen = window.net_bans[network] = {ban.ip: start}
+        else:
+            seen[ban.ip] = start
+            for address in [a for a, at in seen.items() if at < start - findtime]:
+                del seen[address]
+        if len(seen) < threshold or window.banned_until.get(network, -math.inf) > start:
             return None
         if window.ignore.holds_own_address(network):
             return None

@@ -6,7 +6,7 @@ daemon's asyncio sources: a replay should not pay for importing what it never ru
 
 from __future__ import annotations
 
-__all__ = ["MAX_LINE", "LineSplitter"]
+__all__ = ["MAX_LINE", "LineSplitter", "drop_long_lines", "has_long_line"]
 
 MAX_LINE = 1 << 20
 """Longest line kept (without its newline); longer ones are skipped, so memory stays bounded."""
@@ -86,18 +86,27 @@ class LineSplitter:
         return rest + b"\n" if rest else b""
 
     def _has_long_line(self, body: bytes, end: int) -> bool:
-        """Whether ``body[:end]`` (whole lines) holds one over ``max_line``: a jump from
-        newline to newline of at most ``max_line`` bytes at a time, not a split into lines."""
-        at = 0
-        while end - at > self.max_line:
-            newline = body.rfind(b"\n", at, at + self.max_line + 1)
-            if newline < 0:
-                return True
-            at = newline + 1
-        return False
+        return has_long_line(body, 0, end, self.max_line)
 
     def _drop_long(self, body: bytes) -> bytes:
-        lines = body.split(b"\n")[:-1]
-        kept = [line for line in lines if len(line) <= self.max_line]
-        self.skipped_long_lines += len(lines) - len(kept)
-        return b"".join(line + b"\n" for line in kept)
+        kept, dropped = drop_long_lines(body, self.max_line)
+        self.skipped_long_lines += dropped
+        return kept
+
+
+def has_long_line(body: bytes | bytearray, at: int, end: int, max_line: int) -> bool:
+    """Whether ``body[at:end]`` (whole lines) holds one over ``max_line``: a jump from
+    newline to newline of at most ``max_line`` bytes at a time, not a split into lines."""
+    while end - at > max_line:
+        newline = body.rfind(b"\n", at, at + max_line + 1)
+        if newline < 0:
+            return True
+        at = newline + 1
+    return False
+
+
+def drop_long_lines(body: bytes, max_line: int) -> tuple[bytes, int]:
+    """``body`` (whole lines) without those over ``max_line``, and how many they were."""
+    lines = body.split(b"\n")[:-1]
+    kept = [line for line in lines if len(line) <= max_line]
+    return b"".join(line + b"\n" for line in kept), len(lines) - len(kept)

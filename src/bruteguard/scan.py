@@ -25,7 +25,7 @@ import msgspec
 from bruteguard.config import Config, JailConfig
 from bruteguard.detect import Detector
 from bruteguard.errors import ConfigError
-from bruteguard.line_splitter import LineSplitter
+from bruteguard.line_splitter import MAX_LINE, drop_long_lines, has_long_line
 from bruteguard.match import _core
 from bruteguard.match.engine import Hit, Matcher, Series, Stream, StreamStats
 from bruteguard.model import Ban
@@ -113,26 +113,66 @@ def open_log(path: str) -> BinaryIO:
 
 class Chunks:
     """Large chunks of whole lines from a binary stream, split as the daemon's sources split
-    them: a line over ``MAX_LINE`` is skipped (counted in ``too_long``) without ever being
-    held whole, and a last line without newline is completed."""
+    them: a line over ``max_line`` is skipped (counted in ``too_long``) without ever being
+    held whole, and a last line without newline is completed.
 
-    def __init__(self, stream: BinaryIO, size: int | None = None) -> None:
+    The stream is read into one buffer, again and again, and each chunk is a view of it:
+    no copy, and no fresh allocation to fault in per chunk. A chunk is therefore valid only
+    until the next one is asked for (the matcher reads it at once; keep ``bytes(chunk)``
+    to hold on to one).
+    """
+
+    def __init__(self, stream: BinaryIO, size: int | None = None, max_line: int = MAX_LINE) -> None:
         self.stream = stream
         self.size = size or CHUNK_SIZE
-        self.splitter = LineSplitter()
+        self.max_line = max_line
+        self.too_long = 0
 
-    @property
-    def too_long(self) -> int:
-        return self.splitter.skipped_long_lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        while block := self.stream.read(self.size):
-            lines = self.splitter.feed(block)
-            if lines:
-                yield lines
-        rest = self.splitter.finish()
-        if rest:
-            yield rest
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        size = self.size
+        buffer = bytearray(self.max_line + 1 + size)  # a held partial line, and a read
+        view = memoryview(buffer)
+        readinto = getattr(self.stream, "readinto", None)
+        held = 0  # bytes of an unfinished line at the buffer's start
+        discarding = False  # inside an over-long line: skip up to its newline
+        limit = self.max_line
+        while True:
+            if readinto is not None:
+                got = readinto(view[held : held + size])
+            else:  # a stream that can only read()
+                block = self.stream.read(size)
+                got = len(block)
+                view[held : held + got] = block
+            if not got:
+                break
+            end = held + got
+            start = 0
+            if discarding:
+                newline = buffer.find(b"\n", 0, end)
+                if newline < 0:
+                    held = 0
+                    continue
+                discarding = False
+                start = newline + 1
+            last = buffer.rfind(b"\n", start, end)
+            if last >= start:
+                if last + 1 - start > limit and has_long_line(buffer, start, last + 1, limit):
+                    kept, dropped = drop_long_lines(bytes(view[start : last + 1]), limit)
+                    self.too_long += dropped
+                    if kept:
+                        yield kept
+                else:
+                    yield view[start : last + 1]
+                start = last + 1
+            held = end - start
+            if held > limit:
+                self.too_long += 1
+                held = 0
+                discarding = True
+            elif held and start:  # the unfinished line to the front (a copy: they may overlap)
+                buffer[:held] = bytes(view[start:end])
+        if held:
+            yield bytes(view[:held]) + b"\n"
 
 
 def scan_logs(
@@ -306,12 +346,17 @@ def _splittable(path: str) -> bool:
 
 
 def _segments(path: str, parts: int) -> list[tuple[int, int]]:
-    """``parts`` byte ranges of ``path`` that start and end on line boundaries."""
+    """``parts`` byte ranges of ``path`` that start and end on line boundaries. Each worker
+    also re-reads ``_WARMUP`` bytes before its range, so the first range (this process's,
+    which needs none) is that much longer: all then finish together."""
     size = os.path.getsize(path)
+    warmup = _WARMUP if size > 4 * _WARMUP * parts else 0
+    share = (size - warmup) / parts
     cuts = [0]
     with open(path, "rb") as handle:
         for index in range(1, parts):
-            cuts.append(max(_line_start(handle, size * index // parts), cuts[-1]))
+            cut = int(warmup + share * index)
+            cuts.append(max(_line_start(handle, cut), cuts[-1]))
     cuts.append(size)
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
@@ -498,6 +543,11 @@ class _Limited:
         data = self.handle.read(min(size, self.remaining))
         self.remaining -= len(data)
         return data
+
+    def readinto(self, into: memoryview) -> int:
+        got = self.handle.readinto(into[: self.remaining]) if self.remaining else 0
+        self.remaining -= got
+        return got
 
 
 def _add_stats(summary: ScanSummary, stats: StreamStats) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +12,12 @@ from bruteguard.config import Config, load_config
 from bruteguard.fleet.connect import FleetError, connect_args
 
 __all__ = ["add_fleet_commands", "fleet_bans", "fleet_unban"]
+
+
+def _print_json(value: Any) -> None:
+    import json  # here, not at the top: every command (a scan too) builds this parser
+
+    print(json.dumps(value))
 
 
 def _fleet(config: Config) -> Any:
@@ -152,7 +157,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         ],
     }
     if args.json:
-        print(json.dumps(view))
+        _print_json(view)
         return 0
     print(
         f"this host: {view['host']}; queued here: {queue[0]} ban events, {queue[1]} failure"
@@ -176,7 +181,7 @@ def fleet_bans(args: argparse.Namespace) -> int:
     with _connect(args) as conn:
         bans = active_bans(conn)
     if args.json:
-        print(json.dumps(bans))
+        _print_json(bans)
         return 0
     if not bans:
         print("no active fleet bans")
@@ -281,7 +286,7 @@ def _cmd_allow(args: argparse.Namespace) -> int:
                 " FROM bruteguard.allowlist ORDER BY network",
             )
         if args.json:
-            print(json.dumps([{"network": n, "comment": c, "added": a} for n, c, a in rows]))
+            _print_json([{"network": n, "comment": c, "added": a} for n, c, a in rows])
         elif not rows:
             print("the fleet's allowlist is empty")
         else:

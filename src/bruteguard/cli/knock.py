@@ -12,9 +12,7 @@ from typing import Any
 
 from bruteguard.config import load_config
 from bruteguard.errors import BruteguardError, ConfigError
-from bruteguard.knock.client import send_knock
 from bruteguard.knock.config import DEFAULT_KNOCK_PORT, KnockConfig
-from bruteguard.knock.keys import new_key, read_key
 
 __all__ = ["add_knock_command"]
 
@@ -36,6 +34,10 @@ def _settings(args: argparse.Namespace) -> KnockConfig:
 
 
 def _cmd_knock(args: argparse.Namespace) -> int:
+    # Here, not at the top: every command builds the parser, only a knock signs packets.
+    from bruteguard.knock.client import send_knock
+    from bruteguard.knock.keys import new_key, read_key
+
     settings = _settings(args)
     path = args.key or settings.key_file
     if args.new_key:

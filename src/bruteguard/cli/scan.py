@@ -13,7 +13,7 @@ import socket
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,17 @@ def _local(moment: float) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment))
     prefix, offset = known
     return prefix + _CLOCK[offset + seconds]
+
+
+def _local_texts(moments: Iterable[float]) -> list[str]:
+    """``_local`` of each of ``moments``: the quarter-hour lookup inlined, for a replay's
+    tens of thousands of stamps."""
+    quarters, clock, texts = _QUARTERS, _CLOCK, []
+    for moment in moments:
+        quarter, seconds = divmod(int(moment // 1), 900)
+        known = quarters.get(quarter)
+        texts.append(_local(moment) if known is None else known[0] + clock[known[1] + seconds])
+    return texts
 
 
 def _duration(text: str) -> float:
@@ -117,9 +128,9 @@ def _batch_mode() -> None:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
+    _batch_mode()
     from bruteguard.scan import scan_logs
 
-    _batch_mode()
     config = load_config(args.config)
     jails = _pick_jails(config, args.jail)
     out = sys.stdout.buffer
@@ -176,13 +187,20 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     # than one on a tuple built per offender.
     offenders = sorted(summary.offenders.values(), key=operator.attrgetter("address"))
     offenders.sort(key=operator.attrgetter("count"), reverse=True)
-    for offender in offenders:
-        lines.append(f"{offender.address:<40} {offender.count:>8}  {bans_of(offender.address):>4}")
+    # ljust/rjust: the text of f"{address:<40} {count:>8}" at half the cost per row (a
+    # format spec on an int takes the general formatter).
+    lines.extend(
+        f"{o.address.ljust(40)} {str(o.count).rjust(8)}  {str(bans_of(o.address)).rjust(4)}"
+        for o in offenders
+    )
     lines.append("")
     lines.append("bans the jails would have made:")
+    bans = summary.bans
+    starts = _local_texts([b.start for b in bans])
+    untils = _local_texts([b.until for b in bans])
     lines.extend(
-        f"  {_local(b.start)}  {b.jail:<10} {b.ip:<40} until {_local(b.until)}  ({b.reason})"
-        for b in summary.bans
+        f"  {start}  {b.jail.ljust(10)} {b.ip.ljust(40)} until {until}  ({b.reason})"
+        for b, start, until in zip(bans, starts, untils, strict=True)
     )
     lines.append("")
     lines.append(_summary_text(summary))

@@ -420,6 +420,10 @@ typedef struct {
     char last_match_host[256], last_match_user[256];
     Py_ssize_t last_match_host_len, last_match_user_len;
     long long lines, matched, attempts, unattributed, bad_time, match_errors;
+    /* The chunk's copy the expression runs on, kept from chunk to chunk: a replay's 8 MiB
+     * chunks would otherwise each cost a fresh allocation, faulted in page by page. */
+    char *text;
+    Py_ssize_t text_capacity;
 } StreamObject;
 
 static void clear_hours(StreamObject *self) {
@@ -434,6 +438,7 @@ static void Stream_dealloc(StreamObject *self) {
     for (Py_ssize_t i = 0; i < self->nchecks; i++) PyMem_Free(self->checks[i].jails);
     PyMem_Free(self->checks);
     PyMem_Free(self->connections.slots);
+    PyMem_Free(self->text);
     Py_XDECREF(self->pattern);
     Py_XDECREF(self->jail_names);
     Py_XDECREF(self->hour_start);
@@ -1058,11 +1063,16 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
     Py_buffer chunk;
     if (PyObject_GetBuffer(chunk_object, &chunk, PyBUF_SIMPLE) < 0) return NULL;
     /* A leading "\n" lets the expression start every line with a literal. */
-    char *text = PyMem_Malloc(chunk.len + 1);
-    if (!text) {
-        PyBuffer_Release(&chunk);
-        return PyErr_NoMemory();
+    if (self->text_capacity < chunk.len + 1) {
+        PyMem_Free(self->text);
+        self->text = PyMem_Malloc(chunk.len + 1);
+        self->text_capacity = self->text ? chunk.len + 1 : 0;
+        if (!self->text) {
+            PyBuffer_Release(&chunk);
+            return PyErr_NoMemory();
+        }
     }
+    char *text = self->text;
     text[0] = '\n';
     memcpy(text + 1, chunk.buf, chunk.len);
     Py_ssize_t size = chunk.len + 1;
@@ -1349,11 +1359,9 @@ static PyObject *run(StreamObject *self, PyObject *chunk_object, enum Sink sink,
         Py_XDECREF(when);
         if (failed) goto error;
     }
-    PyMem_Free(text);
     if (sink == SINK_HITS) return hits;
     Py_RETURN_NONE;
 error:
-    PyMem_Free(text);
     Py_XDECREF(hits);
     return NULL;
 }

@@ -419,13 +419,14 @@ class Stream:
             for service, jails in matcher.imported
         ]
 
-    def feed(self, chunk: bytes, imported: bool = True) -> list[Hit]:
+    def feed(self, chunk: bytes | memoryview, imported: bool = True) -> list[Hit]:
         """Attempts in ``chunk`` (whole lines), oldest first, each counted once per jail.
 
         ``imported=False``: the compiled pass only; the caller runs ``imported_streams``
         itself (the daemon, on threads of their own: ``slow_lane``)."""
         hits: list[Hit] = self._core.feed(chunk, self.keep_lines) if self._core else []
         if imported and self._imported:
+            chunk = bytes(chunk)  # a view (``scan.Chunks``): the filters split bytes
             more: list[Hit] = []
             jails = self.matcher.jails
             for imported in self._imported:
@@ -440,7 +441,7 @@ class Stream:
         """The fail2ban filters that run beside the compiled pass (one per filter)."""
         return tuple(self._imported)
 
-    def collect(self, chunk: bytes, series: Series, users: bool = True) -> None:
+    def collect(self, chunk: bytes | memoryview, series: Series, users: bool = True) -> None:
         """Like ``feed``, but adds each attempt to ``series`` (see ``Matcher.new_series``).
 
         A replay needs per address only the times and the users tried (unless ``users`` is
@@ -448,6 +449,8 @@ class Stream:
         """
         if self._core:
             self._core.collect(chunk, series, users)
+        if self._imported:
+            chunk = bytes(chunk)  # a view (``scan.Chunks``): the filters split bytes
         for imported in self._imported:
             imported.run(chunk, _series_sink(series, imported, users))
         self._count()
@@ -475,11 +478,13 @@ class Stream:
         decode = lambda raw: raw.decode("utf-8", "backslashreplace")  # noqa: E731
         return moment, decode(host), None if user is None else decode(user)
 
-    def skim(self, chunk: bytes) -> None:
+    def skim(self, chunk: bytes | memoryview) -> None:
         """Learn the open connections of ``chunk`` without counting anything."""
         if self._core:
             self._core.skim(chunk)
             self._core.take_counts()
+        if self._imported:
+            chunk = bytes(chunk)  # a view (``scan.Chunks``): the filters split bytes
         for imported in self._imported:  # its multi-line buffers, its last date template
             imported.run(chunk, lambda *_: None)
             imported.take_named()
