@@ -34,7 +34,7 @@ from bruteguard.detect import Detector, LedgerRead, local_addresses
 from bruteguard.duration import format_duration, parse_duration
 from bruteguard.enforce import Enforcer
 from bruteguard.enforce.factory import make_enforcers
-from bruteguard.errors import BruteguardError, ControlError, EnforcerError
+from bruteguard.errors import BruteguardError, ControlError, EnforcerError, StoreError
 from bruteguard.identity import canonical_target
 from bruteguard.identity.sessions import live_admin_addresses
 from bruteguard.identity.stage import IdentityStage
@@ -184,6 +184,8 @@ class Daemon:
             await self._firewall_settled()
             if self._unban_on_stop:
                 await self._lift_everything()
+            else:
+                await self._stamp_firewalls()
             self.store.close()
             log.info("stopped%s", " and lifted every ban" if self._unban_on_stop else "")
             self._stopped.set()
@@ -333,11 +335,18 @@ class Daemon:
 
         An enforcer that streams (``reconcile_streams``) takes the active bans page by page
         as they are read; any other gets the list. Only a second enforcer reads again.
+
+        A firewall that proves it still holds what the ledger says (``resumes``: the stamp
+        of a clean stop, docs/restart.md) is only set up, not reloaded; the ledger is then
+        read for the detector alone. Sets are sized from the ledger's counts first.
         """
         now = time.time()
         self._expiry_checked = now
         ledger = LedgerRead(now, now - self._replay_horizon())
         count = 0
+        take = getattr(self.store, "take_restart_stamps", None)
+        stamps: dict[str, str] = await asyncio.to_thread(take) if take is not None else {}
+        await self._expect_bans(now)
 
         def learned() -> Iterator[Ban]:
             nonlocal count
@@ -347,17 +356,58 @@ class Daemon:
                 yield from active
 
         bans: Iterable[Ban] = learned()
+        unread = True  # ``bans`` is still the one read the detector learns from
         for enforcer in self.enforcers:
+            stamp, resumes = stamps.get(enforcer.name), getattr(enforcer, "resumes", None)
+            warm = stamp is not None and resumes is not None
+            warm = warm and await self._in_thread(resumes, stamp, jails)
             await self._in_thread(enforcer.setup, jails)
+            if warm:
+                log.info(
+                    "%s: the firewall still holds the ledger's bans: not reloaded", enforcer.name
+                )
+                continue
             if not getattr(enforcer, "reconcile_streams", False):
                 bans = list(bans)
             await self._in_thread(enforcer.reconcile, bans, now)
-            bans = _active(self.store.ban_rows(), now)
-        if not self.enforcers:
+            unread, bans = False, _active(self.store.ban_rows(), now)
+        if unread:
             await asyncio.to_thread(collections.deque, learned(), 0)
         self.detector.prime_recidive(ledger.recidive_starts)
         self._lifts = ledger.lifted()  # for prime: the replay must not revive them
         log.info("firewall reconciled: %d active bans from %s", count, self.config.store)
+
+    async def _expect_bans(self, now: float) -> None:
+        """Tell the firewalls that size their sets how many bans of each shape the ledger
+        holds (before a setup or reconcile fills them)."""
+        shapes = getattr(self.store, "active_ban_shapes", None)
+        takers = [e.expect_bans for e in self.enforcers if hasattr(e, "expect_bans")]
+        if shapes is None or not takers:
+            return
+        counts = await asyncio.to_thread(shapes, now)
+        for take in takers:
+            take(counts)
+
+    async def _stamp_firewalls(self) -> None:
+        """A clean stop: each firewall that can marks itself as holding exactly the
+        ledger's active bans, and the ledger keeps the stamp, so the next start need not
+        reload them. Only when that is so: no ban waiting for a firewall, no firewall out
+        of step. Any later change of the ledger's bans deletes the stamp (its triggers)."""
+        if self._needs_reconcile or self._to_enforce:
+            return
+        keep = getattr(self.store, "set_restart_stamp", None)
+        for enforcer in self.enforcers if keep is not None else ():
+            make = getattr(enforcer, "restart_stamp", None)
+            if make is None:
+                continue
+            try:
+                stamp = await self._in_thread(make)
+                if stamp is not None:
+                    await asyncio.to_thread(keep, enforcer.name, stamp)
+            except (EnforcerError, StoreError) as error:
+                log.warning(
+                    "%s: no restart stamp (the next start reloads): %s", enforcer.name, error
+                )
 
     async def _in_thread(self, call: Callable[..., Any], *args: Any) -> Any:
         """Firewall work in a worker thread, tracked: a caller cancelled by ``stop`` leaves
@@ -904,6 +954,7 @@ class Daemon:
                 if self._needs_reconcile:
                     self._needs_reconcile = False
                     active = self.store.active_bans(now)
+                    await self._expect_bans(now)
                     for enforcer in self.enforcers:
                         try:
                             await self._in_thread(enforcer.reconcile, active, now)
@@ -1244,8 +1295,11 @@ class Daemon:
         admin = await self._lockout(address)
         if not message.get("force"):
             if admin is not None:
-                log.warning("lock-out guard: ban of %s by hand refused: %s has a live SSH"
-                            " session", address, admin)
+                log.warning(
+                    "lock-out guard: ban of %s by hand refused: %s has a live SSH session",
+                    address,
+                    admin,
+                )
                 raise ControlError(
                     f"{address} covers {admin}, which has a live SSH session (an admin would"
                     " be locked out): use --force to ban it anyway"
