@@ -11,6 +11,7 @@ Real parts: SQLite, nftables inside a ``netns.Lab``'s server namespace, and the 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import subprocess
@@ -257,3 +258,28 @@ def test_a_rebuild_of_the_table_keeps_the_knockers_and_their_time(lab: Lab) -> N
     assert set(kept) == {"192.0.2.10", "2001:db8::a"}
     assert 590 <= kept["192.0.2.10"] <= 600 and 20 <= kept["2001:db8::a"] <= 30
     assert [e["val"] for e in elements(lab.server, "sshd_v4")] == ["198.51.100.1"]
+
+
+@pytest.mark.netns
+def test_a_set_sized_too_small_by_the_ledgers_count_is_reloaded_unsized(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """The ledger counts ``0:0:0:0:0:ffff:10.0.0.1`` as IPv6, the firewall files it as
+    10.0.0.1 in the IPv4 set: 70,000 of them overflow the 65,536 that set was given. The
+    start still ends with every ban in the kernel."""
+    from bruteguard.daemon import Daemon
+
+    now = time.time()
+    mapped = [
+        Ban(f"0:0:0:0:0:ffff:{ipaddress.IPv4Address(0x0A000000 + i)}", "sshd", now, now + 3600)
+        for i in range(70_000)
+    ]
+    daemon = Daemon(str(_config(tmp_path)))
+    daemon.enforcers = [NftablesEnforcer(argv_prefix=lab.server.exec_prefix)]
+    daemon.store.add_bans(mapped)
+    daemon.detector = daemon._new_detector()
+    try:
+        asyncio.run(daemon._reconcile(daemon._rules()))
+    finally:
+        daemon.store.close()
+    assert len(elements(lab.server, "sshd_v4")) == 70_000

@@ -457,3 +457,42 @@ def test_unattributed_failures_round_trip_newest_first_and_prune(store: SqliteSt
     assert store.recent_unattributed(1) == [newest]
     store.prune(150.0)
     assert store.recent_unattributed(10) == [newest]
+
+
+def test_active_ban_shapes_count_per_jail_and_set(store: SqliteStore) -> None:
+    store.add_bans(
+        [
+            ban("192.0.2.1"),
+            ban("192.0.2.2"),
+            ban("::ffff:192.0.2.3"),  # IPv4-mapped: an IPv4 address
+            ban("2001:db8::1"),
+            ban("2001:db8:1::/64"),
+            ban("198.51.100.0/24", jail="recidive"),
+            ban("192.0.2.9", until=1001.5),  # ended by then
+        ]
+    )
+    store.lift_bans(["192.0.2.2"], 1001.0)
+    assert store.active_ban_shapes(1600.0) == {}  # every other ban() ends at start + 600
+    assert store.active_ban_shapes(1002.0) == {
+        ("sshd", "v4"): 2,
+        ("sshd", "v6"): 1,
+        ("sshd", "v6n64"): 1,
+        ("recidive", "v4n24"): 1,
+    }
+
+
+def test_any_change_of_the_bans_deletes_the_restart_stamps(store: SqliteStore) -> None:
+    store.add_bans([ban("192.0.2.1"), ban("192.0.2.2")])
+    changes = [
+        lambda: store.add_bans([ban("192.0.2.3")]),
+        lambda: store.lift_bans(["192.0.2.1"], 1001.0),
+        lambda: store.prune_bans(5000.0),
+    ]
+    for change in changes:
+        store.set_restart_stamp("nftables", "token:1:layout")
+        store.set_restart_stamp("iptables", "other")
+        change()
+        assert store.take_restart_stamps() == {}
+    store.set_restart_stamp("nftables", "token:1:layout")
+    assert store.take_restart_stamps() == {"nftables": "token:1:layout"}
+    assert store.take_restart_stamps() == {}  # used once

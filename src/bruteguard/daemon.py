@@ -337,7 +337,7 @@ class Daemon:
         as they are read; any other gets the list. Only a second enforcer reads again.
 
         A firewall that proves it still holds what the ledger says (``resumes``: the stamp
-        of a clean stop, docs/restart.md) is only set up, not reloaded; the ledger is then
+        of a clean stop, docs/enforcers.md) is only set up, not reloaded; the ledger is then
         read for the detector alone. Sets are sized from the ledger's counts first.
         """
         now = time.time()
@@ -369,7 +369,20 @@ class Daemon:
                 continue
             if not getattr(enforcer, "reconcile_streams", False):
                 bans = list(bans)
-            await self._in_thread(enforcer.reconcile, bans, now)
+            try:
+                await self._in_thread(enforcer.reconcile, bans, now)
+            except EnforcerError as error:
+                if not _set_full(error) or not hasattr(enforcer, "expect_bans"):
+                    raise
+                # A set smaller than its bans (the ledger counted in another shape than the
+                # firewall files them): once more from a fresh read, with no sizes at all.
+                log.warning(
+                    "%s: a set was sized too small (%s): reloading unsized", enforcer.name, error
+                )
+                if unread:
+                    await asyncio.to_thread(collections.deque, learned(), 0)
+                enforcer.expect_bans(None)
+                await self._in_thread(enforcer.reconcile, _active(self.store.ban_rows(), now), now)
             unread, bans = False, _active(self.store.ban_rows(), now)
         if unread:
             await asyncio.to_thread(collections.deque, learned(), 0)
@@ -961,6 +974,8 @@ class Daemon:
                         except EnforcerError as error:
                             log.error("%s still failing: %s", enforcer.name, error)
                             self._needs_reconcile = True
+                            if _set_full(error) and hasattr(enforcer, "expect_bans"):
+                                enforcer.expect_bans(None)  # from now on unsized
 
     async def _allow_refresher(self) -> None:
         """Every ``allow_refresh``: names resolved, files and sessions read again; a change
@@ -1370,6 +1385,14 @@ def _active(pages: Iterable[list[BanRow]], now: float) -> Iterator[Ban]:
     """The bans of ``pages`` still in force at ``now``."""
     for rows in pages:
         yield from (row.ban() for row in rows if row.lifted is None and row.until > now)
+
+
+def _set_full(error: EnforcerError) -> bool:
+    """Whether nft refused elements for a full set: ENFILE for each, or ENOBUFS when so many
+    were refused that their error replies overflowed nft's netlink socket."""
+    return any(
+        words in str(error) for words in ("Too many open files", "No buffer space available")
+    )
 
 
 def _covers(banned: ipaddress.IPv4Network | ipaddress.IPv6Network, wanted: Any) -> bool:

@@ -195,19 +195,20 @@ def ruleset_generation() -> int:
     an admin's ``nft flush set``); listing, element timeouts and a meter's updates from the
     packet path leave it alone. Equal ids at two moments prove the ruleset did not change
     in between."""
-    from pyroute2.netlink import NLM_F_REQUEST
-    from pyroute2.netlink.nfnetlink.nftsocket import NFT_MSG_GETGEN, NFTSocket, nft_gen_msg
-
-    sock = NFTSocket()
     try:
-        request = nft_gen_msg()
-        request["nfgen_family"] = 0
-        replies = sock.request_get(request, NFT_MSG_GETGEN, NLM_F_REQUEST)
-        ids = [reply.get_attr("NFTA_GEN_ID") for reply in replies]
+        from pyroute2.netlink import NLM_F_REQUEST
+        from pyroute2.netlink.nfnetlink.nftsocket import NFT_MSG_GETGEN, NFTSocket, nft_gen_msg
+
+        sock = NFTSocket()
+        try:
+            request = nft_gen_msg()
+            request["nfgen_family"] = 0
+            replies = sock.request_get(request, NFT_MSG_GETGEN, NLM_F_REQUEST)
+            ids = [reply.get_attr("NFTA_GEN_ID") for reply in replies]
+        finally:
+            sock.close()
     except Exception as error:  # netlink, pyroute2's own: no id, so no proof
         raise EnforcerError(f"cannot read the nftables generation: {error}") from None
-    finally:
-        sock.close()
     if len(ids) != 1 or not isinstance(ids[0], int):
         raise EnforcerError(f"cannot read the nftables generation: {ids!r}")
     return ids[0]

@@ -30,9 +30,23 @@ family refuses every *new* connection to its ports from a source in neither its 
 nor its knock set, e.g. ``tcp dport { 22 } tcp flags & (syn | ack) == syn ip saddr !=
 @sshd_a4 ip saddr != @sshd_k4 counter reject with tcp reset``. Only new connections: a
 session opened while the knock lasted outlives it. The knock sets are never flushed by
-``setup`` (a new allow list keeps who is let in); ``reconcile`` rebuilds the table and
-empties them. A ban still wins over a knock (its rule comes first), an allow entry over
-both.
+``setup`` (a new allow list keeps who is let in), and ``reconcile``, which rebuilds the
+table, reads them first and puts every knocker back with the rest of its time. A ban still
+wins over a knock (its rule comes first), an allow entry over both.
+
+Set sizes: told the ledger's counts (``expect_bans``), every ban set is declared with
+``size`` = twice its bans (steps of 65,536, never below 65,536 nor below what it has), so
+the kernel does not grow hash tables while one transaction fills them (half of a million-ban
+load was ``rhashtable_insert_slow``). ``size`` is also the most a set takes, so a ban that
+would take a set past three quarters of it raises the size in the same transaction.
+
+Restart stamp (``restart_stamp``/``resumes``): a clean stop puts a random token into the
+one-element set ``restart_stamp`` and gives the daemon ``token:generation:layout`` for its
+ledger, the generation being the kernel's ruleset generation id right after (it counts every
+committed transaction in the namespace, by anyone). The next start skips the reconcile only
+if the generation, the token and the jail layout are unchanged and the ledger still has the
+stamp (its triggers delete it with any change of the bans): then the sets provably hold
+what they held at the stop. docs/enforcers.md has the whole argument.
 
 Why networks live in hash sets, one per prefix length, and not in one interval set: nft
 1.0.6 reads every element of every interval set in the ruleset before it adds a single
@@ -423,6 +437,7 @@ class NftablesEnforcer:
         # kernel was given, and how many elements it holds at most (counted as they go in;
         # expiry is not subtracted, so this errs high and a set grows a little early).
         self._expected: dict[str, int] | None = None
+        self._sized = True  # until a set sized from the ledger's count proved too small
         self._sizes: dict[str, int] = {}
         self._counts: dict[str, int] = {}
 
@@ -521,11 +536,15 @@ class NftablesEnforcer:
                 self._counts[set_name] = self._counts.get(set_name, 0) + len(members)
             log.info("nftables: banned %s", describe_bans(bans))
 
-    def expect_bans(self, shapes: Mapping[tuple[str, str], int]) -> None:
+    def expect_bans(self, shapes: Mapping[tuple[str, str], int] | None) -> None:
         """The ledger's bans in force per (jail, shape) (``SqliteStore.active_ban_shapes``:
         shape ``v4``, ``v6`` or ``v4n24``, ``v6n64`` …), told before ``setup`` and
         ``reconcile``: each ban set is then declared with room for its bans (see "Set
-        sizes" above). Never told, sets are declared without a size, as nft's default."""
+        sizes" above). Never told, sets are declared without a size, as nft's default;
+        told None (a set was sized too small), never sized again by this enforcer."""
+        if shapes is None or not self._sized:
+            self._expected, self._sizes, self._sized = None, {}, False
+            return
         expected: dict[str, int] = {}
         for (jail, shape), count in shapes.items():
             shape = {"v4n32": "v4", "v6n128": "v6"}.get(shape, shape)

@@ -488,14 +488,16 @@ class SqliteStore:
             ).rowcount
 
     def active_ban_shapes(self, now: float) -> dict[tuple[str, str], int]:
-        """Bans in force at ``now`` per (jail, shape), counted by SQLite: the shape is the
-        text after the ban's ``/`` (``"64"``), ``"v4"``/``"v6"`` for a plain address
-        (``::ffff:`` IPv4-mapped counts as ``"v4"``). A firewall sizes its sets from it
-        before the ledger is streamed into them."""
+        """Bans in force at ``now`` per (jail, shape), counted by SQLite: the shape is
+        ``"v4"``/``"v6"`` for a plain address (``::ffff:`` IPv4-mapped counts as ``"v4"``),
+        ``"v4n24"``, ``"v6n64"`` … for a network. A firewall sizes its sets from it before
+        the ledger is streamed into them."""
         with self.read("count active bans") as db:
             rows = db.execute(
-                "SELECT jail, CASE WHEN instr(ip, '/') THEN substr(ip, instr(ip, '/') + 1)"
-                " WHEN instr(ip, ':') AND NOT (substr(ip, 1, 7) = '::ffff:'"
+                "SELECT jail, CASE WHEN instr(ip, '/') THEN"
+                " (CASE WHEN instr(ip, ':') THEN 'v6n' ELSE 'v4n' END)"
+                " || substr(ip, instr(ip, '/') + 1)"
+                " WHEN instr(ip, ':') AND NOT (lower(substr(ip, 1, 7)) = '::ffff:'"
                 " AND instr(ip, '.')) THEN 'v6' ELSE 'v4' END, count(*)"
                 " FROM bans WHERE until > ? AND lifted IS NULL GROUP BY 1, 2",
                 (now,),
