@@ -346,7 +346,6 @@ class Daemon:
         count = 0
         take = getattr(self.store, "take_restart_stamps", None)
         stamps: dict[str, str] = await asyncio.to_thread(take) if take is not None else {}
-        await self._expect_bans(now)
 
         def learned() -> Iterator[Ban]:
             nonlocal count
@@ -361,6 +360,8 @@ class Daemon:
             stamp, resumes = stamps.get(enforcer.name), getattr(enforcer, "resumes", None)
             warm = stamp is not None and resumes is not None
             warm = warm and await self._in_thread(resumes, stamp, jails)
+            if not warm:
+                await self._expect_bans(now, [enforcer])
             await self._in_thread(enforcer.setup, jails)
             if warm:
                 log.info(
@@ -390,11 +391,11 @@ class Daemon:
         self._lifts = ledger.lifted()  # for prime: the replay must not revive them
         log.info("firewall reconciled: %d active bans from %s", count, self.config.store)
 
-    async def _expect_bans(self, now: float) -> None:
-        """Tell the firewalls that size their sets how many bans of each shape the ledger
-        holds (before a setup or reconcile fills them)."""
+    async def _expect_bans(self, now: float, enforcers: Sequence[Enforcer] = ()) -> None:
+        """Tell the firewalls (``enforcers``, else all) that size their sets how many bans
+        of each shape the ledger holds (before a reconcile fills them)."""
         shapes = getattr(self.store, "active_ban_shapes", None)
-        takers = [e.expect_bans for e in self.enforcers if hasattr(e, "expect_bans")]
+        takers = [e.expect_bans for e in enforcers or self.enforcers if hasattr(e, "expect_bans")]
         if shapes is None or not takers:
             return
         counts = await asyncio.to_thread(shapes, now)

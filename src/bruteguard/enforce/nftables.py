@@ -632,7 +632,8 @@ class NftablesEnforcer:
         generation = self._runner.generation()
         if generation is None:
             return None
-        return f"{token}:{generation}:{self._layout(self._jails.values())}"
+        counts = ",".join(f"{name}={count}" for name, count in sorted(self._counts.items()))
+        return f"{token}:{generation}:{self._layout(self._jails.values())}:{counts}"
 
     def resumes(self, stamp: str, jails: Sequence[JailRule]) -> bool:
         """Whether the table still holds exactly what it held when ``stamp`` was made
@@ -640,9 +641,10 @@ class NftablesEnforcer:
         ruleset generation is the one read right after the stamp went in (no transaction
         since, by anyone: no ``nft flush set``, no ``delete element``, no reboot's fresh
         ruleset), the table's stamp element carries the token, and the jails make the same
-        sets and rules. Any doubt is False (then the full reconcile runs). Changes nothing."""
-        token, _, rest = stamp.partition(":")
-        generation, _, layout = rest.partition(":")
+        sets and rules. Any doubt is False (then the full reconcile runs). Changes nothing
+        in the kernel; when True, the sets' sizes are read and their counts taken from the
+        stamp (``expect_bans`` is not needed then)."""
+        token, generation, layout, counts = [*stamp.split(":", 3), "", "", ""][:4]
         try:
             if layout != self._layout(map(_Jail.from_rule, jails)):
                 return False
@@ -658,7 +660,33 @@ class NftablesEnforcer:
             for item in listing.get("nftables", [])
             for element in (item.get("set") or {}).get("elem", [])
         ]
-        return bool(token) and comments == [token]
+        if not token or comments != [token]:
+            return False
+        try:
+            sizes = self._listed_sizes()
+        except EnforcerError:
+            return False
+        if self._sized:
+            self._expected, self._sizes = {}, sizes
+            for pair in filter(None, counts.split(",")):
+                name, _, count = pair.partition("=")
+                if count.isascii() and count.isdigit():
+                    self._counts[name] = int(count)
+        return True
+
+    def _listed_sizes(self) -> dict[str, int]:
+        """The ``size`` of each set in the jail table that has one."""
+        try:
+            items = json.loads(self._runner.list_json(["sets", "table", "inet", self.table]))
+            return {
+                item["set"]["name"]: int(item["set"]["size"])
+                for item in items["nftables"]
+                if "set" in item
+                and (item["set"].get("family"), item["set"].get("table")) == ("inet", self.table)
+                and "size" in item["set"]
+            }
+        except (ValueError, KeyError, TypeError) as error:
+            raise EnforcerError(f"could not read the sets of inet {self.table}: {error}") from None
 
     def _layout(self, jails: Iterable[_Jail]) -> str:
         """A short digest of what shapes the table's sets and rules (the table, blocktype
