@@ -14,7 +14,7 @@ import pytest
 
 from bruteguard.detect import Detector, LedgerRead
 from bruteguard.errors import StoreError
-from bruteguard.model import Ban, Failure, SourcePosition, Unattributed
+from bruteguard.model import Ban, BanRow, Failure, SourcePosition, Unattributed
 from bruteguard.store.sqlite import SCHEMA_VERSION, SqliteStore
 
 
@@ -170,7 +170,7 @@ def test_ban_rows_read_every_ban_once_in_order(store: SqliteStore) -> None:
     bans = [ban(ip=f"192.0.2.{i}", until=1100.0 + 100 * (i % 3)) for i in range(1, 8)]
     store.add_bans(bans)
     store.lift_bans(["192.0.2.2"], now=1050.0)
-    rows = [row for page in store.ban_rows(size=3) for row in page]
+    rows = [BanRow(*row) for page in store.ban_rows(size=3) for row in page]
     assert [row.ban() for row in rows] == bans
     assert [row.lifted for row in rows] == [None, 1050.0, None, None, None, None, None]
     assert [len(page) for page in store.ban_rows(size=3)] == [3, 3, 1]
@@ -201,7 +201,10 @@ def test_lift_all_ends_every_active_ban_and_only_those(store: SqliteStore) -> No
     store.add_bans([expired, *active])
     assert store.lift_all(1200.0) == 4
     assert store.active_bans(1200.0) == []
-    assert [row.lifted for page in store.ban_rows() for row in page] == [None, *[1200.0] * 4]
+    assert [BanRow(*row).lifted for page in store.ban_rows() for row in page] == [
+        None,
+        *[1200.0] * 4,
+    ]
 
 
 def test_lift_bans_ends_every_active_jail_of_an_address(store: SqliteStore) -> None:

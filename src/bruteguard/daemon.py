@@ -1382,10 +1382,10 @@ def _over_budget(protection: dict[str, dict[str, Any]]) -> list[str]:
     )
 
 
-def _active(pages: Iterable[list[BanRow]], now: float) -> Iterator[Ban]:
-    """The bans of ``pages`` still in force at ``now``."""
+def _active(pages: Iterable[list[tuple[Any, ...]]], now: float) -> Iterator[Ban]:
+    """The bans of ``pages`` (``ban_rows``) still in force at ``now``."""
     for rows in pages:
-        yield from (row.ban() for row in rows if row.lifted is None and row.until > now)
+        yield from (BanRow(*row).ban() for row in rows if row[8] is None and row[3] > now)
 
 
 def _set_full(error: EnforcerError) -> bool:
