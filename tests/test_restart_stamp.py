@@ -23,12 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from bruteguard.config import BUILTIN_JAILS
 from bruteguard.enforce.nftables import NftablesEnforcer
 from bruteguard.model import Ban
 from bruteguard.store.sqlite import SqliteStore
 from enforcekit import SSH, Jail, lab_fixture, set_up
 from netns import Host, Lab
+from test_daemon_scale import _config as _scale_config
+from test_daemon_scale import _many as _bans
 from test_enforce_nftables import elements
 
 BIN = Path(sys.executable).with_name("bruteguard")
@@ -38,28 +39,7 @@ lab = lab_fixture("bgstamp")
 
 
 def _config(tmp: Path, port: int = SSH) -> Path:
-    log = tmp / "auth.log"
-    log.touch()
-    config = tmp / "bg.toml"
-    config.write_text(
-        f'store = "{tmp}/bg.db"\nsocket = "{tmp}/bg.sock"\nenforcers = ["nftables"]\n'
-        f'[jails.sshd]\nbackend = "file"\nlogpath = ["{log}"]\nport = [{port}]\n'
-        'maxretry = 3\nbantime = "1h"\n'
-        + "".join(f"[jails.{name}]\nenabled = false\n" for name in BUILTIN_JAILS if name != "sshd")
-    )
-    return config
-
-
-def _bans(count: int, now: float) -> list[Ban]:
-    """``count`` active bans of 10/8 addresses, every fifth an fd00::/8 /64 instead."""
-    bans = []
-    for index in range(count):
-        if index % 5:
-            target = str(ipaddress.IPv4Address(0x0A000000 + index))
-        else:
-            target = f"{ipaddress.IPv6Address((0xFD00 << 112) + (index << 64))}/64"
-        bans.append(Ban(target, "sshd", now - 60, now + 3600 + index, 3, "3 failures in 1m"))
-    return bans
+    return _scale_config(tmp, "nftables", port)
 
 
 def _kernel(host: Host) -> set[str]:
