@@ -41,8 +41,8 @@ load was ``rhashtable_insert_slow``). ``size`` is also the most a set takes, so 
 would take a set past three quarters of it raises the size in the same transaction.
 
 Restart stamp (``restart_stamp``/``resumes``): a clean stop puts a random token into the
-one-element set ``restart_stamp`` and gives the daemon ``token:generation:layout`` for its
-ledger, the generation being the kernel's ruleset generation id right after (it counts every
+one-element set ``restart_stamp`` and gives the daemon ``token:generation:layout:counts``
+for its ledger, the generation being the kernel's ruleset generation id right after (it counts every
 committed transaction in the namespace, by anyone). The next start skips the reconcile only
 if the generation, the token and the jail layout are unchanged and the ledger still has the
 stamp (its triggers delete it with any change of the bans): then the sets provably hold
