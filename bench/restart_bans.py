@@ -15,7 +15,8 @@ the daemon's own); then ``bruteguard run`` starts twice inside a namespace made 
    (the table must be gone and the ledger hold no active ban).
 
 Ready is when ``status`` first answers (``listening``: when the control socket first accepts,
-before the first ``status``, which counts the active bans in SQL). Peak RSS is the daemon's
+before the first ``status``, which counts the active bans in SQL); ``cpu_s_ready`` is the CPU
+the daemon and its ended children (``nft -f -``) had used by then. Peak RSS is the daemon's
 own ``VmHWM`` when it first listens and again just before ``stop``. Addresses are drawn from
 10.0.0.0/8 and fd00::/8 (the documentation ranges are far too small for a million) and are
 text in a set of a throw-away namespace: no packet is sent to them.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import os
 import random
 import socket
 import subprocess
@@ -138,6 +140,14 @@ def _wait_listening(control: Path, daemon: subprocess.Popen, began: float, limit
     raise RuntimeError(f"not listening within {limit:g} s")
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds the daemon has used so far, its own and its ended children's (``nft -f
+    -``, whose system time is the kernel loading the sets): on a shared machine the wall
+    clock says more about the neighbours than about the daemon."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -174,6 +184,7 @@ def run_once(
             rss_listening = _peak_rss_mb(daemon.pid)
             ask(control, "status", timeout=limit)
             ready = time.perf_counter() - began
+            cpu = _cpu_s(daemon.pid)
             in_set = _elements(ns)
             rss = _peak_rss_mb(daemon.pid)
             stopping = time.perf_counter()
@@ -187,6 +198,7 @@ def run_once(
     return {
         "listening_s": round(listening, 2),
         "ready_s": round(ready, 2),
+        "cpu_s_ready": round(cpu, 2),
         "peak_rss_listening_mb": round(rss_listening, 1),
         "peak_rss_mb": round(rss, 1),
         "stop_s": round(stop, 2),

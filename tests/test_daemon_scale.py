@@ -35,14 +35,15 @@ BLOCKED = {"v4": False, "v6": False}
 lab = lab_fixture("bgscale")
 
 
-def _config(tmp: Path, enforcer: str) -> Path:
-    """A daemon config: jail sshd on the lab's SSH port, every other built-in jail off."""
+def _config(tmp: Path, enforcer: str, port: int = SSH) -> Path:
+    """A daemon config: jail sshd on ``port`` (the lab's SSH port), every other built-in
+    jail off."""
     log = tmp / "auth.log"
     log.touch()
     config = tmp / "bg.toml"
     config.write_text(
         f'store = "{tmp}/bg.db"\nsocket = "{tmp}/bg.sock"\nenforcers = ["{enforcer}"]\n'
-        f'[jails.sshd]\nbackend = "file"\nlogpath = ["{log}"]\nport = [{SSH}]\n'
+        f'[jails.sshd]\nbackend = "file"\nlogpath = ["{log}"]\nport = [{port}]\n'
         'maxretry = 3\nbantime = "1h"\n'
         + "".join(f"[jails.{name}]\nenabled = false\n" for name in BUILTIN_JAILS if name != "sshd")
     )

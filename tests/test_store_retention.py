@@ -10,7 +10,7 @@ import pytest
 
 from bruteguard.config import config_from_dict
 from bruteguard.errors import ConfigError
-from bruteguard.model import Ban, Failure
+from bruteguard.model import Ban, BanRow, Failure
 from bruteguard.store.retention import Retention
 from bruteguard.store.sqlite import SqliteStore
 
@@ -82,7 +82,7 @@ def test_expired_failures_go_the_file_shrinks_and_bans_stay(tmp_path: Path) -> N
         assert store.failures_since(0) == []
         # Bans are never failure evidence: history, counts and recidive's input remain.
         assert store.ban_history("203.0.113.7") == bans[:2]
-        assert [row.ban() for rows in store.ban_rows() for row in rows] == bans
+        assert [BanRow(*row).ban() for rows in store.ban_rows() for row in rows] == bans
     assert ledger_bytes(path) < full / 10, "the file gave the space back"
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from bruteguard.detect import Detector, LedgerRead
 from bruteguard.errors import StoreError
-from bruteguard.model import Ban, Failure, SourcePosition, Unattributed
+from bruteguard.model import Ban, BanRow, Failure, SourcePosition, Unattributed
 from bruteguard.store.sqlite import SCHEMA_VERSION, SqliteStore
 
 
@@ -170,7 +170,7 @@ def test_ban_rows_read_every_ban_once_in_order(store: SqliteStore) -> None:
     bans = [ban(ip=f"192.0.2.{i}", until=1100.0 + 100 * (i % 3)) for i in range(1, 8)]
     store.add_bans(bans)
     store.lift_bans(["192.0.2.2"], now=1050.0)
-    rows = [row for page in store.ban_rows(size=3) for row in page]
+    rows = [BanRow(*row) for page in store.ban_rows(size=3) for row in page]
     assert [row.ban() for row in rows] == bans
     assert [row.lifted for row in rows] == [None, 1050.0, None, None, None, None, None]
     assert [len(page) for page in store.ban_rows(size=3)] == [3, 3, 1]
@@ -201,7 +201,10 @@ def test_lift_all_ends_every_active_ban_and_only_those(store: SqliteStore) -> No
     store.add_bans([expired, *active])
     assert store.lift_all(1200.0) == 4
     assert store.active_bans(1200.0) == []
-    assert [row.lifted for page in store.ban_rows() for row in page] == [None, *[1200.0] * 4]
+    assert [BanRow(*row).lifted for page in store.ban_rows() for row in page] == [
+        None,
+        *[1200.0] * 4,
+    ]
 
 
 def test_lift_bans_ends_every_active_jail_of_an_address(store: SqliteStore) -> None:
@@ -457,3 +460,42 @@ def test_unattributed_failures_round_trip_newest_first_and_prune(store: SqliteSt
     assert store.recent_unattributed(1) == [newest]
     store.prune(150.0)
     assert store.recent_unattributed(10) == [newest]
+
+
+def test_active_ban_shapes_count_per_jail_and_set(store: SqliteStore) -> None:
+    store.add_bans(
+        [
+            ban("192.0.2.1"),
+            ban("192.0.2.2"),
+            ban("::ffff:192.0.2.3"),  # IPv4-mapped: an IPv4 address
+            ban("2001:db8::1"),
+            ban("2001:db8:1::/64"),
+            ban("198.51.100.0/24", jail="recidive"),
+            ban("192.0.2.9", until=1001.5),  # ended by then
+        ]
+    )
+    store.lift_bans(["192.0.2.2"], 1001.0)
+    assert store.active_ban_shapes(1600.0) == {}  # every other ban() ends at start + 600
+    assert store.active_ban_shapes(1002.0) == {
+        ("sshd", "v4"): 2,
+        ("sshd", "v6"): 1,
+        ("sshd", "v6n64"): 1,
+        ("recidive", "v4n24"): 1,
+    }
+
+
+def test_any_change_of_the_bans_deletes_the_restart_stamps(store: SqliteStore) -> None:
+    store.add_bans([ban("192.0.2.1"), ban("192.0.2.2")])
+    changes = [
+        lambda: store.add_bans([ban("192.0.2.3")]),
+        lambda: store.lift_bans(["192.0.2.1"], 1001.0),
+        lambda: store.prune_bans(5000.0),
+    ]
+    for change in changes:
+        store.set_restart_stamp("nftables", "token:1:layout")
+        store.set_restart_stamp("iptables", "other")
+        change()
+        assert store.take_restart_stamps() == {}
+    store.set_restart_stamp("nftables", "token:1:layout")
+    assert store.take_restart_stamps() == {"nftables": "token:1:layout"}
+    assert store.take_restart_stamps() == {}  # used once

@@ -34,7 +34,7 @@ from bruteguard.detect import Detector, LedgerRead, local_addresses
 from bruteguard.duration import format_duration, parse_duration
 from bruteguard.enforce import Enforcer
 from bruteguard.enforce.factory import make_enforcers
-from bruteguard.errors import BruteguardError, ControlError, EnforcerError
+from bruteguard.errors import BruteguardError, ControlError, EnforcerError, StoreError
 from bruteguard.identity import canonical_target
 from bruteguard.identity.sessions import live_admin_addresses
 from bruteguard.identity.stage import IdentityStage
@@ -184,6 +184,8 @@ class Daemon:
             await self._firewall_settled()
             if self._unban_on_stop:
                 await self._lift_everything()
+            else:
+                await self._stamp_firewalls()
             self.store.close()
             log.info("stopped%s", " and lifted every ban" if self._unban_on_stop else "")
             self._stopped.set()
@@ -333,11 +335,17 @@ class Daemon:
 
         An enforcer that streams (``reconcile_streams``) takes the active bans page by page
         as they are read; any other gets the list. Only a second enforcer reads again.
+
+        A firewall that proves it still holds what the ledger says (``resumes``: the stamp
+        of a clean stop, docs/enforcers.md) is only set up, not reloaded; the ledger is then
+        read for the detector alone. Sets are sized from the ledger's counts first.
         """
         now = time.time()
         self._expiry_checked = now
         ledger = LedgerRead(now, now - self._replay_horizon())
         count = 0
+        take = getattr(self.store, "take_restart_stamps", None)
+        stamps: dict[str, str] = await asyncio.to_thread(take) if take is not None else {}
 
         def learned() -> Iterator[Ban]:
             nonlocal count
@@ -347,17 +355,73 @@ class Daemon:
                 yield from active
 
         bans: Iterable[Ban] = learned()
+        unread = True  # ``bans`` is still the one read the detector learns from
         for enforcer in self.enforcers:
+            stamp, resumes = stamps.get(enforcer.name), getattr(enforcer, "resumes", None)
+            warm = stamp is not None and resumes is not None
+            warm = warm and await self._in_thread(resumes, stamp, jails)
+            if not warm:
+                await self._expect_bans(now, [enforcer])
             await self._in_thread(enforcer.setup, jails)
+            if warm:
+                log.info(
+                    "%s: the firewall still holds the ledger's bans: not reloaded", enforcer.name
+                )
+                continue
             if not getattr(enforcer, "reconcile_streams", False):
                 bans = list(bans)
-            await self._in_thread(enforcer.reconcile, bans, now)
-            bans = _active(self.store.ban_rows(), now)
-        if not self.enforcers:
+            try:
+                await self._in_thread(enforcer.reconcile, bans, now)
+            except EnforcerError as error:
+                if not _set_full(error) or not hasattr(enforcer, "expect_bans"):
+                    raise
+                # A set smaller than its bans (the ledger counted in another shape than the
+                # firewall files them): once more from a fresh read, with no sizes at all.
+                log.warning(
+                    "%s: a set was sized too small (%s): reloading unsized", enforcer.name, error
+                )
+                if unread:
+                    await asyncio.to_thread(collections.deque, learned(), 0)
+                enforcer.expect_bans(None)
+                await self._in_thread(enforcer.reconcile, _active(self.store.ban_rows(), now), now)
+            unread, bans = False, _active(self.store.ban_rows(), now)
+        if unread:
             await asyncio.to_thread(collections.deque, learned(), 0)
         self.detector.prime_recidive(ledger.recidive_starts)
         self._lifts = ledger.lifted()  # for prime: the replay must not revive them
         log.info("firewall reconciled: %d active bans from %s", count, self.config.store)
+
+    async def _expect_bans(self, now: float, enforcers: Sequence[Enforcer] = ()) -> None:
+        """Tell the firewalls (``enforcers``, else all) that size their sets how many bans
+        of each shape the ledger holds (before a reconcile fills them)."""
+        shapes = getattr(self.store, "active_ban_shapes", None)
+        takers = [e.expect_bans for e in enforcers or self.enforcers if hasattr(e, "expect_bans")]
+        if shapes is None or not takers:
+            return
+        counts = await asyncio.to_thread(shapes, now)
+        for take in takers:
+            take(counts)
+
+    async def _stamp_firewalls(self) -> None:
+        """A clean stop: each firewall that can marks itself as holding exactly the
+        ledger's active bans, and the ledger keeps the stamp, so the next start need not
+        reload them. Only when that is so: no ban waiting for a firewall, no firewall out
+        of step. Any later change of the ledger's bans deletes the stamp (its triggers)."""
+        if self._needs_reconcile or self._to_enforce:
+            return
+        keep = getattr(self.store, "set_restart_stamp", None)
+        for enforcer in self.enforcers if keep is not None else ():
+            make = getattr(enforcer, "restart_stamp", None)
+            if make is None:
+                continue
+            try:
+                stamp = await self._in_thread(make)
+                if stamp is not None:
+                    await asyncio.to_thread(keep, enforcer.name, stamp)
+            except (EnforcerError, StoreError) as error:
+                log.warning(
+                    "%s: no restart stamp (the next start reloads): %s", enforcer.name, error
+                )
 
     async def _in_thread(self, call: Callable[..., Any], *args: Any) -> Any:
         """Firewall work in a worker thread, tracked: a caller cancelled by ``stop`` leaves
@@ -911,12 +975,15 @@ class Daemon:
                 if self._needs_reconcile:
                     self._needs_reconcile = False
                     active = self.store.active_bans(now)
+                    await self._expect_bans(now)
                     for enforcer in self.enforcers:
                         try:
                             await self._in_thread(enforcer.reconcile, active, now)
                         except EnforcerError as error:
                             log.error("%s still failing: %s", enforcer.name, error)
                             self._needs_reconcile = True
+                            if _set_full(error) and hasattr(enforcer, "expect_bans"):
+                                enforcer.expect_bans(None)  # from now on unsized
 
     async def _allow_refresher(self) -> None:
         """Every ``allow_refresh``: names resolved, files and sessions read again; a change
@@ -1251,8 +1318,11 @@ class Daemon:
         admin = await self._lockout(address)
         if not message.get("force"):
             if admin is not None:
-                log.warning("lock-out guard: ban of %s by hand refused: %s has a live SSH"
-                            " session", address, admin)
+                log.warning(
+                    "lock-out guard: ban of %s by hand refused: %s has a live SSH session",
+                    address,
+                    admin,
+                )
                 raise ControlError(
                     f"{address} covers {admin}, which has a live SSH session (an admin would"
                     " be locked out): use --force to ban it anyway"
@@ -1310,10 +1380,18 @@ def _over_budget(protection: dict[str, dict[str, Any]]) -> list[str]:
     )
 
 
-def _active(pages: Iterable[list[BanRow]], now: float) -> Iterator[Ban]:
-    """The bans of ``pages`` still in force at ``now``."""
+def _active(pages: Iterable[list[tuple[Any, ...]]], now: float) -> Iterator[Ban]:
+    """The bans of ``pages`` (``ban_rows``) still in force at ``now``."""
     for rows in pages:
-        yield from (row.ban() for row in rows if row.lifted is None and row.until > now)
+        yield from (BanRow(*row).ban() for row in rows if row[8] is None and row[3] > now)
+
+
+def _set_full(error: EnforcerError) -> bool:
+    """Whether nft refused elements for a full set: ENFILE for each, or ENOBUFS when so many
+    were refused that their error replies overflowed nft's netlink socket."""
+    return any(
+        words in str(error) for words in ("Too many open files", "No buffer space available")
+    )
 
 
 def _covers(banned: ipaddress.IPv4Network | ipaddress.IPv6Network, wanted: Any) -> bool:

@@ -33,7 +33,7 @@ from bruteguard import _windows
 from bruteguard.config import RECIDIVE, JailConfig, Network, parse_networks
 from bruteguard.duration import describe_duration
 from bruteguard.match.engine import Hit
-from bruteguard.model import Ban, BanRow
+from bruteguard.model import Ban
 
 __all__ = ["Detector", "IgnoreList", "LedgerRead", "local_addresses", "network_of"]
 
@@ -478,7 +478,7 @@ class Detector:
             if window is not None:
                 window.bans[target] = max(window.bans.get(target, 0), count)
 
-    def remember_ledger(self, rows: Sequence[BanRow], ledger: LedgerRead) -> list[Ban]:
+    def remember_ledger(self, rows: Sequence[tuple[Any, ...]], ledger: LedgerRead) -> list[Ban]:
         """Learn from the ledger's bans (a page of them, oldest first) what a restart must
         know: who is banned now (not decided again), how often each target was banned
         (growing ban times go on from there: ``remember_history``), and, into ``ledger``,

@@ -58,8 +58,9 @@ class Ban(msgspec.Struct, frozen=True):
 
 
 class BanRow(NamedTuple):
-    """A ban as the ledger holds it, with when it was lifted (None: it never was). Plain
-    tuples: a restart reads a million of them and makes a ``Ban`` only of the active ones."""
+    """A ban as the ledger holds it, with when it was lifted (None: it never was). The
+    store's ``ban_rows`` gives plain tuples of these fields (``BanRow(*row)`` names them): a
+    restart reads a million and makes a ``Ban`` only of the active ones."""
 
     ip: str
     jail: str

@@ -31,7 +31,7 @@ from typing import TypeVar
 
 from bruteguard.errors import EnforcerError
 
-__all__ = ["LIBRARY", "Libnftables", "LibraryMissing", "nft_failure"]
+__all__ = ["LIBRARY", "Libnftables", "LibraryMissing", "nft_failure", "ruleset_generation"]
 
 LIBRARY = "libnftables.so.1"  # Debian's libnftables1 (nftables 0.9.x to 1.1.x)
 
@@ -166,6 +166,13 @@ class Libnftables:
             raise nft_failure(1, error)  # the exit status nft gives for it
         return output
 
+    def generation(self) -> int:
+        """The ruleset generation of this context's namespace (``ruleset_generation``)."""
+        with self._lock:
+            if self._ctx is None:
+                raise EnforcerError("libnftables: the context is closed")
+            return self._call(ruleset_generation)
+
     def close(self) -> None:
         """Free the context (and end its thread); later calls raise EnforcerError."""
         with self._lock:
@@ -180,6 +187,31 @@ def _release(
     lib.nft_ctx_free(ctx)
     if thread is not None:
         thread.shutdown(wait=False)
+
+
+def ruleset_generation() -> int:
+    """The calling thread's namespace's nftables generation id (``NFT_MSG_GETGEN``): the
+    kernel counts up with every committed transaction there, by anyone (nft, firewalld,
+    an admin's ``nft flush set``); listing, element timeouts and a meter's updates from the
+    packet path leave it alone. Equal ids at two moments prove the ruleset did not change
+    in between."""
+    try:
+        from pyroute2.netlink import NLM_F_REQUEST
+        from pyroute2.netlink.nfnetlink.nftsocket import NFT_MSG_GETGEN, NFTSocket, nft_gen_msg
+
+        sock = NFTSocket()
+        try:
+            request = nft_gen_msg()
+            request["nfgen_family"] = 0
+            replies = sock.request_get(request, NFT_MSG_GETGEN, NLM_F_REQUEST)
+            ids = [reply.get_attr("NFTA_GEN_ID") for reply in replies]
+        finally:
+            sock.close()
+    except Exception as error:  # netlink, pyroute2's own: no id, so no proof
+        raise EnforcerError(f"cannot read the nftables generation: {error}") from None
+    if len(ids) != 1 or not isinstance(ids[0], int):
+        raise EnforcerError(f"cannot read the nftables generation: {ids!r}")
+    return ids[0]
 
 
 def nft_failure(returncode: int, stderr: str) -> EnforcerError:

@@ -30,9 +30,23 @@ family refuses every *new* connection to its ports from a source in neither its 
 nor its knock set, e.g. ``tcp dport { 22 } tcp flags & (syn | ack) == syn ip saddr !=
 @sshd_a4 ip saddr != @sshd_k4 counter reject with tcp reset``. Only new connections: a
 session opened while the knock lasted outlives it. The knock sets are never flushed by
-``setup`` (a new allow list keeps who is let in); ``reconcile`` rebuilds the table and
-empties them. A ban still wins over a knock (its rule comes first), an allow entry over
-both.
+``setup`` (a new allow list keeps who is let in), and ``reconcile``, which rebuilds the
+table, reads them first and puts every knocker back with the rest of its time. A ban still
+wins over a knock (its rule comes first), an allow entry over both.
+
+Set sizes: told the ledger's counts (``expect_bans``), every ban set is declared with
+``size`` = twice its bans (steps of 65,536, never below 65,536 nor below what it has), so
+the kernel does not grow hash tables while one transaction fills them (half of a million-ban
+load was ``rhashtable_insert_slow``). ``size`` is also the most a set takes, so a ban that
+would take a set past three quarters of it raises the size in the same transaction.
+
+Restart stamp (``restart_stamp``/``resumes``): a clean stop puts a random token into the
+one-element set ``restart_stamp`` and gives the daemon ``token:generation:layout:counts``
+for its ledger, the generation being the kernel's ruleset generation id right after (it counts every
+committed transaction in the namespace, by anyone). The next start skips the reconcile only
+if the generation, the token and the jail layout are unchanged and the ledger still has the
+stamp (its triggers delete it with any change of the bans): then the sets provably hold
+what they held at the stop. docs/enforcers.md has the whole argument.
 
 Why networks live in hash sets, one per prefix length, and not in one interval set: nft
 1.0.6 reads every element of every interval set in the ruleset before it adds a single
@@ -72,13 +86,15 @@ and names with an anchored pattern before any text enters a script.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import logging
 import math
 import re
+import secrets
 import socket
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -112,6 +128,13 @@ _RATE_UNITS = (("second", 1), ("minute", 60), ("hour", 3600), ("day", 86400), ("
 _METER_SIZE = 65536  # sources tracked per family and rate-limited jail (a few MB of kernel memory)
 _METER_KEYS = {"ip": "ip saddr", "ip6": "ip6 saddr & ffff:ffff:ffff:ffff::"}  # IPv6: per /64
 _CHUNK = 8192  # blocklist elements per ``add element`` line: all the script Python ever holds
+# Ban set sizes (see "Set sizes" above): HEADROOM x the bans expected, never below the
+# kernel's own default hash size hint (so a small set costs what it did without a size),
+# raised again when a set passes GROW_AT of its size.
+_MIN_SET_SIZE = 65536
+_HEADROOM = 2
+_GROW_AT = 0.75
+_STAMP_SET = "restart_stamp"  # one element, its comment the token of a clean stop
 # Blocklists run first: before the connection-tracking rule (identity, filter - 2), the
 # jails (filter - 1) and the admin's filter chains (filter).
 _BLOCKLIST_HOOK = "{ type filter hook input priority filter - 3; policy accept; }"
@@ -410,6 +433,13 @@ class NftablesEnforcer:
         # The network sets (jail, IP version, prefix length) the table holds, with their rules.
         self._network_sets: set[_NetworkSet] = set()
         self._is_set_up = False
+        # Per ban set: the bans the ledger holds for it (``expect_bans``), the ``size`` the
+        # kernel was given, and how many elements it holds at most (counted as they go in;
+        # expiry is not subtracted, so this errs high and a set grows a little early).
+        self._expected: dict[str, int] | None = None
+        self._sized = True  # until a set sized from the ledger's count proved too small
+        self._sizes: dict[str, int] = {}
+        self._counts: dict[str, int] = {}
 
     # -- Enforcer protocol ---------------------------------------------------------------
 
@@ -424,6 +454,8 @@ class NftablesEnforcer:
         specs = {spec.name: spec for spec in map(_Jail.from_rule, jails)}
         allow = _allow_networks(network for spec in specs.values() for network in spec.allow)
         present = {each for each in self._listed_network_sets() if each.jail in specs}
+        if self._expected is not None and not self._counts:  # the table as the ledger has it
+            self._counts = dict(self._expected)
         self._apply(self._definition(specs.values(), present) + self._blocklist_base(allow))
         self._jails = specs
         self._network_sets = present
@@ -447,9 +479,12 @@ class NftablesEnforcer:
         pending: dict[str, list[str]] = {}
         untils: dict[str, dict[str, float]] = {}  # per set: element → until, for duplicates
         needed: set[_NetworkSet] = set()
+        knockers = self._knockers()  # read before the table goes
+        self._sizes, self._counts = {}, {}  # a new table: sized from the ledger's counts
         with self._runner.transaction() as stream:
             stream.write([f"add table {table}", f"delete table {table}"])
             stream.write(self._definition(self._jails.values(), ()))
+            stream.write(knockers)
             for set_name, network_set, text, until, timeout in self._targets(bans, now):
                 if network_set is not None and network_set not in needed:
                     needed.add(network_set)  # its set before its first element
@@ -472,7 +507,8 @@ class NftablesEnforcer:
             stream.write(self._network_set_lines(needed))  # the rules, now that they are known
             stream.finish()
         self._network_sets = needed
-        log.info("nftables: reconciled %d bans", sum(map(len, untils.values())))
+        self._counts = {name: len(seen) for name, seen in untils.items()}
+        log.info("nftables: reconciled %d bans", sum(self._counts.values()))
 
     def ban(self, bans: Sequence[Ban], now: float) -> None:
         """Add or refresh bans in one transaction: only the elements of ``bans`` change.
@@ -485,13 +521,181 @@ class NftablesEnforcer:
         elements, needed = self._sort(bans, now)
         new_sets = needed - self._network_sets
         lines = self._network_set_lines(new_sets)
+        sizes = dict(self._sizes)
         for set_name, members in elements.items():
+            lines += self._grown(set_name, len(members))
             lines += self._replace_elements(set_name, members)
         if lines:
-            self._apply(lines)
+            try:
+                self._apply(lines)
+            except EnforcerError:
+                self._sizes = sizes  # nothing of it applied
+                raise
             self._network_sets |= new_sets
+            for set_name, members in elements.items():
+                self._counts[set_name] = self._counts.get(set_name, 0) + len(members)
             # debug: the daemon logs each ban already (a line per round cost ~0.1 ms each)
             log.debug("nftables: banned %s", describe_bans(bans))
+
+    def expect_bans(self, shapes: Mapping[tuple[str, str], int] | None) -> None:
+        """The ledger's bans in force per (jail, shape) (``SqliteStore.active_ban_shapes``:
+        shape ``v4``, ``v6`` or ``v4n24``, ``v6n64`` …), told before ``setup`` and
+        ``reconcile``: each ban set is then declared with room for its bans (see "Set
+        sizes" above). Never told, sets are declared without a size, as nft's default;
+        told None (a set was sized too small), never sized again by this enforcer."""
+        if shapes is None or not self._sized:
+            self._expected, self._sizes, self._sized = None, {}, False
+            return
+        expected: dict[str, int] = {}
+        for (jail, shape), count in shapes.items():
+            shape = {"v4n32": "v4", "v6n128": "v6"}.get(shape, shape)
+            expected[f"{jail}_{shape}"] = expected.get(f"{jail}_{shape}", 0) + count
+        self._expected = expected
+
+    def _size(self, set_name: str, count: int = 0) -> int | None:
+        """The size to declare ban set ``set_name`` with: HEADROOM x the most it is known
+        to hold (the ledger's count, the count so far, ``count``), at least
+        ``_MIN_SET_SIZE``, never less than it was given (a size below its elements would
+        refuse every add); None before ``expect_bans``."""
+        if self._expected is None:
+            return None
+        most = max(self._expected.get(set_name, 0), self._counts.get(set_name, 0), count)
+        wanted = -(-_HEADROOM * most // _MIN_SET_SIZE) * _MIN_SET_SIZE  # whole 64 Ki steps
+        return max(_MIN_SET_SIZE, self._sizes.get(set_name, 0), wanted)
+
+    def _ban_set_line(self, set_name: str, version: int, count: int = 0) -> str:
+        """``add set`` of a ban set, with its size (recorded) when one is known. On an
+        existing set it changes nothing but the size (kernel 6.18 takes the new one)."""
+        kind = "ipv4_addr" if version == 4 else "ipv6_addr"
+        size = self._size(set_name, count)
+        if size is None:
+            return f"add set inet {self.table} {set_name} {{ type {kind}; flags timeout; }}"
+        self._sizes[set_name] = size
+        flags = f"flags timeout; size {size};"
+        return f"add set inet {self.table} {set_name} {{ type {kind}; {flags} }}"
+
+    def _grown(self, set_name: str, adding: int) -> list[str]:
+        """The line that raises ``set_name``'s size, when ``adding`` elements would take it
+        past ``_GROW_AT`` of it (in the same transaction as the elements: no moment
+        without them); [] if it has room or no size."""
+        size = self._sizes.get(set_name)
+        count = self._counts.get(set_name, 0) + adding
+        if size is None or count <= size * _GROW_AT:
+            return []
+        network_set = _NetworkSet.parse(set_name)
+        version = network_set.version if network_set else int(set_name[-1])
+        log.info("nftables: set %s nears its size %d: raised", set_name, size)
+        return [self._ban_set_line(set_name, version, count)]
+
+    def _knockers(self) -> list[str]:
+        """``add element`` lines that let the knockers the table holds now back in for
+        the rest of their time (to the second, rounded down): a rebuild of the table must
+        not shut out whoever knocked. Read from the kernel, so checked as any input."""
+        lines = []
+        for jail in self._jails.values():
+            for version in (4, 6) if jail.knock else ():
+                set_name = f"{jail.name}_k{version}"
+                try:
+                    listing = json.loads(
+                        self._runner.list_json(["set", "inet", self.table, set_name], elements=True)
+                    )
+                except (EnforcerError, ValueError):
+                    continue  # no such set yet (a first start): nobody to keep
+                elements = []
+                for item in listing.get("nftables", []):
+                    for element in (item.get("set") or {}).get("elem", []):
+                        kept = _knocker(element, version)
+                        if kept:
+                            elements.append(kept)
+                if elements:
+                    body = ", ".join(elements)
+                    lines.append(f"add element inet {self.table} {set_name} {{ {body} }}")
+        return lines
+
+    # -- restart stamp -------------------------------------------------------------------
+
+    def restart_stamp(self) -> str | None:
+        """At a clean stop: mark the table as holding exactly what the ledger says, and
+        return the stamp for the ledger (``resumes`` checks it at the next start); None
+        when nothing could prove it later (the nft command path cannot read the ruleset
+        generation)."""
+        if not self._is_set_up:
+            return None
+        token = secrets.token_hex(16)
+        table = f"inet {self.table}"
+        self._apply(
+            [
+                f"add set {table} {_STAMP_SET} {{ type mark; }}",
+                f"flush set {table} {_STAMP_SET}",
+                f'add element {table} {_STAMP_SET} {{ 1 comment "{token}" }}',
+            ]
+        )
+        generation = self._runner.generation()
+        if generation is None:
+            return None
+        counts = ",".join(f"{name}={count}" for name, count in sorted(self._counts.items()))
+        return f"{token}:{generation}:{self._layout(self._jails.values())}:{counts}"
+
+    def resumes(self, stamp: str, jails: Sequence[JailRule]) -> bool:
+        """Whether the table still holds exactly what it held when ``stamp`` was made
+        (``restart_stamp``), so a start needs ``setup`` alone, not a ``reconcile``: the
+        ruleset generation is the one read right after the stamp went in (no transaction
+        since, by anyone: no ``nft flush set``, no ``delete element``, no reboot's fresh
+        ruleset), the table's stamp element carries the token, and the jails make the same
+        sets and rules. Any doubt is False (then the full reconcile runs). Changes nothing
+        in the kernel; when True, the sets' sizes are read and their counts taken from the
+        stamp (``expect_bans`` is not needed then)."""
+        token, generation, layout, counts = [*stamp.split(":", 3), "", "", ""][:4]
+        try:
+            if layout != self._layout(map(_Jail.from_rule, jails)):
+                return False
+            if str(self._runner.generation()) != generation:
+                return False
+            listing = json.loads(
+                self._runner.list_json(["set", "inet", self.table, _STAMP_SET], elements=True)
+            )
+        except (EnforcerError, ValueError):
+            return False
+        comments = [
+            element.get("elem", {}).get("comment") if isinstance(element, dict) else None
+            for item in listing.get("nftables", [])
+            for element in (item.get("set") or {}).get("elem", [])
+        ]
+        if not token or comments != [token]:
+            return False
+        try:
+            sizes = self._listed_sizes()
+        except EnforcerError:
+            return False
+        if self._sized:
+            self._expected, self._sizes = {}, sizes
+            for pair in filter(None, counts.split(",")):
+                name, _, count = pair.partition("=")
+                if count.isascii() and count.isdigit():
+                    self._counts[name] = int(count)
+        return True
+
+    def _listed_sizes(self) -> dict[str, int]:
+        """The ``size`` of each set in the jail table that has one."""
+        try:
+            items = json.loads(self._runner.list_json(["sets", "table", "inet", self.table]))
+            return {
+                item["set"]["name"]: int(item["set"]["size"])
+                for item in items["nftables"]
+                if "set" in item
+                and (item["set"].get("family"), item["set"].get("table")) == ("inet", self.table)
+                and "size" in item["set"]
+            }
+        except (ValueError, KeyError, TypeError) as error:
+            raise EnforcerError(f"could not read the sets of inet {self.table}: {error}") from None
+
+    def _layout(self, jails: Iterable[_Jail]) -> str:
+        """A short digest of what shapes the table's sets and rules (the table, blocktype
+        and every jail but its allow list, which ``setup`` refills anyway)."""
+        shape = [self.table, self.blocktype]
+        for jail in sorted(jails, key=lambda jail: jail.name):
+            shape.append(repr((jail.name, jail.ports, jail.protocol, jail.ratelimit, jail.knock)))
+        return hashlib.sha256("\n".join(shape).encode()).hexdigest()[:16]
 
     def unban(self, bans: Sequence[Ban]) -> None:
         """Remove bans in one transaction; targets that are not banned are not an error.
@@ -700,7 +904,7 @@ class NftablesEnforcer:
                 lines.append(f"flush set {table} {allow_set}")
                 lines.append(self._allow_elements(table, allow_set, jail.allow, int(suffix[1])))
                 set_name = f"{jail.name}_{suffix}"
-                lines.append(f"add set {table} {set_name} {{ type {kind}; flags timeout; }}")
+                lines.append(self._ban_set_line(set_name, int(suffix[1])))
                 rule = self._ban_rule(jail, int(suffix[1]), set_name)
                 rules.append(f"add rule {table} input {rule}")
                 if jail.knock:
@@ -757,8 +961,7 @@ class NftablesEnforcer:
         )
 
     def _network_set_definition(self, network_set: _NetworkSet) -> str:
-        kind = "ipv4_addr" if network_set.version == 4 else "ipv6_addr"
-        return f"add set inet {self.table} {network_set.name} {{ type {kind}; flags timeout; }}"
+        return self._ban_set_line(network_set.name, network_set.version)
 
     def _network_rule(self, jail: _Jail, network_set: _NetworkSet) -> str:
         return self._ban_rule(jail, network_set.version, network_set.name, f" & {network_set.mask}")
@@ -886,6 +1089,31 @@ class NftablesEnforcer:
     def _run(self, script: str, **flags: bool) -> str:
         """Every small script goes through here (``flags``: ``NftRunner.run``'s)."""
         return self._runner.run(script, **flags)
+
+
+def _knocker(element: object, version: int) -> str | None:
+    """``ADDRESS timeout Ns`` of a knock set's element as ``nft -j`` lists it (a plain
+    address, or ``{"elem": {"val": …, "expires": seconds}}``); None for one about to end
+    or anything that is not one address of ``version``."""
+    expires: object = None
+    if isinstance(element, dict):
+        inner = element.get("elem")
+        if not isinstance(inner, dict):
+            return None
+        value, expires = inner.get("val"), inner.get("expires")
+    else:
+        value = element
+    try:
+        target = parse_target(value)  # type: ignore[arg-type]
+    except EnforcerError:
+        return None
+    if target.network is not None or target.version != version:
+        return None
+    if expires is None:
+        return target.text  # no timeout: let in until taken out
+    if isinstance(expires, bool) or not isinstance(expires, int) or expires <= 0:
+        return None
+    return f"{target.text} timeout {nft_duration(expires * 1000)}"
 
 
 def _blocklist_entry(entry: str, name: str, index: int) -> tuple[int, bool, str]:

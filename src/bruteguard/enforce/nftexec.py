@@ -122,13 +122,24 @@ class NftRunner:
         flags = ["--check"] if check else []
         return run_nft(self.argv_prefix, self.nft, [*flags, "-f", "-"], script, self.timeout)
 
-    def list_json(self, words: list[str]) -> str:
-        """``nft -t -j list WORDS``: the listing as JSON, set elements left out. (Not a
-        script for ``nft -j -f -``: nft 1.0.6 then reads its input as JSON.)"""
+    def list_json(self, words: list[str], *, elements: bool = False) -> str:
+        """``nft -t -j list WORDS``: the listing as JSON, set elements left out unless
+        ``elements`` (``-j`` alone). (Not a script for ``nft -j -f -``: nft 1.0.6 then
+        reads its input as JSON.)"""
         library = self.library()
         if library is not None:
-            return library.run(" ".join(["list", *words]) + "\n", json=True, terse=True)
-        return run_nft(self.argv_prefix, self.nft, ["-t", "-j", "list", *words], None, self.timeout)
+            return library.run(" ".join(["list", *words]) + "\n", json=True, terse=not elements)
+        flags = ["-j"] if elements else ["-t", "-j"]
+        return run_nft(self.argv_prefix, self.nft, [*flags, "list", *words], None, self.timeout)
+
+    def generation(self) -> int | None:
+        """The namespace's ruleset generation id (``libnft.ruleset_generation``), read from
+        the library's thread (so in its namespace); None on the command path, which has no
+        way to ask (then nothing can prove the ruleset unchanged)."""
+        library = self.library()
+        if library is None:
+            return None
+        return library.generation()
 
     def transaction(self) -> Transaction:
         """A script written line by line and applied as one transaction at ``finish``."""

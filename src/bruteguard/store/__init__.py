@@ -8,9 +8,9 @@ so a crash neither counts a line twice nor loses a decided ban.
 """
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
-from bruteguard.model import Ban, BanRow, Failure, SourcePosition, Unattributed
+from bruteguard.model import Ban, Failure, SourcePosition, Unattributed
 
 __all__ = ["Store"]
 
@@ -49,8 +49,9 @@ class Store(Protocol):
     def active_ban_pages(self, now: float, size: int = 10_000) -> Iterator[list[Ban]]:
         """``active_bans`` in pages of ``size``, oldest first, each page its own read."""
 
-    def ban_rows(self, size: int = 50_000) -> Iterator[list[BanRow]]:
-        """Every ban (lifted and expired ones too), oldest first, in pages of ``size``."""
+    def ban_rows(self, size: int = 50_000) -> Iterator[list[tuple[Any, ...]]]:
+        """Every ban (lifted and expired ones too), oldest first, in pages of ``size``;
+        each a plain tuple of ``BanRow``'s fields."""
 
     def expired_bans(self, after: float, now: float) -> list[Ban]:
         """Bans that ran out in ``(after, now]``, not lifted nor renewed in their jail."""

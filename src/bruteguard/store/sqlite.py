@@ -16,10 +16,11 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from bruteguard.clock import Clock, system_clock
 from bruteguard.errors import StoreError
-from bruteguard.model import Ban, BanRow, Failure, SourcePosition, Unattributed
+from bruteguard.model import Ban, Failure, SourcePosition, Unattributed
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "storable"]
 
@@ -132,6 +133,15 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             kind TEXT NOT NULL)""",
         # the host a fleet ban came from ('' for this host's own)
         "ALTER TABLE bans ADD COLUMN origin TEXT NOT NULL DEFAULT ''",
+    ),
+    (  # the restart stamp (``restart_stamp``): gone with any change of the bans table
+        "CREATE TABLE restart_stamps (enforcer TEXT PRIMARY KEY, stamp TEXT NOT NULL)",
+        "CREATE TRIGGER bans_insert_unstamps AFTER INSERT ON bans BEGIN"
+        " DELETE FROM restart_stamps; END",
+        "CREATE TRIGGER bans_update_unstamps AFTER UPDATE ON bans BEGIN"
+        " DELETE FROM restart_stamps; END",
+        "CREATE TRIGGER bans_delete_unstamps AFTER DELETE ON bans BEGIN"
+        " DELETE FROM restart_stamps; END",
     ),
 )
 
@@ -434,12 +444,14 @@ class SqliteStore:
         for rows in self._pages(_ACTIVE_BANS_PAGE, (now,), size):
             yield [Ban(*row) for row in rows]
 
-    def ban_rows(self, size: int = 50_000) -> Iterator[list[BanRow]]:
+    def ban_rows(self, size: int = 50_000) -> Iterator[list[tuple[Any, ...]]]:
         """Every ban in the ledger (lifted, replaced and expired ones too), oldest first, in
         pages of ``size``: the daemon's one read at start, from which it learns who is
-        banned, how often each target was, what recidive counts and what was lifted."""
-        for rows in self._pages(_BANS_PAGE, (), size):
-            yield [BanRow(*row) for row in rows]
+        banned, how often each target was, what recidive counts and what was lifted.
+
+        Each row is a plain tuple of ``BanRow``'s fields (``BanRow(*row)`` names them):
+        making a named tuple of each cost a restart with a million bans about 1 CPU-s."""
+        yield from self._pages(_BANS_PAGE, (), size)
 
     def _pages(
         self, query: str, params: tuple[float, ...], size: int
@@ -480,6 +492,45 @@ class SqliteStore:
             return db.execute(
                 "UPDATE bans SET lifted = ? WHERE until > ? AND lifted IS NULL", (now, now)
             ).rowcount
+
+    def active_ban_shapes(self, now: float) -> dict[tuple[str, str], int]:
+        """Bans in force at ``now`` per (jail, shape), counted by SQLite: the shape is
+        ``"v4"``/``"v6"`` for a plain address (``::ffff:`` IPv4-mapped counts as ``"v4"``),
+        ``"v4n24"``, ``"v6n64"`` … for a network. A firewall sizes its sets from it before
+        the ledger is streamed into them. One scan of the table, not the index on the ban
+        end: with most bans in force the index costs a row lookup each (1 M bans: 0.75
+        CPU-s against 3.1)."""
+        with self.read("count active bans") as db:
+            rows = db.execute(
+                "SELECT jail, CASE WHEN instr(ip, '/') THEN"
+                " (CASE WHEN instr(ip, ':') THEN 'v6n' ELSE 'v4n' END)"
+                " || substr(ip, instr(ip, '/') + 1)"
+                " WHEN instr(ip, ':') AND NOT (lower(substr(ip, 1, 7)) = '::ffff:'"
+                " AND instr(ip, '.')) THEN 'v6' ELSE 'v4' END, count(*)"
+                " FROM bans NOT INDEXED WHERE until > ? AND lifted IS NULL GROUP BY 1, 2",
+                (now,),
+            ).fetchall()
+        return {(jail, shape): count for jail, shape, count in rows}
+
+    def set_restart_stamp(self, enforcer: str, stamp: str) -> None:
+        """Keep ``enforcer``'s stamp of a clean stop (its firewall holds exactly the active
+        bans). Any later change of the bans table -- ``ban``/``unban`` while the daemon is
+        down, a fleet's ban, an edit in the sqlite3 shell -- deletes every stamp (the
+        schema's triggers), so a stamp read at start proves nothing changed since."""
+        with self.write("keep a restart stamp", durable=True) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO restart_stamps (enforcer, stamp) VALUES (?, ?)",
+                (enforcer, stamp),
+            )
+
+    def take_restart_stamps(self) -> dict[str, str]:
+        """Every restart stamp (enforcer → stamp), deleted as it is read: a stamp is used
+        by one start at most (a crash after it must not find it again)."""
+        with self.write("take the restart stamps", durable=True) as db:
+            rows = db.execute("SELECT enforcer, stamp FROM restart_stamps").fetchall()
+            if rows:
+                db.execute("DELETE FROM restart_stamps")
+        return dict(rows)
 
     def ban_history(self, ip: str) -> list[Ban]:
         """Every ban of ``ip`` as it was decided (lifted or replaced ones too), oldest first."""
