@@ -134,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     refused = table.get("our_mail_refused", Counter())
     told = refused["our_mail_refused"] + refused["unknown"]
     share = dead["dead_contact"] / max(1, sum(dead.values()))
-    print(f"floor: not-dead read as dead {wrong} (want 0); dead recognised {share:.1%}"
-          f" (want >= 95 %); refused with the admin told {told}/{sum(refused.values())}")
+    print(
+        f"floor: not-dead read as dead {wrong} (want 0); dead recognised {share:.1%}"
+        f" (want >= 95 %); refused with the admin told {told}/{sum(refused.values())}"
+    )
     return 0
 
 

@@ -529,10 +529,17 @@ def test_a_network_ban_reports_the_addresses_that_failed_in_it(make_env: Any) ->
 @pytest.mark.parametrize(
     ("status", "diagnostic", "flag"),
     [
-        ("5.7.1", "554 5.7.1 Service unavailable; Client host [192.0.2.25] blocked using"
-         " zen.spamhaus.org", "refused"),
-        ("5.7.26", "550 5.7.26 Unauthenticated email is not accepted due to domain's DMARC"
-         " policy", "refused"),
+        (
+            "5.7.1",
+            "554 5.7.1 Service unavailable; Client host [192.0.2.25] blocked using"
+            " zen.spamhaus.org",
+            "refused",
+        ),
+        (
+            "5.7.26",
+            "550 5.7.26 Unauthenticated email is not accepted due to domain's DMARC policy",
+            "refused",
+        ),
         ("5.0.0", "550 Requested action not taken", "decide"),
         ("4.4.1", "connect to mx.example.net[192.0.2.30]:25: Connection timed out", None),
         ("2.0.0", "250 2.0.0 Ok: queued", None),

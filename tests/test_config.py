@@ -354,9 +354,7 @@ ERRORS = [
     pytest.param(
         '[abuse.lookup]\ncache = "400d"\n', "abuse.lookup.cache", "must be 1s to 365d", id="cache"
     ),
-    pytest.param(
-        '[abuse]\nhold = "2d"\n', "abuse.hold", "must be 0 or 1s to 1d", id="abuse-hold"
-    ),
+    pytest.param('[abuse]\nhold = "2d"\n', "abuse.hold", "must be 0 or 1s to 1d", id="abuse-hold"),
     pytest.param(
         '[abuse]\ndead_contact_block = "4000d"\n',
         "abuse.dead_contact_block",

@@ -507,8 +507,9 @@ def test_without_the_bindings_the_journal_is_read_with_journalctl(tmp_path: Path
     source = one(report, "source.sshd")
     assert source["status"] == "advice", source  # the forged entry: advice, not a problem
     assert source["detail"].startswith("journal (_SYSTEMD_UNIT=ssh.service or ")
-    assert " via journalctl: 3 sshd/sshd-session/sshd-auth/sshd(pam_unix) entries" in (
-        source["detail"]
+    assert (
+        " via journalctl: 3 sshd/sshd-session/sshd-auth/sshd(pam_unix) entries"
+        in (source["detail"])
     )
     assert "and 1 more whose _UID/_EXE do not vouch" in source["detail"]
     assert "python3-systemd" not in json.dumps(report)
@@ -534,8 +535,9 @@ def test_without_the_bindings_the_journal_is_read_with_journalctl(tmp_path: Path
         _, report = doctor_without_bindings(Path(visible) / "journal", jails, as_nobody=True)
     source = one(report, "source.sshd")
     assert source["status"] == "unknown", source
-    assert "journalctl exited with status 1: Failed to open files: Permission denied" in (
-        source["detail"]
+    assert (
+        "journalctl exited with status 1: Failed to open files: Permission denied"
+        in (source["detail"])
     )
 
     # Neither journalctl nor the bindings: a jail forced to the journal reads nothing.

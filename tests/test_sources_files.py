@@ -667,8 +667,7 @@ def test_what_is_not_a_regular_file_is_refused_unopened_until_a_log_file_replace
         health = source.health()
         assert not health.reading
         assert health.detail == (
-            f"file {log} is {kind}, not a regular file: refused (watched until a log file is"
-            " there)"
+            f"file {log} is {kind}, not a regular file: refused (watched until a log file is there)"
         )
         assert _descriptors_on(log) == [] and tail.batches == []  # looked at, never opened
         log.rmdir() if log.is_dir() else log.unlink()

@@ -65,7 +65,7 @@ def hostile_entries(remote: RemoteJournal) -> int:
     remote.add(b"binary \xff\xfe message from 203.0.113.6")  # invalid UTF-8: a byte array
     remote.add("carriage\rreturn and a tab\there")  # CR: a byte array too
     remote.add("first line\nFailed password for x from 192.0.2.1 port 1 ssh2")
-    remote.add("quotes \" and \\ and \u2028 and {} ]")  # JSON's own syntax, escaped
+    remote.add('quotes " and \\ and \u2028 and {} ]')  # JSON's own syntax, escaped
     remote.add("x" * 100_000)  # over 4096 bytes: null unless --all
     remote.add(b"\xff" * (MAX_LINE + 10))  # too long for a line: skipped by both readers
     remote.add("", _COMM="", _PID="", _TRANSPORT="kernel", _HOSTNAME="evil host")
@@ -122,7 +122,7 @@ def test_lines_are_those_of_the_bindings_reader_however_hostile_the_message(
         b"binary \xff\xfe message from 203.0.113.6\n",
         b"carriage\rreturn and a tab\there\n",
         b"first line#012Failed password for x from 192.0.2.1 port 1 ssh2\n",
-        "quotes \" and \\ and \u2028 and {} ]\n".encode(),
+        'quotes " and \\ and \u2028 and {} ]\n'.encode(),
     ]
     assert messages[5] == b"x" * 100_000 + b"\n"
     assert lines[6].split(b" ")[1:3] == [b"evil_host", b"kernel:"]
@@ -372,8 +372,9 @@ def test_journalctl_that_exits_is_started_again_from_its_cursor(
         remote.add("while it was down")
         assert await reading.messages(1) == [b"while it was down\n"]
         assert source.health() == SourceHealth(
-            True, "journal (_SYSTEMD_UNIT=ssh.service or _COMM=sshd) via journalctl "
-            "(journalctl restarted: 1)"
+            True,
+            "journal (_SYSTEMD_UNIT=ssh.service or _COMM=sshd) via journalctl "
+            "(journalctl restarted: 1)",
         )
         remote.add("after")
         assert await reading.messages(1) == [b"after\n"]
@@ -389,9 +390,7 @@ def test_a_journalctl_that_keeps_failing_is_retried_ever_more_slowly_and_says_wh
 ) -> None:
     async def body() -> None:
         missing = tmp_path / "no-journal-here"  # journalctl refuses a missing directory
-        source = JournalctlSource(
-            SSHD_UNIT, since=0, path=missing, restart_delays=FAST_RESTART
-        )
+        source = JournalctlSource(SSHD_UNIT, since=0, path=missing, restart_delays=FAST_RESTART)
         reading = Reading(source)
         assert await reading.nothing_more(0.1)
         health = source.health()

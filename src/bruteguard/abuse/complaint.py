@@ -282,8 +282,7 @@ def xarf_report(
             {
                 "content_type": "text/plain",
                 "description": (
-                    f"{len(lines)} log lines for {offence.normalised()}"
-                    f" (times as logged, {zone})"
+                    f"{len(lines)} log lines for {offence.normalised()} (times as logged, {zone})"
                 )[:500],
                 "payload": base64.b64encode(payload).decode("ascii"),
                 "hash": "sha256:" + hashlib.sha256(payload).hexdigest(),
@@ -428,9 +427,7 @@ def render_complaint(
             without_xarf.append(key)
 
     msg = _envelope(reporter, contact, subject, case_id, now)
-    msg.set_content(
-        _text_body(offences, shown, reporter, network, case_id, log_zone, without_xarf)
-    )
+    msg.set_content(_text_body(offences, shown, reporter, network, case_id, log_zone, without_xarf))
     if not reports:
         return _finished(msg)
     msg.make_mixed()

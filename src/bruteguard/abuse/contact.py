@@ -275,4 +275,3 @@ class Facts:
     doubt: bool = False  # several addresses or none a role mailbox: ask a second source
     remarks_email: str | None = None  # named only in free-text remarks
     csirt_email: str | None = None  # the national CSIRT the registry's reply names
-

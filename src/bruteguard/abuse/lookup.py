@@ -174,8 +174,10 @@ async def _lookup(
     whois = await _whois(address, start, servers)
     partial.append(whois)
     if rdap is not None and rdap.abuse_email:  # in doubt: whois may name the role mailbox
-        better = whois is not None and whois.abuse_email and (
-            role_rank(whois.abuse_email) < role_rank(rdap.abuse_email)
+        better = (
+            whois is not None
+            and whois.abuse_email
+            and (role_rank(whois.abuse_email) < role_rank(rdap.abuse_email))
         )
         if not better:
             return _result(address, rdap, whois, "rdap", now)

@@ -164,8 +164,6 @@ def send(message: EmailMessage, relay: Relay, *, now: datetime | None = None) ->
         raise _code_error(f"{where} refused {recipient}", code, reply)
 
 
-async def send_async(
-    message: EmailMessage, relay: Relay, *, now: datetime | None = None
-) -> None:
+async def send_async(message: EmailMessage, relay: Relay, *, now: datetime | None = None) -> None:
     """:func:`send` in a worker thread, so the daemon's event loop never waits on a relay."""
     await asyncio.to_thread(send, message, relay, now=now)

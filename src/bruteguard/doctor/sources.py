@@ -298,7 +298,7 @@ def _journal_finding(
         status="advice",
         detail=f"{what}: no {names} entries in {period} ({seen} other entries)",
         advice=f"bruteguard's source has no {service} lines: is {service} logging to a file "
-        f"only (no journal)? Check journalmatch, or set backend = \"file\"{logpath}",
+        f'only (no journal)? Check journalmatch, or set backend = "file"{logpath}',
     )
 
 

@@ -33,7 +33,6 @@ CHUNK_SIZE = 1 << 20
 """Bytes read at a time when there is a backlog: big batches, one matcher pass each."""
 
 
-
 class LineBatch(msgspec.Struct, frozen=True):
     """Complete lines from one source and where that source stands after them."""
 

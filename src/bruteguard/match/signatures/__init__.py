@@ -145,9 +145,7 @@ FILTERS: dict[str, Filter] = {
         dovecot.SIGNATURES,
         variants=(
             Filter("dovecot", dovecot.LOG_PROGRAMS, dovecot.LOG_SIGNATURES),
-            Filter(
-                "dovecot", dovecot.LOG_PROGRAMS, dovecot.LOG_SIGNATURES, frame=frames.MULTILOG
-            ),
+            Filter("dovecot", dovecot.LOG_PROGRAMS, dovecot.LOG_SIGNATURES, frame=frames.MULTILOG),
         ),
     ),
     "exim": Filter(
@@ -289,9 +287,7 @@ FILTERS: dict[str, Filter] = {
         (),
         scanner.SIGNATURES,
         frame=frames.ACCESS,
-        variants=(
-            Filter("web-scanner", (), scanner.ERROR_SIGNATURES, frame=frames.NGINX_ERROR),
-        ),
+        variants=(Filter("web-scanner", (), scanner.ERROR_SIGNATURES, frame=frames.NGINX_ERROR),),
     ),
     # Packets a firewall rule logged and dropped: port scans, and evidence for identity.
     "kernel-firewall": Filter("kernel-firewall", kernel.PROGRAMS, kernel.SIGNATURES),

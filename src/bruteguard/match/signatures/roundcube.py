@@ -73,9 +73,7 @@ _FORWARDED = (
 # "x from 203.0.113.9." must not end where Roundcube's own " from " starts the answer),
 # usually after the command that got it, then log_bug's tail: the file, the line and the
 # request (method and URI, which the client chose: one token, no spaces).
-_ANSWER = (
-    r"(?:(?:AUTHENTICATE [A-Z0-9_-]{1,20}|LOGIN): )?(?!from )(?:[^\s()]++| (?!from ))*?"
-)
+_ANSWER = r"(?:(?:AUTHENTICATE [A-Z0-9_-]{1,20}|LOGIN): )?(?!from )(?:[^\s()]++| (?!from ))*?"
 _BUG_TAIL = r" in \S{1,512} on line \d{1,6} \([A-Z]{3,10} \S{0,4096}\)"
 
 SIGNATURES: tuple[Signature, ...] = (
