@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from bruteguard.identity import canonical_address
+from bruteguard.model import Network
 
 if TYPE_CHECKING:
     import logging
@@ -46,7 +47,6 @@ def _log() -> logging.Logger:
     return logging.getLogger(__name__)
 
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # A DNS name: dot-separated labels of letters, digits and inner hyphens, one letter at least
 # somewhere (so "192.0.2" is no name but a mistyped address).
 _NAME = re.compile(

@@ -50,6 +50,7 @@ from bruteguard.fleet.config import FleetConfig
 from bruteguard.knock.config import KnockConfig
 from bruteguard.match.imported import FAIL2BAN_PREFIX, imported_filter, is_imported
 from bruteguard.match.signatures import FILTERS
+from bruteguard.model import Network
 
 __all__ = [
     "AUTO",
@@ -80,7 +81,6 @@ DEFAULT_CONFIG_PATH = Path("/etc/bruteguard/bruteguard.toml")
 DEFAULT_STORE = "/var/lib/bruteguard/bruteguard.db"
 _NO_FILE = "<defaults>"  # the origin of a configuration no file was read for
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 EnforcerName = Literal[
     "nftables", "ipset", "iptables", "hosts.deny", "route", "pf", "ipfw", "command", "dry-run"
 ]

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bruteguard import _windows
-from bruteguard.config import RECIDIVE, JailConfig, Network, parse_networks
+from bruteguard.config import RECIDIVE, JailConfig, parse_networks
 from bruteguard.duration import describe_duration
 from bruteguard.match.engine import Hit
-from bruteguard.model import Ban
+from bruteguard.model import Ban, Network
 
 __all__ = ["Detector", "IgnoreList", "LedgerRead", "local_addresses", "network_of"]
 

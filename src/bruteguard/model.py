@@ -4,11 +4,23 @@ Every stage takes and returns these; none reaches into another stage's state.
 Times are POSIX seconds (UTC); addresses are normalised text (IPv4-mapped IPv6 is IPv4).
 """
 
+import ipaddress
 from typing import NamedTuple
 
 import msgspec
 
-__all__ = ["Ban", "BanRow", "Failure", "SourcePosition", "Unattributed", "ban_view"]
+__all__ = [
+    "Ban",
+    "BanRow",
+    "Failure",
+    "Network",
+    "SourcePosition",
+    "Unattributed",
+    "ban_view",
+]
+
+#: An IPv4 or IPv6 network (a ban target, an allow entry): one name for the whole project.
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Failure(msgspec.Struct, frozen=True, gc=False):

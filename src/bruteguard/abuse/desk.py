@@ -36,9 +36,9 @@ from bruteguard.abuse.contact import NetworkContact
 from bruteguard.abuse.lookup import DEFAULT_WHOIS, Servers, lookup
 from bruteguard.abuse.policy import Escalation, Policy, escalate
 from bruteguard.abuse.smtp import Rejected, Relay, RelayUnavailable, send_async
-from bruteguard.config import Config, LookupConfig, Network
+from bruteguard.config import Config, LookupConfig
 from bruteguard.errors import ConfigError
-from bruteguard.model import Ban
+from bruteguard.model import Ban, Network
 from bruteguard.safe_text import printable
 from bruteguard.store.cases import CaseBook
 from bruteguard.store.sqlite import SqliteStore

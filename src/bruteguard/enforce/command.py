@@ -40,7 +40,7 @@ from typing import Generic, Protocol, TypeVar
 from bruteguard.enforce import JailRule
 from bruteguard.enforce.nftables import Target, check_jail_rule, parse_target, validate_name
 from bruteguard.errors import EnforcerError
-from bruteguard.model import Ban
+from bruteguard.model import Ban, Network
 
 __all__ = [
     "BAN_PLACEHOLDERS",
@@ -60,7 +60,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # ``runner(argv, stdin_text) -> stdout``: how the pf and ipfw enforcers run their tool
 # (tests inject one that records argv, since pfctl and ipfw cannot run on Linux).
 Runner = Callable[[Sequence[str], "str | None"], str]

@@ -44,10 +44,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from bruteguard.enforce import JailRule
-from bruteguard.enforce.command import Network, allow_networks, targets_by_jail
+from bruteguard.enforce.command import allow_networks, targets_by_jail
 from bruteguard.enforce.nftables import parse_target, validate_name
 from bruteguard.errors import EnforcerError
-from bruteguard.model import Ban
+from bruteguard.model import Ban, Network
 
 __all__ = ["HostsDenyEnforcer", "client_pattern", "parse_client_pattern"]
 

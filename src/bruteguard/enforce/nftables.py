@@ -103,7 +103,7 @@ from bruteguard.enforce.libnft import LIBRARY
 from bruteguard.enforce.names import NAME_FORM, is_safe_name
 from bruteguard.enforce.nftexec import NftRunner, Transaction, run_nft
 from bruteguard.errors import EnforcerError
-from bruteguard.model import Ban
+from bruteguard.model import Ban, Network
 
 __all__ = [
     "NftablesEnforcer",
@@ -117,7 +117,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Blocktype = Literal["reject", "drop"]
 
 # An nft identifier starts with a letter or "_" (a leading digit or "-" is a syntax error).

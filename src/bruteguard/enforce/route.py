@@ -34,10 +34,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from bruteguard.enforce import JailRule, describe_bans
-from bruteguard.enforce.command import Network, TableJail, active_targets, allow_networks
+from bruteguard.enforce.command import TableJail, active_targets, allow_networks
 from bruteguard.enforce.nftables import validate_name
 from bruteguard.errors import EnforcerError
-from bruteguard.model import Ban
+from bruteguard.model import Ban, Network
 
 __all__ = ["DEFAULT_PRIORITY", "DEFAULT_TABLE_BASE", "RTPROT_BRUTEGUARD", "RouteEnforcer"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 
-from bruteguard.config import RECIDIVE_JAIL, JailConfig, Network, parse_networks
+from bruteguard.config import RECIDIVE_JAIL, JailConfig, parse_networks
 from bruteguard.detect import IgnoreList
 from bruteguard.fleet.subscriber import FleetBan
-from bruteguard.model import Ban
+from bruteguard.model import Ban, Network
 
 __all__ = ["LocalPlan", "plan"]
 
