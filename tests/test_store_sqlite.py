@@ -192,7 +192,8 @@ def test_expired_bans_are_found_through_the_index_on_their_end(store: SqliteStor
             "EXPLAIN QUERY PLAN SELECT 1 FROM bans WHERE until > 1 AND until <= 2"
             " AND lifted IS NULL"
         ).fetchall()
-    assert "bans_until" in str(plan)
+    # the index on the end of the bans not lifted (bans_active), not a scan of the table
+    assert "INDEX bans_active (until>? AND until<?)" in str(plan)
 
 
 def test_lift_all_ends_every_active_ban_and_only_those(store: SqliteStore) -> None:
@@ -499,3 +500,25 @@ def test_any_change_of_the_bans_deletes_the_restart_stamps(store: SqliteStore) -
     store.set_restart_stamp("nftables", "token:1:layout")
     assert store.take_restart_stamps() == {"nftables": "token:1:layout"}
     assert store.take_restart_stamps() == {}  # used once
+
+
+def test_active_bans_per_jail_are_counted_from_the_partial_index(db_path: Path) -> None:
+    """``status`` counts the bans in force per jail from ``bans_active`` alone: lifted and
+    ended bans are not in it, so a million active bans cost no row lookups and a long
+    history costs nothing."""
+    with SqliteStore(db_path) as store:
+        store.add_bans([ban("192.0.2.1"), ban("192.0.2.2", jail="vsftpd"), ban("192.0.2.3")])
+        store.add_bans([ban("198.51.100.1", start=100.0, until=200.0)])  # ended
+        store.lift_bans(["192.0.2.3"], 1100.0)
+        assert store.active_ban_counts(1200.0) == {"sshd": 1, "vsftpd": 1}
+    with sqlite3.connect(db_path) as raw:
+        plan = raw.execute(
+            "EXPLAIN QUERY PLAN SELECT jail, count(*) FROM bans"
+            " WHERE until > ? AND lifted IS NULL GROUP BY jail",
+            (1200.0,),
+        ).fetchall()
+        (entry,) = raw.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'bans_active'"
+        ).fetchone()
+    assert any("INDEX bans_active" in row[-1] for row in plan), plan
+    assert "WHERE lifted IS NULL" in entry

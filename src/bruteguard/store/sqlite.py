@@ -143,6 +143,10 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TRIGGER bans_delete_unstamps AFTER DELETE ON bans BEGIN"
         " DELETE FROM restart_stamps; END",
     ),
+    (  # the bans in force per jail from the index alone (``active_ban_counts``, ``status``):
+        # through ``bans_until`` each costs a row lookup (1 M bans: 2.1 CPU-s against 0.2)
+        "CREATE INDEX bans_active ON bans (until, jail) WHERE lifted IS NULL",
+    ),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
