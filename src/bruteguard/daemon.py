@@ -368,15 +368,10 @@ class Daemon:
                     "%s: the firewall still holds the ledger's bans: not reloaded", enforcer.name
                 )
                 continue
-            streams = getattr(enforcer, "reconcile_streams", False)
-            if not streams:
+            if not getattr(enforcer, "reconcile_streams", False):
                 bans = list(bans)
             try:
-                if streams and unread:
-                    unread = False  # learned by the time it returns or raises
-                    await self._reload_while_learning(enforcer, learned, now)
-                else:
-                    await self._in_thread(enforcer.reconcile, bans, now)
+                await self._in_thread(enforcer.reconcile, bans, now)
             except EnforcerError as error:
                 if not _set_full(error) or not hasattr(enforcer, "expect_bans"):
                     raise
@@ -395,33 +390,6 @@ class Daemon:
         self.detector.prime_recidive(ledger.recidive_starts)
         self._lifts = ledger.lifted()  # for prime: the replay must not revive them
         log.info("firewall reconciled: %d active bans from %s", count, self.config.store)
-
-    async def _reload_while_learning(
-        self, enforcer: Enforcer, learned: Callable[[], Iterator[Ban]], now: float
-    ) -> None:
-        """Reload ``enforcer`` from the ledger while the detector learns the ledger.
-
-        The script is written first, from its own read of the active bans; nft then fills
-        the kernel's sets in its own process (or in libnftables, which runs without the
-        GIL) while this process learns from a second read: with a million bans the two
-        halves of a start overlap instead of following each other. Both are finished when
-        this returns or raises."""
-        loop = asyncio.get_running_loop()
-        written = asyncio.Event()
-
-        def script_bans() -> Iterator[Ban]:
-            yield from _active(self.store.ban_rows(), now)
-            loop.call_soon_threadsafe(written.set)
-
-        reloading = asyncio.ensure_future(self._in_thread(enforcer.reconcile, script_bans(), now))
-        waiting = asyncio.ensure_future(written.wait())
-        await asyncio.wait({reloading, waiting}, return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
-        try:
-            await asyncio.to_thread(collections.deque, learned(), 0)
-        finally:
-            await asyncio.wait({reloading})
-        await reloading
 
     async def _expect_bans(self, now: float, enforcers: Sequence[Enforcer] = ()) -> None:
         """Tell the firewalls (``enforcers``, else all) that size their sets how many bans
