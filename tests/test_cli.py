@@ -253,10 +253,10 @@ def test_without_a_config_file_errors_say_so_plainly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """No file was read: no error names a file called `<defaults>`."""
-    from bruteguard import config as config_module
     from bruteguard.cli import main
+    from bruteguard.config import root as config_root
 
-    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
+    monkeypatch.setattr(config_root, "DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
     assert main(["abuse", "send", "x"]) == 1
     error = capsys.readouterr().err
     assert error == (

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bruteguard import config as config_module
 from bruteguard.config import BUILTIN_JAILS, load_config, parse_networks
+from bruteguard.config import root as config_root
 from bruteguard.errors import ConfigError
 from bruteguard.sources.select import AUTH_LOGS, resolve_sources
 
@@ -28,7 +28,7 @@ def write(tmp_path: Path, text: str, name: str = "bruteguard.toml") -> Path:
 
 
 def test_no_config_file_at_all_protects_sshd(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
+    monkeypatch.setattr(config_root, "DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
     config = load_config()
     assert list(config.jails) == list(BUILTIN_JAILS)
     sshd = config.jails["sshd"]
@@ -67,7 +67,7 @@ def test_no_config_file_at_all_protects_sshd(tmp_path: Path, monkeypatch) -> Non
 
 def test_default_file_is_read_when_present(tmp_path: Path, monkeypatch) -> None:
     path = write(tmp_path, "[jails.sshd]\nmaxretry = 3\n")
-    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", path)
+    monkeypatch.setattr(config_root, "DEFAULT_CONFIG_PATH", path)
     config = load_config()
     assert config.jails["sshd"].maxretry == 3
     assert config.source_path == str(path)

@@ -15,8 +15,9 @@ import socket
 import time
 from pathlib import Path
 
-from bruteguard.config import IdentityConfig, JailConfig, Seconds, config_from_dict
+from bruteguard.config import IdentityConfig, JailConfig, config_from_dict
 from bruteguard.doctor import check_identity
+from bruteguard.duration import Seconds
 from bruteguard.identity.attribution import attribute_address
 from bruteguard.identity.connections import Connection, ConnectionBook
 from bruteguard.identity.conntrack import ConnEvent, EventKind

@@ -12,7 +12,8 @@ import asyncio
 import socket
 import time
 
-from bruteguard.config import IdentityConfig, JailConfig, Seconds
+from bruteguard.config import IdentityConfig, JailConfig
+from bruteguard.duration import Seconds
 from bruteguard.identity.connections import ConnectionBook
 from bruteguard.identity.conntrack import ConnEvent, EventKind
 from bruteguard.identity.stage import IdentityStage

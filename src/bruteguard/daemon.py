@@ -28,7 +28,8 @@ import msgspec
 
 from bruteguard.abuse.desk import AbuseDesk, desk_settings
 from bruteguard.allow import AllowList
-from bruteguard.config import Config, JailConfig, load_config, split_listen
+from bruteguard.bounds import split_listen
+from bruteguard.config import Config, JailConfig, load_config
 from bruteguard.control import MAX_REQUEST, peer_uid, socket_directory
 from bruteguard.detect import Detector, LedgerRead, local_addresses
 from bruteguard.duration import format_duration, parse_duration

@@ -26,13 +26,11 @@ from bruteguard.config import (
     MetricsConfig,
     NotifyConfig,
     ReportConfig,
-    Seconds,
-    SecondsOrNever,
     SmtpConfig,
     StoreConfig,
 )
 from bruteguard.dashboard.config import DashboardConfig
-from bruteguard.duration import format_duration
+from bruteguard.duration import Seconds, SecondsOrNever, format_duration
 
 __all__ = ["commented_defaults"]
 

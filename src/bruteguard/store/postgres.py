@@ -396,7 +396,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                 findtime float8 := (p_rule->>'findtime')::float8;
                 maxretry integer := (p_rule->>'maxretry')::integer;
                 min_hosts integer := (p_rule->>'hosts')::integer;
-                -- the bounds config.py puts on ipv6_prefix and ipv4_prefix, here too
+                -- the bounds config/jail.py puts on ipv6_prefix and ipv4_prefix, here too
                 v6 integer := greatest(16, least(128, (p_rule->>'v6_prefix')::integer));
                 v4 integer := greatest(8, least(32, (p_rule->>'v4_prefix')::integer));
                 net_maxretry integer := (p_rule->>'subnet_maxretry')::integer;
