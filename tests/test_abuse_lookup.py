@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import threading
 import time
@@ -97,13 +98,49 @@ WHOIS_REPLIES = {
 
 
 class _Rdap(BaseHTTPRequestHandler):
-    """Recorded files by path; ``/big/`` sends 10 MB, ``/slow/`` never answers."""
+    """Recorded files by path; ``/big/`` sends 10 MB, ``/slow/`` never answers,
+    ``/trickle/`` sends a byte every 0.2 s, ``/gzip/`` a compressed reply,
+    ``/moved/PATH`` redirects to ``/PATH``, ``/loop/`` to itself, ``/ftp/`` to ftp://."""
 
     stop: threading.Event
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_GET(self) -> None:
         if self.path.startswith("/slow/"):
             self.stop.wait(6.0)  # bounded: the server ends it at teardown at the latest
+            return
+        if self.path.startswith("/moved/"):
+            return self._redirect(self.path.removeprefix("/moved"))
+        if self.path.startswith("/loop/"):
+            return self._redirect(self.path)
+        if self.path.startswith("/ftp/"):
+            return self._redirect("ftp://127.0.0.1/ip/192.0.2.10")
+        if self.path.startswith("/trickle/"):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rdap+json")
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for _ in range(30):  # bounded: 6 s at most
+                    if self.stop.wait(0.2):
+                        return
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+            return
+        if self.path.startswith("/gzip/"):
+            # 20 MB of JSON in 20 kB: what a size cap on the wire alone would let through
+            body = gzip.compress(b'{"remarks": ["' + b"x" * 20_000_000 + b'"]}')
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rdap+json")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         if self.path.startswith("/big/"):
             self.send_response(200)
@@ -543,6 +580,34 @@ def test_rdap_reply_over_cap_refused(rdap_url: str) -> None:
     )
     boot = asyncio.run(fetch(f"{rdap_url}/bootstrap/ipv4.json", timeout=5, max_bytes=1 << 20))
     assert boot == json.loads((DATA / "bootstrap-ipv4.json").read_text())
+
+
+def test_rdap_redirects_followed_within_bounds(rdap_url: str) -> None:
+    """Registries redirect (ARIN's server sends other RIRs' space on): followed, but only a
+    few times, and only to http(s)."""
+    moved = asyncio.run(
+        fetch(f"{rdap_url}/moved/bootstrap/ipv4.json", timeout=5, max_bytes=1 << 20)
+    )
+    assert moved == json.loads((DATA / "bootstrap-ipv4.json").read_text())
+    with pytest.raises(Exception, match="redirect"):
+        asyncio.run(fetch(f"{rdap_url}/loop/ip/x", timeout=5, max_bytes=1 << 20))
+    with pytest.raises(Exception, match="ftp"):
+        asyncio.run(fetch(f"{rdap_url}/ftp/ip/x", timeout=5, max_bytes=1 << 20))
+
+
+def test_rdap_trickling_reply_cut_at_the_timeout(rdap_url: str) -> None:
+    """A byte every 0.2 s never trips a read timeout of 1 s: the whole GET is bounded."""
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        asyncio.run(fetch(f"{rdap_url}/trickle/ip/x", timeout=1.0, max_bytes=1 << 20))
+    assert time.monotonic() - started < 2.0
+
+
+def test_rdap_compressed_reply_refused(rdap_url: str) -> None:
+    """None is asked for; a server that compresses anyway could pass a small size cap with
+    a reply that inflates far past it."""
+    with pytest.raises(ValueError, match="compressed"):
+        asyncio.run(fetch(f"{rdap_url}/gzip/ip/x", timeout=5, max_bytes=1 << 20))
 
 
 def test_silent_servers_time_out_within_bound(rdap_url: str) -> None:

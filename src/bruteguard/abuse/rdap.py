@@ -2,9 +2,12 @@
 
 The IANA bootstrap file says which registry serves an address; the registry's answer
 carries entities with roles, nested to any depth (ARIN puts the ``abuse`` entity inside the
-``registrant``), each with a jCard (RFC 7095) holding ``email`` and ``tel``. HTTP is the
-standard library's urllib in a worker thread: one GET per step, a hard size cap, a socket
-timeout and a wall-clock deadline, so a slow or huge reply cannot hold the daemon.
+``registrant``), each with a jCard (RFC 7095) holding ``email`` and ``tel``. HTTP is
+httpx's async client on the daemon's loop (no thread left behind when a lookup is given up):
+one GET per step (redirects followed, at most ``_MAX_REDIRECTS``, http and https only), a hard
+size cap, per-operation timeouts and a wall-clock deadline, so a slow, trickling or huge reply
+cannot hold the daemon. Replies are asked for uncompressed and a compressed one is refused:
+a size cap on what arrives must also be the cap on what is parsed.
 """
 
 from __future__ import annotations
@@ -12,10 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 from bruteguard.abuse.contact import (
@@ -50,45 +50,48 @@ RDAP_HOSTS = {
 }
 _MAX_DEPTH = 6  # entities nested deeper than any registry does are ignored
 _MAX_ENTITIES = 200
+_MAX_REDIRECTS = 5
+_HEADERS = {
+    "Accept": "application/rdap+json, application/json",
+    "Accept-Encoding": "identity",
+    "User-Agent": "bruteguard",
+}
 
 
 class TooLarge(Exception):
     """A reply went over the size cap; it was cut off and not parsed."""
 
 
-def _get_blocking(url: str, timeout: float, max_bytes: int) -> bytes | None:
+async def fetch(url: str, *, timeout: float, max_bytes: int) -> Any:
+    """The decoded JSON at ``url``, or ``None`` for 404 (or a scheme other than http(s));
+    raises on other HTTP errors, cut-offs (``TooLarge``), timeouts and bad JSON.
+
+    ``timeout`` bounds each connect, read and write, and the whole GET (a server that
+    trickles a byte a second is cut off too)."""
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         return None
-    request = urllib.request.Request(  # noqa: S310 - scheme checked above
-        url,
-        headers={"Accept": "application/rdap+json, application/json", "User-Agent": "bruteguard"},
-    )
-    deadline = time.monotonic() + timeout
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            chunks: list[bytes] = []
-            size = 0
-            while time.monotonic() < deadline:
-                chunk = response.read1(65536)
-                if not chunk:
-                    return b"".join(chunks)
-                size += len(chunk)
-                if size > max_bytes:
-                    raise TooLarge(url)
-                chunks.append(chunk)
-            raise TimeoutError(url)
-    except urllib.error.HTTPError as error:
-        if error.code == 404:  # "not ours": the caller falls back to whois
+    import httpx  # the abuse desk's only: the daemon without it, and scan, never load it
+
+    async with (
+        asyncio.timeout(timeout),
+        httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=True,
+            max_redirects=_MAX_REDIRECTS,
+            headers=_HEADERS,
+        ) as client,
+        client.stream("GET", url) as response,
+    ):
+        if response.status_code == 404:  # "not ours": the caller falls back to whois
             return None
-        raise
-
-
-async def fetch(url: str, *, timeout: float, max_bytes: int) -> Any:
-    """The decoded JSON at ``url``, or ``None`` for 404; raises on errors, cut-offs, timeouts."""
-    async with asyncio.timeout(timeout + 1.0):
-        body = await asyncio.to_thread(_get_blocking, url, timeout, max_bytes)
-    if body is None:
-        return None
+        response.raise_for_status()
+        if response.headers.get("content-encoding", "identity").lower() != "identity":
+            raise ValueError(f"{url}: a compressed reply, though none was asked for")
+        body = bytearray()
+        async for chunk in response.aiter_raw():
+            body += chunk
+            if len(body) > max_bytes:
+                raise TooLarge(url)
     return json.loads(body)
 
 
