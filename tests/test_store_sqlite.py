@@ -202,6 +202,8 @@ def test_lift_all_ends_every_active_ban_and_only_those(store: SqliteStore) -> No
     store.add_bans([expired, *active])
     assert store.lift_all(1200.0) == 4
     assert store.active_bans(1200.0) == []
+    with store.read("look") as db:  # the large cache was for that statement alone
+        assert db.execute("PRAGMA cache_size").fetchone() == (-2000,)
     assert [BanRow(*row).lifted for page in store.ban_rows() for row in page] == [
         None,
         *[1200.0] * 4,
