@@ -12,10 +12,11 @@ import os
 import socket
 import sys
 import time
+import traceback
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import msgspec
 
@@ -181,6 +182,30 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             + b"\n"
         )
         return 0
+    # The offender table is written by a forked child while this process writes the ban
+    # lines (neither needs the other's text): the second core is idle once matching ends.
+    # Only onto a file descriptor, which the child shares (not into an in-memory stream).
+    if not _has_descriptor(out):
+        out.write(_table_text(summary) + _bans_text(summary))
+        return 0
+    out.flush()
+    writer = _written_by_child(out, lambda: _table_text(summary))
+    rest = _bans_text(summary)
+    _wait_for(writer)
+    out.write(rest)
+    return 0
+
+
+def _has_descriptor(stream: BinaryIO) -> bool:
+    try:
+        stream.fileno()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _table_text(summary: Any) -> bytes:
+    """The offender table: most failures first, then by address, and the bans covering each."""
     lines = [f"{'ADDRESS':<40} {'FAILURES':>8}  {'BANS':>4}"]
     bans_of = _bans_covering(summary.bans)
     # Most failures first, then by address: two sorts on one key each (stable) are faster
@@ -194,7 +219,12 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         for o in offenders
     )
     lines.append("")
-    lines.append("bans the jails would have made:")
+    return ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
+
+
+def _bans_text(summary: Any) -> bytes:
+    """The bans in time order (local time), then the summary line."""
+    lines = ["bans the jails would have made:"]
     bans = summary.bans
     starts = _local_texts([b.start for b in bans])
     untils = _local_texts([b.until for b in bans])
@@ -204,8 +234,33 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     )
     lines.append("")
     lines.append(_summary_text(summary))
-    out.write(("\n".join(lines) + "\n").encode("utf-8", "backslashreplace"))
-    return 0
+    return ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
+
+
+def _written_by_child(out: BinaryIO, text: Callable[[], bytes]) -> int:
+    """Fork a child that writes ``text()`` to ``out`` and exits; its pid. The child's status
+    is 0 when written (or when the reader went away: this process then meets it too)."""
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            out.write(text())
+            out.flush()
+            status = 0
+        except BrokenPipeError:
+            status = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(status)
+    return pid
+
+
+def _wait_for(pid: int) -> None:
+    """Wait for a child of ``_written_by_child``; RuntimeError if it failed (it said why)."""
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError("writing the offender table failed")
 
 
 def _ban_positions(hits: Sequence[Hit], bans: Sequence[Ban]) -> list[int]:
