@@ -381,10 +381,15 @@ def test_plain_scan_prints_addresses_bans_and_a_summary(
 def test_the_table_a_forked_child_writes_reads_as_one_written_in_order(
     bruteguard_exe: Path, jail_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Onto a file descriptor a child writes the offender table while the process writes
+    """Onto a file descriptor a child writes a long offender table while the process writes
     the ban lines; into an in-memory stream (no descriptor to share) both are written in
     turn. The bytes are the same but for the summary's time."""
-    log = write_log(tmp_path / "auth.log", ATTACK_LOG)
+    many = [  # one failure each from enough addresses for the forked writer
+        f"Nov 23 06:4{n // 3000}:00 web1 sshd[{n + 5000}]: Failed password for root from"
+        f" 10.{n // 250}.{n % 250}.9 port 22 ssh2"
+        for n in range(cli_scan._FORKED_TABLE_ROWS)
+    ]
+    log = write_log(tmp_path / "auth.log", many + ATTACK_LOG)
     done = bruteguard(bruteguard_exe, "scan", str(log), "--config", str(jail_config))
     assert done.returncode == 0 and done.stderr == b""
     memory = io.BytesIO()
@@ -401,6 +406,7 @@ def test_the_table_a_forked_child_writes_reads_as_one_written_in_order(
     time.tzset()
     written = memory.getvalue()
     timing = re.compile(rb"[0-9.]+ s \([0-9,]+ lines/s\)")
+    assert written.count(b"\n") > cli_scan._FORKED_TABLE_ROWS + 5
     assert b"bans the jails would have made:" in written
     assert timing.sub(b"", written) == timing.sub(b"", done.stdout)
 

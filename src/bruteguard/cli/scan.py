@@ -182,10 +182,10 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             + b"\n"
         )
         return 0
-    # The offender table is written by a forked child while this process writes the ban
+    # A long offender table is written by a forked child while this process writes the ban
     # lines (neither needs the other's text): the second core is idle once matching ends.
     # Only onto a file descriptor, which the child shares (not into an in-memory stream).
-    if not _has_descriptor(out):
+    if len(summary.offenders) < _FORKED_TABLE_ROWS or not _has_descriptor(out):
         out.write(_table_text(summary) + _bans_text(summary))
         return 0
     out.flush()
@@ -194,6 +194,10 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     _wait_for(writer)
     out.write(rest)
     return 0
+
+
+# Fewer rows than this cost less to write than a fork and the pages it makes copy.
+_FORKED_TABLE_ROWS = 4096
 
 
 def _has_descriptor(stream: BinaryIO) -> bool:
