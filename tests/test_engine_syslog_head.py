@@ -13,7 +13,6 @@ from bruteguard.match import engine
 from bruteguard.match.engine import Matcher
 
 REFERENCE = float(calendar.timegm((2026, 12, 1, 0, 0, 0)))
-JAILS = {"sshd": "sshd"}
 
 HEADS = [
     "Nov 23 06:50:01 host ",
@@ -93,14 +92,25 @@ MESSAGES = [
     "CRON[42]: pam_unix(cron:session): session opened for user root",
     "sshd[1242]: pam_unix(sshd:auth): check pass; user unknown",
     "host sshd[1243]: Failed password for root from 192.0.2.2 port 22 ssh2",
+    "dropbear[311]: Bad password attempt for 'root' from 192.0.2.3:5022",
+    "postfix/smtpd[12]: warning: unknown[192.0.2.4]: SASL LOGIN authentication failed: x",
+]
+# The sshd jail (two units: its body runs without the program gate), and catalogues of
+# three units (gated), one of them with a program pattern (postfix-INSTANCE/…).
+CATALOGUES = [
+    {"sshd": "sshd"},
+    {"sshd": "sshd", "dropbear": "dropbear"},
+    {"sshd": "sshd", "postfix": "postfix"},
 ]
 
 
-def _both(monkeypatch: pytest.MonkeyPatch) -> tuple[Matcher, Matcher]:
-    fast = Matcher(JAILS)
+def _both(
+    monkeypatch: pytest.MonkeyPatch, jails: dict[str, str] = CATALOGUES[0]
+) -> tuple[Matcher, Matcher]:
+    fast = Matcher(jails)
     with monkeypatch.context() as patched:
         patched.setattr(engine, "_syslog_body", lambda _units, _parts: None)
-        slow = Matcher(JAILS)
+        slow = Matcher(jails)
     assert fast.pattern.syslog_body and not slow.pattern.syslog_body
     return fast, slow
 
@@ -116,16 +126,22 @@ def _same(fast: Matcher, slow: Matcher, lines: list[str], end: str = "\n") -> in
     return a.stats.matched
 
 
-def test_every_head_spelling_reads_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast, slow = _both(monkeypatch)
+@pytest.mark.parametrize("jails", CATALOGUES)
+def test_every_head_spelling_reads_the_same(
+    monkeypatch: pytest.MonkeyPatch, jails: dict[str, str]
+) -> None:
+    fast, slow = _both(monkeypatch, jails)
     lines = [head + message for head in HEADS for message in MESSAGES]
     matched = _same(fast, slow, lines)
     # Not a vacuous comparison: most spellings are read, and their near misses are not.
     assert len(lines) * 0.3 < matched < len(lines) * 0.75
 
 
-def test_mutated_heads_read_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast, slow = _both(monkeypatch)
+@pytest.mark.parametrize("jails", CATALOGUES)
+def test_mutated_heads_read_the_same(
+    monkeypatch: pytest.MonkeyPatch, jails: dict[str, str]
+) -> None:
+    fast, slow = _both(monkeypatch, jails)
     chance = random.Random(18)  # seeded: the same lines every run
     alphabet = "Nov 0123456789:.-+TZz<>[]\t:aulth.ifoxsd"
     lines = []
