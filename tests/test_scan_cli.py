@@ -8,17 +8,13 @@ that puts it no later than a day after the file's mtime.
 
 from __future__ import annotations
 
-import gc
 import gzip
-import io
 import ipaddress
 import json
 import os
 import re
 import subprocess
-import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -27,7 +23,6 @@ from typing import Any
 
 import pytest
 
-from bruteguard.cli import main
 from bruteguard.cli import scan as cli_scan
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -377,39 +372,6 @@ def test_plain_scan_prints_addresses_bans_and_a_summary(
     ]
     assert summary.startswith(f"{len(ATTACK_LOG)} lines, 18 failures from 5 addresses, 5 bans, ")
     assert summary.endswith(" lines/s)\n")
-
-
-def test_the_table_a_forked_child_writes_reads_as_one_written_in_order(
-    bruteguard_exe: Path, jail_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Onto a file descriptor a child writes a long offender table while the process writes
-    the ban lines; into an in-memory stream (no descriptor to share) both are written in
-    turn. The bytes are the same but for the summary's time."""
-    many = [  # one failure each from enough addresses for the forked writer
-        f"Nov 23 06:4{n // 3000}:00 web1 sshd[{n + 5000}]: Failed password for root from"
-        f" 10.{n // 250}.{n % 250}.9 port 22 ssh2"
-        for n in range(cli_scan._FORKED_TABLE_ROWS)
-    ]
-    log = write_log(tmp_path / "auth.log", many + ATTACK_LOG)
-    done = bruteguard(bruteguard_exe, "scan", str(log), "--config", str(jail_config))
-    assert done.returncode == 0 and done.stderr == b""
-    memory = io.BytesIO()
-    stdout = io.TextIOWrapper(memory)
-    with monkeypatch.context() as patched:
-        patched.setenv("TZ", ZONE)
-        patched.setattr(cli_scan, "_QUARTERS", {})
-        patched.setattr(sys, "stdout", stdout)
-        time.tzset()
-        try:
-            assert main(["scan", str(log), "--config", str(jail_config)]) == 0
-        finally:
-            gc.enable()  # a replay turns the collector off for its process
-    time.tzset()
-    written = memory.getvalue()
-    timing = re.compile(rb"[0-9.]+ s \([0-9,]+ lines/s\)")
-    assert written.count(b"\n") > cli_scan._FORKED_TABLE_ROWS + 5
-    assert b"bans the jails would have made:" in written
-    assert timing.sub(b"", written) == timing.sub(b"", done.stdout)
 
 
 def report_rows(output: str) -> list[list[str]]:

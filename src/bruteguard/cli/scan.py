@@ -12,11 +12,10 @@ import os
 import socket
 import sys
 import time
-import traceback
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -182,30 +181,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             + b"\n"
         )
         return 0
-    # A long offender table is written by a forked child while this process writes the ban
-    # lines (neither needs the other's text): the second core is idle once matching ends.
-    # Only onto a file descriptor, which the child shares (not into an in-memory stream).
-    if len(summary.offenders) < _FORKED_TABLE_ROWS or not _has_descriptor(out):
-        out.write(_table_text(summary) + _bans_text(summary))
-        return 0
-    out.flush()
-    writer = _written_by_child(out, lambda: _table_text(summary))
-    rest = _bans_text(summary)
-    _wait_for(writer)
-    out.write(rest)
+    out.write(_table_text(summary) + _bans_text(summary))
     return 0
-
-
-# Fewer rows than this cost less to write than a fork and the pages it makes copy.
-_FORKED_TABLE_ROWS = 4096
-
-
-def _has_descriptor(stream: BinaryIO) -> bool:
-    try:
-        stream.fileno()
-    except (OSError, ValueError):
-        return False
-    return True
 
 
 def _table_text(summary: Any) -> bytes:
@@ -240,32 +217,6 @@ def _bans_text(summary: Any) -> bytes:
     lines.append("")
     lines.append(_summary_text(summary))
     return ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
-
-
-def _written_by_child(out: BinaryIO, text: Callable[[], bytes]) -> int:
-    """Fork a child that writes ``text()`` to ``out`` and exits; its pid. The child's status
-    is 0 when written (or when the reader went away: this process then meets it too)."""
-    pid = os.fork()
-    if pid == 0:
-        status = 1
-        try:
-            out.write(text())
-            out.flush()
-            status = 0
-        except BrokenPipeError:
-            status = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(status)
-    return pid
-
-
-def _wait_for(pid: int) -> None:
-    """Wait for a child of ``_written_by_child``; RuntimeError if it failed (it said why)."""
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError("writing the offender table failed")
 
 
 def _ban_positions(hits: Sequence[Hit], bans: Sequence[Ban]) -> list[int]:
