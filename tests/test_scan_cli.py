@@ -9,6 +9,7 @@ that puts it no later than a day after the file's mtime.
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import json
 import os
 import re
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from bruteguard.cli import scan as cli_scan
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 ZONE = "XST-2"
@@ -824,3 +827,24 @@ def test_scan_tells_progress_in_bytes_of_the_logs_on_disk(
             assert sum(steps) == scan.log_sizes(names) == sum(p.stat().st_size for p in paths)
             assert all(step > 0 for step in steps)
             assert len(steps) >= (3 if workers > 1 else 2)
+
+
+@pytest.mark.parametrize(
+    "cidr",
+    [
+        "2001:db8::/64",
+        "2001:db8:1:2:3:4:5:6/64",
+        "2001:DB8::1/48",
+        "::ffff:198.51.100.7/120",
+        "::/0",
+        "198.51.100.7/24",
+        "198.51.100.0/24",
+        "0.0.0.0/0",
+        "198.51.100.7/32",
+        "198.51.100.7/08",
+    ],
+)
+def test_a_ban_network_is_read_as_ipaddress_reads_it(cidr: str) -> None:
+    network = ipaddress.ip_network(cidr, strict=False)
+    expected = (network.version, network.prefixlen, int(network.network_address))
+    assert cli_scan._network_start(cidr) == expected

@@ -193,7 +193,7 @@ class _Window:
         self.times: dict[str, list[float]] = {}
         self.banned_until: dict[str, float] = {}
         self.bans: dict[str, int] = {}
-        self.net_bans: dict[str, dict[str, float]] = {}
+        self.net_bans: dict[int, dict[str, float]] = {}  # network number → address → ban
         # The IPv6 prefixes that hold one of our addresses: computed once, not remembered
         # per prefix met (a flood brings a new /64 per line, and they were never forgotten).
         self.own_prefixes = ignore.own_prefixes(self.v6_prefix)
@@ -450,16 +450,24 @@ class Detector:
         threshold, findtime = window.subnet
         if threshold <= 0:
             return None
-        network = network_of(ban.ip, window.v4_prefix)
+        # Networks are tracked by number (the address's first v4_prefix bits): a replay asks
+        # this for every IPv4 ban, and a network's text is needed only once it is full.
+        found = _as_integer(ban.ip)
+        if found is None:
+            raise ValueError(f"not an IP address: {ban.ip!r}")
+        number = found[2] >> (32 - window.v4_prefix)
         start = ban.start
-        seen = window.net_bans.get(network)
+        seen = window.net_bans.get(number)
         if seen is None:  # the commonest case: a network's first banned address
-            seen = window.net_bans[network] = {ban.ip: start}
+            seen = window.net_bans[number] = {ban.ip: start}
         else:
             seen[ban.ip] = start
             for address in [a for a, at in seen.items() if at < start - findtime]:
                 del seen[address]
-        if len(seen) < threshold or window.banned_until.get(network, -math.inf) > start:
+        if len(seen) < threshold:
+            return None
+        network = network_of(ban.ip, window.v4_prefix)
+        if window.banned_until.get(network, -math.inf) > start:
             return None
         if window.ignore.holds_own_address(network):
             return None

@@ -335,7 +335,8 @@ def _merge(into: Series, more: Series) -> None:
                 target[address] = [bytearray(packed), dict(tried)]
                 continue
             known[0] += packed
-            _count_users(known[1], tried.items())
+            if tried:  # empty when the caller did not ask for users
+                _count_users(known[1], tried.items())
 
 
 def _splittable(path: str) -> bool:
