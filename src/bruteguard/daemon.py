@@ -21,7 +21,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -704,10 +704,11 @@ class Daemon:
             self._last_line[key] = time.time()
             hits = self._own(stream.feed(batch.data, imported=False), jails)
             named = self._own(stream.take_named(imported=False), jails)
-            if self._handle_now(hits, batch.position):
+            rest = self._handle_now(hits, batch.position)
+            if rest is None:
                 self._pass_on(named, batch.data, lanes)
                 return None
-            task = asyncio.create_task(self._deliver_later(hits, named, batch, lanes))
+            task = asyncio.create_task(self._deliver_later(rest, named, batch, lanes))
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)
             return task
@@ -777,9 +778,13 @@ class Daemon:
             lane.submit(data)
 
     async def _deliver_later(
-        self, hits: list[Hit], named: list[NamedHit], batch: LineBatch, lanes: Sequence[SlowLane]
+        self,
+        rest: Coroutine[Any, Any, None],
+        named: list[NamedHit],
+        batch: LineBatch,
+        lanes: Sequence[SlowLane],
     ) -> None:
-        await self._handle(hits, batch.position)
+        await rest
         self._pass_on(named, batch.data, lanes)
 
     async def _handle(self, hits: list, position: SourcePosition | None) -> None:
@@ -787,18 +792,28 @@ class Daemon:
             bans = await self._keep_admins_in(self.detector.observe(hits))
             self._keep(hits, bans, position)
 
-    def _handle_now(self, hits: list, position: SourcePosition | None) -> bool:
-        """``_handle`` in the callback that read the lines, when it needs no wait: the lock
-        free, and the lock-out guard's live sessions read within the second (or no attempt
-        to decide on). False: nothing done, ``_handle`` is to be awaited."""
-        admins = self._fresh_admins()
-        if self._lock.locked() or (hits and admins is None):
-            return False
+    def _handle_now(
+        self, hits: list, position: SourcePosition | None
+    ) -> Coroutine[Any, Any, None] | None:
+        """``_handle`` in the callback that read the lines, as far as it needs no wait:
+        None when done; else what is left, to be awaited: all of it while the lock is taken,
+        or the lock-out guard and the rest when a ban needs the live sessions read again
+        (the lines are observed already: as if they had come a moment before the lock was
+        taken, which they may as well have)."""
+        if self._lock.locked():
+            return self._handle(hits, position)
         bans = self.detector.observe(hits)
-        if bans and admins:  # (with attempts, the sessions were read within the second)
-            bans = self._spare_admins(bans, admins)
-        self._keep(hits, bans, position)
-        return True
+        admins = self._fresh_admins() if bans else frozenset()
+        if admins is None:
+            return self._guard_and_keep(hits, bans, position)
+        self._keep(hits, self._spare_admins(bans, admins), position)
+        return None
+
+    async def _guard_and_keep(
+        self, hits: list, bans: list[Ban], position: SourcePosition | None
+    ) -> None:
+        async with self._lock:
+            self._keep(hits, await self._keep_admins_in(bans), position)
 
     def _keep(self, hits: list, bans: list[Ban], position: SourcePosition | None) -> None:
         """A batch decided: its attempts counted and kept to be saved, its bans stored and
