@@ -739,26 +739,20 @@ class Daemon:
         """A lane for one imported filter of a source feeding ``jails``."""
 
         async def handle(hits: list[Hit], named: list[NamedHit]) -> None:
-            await self._take(hits, named, jails, None)
+            await self._take(hits, named, jails)
 
         def changed() -> None:
             self._tell_protection(self.config.enabled_jails())
 
         return SlowLane(imported, handle, changed)
 
-    async def _take(
-        self,
-        hits: list[Hit],
-        named: list[NamedHit],
-        jails: frozenset[str],
-        position: SourcePosition | None,
-    ) -> None:
-        """A source's attempts for its own jails (since ``--since``): those naming an
-        address decided now (with the source's position, if given), the named ones handed
-        to the identity stage."""
+    async def _take(self, hits: list[Hit], named: list[NamedHit], jails: frozenset[str]) -> None:
+        """An imported filter's attempts for its own jails (since ``--since``): those naming
+        an address decided now, the named ones handed to the identity stage. (A batch's
+        position is saved with the compiled pass's attempts, in ``_pump``.)"""
         hits, named = self._own(hits, jails), self._own(named, jails)
-        if hits or position is not None:
-            await self._handle(hits, position)
+        if hits:
+            await self._handle(hits, None)
         self._pass_on(named)
 
     def _own(self, hits: list[Any], jails: frozenset[str]) -> list[Any]:
