@@ -486,6 +486,88 @@ def test_a_busy_consumer_and_an_idle_file_cost_no_cpu(tmp_path: Path) -> None:
     assert idle < 0.05 and busy < 0.05, (idle, busy)
 
 
+def test_follow_reads_a_trickle_at_most_once_per_gather(tmp_path: Path) -> None:
+    """The daemon's way in: batches handed over from the loop's callbacks, a log written a
+    line every 5 ms read at most once per 50 ms gather, every line once and in order."""
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+    written = lines("line", 0, 60)
+
+    async def body() -> list[LineBatch]:
+        source = FileSource(log)
+        delivered: list[LineBatch] = []
+        following = asyncio.create_task(source.follow(delivered.append, 0.05, 4096))
+        await asyncio.sleep(0)  # positioned at the end before the first line
+        began = time.monotonic()
+        for line in written:
+            append(log, line)
+            await asyncio.sleep(0.005)
+        while b"".join(batch.data for batch in delivered) != b"".join(written):
+            await asyncio.sleep(0.01)
+        spent = time.monotonic() - began
+        await source.aclose()
+        await asyncio.wait_for(following, 2)
+        assert len(delivered) <= spent / 0.05 + 2, (len(delivered), spent)
+        return delivered
+
+    delivered = run(body())
+    assert len(delivered) >= 2
+    assert delivered[-1].position.offset == log.stat().st_size
+
+
+def test_follow_reads_on_only_when_a_delivery_it_waits_for_is_done(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+
+    async def body() -> None:
+        source = FileSource(log)
+        loop = asyncio.get_running_loop()
+        delivered: list[bytes] = []
+        pending: asyncio.Future[None] = loop.create_future()
+
+        def deliver(batch: LineBatch) -> asyncio.Future[None] | None:
+            delivered.append(batch.data)
+            return pending if len(delivered) == 1 else None
+
+        following = asyncio.create_task(source.follow(deliver))
+        await asyncio.sleep(0)
+        append(log, b"one\n")
+        async with asyncio.timeout(5):
+            while not delivered:
+                await asyncio.sleep(0.01)
+        append(log, b"two\n")
+        await asyncio.sleep(0.2)
+        assert delivered == [b"one\n"]  # the first is still being dealt with
+        pending.set_result(None)
+        async with asyncio.timeout(5):
+            while len(delivered) < 2:
+                await asyncio.sleep(0.01)
+        assert delivered == [b"one\n", b"two\n"]
+        await source.aclose()
+        await asyncio.wait_for(following, 2)
+
+    run(body())
+
+
+def test_follow_ends_with_the_error_of_a_delivery_and_lets_the_file_go(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+
+    def deliver(batch: LineBatch) -> None:
+        raise ValueError(f"cannot take {batch.data!r}")
+
+    async def body() -> None:
+        source = FileSource(log)
+        following = asyncio.create_task(source.follow(deliver))
+        await asyncio.sleep(0)
+        append(log, b"one\n")
+        with pytest.raises(ValueError, match="cannot take b'one"):
+            await asyncio.wait_for(following, 5)
+        assert source.health().detail.endswith("not opened yet")  # closed, not reading
+
+    run(body())
+
+
 # -- choosing sources (select.py) ------------------------------------------------------------
 
 

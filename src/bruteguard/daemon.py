@@ -21,7 +21,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -45,7 +45,8 @@ from bruteguard.metrics import Metrics, count_outcomes, serve_metrics
 from bruteguard.model import Ban, BanRow, Failure, SourcePosition, Unattributed, ban_view
 from bruteguard.notify import Notifier
 from bruteguard.slow_lane import SlowLane
-from bruteguard.sources import Source, health_of
+from bruteguard.sources import LineBatch, Source, health_of
+from bruteguard.sources.files import FileSource
 from bruteguard.sources.select import plan_sources, resolve_sources
 from bruteguard.store.retention import Retention
 from bruteguard.store.sqlite import SqliteStore
@@ -126,6 +127,8 @@ class Daemon:
         if self.config.abuse.enabled:
             desk_settings(self.config)  # refuse bad desk settings before any firewall work
         self._background: set[asyncio.Task[Any]] = set()
+        # Batches a file's reading waits for (they needed the lock or the guard's sessions).
+        self._deliveries: set[asyncio.Task[None]] = set()
         self._deadline: threading.Timer | None = None
         self.allowed = _allow_list(self.config)
         self._admins: tuple[float, frozenset[str]] = (-math.inf, frozenset())
@@ -259,22 +262,29 @@ class Daemon:
         self._admins = (time.monotonic(), admins)
         return admins
 
+    def _fresh_admins(self) -> frozenset[str] | None:
+        """The live sessions read within the last second, or None: reading them is due."""
+        read, admins = self._admins
+        return admins if time.monotonic() - read < _SESSIONS_FRESH else None
+
     async def _lockout(self, target: str) -> str | None:
         """The live admin session a ban of ``target`` would cut off, or None."""
-        admins = await self._live_admins()
-        if not admins:
-            return None
-        network = ipaddress.ip_network(target, strict=False)
-        return next((a for a in sorted(admins) if ipaddress.ip_address(a) in network), None)
+        return _lockout(target, await self._live_admins())
 
     async def _keep_admins_in(self, bans: list[Ban]) -> list[Ban]:
         """The lock-out guard: ``bans`` less those that would cover an address with a live
         SSH session (refused, logged, and forgotten by the detector: it counts afresh)."""
         if not bans:
             return bans
+        return self._spare_admins(bans, await self._live_admins())
+
+    def _spare_admins(self, bans: list[Ban], admins: frozenset[str]) -> list[Ban]:
+        """``_keep_admins_in`` with the live sessions already read."""
+        if not admins:
+            return bans
         kept = []
         for ban in bans:
-            admin = await self._lockout(ban.ip)
+            admin = _lockout(ban.ip, admins)
             if admin is None:
                 kept.append(ban)
                 continue
@@ -618,6 +628,8 @@ class Daemon:
         for source in self._sources:
             with contextlib.suppress(Exception):
                 await source.aclose()
+        if self._deliveries:  # the last batches read are decided before they are saved
+            await asyncio.wait(set(self._deliveries))
         async with self._lock:  # what was read is saved before a reload or a stop
             if self._unsaved or self._unsaved_positions:
                 self._save([])
@@ -683,21 +695,38 @@ class Daemon:
         self, source: Source, stream: Stream, jails: frozenset[str], lanes: Sequence[SlowLane]
     ) -> None:
         """Read a source: the compiled pass here, on the loop (it is C and fast), each
-        imported filter handed the same batch on its lane's thread."""
+        imported filter handed the same batch on its lane's thread. A file is read in the
+        loop's own callbacks (``FileSource.follow``), and a batch that needs no wait is
+        dealt with in the callback that read it: one turn of the loop per read."""
         key = source.key
+
+        def deliver(batch: LineBatch) -> asyncio.Task[None] | None:
+            self._lines_read[key] = self._lines_read.get(key, 0) + batch.data.count(b"\n")
+            self._last_line[key] = time.time()
+            hits = self._own(stream.feed(batch.data, imported=False), jails)
+            named = self._own(stream.take_named(imported=False), jails)
+            rest = self._handle_now(hits, batch.position)
+            if rest is None:
+                self._pass_on(named, batch.data, lanes)
+                return None
+            task = asyncio.create_task(self._deliver_later(rest, named, batch, lanes))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+            return task
+
         try:
+            if isinstance(source, FileSource):
+                # A trickle waits out the rest of _GATHER; a busy source (and a backlog) is
+                # read batch after batch, letting `status` (and the other sources) in
+                # between so it can say how far the reading is. (Gathering 10 ms at 50 k
+                # lines/s on a loaded machine: 9 k lines/s kept up with instead of 39 k.)
+                await source.follow(deliver, _GATHER, _GATHER_BELOW)
+                return
             async for batch in source.batches():
                 began = time.monotonic()
-                self._lines_read[key] = self._lines_read.get(key, 0) + batch.data.count(b"\n")
-                self._last_line[key] = time.time()
-                hits = stream.feed(batch.data, imported=False)
-                await self._take(hits, stream.take_named(imported=False), jails, batch.position)
-                for lane in lanes:
-                    lane.submit(batch.data)
-                # A trickle waits out the rest of _GATHER; a busy source (and a backlog) is
-                # read batch after batch, letting `status` (and the other sources) in between
-                # so it can say how far the reading is. (Gathering 10 ms at 50 k lines/s on
-                # a loaded machine: 9 k lines/s kept up with instead of 39 k.)
+                pending = deliver(batch)
+                if pending is not None:
+                    await pending
                 trickle = len(batch.data) < _GATHER_BELOW
                 await asyncio.sleep(max(0.0, began + _GATHER - time.monotonic()) if trickle else 0)
         except asyncio.CancelledError:
@@ -711,58 +740,102 @@ class Daemon:
         """A lane for one imported filter of a source feeding ``jails``."""
 
         async def handle(hits: list[Hit], named: list[NamedHit]) -> None:
-            await self._take(hits, named, jails, None)
+            await self._take(hits, named, jails)
 
         def changed() -> None:
             self._tell_protection(self.config.enabled_jails())
 
         return SlowLane(imported, handle, changed)
 
-    async def _take(
-        self,
-        hits: list[Hit],
-        named: list[NamedHit],
-        jails: frozenset[str],
-        position: SourcePosition | None,
-    ) -> None:
-        """A source's attempts for its own jails (since ``--since``): those naming an
-        address decided now (with the source's position, if given), the named ones handed
-        to the identity stage."""
+    async def _take(self, hits: list[Hit], named: list[NamedHit], jails: frozenset[str]) -> None:
+        """An imported filter's attempts for its own jails (since ``--since``): those naming
+        an address decided now, the named ones handed to the identity stage. (A batch's
+        position is saved with the compiled pass's attempts, in ``_pump``.)"""
+        hits, named = self._own(hits, jails), self._own(named, jails)
+        if hits:
+            await self._handle(hits, None)
+        self._pass_on(named)
+
+    def _own(self, hits: list[Any], jails: frozenset[str]) -> list[Any]:
+        """The attempts of a source's own jails (since ``--since``)."""
         since = self.since
-        hits = [h for h in hits if h[3] in jails and (since is None or h[0] >= since)]
-        named = [h for h in named if h[3] in jails and (since is None or h[0] >= since)]
-        if hits or position is not None:
-            await self._handle(hits, position)
+        return [h for h in hits if h[3] in jails and (since is None or h[0] >= since)]
+
+    def _pass_on(
+        self, named: list[NamedHit], data: bytes = b"", lanes: Sequence[SlowLane] = ()
+    ) -> None:
+        """After a batch's own attempts: the named ones to the identity stage, the lines to
+        the imported filters' lanes."""
         if named and self.identity is not None:
             # Evidence is read now; DNS, if it is needed, runs in the background.
             self.identity.submit(named, self._handle_attributed)
+        for lane in lanes:
+            lane.submit(data)
+
+    async def _deliver_later(
+        self,
+        rest: Coroutine[Any, Any, None],
+        named: list[NamedHit],
+        batch: LineBatch,
+        lanes: Sequence[SlowLane],
+    ) -> None:
+        await rest
+        self._pass_on(named, batch.data, lanes)
 
     async def _handle(self, hits: list, position: SourcePosition | None) -> None:
         async with self._lock:
-            self._count_failures(hits)
             bans = await self._keep_admins_in(self.detector.observe(hits))
-            self._unsaved += [Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits]
-            if position is not None:
-                self._unsaved_positions[position.key] = position
-            first = position is not None and position.key not in self._saved_sources
-            if first or len(self._unsaved) >= _SAVE_LINES:
-                # A source's first position is saved at once, with the bans: with none
-                # saved, a restart would start at the log's end and skip the lines not saved.
-                self._save(bans)
-            elif bans and len(self._unsaved) <= _SAVE_WITH_BANS:
-                # Few lines wait: saved with the bans in their one durable commit, which
-                # spares the next save (a commit) for little more latency.
-                self._save(bans)
-            elif bans:
-                # Stored (fsynced) alone, before the firewall hears of them: a ban's latency
-                # does not pay for the lines waiting to be saved. A crash before those are
-                # saved re-reads them, and the ban stored already keeps them from deciding
-                # it again.
-                self.store.add_bans(bans)
-            self._hand_to_firewall(bans)
-            if (self._unsaved or self._unsaved_positions) and self._save_timer is None:
-                loop = asyncio.get_running_loop()
-                self._save_timer = loop.call_later(_SAVE_EVERY, self._save_later)
+            self._keep(hits, bans, position)
+
+    def _handle_now(
+        self, hits: list, position: SourcePosition | None
+    ) -> Coroutine[Any, Any, None] | None:
+        """``_handle`` in the callback that read the lines, as far as it needs no wait:
+        None when done; else what is left, to be awaited: all of it while the lock is taken,
+        or the lock-out guard and the rest when a ban needs the live sessions read again
+        (the lines are observed already: as if they had come a moment before the lock was
+        taken, which they may as well have)."""
+        if self._lock.locked():
+            return self._handle(hits, position)
+        bans = self.detector.observe(hits)
+        admins = self._fresh_admins() if bans else frozenset()
+        if admins is None:
+            return self._guard_and_keep(hits, bans, position)
+        self._keep(hits, self._spare_admins(bans, admins), position)
+        return None
+
+    async def _guard_and_keep(
+        self, hits: list, bans: list[Ban], position: SourcePosition | None
+    ) -> None:
+        async with self._lock:
+            self._keep(hits, await self._keep_admins_in(bans), position)
+
+    def _keep(self, hits: list, bans: list[Ban], position: SourcePosition | None) -> None:
+        """A batch decided: its attempts counted and kept to be saved, its bans stored and
+        handed to the firewall worker."""
+        self._count_failures(hits)
+        self._unsaved += [Failure(t, ip, jail, user, line) for t, ip, user, jail, line in hits]
+        if position is not None:
+            self._unsaved_positions[position.key] = position
+        first = position is not None and position.key not in self._saved_sources
+        if first or len(self._unsaved) >= _SAVE_LINES:
+            # A source's first position is saved at once, with the bans: with none
+            # saved, a restart would start at the log's end and skip the lines not saved.
+            self._save(bans)
+        elif bans and len(self._unsaved) <= _SAVE_WITH_BANS:
+            # Few lines wait: saved with the bans in their one durable commit, which
+            # spares the next save (a commit) for little more latency.
+            self._save(bans)
+        elif bans:
+            # Stored (fsynced) alone, before the firewall hears of them: a ban's latency
+            # does not pay for the lines waiting to be saved. A crash before those are
+            # saved re-reads them, and the ban stored already keeps them from deciding
+            # it again.
+            self.store.add_bans(bans)
+        self._hand_to_firewall(bans)
+        if (self._unsaved or self._unsaved_positions) and self._save_timer is None:
+            loop = asyncio.get_running_loop()
+            self._save_timer = loop.call_later(_SAVE_EVERY, self._save_later)
 
     def _save(self, bans: Sequence[Ban], failures: Sequence[Failure] = ()) -> None:
         """The lines read since the last save and their sources' positions (and ``bans``,
@@ -1385,6 +1458,14 @@ def _active(pages: Iterable[list[tuple[Any, ...]]], now: float) -> Iterator[Ban]
     """The bans of ``pages`` (``ban_rows``) still in force at ``now``."""
     for rows in pages:
         yield from (BanRow(*row).ban() for row in rows if row[8] is None and row[3] > now)
+
+
+def _lockout(target: str, admins: frozenset[str]) -> str | None:
+    """The address in ``admins`` a ban of ``target`` would cut off, or None."""
+    if not admins:
+        return None
+    network = ipaddress.ip_network(target, strict=False)
+    return next((a for a in sorted(admins) if ipaddress.ip_address(a) in network), None)
 
 
 def _set_full(error: EnforcerError) -> bool:
