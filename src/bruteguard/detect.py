@@ -478,13 +478,16 @@ class Detector:
             if window is not None:
                 window.bans[target] = max(window.bans.get(target, 0), count)
 
-    def remember_ledger(self, rows: Sequence[tuple[Any, ...]], ledger: LedgerRead) -> list[Ban]:
+    def remember_ledger(
+        self, rows: Sequence[tuple[Any, ...]], ledger: LedgerRead
+    ) -> list[tuple[Any, ...]]:
         """Learn from the ledger's bans (a page of them, oldest first) what a restart must
         know: who is banned now (not decided again), how often each target was banned
         (growing ban times go on from there: ``remember_history``), and, into ``ledger``,
         the starts of the bans recidive still counts (for ``prime_recidive``) and the bans
-        lifted by hand (for ``prime``), both used once every page is read. Returns the bans
-        active at ``ledger.now``.
+        lifted by hand (for ``prime``), both used once every page is read. Returns the rows
+        of the bans active at ``ledger.now``, as they are (no ``Ban`` made of each: a restart
+        reads a million, and the firewall takes the rows, ``reconcile_rows``).
         """
         now, recidive_starts, lifts, lifts_after = (
             ledger.now,
@@ -497,7 +500,8 @@ class Detector:
         fed_jail = recidive.jail if recidive is not None else None
         windows = {jail: self._window(jail) for jail in {row[1] for row in rows}}
         active = []
-        for ip, jail, start, until, failures, reason, step, origin, lifted in rows:
+        for row in rows:
+            ip, jail, start, until, failures, _reason, _step, origin, lifted = row
             window = windows[jail]
             if failures > 0:  # by hand: neither grows nor feeds recidive
                 if window is not None:  # the fleet's grow this host's next ban too
@@ -514,7 +518,7 @@ class Detector:
             if lifted is not None and lifts_after <= lifted < until:
                 lifts[ip, jail, lifted] = None
             elif lifted is None and until > now:
-                active.append(Ban(ip, jail, start, until, failures, reason, step, origin))
+                active.append(row)
                 if window is not None:  # as remember_bans: not decided again
                     window.banned_until[ip] = until
                     window.times.pop(ip, None)
