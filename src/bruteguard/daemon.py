@@ -12,6 +12,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import gc
 import ipaddress
 import itertools
 import logging
@@ -150,7 +151,8 @@ class Daemon:
         await self._refresh_allowed()
         jails = self._rules()
         self.detector = self._new_detector()
-        await self._reconcile(jails)
+        with _collector_paused(freeze=True):
+            await self._reconcile(jails)
         await self._load_blocklists()
         await self._start_knock()
         server: asyncio.AbstractServer | None = None
@@ -663,9 +665,11 @@ class Daemon:
         self.config, self.enforcers, self.notifier = config, enforcers, notifier
         self.allowed = allowed
         await self._refresh_allowed()
+        gc.unfreeze()  # the start's learning back to the collector: what a reload drops goes
         async with self._lock:  # a ban by hand meanwhile waits for the new detector
             self.detector = self._new_detector()
-            await self._reconcile(self._rules())
+            with _collector_paused(freeze=False):
+                await self._reconcile(self._rules())
         await self._load_blocklists()
         try:
             await self._start_knock()
@@ -1378,6 +1382,26 @@ def _over_budget(protection: dict[str, dict[str, Any]]) -> list[str]:
     return sorted(
         name for name, view in protection.items() if view.get("matching", {}).get("over_budget")
     )
+
+
+@contextlib.contextmanager
+def _collector_paused(freeze: bool) -> Iterator[None]:
+    """No cyclic garbage collection while the ledger is learned; with ``freeze``, what was
+    made meanwhile is frozen after (``gc.freeze``: never walked again). A start with a
+    million bans makes millions of objects that live as long as their bans (the detector's
+    lists and dict entries, none of them in a cycle): the collector walked them again and
+    again as they were made (about 1 CPU-s of a cold start) and would in every full
+    collection after. A reload does not freeze: its ``gc.unfreeze`` gives the start's
+    objects back to the collector, so what it drops is collected as ever."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _active(pages: Iterable[list[tuple[Any, ...]]], now: float) -> Iterator[tuple[Any, ...]]:
