@@ -583,13 +583,20 @@ class Detector:
             return
         saved = dict(recidive.bans)
         times, banned = recidive.times, recidive.banned_until
-        one_is_short = recidive.maxretry > 1  # one ban alone completes nothing
-        stepped = {
-            target
-            for target, starts in history.items()
-            if len(starts) > 1 or not one_is_short or target in banned or target in times
-        }
-        times.update((t, starts) for t, starts in history.items() if t not in stepped)
+        if recidive.maxretry > 1:  # one ban alone completes nothing
+            stepped = {target for target, starts in history.items() if len(starts) > 1}
+            stepped.update(target for target in (*banned, *times) if target in history)
+        else:
+            stepped = set(history)
+        # Every list taken in one C-level update (a generator that left the stepped out cost
+        # 0.5 s at a million targets), then the stepped given back what they had.
+        earlier = {target: times[target] for target in stepped if target in times}
+        times.update(history)
+        for target in stepped:
+            if target in earlier:
+                times[target] = earlier[target]
+            else:
+                del times[target]
         keep = _KEEP * recidive.maxretry
         for target in stepped:
             starts = sorted(history[target])
