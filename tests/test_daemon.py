@@ -786,3 +786,31 @@ def test_status_counts_every_ban_and_names_only_the_newest(daemon: Daemon) -> No
     assert "… and 30 more" in text
     assert len(daemon.bans()) == len(banned)
     assert daemon.stop() == 0
+
+
+def test_the_collector_pauses_while_the_ledger_is_learned_and_comes_back() -> None:
+    """The restart's learning runs without cyclic collection; after it the collector is as
+    it was (still off if someone else had turned it off), and a start's objects are frozen
+    (never walked again) while a reload's are not."""
+    import gc
+
+    from bruteguard.daemon import _collector_paused
+
+    frozen = gc.get_freeze_count()
+    kept = [[n] for n in range(1000)]  # what a start learns: lists that live on
+    try:
+        with _collector_paused(freeze=False):
+            assert not gc.isenabled()
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
+        with _collector_paused(freeze=True):
+            assert not gc.isenabled()
+            kept += [[n] for n in range(1000)]
+        assert gc.isenabled() and gc.get_freeze_count() >= frozen + 2000
+        gc.disable()
+        with _collector_paused(freeze=False):
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    assert len(kept) == 2000

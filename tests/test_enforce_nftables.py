@@ -19,7 +19,7 @@ from bruteguard.config import config_from_dict
 from bruteguard.enforce import describe_bans
 from bruteguard.enforce.dryrun import DryRunEnforcer
 from bruteguard.enforce.factory import make_enforcers
-from bruteguard.enforce.nftables import NftablesEnforcer, nft_duration
+from bruteguard.enforce.nftables import NftablesEnforcer, _element, nft_duration, parse_target
 from bruteguard.errors import ConfigError, EnforcerError
 from bruteguard.model import Ban
 from enforcekit import (
@@ -160,6 +160,47 @@ def test_nft_duration_splits_into_units() -> None:
     assert nft_duration(93_784_005) == "1d2h3m4s5ms"
     assert nft_duration(1500) == "1s500ms"
     assert nft_duration(0) == "1ms"  # never "" (nft needs a time)
+
+
+def _exact(text: object) -> tuple[int, str, int]:
+    """What ``_element`` must answer: ``parse_target``'s reading of ``text``."""
+    target = parse_target(text)  # type: ignore[arg-type]
+    if target.network is None:
+        return target.version, target.text, -1
+    return target.version, str(target.network.network_address), target.network.prefixlen
+
+
+def test_ledger_text_is_taken_as_it_is_only_when_it_is_canonical() -> None:
+    """A restart's fast path (``_element``) answers exactly as ``parse_target`` for any text:
+    the ledger's own string when it is canonical, anything odd (a hand-edited row) parsed
+    or refused as before, so it can neither break a script nor enter one."""
+    rng = random.Random(18)
+    texts: list[object] = []
+    for _ in range(500):
+        v4 = ipaddress.IPv4Address(rng.getrandbits(32))
+        v6 = ipaddress.IPv6Address(rng.getrandbits(128) >> rng.choice([0, 64, 100]))
+        length4, length6 = rng.randrange(33), rng.randrange(129)
+        texts += [str(v4), str(v6), f"{v4}/{length4}", f"{v6}/{length6}"]
+        texts.append(str(ipaddress.ip_network(f"{v4}/{length4}", strict=False)))
+        texts.append(str(ipaddress.ip_network(f"{v6}/{length6}", strict=False)))
+    texts += [
+        "::ffff:192.0.2.1", "::FFFF:192.0.2.1", "::ffff:c000:201", "::ffff:192.0.2.0/120",
+        "2001:DB8::1", "2001:db8:0::1", "2001:0db8::1", "2001:db8::1/128", "192.0.2.1/32",
+        "192.0.2.7/24", "192.0.2.0/024", "0.0.0.0/0", "::/0", "fd00::/64", "fd00::1/64",
+        "192.0.2.01", "192.0.2", "192.0.2.1 ", " 192.0.2.1", "192.0.2.1\n", "192.0.2.1/33",
+        "192.0.2.0/+24", "192.0.2.0/-1", "192.0.2.0/", "192.0.2.1 } ; flush ruleset", "",
+        "fd00::/64/1", "fd00::/0064", "1.2.3.4/24/", "\u0661.2.3.4", None, 5, b"192.0.2.1",
+    ]  # fmt: skip
+    for text in texts:
+        try:
+            expected = _exact(text)
+        except EnforcerError:
+            with pytest.raises(EnforcerError):
+                _element(text)  # type: ignore[arg-type]
+            continue
+        assert _element(text) == expected, text  # type: ignore[arg-type]
+        if expected[1] == text:
+            assert _element(text)[1] is text  # one string, shared with the ledger's row
 
 
 @pytest.mark.netns

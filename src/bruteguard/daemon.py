@@ -12,7 +12,9 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import gc
 import ipaddress
+import itertools
 import logging
 import math
 import os
@@ -153,7 +155,8 @@ class Daemon:
         await self._refresh_allowed()
         jails = self._rules()
         self.detector = self._new_detector()
-        await self._reconcile(jails)
+        with _collector_paused(freeze=True):
+            await self._reconcile(jails)
         await self._load_blocklists()
         await self._start_knock()
         server: asyncio.AbstractServer | None = None
@@ -344,8 +347,9 @@ class Daemon:
         pages: with a million bans neither the list nor the nft script ever sits in memory
         whole.
 
-        An enforcer that streams (``reconcile_streams``) takes the active bans page by page
-        as they are read; any other gets the list. Only a second enforcer reads again.
+        An enforcer that takes the ledger's rows (``reconcile_rows``) streams the active
+        ones page by page as they are read and learned, no ``Ban`` made of each; any other
+        gets a list of bans. Only a second enforcer reads again.
 
         A firewall that proves it still holds what the ledger says (``resumes``: the stamp
         of a clean stop, docs/enforcers.md) is only set up, not reloaded; the ledger is then
@@ -358,15 +362,15 @@ class Daemon:
         take = getattr(self.store, "take_restart_stamps", None)
         stamps: dict[str, str] = await asyncio.to_thread(take) if take is not None else {}
 
-        def learned() -> Iterator[Ban]:
+        def learned() -> Iterator[list[tuple[Any, ...]]]:
             nonlocal count
             for rows in self.store.ban_rows():
                 active = self.detector.remember_ledger(rows, ledger)
                 count += len(active)
-                yield from active
+                yield active
 
-        bans: Iterable[Ban] = learned()
-        unread = True  # ``bans`` is still the one read the detector learns from
+        rows: Iterable[tuple[Any, ...]] = itertools.chain.from_iterable(learned())
+        unread = True  # ``rows`` is still the one read the detector learns from
         for enforcer in self.enforcers:
             stamp, resumes = stamps.get(enforcer.name), getattr(enforcer, "resumes", None)
             warm = stamp is not None and resumes is not None
@@ -379,10 +383,8 @@ class Daemon:
                     "%s: the firewall still holds the ledger's bans: not reloaded", enforcer.name
                 )
                 continue
-            if not getattr(enforcer, "reconcile_streams", False):
-                bans = list(bans)
             try:
-                await self._in_thread(enforcer.reconcile, bans, now)
+                await self._in_thread(_fill, enforcer, rows, now)
             except EnforcerError as error:
                 if not _set_full(error) or not hasattr(enforcer, "expect_bans"):
                     raise
@@ -392,12 +394,12 @@ class Daemon:
                     "%s: a set was sized too small (%s): reloading unsized", enforcer.name, error
                 )
                 if unread:
-                    await asyncio.to_thread(collections.deque, learned(), 0)
+                    await asyncio.to_thread(collections.deque, rows, 0)
                 enforcer.expect_bans(None)
-                await self._in_thread(enforcer.reconcile, _active(self.store.ban_rows(), now), now)
-            unread, bans = False, _active(self.store.ban_rows(), now)
+                await self._in_thread(_fill, enforcer, _active(self.store.ban_rows(), now), now)
+            unread, rows = False, _active(self.store.ban_rows(), now)
         if unread:
-            await asyncio.to_thread(collections.deque, learned(), 0)
+            await asyncio.to_thread(collections.deque, rows, 0)
         self.detector.prime_recidive(ledger.recidive_starts)
         self._lifts = ledger.lifted()  # for prime: the replay must not revive them
         log.info("firewall reconciled: %d active bans from %s", count, self.config.store)
@@ -676,9 +678,11 @@ class Daemon:
         self.config, self.enforcers, self.notifier = config, enforcers, notifier
         self.allowed = allowed
         await self._refresh_allowed()
+        gc.unfreeze()  # the start's learning back to the collector: what a reload drops goes
         async with self._lock:  # a ban by hand meanwhile waits for the new detector
             self.detector = self._new_detector()
-            await self._reconcile(self._rules())
+            with _collector_paused(freeze=False):
+                await self._reconcile(self._rules())
         await self._load_blocklists()
         try:
             await self._start_knock()
@@ -1454,10 +1458,40 @@ def _over_budget(protection: dict[str, dict[str, Any]]) -> list[str]:
     )
 
 
-def _active(pages: Iterable[list[tuple[Any, ...]]], now: float) -> Iterator[Ban]:
-    """The bans of ``pages`` (``ban_rows``) still in force at ``now``."""
+@contextlib.contextmanager
+def _collector_paused(freeze: bool) -> Iterator[None]:
+    """No cyclic garbage collection while the ledger is learned; with ``freeze``, what was
+    made meanwhile is frozen after (``gc.freeze``: never walked again). A start with a
+    million bans makes millions of objects that live as long as their bans (the detector's
+    lists and dict entries, none of them in a cycle): the collector walked them again and
+    again as they were made (about 1 CPU-s of a cold start) and would in every full
+    collection after. A reload does not freeze: its ``gc.unfreeze`` gives the start's
+    objects back to the collector, so what it drops is collected as ever."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def _active(pages: Iterable[list[tuple[Any, ...]]], now: float) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``pages`` (``ban_rows``) whose bans are still in force at ``now``."""
     for rows in pages:
-        yield from (BanRow(*row).ban() for row in rows if row[8] is None and row[3] > now)
+        yield from (row for row in rows if row[8] is None and row[3] > now)
+
+
+def _fill(enforcer: Enforcer, rows: Iterable[tuple[Any, ...]], now: float) -> None:
+    """``enforcer.reconcile`` with the bans of the ledger's ``rows`` (``BanRow``'s fields):
+    the rows themselves, streamed, where it takes them (``reconcile_rows``)."""
+    take = getattr(enforcer, "reconcile_rows", None)
+    if take is not None:
+        take(rows, now)
+    else:
+        enforcer.reconcile([BanRow(*row).ban() for row in rows], now)
 
 
 def _lockout(target: str, admins: frozenset[str]) -> str | None:

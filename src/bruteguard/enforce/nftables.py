@@ -95,8 +95,8 @@ import re
 import secrets
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
 
 from bruteguard.enforce import JailRule, describe_bans
 from bruteguard.enforce.libnft import LIBRARY
@@ -138,6 +138,9 @@ _STAMP_SET = "restart_stamp"  # one element, its comment the token of a clean st
 # jails (filter - 1) and the admin's filter chains (filter).
 _BLOCKLIST_HOOK = "{ type filter hook input priority filter - 3; policy accept; }"
 _MAPPED_PREFIX = bytes(10) + b"\xff\xff"
+# Seconds left below which a timeout is written in plain milliseconds (at most 8 digits:
+# ``_timeout``), the case ``reconcile_rows`` writes inline.
+_PLAIN_TIMEOUT = 99_999.0
 
 
 def validate_name(name: str, what: str = "jail name") -> str:
@@ -343,6 +346,28 @@ def _cidr(text: str) -> tuple[int, str, int] | None:
     return version, address, prefix
 
 
+def _element(text: str) -> tuple[int, str, int]:
+    """(IP version, element text, prefix length or -1 for one address) of a ban target. The
+    ledger's text as it is when it is canonical (checked by ``inet_pton``/``inet_ntop``, so
+    nothing else can enter a script): a restart reads a million; anything else (mapped
+    IPv4, host bits, odd spellings) takes ``parse_target``, exact, or its EnforcerError."""
+    if type(text) is str:
+        if "/" in text:
+            cidr = _cidr(text)
+            if cidr is not None:
+                return cidr
+        elif ":" not in text:
+            try:
+                if socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, text)) == text:
+                    return 4, text, -1
+            except (OSError, ValueError):
+                pass  # parse_target says what is wrong
+    target = parse_target(text)
+    if target.network is not None:
+        return target.version, str(target.network.network_address), target.network.prefixlen
+    return target.version, text if target.text == text else target.text, -1
+
+
 def _element_text(network: Network) -> str:
     if network.num_addresses == 1:
         return str(network.network_address)
@@ -395,6 +420,17 @@ class _NetworkSet(NamedTuple):
         return str(network.netmask)
 
 
+@dataclass(slots=True)
+class _Filling:
+    """One ban set as ``reconcile_rows`` fills it: its elements so far (element → until,
+    for duplicates) and those not yet written."""
+
+    name: str
+    network_set: _NetworkSet | None
+    seen: dict[str, float] = field(default_factory=dict)
+    buffer: list[str] = field(default_factory=list)
+
+
 class NftablesEnforcer:
     """Bans in ``inet <table>`` sets, blocklists in ``inet <table>_bl``; one nft
     transaction per call, through libnftables in this process when it loads (``library``;
@@ -407,7 +443,6 @@ class NftablesEnforcer:
 
     name = "nftables"
     expires = True  # element timeouts: the kernel lifts bans on time
-    reconcile_streams = True  # reconcile() reads its bans once, while nft takes the script
 
     def __init__(
         self,
@@ -462,52 +497,75 @@ class NftablesEnforcer:
         log.info("nftables: table inet %s ready for jails %s", self.table, ", ".join(specs))
 
     def reconcile(self, bans: Iterable[Ban], now: float) -> None:
-        """Replace every set's contents with ``bans`` in one transaction.
+        """Replace every set's contents with ``bans`` in one transaction (``reconcile_rows``)."""
+        self.reconcile_rows(((ban.ip, ban.jail, ban.start, ban.until) for ban in bans), now)
+
+    def reconcile_rows(self, rows: Iterable[Sequence[Any]], now: float) -> None:
+        """Replace every set's contents in one transaction with the bans of ``rows``: tuples
+        whose first fields are a ban's ``ip``, ``jail``, ``start``, ``until`` (``BanRow``'s
+        order: the ledger's rows as ``ban_rows`` reads them, so a restart makes no ``Ban``
+        per row).
 
         The table is deleted and rebuilt inside the transaction: dropping a set with 100,000
-        elements is far cheaper for the kernel than flushing it element by element. ``bans``
+        elements is far cheaper for the kernel than flushing it element by element. ``rows``
         is read once, as the script is streamed to ``nft -f -`` in lines of ``_CHUNK``
         addresses (a restart with a million bans never builds the whole script); nft applies
         nothing before its input ends, so a bad ban still changes nothing. A network is an
         element (its first address) of its prefix length's set, made at its first element;
-        the rules of those sets come last, once every ban is read.
+        the rules of those sets come last, once every ban is read. Of two bans of the same
+        element the longer one wins.
         """
         if not self._is_set_up:
             raise EnforcerError("nftables: setup() must run before reconcile() rebuilds the table")
         table = f"inet {self.table}"
-        pending: dict[str, list[str]] = {}
-        untils: dict[str, dict[str, float]] = {}  # per set: element → until, for duplicates
-        needed: set[_NetworkSet] = set()
+        fillings: dict[tuple[str, int, int], _Filling] = {}
         knockers = self._knockers()  # read before the table goes
         self._sizes, self._counts = {}, {}  # a new table: sized from the ledger's counts
         with self._runner.transaction() as stream:
             stream.write([f"add table {table}", f"delete table {table}"])
             stream.write(self._definition(self._jails.values(), ()))
             stream.write(knockers)
-            for set_name, network_set, text, until, timeout in self._targets(bans, now):
-                if network_set is not None and network_set not in needed:
-                    needed.add(network_set)  # its set before its first element
-                    stream.write([self._network_set_definition(network_set)])
-                seen = untils.setdefault(set_name, {})
+            for row in rows:
+                text, jail, until = row[0], row[1], row[3]
+                left = until - now
+                if 0 < left < _PLAIN_TIMEOUT:  # the common case, inline: a million a restart
+                    timeout = f" timeout {math.ceil(left * 1000)}ms"
+                else:
+                    timeout = _timeout(until, now)
+                    if timeout is None:
+                        continue  # expired
+                version, text, prefix = _element(text)
+                filling = fillings.get((jail, version, prefix))
+                if filling is None:
+                    filling = fillings[jail, version, prefix] = self._filling(jail, version, prefix)
+                    if filling.network_set is not None:  # its set before its first element
+                        stream.write([self._network_set_definition(filling.network_set)])
+                seen, buffer = filling.seen, filling.buffer
                 before = seen.get(text)
-                buffer = pending.setdefault(set_name, [])
-                if before is not None:  # the same target again: the longer ban wins
+                if before is not None:  # the same element again: the longer ban wins
                     if before >= until:
                         continue
-                    stream.write([self._element_line(set_name, buffer)])
+                    stream.write([self._element_line(filling.name, buffer)])
                     buffer.clear()
-                    stream.write([f"delete element {table} {set_name} {{ {text} }}"])
+                    stream.write([f"delete element {table} {filling.name} {{ {text} }}"])
                 seen[text] = until
                 buffer.append(f"{text}{timeout}")
                 if len(buffer) >= _CHUNK:
-                    stream.write([self._element_line(set_name, buffer)])
+                    stream.write([self._element_line(filling.name, buffer)])
                     buffer.clear()
-            stream.write([self._element_line(name, buffer) for name, buffer in pending.items()])
+            stream.write([self._element_line(each.name, each.buffer) for each in fillings.values()])
+            needed = {each.network_set for each in fillings.values() if each.network_set}
             stream.write(self._network_set_lines(needed))  # the rules, now that they are known
             stream.finish()
         self._network_sets = needed
-        self._counts = {name: len(seen) for name, seen in untils.items()}
+        self._counts = {filling.name: len(filling.seen) for filling in fillings.values()}
         log.info("nftables: reconciled %d bans", sum(self._counts.values()))
+
+    def _filling(self, jail: str, version: int, prefix: int) -> _Filling:
+        """The set that elements of ``jail``'s bans of that version and prefix length
+        (-1: an address) go to, empty (EnforcerError for a jail not set up)."""
+        network_set = None if prefix < 0 else _NetworkSet(jail, version, prefix)
+        return _Filling(self._set_name(jail, version, network_set), network_set)
 
     def ban(self, bans: Sequence[Ban], now: float) -> None:
         """Add or refresh bans in one transaction: only the elements of ``bans`` change.
@@ -1038,21 +1096,10 @@ class NftablesEnforcer:
     ) -> Iterator[tuple[str, _NetworkSet | None, str, float, str]]:
         """Validate ``bans`` as they come and leave out expired ones: (set, its network set
         or None, element text, until, timeout text) each; a network's element is its first
-        address. Plain CIDRs take a fast path (``_cidr``): a restart reads hundreds of
-        thousands of IPv6 /64 bans."""
+        address (``_element``)."""
         set_names: dict[tuple[str, int, int], tuple[str, _NetworkSet | None]] = {}
         for ban in bans:
-            cidr = _cidr(ban.ip) if "/" in ban.ip else None
-            if cidr is not None:
-                version, text, prefix = cidr
-            else:
-                target = parse_target(ban.ip)
-                version, text, prefix = target.version, target.text, -1
-                if target.network is not None:
-                    text = str(target.network.network_address)
-                    prefix = target.network.prefixlen
-                elif text == ban.ip:  # the ledger's own text when canonical: one string kept
-                    text = ban.ip
+            version, text, prefix = _element(ban.ip)
             kind = (ban.jail, version, prefix)
             named = set_names.get(kind)
             if named is None:
