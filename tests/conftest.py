@@ -11,6 +11,7 @@ import os
 import pwd
 import re
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -112,6 +113,25 @@ def only_these_jails(jails: dict[str, Any]) -> dict[str, Any]:
         if jail not in ("sshd", RECIDIVE_JAIL):
             tables.setdefault(jail, {"enabled": False})
     return tables
+
+
+def _host_tables() -> set[str]:
+    """The nftables tables of the namespace the suite runs in (the host's), as
+    ``family name``; empty where nft is missing or not allowed."""
+    if shutil.which("nft") is None or os.geteuid() != 0:
+        return set()
+    listed = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, timeout=30)
+    return {line.removeprefix("table ").strip() for line in listed.stdout.splitlines()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_firewall_untouched() -> Iterator[None]:
+    """Tests change firewalls only in namespaces they made: a table the suite leaves in
+    the host's own ruleset fails the run (it was a daemon run here with a real enforcer)."""
+    before = _host_tables()
+    yield
+    left = _host_tables() - before
+    assert not left, f"the tests left tables in the host's own firewall: {sorted(left)}"
 
 
 @pytest.fixture
