@@ -118,9 +118,10 @@ def only_these_jails(jails: dict[str, Any]) -> dict[str, Any]:
 def _host_tables() -> set[str]:
     """The nftables tables of the namespace the suite runs in (the host's), as
     ``family name``; empty where nft is missing or not allowed."""
-    if shutil.which("nft") is None or os.geteuid() != 0:
+    nft = _which("nft")
+    if nft is None or os.geteuid() != 0:
         return set()
-    listed = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, timeout=30)
+    listed = subprocess.run([nft, "list", "tables"], capture_output=True, text=True, timeout=30)
     return {line.removeprefix("table ").strip() for line in listed.stdout.splitlines()}
 
 
