@@ -35,7 +35,14 @@ from bruteguard.duration import describe_duration
 from bruteguard.match.engine import Hit
 from bruteguard.model import Ban, Network
 
-__all__ = ["Detector", "IgnoreList", "LedgerRead", "local_addresses", "network_of"]
+__all__ = [
+    "Detector",
+    "IgnoreList",
+    "LedgerRead",
+    "address_integer",
+    "local_addresses",
+    "network_of",
+]
 
 
 @dataclass
@@ -114,7 +121,7 @@ class IgnoreList:
         self._addresses = frozenset(addresses)
         # The own addresses as (family, bits, integer): a prefix is checked against them
         # by arithmetic, not by ``ipaddress`` objects (a flood brings a new /64 per line).
-        self._own = tuple(_as_integer(own) for own in self._addresses if _as_integer(own))
+        self._own = tuple(address_integer(own) for own in self._addresses if address_integer(own))
 
     def __contains__(self, address: str) -> bool:
         """Raises ValueError for text that is not an IP address."""
@@ -128,7 +135,7 @@ class IgnoreList:
         """True if ``network`` (or its CIDR text) contains one of this host's own addresses
         (never ban those)."""
         text, _, length = str(network).partition("/")
-        found = _as_integer(text)
+        found = address_integer(text)
         if found is None:
             return False
         family, bits, value = found
@@ -143,11 +150,13 @@ class IgnoreList:
         if length >= 128:
             return frozenset()
         return frozenset(
-            network_of(own, length) for own in self._addresses if ":" in own and _as_integer(own)
+            network_of(own, length)
+            for own in self._addresses
+            if ":" in own and address_integer(own)
         )
 
 
-def _as_integer(address: str) -> tuple[int, int, int] | None:
+def address_integer(address: str) -> tuple[int, int, int] | None:
     """(family, bits, the address as an integer), or None for text that is not one."""
     family, bits = (socket.AF_INET6, 128) if ":" in address else (socket.AF_INET, 32)
     try:
@@ -261,7 +270,7 @@ def _key(window: _Window, address: str) -> str:
 def network_of(address: str, length: int) -> str:
     """``address``'s network of prefix ``length``, as CIDR text (integer arithmetic on the
     packed address: a replay asks this for every ban)."""
-    found = _as_integer(address)
+    found = address_integer(address)
     if found is None:
         raise ValueError(f"not an IP address: {address!r}")
     family, bits, value = found
@@ -452,7 +461,7 @@ class Detector:
             return None
         # Networks are tracked by number (the address's first v4_prefix bits): a replay asks
         # this for every IPv4 ban, and a network's text is needed only once it is full.
-        found = _as_integer(ban.ip)
+        found = address_integer(ban.ip)
         if found is None:
             raise ValueError(f"not an IP address: {ban.ip!r}")
         number = found[2] >> (32 - window.v4_prefix)

@@ -303,17 +303,14 @@ def _network_start(cidr: str) -> tuple[int, int, int]:
     """(IP version, prefix length, first address as an int) of a network's CIDR text. The
     detector's own networks by inet_pton (a replay of IPv6 attackers bans tens of thousands
     of /64s, and ``ipaddress`` takes ~5 µs each); any other spelling by ``ipaddress``."""
+    from bruteguard.detect import address_integer  # loaded by the scan already
+
     text, _, length = cidr.partition("/")
-    six = ":" in text
-    width = 128 if six else 32
-    if length.isascii() and length.isdigit() and int(length) <= width:
-        try:
-            packed = socket.inet_pton(socket.AF_INET6 if six else socket.AF_INET, text)
-        except OSError:
-            pass
-        else:
-            shift = width - int(length)
-            return (6 if six else 4), int(length), int.from_bytes(packed) >> shift << shift
+    found = address_integer(text)
+    if found is not None and length.isascii() and length.isdigit() and int(length) <= found[1]:
+        _family, width, value = found
+        shift = width - int(length)
+        return (6 if width == 128 else 4), int(length), value >> shift << shift
     network = ipaddress.ip_network(cidr, strict=False)
     return network.version, network.prefixlen, int(network.network_address)
 
