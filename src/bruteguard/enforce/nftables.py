@@ -138,9 +138,11 @@ _STAMP_SET = "restart_stamp"  # one element, its comment the token of a clean st
 # jails (filter - 1) and the admin's filter chains (filter).
 _BLOCKLIST_HOOK = "{ type filter hook input priority filter - 3; policy accept; }"
 _MAPPED_PREFIX = bytes(10) + b"\xff\xff"
-# Seconds left below which a timeout is written in plain milliseconds (at most 8 digits:
-# ``_timeout``), the case ``reconcile_rows`` writes inline.
-_PLAIN_TIMEOUT = 99_999.0
+# A timeout under this many milliseconds is written as one plain number (nft takes at most
+# 8 digits per unit: ``_timeout``); ``reconcile_rows`` writes that case inline, for the
+# seconds left under _PLAIN_TIMEOUT (whose milliseconds, rounded up, stay under it).
+_PLAIN_MS = 100_000_000
+_PLAIN_TIMEOUT = _PLAIN_MS / 1000 - 1
 
 
 def validate_name(name: str, what: str = "jail name") -> str:
@@ -290,7 +292,7 @@ def _timeout(until: float, now: float) -> str | None:
     if not remaining > 0:
         return None
     milliseconds = math.ceil(remaining * 1000)
-    if milliseconds < 100_000_000:  # nft takes 8 digits per unit; the common case, fast
+    if milliseconds < _PLAIN_MS:  # the common case, fast
         return f" timeout {milliseconds}ms"
     return f" timeout {nft_duration(milliseconds)}"
 
