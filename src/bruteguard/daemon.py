@@ -272,7 +272,7 @@ class Daemon:
 
     async def _lockout(self, target: str) -> str | None:
         """The live admin session a ban of ``target`` would cut off, or None."""
-        return _lockout(target, await self._live_admins())
+        return _session_cut_off(target, await self._live_admins())
 
     async def _keep_admins_in(self, bans: list[Ban]) -> list[Ban]:
         """The lock-out guard: ``bans`` less those that would cover an address with a live
@@ -287,7 +287,7 @@ class Daemon:
             return bans
         kept = []
         for ban in bans:
-            admin = _lockout(ban.ip, admins)
+            admin = _session_cut_off(ban.ip, admins)
             if admin is None:
                 kept.append(ban)
                 continue
@@ -1494,7 +1494,7 @@ def _fill(enforcer: Enforcer, rows: Iterable[tuple[Any, ...]], now: float) -> No
         enforcer.reconcile([BanRow(*row).ban() for row in rows], now)
 
 
-def _lockout(target: str, admins: frozenset[str]) -> str | None:
+def _session_cut_off(target: str, admins: frozenset[str]) -> str | None:
     """The address in ``admins`` a ban of ``target`` would cut off, or None."""
     if not admins:
         return None
