@@ -369,8 +369,8 @@ class Daemon:
                 count += len(active)
                 yield active
 
-        rows: Iterable[tuple[Any, ...]] = itertools.chain.from_iterable(learned())
-        unread = True  # ``rows`` is still the one read the detector learns from
+        first: Iterator[tuple[Any, ...]] = itertools.chain.from_iterable(learned())
+        rows = first  # the first firewall to fill takes the read the detector learns from
         for enforcer in self.enforcers:
             stamp, resumes = stamps.get(enforcer.name), getattr(enforcer, "resumes", None)
             warm = stamp is not None and resumes is not None
@@ -383,26 +383,44 @@ class Daemon:
                     "%s: the firewall still holds the ledger's bans: not reloaded", enforcer.name
                 )
                 continue
-            try:
-                await self._in_thread(_fill, enforcer, rows, now)
-            except EnforcerError as error:
-                if not _set_full(error) or not hasattr(enforcer, "expect_bans"):
-                    raise
-                # A set smaller than its bans (the ledger counted in another shape than the
-                # firewall files them): once more from a fresh read, with no sizes at all.
-                log.warning(
-                    "%s: a set was sized too small (%s): reloading unsized", enforcer.name, error
-                )
-                if unread:
-                    await asyncio.to_thread(collections.deque, rows, 0)
-                enforcer.expect_bans(None)
-                await self._in_thread(_fill, enforcer, _active(self.store.ban_rows(), now), now)
-            unread, rows = False, _active(self.store.ban_rows(), now)
-        if unread:
-            await asyncio.to_thread(collections.deque, rows, 0)
+            await self._load_bans(enforcer, rows, now)
+            rows = _active(self.store.ban_rows(), now)  # read only if a firewall takes it
+        # What no firewall read (all warm), or a failed fill left, still teaches the detector.
+        await asyncio.to_thread(collections.deque, first, 0)
         self.detector.prime_recidive(ledger.recidive_starts)
         self._lifts = ledger.lifted()  # for prime: the replay must not revive them
         log.info("firewall reconciled: %d active bans from %s", count, self.config.store)
+
+    async def _load_bans(
+        self, enforcer: Enforcer, rows: Iterable[tuple[Any, ...]], now: float
+    ) -> None:
+        """``enforcer`` made to hold exactly the active bans of ``rows`` (the ledger's rows,
+        streamed). A set declared smaller than its bans (the ledger counted a ban in another
+        shape than the firewall files it) refuses elements: then once more from a fresh read
+        of the ledger, and from now on with no sizes at all."""
+        try:
+            await self._in_thread(_fill, enforcer, rows, now)
+        except EnforcerError as error:
+            if not _set_full(error) or not hasattr(enforcer, "expect_bans"):
+                raise
+            log.warning(
+                "%s: a set was sized too small (%s): reloading unsized", enforcer.name, error
+            )
+            enforcer.expect_bans(None)
+            await self._in_thread(_fill, enforcer, _active(self.store.ban_rows(), now), now)
+
+    async def _reload_firewalls(self, now: float) -> None:
+        """Housekeeping after a firewall failed: each one reloaded with the ledger's active
+        bans, streamed as at start (a list of a million bans would not fit the memory
+        floor); one still failing is tried again at the next round."""
+        self._needs_reconcile = False
+        await self._expect_bans(now)
+        for enforcer in self.enforcers:
+            try:
+                await self._load_bans(enforcer, _active(self.store.ban_rows(), now), now)
+            except EnforcerError as error:
+                log.error("%s still failing: %s", enforcer.name, error)
+                self._needs_reconcile = True
 
     async def _expect_bans(self, now: float, enforcers: Sequence[Enforcer] = ()) -> None:
         """Tell the firewalls (``enforcers``, else all) that size their sets how many bans
@@ -1051,17 +1069,7 @@ class Daemon:
                 self.detector.expire(now)
                 await self._unban_expired(now)
                 if self._needs_reconcile:
-                    self._needs_reconcile = False
-                    active = self.store.active_bans(now)
-                    await self._expect_bans(now)
-                    for enforcer in self.enforcers:
-                        try:
-                            await self._in_thread(enforcer.reconcile, active, now)
-                        except EnforcerError as error:
-                            log.error("%s still failing: %s", enforcer.name, error)
-                            self._needs_reconcile = True
-                            if _set_full(error) and hasattr(enforcer, "expect_bans"):
-                                enforcer.expect_bans(None)  # from now on unsized
+                    await self._reload_firewalls(now)
 
     async def _allow_refresher(self) -> None:
         """Every ``allow_refresh``: names resolved, files and sessions read again; a change
