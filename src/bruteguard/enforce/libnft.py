@@ -31,7 +31,14 @@ from typing import TypeVar
 
 from bruteguard.errors import EnforcerError
 
-__all__ = ["LIBRARY", "Libnftables", "LibraryMissing", "nft_failure", "ruleset_generation"]
+__all__ = [
+    "LIBRARY",
+    "Libnftables",
+    "LibraryMissing",
+    "enter_netns",
+    "nft_failure",
+    "ruleset_generation",
+]
 
 LIBRARY = "libnftables.so.1"  # Debian's libnftables1 (nftables 0.9.x to 1.1.x)
 
@@ -76,7 +83,7 @@ def _load(name: str) -> ctypes.CDLL:
     return lib
 
 
-def _enter_netns(netns: str) -> None:
+def enter_netns(netns: str) -> None:
     """Move the calling thread into ``/run/netns/<netns>`` (``ip netns`` names)."""
     if not netns or "/" in netns or netns in (".", ".."):
         raise EnforcerError(f"not a network namespace name: {netns!r}")
@@ -99,7 +106,7 @@ class Libnftables:
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
         if netns is not None:
             self._thread = concurrent.futures.ThreadPoolExecutor(
-                1, f"libnftables-{netns}", _enter_netns, (netns,)
+                1, f"libnftables-{netns}", enter_netns, (netns,)
             )
         try:
             self._ctx: int | None = self._call(self._new)

@@ -12,7 +12,9 @@ of CPU, so every ban, unban and setup goes through the library when it can be lo
   stay in this process's peak memory (1 M bans: +420 MB); a child gives it back when it ends.
 
 Both paths take the same script text, so they build the same ruleset, and both apply a
-script as one transaction: all of it or nothing.
+script as one transaction: all of it or nothing. A ban round of elements alone skips the
+script when the library path is in use: the enforcer sends it as one nfnetlink batch on
+the socket ``netlink()`` gives (``nfnetlink.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import threading
 from collections.abc import Sequence
 
 from bruteguard.enforce.libnft import LIBRARY, Libnftables, LibraryMissing, nft_failure
+from bruteguard.enforce.nfnetlink import SetElementChannel
 from bruteguard.errors import EnforcerError
 
 __all__ = ["SPILL_BYTES", "NftRunner", "NftStream", "Transaction", "run_nft"]
@@ -87,6 +90,7 @@ class NftRunner:
         self._wanted = library if nft == "nft" and netns is not None else None
         self._netns = netns or None
         self._library: Libnftables | None = None
+        self._netlink: SetElementChannel | None = None
         self._lock = threading.Lock()
 
     @property
@@ -113,6 +117,17 @@ class NftRunner:
                         )
                     self._wanted = None
             return self._library
+
+    def netlink(self) -> SetElementChannel | None:
+        """The socket for element-only rounds (``nfnetlink.py``) in the library's namespace,
+        opened at its first use; None on the command path (no library, or a caller who
+        asked for a command: that request covers every change)."""
+        if self.library() is None:
+            return None
+        with self._lock:
+            if self._netlink is None:
+                self._netlink = SetElementChannel(self._netns, self.timeout)
+            return self._netlink
 
     def run(self, script: str, *, check: bool = False) -> str:
         """Apply ``script`` (or only ``check`` it) as one transaction; what nft printed."""
@@ -148,8 +163,11 @@ class NftRunner:
     def close(self) -> None:
         with self._lock:
             library, self._library = self._library, None
+            netlink, self._netlink = self._netlink, None
         if library is not None:
             library.close()
+        if netlink is not None:
+            netlink.close()
 
 
 class Transaction:
