@@ -13,7 +13,6 @@ import gzip
 import itertools
 import operator
 import os
-import signal
 import struct
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -460,6 +459,8 @@ class _Worker:
         is done with it)."""
         if self._done:
             return
+        import signal  # only to kill a worker: ~1 ms of every scan's start-up otherwise
+
         self._pipe.close()
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)

@@ -1,26 +1,19 @@
 """The ``bruteguard`` command. Each subcommand is a thin layer over the library objects; each
 module here adds one group of them to the parser (``daemon``: run, status, bans, ban, unban,
 stop; ``scan``: scan, report; ``abuse``, ``fleet``, ``dashboard`` (and ``top``), ``install``,
-``knock``, ``test``)."""
+``knock``, ``test``), imported only when one of its commands runs."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from bruteguard import __version__
-from bruteguard.cli.abuse import add_abuse_commands
-from bruteguard.cli.daemon import add_daemon_commands
-from bruteguard.cli.dashboard import add_dashboard_commands
-from bruteguard.cli.fleet import add_fleet_commands
-from bruteguard.cli.group import command_group
-from bruteguard.cli.install import add_install_commands
-from bruteguard.cli.knock import add_knock_command
-from bruteguard.cli.scan import add_scan_commands
-from bruteguard.cli.test import add_test_command
+from bruteguard.cli.group import Action, LazyCommands, command_factory
 from bruteguard.config import DEFAULT_CONFIG_PATH, load_config
 from bruteguard.errors import BruteguardError
 
@@ -36,6 +29,86 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_version(_args: argparse.Namespace) -> int:
     print(f"bruteguard {__version__}")
     return 0
+
+
+def _add_doctor(command: Action) -> None:
+    doctor = command(
+        "doctor",
+        "check sshd's settings, the log sources and the firewall; advice in plain words",
+        _cmd_doctor,
+    )
+    doctor.add_argument("--json", action="store_true", help="the findings as one JSON object")
+
+
+def _add_version(command: Action) -> None:
+    command("version", "print the version", _cmd_version)
+
+
+def _add_daemon(command: Action) -> None:
+    from bruteguard.cli.daemon import add_daemon_commands
+
+    add_daemon_commands(command)
+
+
+def _add_scan(command: Action) -> None:
+    from bruteguard.cli.scan import add_scan_commands
+
+    add_scan_commands(command)
+
+
+def _add_test(command: Action) -> None:
+    from bruteguard.cli.test import add_test_command
+
+    add_test_command(command)
+
+
+def _add_abuse(command: Action, config_help: str) -> None:
+    from bruteguard.cli.abuse import add_abuse_commands
+
+    add_abuse_commands(command, config_help)
+
+
+def _add_install(command: Action) -> None:
+    from bruteguard.cli.install import add_install_commands
+
+    add_install_commands(command)
+
+
+def _add_fleet(command: Action, config_help: str) -> None:
+    from bruteguard.cli.fleet import add_fleet_commands
+
+    add_fleet_commands(command, config_help)
+
+
+def _add_knock(command: Action) -> None:
+    from bruteguard.cli.knock import add_knock_command
+
+    add_knock_command(command)
+
+
+def _add_dashboard(command: Action) -> None:
+    from bruteguard.cli.dashboard import add_dashboard_commands
+
+    add_dashboard_commands(command)
+
+
+def _groups(config_help: str) -> list[tuple[tuple[str, ...], Callable[[Action], None]]]:
+    """The commands, in the order help lists them, by the group that adds them. A group's
+    module is imported only when one of its commands runs (or help lists them): importing
+    them all and making their ~30 parsers was ~10 % of `scan`'s start-up
+    (docs/benchmarks.md, "Start-up: each command's module when it runs")."""
+    return [
+        (("run", "status", "bans", "ban", "unban", "stop"), _add_daemon),
+        (("scan", "report"), _add_scan),
+        (("doctor",), _add_doctor),
+        (("test",), _add_test),
+        (("abuse",), functools.partial(_add_abuse, config_help=config_help)),
+        (("install", "uninstall"), _add_install),
+        (("fleet",), functools.partial(_add_fleet, config_help=config_help)),
+        (("knock",), _add_knock),
+        (("dashboard", "top"), _add_dashboard),
+        (("version",), _add_version),
+    ]
 
 
 # -- argument parsing ------------------------------------------------------------------
@@ -58,25 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     # Before the command (`bruteguard -c FILE status`) or after it: the command's own
     # option only sets the value when given (SUPPRESS), so it never undoes the first.
     parser.add_argument("--config", "-c", metavar="FILE", help=config_help)
-    command = command_group(parser, "command", config_help, metavar="COMMAND")
-
-    add_daemon_commands(command)
-    add_scan_commands(command)
-
-    doctor = command(
-        "doctor",
-        "check sshd's settings, the log sources and the firewall; advice in plain words",
-        _cmd_doctor,
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, action=LazyCommands
     )
-    doctor.add_argument("--json", action="store_true", help="the findings as one JSON object")
-
-    add_test_command(command)
-    add_abuse_commands(command, config_help)
-    add_install_commands(command)
-    add_fleet_commands(command, config_help)
-    add_knock_command(command)
-    add_dashboard_commands(command)
-    command("version", "print the version", _cmd_version)
+    command = command_factory(commands, config_help)
+    for names, add in _groups(config_help):
+        commands.add_group(names, functools.partial(add, command))
     return parser
 
 
