@@ -175,7 +175,11 @@ class Signature:
     the stack, accepts; a valid user's agent offers its keys in turn, the last accepted):
     it counts nothing, and ties its connection (pid) to the address, so that the attempt's
     verdict line, or the connection's close, counts it once. ``settles``: see the module's
-    docstring.
+    docstring. ``user_ends_once``: what follows the ``<USER>`` (to the line's end) can't
+    match from two places of one line, so one place at most can end the user name
+    (tests/test_engine_user.py proves it of every signature that says so): the engine
+    then tries the ends first to last, and finds that one without walking to the line's
+    end and back, which a greedy name does to find the last.
     """
 
     name: str
@@ -185,6 +189,7 @@ class Signature:
     addressless: bool = False
     waits: bool = False
     settles: bool = False
+    user_ends_once: bool = False
 
     def __post_init__(self) -> None:
         hosts = self.message.count(HOST) + self.message.count(ADDR)

@@ -111,6 +111,7 @@ SIGNATURES: tuple[Signature, ...] = (
             "Failed password for illegal user admin from ::ffff:198.51.100.7 port 4 ssh2",
             "Failed password for invalid user ROOT from 198.51.100.7 port 12345",
         ),
+        user_ends_once=True,
     ),
     Signature(
         "failed-auth-info",
@@ -170,6 +171,7 @@ SIGNATURES: tuple[Signature, ...] = (
             "Failed password for root from 198.51.100.7",
             "Failed password for invalid user ROOT from 2001:db8::66",
         ),
+        user_ends_once=True,
     ),
     Signature(
         "invalid-user",
@@ -181,6 +183,7 @@ SIGNATURES: tuple[Signature, ...] = (
             "Invalid user admin from 198.51.100.7",
             "Illegal user test from ::ffff:198.51.100.7",
         ),
+        user_ends_once=True,
     ),
     Signature(
         "pam-auth-failure",
@@ -216,6 +219,7 @@ SIGNATURES: tuple[Signature, ...] = (
             "error: PAM: Maximum number of tries exceeded for root from 198.51.100.7",
             "error: PAM: authentication error for james from 198.51.100.7 via 192.0.2.201",
         ),
+        user_ends_once=True,
     ),
     Signature(
         "not-allowed",
@@ -228,6 +232,7 @@ SIGNATURES: tuple[Signature, ...] = (
             "User bob from 198.51.100.7 not allowed because not listed in AllowUsers",
             "User allena from 198.51.100.7 not allowed because not in any group",
         ),
+        user_ends_once=True,
     ),
     Signature(
         "root-refused",
@@ -260,6 +265,7 @@ SIGNATURES: tuple[Signature, ...] = (
             "error: maximum authentication attempts exceeded for root from 198.51.100.7"
             " port 52311 ssh2 [preauth]",
         ),
+        user_ends_once=True,
     ),
     Signature(
         "too-many-failures",
@@ -270,6 +276,7 @@ SIGNATURES: tuple[Signature, ...] = (
             "Disconnecting authenticating user root 198.51.100.7 port 52311:"
             " Too many authentication failures [preauth]",
         ),
+        user_ends_once=True,
     ),
     Signature(
         "closed-preauth-user",
@@ -281,6 +288,7 @@ SIGNATURES: tuple[Signature, ...] = (
             "Disconnected from invalid user admin 198.51.100.7 port 52311 [preauth]",
             "Connection reset by invalid user x 2001:db8::66 port 1 [preauth]",
         ),
+        user_ends_once=True,
     ),
     Signature(
         "change-of-user",
