@@ -34,6 +34,9 @@ _PLAIN = {
 }
 
 
+_IN_CLASS = {"\\s": " \t\n\r\f\v", "\\d": "0-9", "\\n": "\n", "\\t": "\t", "\\r": "\r"}
+
+
 def _every_signature() -> list[tuple[str, Signature]]:
     found = {}
     for name in sorted(FILTERS):
@@ -52,7 +55,14 @@ def _language(rest: str) -> str:
         char = rest[at]
         if char == "\\":
             escape = rest[at : at + 2]
-            out.append(_PLAIN[escape] if escape in _PLAIN and not in_class else escape)
+            if in_class:  # a class's own \s or \d, as bytes; no other class shorthand
+                if escape[1:].isalpha() and escape not in _IN_CLASS:
+                    raise ValueError(f"{escape} in a class: not read here")
+                out.append(_IN_CLASS.get(escape, escape))
+            elif escape[1:].isalpha() and escape not in _PLAIN and escape not in _IN_CLASS:
+                raise ValueError(f"{escape}: not read here")  # \w, \b, \D …: Unicode's
+            else:
+                out.append(_PLAIN.get(escape, escape))
             at += 2
             continue
         placeholder = next((p for p in _PLAIN if p.startswith("<") and rest.startswith(p, at)), "")
@@ -86,7 +96,10 @@ def _ends_once(signature: Signature) -> bool:
     rest = signature.message.split(USER, 1)[1]
     if SAME_USER in rest or re.search(r"\\[gkK1-9]|\(\?[=!<>(P]|\(\*", rest):
         return False  # back-references, lookarounds, conditions: not read here
-    text = _language(rest)
+    try:
+        text = _language(rest)
+    except ValueError:
+        return False
     once = interegular.parse_pattern(text).to_fsm()
     later = interegular.parse_pattern(f"[^\n]+{text}").to_fsm()
     return (once & later).empty()
