@@ -68,10 +68,11 @@ _SAVE_WITH_BANS = 200  # lines that may wait for a ban's commit and go in it (~1
 # A trickling source is read at most once per this many seconds: lines that come meanwhile
 # wait and are read together. Each read costs CPU whatever it brings, and a log written a
 # line at a time would otherwise cost that per line (issue 18: at 1,000 lines/s the reads
-# were most of the daemon's CPU). A line after a quiet moment is read at once; 5 ms more
-# at most keeps the 20 ms p99 line-to-ban floor (10 ms gathered a little more CPU but
-# brought the p99 to 19-23 ms).
-_GATHER = 0.005
+# were most of the daemon's CPU). A line after a quiet moment is read at once; 8 ms more
+# at most keeps the 20 ms p99 line-to-ban floor: at 1,000 lines/s 5 ms gave 8.3 CPU-s per
+# 100 k lines and a p99 of 8.6 ms, 8 ms 7.6 and 11.6 ms, 12 ms 7.3 and 15.3 ms, 15 ms 7.0
+# and 20.1 ms (one quiet machine, 2026-12-06; docs/benchmarks.md).
+_GATHER = 0.008
 _GATHER_BELOW = 4096  # bytes: a batch this small (~40 lines) is a trickle
 _BANS_PAGE = 10_000  # bans per streamed line of the control socket's `bans` answer
 _SESSIONS_FRESH = 1.0  # seconds the live admin sessions read for the lock-out guard are reused
