@@ -14,6 +14,12 @@ acknowledgement (``NLM_F_ACK``), and the batch counts as applied only once each 
 has answered "no error". The kernel handles the whole batch while ``send`` runs, so the
 answers are already waiting when it returns.
 
+Why not pyroute2, the netlink library the project prefers (DESIGN.md): its nftables calls
+send each change as a batch of its own, and a transaction of several (``begin``/``commit``)
+is sent without reading the kernel's answers. The refresh needs three changes in one
+transaction (no moment without the element), and a ban must never be taken as in the
+kernel when the kernel refused it; its synchronous API also runs an event loop per call.
+
 Constants: linux/netlink.h, linux/netfilter.h, linux/netfilter/nfnetlink.h and
 linux/netfilter/nf_tables.h (checked against linux-libc-dev for kernel 6.18; these numbers
 are kernel ABI and never change).
