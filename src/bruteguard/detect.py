@@ -387,7 +387,7 @@ class Detector:
             if jail != named:  # a batch is mostly one jail's: its window looked up once
                 named, window = jail, windows.get(jail)
                 if window is not None:
-                    ignored, *packed, _ = window.ignore.screen(False)
+                    never_banned, *networks, _ = window.ignore.screen(False)
                     ungrouped = window.v6_prefix >= 128
                     times, banned_until = window.times, window.banned_until
                     first_never_bans = window.maxretry > 1
@@ -396,7 +396,7 @@ class Detector:
             # ``address in window.ignore``, ``_key`` and ``_step`` inline for the commonest
             # line of a flood, a new address's first attempt (it cannot complete a window):
             # three calls a line were most of the daemon's deciding (issue 18).
-            if address in ignored or in_networks(address, *packed):
+            if address in never_banned or in_networks(address, *networks):
                 self.ignored += 1
                 continue
             target = address if ungrouped or ":" not in address else _key(window, address)
