@@ -240,3 +240,37 @@ def test_a_session_line_gets_the_address_its_session_opened_with(
         (True, "198.51.100.7", "bob"),
         (True, None, None),
     ]
+
+
+# RedHat-era pam_unix (Linux-PAM 0.7x, support.c): its lines went to /var/log/messages
+# (facility auth), sshd's verdicts to /var/log/secure (authpriv). One line per connection.
+MESSAGES_LOG = (
+    "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0"
+    " euid=0 tty=NODEVssh ruser= rhost=198.51.100.7 \n"
+    "Jun 14 15:16:02 combo sshd(pam_unix)[19937]: check pass; user unknown\n"
+    "Jun 14 15:16:02 combo sshd(pam_unix)[19937]: authentication failure; logname= uid=0"
+    " euid=0 tty=NODEVssh ruser= rhost=198.51.100.7  user=root\n"
+)
+
+
+def test_a_log_of_pam_refusals_alone_counts_nothing_and_says_why(
+    bruteguard_exe: Path, tmp_path: Path
+) -> None:
+    """pam_unix's refusal waits for sshd's verdict (a directory user's rightful login starts
+    with one too): a log without sshd's own lines counts nothing, and `test` says why."""
+    log = tmp_path / "messages"
+    log.write_text(MESSAGES_LOG)
+    done = run(bruteguard_exe, "sshd", str(log))
+    assert done.returncode == 0, done.stderr
+    summary, hint = done.stdout.rstrip().splitlines()[-2:]
+    assert summary == "3 lines, 2 matched, 1 missed; 0 attempts counted"
+    assert "PAM refusal waiting for the service's own verdict" in hint
+    assert "/var/log/secure" in hint
+
+    # With sshd's verdict for one of them (the same pid), that attempt counts, once.
+    log.write_text(
+        MESSAGES_LOG + "Jun 14 15:16:04 combo sshd[19937]: Failed password for root from"
+        " 198.51.100.7 port 4242 ssh2\n"
+    )
+    done = run(bruteguard_exe, "sshd", str(log))
+    assert done.stdout.rstrip().endswith("4 lines, 3 matched, 1 missed; 1 attempts counted")

@@ -57,6 +57,7 @@ def _lines(path: str) -> Iterator[bytes]:
 def _cmd_test(args: argparse.Namespace) -> int:
     import logging  # imported here, as the other commands need neither
 
+    from bruteguard.match.imported import is_imported
     from bruteguard.match.trial import TrialSummary, filter_spec, log_reference, try_filter
 
     # A pattern that runs out of time on a line is reported (line, pattern) as it happens.
@@ -79,7 +80,18 @@ def _cmd_test(args: argparse.Namespace) -> int:
         f"{summary.lines - summary.matched} missed; {summary.attempts} attempts counted"
         + (f"; {summary.timeouts} lines ran out of time" if summary.timeouts else "")
     )
+    if summary.matched and not summary.attempts and not is_imported(spec):
+        # The admin who tries RedHat's /var/log/messages sees pam's refusals matched and
+        # nothing counted: say why, and where the rest of the evidence usually is.
+        print(_NOTHING_COUNTED)
     return 0
+
+
+_NOTHING_COUNTED = (
+    "none of the matched lines counts on its own: each opens a connection, names no client,"
+    " or is a PAM refusal waiting for the service's own verdict, which this log never brings"
+    " (is the service's own log elsewhere, such as /var/log/secure?)"
+)
 
 
 def _write_json(verdicts: Iterator[Verdict]) -> None:
